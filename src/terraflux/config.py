@@ -1,0 +1,257 @@
+"""Configuration: JSON-schema validation with defaults, clear errors, hashing and documentation.
+
+The schema lives in ``workflow/schemas/config.schema.yaml``; each top-level section refers to its own
+file (``{"$ref": "dere.schema.yaml"}``) so that every layer owns the schema of its keys. Defaults in the
+schema describe the embedded demo (the offline synthetic world), so an empty config runs the demo.
+
+Command line (used by the Makefile)::
+
+    python -m terraflux.config docs              # regenerate config/README.md from the schema
+    python -m terraflux.config report-path FILE  # where the report of that config's run goes
+    python -m terraflux.config summary FILE      # print where results and report are
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from terraflux.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
+MAIN_SCHEMA = "config.schema.yaml"
+
+
+def load_schema(schema_dir: Path = SCHEMA_DIR) -> dict:
+    """Load the main schema and inline every ``$ref`` to a sibling schema file."""
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.endswith(".yaml"):
+                return inline(yaml.safe_load((schema_dir / ref).read_text()))
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    return inline(yaml.safe_load((schema_dir / MAIN_SCHEMA).read_text()))
+
+
+def fill_defaults(config: dict, schema: dict) -> dict:
+    """Return a copy of ``config`` with every missing key that has a schema default filled in.
+
+    Objects without an explicit default are created empty and filled recursively, so that a missing
+    section gets all its defaults.
+    """
+    config = copy.deepcopy(config)
+
+    def fill(node: Any, sub: dict) -> None:
+        if not isinstance(node, dict) or sub.get("type") != "object":
+            return
+        for key, prop in sub.get("properties", {}).items():
+            if key not in node:
+                if "default" in prop:
+                    node[key] = copy.deepcopy(prop["default"])
+                elif prop.get("type") == "object":
+                    node[key] = {}
+                else:
+                    continue
+            fill(node[key], prop)
+
+    fill(config, schema)
+    return config
+
+
+def _schema_at(schema: dict, path: list) -> dict:
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
+    """One line that names the key and says what is allowed."""
+    path = list(error.absolute_path)
+    key = ".".join(str(p) for p in path) or "(top level)"
+    if error.validator == "additionalProperties":
+        allowed = sorted(_schema_at(schema, path).get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        parts = []
+        for name in unknown:
+            full = f"{key}.{name}" if path else name
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            parts.append(f"unknown key '{full}'{hint}")
+        return "; ".join(parts) + f". Allowed keys here: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        return f"'{key}' is {error.instance!r}; allowed values: {allowed}"
+    if error.validator == "type":
+        return f"'{key}' is {error.instance!r}, which is not of type {error.validator_value}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {
+            "minimum": ">=",
+            "maximum": "<=",
+            "exclusiveMinimum": ">",
+            "exclusiveMaximum": "<",
+        }
+        return f"'{key}' is {error.instance!r}; it must be {words[error.validator]} {error.validator_value}"
+    if error.validator == "required":
+        return f"'{key}' lacks a required key: {error.message}"
+    return f"'{key}': {error.message}"
+
+
+def validate(config: dict, schema: dict | None = None) -> dict:
+    """Fill defaults and validate; return the complete config or raise :class:`ConfigError`.
+
+    All problems are reported at once, one line each, in a stable order.
+    """
+    schema = load_schema() if schema is None else schema
+    full = fill_defaults(config or {}, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(full), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [_describe(e, schema) for e in errors]
+        raise ConfigError(
+            "invalid configuration:\n  - "
+            + "\n  - ".join(lines)
+            + "\nSee config/README.md for every key, its unit and default."
+        )
+    _check_consistency(full)
+    return full
+
+
+def _check_consistency(config: dict) -> None:
+    """Rules that a JSON schema cannot express (relations between keys)."""
+    period = config.get("period", {})
+    start, end = period.get("start_year"), period.get("end_year")
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"'period.start_year' ({start}) is after 'period.end_year' ({end}).")
+    splits = {name: period.get(f"{name}_years", []) for name in ("train", "val", "test")}
+    seen: dict[int, str] = {}
+    for name, years in splits.items():
+        for year in years:
+            if start is not None and not (start <= year <= end):
+                raise ConfigError(
+                    f"'period.{name}_years' holds {year}, outside period.start_year..end_year ({start}..{end})."
+                )
+            if year in seen:
+                raise ConfigError(f"year {year} is in both 'period.{seen[year]}_years' and 'period.{name}_years'.")
+            seen[year] = name
+
+
+def load_file(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist.") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    return validate(raw)
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of a config (sub)tree: the same settings give the same hash."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def schema_docs(schema: dict | None = None) -> str:
+    """Markdown reference of every key: name, type, default, unit/allowed values, description."""
+    schema = load_schema() if schema is None else schema
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `workflow/schemas/` by `python -m terraflux.config docs`; a test keeps it in sync.",
+        "Every key is optional: its default (the embedded offline demo) applies when it is left out.",
+        "Unknown keys, wrong types and out-of-range values stop the workflow at start with a message naming the key.",
+        "",
+    ]
+
+    def walk(node: dict, prefix: str, depth: int) -> None:
+        for key, prop in node.get("properties", {}).items():
+            name = f"{prefix}{key}"
+            if prop.get("type") == "object" and "properties" in prop:
+                out.append(f"{'#' * min(depth + 2, 6)} `{name}`")
+                out.append("")
+                if prop.get("description"):
+                    out.append(prop["description"])
+                    out.append("")
+                rows = [
+                    (f"{name}.{k}", v)
+                    for k, v in prop["properties"].items()
+                    if not (v.get("type") == "object" and "properties" in v)
+                ]
+                if rows:
+                    out.append("| key | type | default | description |")
+                    out.append("|---|---|---|---|")
+                    for full, leaf in rows:
+                        out.append(_row(full, leaf))
+                    out.append("")
+                walk(prop, f"{name}.", depth + 1)
+
+    walk(schema, "", 0)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _row(name: str, leaf: dict) -> str:
+    kind = leaf.get("type", "")
+    if isinstance(kind, list):
+        kind = " or ".join(kind)
+    if "items" in leaf and isinstance(leaf["items"], dict) and "type" in leaf["items"]:
+        kind = f"list of {leaf['items']['type']}"
+    default = json.dumps(leaf.get("default")) if "default" in leaf else ""
+    text = leaf.get("description", "")
+    if "enum" in leaf:
+        text += " One of: " + ", ".join(f"`{v}`" for v in leaf["enum"]) + "."
+    bounds = [f"{w} {leaf[k]}" for k, w in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">")) if k in leaf]
+    if bounds:
+        text += " Range: " + ", ".join(bounds) + "."
+    return f"| `{name}` | {kind} | `{default}` | {text.strip()} |".replace("``", "")
+
+
+def _main(argv: list[str]) -> int:
+    from terraflux.workflow.paths import RunPaths
+
+    if not argv:
+        print(__doc__)
+        return 2
+    command, args = argv[0], argv[1:]
+    try:
+        if command == "docs":
+            target = REPO_ROOT / "config" / "README.md"
+            target.write_text(schema_docs())
+            print(f"wrote {target}")
+        elif command == "report-path":
+            paths = RunPaths(load_file(args[0])["run"]["name"])
+            print(paths.report())
+        elif command == "summary":
+            paths = RunPaths(load_file(args[0])["run"]["name"])
+            print(f"terraflux: results in {paths.results('')}")
+            print(f"terraflux: report at  {paths.report()}")
+        else:
+            print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+            return 2
+    except ConfigError as err:
+        print(f"terraflux: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

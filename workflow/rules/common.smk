@@ -1,0 +1,76 @@
+# Shared set-up for every rules file (validated config, run paths, resources, library sources).
+# Each later rule file appends its final targets to ALL_TARGETS.
+
+import sys
+from pathlib import Path
+
+import terraflux  # first: loads native libraries in a safe order (see terraflux/__init__.py)
+from terraflux.config import validate, config_hash
+from terraflux.errors import ConfigError
+from terraflux.workflow.paths import RunPaths
+
+try:
+    _validated = validate(config)
+except ConfigError as _error:
+    sys.exit(f"terraflux: {_error}")
+config.clear()
+config.update(_validated)
+
+PATHS = RunPaths(config["run"]["name"])
+resources_path = PATHS.resources
+raw = PATHS.raw
+results = PATHS.results
+logs = PATHS.logs
+benchmarks = PATHS.benchmarks
+
+YEARS = list(range(config["period"]["start_year"], config["period"]["end_year"] + 1))
+ALL_TARGETS = []
+
+REPO = Path(workflow.basedir)
+LIBRARY_ROOT = REPO / "src" / "terraflux"
+# The pinned environment, for `--software-deployment-method conda` (rules refer to it with `conda: ENV`).
+ENV = str(REPO / "envs" / "environment.yaml")
+
+
+def repo_file(path):
+    """A file of the checkout (inputs are otherwise relative to the working directory)."""
+    return str(REPO / path)
+
+
+def library(*packages):
+    """Source files of the library packages (and core modules) that a script imports.
+
+    Declared as inputs, so that editing e.g. the DERE model reruns DERE training, while editing
+    plotting code does not (Snakemake does not track modules a script imports).
+    """
+    core = ["__init__.py", "errors.py", "config.py"]
+    files = [LIBRARY_ROOT / name for name in core]
+    files += sorted((LIBRARY_ROOT / "workflow").glob("*.py"))
+    for package in packages:
+        target = LIBRARY_ROOT / package
+        files += (
+            sorted(target.rglob("*.py"))
+            if target.is_dir()
+            else [target.with_suffix(".py")]
+        )
+    return [str(f) for f in files]
+
+
+def job_resources(kind):
+    """Resources for a kind of job from config['compute'][kind]: threads, mem_mb, runtime, GPU."""
+    spec = config["compute"][kind]
+    res = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"]}
+    gpus = spec.get("gpus", 0)
+    if gpus:
+        model = config["compute"]["gpu_model"]
+        if config["compute"]["gpu_request"] == "gpu":
+            res["gpu"] = gpus
+            if model:
+                res["gpu_model"] = model
+        else:
+            res["gres"] = f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"
+    return res
+
+
+def job_threads(kind):
+    return config["compute"][kind]["threads"]

@@ -1,0 +1,1 @@
+# Layer 'ide': rules are added by the work on this layer (see README, 'Stages').

@@ -1,0 +1,1 @@
+# Layer 'prepare': rules are added by the work on this layer (see README, 'Stages').
