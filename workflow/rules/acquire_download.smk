@@ -1,0 +1,1 @@
+# Download rules (real services): download_<source>. See acquire.smk.

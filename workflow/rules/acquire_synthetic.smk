@@ -1,0 +1,1 @@
+# Synthetic-world rules: synthesize_<source>. See acquire.smk.
