@@ -1,0 +1,14 @@
+"""IDE: identifying the spatio-temporal drivers of extreme events (Shams Eddin and Gall, NeurIPS 2024).
+
+Modules, one job each:
+
+- ``benchmark``: seeded, streaming synthetic benchmark with ground-truth drivers.
+- ``data``: weekly climatology, normalisation, windows of T weeks, the torch dataset.
+- ``model``: per-variable encoders (cnn3d, swin3d, mamba), binary LFQ quantiser, classifier.
+- ``losses``: per-batch class weights, classification, driver and quantiser losses.
+- ``schedule``: cosine learning-rate schedule with linear warm-up (stepped per optimiser step).
+- ``drivers``: majority vote of window masks into [variable, week, y, x] driver maps.
+- ``metrics``: precision, recall, F1, IoU, overall accuracy of binary masks.
+- ``baselines``: naive anomaly threshold, isolation forest, DeepMIL.
+- ``stages``: the functions the workflow scripts call (train, test, baselines).
+"""

@@ -1,0 +1,419 @@
+"""The IDE model: independent per-variable encoders, a binary lookup-free quantiser, an extremes classifier.
+
+Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
+
+- input ``x``: [N, V, C, T, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean and std
+  on reanalyses);
+- encoder features: [N, V * F, T, H, W] with F = ``features`` (16), no spatial or temporal downsampling;
+- quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
+  driver mask = z > 0, [N, V, T, H, W];
+- classifier, from the quantised features only: a joint head over all variables and one head per
+  variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
+  and [N, V, H, W].
+
+The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
+linear layers), which is the same computation as V separate networks, in one kernel call per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from vector_quantize_pytorch import LFQ
+
+from terraflux.errors import ConfigError
+
+BACKBONES = ("cnn3d", "swin3d", "mamba")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`IDEModel` (defaults: the reference sizes)."""
+
+    variables: int
+    channels: int = 1
+    backbone: str = "cnn3d"
+    hidden: int = 16
+    features: int = 16
+    cnn_blocks: int = 2
+    swin_depths: tuple[int, ...] = (2, 1)
+    swin_heads: tuple[int, ...] = (2, 2)
+    swin_windows: tuple[tuple[int, int, int], ...] = ((2, 4, 4), (8, 1, 1))
+    swin_mlp_ratio: float = 2.0
+    classifier_hidden: int = 16
+    lfq_commitment_weight: float = 3.0
+    lfq_entropy_weight: float = 0.1
+    lfq_diversity_gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
+        if not (len(self.swin_depths) == len(self.swin_heads) == len(self.swin_windows)):
+            raise ConfigError("ide.model.swin_depths, swin_heads and swin_windows must have the same length")
+        for heads in self.swin_heads:
+            if self.hidden % heads:
+                raise ConfigError(f"ide.model.hidden ({self.hidden}) must be divisible by every swin head count ({heads})")
+
+
+# ----------------------------------------------------------------------------------------------- grouped layers
+
+
+class GroupedLayerNorm(nn.Module):
+    """Layer norm over the C channels of each variable of [N, V*C, T, H, W]; affine per variable."""
+
+    def __init__(self, groups: int, channels: int):
+        super().__init__()
+        self.groups, self.channels = groups, channels
+        self.weight = nn.Parameter(torch.ones(groups, channels))
+        self.bias = nn.Parameter(torch.zeros(groups, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, t, h, w = x.shape
+        y = x.permute(0, 2, 3, 4, 1).reshape(n, t, h, w, self.groups, self.channels)
+        y = F.layer_norm(y, (self.channels,)) * self.weight + self.bias
+        return y.reshape(n, t, h, w, -1).permute(0, 4, 1, 2, 3)
+
+
+def grouped_conv(groups: int, cin: int, cout: int, kernel=3, stride=1) -> nn.Conv3d:
+    """V independent Conv3d (cin -> cout each) as one grouped convolution with 'same' padding."""
+    kernel = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
+    return nn.Conv3d(groups * cin, groups * cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), groups=groups)
+
+
+class VariableLinear(nn.Module):
+    """A linear layer with its own weights per variable, on [..., V, ..., in] -> [..., out].
+
+    ``dim`` is the position of the variable axis. Initialised like ``nn.Linear``.
+    """
+
+    def __init__(self, groups: int, cin: int, cout: int, dim: int = 1):
+        super().__init__()
+        self.dim = dim
+        bound = 1 / math.sqrt(cin)
+        self.weight = nn.Parameter(torch.empty(groups, cin, cout).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(groups, cout).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.movedim(self.dim, -2)  # [..., V, in]
+        y = torch.einsum("...vi,vio->...vo", x, self.weight) + self.bias
+        return y.movedim(-2, self.dim)
+
+
+# ---------------------------------------------------------------------------------------------------- encoders
+
+
+class ResidualBlock3d(nn.Module):
+    """(conv3 -> layer norm -> ReLU) x 2 with a skip connection, per variable."""
+
+    def __init__(self, groups: int, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            grouped_conv(groups, channels, channels),
+            GroupedLayerNorm(groups, channels),
+            nn.ReLU(),
+            grouped_conv(groups, channels, channels),
+            GroupedLayerNorm(groups, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class CNN3dEncoder(nn.Module):
+    """Stem conv, ``cnn_blocks`` residual blocks; [N, V*C, T, H, W] -> [N, V*hidden, T, H, W]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v, h = cfg.variables, cfg.hidden
+        self.stem = nn.Sequential(grouped_conv(v, cfg.channels, h), GroupedLayerNorm(v, h), nn.ReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock3d(v, h) for _ in range(cfg.cnn_blocks)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
+def _fit_window(window: tuple[int, int, int], size: tuple[int, int, int]) -> tuple[int, ...]:
+    return tuple(min(w, s) for w, s in zip(window, size))
+
+
+class WindowAttention3d(nn.Module):
+    """Multi-head self-attention inside 3-D windows, with a learned relative position bias, per variable.
+
+    Input [N, V, T, H, W, D] (channel last); T, H, W must be multiples of the window (the caller pads).
+    """
+
+    def __init__(self, groups: int, dim: int, heads: int, window: tuple[int, int, int]):
+        super().__init__()
+        self.heads, self.window = heads, tuple(window)
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = VariableLinear(groups, dim, 3 * dim)
+        self.proj = VariableLinear(groups, dim, dim)
+        wt, wh, ww = self.window
+        self.bias_table = nn.Parameter(torch.zeros(groups, heads, (2 * wt - 1) * (2 * wh - 1) * (2 * ww - 1)))
+        nn.init.trunc_normal_(self.bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid(torch.arange(wt), torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # [L, L, 3]
+        rel += torch.tensor([wt - 1, wh - 1, ww - 1])
+        index = (rel[..., 0] * (2 * wh - 1) + rel[..., 1]) * (2 * ww - 1) + rel[..., 2]
+        self.register_buffer("bias_index", index, persistent=False)
+
+    def forward(self, x: torch.Tensor, shift: tuple[int, int, int]) -> torch.Tensor:
+        n, v, t, h, w, d = x.shape
+        wt, wh, ww = self.window
+        if any(shift):
+            x = torch.roll(x, shifts=tuple(-s for s in shift), dims=(2, 3, 4))
+        # [N, V, nT, wt, nH, wh, nW, ww, D] -> [N, V, windows, L, D]
+        xw = x.reshape(n, v, t // wt, wt, h // wh, wh, w // ww, ww, d)
+        xw = xw.permute(0, 1, 2, 4, 6, 3, 5, 7, 8).reshape(n, v, -1, wt * wh * ww, d)
+        length = wt * wh * ww
+        qkv = self.qkv(xw).reshape(n, v, -1, length, 3, self.heads, d // self.heads)
+        q, k, val = qkv.permute(4, 0, 1, 2, 5, 3, 6)  # each [N, V, windows, heads, L, d_head]
+        attn = (q * self.scale) @ k.transpose(-1, -2)
+        bias = self.bias_table[:, :, self.bias_index]  # [V, heads, L, L]
+        attn = attn + bias[None, :, None]
+        if any(shift):
+            attn = attn + self._shift_mask((t, h, w), shift, x.device)[None, None, :, None]
+        out = (attn.softmax(-1) @ val).transpose(-2, -3).reshape(n, v, -1, length, d)
+        out = self.proj(out)
+        out = out.reshape(n, v, t // wt, h // wh, w // ww, wt, wh, ww, d).permute(0, 1, 2, 5, 3, 6, 4, 7, 8)
+        out = out.reshape(n, v, t, h, w, d)
+        if any(shift):
+            out = torch.roll(out, shifts=shift, dims=(2, 3, 4))
+        return out
+
+    def _shift_mask(self, size, shift, device) -> torch.Tensor:
+        """-inf between tokens that the cyclic shift brought into one window from different regions."""
+        region = torch.zeros(size, device=device)
+        label = 0
+        slices = [
+            ((slice(0, -win), slice(-win, -s), slice(-s, None)) if s else (slice(None),)) for win, s in zip(self.window, shift)
+        ]
+        for st in slices[0]:
+            for sh in slices[1]:
+                for sw in slices[2]:
+                    region[st, sh, sw] = label
+                    label += 1
+        wt, wh, ww = self.window
+        t, h, w = size
+        r = region.reshape(t // wt, wt, h // wh, wh, w // ww, ww).permute(0, 2, 4, 1, 3, 5).reshape(-1, wt * wh * ww)
+        different = r[:, :, None] != r[:, None, :]
+        return torch.zeros(different.shape, device=device).masked_fill(different, float("-inf"))
+
+
+class SwinBlock3d(nn.Module):
+    """Pre-norm (shifted) window attention and MLP, each with a residual connection, per variable."""
+
+    def __init__(self, groups: int, dim: int, heads: int, window, shifted: bool, mlp_ratio: float):
+        super().__init__()
+        self.window, self.shifted = tuple(window), shifted
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention3d(groups, dim, heads, self.window)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(VariableLinear(groups, dim, hidden), nn.GELU(), VariableLinear(groups, hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [N, V, T, H, W, D]; windows larger than the input shrink to it, odd sizes are padded."""
+        size = tuple(x.shape[2:5])
+        window = _fit_window(self.window, size)
+        if window != self.attn.window:
+            raise ValueError(f"swin window {self.attn.window} does not fit the input {size}")
+        shift = tuple(w // 2 if (self.shifted and w < s) else 0 for w, s in zip(window, size))
+        pad = [(-s) % w for s, w in zip(size, window)]
+        y = self.norm1(x)
+        if any(pad):
+            y = F.pad(y, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
+        y = self.attn(y, shift)[:, :, : size[0], : size[1], : size[2]]
+        x = x + y
+        return x + self.mlp(self.norm2(x))
+
+
+class Swin3dEncoder(nn.Module):
+    """Video-Swin-style encoder without downsampling: stages of (shifted) 3-D window attention.
+
+    Windows are (T, H, W) extents per stage (e.g. (2, 4, 4) then (8, 1, 1)); a window larger than the input
+    is shrunk to the input (so T and crop sizes are free). The window sizes are fixed when the model is
+    built for a given input size; :meth:`IDEModel.forward` checks.
+    """
+
+    def __init__(self, cfg: ModelConfig, size: tuple[int, int, int]):
+        super().__init__()
+        v, d = cfg.variables, cfg.hidden
+        self.groups, self.dim = v, d
+        self.embed = grouped_conv(v, cfg.channels, d)
+        blocks = []
+        for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows):
+            fitted = _fit_window(tuple(window), size)
+            for i in range(depth):
+                blocks.append(SwinBlock3d(v, d, heads, fitted, shifted=i % 2 == 1, mlp_ratio=cfg.swin_mlp_ratio))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embed(x)  # [N, V*D, T, H, W]
+        n, _, t, h, w = e.shape
+        y = e.permute(0, 2, 3, 4, 1).reshape(n, t, h, w, self.groups, self.dim).permute(0, 4, 1, 2, 3, 5)
+        for block in self.blocks:
+            y = block(y)
+        y = self.norm(y)  # [N, V, T, H, W, D]
+        return y.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.dim, t, h, w)
+
+
+class MambaEncoder(nn.Module):
+    """One Mamba (selective state-space) block per variable over the flattened (T, H, W) sequence.
+
+    Needs the ``mamba-ssm`` package and a CUDA GPU (its kernels exist for CUDA only).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        try:
+            from mamba_ssm import Mamba  # type: ignore[import-not-found]
+        except ImportError as error:
+            raise ConfigError(
+                "ide backbone 'mamba' needs the mamba-ssm package (pip install mamba-ssm) and a CUDA GPU; "
+                "it is not installed here. Choose 'cnn3d' or 'swin3d' in config key ide.backbones"
+            ) from error
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "ide backbone 'mamba' needs a CUDA GPU (mamba-ssm kernels are CUDA only) and none is visible; "
+                "run on a GPU node or choose 'cnn3d' or 'swin3d' in config key ide.backbones"
+            )
+        v, d = cfg.variables, cfg.hidden
+        self.groups, self.dim = v, d
+        self.embed = grouped_conv(v, cfg.channels, d)
+        self.mixers = nn.ModuleList(Mamba(d_model=d) for _ in range(v))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(v))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = self.embed(x)
+        n, _, t, h, w = e.shape
+        seq = e.reshape(n, self.groups, self.dim, t * h * w).transpose(-1, -2)  # [N, V, L, D]
+        out = [seq[:, i] + mixer(norm(seq[:, i])) for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms))]
+        y = torch.stack(out, 1).transpose(-1, -2)
+        return y.reshape(n, self.groups * self.dim, t, h, w)
+
+
+# -------------------------------------------------------------------------------------- quantiser and classifier
+
+
+class BinaryQuantizer(nn.Module):
+    """Per-variable projection F -> 1, binary lookup-free quantisation (codebook {-1, +1}), projection 1 -> F.
+
+    Uses ``vector_quantize_pytorch.LFQ`` (codebook size 2: straight-through sign, commitment loss, per-sample
+    entropy minus batch-code entropy) on the 1-D code; the projections are per variable and kept here so
+    that the pre-quantisation value ``z`` is available to the driver loss.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        v, f = cfg.variables, cfg.features
+        self.groups, self.features = v, f
+        self.project_in = VariableLinear(v, f, 1, dim=1)
+        self.project_out = VariableLinear(v, 1, f, dim=1)
+        self.lfq = LFQ(
+            dim=1,
+            codebook_size=2,
+            has_projections=False,
+            commitment_loss_weight=cfg.lfq_commitment_weight,
+            entropy_loss_weight=cfg.lfq_entropy_weight,
+            diversity_gamma=cfg.lfq_diversity_gamma,
+        )
+
+    def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None):
+        """feats [N, V*F, T, H, W], valid [N, H, W] bool or None.
+
+        Returns (quantised [N, V*F, T, H, W], z [N, V, T, H, W], mask [N, V, T, H, W] bool, loss scalar).
+        """
+        n, _, t, h, w = feats.shape
+        x = feats.reshape(n, self.groups, self.features, t, h, w).permute(0, 1, 3, 4, 5, 2)  # [N, V, T, H, W, F]
+        z = self.project_in(x)  # [N, V, T, H, W, 1]
+        seq = z.reshape(n * self.groups, t * h * w, 1)
+        lfq_mask = None
+        if valid is not None and self.training:
+            lfq_mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
+        q, _, loss = self.lfq(seq, mask=lfq_mask)
+        q = self.project_out(q.reshape(n, self.groups, t, h, w, 1))  # [N, V, T, H, W, F]
+        quantised = q.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.features, t, h, w)
+        z = z[..., 0]
+        return quantised, z, z > 0, loss
+
+
+def temporal_steps(weeks: int) -> int:
+    """Stride-2 temporal convolutions that take T weeks down to 1 (ceil(log2 T)); 3 for T = 8."""
+    return max(0, math.ceil(math.log2(weeks))) if weeks > 1 else 0
+
+
+class TemporalHead(nn.Module):
+    """``groups`` independent heads: [N, G*cin, T, H, W] -> logits [N, G, H, W].
+
+    ceil(log2 T) convolutions (3x3x3, temporal stride 2) bring T to 1, then a 1x1x1 convolution.
+    """
+
+    def __init__(self, groups: int, cin: int, hidden: int, weeks: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = cin
+        for _ in range(temporal_steps(weeks)):
+            layers += [grouped_conv(groups, channels, hidden, kernel=3, stride=(2, 1, 1)), nn.ReLU()]
+            channels = hidden
+        layers.append(grouped_conv(groups, channels, 1, kernel=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x)  # [N, G, T', H, W]
+        return y.mean(dim=2)
+
+
+class IDEModel(nn.Module):
+    """Encoders -> binary quantiser -> joint and per-variable extremes classifiers.
+
+    ``size`` = (T, H, W) of the inputs it will see (the Swin windows are fitted to it; the classifier
+    depth follows T).
+    """
+
+    def __init__(self, cfg: ModelConfig, size: tuple[int, int, int]):
+        super().__init__()
+        self.cfg, self.size = cfg, tuple(size)
+        v = cfg.variables
+        if cfg.backbone == "cnn3d":
+            self.encoder: nn.Module = CNN3dEncoder(cfg)
+        elif cfg.backbone == "swin3d":
+            self.encoder = Swin3dEncoder(cfg, self.size)
+        else:
+            self.encoder = MambaEncoder(cfg)
+        self.to_features = nn.Sequential(
+            grouped_conv(v, cfg.hidden, cfg.hidden), nn.ReLU(), grouped_conv(v, cfg.hidden, cfg.features)
+        )
+        self.quantizer = BinaryQuantizer(cfg)
+        self.joint_head = TemporalHead(1, v * cfg.features, cfg.classifier_hidden, self.size[0])
+        self.variable_heads = TemporalHead(v, cfg.features, cfg.classifier_hidden, self.size[0])
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """x [N, V, C, T, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
+
+        Returns logits [N, H, W], variable_logits [N, V, H, W], z and drivers [N, V, T, H, W],
+        lfq_loss (scalar).
+        """
+        n, v, c, t, h, w = x.shape
+        if (v, c) != (self.cfg.variables, self.cfg.channels):
+            raise ValueError(f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}")
+        x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)
+        feats = self.to_features(self.encoder(x))
+        quantised, z, drivers, lfq_loss = self.quantizer(feats, valid)
+        quantised = quantised.contiguous(memory_format=torch.channels_last_3d)
+        return {
+            "logits": self.joint_head(quantised)[:, 0],
+            "variable_logits": self.variable_heads(quantised),
+            "z": z,
+            "drivers": drivers,
+            "lfq_loss": lfq_loss,
+        }
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
