@@ -1,0 +1,240 @@
+"""A real single-node Slurm for the tests (munge, slurmctld, slurmd), brought up in about 15 s.
+
+Set-up verified in ../shared/design/HPC.md (Debian 12, Slurm 22.05, as root, no systemd):
+
+- installs ``slurmctld slurmd slurm-client munge`` with apt when missing (needs root);
+- writes ``/etc/slurm/slurm.conf`` and ``gres.conf`` at the DEFAULT path (the jobstep plugin strips the
+  ``SLURM_*`` environment, so ``SLURM_CONF`` would not reach the inner ``srun``), marked as ours; an existing
+  configuration that is not ours is never touched (the tests skip);
+- one node ``localhost`` with this machine's CPUs and memory and a fake GPU (``gres gpu`` on ``/dev/null``:
+  jobs asking ``--gpus=1`` or ``--gres=gpu:1`` schedule and see ``CUDA_VISIBLE_DEVICES=0``).
+
+Job status without accounting. Snakemake's Slurm plugin polls ``sacct`` when the binary exists; without a
+slurmdbd ``sacct`` fails. We choose ``--slurm-status-command squeue`` (given on the test command line) with
+``MinJobAge=3600`` (finished jobs stay visible to ``squeue``/``scontrol`` for an hour, far longer than a
+test) over slurmdbd + MariaDB: no database server to install, start and stop (fewer moving parts, ~2 s
+and a larger apt install saved), and the same plugin code path users get with ``status-command: squeue``.
+For a permanent record of every job (state, exit code, allocated TRES incl. ``gres/gpu``) the controller
+writes the job-completion log ``jobcomp/filetxt``, which :meth:`SlurmCluster.finished_jobs` parses.
+
+Daemons are stopped by the PIDs in their pid files, never by name; every command runs under a hard
+``timeout -s KILL``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+MARKER = "# written by terraflux tests/slurm_cluster.py"
+CONF_DIR = Path("/etc/slurm")
+STATE = Path("/tmp/terraflux-slurm")  # fixed, so that daemons of a crashed earlier run can be found and stopped
+PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
+BINARIES = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch", "/usr/bin/squeue"]
+
+
+def run(cmd: list[str], timeout: int = 60, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``cmd`` under ``timeout -s KILL`` (a hung Slurm client can never hang the test run)."""
+    done = subprocess.run(
+        ["timeout", "-s", "KILL", str(timeout), *cmd], capture_output=True, text=True, **kwargs
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _stop_pidfile(pidfile: Path, wait: float = 10.0) -> None:
+    """SIGTERM the process whose PID is in ``pidfile``, SIGKILL it if still alive after ``wait`` s."""
+    if not pidfile.exists():
+        return
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (ValueError, IndexError):
+        pidfile.unlink()
+        return
+    if pid > 1 and _alive(pid):
+        os.kill(pid, 15)
+        deadline = time.monotonic() + wait
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, 9)
+    pidfile.unlink(missing_ok=True)
+
+
+def _memory_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024 - 512  # leave some to the OS
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+def unavailable_reason() -> str | None:
+    """Why a real Slurm cannot be brought up here (None when it can)."""
+    if os.geteuid() != 0:
+        return "a real Slurm needs root (daemons, /etc/slurm, munge); run the tests as root or in CI"
+    if (CONF_DIR / "slurm.conf").exists() and MARKER not in (CONF_DIR / "slurm.conf").read_text():
+        return f"{CONF_DIR / 'slurm.conf'} belongs to another Slurm installation; not touching it"
+    if all(Path(b).exists() for b in BINARIES):
+        return None
+    if shutil.which("apt-get") is None:
+        return f"Slurm is not installed ({', '.join(PACKAGES)}) and apt-get is not available"
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    done = run(install, timeout=300, check=False, env=env)
+    if done.returncode != 0:  # package lists may be missing on a fresh image
+        run(["apt-get", "update"], timeout=300, check=False, env=env)
+        done = run(install, timeout=300, check=False, env=env)
+    if done.returncode != 0 or not all(Path(b).exists() for b in BINARIES):
+        return f"could not install Slurm with apt-get: {done.stderr.strip()[-500:]}"
+    return None
+
+
+@dataclass
+class SlurmCluster:
+    """A running single-node Slurm; :meth:`start` brings it up, :meth:`stop` tears it down by PID."""
+
+    state: Path = STATE
+    cpus: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory_mb: int = field(default_factory=_memory_mb)
+
+    @property
+    def jobcomp(self) -> Path:
+        return self.state / "jobcomp.txt"
+
+    def pidfile(self, daemon: str) -> Path:
+        return self.state / f"{daemon}.pid"
+
+    def _pid(self, daemon: str) -> int:
+        try:
+            return int(self.pidfile(daemon).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    def write_config(self) -> None:
+        for sub in ("ctld", "d", "log"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        CONF_DIR.mkdir(parents=True, exist_ok=True)
+        s = self.state
+        (CONF_DIR / "slurm.conf").write_text(
+            f"""{MARKER}
+ClusterName=terraflux-test
+SlurmctldHost=localhost
+SlurmUser=root
+AuthType=auth/munge
+StateSaveLocation={s}/ctld
+SlurmdSpoolDir={s}/d
+SlurmctldPidFile={self.pidfile('slurmctld')}
+SlurmdPidFile={self.pidfile('slurmd')}
+SlurmctldLogFile={s}/log/slurmctld.log
+SlurmdLogFile={s}/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+MpiDefault=none
+MailProg=/bin/true
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=500
+ReturnToService=2
+MinJobAge=3600
+SchedulerParameters=sched_interval=1
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc={self.jobcomp}
+GresTypes=gpu
+NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} Gres=gpu:1 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+"""
+        )
+        (CONF_DIR / "gres.conf").write_text(f"{MARKER}\nAutoDetect=off\nNodeName=localhost Name=gpu File=/dev/null\n")
+
+    def start(self, timeout: float = 60) -> None:
+        self.stop()  # daemons of an earlier, crashed run
+        shutil.rmtree(self.state, ignore_errors=True)
+        self.write_config()
+        munge_run = Path("/run/munge")
+        munge_run.mkdir(parents=True, exist_ok=True)
+        shutil.chown(munge_run, "munge", "munge")
+        run(["runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--pid-file={munge_run / 'munged.pid'}"])
+        # munged's pid file lives in /run/munge (writable by munge); keep a copy with ours
+        self._copy_pidfile(munge_run / "munged.pid", self.pidfile("munged"))
+        run(["/usr/sbin/slurmctld"])
+        run(["/usr/sbin/slurmd", "-N", "localhost"])
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            done = run(["sinfo", "-h", "-N", "-o", "%T"], check=False, timeout=10)
+            state = done.stdout.strip()
+            if state in ("idle", "mixed", "allocated"):
+                return
+            if not all(_alive(self._pid(d)) for d in ("slurmctld", "slurmd")):
+                break
+            time.sleep(0.5)
+        log = (self.state / "log" / "slurmctld.log").read_text()[-2000:] if (self.state / "log").exists() else ""
+        self.stop()
+        raise RuntimeError(f"Slurm node not idle (state {state!r}); end of slurmctld.log:\n{log}")
+
+    @staticmethod
+    def _copy_pidfile(src: Path, dst: Path, wait: float = 10) -> None:
+        deadline = time.monotonic() + wait
+        while not src.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dst.write_text(src.read_text())
+
+    def stop(self) -> None:
+        """Cancel what is still queued, then stop slurmd, slurmctld and munged by their PIDs."""
+        if self.pidfile("slurmctld").exists():
+            ids = run(["squeue", "-h", "-o", "%i"], check=False, timeout=10).stdout.split()
+            if ids:
+                run(["scancel", *ids], check=False, timeout=10)
+        for daemon in ("slurmd", "slurmctld", "munged"):
+            _stop_pidfile(self.pidfile(daemon))
+
+    def finished_jobs(self) -> list[dict[str, str]]:
+        """Every finished job from the job-completion log: JobId, Name, JobState, ExitCode, Tres, WorkDir..."""
+        if not self.jobcomp.exists():
+            return []
+        jobs = []
+        for line in self.jobcomp.read_text().splitlines():
+            # "Key=value Key=value ..." where values have no spaces except WorkDir/Name (rare; not ours)
+            jobs.append(dict(item.split("=", 1) for item in line.split() if "=" in item))
+        return jobs
+
+    def show_job(self, job_id: str) -> dict[str, str]:
+        """``scontrol show job`` as a dict (the request as submitted: TresPerJob/TresPerNode, MinMemoryNode)."""
+        out = run(["scontrol", "-o", "show", "job", job_id], timeout=10).stdout
+        return dict(item.split("=", 1) for item in out.split() if "=" in item)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A running single-node Slurm for the tests of one module, torn down by PID afterwards."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    cluster = SlurmCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
