@@ -1,0 +1,176 @@
+"""Data-parallel training across processes (DDP): one process per GPU, started by ``srun`` inside the job.
+
+A hook for the shared training engine, not a second engine. A training script does::
+
+    from terraflux.train import distributed
+
+    with distributed.session() as dist:          # no-op for a single process
+        model = dist.wrap(model)                 # DistributedDataParallel when world_size > 1
+        for batch_indices in batches:            # the same global batches on every rank
+            mine = dist.shard(batch_indices)     # this rank's contiguous part of the global batch
+            ...                                  # forward/backward: DDP averages gradients
+        if dist.is_main:
+            save(...)                            # only rank 0 writes checkpoints and outputs
+
+How the processes are started: a rule with resources ``tasks=N``, ``mpi="srun"`` and N GPUs runs
+``{resources.mpi} -n {resources.tasks} python <script>``; Slurm then sets ``SLURM_PROCID``,
+``SLURM_NTASKS``, ``SLURM_LOCALID`` in each process. ``torchrun`` variables (``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``) are honoured too. Rendezvous: ``MASTER_ADDR`` (default: the first node of
+``SLURM_JOB_NODELIST``, else 127.0.0.1) and ``MASTER_PORT`` (default: derived from ``SLURM_JOB_ID`` so that
+jobs sharing a node do not collide). Backend: NCCL on CUDA, gloo on CPU.
+
+Equivalence: with the global batch split into equal contiguous shards, DDP's averaged gradient equals the
+single-process gradient of the whole batch (up to float summation order), so N processes follow the same
+trajectory as one (tested with 2 CPU processes and gloo).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+
+PORT_BASE = 29500
+PORT_SPAN = 2000
+
+
+def _env_int(*names: str, default: int) -> int:
+    for name in names:
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            return int(value)
+    return default
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place among ``world_size`` data-parallel processes."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that writes checkpoints, predictions and metrics."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def device(self) -> torch.device:
+        """CUDA device of this process's local rank when CUDA is present, else the CPU."""
+        if torch.cuda.is_available():
+            return torch.device("cuda", self.local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` wrapped in DistributedDataParallel (unchanged for a single process)."""
+        if not self.enabled:
+            return model
+        device = next(model.parameters()).device
+        ids = [device.index] if device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def shard(self, items: Sequence):
+        """This rank's contiguous part of a global batch ``items`` (length divisible by world_size).
+
+        Equal shards keep DDP's gradient average equal to the whole-batch mean gradient.
+        """
+        n = len(items)
+        if n % self.world_size:
+            raise ValueError(
+                f"global batch of {n} items cannot be split evenly over {self.world_size} processes: "
+                f"choose a batch size divisible by the number of GPUs (resources tasks)"
+            )
+        size = n // self.world_size
+        return items[self.rank * size : (self.rank + 1) * size]
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """Mean of ``value`` over all processes (e.g. a validation loss), the same on every rank."""
+        if not self.enabled:
+            return value
+        out = value.detach().clone()
+        torch_dist.all_reduce(out, op=torch_dist.ReduceOp.SUM)
+        return out / self.world_size
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch_dist.barrier()
+
+
+def from_environment() -> Distributed:
+    """Rank, world size and local rank from srun (``SLURM_*``) or torchrun variables; one process if none.
+
+    ``SLURM_PROCID`` is only trusted together with ``SLURM_STEP_ID`` (set by srun for a job step): a batch
+    script on its own also has ``SLURM_PROCID=0`` but is one process, whatever ``SLURM_NTASKS`` says.
+    """
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return Distributed(
+            rank=_env_int("RANK", default=0),
+            world_size=_env_int("WORLD_SIZE", default=1),
+            local_rank=_env_int("LOCAL_RANK", default=0),
+        )
+    if "SLURM_PROCID" in os.environ and "SLURM_STEP_ID" in os.environ:
+        return Distributed(
+            rank=_env_int("SLURM_PROCID", default=0),
+            world_size=_env_int("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", default=1),
+            local_rank=_env_int("SLURM_LOCALID", default=0),
+        )
+    return Distributed()
+
+
+def _master_addr() -> str:
+    if os.environ.get("MASTER_ADDR"):
+        return os.environ["MASTER_ADDR"]
+    nodes = os.environ.get("SLURM_STEP_NODELIST") or os.environ.get("SLURM_JOB_NODELIST")
+    if nodes:
+        try:
+            names = subprocess.run(
+                ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, timeout=30, check=True
+            ).stdout.split()
+            if names:
+                return "127.0.0.1" if names[0] == "localhost" else names[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "127.0.0.1"
+
+
+def _master_port() -> int:
+    if os.environ.get("MASTER_PORT"):
+        return int(os.environ["MASTER_PORT"])
+    return PORT_BASE + _env_int("SLURM_JOB_ID", default=0) % PORT_SPAN
+
+
+@contextmanager
+def session(backend: str | None = None, timeout_s: float = 600) -> Iterator[Distributed]:
+    """Join the process group (when started as several processes) and leave it at the end.
+
+    Yields the :class:`Distributed` of this process; with one process nothing is initialised.
+    """
+    dist = from_environment()
+    if not dist.enabled:
+        yield dist
+        return
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    if backend == "nccl":
+        torch.cuda.set_device(dist.device())
+    from datetime import timedelta
+
+    torch_dist.init_process_group(
+        backend=backend,
+        init_method=f"tcp://{_master_addr()}:{_master_port()}",
+        rank=dist.rank,
+        world_size=dist.world_size,
+        timeout=timedelta(seconds=timeout_s),
+    )
+    try:
+        yield dist
+    finally:
+        torch_dist.destroy_process_group()

@@ -1,0 +1,73 @@
+"""DDP hook (terraflux.train.distributed): 2 CPU processes with gloo follow the single-process trajectory."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from terraflux.train import distributed
+
+WORKER = Path(__file__).with_name("slurm_ddp_worker.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+
+
+def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path):
+    single = tmp_path / "single.pt"
+    subprocess.run([sys.executable, str(WORKER), str(single)], check=True, timeout=120, env=_clean_env())
+    port = str(_free_port())
+    procs = []
+    for rank in range(2):
+        # what srun sets for each task of a job step
+        env = dict(_clean_env(), SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
+                   SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+        procs.append(subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "ddp.pt")], env=env))
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    one, two = torch.load(single, weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert one["world_size"] == 1 and two["world_size"] == 2
+    for name, weights in one["state"].items():
+        # same trajectory; only the order of the gradient all-reduce sum differs (float rounding)
+        torch.testing.assert_close(two["state"][name], weights, rtol=1e-5, atol=1e-6)
+    initial = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    assert not torch.equal(initial.state_dict()["0.weight"], one["state"]["0.weight"])  # it did train
+    torch.testing.assert_close(two["loss"], one["loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_rank_and_world_size_from_srun_or_torchrun(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK")):
+            monkeypatch.delenv(key)
+    assert distributed.from_environment() == distributed.Distributed(0, 1, 0)
+    # a batch script alone has SLURM_PROCID=0 and SLURM_NTASKS from --ntasks, but is one process
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert not distributed.from_environment().enabled
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    assert distributed.from_environment() == distributed.Distributed(3, 4, 1)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.from_environment() == distributed.Distributed(1, 2, 1)
+
+
+def test_shard_splits_the_global_batch_evenly_or_says_what_to_do():
+    items = list(range(12))
+    assert distributed.Distributed(1, 3, 1).shard(items) == [4, 5, 6, 7]
+    assert distributed.Distributed().shard(items) == items
+    with pytest.raises(ValueError, match="divisible by the number of GPUs"):
+        distributed.Distributed(0, 5, 0).shard(items)
