@@ -1,0 +1,495 @@
+"""ERA5-Land hourly (or daily-statistics) monthly files -> daily, weekly and monthly zarr stores, streaming.
+
+Design (bounded memory, one read of every input): the three stores are created empty first; a pool of
+``workers`` processes each reads one whole month (one variable at a time, netCDF chunk cache small) and
+returns that month's reductions: daily values, partial weekly moments and the monthly block means. The
+parent writes them in month order, one whole zarr chunk at a time (:class:`~.stores.TimeChunkWriter`), so at
+most ``2 x workers`` months are in flight whatever the number of files.
+
+Per month and variable (``[T, Y, X]`` hourly -> ``[D, Y, X]`` daily):
+
+- instantaneous fields: daily mean of the hours 00..23 of the day;
+- accumulated fields (``tp``, ``ssrd``, ``e``, ...) accumulate from 00 UTC and the 00 UTC value holds the
+  whole previous day: hourly increments are ``A(h) - A(h-1)`` (``A(1)`` at 01 UTC), the daily total of day d is
+  the value at 00 UTC of day d+1 (read from the next month's file for the last day). The first record of a
+  file belongs to the previous month. Without a next file (end of the period) the last day's total is the
+  sum of its 23 increments scaled by 24/23 (recorded in the ``extrapolated_last_day`` attribute). Daily
+  values are totals per day (``m d-1``, ``J m-2 d-1``); weekly mean/std of the hourly increments are
+  expressed as rates per day (x 24) so that they match the daily product's units;
+- ``vpd`` (hPa) from hourly ``t2m`` and ``d2m`` (:func:`vpd_hpa`), then treated as instantaneous.
+
+Weekly statistics follow :mod:`.weeks`; ``{v}_mean_clim`` / ``{v}_std_clim`` are the per-pixel, per-week mean
+and standard deviation over the training years of ``{v}_mean``. Monthly values are means of daily values,
+then block means over land on the model grid (:func:`~.grid.block_mean`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from terraflux.errors import DataError
+from terraflux.prepare import grid, stores, weeks
+from terraflux.prepare.moments import Moments
+from terraflux.sources.readers import era5_land as reader
+from terraflux.sources.readers.netcdf import small_chunk_cache
+from terraflux.workflow.atomic import atomic_output
+
+log = logging.getLogger(__name__)
+
+HOUR = np.timedelta64(1, "h")
+DAY = np.timedelta64(1, "D")
+
+DAILY_UNITS = {"tp": "m d-1", "e": "m d-1", "pev": "m d-1", "ro": "m d-1"}
+CHUNKS = {
+    "daily": {"time": 365, "latitude": 32, "longitude": 32},
+    "weekly": {"time": 8, "latitude": 64, "longitude": 64, "week_of_year": 52},
+    "monthly": {"latitude": 16, "longitude": 16},
+}
+
+
+def vpd_hpa(t2m: np.ndarray, d2m: np.ndarray) -> np.ndarray:
+    """Vapour-pressure deficit (hPa) from 2 m temperature and dewpoint (K): e_s(T) - e_s(Td), >= 0.
+
+    Saturation vapour pressure over water after the IFS (Tetens with Buck's coefficients):
+    e_s = 6.1121 exp(17.502 (T - 273.16) / (T - 32.19)) hPa.
+    """
+
+    def es(t):
+        return 6.1121 * np.exp(17.502 * (t - 273.16) / (t - 32.19))
+
+    return np.maximum(es(t2m.astype(np.float64)) - es(d2m.astype(np.float64)), 0.0).astype(np.float32)
+
+
+def daily_units(name: str, units: str | None) -> str:
+    """Units of the daily value of a variable (accumulated fields become totals per day)."""
+    if name in DAILY_UNITS:
+        return DAILY_UNITS[name]
+    if name in reader.ACCUMULATED:
+        return f"{units} d-1" if units else "d-1"
+    return units or ""
+
+
+@dataclass
+class MonthTask:
+    """One month to reduce: its file(s), the next month's file(s) (for the last day's accumulations)."""
+
+    year: int
+    month: int
+    paths: list[str]
+    next_paths: list[str] = field(default_factory=list)
+    product: str = "hourly"
+
+
+@dataclass
+class MonthResult:
+    year: int
+    month: int
+    days: np.ndarray  # [D] datetime64[D]
+    daily: dict[str, np.ndarray]  # name -> [D, Y, X] float32
+    weekly: dict[int, dict[str, Moments]]  # global week index -> name -> moments of [Y, X]
+    monthly: dict[str, np.ndarray]  # name -> [NY, NX] float32 (model grid)
+    land: np.ndarray  # [Y, X] bool
+    units: dict[str, str]
+    era5t_hours: int
+    era5t_replaced_hours: int
+    extrapolated_last_day: list[str]
+
+
+@dataclass
+class Settings:
+    """What every worker needs (picklable)."""
+
+    variables: list[str]  # short names in the files
+    region: dict
+    factor: int
+    start_year: int
+    hours: list[int]
+    strict: bool = True
+
+
+def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique sorted keys and the start offset of each run (``keys`` sorted)."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], starts
+
+
+def _reduce(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, list[Moments]]:
+    """Moments of ``values[T, Y, X]`` over runs of equal ``keys[T]`` -> (unique keys, moments per key)."""
+    unique, starts = _segments(keys)
+    ends = np.r_[starts[1:], len(keys)]
+    return unique, [Moments.of(values[a:b], axis=0) for a, b in zip(starts, ends)]
+
+
+def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source: str) -> None:
+    start = np.datetime64(f"{task.year:04d}-{task.month:02d}-01T00")
+    end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_datetime64()
+    inside = (times >= start - HOUR * 0) & (times <= end)
+    if not inside.all():
+        bad = pd.Timestamp(times[~inside][0])
+        raise DataError(
+            f"{source}: holds time {bad:%Y-%m-%d %H:%M} outside {task.year}-{task.month:02d}; "
+            "the file does not belong to this month. Delete it and rerun its download"
+        )
+    if settings.strict and task.product == "hourly":
+        expected = pd.date_range(start, end, freq="h", inclusive="left")
+        expected = expected[np.isin(expected.hour, settings.hours)]
+        missing = expected.difference(pd.DatetimeIndex(times))
+        if len(missing):
+            raise DataError(
+                f"{source}: {len(missing)} of {len(expected)} hourly steps of {task.year}-{task.month:02d} are missing "
+                f"(first {missing[0]:%Y-%m-%d %H:%M}); the month is incomplete. Delete the file and rerun its download"
+            )
+    if settings.strict and task.product == "daily":
+        expected = pd.date_range(start, end, freq="D", inclusive="left")
+        missing = expected.difference(pd.DatetimeIndex(times))
+        if len(missing):
+            raise DataError(f"{source}: {len(missing)} days of {task.year}-{task.month:02d} are missing; rerun its download")
+
+
+def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
+    """Read one month once and reduce it to daily values, weekly partial moments and monthly block means."""
+    small_chunk_cache()
+    source = ", ".join(task.paths)
+    month_start = np.datetime64(f"{task.year:04d}-{task.month:02d}-01")
+    month_end = (pd.Timestamp(month_start) + pd.offsets.MonthBegin(1)).to_datetime64().astype("datetime64[D]")
+    days = np.arange(month_start, month_end, DAY)
+    hourly = task.product == "hourly"
+    accumulated = [v for v in settings.variables if v in reader.ACCUMULATED] if hourly else []
+    daily: dict[str, np.ndarray] = {}
+    weekly: dict[int, dict[str, Moments]] = {}
+    monthly: dict[str, np.ndarray] = {}
+    units: dict[str, str] = {}
+    extrapolated: list[str] = []
+
+    with ExitStack() as stack:
+        opener = reader.open_hourly if hourly else reader.open_daily
+        ds = grid.crop(stack.enter_context(opener(task.paths, settings.variables)), settings.region, source)
+        times = ds["time"].values.astype("datetime64[ns]")
+        _check_times(times, task, settings, source)
+        nxt = None
+        if accumulated and task.next_paths:
+            nds = stack.enter_context(reader.open_hourly(task.next_paths, accumulated))
+            nds = grid.crop(nds, settings.region, ", ".join(task.next_paths))
+            first = np.datetime64(month_end, "ns")
+            if first in nds["time"].values:
+                nxt = nds.sel(time=[first])
+        land = None
+        cache: dict[str, np.ndarray] = {}
+
+        def store(name: str, day_values: np.ndarray, week_keys: np.ndarray, values: np.ndarray, scale: float = 1.0):
+            daily[name] = day_values.astype(np.float32)
+            unique, moments = _reduce(values, week_keys)
+            for key, mom in zip(unique, moments):
+                if scale != 1.0:
+                    mom = Moments(mom.n, mom.mean * scale, mom.m2 * scale * scale)
+                weekly.setdefault(int(key), {})[name] = mom
+
+        for name in settings.variables:
+            var = ds[name]
+            units[name] = daily_units(name, var.attrs.get("units"))
+            values = var.values
+            if values.dtype != np.float32:
+                values = values.astype(np.float32)
+            if land is None:
+                land = np.isfinite(values).any(axis=0)
+            if name in accumulated:
+                # Records ending in (month start, month end]: increments belong to the day of (t - 1 h).
+                keep = times > np.datetime64(month_start, "ns")
+                acc, t = values[keep], times[keep]
+                if nxt is not None:
+                    acc = np.concatenate([acc, nxt[name].values.astype(np.float32)])
+                    t = np.concatenate([t, nxt["time"].values.astype("datetime64[ns]")])
+                hour = pd.DatetimeIndex(t).hour.to_numpy()
+                previous = np.concatenate([np.zeros_like(acc[:1]), acc[:-1]])
+                has_previous = np.r_[False, np.diff(t) == HOUR]
+                usable = (hour == 1) | has_previous
+                if not usable.all() and settings.strict:
+                    raise DataError(f"{source}: accumulated {name} needs every hour of the day to be de-accumulated")
+                inc = np.where((hour == 1)[:, None, None], acc, acc - previous)
+                inc[~usable] = np.nan
+                day_of = (t - HOUR).astype("datetime64[D]")
+                _, starts = _segments(day_of)
+                totals = np.add.reduceat(inc, starts, axis=0)
+                counts = np.diff(np.r_[starts, len(day_of)])
+                if nxt is None and counts[-1] == 23:
+                    totals[-1] *= 24.0 / 23.0
+                    extrapolated.append(name)
+                day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
+                day_values[(np.unique(day_of) - month_start).astype(int)] = totals
+                store(name, day_values, weeks.week_index(day_of, settings.start_year), inc, scale=24.0)
+            else:
+                day_of = times.astype("datetime64[D]")
+                unique, moments = _reduce(values, day_of)
+                day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
+                day_values[(unique - month_start).astype(int)] = np.stack([m.mean for m in moments])
+                store(name, day_values, weeks.week_index(day_of, settings.start_year), values)
+                if name in ("t2m", "d2m"):
+                    cache[name] = values
+        if "t2m" in cache and "d2m" in cache:
+            values = vpd_hpa(cache.pop("t2m"), cache.pop("d2m"))
+            day_of = times.astype("datetime64[D]")
+            unique, moments = _reduce(values, day_of)
+            day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
+            day_values[(unique - month_start).astype(int)] = np.stack([m.mean for m in moments])
+            store("vpd", day_values, weeks.week_index(day_of, settings.start_year), values)
+            units["vpd"] = "hPa"
+        era5t = int(ds.attrs.get("era5t_hours", 0)), int(ds.attrs.get("era5t_replaced_hours", 0))
+
+    for name, values in daily.items():
+        with np.errstate(invalid="ignore"), _quiet():
+            monthly[name] = grid.block_mean(np.nanmean(values, axis=0), land, settings.factor)
+    return MonthResult(task.year, task.month, days, daily, weekly, monthly, land, units, *era5t, extrapolated)
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def month_tasks(files: Mapping[tuple[int, int], Sequence[str]], start_year: int, end_year: int, product: str) -> list[MonthTask]:
+    """One task per month of the period; a missing month is a DataError naming it."""
+    tasks = []
+    months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
+    for index, (year, month) in enumerate(months):
+        paths = files.get((year, month))
+        if not paths:
+            raise DataError(
+                f"ERA5-Land {product} data for {year}-{month:02d} is missing (no file given for that month); "
+                "rerun the acquire step for it or shorten config `period`"
+            )
+        for path in paths:
+            if not Path(path).exists():
+                raise DataError(f"{path}: missing (ERA5-Land {year}-{month:02d}); rerun the acquire step for it")
+        nxt = files.get(months[index + 1], []) if index + 1 < len(months) else []
+        tasks.append(MonthTask(year, month, [str(p) for p in paths], [str(p) for p in nxt], product))
+    return tasks
+
+
+def _ordered(tasks: list[MonthTask], settings: Settings, workers: int) -> Iterable[MonthResult]:
+    """Results in month order, at most ``2 x workers`` months in flight (bounded memory)."""
+    if workers <= 1:
+        for task in tasks:
+            yield reduce_month(task, settings)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        queue = iter(tasks)
+        for task in queue:
+            pending.append(pool.submit(reduce_month, task, settings))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            task = next(queue, None)
+            if task is not None:
+                pending.append(pool.submit(reduce_month, task, settings))
+            yield result
+
+
+def _grid_of(task: MonthTask, settings: Settings) -> tuple[np.ndarray, np.ndarray, dict]:
+    opener = reader.open_hourly if task.product == "hourly" else reader.open_daily
+    with opener(task.paths, settings.variables) as ds:
+        ds = grid.crop(ds, settings.region, ", ".join(task.paths))
+        attrs = {name: dict(ds[name].attrs) for name in settings.variables}
+        return ds["latitude"].values.astype(np.float64), ds["longitude"].values.astype(np.float64), attrs
+
+
+def _cf_attrs(name: str, source_attrs: Mapping, units: str) -> dict:
+    attrs = {k: v for k, v in source_attrs.items() if k in ("long_name", "standard_name", "GRIB_paramId", "GRIB_shortName")}
+    if attrs.get("standard_name") == "unknown":
+        attrs.pop("standard_name")
+    if name == "vpd":
+        attrs = {"long_name": "vapour pressure deficit (from t2m and d2m)"}
+    attrs["units"] = units
+    return stores.jsonable(attrs)
+
+
+def prepare_era5_land(
+    files: Mapping[tuple[int, int], Sequence[str]],
+    *,
+    daily_path: str | Path,
+    weekly_path: str | Path,
+    monthly_path: str | Path,
+    variables: Iterable[str],
+    region: Mapping,
+    period: Mapping,
+    factor: int = 1,
+    product: str = "hourly",
+    hours: Iterable[int] = range(24),
+    workers: int = 1,
+    strict: bool = True,
+    provenance: Mapping | None = None,
+) -> dict:
+    """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}``.
+
+    ``variables``: CDS or short names; ``period``: start_year, end_year, train_years; ``factor``: model-grid
+    block size. Every store is written atomically. Returns a summary (ERA5T hours, extrapolated days).
+    """
+    short = [reader.short_name(v) for v in variables]
+    settings = Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict)
+    start_year, end_year = int(period["start_year"]), int(period["end_year"])
+    train = sorted(int(y) for y in period["train_years"])
+    if not any(start_year <= y <= end_year for y in train):
+        raise DataError(f"config `period.train_years` {train} has no year in {start_year}..{end_year}: statistics need one")
+    tasks = month_tasks(files, start_year, end_year, product)
+    lat, lon, source_attrs = _grid_of(tasks[0], settings)
+    names = short + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
+    days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D")
+    week_times = weeks.week_starts(start_year, end_year)
+    months = pd.date_range(f"{start_year}-01-01", periods=len(tasks), freq="MS")
+    cell_lat, cell_lon = grid.model_grid(lat, lon, settings.factor)
+    units0 = {n: daily_units(n, source_attrs.get(n, {}).get("units")) for n in short}
+    units0["vpd"] = "hPa"
+    space = {
+        "latitude": (("latitude",), lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("longitude",), lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    cells = {
+        "latitude": (("latitude",), cell_lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("longitude",), cell_lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    common = {"source": f"ERA5-Land {product} (Copernicus Climate Change Service)", "region": dict(region), "product": product}
+    summary = {"era5t_hours": 0, "era5t_replaced_hours": 0, "extrapolated_last_day": {}, "era5t_months": []}
+
+    with ExitStack() as stack:
+        dpath = stack.enter_context(atomic_output(daily_path))
+        wpath = stack.enter_context(atomic_output(weekly_path))
+        mpath = stack.enter_context(atomic_output(monthly_path))
+        dims = ("time", "latitude", "longitude")
+        dgroup = stores.create(
+            dpath,
+            {"time": (("time",), days.values, {"standard_name": "time"}), **space},
+            {
+                **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
+                "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "land (ERA5-Land has data)"}, bool),
+            },
+            CHUNKS["daily"],
+            common,
+        )
+        weekly_vars = {}
+        for n in names:
+            attrs = _cf_attrs(n, source_attrs.get(n, {}), units0[n])
+            weekly_vars[f"{n}_mean"] = stores.variable(dims, {**attrs, "cell_methods": "time: mean (weekly)"})
+            weekly_vars[f"{n}_std"] = stores.variable(dims, {**attrs, "cell_methods": "time: standard_deviation (weekly)"})
+            clim_dims = ("week_of_year", "latitude", "longitude")
+            weekly_vars[f"{n}_mean_clim"] = stores.variable(clim_dims, {**attrs, "long_name": f"training-years mean of {n}_mean"})
+            weekly_vars[f"{n}_std_clim"] = stores.variable(clim_dims, {**attrs, "long_name": f"training-years std of {n}_mean"})
+        weekly_vars["land_mask"] = stores.variable(("latitude", "longitude"), {"long_name": "land"}, bool)
+        wgroup = stores.create(
+            wpath,
+            {
+                "time": (("time",), week_times.values, {"standard_name": "time", "long_name": "first day of the week"}),
+                "year": (("time",), week_times.year.to_numpy().astype(np.int32), {}),
+                "week": (("time",), np.tile(np.arange(1, 53, dtype=np.int32), end_year - start_year + 1), {}),
+                "week_of_year": (("week_of_year",), np.arange(1, 53, dtype=np.int32), {}),
+                **space,
+            },
+            weekly_vars,
+            CHUNKS["weekly"],
+            {**common, "week_convention": "week = min((doy - 1) // 7 + 1, 52); time = first day of the week"},
+        )
+        mgroup = stores.create(
+            mpath,
+            {"time": (("time",), months.values, {"standard_name": "time"}), **cells},
+            {
+                **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
+                "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "cell holds ERA5-Land land"}, bool),
+            },
+            {"time": len(months), **CHUNKS["monthly"]},
+            {**common, "model_grid_factor": settings.factor},
+        )
+        dwriter = stores.TimeChunkWriter(dgroup, names, CHUNKS["daily"]["time"], len(days))
+        wnames = [f"{n}_{s}" for n in names for s in ("mean", "std")]
+        wwriter = stores.TimeChunkWriter(wgroup, wnames, CHUNKS["weekly"]["time"], len(week_times))
+        monthly = {n: np.full((len(months), len(cell_lat), len(cell_lon)), np.nan, np.float32) for n in names}
+        pending_weeks: dict[int, dict[str, Moments]] = {}
+        land = None
+        day_offset = 0
+        stats = {n: None for n in names}
+        for index, result in enumerate(_ordered(tasks, settings, max(1, int(workers)))):
+            if land is None:
+                land = result.land
+            dwriter.push(day_offset, result.daily)
+            day_offset += len(result.days)
+            for n in names:
+                monthly[n][index] = result.monthly[n]
+                if result.year in train:
+                    mom = Moments.of(np.where(land, result.daily[n], np.nan).reshape(-1)[None, :], axis=1)
+                    stats[n] = mom if stats[n] is None else stats[n].combine(mom)
+            for key, per_var in result.weekly.items():
+                slot = pending_weeks.setdefault(key, {})
+                for n, mom in per_var.items():
+                    slot[n] = mom if n not in slot else slot[n].combine(mom)
+            month_last = pd.Timestamp(result.days[-1])
+            for key in sorted(k for k in pending_weeks if weeks.week_last_day(k, start_year) <= month_last):
+                slot = pending_weeks.pop(key)
+                wwriter.push(key, {f"{n}_{s}": (slot[n].mean if s == "mean" else slot[n].std()).astype(np.float32)[None] for n in names for s in ("mean", "std")})
+            summary["era5t_hours"] += result.era5t_hours
+            summary["era5t_replaced_hours"] += result.era5t_replaced_hours
+            if result.era5t_hours:
+                summary["era5t_months"].append(f"{result.year}-{result.month:02d}")
+            if result.extrapolated_last_day:
+                summary["extrapolated_last_day"][f"{result.year}-{result.month:02d}"] = result.extrapolated_last_day
+            log.info("ERA5-Land %d-%02d reduced", result.year, result.month)
+        dwriter.close()
+        wwriter.close()
+        for group in (dgroup, wgroup):
+            group["land_mask"][:] = land
+        for n in names:
+            mgroup[n][:] = monthly[n]
+        mgroup["land_mask"][:] = grid.block_any(land, settings.factor)
+
+        # Statistics and climatology from the training years only.
+        for n in names:
+            per_year = np.stack(
+                [wgroup[f"{n}_mean"][(y - start_year) * 52 : (y - start_year + 1) * 52] for y in train if start_year <= y <= end_year]
+            )
+            with _quiet():
+                wgroup[f"{n}_mean_clim"][:] = np.nanmean(per_year, axis=0)
+                wgroup[f"{n}_std_clim"][:] = np.nanstd(per_year, axis=0)
+        month_years = months.year.to_numpy()
+        var_stats = {}
+        for n in names:
+            mom = stats[n]
+            train_monthly = monthly[n][np.isin(month_years, train)]
+            var_stats[n] = {
+                "mean": float(np.nanmean(train_monthly)) if train_monthly.size else float("nan"),
+                "std": float(np.nanstd(train_monthly)) if train_monthly.size else float("nan"),
+                "daily_mean": float(mom.mean[0]) if mom is not None else float("nan"),
+                "daily_std": float(mom.std()[0]) if mom is not None else float("nan"),
+            }
+        for n in names:
+            mgroup[n].attrs.update({"mean": var_stats[n]["mean"], "std": var_stats[n]["std"]})
+            dgroup[n].attrs.update({"mean": var_stats[n]["daily_mean"], "std": var_stats[n]["daily_std"]})
+        record = {
+            "provenance": dict(provenance or {}),
+            "train_years": train,
+            "statistics": var_stats,
+            "era5t": {k: summary[k] for k in ("era5t_hours", "era5t_replaced_hours", "era5t_months")},
+            "extrapolated_last_day": summary["extrapolated_last_day"],
+        }
+        for path in (dpath, wpath, mpath):
+            stores.finish(path, record)
+    return summary
+
+
+def workers_for(threads: int) -> int:
+    """Worker processes for a job with ``threads`` CPU threads (the parent mostly waits)."""
+    return max(1, min(int(threads), os.cpu_count() or 1))
