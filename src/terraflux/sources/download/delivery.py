@@ -1,0 +1,99 @@
+"""Publishing a downloaded file: format check, checksum, sidecars, atomic rename.
+
+Beside every downloaded ``<file>`` the raw layer keeps ``<file>.request.json`` (what was asked, from which
+service, what came back, provenance; never a credential) and ``<file>.sha256`` (``sha256sum`` format).
+The file appears under its final name only when it is complete and verified; on any error neither the
+file nor its sidecars are left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from terraflux.sources.download.errors import UnexpectedFormat
+from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.provenance import sha256_file
+
+LOG = logging.getLogger(__name__)
+
+# First bytes of the formats the services deliver (SOURCES.md: readers sniff them the same way).
+MAGIC = (
+    (b"PK\x03\x04", "zip"),
+    (b"\x89HDF\r\n\x1a\n", "netcdf4"),
+    (b"CDF\x01", "netcdf3"),
+    (b"CDF\x02", "netcdf3"),
+    (b"GRIB", "grib"),
+)
+NETCDF = ("netcdf4", "netcdf3")
+
+
+def sniff_format(path: str | Path) -> str:
+    """'zip', 'netcdf4', 'netcdf3', 'grib', 'tar' or 'unknown' from the first bytes of a file."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            return name
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return "unknown"
+
+
+def request_sidecar(target: str | Path) -> Path:
+    return Path(f"{target}.request.json")
+
+
+def sha256_sidecar(target: str | Path) -> Path:
+    return Path(f"{target}.sha256")
+
+
+def write_sidecars(target: Path, digest: str, description: dict[str, Any]) -> str:
+    """Write ``<target>.request.json`` and ``<target>.sha256`` (``digest``: sha256 hex of the data)."""
+    description = dict(description, sha256=digest)
+    with atomic_output(request_sidecar(target)) as tmp:
+        tmp.write_text(json.dumps(description, indent=2, sort_keys=True, default=str) + "\n")
+    with atomic_output(sha256_sidecar(target)) as tmp:
+        tmp.write_text(f"{digest}  {target.name}\n")
+    return digest
+
+
+def remove_sidecars(target: str | Path) -> None:
+    for path in (request_sidecar(target), sha256_sidecar(target)):
+        path.unlink(missing_ok=True)
+
+
+def save_download(
+    target: str | Path,
+    fetch: Callable[[Path], dict[str, Any]],
+    *,
+    allowed: Iterable[str],
+    description: dict[str, Any],
+    what: str,
+) -> dict[str, Any]:
+    """Run ``fetch(tmp)`` to write the data to a temporary sibling, verify it, then publish it.
+
+    ``fetch`` returns facts about the delivery (asset type, size, ...), stored in the request sidecar
+    under ``delivery`` with the detected ``format`` and the ``sha256``. ``allowed`` lists the formats
+    accepted for this target (see :func:`sniff_format`). Returns the full sidecar description.
+    """
+    target = Path(target)
+    allowed = tuple(allowed)
+    remove_sidecars(target)
+    try:
+        with atomic_output(target) as tmp:
+            delivery = dict(fetch(tmp) or {})
+            found = sniff_format(tmp)
+            if found not in allowed:
+                raise UnexpectedFormat(what, found, allowed)
+            delivery["format"] = found
+            delivery["size"] = tmp.stat().st_size
+            described = dict(description, delivery=delivery)
+            described["sha256"] = write_sidecars(target, sha256_file(tmp), described)
+            LOG.info("%s: %s, %d bytes, sha256 %s", target, found, delivery["size"], described["sha256"])
+    except BaseException:
+        remove_sidecars(target)
+        raise
+    return described

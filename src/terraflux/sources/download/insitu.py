@@ -1,0 +1,159 @@
+"""In-situ carbon fluxes: the CarbonSense v1 archive (Zenodo, HTTPS), or a directory the user already has.
+
+Raw layout (``docs/data-layout.md``):
+
+- ``insitu/carbonsense/{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json,predictors.csv,targets.csv}``
+- ``insitu/fluxnet2015/FLX_{SITE}_FLUXNET2015_FULLSET_{HH,DD,WW,MM,YY}_{Y0}-{Y1}_{v}.csv``
+
+The archive is downloaded (resumable, checksum-verified), only the three files per site period are
+unpacked (``modis.pkl`` is never extracted: it is not needed and must not be unpickled from a download),
+and the archive is removed. A user-supplied directory is validated and linked, not copied. Beside the
+folder: ``insitu/<format>.request.json`` and ``insitu/<format>.sha256`` (of the archive, or of the
+linked directory's listing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Mapping
+
+from terraflux.errors import ConfigError, DataError
+from terraflux.sources.download import errors
+from terraflux.sources.download.delivery import remove_sidecars, sniff_format, write_sidecars
+from terraflux.sources.download.https import HttpSettings, fetch, file_digest, parse_checksum
+from terraflux.workflow.atomic import atomic_output, temporary_sibling
+
+LOG = logging.getLogger(__name__)
+CARBONSENSE_FILES = ("meta.json", "predictors.csv", "targets.csv")
+PERIOD = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}$")
+FLUXNET = re.compile(r"^FLX_[A-Za-z0-9-]+_FLUXNET2015_FULLSET_(HH|HR|DD|WW|MM|YY)_\d{4}-\d{4}_[\w-]+\.csv$")
+
+
+def _carbonsense_member(name: str) -> PurePosixPath | None:
+    """``{SITE}/{PERIOD}/{file}`` for an archive member of a site period (any leading folders), else None."""
+    parts = PurePosixPath(name).parts
+    if len(parts) >= 3 and parts[-1] in CARBONSENSE_FILES and PERIOD.match(parts[-2]) and ".." not in parts:
+        return PurePosixPath(*parts[-3:])
+    return None
+
+
+def _archive_members(archive: Path) -> Iterator[tuple[PurePosixPath, Any]]:
+    """(relative destination, reader factory) for every wanted member of a tar or zip archive."""
+    kind = sniff_format(archive)
+    if kind == "tar" or tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                dest = _carbonsense_member(member.name) if member.isfile() else None
+                if dest is not None:
+                    yield dest, lambda m=member, t=tar: t.extractfile(m)
+    elif kind == "zip":
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                dest = None if info.is_dir() else _carbonsense_member(info.filename)
+                if dest is not None:
+                    yield dest, lambda i=info, z=zipped: z.open(i)
+    else:
+        raise DataError(f"{archive}: not a tar or zip archive (found {kind}); check config 'sources.insitu.url'")
+
+
+def unpack_carbonsense(archive: Path, into: Path) -> int:
+    """Extract the site-period files of a CarbonSense archive into ``into``; returns the number of sites."""
+    sites = set()
+    for dest, opener in _archive_members(archive):
+        out = into / dest
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with opener() as source, open(out, "wb") as sink:
+            while block := source.read(1 << 20):
+                sink.write(block)
+        sites.add(dest.parts[0])
+    if not sites:
+        raise DataError(
+            f"{archive}: no CarbonSense site folders ({{SITE}}/{{YYYY-MM-DD_YYYY-MM-DD}}/meta.json) in the archive; "
+            "check config 'sources.insitu.url'"
+        )
+    return len(sites)
+
+
+def download_carbonsense(
+    url: str, target: str | Path, settings: HttpSettings, *, checksum: str | None, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
+    target = Path(target)
+    archive = temporary_sibling(target.with_name(target.name + ".archive"))
+    remove_sidecars(target)
+    try:
+        facts = fetch(url, archive, settings)
+        if checksum:
+            algorithm, expected = parse_checksum(checksum)
+            got = file_digest(archive, algorithm)
+            if got != expected:
+                raise errors.ChecksumMismatch(url, algorithm, got, expected, "sources.insitu.sha256")
+        else:
+            LOG.warning("no 'sources.insitu.sha256' configured: the archive's size is checked, not its checksum")
+        with atomic_output(target) as tmp:
+            tmp.mkdir()
+            sites = unpack_carbonsense(archive, tmp)
+            description = {
+                "url": url,
+                "request": {"url": url, "checksum": checksum},
+                "delivery": dict(facts, format=sniff_format(archive), sites=sites),
+                "provenance": dict(provenance or {}),
+            }
+            digest = write_sidecars(target, file_digest(archive, "sha256"), description)
+        LOG.info("%s: %d CarbonSense sites from %s (sha256 %s)", target, sites, url, digest)
+        return dict(description, sha256=digest)
+    except BaseException:
+        remove_sidecars(target)
+        raise
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def _entries(local: Path, fmt: str) -> list[Path]:
+    if fmt == "carbonsense":
+        return sorted(
+            site for site in local.iterdir() if site.is_dir() and any((p / "meta.json").is_file() for p in site.iterdir() if PERIOD.match(p.name))
+        )
+    return sorted(p for p in local.iterdir() if p.is_file() and FLUXNET.match(p.name))
+
+
+def link_local(local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
+    local, target = Path(local_dir).expanduser().resolve(), Path(target)
+    layout = {
+        "carbonsense": "CarbonSense v1 site folders {SITE}/{YYYY-MM-DD_YYYY-MM-DD}/meta.json",
+        "fluxnet2015": "FLUXNET2015 / ONEFlux files FLX_{SITE}_FLUXNET2015_FULLSET_{HH,DD,MM,YY}_{Y0}-{Y1}_{v}.csv",
+    }[fmt]
+    if not local.is_dir():
+        raise ConfigError(f"config 'sources.insitu.local_dir': {local} is not a directory")
+    entries = _entries(local, fmt)
+    if not entries:
+        raise ConfigError(f"config 'sources.insitu.local_dir': {local} holds no {layout} (format '{fmt}')")
+    listing = hashlib.sha256()
+    for entry in entries:
+        for file in sorted(p for p in ([entry] if entry.is_file() else entry.rglob("*")) if p.is_file()):
+            listing.update(f"{file.relative_to(local).as_posix()}\0{file.stat().st_size}\n".encode())
+    remove_sidecars(target)
+    try:
+        with atomic_output(target) as tmp:
+            tmp.mkdir()
+            for entry in entries:
+                os.symlink(entry, tmp / entry.name)
+            description = {
+                "request": {"local_dir": str(local), "format": fmt},
+                "delivery": {"entries": len(entries), "linked": True},
+                "provenance": dict(provenance or {}),
+                "sha256_of": "the listing (relative path and size of every file)",
+            }
+            digest = write_sidecars(target, listing.hexdigest(), description)
+    except BaseException:
+        remove_sidecars(target)
+        raise
+    LOG.info("%s: linked %d %s entries from %s", target, len(entries), fmt, local)
+    return dict(description, sha256=digest)

@@ -1,0 +1,510 @@
+"""Local fake servers for the download tests: a Climate Data Store and a plain HTTPS file host.
+
+Both listen on 127.0.0.1 at a free port, in a thread of the test process, and never reach the internet.
+
+``FakeCDS`` speaks the protocol of the current CDS as the real ``cdsapi`` client (0.7.x, delegating to
+``ecmwf.datastores``) uses it (SOURCES.md section 1):
+
+    GET  /api/catalogue/v1/messages                        {"messages": []}
+    GET  /api/retrieve/v1/processes/{dataset}              {"id": dataset, ...}; 404 for unknown datasets
+    POST /api/retrieve/v1/processes/{dataset}/execution    201, status accepted, links self + monitor
+    GET  /api/retrieve/v1/jobs/{id}[?log=True&request=True] status accepted -> running -> successful
+                                                           (or failed / rejected), metadata.log, links
+    GET  /api/retrieve/v1/jobs/{id}/results                asset {type, href, file:size, file:checksum}
+                                                           or 400 "job results failed"
+    HEAD/GET /download/{id}.{ext}                          the file; Range -> 206 (no token needed)
+
+Every /retrieve call must carry ``PRIVATE-TOKEN: <token>`` (else 401). Errors are RFC 7807-like bodies
+``{type, title, status, detail, instance, trace_id}``. ``Faults`` injects what the real service does
+when things go wrong. The files served are small but real: NetCDF4 written with xarray/netCDF4, GRIB2
+written with eccodes, zips as the CDS packs them.
+
+``FakeFiles`` serves a dict of files (HEAD/GET with Range, Accept-Ranges) and can break off the first
+transfers or answer 503/429 with Retry-After first.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+import terraflux  # noqa: F401  (native library order, see terraflux/__init__.py)
+
+SHORT_NAMES = {
+    "2m_temperature": "t2m",
+    "2m_dewpoint_temperature": "d2m",
+    "skin_temperature": "skt",
+    "surface_pressure": "sp",
+    "total_precipitation": "tp",
+    "surface_solar_radiation_downwards": "ssrd",
+    "volumetric_soil_water_layer_1": "swvl1",
+    "soil_temperature_level_1": "stl1",
+    "total_evaporation": "e",
+    "forecast_albedo": "fal",
+}
+ACCUMULATED = {"tp", "ssrd", "e", "strd"}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# --- small real files -------------------------------------------------------------------------------
+
+
+def _netcdf_bytes(ds) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "file.nc"
+        encoding = {name: {"zlib": True, "complevel": 1, "shuffle": True} for name in ds.data_vars}
+        ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        return path.read_bytes()
+
+
+def _grid(area: list[float], step: float) -> tuple[np.ndarray, np.ndarray]:
+    north, west, south, east = area
+    lat = np.round(np.arange(north, south - step / 2, -step), 4)
+    lon = np.round(np.arange(west, east + step / 2, step), 4)
+    return lat, lon
+
+
+def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2) -> bytes:
+    """An ERA5-Land file of the new CDS (valid_time, latitude, longitude), tiny."""
+    import pandas as pd
+    import xarray as xr
+
+    lat, lon = _grid(area or [48, 8, 46, 11], 0.1)
+    valid_time = pd.date_range("2016-01-01", periods=times, freq="h")
+    rng = np.random.default_rng(0)
+    data = {}
+    for name in variables:
+        short = SHORT_NAMES.get(name, name[:4])
+        values = rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32")
+        data[short] = xr.DataArray(
+            values,
+            dims=("valid_time", "latitude", "longitude"),
+            attrs={"GRIB_shortName": short, "GRIB_stepType": "accum" if short in ACCUMULATED else "instant", "long_name": name, "units": "K"},
+        )
+    ds = xr.Dataset(
+        data,
+        coords={
+            "valid_time": valid_time,
+            "latitude": lat,
+            "longitude": lon,
+            "number": 0,
+            "expver": ("valid_time", np.array(["0001"] * times)),
+        },
+        attrs={"Conventions": "CF-1.7", "institution": "European Centre for Medium-Range Weather Forecasts"},
+    )
+    return _netcdf_bytes(ds)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def cerra_grib(variables: list[str]) -> bytes:
+    """One small GRIB2 message per variable, written with eccodes."""
+    import eccodes
+
+    messages = []
+    for number, _name in enumerate(variables):
+        handle = eccodes.codes_grib_new_from_samples("GRIB2")
+        try:
+            eccodes.codes_set(handle, "dataDate", 20160101)
+            eccodes.codes_set_values(handle, np.full(eccodes.codes_get(handle, "numberOfValues"), 280.0 + number))
+            messages.append(eccodes.codes_get_message(handle))
+        finally:
+            eccodes.codes_release(handle)
+    return b"".join(messages)
+
+
+def land_cover_zip(year: int, version: str, area: list[float]) -> bytes:
+    """The CDS satellite-land-cover zip: one NetCDF with ``lccs_class`` (uint8, flag_values)."""
+    import xarray as xr
+
+    north, west, south, east = area or [48, 8, 46, 11]
+    lat = np.linspace(north, north - 0.1, 36, endpoint=False)
+    lon = np.linspace(west, west + 0.1, 36, endpoint=False)
+    classes = np.array([10, 50, 70, 130, 210], dtype="uint8")
+    values = np.random.default_rng(year).choice(classes, (1, lat.size, lon.size))
+    ds = xr.Dataset(
+        {
+            "lccs_class": xr.DataArray(
+                values,
+                dims=("time", "lat", "lon"),
+                attrs={"flag_values": classes, "flag_meanings": "cropland_rainfed tree_broadleaved_evergreen tree_needleleaved_evergreen grassland water"},
+            )
+        },
+        coords={"time": [np.datetime64(f"{year}-01-01")], "lat": lat, "lon": lon},
+    )
+    release = "v2.1.1" if version == "v2_1_1" else "v2.0.7cds"
+    prefix = "C3S" if version == "v2_1_1" else "ESACCI"
+    name = f"{prefix}-LC-L4-LCCS-Map-300m-P1Y-{year}-{release}.area-subset.{north}.{east}.{south}.{west}.nc"
+    return zipped({name: _netcdf_bytes(ds)})
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value
+
+
+def make_asset(dataset: str, inputs: dict[str, Any], faults: "Faults") -> tuple[bytes, str, str]:
+    """(content, MIME type, file extension) of the result of a request."""
+    area = inputs.get("area")
+    if dataset == "reanalysis-era5-land":
+        variables = list(inputs.get("variable", []))
+        if faults.zip_for_netcdf:
+            instant = [v for v in variables if SHORT_NAMES.get(v) not in ACCUMULATED]
+            accum = [v for v in variables if SHORT_NAMES.get(v) in ACCUMULATED]
+            files = {}
+            for step, names in (("instant", instant), ("accum", accum)):
+                if names:
+                    files[f"data_stream-oper_stepType-{step}.nc"] = era5_land_netcdf(names, area)
+            return zipped(files), "application/zip", "zip"
+        return era5_land_netcdf(variables, area, faults.asset_times), "application/netcdf", "nc"
+    if dataset == "derived-era5-land-daily-statistics":
+        files = {
+            f"{name}_0_daily-mean.nc": era5_land_netcdf([name], area, times=1) for name in inputs.get("variable", [])
+        }
+        return zipped(files), "application/zip", "zip"
+    if dataset == "reanalysis-cerra-single-levels":
+        return cerra_grib(list(inputs.get("variable", []))), "application/x-grib", "grib"
+    if dataset == "satellite-land-cover":
+        return land_cover_zip(int(_first(inputs["year"])), _first(inputs["version"]), area), "application/zip", "zip"
+    raise KeyError(dataset)
+
+
+# --- the fake CDS -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    """What goes wrong (all off by default)."""
+
+    server_errors: int = 0  # the first N submissions answer 503 (the client retries)
+    rate_limits: int = 0  # the first N submissions answer 429 with Retry-After
+    retry_after: str = "1"
+    polls_accepted: int = 0  # the job stays 'accepted' for N monitor reads ...
+    polls_running: int = 0  # ... then 'running' for N reads
+    final_status: str = "successful"  # or 'failed' / 'rejected'
+    submit_error: str | None = None  # 'licence', 'cost', '400', '422' on submission
+    size_mismatch: int = 0  # bytes added to file:size in the results (the file is shorter than announced)
+    zip_for_netcdf: bool = False  # a zip of per-stepType NetCDF files for an unarchived NetCDF request
+    cut_transfers: int = 0  # the first N asset GETs break off half-way (the client resumes with Range)
+    asset_times: int = 2  # time steps in ERA5-Land files (the client resumes only after 1 MiB arrived)
+
+
+@dataclass
+class Job:
+    dataset: str
+    inputs: dict[str, Any]
+    created: str = field(default_factory=_now)
+    reads: int = 0
+    status: str = "accepted"
+    content: bytes = b""
+    mime: str = ""
+    ext: str = ""
+
+
+class _Server:
+    """A ThreadingHTTPServer on 127.0.0.1:<free port>, with a request log."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _dispatch(self, method: str) -> None:
+                parsed = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                call = {
+                    "method": method,
+                    "path": parsed.path,
+                    "query": parse_qs(parsed.query),
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "json": json.loads(body) if body else None,
+                }
+                with outer.lock:
+                    outer.calls.append(call)
+                outer.handle(self, call)
+
+            def do_GET(self) -> None:
+                self._dispatch("GET")
+
+            def do_HEAD(self) -> None:
+                self._dispatch("HEAD")
+
+            def do_POST(self) -> None:
+                self._dispatch("POST")
+
+            def do_DELETE(self) -> None:
+                self._dispatch("DELETE")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # helpers for handlers
+    @staticmethod
+    def send_json(h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            h.send_header(key, value)
+        h.end_headers()
+        h.wfile.write(data)
+
+    @staticmethod
+    def send_file(h: BaseHTTPRequestHandler, call: dict[str, Any], content: bytes, mime: str, cut: bool) -> None:
+        """HEAD/GET of a file with byte ranges; ``cut`` breaks the connection after half the bytes."""
+        start = 0
+        rng = call["headers"].get("range")
+        if rng and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(content):
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{len(content)}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
+        else:
+            h.send_response(200)
+        part = content[start:]
+        h.send_header("Content-Type", mime)
+        h.send_header("Content-Length", str(len(part)))
+        h.send_header("Accept-Ranges", "bytes")
+        h.end_headers()
+        if call["method"] == "HEAD":
+            return
+        if cut:
+            h.wfile.write(part[: len(part) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        h.wfile.write(part)
+
+    def handle(self, h: BaseHTTPRequestHandler, call: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 7807-like error body as the CDS sends it."""
+    return {"type": kind, "title": title, "status": status, "detail": detail, "instance": instance, "trace_id": str(uuid.uuid4()), **extra}
+
+
+class FakeCDS(_Server):
+    """The fake Climate Data Store. ``url`` is what CDSAPI_URL must be set to; ``token`` the key."""
+
+    DATASETS = ("reanalysis-era5-land", "derived-era5-land-daily-statistics", "reanalysis-cerra-single-levels", "satellite-land-cover")
+
+    def __init__(self, token: str = "00000000-fake-cds-token", faults: Faults | None = None) -> None:
+        super().__init__()
+        self.token = token
+        self.faults = faults or Faults()
+        self.jobs: dict[str, Job] = {}
+        self.submissions = 0
+        self.transfers = 0
+        self.url = f"{self.base}/api"
+
+    def api_calls(self) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["path"].startswith("/api/retrieve/")]
+
+    def handle(self, h: BaseHTTPRequestHandler, call: dict[str, Any]) -> None:
+        path, instance = call["path"], f"{self.base}{call['path']}"
+        if path == "/api/catalogue/v1/messages":
+            return self.send_json(h, 200, {"messages": []})
+        if path.startswith("/download/"):
+            job = self.jobs.get(path.rsplit("/", 1)[1].split(".")[0])
+            if job is None:
+                return self.send_json(h, 404, problem(404, "not found", "results not found", "no such file", instance))
+            cut = call["method"] == "GET" and self.transfers < self.faults.cut_transfers and "range" not in call["headers"]
+            if call["method"] == "GET":
+                self.transfers += 1
+            return self.send_file(h, call, job.content, job.mime, cut)
+        if not path.startswith("/api/retrieve/v1/"):
+            return self.send_json(h, 404, problem(404, "not found", "not found", path, instance))
+        if call["headers"].get("private-token") != self.token:
+            return self.send_json(
+                h, 401, problem(401, "authentication failed", "authentication required", "invalid or missing PRIVATE-TOKEN", instance)
+            )
+        parts = path[len("/api/retrieve/v1/") :].split("/")
+        if parts[0] == "processes" and len(parts) == 2 and call["method"] == "GET":
+            if parts[1] not in self.DATASETS:
+                return self.send_json(h, 404, problem(404, "not found", "process not found", f"process {parts[1]} not found", instance))
+            return self.send_json(h, 200, {"id": parts[1], "title": parts[1], "links": []})
+        if parts[0] == "processes" and len(parts) == 3 and parts[2] == "execution" and call["method"] == "POST":
+            return self.submit(h, parts[1], (call["json"] or {}).get("inputs", {}), instance)
+        if parts[0] == "jobs" and len(parts) >= 2 and parts[1] in self.jobs:
+            job = self.jobs[parts[1]]
+            if len(parts) == 2 and call["method"] == "GET":
+                return self.monitor(h, parts[1], job, call)
+            if len(parts) == 3 and parts[2] == "results":
+                return self.results(h, parts[1], job, instance)
+        return self.send_json(h, 404, problem(404, "not found", "job not found", path, instance))
+
+    def submit(self, h: BaseHTTPRequestHandler, dataset: str, inputs: dict[str, Any], instance: str) -> None:
+        faults = self.faults
+        self.submissions += 1
+        if self.submissions <= faults.server_errors:
+            return self.send_json(h, 503, problem(503, "service unavailable", "service unavailable", "try again later", instance))
+        if self.submissions <= faults.server_errors + faults.rate_limits:
+            return self.send_json(
+                h,
+                429,
+                problem(429, "rate limit exceeded", "rate limit exceeded", "too many requests", instance),
+                {"Retry-After": faults.retry_after},
+            )
+        errors = {
+            "licence": (
+                403,
+                "permission denied",
+                "required licences not accepted",
+                "Not all the required licences have been accepted; please visit "
+                f"https://cds.climate.copernicus.eu/datasets/{dataset}?tab=download#manage-licences to accept the required licence(s).",
+            ),
+            "cost": (403, "cost limits exceeded", "cost limits exceeded", "Your request is too large, please reduce your selection."),
+            "400": (400, "invalid request", "invalid request", "Request has not produced a valid combination of values, please check your selection."),
+            "422": (422, "invalid parameter", "invalid parameter", "the value 'not_a_variable' of 'variable' is not valid"),
+        }
+        if faults.submit_error in errors:
+            status, kind, title, detail = errors[faults.submit_error]
+            return self.send_json(h, status, problem(status, kind, title, detail, instance))
+        job_id = str(uuid.uuid4())
+        job = Job(dataset=dataset, inputs=inputs)
+        job.content, job.mime, job.ext = make_asset(dataset, inputs, faults)
+        self.jobs[job_id] = job
+        monitor = f"{self.url}/retrieve/v1/jobs/{job_id}"
+        body = {
+            "processID": dataset,
+            "type": "process",
+            "jobID": job_id,
+            "status": "accepted",
+            "created": job.created,
+            "updated": job.created,
+            "links": [{"href": monitor, "rel": "self", "type": "application/json"}, {"href": monitor, "rel": "monitor", "type": "application/json"}],
+        }
+        return self.send_json(h, 201, body)
+
+    def monitor(self, h: BaseHTTPRequestHandler, job_id: str, job: Job, call: dict[str, Any]) -> None:
+        faults = self.faults
+        job.reads += 1
+        if job.reads <= faults.polls_accepted:
+            job.status = "accepted"
+        elif job.reads <= faults.polls_accepted + faults.polls_running:
+            job.status = "running"
+        else:
+            job.status = faults.final_status
+        monitor = f"{self.url}/retrieve/v1/jobs/{job_id}"
+        links = [{"href": monitor, "rel": "self", "type": "application/json"}]
+        if job.status in ("successful", "failed", "rejected"):
+            links.append({"href": f"{monitor}/results", "rel": "results"})
+        started = None if job.status == "accepted" else job.created
+        finished = job.created if job.status in ("successful", "failed", "rejected") else None
+        body: dict[str, Any] = {
+            "processID": job.dataset,
+            "type": "process",
+            "jobID": job_id,
+            "status": job.status,
+            "created": job.created,
+            "started": started,
+            "finished": finished,
+            "updated": _now(),
+            "links": links,
+        }
+        if "log" in call["query"] or "request" in call["query"]:
+            body["metadata"] = {"log": [[job.created, f"INFO: job is {job.status}"]], "request": {"ids": job.inputs}}
+        return self.send_json(h, 200, body)
+
+    def results(self, h: BaseHTTPRequestHandler, job_id: str, job: Job, instance: str) -> None:
+        if job.status in ("failed", "rejected"):
+            reason = "The job has failed" if job.status == "failed" else "The job has been rejected"
+            return self.send_json(
+                h,
+                400,
+                problem(
+                    400,
+                    "job results failed",
+                    reason,
+                    None,
+                    instance,
+                    traceback="The job failed with: MultiAdaptorNoDataError: no data for the requested dates",
+                ),
+            )
+        if job.status != "successful":
+            return self.send_json(h, 404, problem(404, "results not ready", "results not ready", f"job status is {job.status}", instance))
+        asset = {
+            "type": job.mime,
+            "href": f"{self.base}/download/{job_id}.{job.ext}",
+            "file:checksum": uuid.uuid4().hex,
+            "file:size": len(job.content) + self.faults.size_mismatch,
+            "file:local_path": f"/cache-store/{job_id}.{job.ext}",
+        }
+        return self.send_json(h, 200, {"asset": {"value": asset}})
+
+
+# --- the fake HTTPS file host -----------------------------------------------------------------------
+
+
+class FakeFiles(_Server):
+    """Serves ``files`` ({'/path': bytes}); ``cut_transfers`` breaks the first N full GETs off half-way,
+    ``statuses`` answers the first requests with these codes (429/503 carry ``Retry-After``)."""
+
+    def __init__(self, files: dict[str, bytes], *, cut_transfers: int = 0, statuses: tuple[int, ...] = (), retry_after: str = "1", ranges: bool = True) -> None:
+        super().__init__()
+        self.files = dict(files)
+        self.cut_transfers = cut_transfers
+        self.statuses = list(statuses)
+        self.retry_after = retry_after
+        self.ranges = ranges
+        self.transfers = 0
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+    def handle(self, h: BaseHTTPRequestHandler, call: dict[str, Any]) -> None:
+        if call["method"] == "GET" and self.statuses:
+            status = self.statuses.pop(0)
+            return self.send_json(h, status, {"error": status}, {"Retry-After": self.retry_after})
+        content = self.files.get(call["path"])
+        if content is None:
+            return self.send_json(h, 404, {"error": "not found"})
+        if not self.ranges:
+            call["headers"].pop("range", None)
+        cut = call["method"] == "GET" and self.transfers < self.cut_transfers
+        if call["method"] == "GET":
+            self.transfers += 1
+        return self.send_file(h, call, content, "application/octet-stream", cut)

@@ -1,0 +1,253 @@
+"""CDS downloads: the real cdsapi client against the fake CDS on 127.0.0.1, with every fault it can meet."""
+
+import json
+import logging
+import time
+
+import pytest
+import xarray as xr
+from fake_cds import FakeCDS, Faults
+
+import terraflux  # noqa: F401
+from terraflux.sources.download import builders, errors
+from terraflux.sources.download.cds import CdsSettings, retrieve
+from terraflux.workflow.provenance import sha256_file
+
+SETTINGS = CdsSettings(retry_max=3, sleep_max=0.05, timeout=10)
+REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
+ERA5 = {"variables": ["2m_temperature", "total_precipitation"], "hours": [0, 12], "data_format": "netcdf"}
+NETCDF_OR_ZIP = ("netcdf4", "netcdf3", "zip", "grib")
+
+
+@pytest.fixture
+def cds(monkeypatch, tmp_path):
+    """A running fake CDS; the environment points the client at it (no rc file is read)."""
+    with FakeCDS() as server:
+        monkeypatch.setenv("CDSAPI_URL", server.url)
+        monkeypatch.setenv("CDSAPI_KEY", server.token)
+        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
+        yield server
+
+
+def era5_month(tmp_path, name="era5-land_2016-01.nc"):
+    spec = builders.era5_land_hourly(ERA5, REGION, 2016, 1)
+    target = tmp_path / "raw" / name
+    return spec, target
+
+
+def fetch(spec, target, allowed=NETCDF_OR_ZIP):
+    return retrieve(spec["dataset"], spec["request"], target, SETTINGS, allowed=allowed, provenance={"rule": "test"})
+
+
+def assert_nothing_left(folder):
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    assert left == [], f"left behind: {left}"
+
+
+def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    spec, target = era5_month(tmp_path)
+    described = fetch(spec, target)
+
+    with xr.open_dataset(target) as ds:
+        assert set(ds.data_vars) == {"t2m", "tp"}
+        assert ds.sizes["latitude"] == 6 and ds.sizes["longitude"] == 6
+    sidecar = json.loads((tmp_path / "raw" / "era5-land_2016-01.nc.request.json").read_text())
+    assert sidecar["dataset"] == "reanalysis-era5-land"
+    assert sidecar["request"] == spec["request"]
+    assert sidecar["delivery"]["format"] == "netcdf4"
+    assert sidecar["sha256"] == sha256_file(target) == described["sha256"]
+    assert (tmp_path / "raw" / "era5-land_2016-01.nc.sha256").read_text() == f"{sha256_file(target)}  {target.name}\n"
+
+    # what the server saw: the request as built, the token on every API call, none on the file transfer
+    submitted = [c for c in cds.calls if c["path"].endswith("/execution")]
+    assert submitted[0]["json"] == {"inputs": spec["request"]}
+    assert all(c["headers"].get("private-token") == cds.token for c in cds.api_calls())
+    transfers = [c for c in cds.calls if c["path"].startswith("/download/")]
+    assert {c["method"] for c in transfers} == {"HEAD", "GET"}
+    assert all("private-token" not in c["headers"] for c in transfers)
+    # the secret is nowhere: not in the sidecars, not in the log
+    for path in tmp_path.rglob("*.json"):
+        assert cds.token not in path.read_text()
+    assert cds.token not in caplog.text
+
+
+def test_server_errors_are_retried_then_succeed(cds, tmp_path):
+    cds.faults = Faults(server_errors=2)
+    spec, target = era5_month(tmp_path)
+    fetch(spec, target)
+    assert cds.submissions == 3
+    assert target.exists()
+
+
+def test_persistent_server_errors_end_with_a_clear_error(cds, tmp_path):
+    cds.faults = Faults(server_errors=100)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.ServiceUnavailable, match="503"):
+        fetch(spec, target)
+    assert cds.submissions == SETTINGS.retry_max
+    assert_nothing_left(target.parent)
+
+
+def test_rate_limit_waits_as_retry_after_says(cds, tmp_path):
+    cds.faults = Faults(rate_limits=1, retry_after="1")
+    spec, target = era5_month(tmp_path)
+    start = time.monotonic()
+    fetch(spec, target)
+    assert time.monotonic() - start >= 1.0  # the client alone would have waited sleep_max = 0.05 s
+    assert cds.submissions == 2
+
+
+def test_job_accepted_then_running_is_polled_until_successful(cds, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cds.faults = Faults(polls_accepted=2, polls_running=2)
+    spec, target = era5_month(tmp_path)
+    fetch(spec, target)
+    polls = [c for c in cds.calls if c["path"].startswith("/api/retrieve/v1/jobs/") and c["query"].get("log") == ["True"]]
+    assert len(polls) >= 4
+    assert "status has been updated to running" in caplog.text
+    assert "status has been updated to successful" in caplog.text
+
+
+@pytest.mark.parametrize("status", ["failed", "rejected"])
+def test_failed_or_rejected_job_ends_with_the_servers_reason(cds, tmp_path, status):
+    cds.faults = Faults(final_status=status)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.JobFailed) as raised:
+        fetch(spec, target)
+    message = str(raised.value)
+    assert f"ended as '{status}'" in message
+    assert "MultiAdaptorNoDataError" in message
+    assert '"variable": ["2m_temperature", "total_precipitation"]' in message
+    assert_nothing_left(target.parent)
+
+
+def test_wrong_token_is_a_401_with_advice(cds, tmp_path, monkeypatch):
+    monkeypatch.setenv("CDSAPI_KEY", "11111111-wrong-token")
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.AuthenticationFailed, match="401.*personal access token"):
+        fetch(spec, target)
+    assert_nothing_left(target.parent)
+
+
+def test_licence_not_accepted_names_the_dataset_and_where_to_accept(cds, tmp_path):
+    cds.faults = Faults(submit_error="licence")
+    spec = builders.land_cover(REGION, 2016)
+    target = tmp_path / "raw" / "land-cover_LCCS_MAP_300m_2016.zip"
+    with pytest.raises(errors.LicenceNotAccepted) as raised:
+        fetch(spec, target, allowed=("zip",))
+    message = str(raised.value)
+    assert "'satellite-land-cover'" in message
+    assert "https://cds.climate.copernicus.eu/datasets/satellite-land-cover?tab=download#manage-licences" in message
+    assert_nothing_left(target.parent)
+
+
+def test_cost_limit_suggests_smaller_requests(cds, tmp_path):
+    cds.faults = Faults(submit_error="cost")
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.CostLimitExceeded, match="fewer") as raised:
+        fetch(spec, target)
+    assert "too large" in str(raised.value)
+    assert_nothing_left(target.parent)
+
+
+@pytest.mark.parametrize("code", ["400", "422"])
+def test_invalid_request_shows_the_request(cds, tmp_path, code):
+    cds.faults = Faults(submit_error=code)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.InvalidRequest) as raised:
+        fetch(spec, target)
+    message = str(raised.value)
+    assert f"({code})" in message
+    assert json.dumps(spec["request"], sort_keys=True) in message
+    assert_nothing_left(target.parent)
+
+
+def test_unknown_dataset_is_a_404(cds, tmp_path):
+    target = tmp_path / "raw" / "x.nc"
+    with pytest.raises(errors.DatasetNotFound, match="reanalysis-era6"):
+        retrieve("reanalysis-era6", {"variable": ["x"]}, target, SETTINGS, allowed=NETCDF_OR_ZIP)
+    assert_nothing_left(target.parent)
+
+
+def test_asset_shorter_than_announced_is_a_truncated_download(cds, tmp_path):
+    cds.faults = Faults(size_mismatch=100)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.TruncatedDownload, match="incomplete"):
+        fetch(spec, target)
+    assert_nothing_left(target.parent)
+
+
+def test_transfer_broken_off_is_resumed_with_range(cds, tmp_path):
+    # the client writes in 1 MiB chunks: a file of several MiB, broken off half-way, resumes past 1 MiB
+    cds.faults = Faults(cut_transfers=1, asset_times=600)
+    spec = builders.era5_land_hourly(ERA5, dict(REGION, south=45.0, east=11.0), 2016, 1)
+    target = tmp_path / "raw" / "era5-land_2016-01.nc"
+    fetch(spec, target)
+    gets = [c for c in cds.calls if c["path"].startswith("/download/") and c["method"] == "GET"]
+    assert len(gets) == 2
+    assert gets[1]["headers"]["range"].startswith("bytes=")
+    job = next(iter(cds.jobs.values()))
+    assert target.read_bytes() == job.content
+
+
+def test_zip_delivered_for_a_netcdf_request_is_kept_as_delivered(cds, tmp_path, caplog):
+    cds.faults = Faults(zip_for_netcdf=True)
+    spec, target = era5_month(tmp_path)
+    described = fetch(spec, target)
+    assert target.read_bytes()[:4] == b"PK\x03\x04"
+    assert described["delivery"]["format"] == "zip"
+    assert described["delivery"]["type"] == "application/zip"
+    assert "delivered a zip" in caplog.text
+
+
+def test_unexpected_format_is_refused(cds, tmp_path):
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.UnexpectedFormat, match="netcdf4"):
+        fetch(spec, target, allowed=("grib",))
+    assert_nothing_left(target.parent)
+
+
+def test_daily_statistics_cerra_and_land_cover_requests_are_served(cds, tmp_path):
+    daily = builders.era5_land_daily(dict(ERA5, daily_statistic="daily_mean", daily_frequency="1_hourly"), REGION, 2016, 2)
+    fetch(daily, tmp_path / "daily.zip", allowed=("zip",))
+    cerra = {"variables": ["2m_temperature"], "forecast_variables": ["total_precipitation"], "hours": [0, 3], "leadtime_hour": 3}
+    fetch(builders.cerra_forecast(cerra, 2016, 1), tmp_path / "forecast.grib", allowed=("grib",))
+    fetch(builders.land_cover(REGION, 2015), tmp_path / "lc.zip", allowed=("zip",))
+    inputs = [c["json"]["inputs"] for c in cds.calls if c["path"].endswith("/execution")]
+    assert inputs[0]["day"][-1] == "29"  # 2016 is a leap year
+    assert inputs[1]["product_type"] == "forecast" and inputs[1]["leadtime_hour"] == ["3"] and "area" not in inputs[1]
+    assert inputs[2]["version"] == ["v2_0_7cds"]
+    assert (tmp_path / "forecast.grib").read_bytes()[:4] == b"GRIB"
+
+
+def test_missing_credentials_say_how_to_create_cdsapirc(monkeypatch, tmp_path):
+    monkeypatch.delenv("CDSAPI_URL", raising=False)
+    monkeypatch.delenv("CDSAPI_KEY", raising=False)
+    monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "missing-rc"))
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.MissingCredentials) as raised:
+        fetch(spec, target)
+    message = str(raised.value)
+    assert "missing-rc" in message and "url: https://cds.climate.copernicus.eu/api" in message and "key:" in message
+    assert_nothing_left(target.parent)
+
+
+def test_credentials_from_the_rc_file(monkeypatch, tmp_path):
+    with FakeCDS() as server:
+        rc = tmp_path / "cdsapirc"
+        rc.write_text(f"url: {server.url}\nkey: {server.token}\n")
+        monkeypatch.delenv("CDSAPI_URL", raising=False)
+        monkeypatch.delenv("CDSAPI_KEY", raising=False)
+        monkeypatch.setenv("CDSAPI_RC", str(rc))
+        spec, target = era5_month(tmp_path)
+        fetch(spec, target)
+    assert target.exists()
+    assert server.token not in (tmp_path / "raw" / "era5-land_2016-01.nc.request.json").read_text()
+
+
+def test_old_style_key_is_refused_with_advice(cds, monkeypatch, tmp_path):
+    monkeypatch.setenv("CDSAPI_KEY", "12345:abcdef")
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.OldStyleKey, match="personal access token"):
+        fetch(spec, target)
