@@ -13,33 +13,23 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from terraflux.errors import DataError
 from terraflux.sources.download.errors import UnexpectedFormat
+from terraflux.sources.readers.sniff import sniff
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import sha256_file
 
 LOG = logging.getLogger(__name__)
 
-# First bytes of the formats the services deliver (SOURCES.md: readers sniff them the same way).
-MAGIC = (
-    (b"PK\x03\x04", "zip"),
-    (b"\x89HDF\r\n\x1a\n", "netcdf4"),
-    (b"CDF\x01", "netcdf3"),
-    (b"CDF\x02", "netcdf3"),
-    (b"GRIB", "grib"),
-)
-NETCDF = ("netcdf4", "netcdf3")
-
-
 def sniff_format(path: str | Path) -> str:
-    """'zip', 'netcdf4', 'netcdf3', 'grib', 'tar' or 'unknown' from the first bytes of a file."""
+    """'zip', 'netcdf4', 'netcdf3', 'grib' (the readers' detection), 'tar', or 'unknown' (e.g. an HTML page)."""
+    try:
+        return sniff(path)
+    except DataError:
+        pass
     with open(path, "rb") as handle:
-        head = handle.read(512)
-    for magic, name in MAGIC:
-        if head.startswith(magic):
-            return name
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar"
-    return "unknown"
+        head = handle.read(262)
+    return "tar" if head[257:262] == b"ustar" else "unknown"
 
 
 def request_sidecar(target: str | Path) -> Path:
