@@ -1,0 +1,209 @@
+"""In-situ carbon fluxes -> daily and monthly GPP, RECO, NEE per site (gC m-2 d-1) and the site table.
+
+Quality filtering and coverage:
+
+- hourly/half-hourly records (CarbonSense targets, FLUXNET HH): a record is good when its value is finite and
+  (FLUXNET HH) ``NEE_VUT_REF_QC <= 1`` (measured or good gap-filling). Daily value = mean of good records x
+  1.0368 (umol CO2 m-2 s-1 -> gC m-2 d-1); ``coverage`` = good records / expected records of the day;
+- FLUXNET DD/MM files: the file's value, ``coverage`` = ``NEE_VUT_REF_QC`` (fraction of good records);
+- monthly from daily (when no MM file): mean of the kept days, ``coverage`` = mean daily coverage over the
+  month's days.
+
+Values whose coverage is below ``min_coverage`` are set to NaN (the row stays, with its coverage). Sites are
+matched to the nearest model-grid cell (``cell_iy``, ``cell_ix`` into the monthly ERA5-Land store).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from terraflux.errors import DataError
+from terraflux.prepare.stores import jsonable
+from terraflux.sources.readers import carbonsense, fluxnet
+from terraflux.workflow.atomic import atomic_output
+
+log = logging.getLogger(__name__)
+
+UMOL_TO_GC_PER_DAY = 12.011 * 86400 / 1e6  # 1.0368 gC m-2 d-1 per umol CO2 m-2 s-1
+FLUXES = ("GPP", "RECO", "NEE")
+SITE_COLUMNS = ["site_id", "latitude", "longitude", "elevation", "igbp", "network", "cell_latitude", "cell_longitude", "cell_iy", "cell_ix"]
+
+
+def daily_from_subdaily(frame: pd.DataFrame, records_per_day: int, min_coverage: float) -> pd.DataFrame:
+    """Hourly/half-hourly frame (``time, GPP, RECO, NEE[, qc]`` in umol m-2 s-1) -> daily gC m-2 d-1 + coverage."""
+    good = frame["NEE"].notna()
+    if "qc" in frame and frame["qc"].notna().any():
+        good &= frame["qc"].fillna(3) <= 1
+    data = frame[list(FLUXES)].where(good, axis=0)
+    data["day"] = frame["time"].dt.floor("D")
+    grouped = data.groupby("day")
+    out = grouped[list(FLUXES)].mean() * UMOL_TO_GC_PER_DAY
+    out["coverage"] = grouped["NEE"].count() / records_per_day
+    out.loc[out["coverage"] < min_coverage, list(FLUXES)] = np.nan
+    return out.rename_axis("time").reset_index()
+
+
+def monthly_from_daily(daily: pd.DataFrame, min_coverage: float) -> pd.DataFrame:
+    """Daily frame -> monthly mean of kept days; coverage = mean daily coverage over all days of the month."""
+    if daily.empty:
+        return daily.copy()
+    days = pd.date_range(daily["time"].min().to_period("M").to_timestamp(), daily["time"].max().to_period("M").to_timestamp("D", "end").floor("D"), freq="D")
+    full = daily.set_index("time").reindex(days)
+    full["coverage"] = full["coverage"].fillna(0.0)
+    grouped = full.groupby(full.index.to_period("M"))
+    out = grouped[list(FLUXES)].mean()
+    out["coverage"] = grouped["coverage"].mean()
+    out.loc[out["coverage"] < min_coverage, list(FLUXES)] = np.nan
+    out.index = out.index.to_timestamp()
+    return out.rename_axis("time").reset_index()
+
+
+def from_aggregated(frame: pd.DataFrame, min_coverage: float) -> pd.DataFrame:
+    """FLUXNET DD/MM frame -> the file's values (gC m-2 d-1) with coverage = NEE_VUT_REF_QC."""
+    out = frame[["time", *FLUXES]].copy()
+    out["coverage"] = frame["qc"].to_numpy()
+    out.loc[out["coverage"].fillna(0) < min_coverage, list(FLUXES)] = np.nan
+    return out
+
+
+def nearest_cells(sites: pd.DataFrame, cell_lat: np.ndarray, cell_lon: np.ndarray) -> pd.DataFrame:
+    """Add the nearest model cell (centre coordinates and indices) to each site; sites outside the grid
+    (further than one cell spacing from every centre) are dropped with a warning."""
+    sites = sites.copy()
+    iy = np.abs(sites["latitude"].to_numpy()[:, None] - cell_lat[None, :]).argmin(axis=1)
+    ix = np.abs(sites["longitude"].to_numpy()[:, None] - cell_lon[None, :]).argmin(axis=1)
+    dlat = np.abs(np.diff(cell_lat)).min() if len(cell_lat) > 1 else 180.0
+    dlon = np.abs(np.diff(cell_lon)).min() if len(cell_lon) > 1 else 360.0
+    inside = (np.abs(cell_lat[iy] - sites["latitude"]) <= dlat) & (np.abs(cell_lon[ix] - sites["longitude"]) <= dlon)
+    if (~inside).any():
+        log.warning("sites outside the model grid, left out: %s", ", ".join(sites.loc[~inside, "site_id"]))
+    sites["cell_latitude"] = cell_lat[iy]
+    sites["cell_longitude"] = cell_lon[ix]
+    sites["cell_iy"] = iy.astype(np.int32)
+    sites["cell_ix"] = ix.astype(np.int32)
+    return sites[inside.to_numpy()].reset_index(drop=True)
+
+
+def read_carbonsense(root: str | Path, partitioning: str, min_coverage: float):
+    """(site rows, daily frames, monthly frames) of every CarbonSense site under ``root``."""
+    rows, daily, monthly = [], [], []
+    for site_dir in carbonsense.site_dirs(root):
+        meta = carbonsense.read_meta(site_dir)
+        hourly = carbonsense.read_targets(site_dir, partitioning)
+        step = hourly["time"].diff().median()
+        per_day = int(round(pd.Timedelta(days=1) / step)) if pd.notna(step) and step > pd.Timedelta(0) else 24
+        day = daily_from_subdaily(hourly, per_day, min_coverage)
+        rows.append(meta)
+        daily.append(day.assign(site_id=meta["site_id"]))
+        monthly.append(monthly_from_daily(day, min_coverage).assign(site_id=meta["site_id"]))
+    return rows, daily, monthly
+
+
+def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
+    """(site rows, daily frames, monthly frames) of FLUXNET2015 FULLSET files under ``root``.
+
+    Site coordinates come from ``sites.csv`` in ``root`` (columns SITE_ID, LOCATION_LAT, LOCATION_LON,
+    LOCATION_ELEV, IGBP as in CarbonSense meta.json). Daily values from DD (else HH), monthly from MM (else
+    from daily).
+    """
+    root = Path(root)
+    table = root / "sites.csv"
+    if not table.exists():
+        raise DataError(f"{table}: missing; FLUXNET2015 files carry no coordinates: list SITE_ID, LOCATION_LAT, LOCATION_LON, LOCATION_ELEV, IGBP there")
+    meta = pd.read_csv(table)
+    files: dict[str, dict[str, Path]] = {}
+    for path in sorted(root.glob("FLX_*_FLUXNET2015_*.csv")):
+        site, res = fluxnet.parse_name(path)
+        files.setdefault(site, {})[res] = path
+    rows, daily, monthly = [], [], []
+    for site, by_res in sorted(files.items()):
+        info = meta[meta["SITE_ID"] == site]
+        if info.empty:
+            raise DataError(f"{table}: no row for site {site} (files {sorted(by_res.values())[0]}); add its coordinates")
+        info = info.iloc[0]
+        rows.append({
+            "site_id": site, "latitude": float(info["LOCATION_LAT"]), "longitude": float(info["LOCATION_LON"]),
+            "elevation": float(info.get("LOCATION_ELEV", np.nan)), "igbp": str(info.get("IGBP", "")), "network": "FLUXNET2015",
+        })
+        day = None
+        if "DD" in by_res:
+            day = from_aggregated(fluxnet.read_fluxnet(by_res["DD"], partitioning), min_coverage)
+        elif "HH" in by_res or "HR" in by_res:
+            res = "HH" if "HH" in by_res else "HR"
+            day = daily_from_subdaily(fluxnet.read_fluxnet(by_res[res], partitioning), 48 if res == "HH" else 24, min_coverage)
+        if day is not None:
+            daily.append(day.assign(site_id=site))
+        if "MM" in by_res:
+            month = from_aggregated(fluxnet.read_fluxnet(by_res["MM"], partitioning), min_coverage)
+        elif day is not None:
+            month = monthly_from_daily(day, min_coverage)
+        else:
+            raise DataError(f"{root}: site {site} has no HH, DD or MM file; the yearly file alone cannot give monthly fluxes")
+        monthly.append(month.assign(site_id=site))
+    return rows, daily, monthly
+
+
+def _table(frames: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pa.Table:
+    columns = ["site_id", "time", *FLUXES, "coverage"]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    frame = frame[(frame["time"] >= start) & (frame["time"] <= end)] if len(frame) else frame
+    frame = frame[columns].sort_values(["site_id", "time"], ignore_index=True)
+    frame = frame.astype({"site_id": str, "GPP": "float32", "RECO": "float32", "NEE": "float32", "coverage": "float32"})
+    frame["time"] = pd.to_datetime(frame["time"]).astype("datetime64[ns]")
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _write(table: pa.Table, path: str | Path, metadata: Mapping) -> None:
+    import json
+
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"terraflux": json.dumps(jsonable(dict(metadata))).encode()})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def prepare_insitu(
+    root: str | Path,
+    *,
+    fmt: str,
+    cell_lat: Iterable[float],
+    cell_lon: Iterable[float],
+    sites_path: str | Path,
+    daily_path: str | Path,
+    monthly_path: str | Path,
+    period: Mapping,
+    partitioning: str = "NT",
+    min_coverage: float = 0.5,
+    provenance: Mapping | None = None,
+) -> pd.DataFrame:
+    """Write sites, daily and monthly parquet tables for the sites under ``root``; return the site table."""
+    if fmt == "carbonsense":
+        rows, daily, monthly = read_carbonsense(root, partitioning, min_coverage)
+    elif fmt == "fluxnet2015":
+        rows, daily, monthly = read_fluxnet_dir(root, partitioning, min_coverage)
+    else:
+        raise DataError(f"config `sources.insitu.format`: unknown format {fmt!r} (carbonsense or fluxnet2015)")
+    if not rows:
+        raise DataError(f"{root}: no site found; check the acquire step of the in-situ data")
+    sites = nearest_cells(pd.DataFrame(rows), np.asarray(cell_lat, float), np.asarray(cell_lon, float))
+    keep = set(sites["site_id"])
+    start = pd.Timestamp(int(period["start_year"]), 1, 1)
+    end = pd.Timestamp(int(period["end_year"]), 12, 31)
+    meta = {
+        "provenance": dict(provenance or {}),
+        "units": {f: "gC m-2 d-1" for f in FLUXES},
+        "partitioning": partitioning,
+        "min_coverage": min_coverage,
+        "format": fmt,
+    }
+    sites = sites[SITE_COLUMNS].astype({"site_id": str, "igbp": str, "network": str})
+    _write(pa.Table.from_pandas(sites, preserve_index=False), sites_path, meta)
+    _write(_table([d for d in daily if d["site_id"].iloc[0] in keep] if daily else [], start, end), daily_path, meta)
+    _write(_table([m for m in monthly if m["site_id"].iloc[0] in keep], start, end), monthly_path, meta)
+    return sites
