@@ -92,13 +92,15 @@ def krige_labels(
     seed: int = 0,
     n_bins: int = 10,
     model: str = "Exponential",
+    mode_no: int = 128,
 ) -> KrigingResult:
     """Kriging labels of one variable at target (site, month) points.
 
     ``sites``: site_id, latitude, longitude. ``observed``: site_id, time, value (the conditioning data;
     targets' own observations must already be removed). ``prior``: site_id, time, value of the process
     model at every site's cell and month. ``targets``: site_id, time. ``n_samples`` conditional-field
-    draws per target (0: none). Deterministic for a given ``seed``.
+    draws per target (0: none), generated with ``mode_no`` Fourier
+    modes (GSTools' randomisation method; more is smoother and slower). Deterministic for a given ``seed``.
     """
     import gstools as gs
 
@@ -140,7 +142,7 @@ def krige_labels(
             std = np.sqrt(np.maximum(var, 0.0))
             samples = None
             if n_samples:
-                srf = gs.CondSRF(krige)
+                srf = gs.CondSRF(krige, mode_no=mode_no)
                 kwargs = {"ext_drift": t_prior} if method == "ext_drift" else {}
                 draws_t = [srf((t_lat, t_lon), seed=int(rng.integers(2**31)), store=False, **kwargs) for _ in range(n_samples)]
                 samples = np.asarray(draws_t) + (t_prior[None] if method == "ordinary" else 0.0)

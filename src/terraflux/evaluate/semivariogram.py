@@ -316,10 +316,15 @@ def fit_model(sv: Semivariogram, model: str = "Exponential") -> dict:
     if ok.sum() < 3 or np.all(sv.gamma[ok] == 0):
         return out
     cov = getattr(gs, model)(dim=2)
-    x, y = sv.distance[ok], sv.gamma[ok]
-    # Bounds keep the fit physical: length scale within (0, 10 x the largest lag], variance up to 10 x max.
-    cov.set_arg_bounds(len_scale=[1e-6, 10 * float(x.max())], var=[0.0, 10 * float(y.max()) + 1e-12], nugget=[0.0, float(y.max()) + 1e-12])
-    _, _, r2 = cov.fit_variogram(x, y, nugget=True, weights=sv.count[ok] / sv.count[ok].sum(), return_r2=True, init_guess={"len_scale": float(np.median(x)), "var": float(y.max()), "nugget": 0.0, "default": "default"})
+    x = sv.distance[ok]
+    # Fit in units of the largest semivariance: GSTools' robust loss is not scale-free, so this makes
+    # the fitted sill scale exactly with the field (a field times c gets c^2 times the sill).
+    scale = float(sv.gamma[ok].max())
+    y = sv.gamma[ok] / scale
+    cov.set_arg_bounds(len_scale=[1e-6, 10 * float(x.max())], var=[0.0, 10.0], nugget=[0.0, 1.0])
+    init = {"len_scale": float(np.median(x)), "var": 1.0, "nugget": 0.0, "default": "default"}
+    _, _, r2 = cov.fit_variogram(x, y, nugget=True, weights=sv.count[ok] / sv.count[ok].sum(), return_r2=True, init_guess=init)
+    cov.var, cov.nugget = cov.var * scale, cov.nugget * scale
     sill = float(cov.var + cov.nugget)
     out.update(range_km=float(cov.len_scale), sill=sill, nugget=float(cov.nugget), nugget_ratio=float(cov.nugget / sill) if sill > 0 else np.nan, r2=float(r2))
     return out

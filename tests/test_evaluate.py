@@ -1,0 +1,238 @@
+"""Evaluation library: metrics, CRPS, FFT semivariogram vs brute force, temporal structure, kriging, figures."""
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from terraflux.evaluate import metrics, semivariogram as sv, temporal
+from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def test_point_metrics_by_hand_and_nan_pairs_skipped():
+    obs = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    pred = np.array([1.5, 2.0, 2.0, 5.0, 9.0])
+    m = metrics.point_metrics(pred, obs)
+    err = np.array([0.5, 0.0, -1.0, 1.0])
+    assert m["n"] == 4
+    assert m["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)))
+    assert m["mae"] == pytest.approx(0.625)
+    assert m["bias"] == pytest.approx(0.125)
+    assert m["nse"] == pytest.approx(1 - np.sum(err**2) / 5.0)
+    assert m["r2"] == pytest.approx(np.corrcoef([1.5, 2, 2, 5], [1, 2, 3, 4])[0, 1] ** 2)
+    # R2 ignores scale, NSE does not
+    scaled = metrics.point_metrics(2 * obs, obs)
+    assert scaled["r2"] == pytest.approx(1.0) and scaled["nse"] < 0
+
+
+def _site_pairs(rng):
+    times = pd.date_range("2016-01-01", periods=36, freq="MS")
+    rows = []
+    for site, network, igbp in (("A", "FLUXNET2015", "ENF"), ("B", "ICOS", "GRA"), ("C", "ICOS", "ENF")):
+        cycle = 5 + 4 * np.sin(2 * np.pi * (times.month - 4) / 12)
+        anomaly = rng.normal(0, 1, times.size)
+        for model, noise in (("good", 0.1), ("climatology", None)):
+            pred = cycle + anomaly + rng.normal(0, noise, times.size) if noise else cycle
+            rows.append(pd.DataFrame({"site_id": site, "time": times, "model": model, "variable": "GPP", "network": network, "igbp": igbp, "prediction": pred, "observation": cycle + anomaly}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_skill_table_groups_and_anomaly_skill():
+    pairs = _site_pairs(np.random.default_rng(0))
+    table = metrics.skill_table(pairs)
+    overall = table[table["group"] == "all"].set_index("model")
+    # A climatology model has high raw R2 (seasonal cycle) but no anomaly skill; the good model has both.
+    assert overall.loc["climatology", "r2"] > 0.7
+    assert overall.loc["climatology", "anom_r2"] != overall.loc["climatology", "anom_r2"] or overall.loc["climatology", "anom_r2"] < 0.05
+    assert overall.loc["good", "anom_r2"] > 0.95
+    assert set(table["group"]) == {"all", "network", "igbp"}
+    icos = table[(table["group"] == "network") & (table["group_value"] == "ICOS") & (table["model"] == "good")].iloc[0]
+    assert icos["n_sites"] == 2 and icos["n"] == 72
+
+
+def test_seasonal_anomalies_remove_each_sites_cycle():
+    times = pd.date_range("2016-01-01", periods=24, freq="MS")
+    frame = pd.DataFrame({"site_id": "A", "time": times, "x": np.tile(np.arange(12.0), 2) + np.repeat([0.0, 2.0], 12)})
+    anom = metrics.seasonal_anomalies(frame, ["x"])
+    np.testing.assert_allclose(anom["x"], np.repeat([-1.0, 1.0], 12))
+
+
+def test_crps_ensemble_matches_definition_and_gaussian_limit():
+    rng = np.random.default_rng(1)
+    samples = rng.normal(size=(7, 5))
+    obs = rng.normal(size=5)
+    brute = np.mean(np.abs(samples - obs), axis=0) - 0.5 * np.mean(np.abs(samples[:, None] - samples[None]), axis=(0, 1))
+    np.testing.assert_allclose(metrics.crps_ensemble(samples, obs), brute, rtol=1e-12)
+    big = rng.normal(2.0, 1.5, size=(20000, 1))
+    assert metrics.crps_ensemble(big, np.array([0.5]))[0] == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.02)
+    raw, norm = metrics.crps_quantiles(big, np.array([0.5]))
+    assert raw == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.05)
+    assert norm == pytest.approx(raw / 0.5)
+
+
+# -------------------------------------------------------------------------------------- semivariogram
+
+
+def _smooth_field(rng, ny, nx, scale=4.0):
+    ky = np.fft.fftfreq(ny)[:, None]
+    kx = np.fft.rfftfreq(nx)[None, :]
+    return np.fft.irfft2(np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx))
+
+
+@pytest.mark.parametrize(
+    "kind, y, x",
+    [
+        ("latlon", np.arange(60.0, 40.0, -0.5), np.arange(0.0, 30.0, 0.5)),  # regional, north-first
+        ("latlon", np.arange(-87.5, 90.0, 5.0), np.arange(0.0, 360.0, 5.0)),  # global: periodic longitudes
+        ("projected", np.arange(30) * 5500.0, np.arange(40) * 5500.0),  # CERRA-like, metres
+    ],
+)
+def test_fft_semivariogram_equals_brute_force(kind, y, x):
+    rng = np.random.default_rng(2)
+    grid = sv.GridGeometry(kind, y, x)
+    z = _smooth_field(rng, y.size, x.size) + 3.0
+    z[rng.random(z.shape) < 0.6] = np.nan
+    edges = sv.default_edges(grid, None, 12)
+    fast = sv.semivariogram(z, grid, edges=edges, tolerance=1e-9)  # one-row bands: exact distances
+    slow = sv.semivariogram_brute_force(z, grid, edges)
+    np.testing.assert_array_equal(fast.count, slow.count)
+    np.testing.assert_allclose(fast.gamma, slow.gamma, rtol=1e-9)
+    np.testing.assert_allclose(fast.distance, slow.distance, rtol=1e-9)
+    assert grid.periodic == (x.size * 5.0 == 360.0)
+
+
+def test_latitude_bands_bound_the_distance_error():
+    rng = np.random.default_rng(3)
+    grid = sv.GridGeometry("latlon", np.arange(70.0, 40.0, -0.5), np.arange(0.0, 20.0, 0.5))
+    z = _smooth_field(rng, grid.y.size, grid.x.size)
+    edges = sv.default_edges(grid, 600.0, 10)
+    banded = sv.semivariogram(z, grid, edges=edges, tolerance=0.02)
+    exact = sv.semivariogram_brute_force(z, grid, edges)
+    assert 0 < banded.max_band_error <= 0.02
+    assert np.abs(banded.count / exact.count - 1).max() < 0.05
+    np.testing.assert_allclose(banded.gamma, exact.gamma, rtol=0.03)
+
+
+def test_compare_structure_is_mask_consistent_and_scores_scaling():
+    rng = np.random.default_rng(4)
+    grid = sv.GridGeometry("latlon", np.arange(50.0, 40.0, -0.25), np.arange(0.0, 12.0, 0.25))
+    ref = _smooth_field(rng, grid.y.size, grid.x.size, scale=6.0)
+    same = sv.compare_structure(ref.copy(), ref, grid, n_bins=8)
+    assert same["D"] == pytest.approx(0.0, abs=1e-12)
+    gappy = ref.copy()
+    gappy[:, :10] = np.nan  # a gap in the prediction only: the reference is cut to the same cells
+    assert sv.compare_structure(gappy, ref, grid, n_bins=8)["D"] == pytest.approx(0.0, abs=1e-12)
+    doubled = sv.compare_structure(np.sqrt(2.0) * ref, ref, grid, n_bins=8)
+    assert doubled["D"] == pytest.approx(np.log(2.0), rel=1e-9)
+    assert doubled["ratios"]["sill"] == pytest.approx(2.0, rel=0.05)
+    assert doubled["ratios"]["range"] == pytest.approx(1.0, rel=0.05)
+
+
+def test_fitted_range_follows_the_field():
+    import gstools as gs
+
+    x = np.arange(80) * 10_000.0
+    grid = sv.GridGeometry("projected", x, x)
+    fields = [gs.SRF(gs.Exponential(dim=2, var=2.0, len_scale=ls), seed=5).structured((x / 1000.0, x / 1000.0)) for ls in (40.0, 120.0)]
+    fits = [sv.fit_model(sv.semivariogram(f.T, grid, n_bins=15, max_distance_km=300.0)) for f in fields]
+    assert fits[0]["range_km"] < fits[1]["range_km"]
+    assert fits[0]["range_km"] == pytest.approx(40.0, rel=0.5)
+
+
+def test_bad_grid_and_shapes_are_rejected():
+    with pytest.raises(ValueError, match="regularly spaced"):
+        sv.GridGeometry("latlon", np.array([1.0, 2.0, 4.0]), np.arange(3.0))
+    grid = sv.GridGeometry("latlon", np.arange(3.0), np.arange(4.0))
+    with pytest.raises(ValueError, match="does not match the grid"):
+        sv.semivariogram(np.zeros((4, 3)), grid, n_bins=3)
+
+
+# ------------------------------------------------------------------------------------------- temporal
+
+
+def test_acf_of_ar1_and_lag_curves():
+    rng = np.random.default_rng(6)
+    n, phi = 4000, 0.7
+    x = np.zeros(n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + rng.normal()
+    a = temporal.acf(x, 3)
+    np.testing.assert_allclose(a, phi ** np.arange(4), atol=0.05)
+    assert temporal.decorrelation_lag(a) == pytest.approx(-1 / np.log(phi), abs=0.4)
+    stack = x[:200, None, None] * np.ones((200, 3, 4))
+    curves = temporal.lag_curves(stack, 3)
+    assert curves["r2"][0] == pytest.approx(phi**2, abs=0.15)
+    assert np.all(np.diff(curves["rmse"]) > 0)
+    same = temporal.compare_temporal(stack, stack, 3)
+    assert same["acf_rmse"] == pytest.approx(0.0)
+
+
+# ------------------------------------------------------------------------------------------- kriging
+
+
+def _flux_world(seed=7, n_sites=25, n_months=12):
+    import gstools as gs
+
+    rng = np.random.default_rng(seed)
+    sites = pd.DataFrame({"site_id": [f"S{i:02d}" for i in range(n_sites)], "latitude": rng.uniform(46, 48, n_sites), "longitude": rng.uniform(8, 11, n_sites)})
+    times = pd.date_range("2019-01-01", periods=n_months, freq="MS")
+    srf = gs.SRF(gs.Exponential(latlon=True, geo_scale=gs.KM_SCALE, var=1.0, len_scale=120.0), seed=seed)
+    rows = []
+    for k, t in enumerate(times):
+        resid = srf((sites["latitude"], sites["longitude"]), seed=seed + k)
+        prior = 4 + 3 * np.sin(2 * np.pi * k / 12) + 0.5 * sites["latitude"].to_numpy()
+        rows.append(pd.DataFrame({"site_id": sites["site_id"], "time": t, "prior": prior, "truth": prior + 1.0 + resid}))
+    return sites, pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("method", ["ordinary", "ext_drift"])
+def test_kriging_labels_beat_the_prior_on_hidden_points(method):
+    sites, world = _flux_world()
+    hidden = world.sample(frac=0.2, random_state=1)
+    observed = world.drop(hidden.index)
+    result = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+    labels = result.labels
+    assert list(labels["site_id"]) == list(hidden["site_id"]) and list(labels["time"]) == list(hidden["time"])
+    mae_krige = np.mean(np.abs(labels["mean"] - hidden["truth"].to_numpy()))
+    mae_prior = np.mean(np.abs(hidden["prior"] - hidden["truth"]).to_numpy())
+    assert mae_krige < 0.7 * mae_prior
+    assert result.samples.shape == (8, len(hidden))
+    crps = metrics.crps_ensemble(result.samples, hidden["truth"].to_numpy()).mean()
+    assert crps < mae_prior
+    again = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+    np.testing.assert_array_equal(again.samples, result.samples)
+
+
+def test_residual_variogram_fit_recovers_the_range():
+    sites, world = _flux_world(n_sites=40, n_months=24)
+    wide = (world["truth"] - world["prior"]).to_numpy().reshape(24, 40)
+    _, info = fit_residual_variogram(sites["latitude"], sites["longitude"], wide)
+    assert 40 < info["range_km"] < 400
+    assert info["r2"] > 0.5
+
+
+# ------------------------------------------------------------------------------------------- figures
+
+
+def test_figures_are_written_as_png(tmp_path):
+    from terraflux.evaluate import figures
+
+    rng = np.random.default_rng(8)
+    lat, lon = np.arange(48.0, 46.0, -0.25), np.arange(8.0, 11.0, 0.25)
+    land = rng.random((lat.size, lon.size)) > 0.2
+    values = rng.normal(size=(lat.size, lon.size))
+    fig = figures.map_grid(
+        [{"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"}, {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True}],
+        lat, lon, land=land, suptitle="test",
+    )
+    figures.save(fig, tmp_path / "maps.png")
+    table = metrics.skill_table(_site_pairs(rng))
+    figures.save(figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t"), tmp_path / "bars.png")
+    figures.save(figures.group_heatmap(table, group="igbp", metric="nse", label="NSE (1)", title="t"), tmp_path / "heat.png")
+    for name in ("maps.png", "bars.png", "heat.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
