@@ -1,0 +1,113 @@
+"""DERE step 5: train one CSDI per flux on in-situ series + drivers, score it on hidden points, impute gaps.
+
+Series: per site, ``x`` [S, K, L] with channel 0 the flux (normalised with training-site statistics, 0 at
+gaps) and channels 1..K-1 the site's cell drivers (already normalised); ``observed`` [S, K, L].
+Training hides, per sample and year, the observed months of the first half of the year when the year has at
+least ``well_observed_months`` observations, otherwise up to ``hide_per_year`` random observed months; the loss
+covers the flux channel only. Scores (MAE, RMSE, CRPS normalised and raw, physical units) use the same rule
+with a fixed seed on held-out sites.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from terraflux.csdi.metrics import imputation_scores
+from terraflux.csdi.model import CSDI, CSDIConfig
+from terraflux.csdi.sample import sample
+from terraflux.train import Engine, FitResult, TrainConfig, derive_seed, make_generator
+
+LOG = logging.getLogger(__name__)
+
+
+def series(flux: torch.Tensor, mean: float, std: float, drivers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """flux [S, L] physical with NaN gaps, drivers [S, L, F] normalised -> x, observed [S, 1+F, L]."""
+    obs = torch.isfinite(flux)
+    z = torch.where(obs, (flux - mean) / std, torch.zeros_like(flux))
+    x = torch.cat([z[:, None], drivers.transpose(1, 2)], 1).float()
+    observed = torch.cat([obs[:, None].float(), torch.ones_like(drivers.transpose(1, 2))], 1)
+    return x, observed
+
+
+def hide_mask(observed: torch.Tensor, months_per_year: int, well_observed: int, hide_per_year: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """observed [B, L] bool -> hidden [B, L] bool (subset of observed), see the module docstring."""
+    b, length = observed.shape
+    years = observed.view(b, length // months_per_year, months_per_year)
+    first_half = torch.zeros(months_per_year, dtype=torch.bool)
+    first_half[: months_per_year // 2] = True
+    well = years.sum(-1, keepdim=True) >= well_observed
+    # random observed months: rank random keys among observed months, keep the first hide_per_year
+    keys = torch.rand(years.shape, generator=generator).to(observed.device)
+    keys = torch.where(years, keys, torch.full_like(keys, 2.0))
+    rank = keys.argsort(-1).argsort(-1)
+    random_pick = years & (rank < hide_per_year)
+    hidden = torch.where(well, years & first_half.to(observed.device), random_pick)
+    return hidden.reshape(b, length)
+
+
+def _cond(observed: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    cond = observed.clone()
+    cond[:, 0] = observed[:, 0] * (~hidden).float()
+    return cond
+
+
+def train(x: torch.Tensor, observed: torch.Tensor, train_idx: torch.Tensor, val_idx: torch.Tensor, cfg: dict, train_cfg: dict,
+          months_per_year: int, *, device: Any, seed: int, resume_path: Any, fingerprint: str) -> tuple[CSDI, FitResult]:
+    """Train a CSDI with the shared engine; validation loss on ``val_idx`` with a fixed mask and noise."""
+    model = CSDI(x.shape[1], CSDIConfig.from_dict(cfg))
+    dev = device.device
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=1e-6)
+    engine = Engine(model, optimizer, TrainConfig(max_epochs=cfg["epochs"], patience=train_cfg["patience"], grad_clip=train_cfg["grad_clip"],
+                                                  checkpoint_every=train_cfg["checkpoint_every"]),
+                    resume_path=resume_path, device=device, fingerprint=fingerprint)
+
+    def batches(epoch: int) -> list[torch.Tensor]:
+        order = torch.randperm(len(train_idx), generator=make_generator(derive_seed(seed, "csdi", epoch)))
+        return [train_idx[b] for b in order.split(cfg["batch_size"])]
+
+    def step(m: CSDI, idx: torch.Tensor) -> torch.Tensor:
+        hidden = hide_mask(observed[idx, 0].bool(), months_per_year, cfg["well_observed_months"], cfg["hide_per_year"])
+        xb, ob, cb = (t.to(dev) for t in (x[idx], observed[idx], _cond(observed[idx], hidden)))
+        return m.loss(xb, ob, cb)
+
+    def validate(m: CSDI) -> float:
+        idx = val_idx if len(val_idx) else train_idx
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "csdi-val") % 2**31)
+            return float(step(m, idx))
+
+    return model, engine.fit(batches, step, validate)
+
+
+def impute(model: CSDI, x: torch.Tensor, cond: torch.Tensor, cfg: dict, generator: torch.Generator, batch: int = 16) -> torch.Tensor:
+    """Samples of the flux channel [S, B, L] (normalised), sites in batches of ``batch``, samples batched."""
+    model.eval()
+    dev = next(model.parameters()).device
+    outs = []
+    for i in range(0, x.shape[0], batch):
+        s = sample(model, x[i : i + batch].to(dev), cond[i : i + batch].to(dev), cfg["n_samples"], generator, cfg["sampler"], cfg["ddim_steps"])
+        outs.append(s[:, :, 0].float().cpu())
+    return torch.cat(outs, 1)
+
+
+def evaluate(model: CSDI, x: torch.Tensor, observed: torch.Tensor, idx: torch.Tensor, cfg: dict, months_per_year: int, mean: float, std: float, seed: int) -> dict:
+    """Hide observed points of the sites ``idx`` (fixed seed), impute, score in physical units."""
+    g = make_generator(derive_seed(seed, "csdi-test"))
+    hidden = hide_mask(observed[idx, 0].bool(), months_per_year, cfg["well_observed_months"], cfg["hide_per_year"], g)
+    samples = impute(model, x[idx], _cond(observed[idx], hidden), cfg, g)
+    target = x[idx, 0][hidden] * std + mean
+    return imputation_scores(samples[:, hidden] * std + mean, target, cfg["point"])
+
+
+def expanded_labels(flux: np.ndarray, samples: np.ndarray, point: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 5b. flux [S, L] physical with NaN gaps, samples [N, S, L] physical ->
+    labels (observed value, else sample mean/median), std (0 at observed months), imputed mask [S, L]."""
+    observed = np.isfinite(flux)
+    est = np.median(samples, 0) if point == "median" else samples.mean(0)
+    labels = np.where(observed, flux, est).astype(np.float32)
+    std = np.where(observed, 0.0, samples.std(0)).astype(np.float32)
+    return labels, std, ~observed

@@ -1,0 +1,72 @@
+"""Samplers for a trained CSDI noise model, all samples in one batch (no Python loop over samples).
+
+- :func:`sample_ancestral`: the full DDPM reverse chain over all ``num_steps`` steps.
+- :func:`sample_ddim`: deterministic DDIM (eta = 0) on ``steps`` evenly strided diffusion steps, reusing
+  the same trained model (no retraining); only the initial noise is random.
+Both return samples [S, B, K, L]; conditioned entries equal the observed values.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from terraflux.csdi.model import CSDI
+
+
+def _start(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator):
+    b = x.shape[0]
+    xs = x.repeat(n_samples, 1, 1)
+    cs = cond.repeat(n_samples, 1, 1)
+    noise = torch.randn(xs.shape, generator=generator, dtype=xs.dtype).to(xs.device)
+    return xs, cs, model.side_info(cs), noise, b
+
+
+def _finish(xs: torch.Tensor, cs: torch.Tensor, current: torch.Tensor, n_samples: int, b: int) -> torch.Tensor:
+    out = cs * xs + (1 - cs) * current
+    return out.view(n_samples, b, *xs.shape[1:])
+
+
+@torch.no_grad()
+def sample_ancestral(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """x, cond [B, K, L] -> samples [S, B, K, L] by the full reverse chain."""
+    xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
+    for t in range(model.cfg.num_steps - 1, -1, -1):
+        steps = torch.full((xs.shape[0],), t, device=xs.device, dtype=torch.long)
+        eps = model(xs, current, cs, steps, side)
+        alpha, alpha_hat = model.alpha[t], model.alpha_hat[t]
+        current = (current - (1 - alpha) / (1 - alpha_hat).sqrt() * eps) / alpha.sqrt()
+        if t > 0:
+            sigma = ((1 - model.alpha_hat[t - 1]) / (1 - alpha_hat) * model.beta[t]).sqrt()
+            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(current.device)
+    return _finish(xs, cs, current, n_samples, b)
+
+
+def ddim_schedule(num_steps: int, steps: int) -> list[int]:
+    """Evenly strided diffusion steps, descending, always including the last (noisiest) and 0."""
+    if not 1 <= steps <= num_steps:
+        raise ValueError(f"ddim steps must be in 1..{num_steps}, not {steps}")
+    grid = torch.linspace(0, num_steps - 1, steps).round().long().unique().tolist()
+    return sorted(grid, reverse=True)
+
+
+@torch.no_grad()
+def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, steps: int) -> torch.Tensor:
+    """x, cond [B, K, L] -> samples [S, B, K, L] by deterministic strided DDIM."""
+    xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
+    schedule = ddim_schedule(model.cfg.num_steps, steps)
+    for i, t in enumerate(schedule):
+        steps_t = torch.full((xs.shape[0],), t, device=xs.device, dtype=torch.long)
+        eps = model(xs, current, cs, steps_t, side)
+        a_t = model.alpha_hat[t]
+        a_prev = model.alpha_hat[schedule[i + 1]] if i + 1 < len(schedule) else torch.ones_like(a_t)
+        x0 = (current - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+        current = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return _finish(xs, cs, current, n_samples, b)
+
+
+def sample(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, sampler: str, ddim_steps: int) -> torch.Tensor:
+    if sampler == "ancestral":
+        return sample_ancestral(model, x, cond, n_samples, generator)
+    if sampler == "ddim":
+        return sample_ddim(model, x, cond, n_samples, generator, ddim_steps)
+    raise ValueError(f"sampler must be 'ancestral' or 'ddim', not {sampler!r}")

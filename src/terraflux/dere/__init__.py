@@ -1,0 +1,1 @@
+"""DERE carbon-flux method: dataset store, Informer backbone, models and physics loss, stages, metrics."""

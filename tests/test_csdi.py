@@ -1,0 +1,95 @@
+"""CSDI: masks, loss on hidden target points only, batched samplers (ancestral and strided DDIM), CRPS."""
+
+import numpy as np
+import pytest
+import torch
+
+import terraflux  # noqa: F401
+from terraflux.csdi.impute import evaluate, expanded_labels, hide_mask, series, train
+from terraflux.csdi.metrics import crps, imputation_scores
+from terraflux.csdi.model import CSDI, CSDIConfig
+from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
+from terraflux.train import make_generator, select_device
+
+CFG = {"layers": 1, "channels": 8, "heads": 2, "diffusion_embedding": 16, "time_embedding": 8, "feature_embedding": 4,
+       "num_steps": 10, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 6, "epochs": 2, "batch_size": 4, "lr": 1e-3,
+       "well_observed_months": 9, "hide_per_year": 3, "sampler": "ddim", "ddim_steps": 4, "point": "median"}
+
+
+def test_hide_mask_rules():
+    observed = torch.ones(2, 24, dtype=torch.bool)
+    observed[1, :] = torch.rand(24, generator=make_generator(0)) > 0.5  # sparse years
+    observed[1, 12:] = False
+    observed[1, 12:14] = True
+    hidden = hide_mask(observed, 12, 9, 3, make_generator(1))
+    assert (hidden <= observed).all()
+    assert hidden[0].tolist() == ([True] * 6 + [False] * 6) * 2  # well-observed years: first half
+    assert int(hidden[1, 12:].sum()) == 2 and int(hidden[1, :12].sum()) == min(3, int(observed[1, :12].sum()))
+
+
+def test_loss_counts_only_hidden_target_points():
+    torch.manual_seed(0)
+    model = CSDI(3, CSDIConfig.from_dict(CFG))
+    x = torch.randn(2, 3, 12)
+    observed = torch.ones_like(x)
+    with torch.no_grad():
+        assert float(model.loss(x, observed, observed.clone())) == 0.0  # nothing hidden -> no loss
+    cond = observed.clone()
+    cond[:, 1, :4] = 0  # hidden driver channel: not a target
+    assert float(model.loss(x, observed, cond)) == 0.0
+    cond[:, 0, :4] = 0
+    assert float(model.loss(x, observed, cond)) > 0
+
+
+def test_samplers_are_batched_and_keep_conditions():
+    torch.manual_seed(0)
+    model = CSDI(3, CSDIConfig.from_dict(CFG)).eval()
+    x = torch.randn(2, 3, 12)
+    cond = torch.ones_like(x)
+    cond[:, 0, 3:7] = 0
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    s = sample_ancestral(model, x, cond, 5, make_generator(0))
+    assert s.shape == (5, 2, 3, 12) and calls == [10] * 10  # one batched call per step for all samples
+    torch.testing.assert_close(s[:, :, 0, :3], x[None, :, 0, :3].expand(5, -1, -1))
+    calls.clear()
+    d1 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
+    d2 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
+    assert calls == [10] * 4 * 2 and torch.equal(d1, d2)
+    assert ddim_schedule(50, 10)[0] == 49 and ddim_schedule(50, 10)[-1] == 0 and len(ddim_schedule(50, 10)) == 10
+    with pytest.raises(ValueError):
+        ddim_schedule(10, 11)
+
+
+def test_crps_values():
+    target = torch.tensor([1.0, -1.0])
+    exact = torch.stack([target] * 50)
+    assert crps(exact, target)["raw"] == pytest.approx(0.0)
+    spread = torch.linspace(-3, 3, 101)[:, None].expand(-1, 2) + target
+    wide, narrow = crps(spread, target), crps(spread * 0.1 + target * 0.9, target)
+    assert wide["raw"] > narrow["raw"] > 0
+    assert wide["normalised"] == pytest.approx(wide["raw"] * 2 / 2.0)  # sum|target| = 2 over 2 points
+    scores = imputation_scores(exact + 0.5, target)
+    assert scores["mae"] == pytest.approx(0.5) and scores["rmse"] == pytest.approx(0.5)
+
+
+def test_train_evaluate_and_expanded_labels(tmp_path):
+    torch.manual_seed(0)
+    months = torch.arange(36.0)
+    flux = (torch.sin(2 * np.pi * months / 12) * 3 + 2).repeat(8, 1) + 0.1 * torch.randn(8, 36)
+    flux[torch.rand(8, 36) < 0.3] = float("nan")
+    drivers = torch.sin(2 * np.pi * months / 12)[None, :, None].repeat(8, 1, 2)
+    x, observed = series(flux, 2.0, 3.0, drivers)
+    assert x.shape == (8, 3, 36) and torch.equal(observed[:, 0].bool(), torch.isfinite(flux))
+    train_cfg = {"patience": 0, "grad_clip": 1.0, "checkpoint_every": 5}
+    model, fit = train(x, observed, torch.arange(6), torch.arange(6, 8), CFG, train_cfg, 12, device=select_device("cpu"), seed=1,
+                       resume_path=tmp_path / "r.pt", fingerprint="t")
+    assert fit.steps == 4 and np.isfinite(fit.best_val)
+    scores = evaluate(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    assert scores["n"] > 0 and np.isfinite(scores["crps"]) and scores["crps_raw"] > 0
+    samples = np.random.default_rng(0).normal(1.0, 0.5, (20, 8, 36))
+    labels, std, imputed = expanded_labels(flux.numpy(), samples, "mean")
+    obs = np.isfinite(flux.numpy())
+    np.testing.assert_array_equal(labels[obs], flux.numpy()[obs])
+    assert (std[obs] == 0).all() and (std[~obs] > 0).all() and np.isfinite(labels).all()
+    np.testing.assert_array_equal(imputed, ~obs)
