@@ -1,0 +1,73 @@
+"""The download rules as a user runs them: `run.origin: download`, credentials in the environment,
+snakemake fetching raw files from the fake CDS on 127.0.0.1 through download_* rules."""
+
+import json
+
+import pytest
+import xarray as xr
+from conftest import snakemake
+from fake_cds import FakeCDS, Faults
+
+import terraflux  # noqa: F401
+from terraflux.workflow.provenance import sha256_file
+
+CONFIG = """
+run: {name: dl, origin: download}
+region: {name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}
+period: {start_year: 2016, end_year: 2018, train_years: [2016], val_years: [2017], test_years: [2018]}
+sources:
+  cds: {retry_max: 2, sleep_max: 0.05, timeout: 20}
+  era5_land: {variables: [2m_temperature, total_precipitation], hours: [0, 12]}
+"""
+ERA5 = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
+LAND_COVER = "resources/dl/raw/land_cover/land-cover_LCCS_MAP_300m_2016.zip"
+
+
+@pytest.fixture
+def cds(monkeypatch, tmp_path):
+    with FakeCDS() as server:
+        monkeypatch.setenv("CDSAPI_URL", server.url)
+        monkeypatch.setenv("CDSAPI_KEY", server.token)
+        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
+        (tmp_path / "config.yaml").write_text(CONFIG)
+        yield server
+
+
+def test_download_rules_build_an_era5_land_month_and_a_land_cover_year(cds, tmp_path):
+    done = snakemake("--cores", "2", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    assert "download_era5_land_hourly" in done.stdout + done.stderr
+    assert "localrule download_land_cover" in done.stdout + done.stderr  # compute.local_downloads: true
+
+    with xr.open_dataset(tmp_path / ERA5) as ds:
+        assert set(ds.data_vars) == {"t2m", "tp"}
+    sidecar = json.loads((tmp_path / f"{ERA5}.request.json").read_text())
+    assert sidecar["dataset"] == "reanalysis-era5-land"
+    assert sidecar["request"]["area"] == [48.0, 8.0, 47.5, 8.5]
+    assert sidecar["request"]["variable"] == ["2m_temperature", "total_precipitation"]
+    assert sidecar["provenance"]["rule"] == "download_era5_land_hourly"
+    assert (tmp_path / f"{ERA5}.sha256").read_text().split()[0] == sha256_file(tmp_path / ERA5)
+    land_cover = json.loads((tmp_path / f"{LAND_COVER}.request.json").read_text())
+    assert land_cover["request"]["version"] == ["v2_1_1"]
+    assert (tmp_path / LAND_COVER).read_bytes()[:4] == b"PK\x03\x04"
+
+    # the token is nowhere in what the run wrote
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert cds.token.encode() not in path.read_bytes(), path
+
+
+def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left(cds, tmp_path):
+    cds.faults = Faults(submit_error="licence")
+    done = snakemake("--cores", "1", LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path, check=False)
+    assert done.returncode != 0
+    assert "terraflux [download_land_cover]: the licence of the CDS dataset 'satellite-land-cover'" in done.stderr
+    assert "datasets/satellite-land-cover?tab=download#manage-licences" in done.stderr
+    folder = tmp_path / "resources/dl/raw/land_cover"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, repo_root):
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    done = snakemake("-n", "--nolock", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    assert done.stdout.count("cds_requests=1") == 2
+    assert "cds_requests=4" in (repo_root / "profiles/default/profile.yaml").read_text()

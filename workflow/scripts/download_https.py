@@ -1,0 +1,26 @@
+"""Download one raw file over HTTPS (NOAA VHP weekly files, ESA CCI PFT product), resumable and verified.
+
+Used by the rules download_vhp and download_land_cover_pft.
+
+Input:   code  library sources
+Params:  url      the file's URL (built from config `sources.vhp.base_url` / `sources.land_cover.pft_base_url`)
+         allowed  accepted formats (netcdf4, netcdf3): an HTML error page is refused
+Config:  sources.http (retry_max, sleep_max, timeout) is read here (retry settings do not change the data)
+Output:  data     the NetCDF file as served (VHP: VHI, VCI, TCI on the 0.05 deg grid; PFT: 14 PFT percentages)
+         request  <data>.request.json (URL, delivery facts, sha256, provenance)
+         sha256   <data>.sha256
+"""
+
+from terraflux.sources.download.https import HttpSettings, download
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
+
+log = setup_logging(snakemake)
+described = download(
+    snakemake.params.url,
+    snakemake.output.data,
+    HttpSettings.from_config(snakemake.config["sources"]["http"]),
+    allowed=snakemake.params.allowed,
+    description={"provenance": from_snakemake(snakemake, params={"url": snakemake.params.url})},
+)
+log.info("wrote %s (%d bytes)", snakemake.output.data, described["delivery"]["size"])
