@@ -43,7 +43,7 @@ def sea(ny: int, nx: int) -> np.ndarray:
 
 def hourly_truth(name: str, times: pd.DatetimeIndex, ny: int, nx: int) -> np.ndarray:
     """Hourly values ``[T, Y, X]`` float32: instantaneous values, or the increment over the hour ending at t."""
-    doy = times.dayofyear.to_numpy()[:, None, None]
+    doy = times.day_of_year.to_numpy()[:, None, None]
     hour = times.hour.to_numpy()[:, None, None]
     yy, xx = np.mgrid[:ny, :nx]
     yy = yy[None] / max(ny, 1)
@@ -161,5 +161,5 @@ def write_month(
                 var.add_offset = offset
                 var.units = units
                 var.long_name = long_name
-                var[:] = values  # netCDF4 packs with scale/offset and masks NaN
+                var[:] = np.ma.masked_invalid(values)  # netCDF4 packs with scale/offset
     return path

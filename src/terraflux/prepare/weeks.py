@@ -14,7 +14,7 @@ WEEKS_PER_YEAR = 52
 
 def week_of_year(times) -> np.ndarray:
     """Week number 1..52 of each timestamp (array-like of datetimes)."""
-    doy = pd.DatetimeIndex(times).dayofyear.to_numpy()
+    doy = pd.DatetimeIndex(times).day_of_year.to_numpy()
     return np.minimum((doy - 1) // 7 + 1, WEEKS_PER_YEAR)
 
 

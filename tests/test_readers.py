@@ -1,0 +1,223 @@
+"""Raw-format readers on the real samples and on every bad-input case of issue 4."""
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.sources.readers import carbonsense, era5_land, fluxnet, land_cover
+from terraflux.sources.readers.sniff import sniff
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import cds_files  # noqa: E402
+
+FLUXNET_MM = "fluxnet2015/FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
+FLUXNET_YY = "fluxnet2015/FLX_FR-Pue_FLUXNET2015_FULLSET_YY_2007-2014_2-3.csv"
+
+
+def one_day(tmp_path, name="f.nc", **kwargs):
+    times = pd.date_range("2016-01-01", periods=24, freq="h")
+    return cds_files.write_month(tmp_path / name, 2016, 1, times=times, **kwargs), times
+
+
+# --- format detection ---------------------------------------------------------------------------------
+
+
+def test_sniff_detects_every_format(tmp_path, samples):
+    assert sniff(samples / "era5_land/era5-land_air_temperature_2020-1.nc") == "netcdf4"
+    assert sniff(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip") == "zip"
+    path, _ = one_day(tmp_path, layout="netcdf3")
+    assert sniff(path) == "netcdf3"
+    (tmp_path / "g.grib").write_bytes(b"GRIB\x00\x00\x01")
+    assert sniff(tmp_path / "g.grib") == "grib"
+    (tmp_path / "page.nc").write_text("<html>quota exceeded</html>")
+    with pytest.raises(DataError, match=r"page\.nc: unknown format"):
+        sniff(tmp_path / "page.nc")
+    (tmp_path / "empty.nc").write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.nc: the file is empty"):
+        sniff(tmp_path / "empty.nc")
+
+
+# --- ERA5-Land ----------------------------------------------------------------------------------------
+
+
+def test_real_sample_values_and_time_axis_are_exact(samples):
+    paths = [samples / "era5_land/era5-land_air_temperature_2020-1.nc", samples / "era5_land/era5-land_dewpoint_temperature_2020-1.nc"]
+    with era5_land.open_hourly(paths, ["2m_temperature", "2m_dewpoint_temperature"]) as ds:
+        assert ds["t2m"].dims == ("time", "latitude", "longitude")
+        assert ds["t2m"].dtype == np.float32 and ds["d2m"].dtype == np.float32
+        assert list(pd.DatetimeIndex(ds["time"].values)) == list(pd.date_range("2020-01-01", periods=4, freq="h"))
+        assert list(ds["expver"].values) == ["0001"] * 4
+        for name, path in zip(("t2m", "d2m"), paths):
+            with netCDF4.Dataset(path) as nc:
+                raw = np.asarray(nc[name][:], dtype=np.float32)
+            np.testing.assert_array_equal(ds[name].values, raw)
+        assert (np.diff(ds["latitude"].values) < 0).all()
+
+
+def test_old_cds_netcdf3_packed_matches_the_values(tmp_path):
+    path, times = one_day(tmp_path, layout="netcdf3", variables=("t2m", "tp"))
+    with era5_land.open_hourly(path, ["t2m", "tp"]) as ds:
+        assert ds["t2m"].dtype == np.float32
+        truth = cds_files.file_values("t2m", times, 6, 8)
+        np.testing.assert_allclose(ds["t2m"].values, truth, atol=0.01)
+        assert list(pd.DatetimeIndex(ds["time"].values)) == list(times)
+
+
+def test_zip_of_step_type_files_is_merged(tmp_path):
+    instant, times = one_day(tmp_path, "data_stream-oper_stepType-instant.nc", variables=("t2m",))
+    accum, _ = one_day(tmp_path, "data_stream-oper_stepType-accum.nc", variables=("tp",))
+    bundle = tmp_path / "era5-land_2016-01.nc"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.write(instant, instant.name)
+        archive.write(accum, accum.name)
+    assert sniff(bundle) == "zip"
+    with era5_land.open_hourly(bundle, ["t2m", "total_precipitation"]) as ds:
+        np.testing.assert_array_equal(ds["tp"].values, cds_files.file_values("tp", times, 6, 8))
+
+
+def test_truncated_netcdf_names_the_file(tmp_path):
+    path, _ = one_day(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=rf"{path.name}.*truncated or corrupt"):
+        with era5_land.open_hourly(path, ["t2m"]) as ds:
+            ds["t2m"].values
+
+
+def test_variable_missing_in_one_file_names_it(tmp_path):
+    path, _ = one_day(tmp_path, variables=("t2m",))
+    with pytest.raises(DataError, match=r"f\.nc.*\['tp'\] missing"):
+        with era5_land.open_hourly(path, ["t2m", "tp"]):
+            pass
+
+
+def test_flipped_latitude_is_turned_to_descending(tmp_path):
+    path, times = one_day(tmp_path, variables=("t2m",))
+    with netCDF4.Dataset(path, "a") as nc:
+        nc["latitude"][:] = nc["latitude"][::-1]
+        nc["t2m"][:] = nc["t2m"][:, ::-1, :]
+    with era5_land.open_hourly(path, ["t2m"]) as ds:
+        assert (np.diff(ds["latitude"].values) < 0).all()
+        np.testing.assert_array_equal(ds["t2m"].values, cds_files.file_values("t2m", times, 6, 8))
+
+
+def test_wrong_units_attribute_names_the_file(tmp_path):
+    path, _ = one_day(tmp_path, variables=("t2m",))
+    with netCDF4.Dataset(path, "a") as nc:
+        nc["t2m"].units = "degC"
+    with pytest.raises(DataError, match=r"f\.nc: variable t2m has units 'degC', expected 'k'"):
+        with era5_land.open_hourly(path, ["t2m"]):
+            pass
+
+
+def test_duplicated_times_are_an_error(tmp_path):
+    times = pd.DatetimeIndex(list(pd.date_range("2016-01-01", periods=3, freq="h")) + [pd.Timestamp("2016-01-01 01:00")])
+    path = cds_files.write_month(tmp_path / "dup.nc", 2016, 1, times=times, variables=("t2m",))
+    with pytest.raises(DataError, match=r"dup\.nc: duplicated time 2016-01-01 01:00"):
+        with era5_land.open_hourly(path, ["t2m"]):
+            pass
+
+
+def test_era5t_mixed_with_final_keeps_final(tmp_path):
+    base = pd.date_range("2016-01-01", periods=4, freq="h")
+    times = pd.DatetimeIndex(list(base) + [base[1], base[2]])
+    codes = ["0001", "0001", "0005", "0005", "0005", "0001"]
+    path = cds_files.write_month(tmp_path / "mixed.nc", 2016, 1, times=times, variables=("t2m",), expver=codes)
+    with netCDF4.Dataset(path, "a") as nc:  # mark the preliminary copy of 01:00 so we can see which one is kept
+        nc["t2m"][4] = nc["t2m"][4] + 100
+    with era5_land.open_hourly(path, ["t2m"]) as ds:
+        assert list(pd.DatetimeIndex(ds["time"].values)) == list(base)
+        assert list(ds["expver"].values) == ["0001", "0001", "0001", "0005"]
+        assert ds.attrs["era5t_replaced_hours"] == 2
+        assert ds.attrs["era5t_hours"] == 1
+        np.testing.assert_array_equal(ds["t2m"].values, cds_files.file_values("t2m", base, 6, 8))
+
+
+# --- in situ ------------------------------------------------------------------------------------------
+
+
+def test_fluxnet_monthly_sample_values(samples):
+    frame = fluxnet.read_fluxnet(samples / FLUXNET_MM)
+    raw = pd.read_csv(samples / FLUXNET_MM, na_values=[-9999])
+    assert len(frame) == 96 and frame["time"].iloc[0] == pd.Timestamp("2007-01-01")
+    np.testing.assert_array_equal(frame["GPP"].to_numpy(), raw["GPP_NT_VUT_REF"].to_numpy())
+    np.testing.assert_array_equal(frame["NEE"].to_numpy(), raw["NEE_VUT_REF"].to_numpy())
+    assert frame.attrs["units"] == "gC m-2 d-1"
+
+
+def test_fluxnet_yearly_file_with_cr_line_endings_parses(samples):
+    assert b"\r" in (samples / FLUXNET_YY).read_bytes()[:5000] and b"\n" not in (samples / FLUXNET_YY).read_bytes()[:5000]
+    frame = fluxnet.read_fluxnet(samples / FLUXNET_YY)
+    assert list(frame["time"].dt.year) == list(range(2007, 2015))
+    assert frame.attrs["resolution"] == "YY"
+
+
+def test_empty_header_only_and_fluxless_site_files_name_the_file(tmp_path, samples):
+    empty = tmp_path / "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=rf"{empty.name}: the site file is empty"):
+        fluxnet.read_fluxnet(empty)
+    header = (samples / FLUXNET_MM).read_text().splitlines()[0]
+    empty.write_text(header + "\n")
+    with pytest.raises(DataError, match=rf"{empty.name}: the site file has a header but no data rows"):
+        fluxnet.read_fluxnet(empty)
+    frame = pd.read_csv(samples / FLUXNET_MM).drop(columns=["GPP_NT_VUT_REF", "RECO_NT_VUT_REF"])
+    frame.to_csv(empty, index=False)
+    with pytest.raises(DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"):
+        fluxnet.read_fluxnet(empty)
+
+
+def write_carbonsense_site(root, site="XX-Abc", lat=47.0, lon=9.0, days=3, nee=1.0, gaps=0):
+    folder = root / site / "2016-01-01_2016-12-31"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").write_text(
+        f'{{"SITE_ID": "{site}", "LOCATION_LAT": {lat}, "LOCATION_LON": {lon}, "LOCATION_ELEV": 500, "IGBP": "DBF", "SOURCES": ["ICOS"], "TIME": "UTC"}}'
+    )
+    times = pd.date_range("2016-01-01", periods=24 * days, freq="h")
+    frame = pd.DataFrame({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S")})
+    for column in ("NEE_VUT_REF", "GPP_NT_VUT_REF", "GPP_DT_VUT_REF", "RECO_NT_VUT_REF", "RECO_DT_VUT_REF"):
+        frame[column] = nee * (2.0 if column.startswith("GPP") else 1.0)
+    if gaps:
+        frame.loc[: gaps - 1, "NEE_VUT_REF"] = np.nan
+    frame.to_csv(folder / "targets.csv", index=False)
+    return folder
+
+
+def test_carbonsense_site_meta_and_targets(tmp_path):
+    write_carbonsense_site(tmp_path)
+    (site,) = carbonsense.site_dirs(tmp_path)
+    meta = carbonsense.read_meta(site)
+    assert meta == {"site_id": "XX-Abc", "latitude": 47.0, "longitude": 9.0, "elevation": 500.0, "igbp": "DBF", "network": "ICOS"}
+    frame = carbonsense.read_targets(site)
+    assert len(frame) == 72 and frame["GPP"].iloc[0] == 2.0
+    (site / "2016-01-01_2016-12-31" / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
+    with pytest.raises(DataError, match=r"targets\.csv: the site file has a header but no data rows"):
+        carbonsense.read_targets(site)
+
+
+# --- land cover ---------------------------------------------------------------------------------------
+
+
+def test_land_cover_sample_zip(samples):
+    with land_cover.open_lccs(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip") as lccs:
+        assert lccs.dims == ("latitude", "longitude") and lccs.dtype == np.uint8
+        assert lccs.shape == (100, 100)
+        assert (np.diff(lccs["latitude"].values) < 0).all()
+        assert set(np.unique(lccs.values)) <= {0, 10, 11, 12, 20, 30, 40, 50, 60, 61, 62, 70, 71, 72, 80, 81, 82, 90, 100, 110, 120, 121, 122, 130, 140, 150, 151, 152, 153, 160, 170, 180, 190, 200, 201, 202, 210, 220}
+
+
+def test_corrupt_land_cover_zip_names_the_file(tmp_path, samples):
+    bad = tmp_path / "land-cover_LCCS_MAP_300m_2020.zip"
+    shutil.copy(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip", bad)
+    bad.write_bytes(bad.read_bytes()[:2000])
+    with pytest.raises(DataError, match=bad.name):
+        with land_cover.open_lccs(bad) as lccs:
+            lccs.values
