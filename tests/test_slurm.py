@@ -1,0 +1,113 @@
+"""The workflow on a real single-node Slurm, as a cluster user runs it: ``snakemake --profile slurm`` from
+the repository root (./slurm -> profiles/slurm), outputs in a scratch working directory.
+
+Checked: every submitted job completed (Slurm's job-completion log); GPU stages were submitted with a GPU
+request (``--gpus`` / ``--gres``: Slurm's ``TresPerJob`` / ``TresPerNode``) and CPU stages without; local
+rules (downloads with compute.local_downloads, the run manifest) never reach Slurm; DDP training processes
+started by a real ``srun -n 2``.
+
+The test command adds only what a site without accounting needs (``--slurm-status-command squeue``) and
+short polling/latency values; everything else comes from the profile users get.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BIN, REPO_ROOT
+from slurm_cluster import run, slurm  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slurm
+
+TEST_FLAGS = [
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--latency-wait", "5",
+    "--slurm-keep-successful-logs",
+]
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_([A-Za-z0-9_]+)/")
+
+
+def profile_run(workdir: Path, targets: list[str], *args: str, timeout: int = 420, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``snakemake TARGETS --profile slurm`` from the repository root, outputs under ``workdir`` (hard timeout)."""
+    cmd = [str(BIN / "snakemake"), *targets, "--profile", "slurm", "--directory", str(workdir), *TEST_FLAGS, *args]
+    environment = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1", PATH=f"{BIN}:{os.environ['PATH']}")
+    done = run(cmd, timeout=timeout, check=False, cwd=REPO_ROOT, env=environment)
+    assert done.returncode == 0, f"snakemake --profile slurm failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-8000:]}"
+    return done
+
+
+def submitted_jobs(done: subprocess.CompletedProcess) -> dict[str, str]:
+    """Slurm job id -> rule name, from snakemake's own lines."""
+    return {job: rule for job, rule in SUBMITTED.findall(done.stdout + done.stderr)}
+
+
+def gpu_request(job: dict[str, str]) -> str | None:
+    """The GPU part of a job's request as Slurm recorded it (None: no GPU asked for)."""
+    for key in ("TresPerJob", "TresPerNode", "TresPerTask", "TresPerSocket"):
+        if "gpu" in job.get(key, ""):
+            return f"{key}={job[key]}"
+    return None
+
+
+def check_all_completed(slurm, jobs: dict[str, str]) -> None:  # noqa: F811
+    finished = {job["JobId"]: job for job in slurm.finished_jobs()}
+    for job_id, rule in jobs.items():
+        assert job_id in finished, f"Slurm has no completion record of job {job_id} ({rule})"
+        assert finished[job_id]["JobState"] == "COMPLETED", f"job {job_id} ({rule}): {finished[job_id]}"
+        assert finished[job_id]["ExitCode"] == "0:0"
+
+
+# ----------------------------------------------------------------------------- downloads stay local
+DOWNLOAD_CONFIG = """
+run: {{name: dl, origin: download}}
+region: {{name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}}
+period: {{start_year: 2016, end_year: 2018, train_years: [2016], val_years: [2017], test_years: [2018]}}
+sources:
+  cds: {{retry_max: 2, sleep_max: 0.05, timeout: 20}}
+  era5_land: {{variables: [2m_temperature, total_precipitation], hours: [0, 12]}}
+compute:
+  local_downloads: {local}
+  download: {{mem_mb: 500, runtime: 5}}
+"""
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm, local):  # noqa: F811
+    fake_cds = pytest.importorskip("fake_cds")
+    (tmp_path / "config.yaml").write_text(DOWNLOAD_CONFIG.format(local=str(local).lower()))
+    target = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
+    with fake_cds.FakeCDS() as cds:
+        env = dict(os.environ, CDSAPI_URL=cds.url, CDSAPI_KEY=cds.token, CDSAPI_RC=str(tmp_path / "no-cdsapirc"))
+        done = profile_run(tmp_path, [target], "--configfile", str(tmp_path / "config.yaml"), env=env)
+    assert (tmp_path / target).stat().st_size > 0
+    jobs = submitted_jobs(done)
+    if local:
+        assert "localrule download_era5_land_hourly" in done.stdout + done.stderr
+        assert "download_era5_land_hourly" not in jobs.values()
+    else:
+        assert list(jobs.values()) == ["download_era5_land_hourly"]
+        check_all_completed(slurm, jobs)
+        assert gpu_request(slurm.show_job(next(iter(jobs)))) is None
+
+
+# ----------------------------------------------------------------------------- DDP under a real srun
+def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # noqa: F811
+    worker = Path(__file__).with_name("slurm_ddp_worker.py")
+    single = tmp_path / "single.pt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE"))}
+    subprocess.run([sys.executable, str(worker), str(single)], check=True, timeout=120, env=env)
+    # what a rule with resources tasks=2, mpi="srun" runs inside its job: {resources.mpi} -n {resources.tasks} ...
+    done = run(["srun", "-n", "2", "--overcommit", "--mem", "2000", "-t", "5", sys.executable, str(worker), str(tmp_path / "ddp.pt")],
+               timeout=180, check=False, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = torch.load(single, weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert two["world_size"] == 2
+    for name, weights in one["state"].items():
+        torch.testing.assert_close(two["state"][name], weights, rtol=1e-5, atol=1e-6)
