@@ -177,12 +177,10 @@ rule download_vhp:
     resources:
         **job_resources("download"),
     params:
-        url=lambda w: builders.vhp_url(
-            SOURCES["vhp"]["base_url"], w.satellite, int(w.year), int(w.week)
-        ),
+        base_url=SOURCES["vhp"]["base_url"],
         allowed=["netcdf4", "netcdf3"],
     script:
-        "../scripts/download_https.py"
+        "../scripts/download_vhp.py"
 
 
 rule download_insitu:

@@ -1,12 +1,12 @@
-"""Download one raw file over HTTPS (NOAA VHP weekly files, ESA CCI PFT product), resumable and verified.
+"""Download one raw file over HTTPS (the ESA CCI PFT product), resumable and verified.
 
-Used by the rules download_vhp and download_land_cover_pft.
+Used by the rule download_land_cover_pft.
 
 Input:   code  library sources
-Params:  url      the file's URL (built from config `sources.vhp.base_url` / `sources.land_cover.pft_base_url`)
+Params:  url      the file's URL (built from config `sources.land_cover.pft_base_url`)
          allowed  accepted formats (netcdf4, netcdf3): an HTML error page is refused
 Config:  sources.http (retry_max, sleep_max, timeout) is read here (retry settings do not change the data)
-Output:  data     the NetCDF file as served (VHP: VHI, VCI, TCI on the 0.05 deg grid; PFT: 14 PFT percentages)
+Output:  data     the NetCDF file as served (14 PFT variables, uint8 percent, 1/360 deg, global)
          request  <data>.request.json (URL, delivery facts, sha256, provenance)
          sha256   <data>.sha256
 """

@@ -1,0 +1,171 @@
+"""HTTPS downloads (NOAA VHP, ESA CCI PFT, CarbonSense) against a local file server on 127.0.0.1:
+Range resume, retries honouring Retry-After, size / checksum / format verification, archives, local dirs."""
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+
+import pytest
+from fake_cds import FakeFiles, era5_land_netcdf
+
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.sources.download import errors
+from terraflux.sources.download.https import HttpSettings, download, download_vhp, retry_after_seconds
+from terraflux.sources.download.insitu import download_carbonsense, link_local
+
+SETTINGS = HttpSettings(retry_max=3, sleep_max=0.05, timeout=10)
+NETCDF = ("netcdf4", "netcdf3")
+VHP = "/VH/VHP.G04.C07.npp.P2016001.VH.nc"
+
+
+@pytest.fixture(scope="module")
+def netcdf():
+    """A real NetCDF4 file of about 400 kB (several 64 KiB reads)."""
+    return era5_land_netcdf(["2m_temperature"], [48, 8, 46, 11], times=120)
+
+
+def assert_nothing_left(folder):
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    assert left == [], f"left behind: {left}"
+
+
+def test_file_with_checksum_and_sidecars(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}) as server:
+        target = tmp_path / "vhp" / "VHP.G04.C07.npp.P2016001.VH.nc"
+        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum="md5:" + hashlib.md5(netcdf).hexdigest())
+    assert target.read_bytes() == netcdf
+    sidecar = json.loads((tmp_path / "vhp" / f"{target.name}.request.json").read_text())
+    assert sidecar["url"] == server.url(VHP)
+    assert sidecar["delivery"]["checksum_verified"].startswith("md5:")
+    assert sidecar["sha256"] == hashlib.sha256(netcdf).hexdigest() == described["sha256"]
+
+
+def test_broken_transfer_resumes_with_range(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}, cut_transfers=1) as server:
+        target = tmp_path / "f.nc"
+        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum=hashlib.sha256(netcdf).hexdigest())
+    gets = [c for c in server.calls if c["method"] == "GET"]
+    assert len(gets) == 2
+    assert "range" not in gets[0]["headers"]
+    resumed_at = int(gets[1]["headers"]["range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= len(netcdf) // 2  # what arrived before the break was kept
+    assert target.read_bytes() == netcdf
+    assert described["delivery"]["resumed"] == 1
+
+
+def test_server_without_ranges_is_read_again_from_the_start(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}, cut_transfers=1, ranges=False) as server:
+        target = tmp_path / "f.nc"
+        download(server.url(VHP), target, SETTINGS, allowed=NETCDF)
+    assert target.read_bytes() == netcdf
+
+
+def test_5xx_and_429_are_retried_honouring_retry_after(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}, statuses=(503, 429), retry_after="1") as server:
+        start = time.monotonic()
+        download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF)
+        elapsed = time.monotonic() - start
+    assert 2.0 <= elapsed < 10  # two waits of Retry-After: 1 s (the backoff alone would be 0.05 s)
+    assert (tmp_path / "f.nc").read_bytes() == netcdf
+
+
+def test_retry_after_as_seconds_or_http_date():
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+def test_checksum_mismatch_leaves_nothing(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}) as server:
+        with pytest.raises(errors.ChecksumMismatch, match="sources.insitu.sha256"):
+            download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF, checksum="0" * 64, checksum_key="sources.insitu.sha256")
+    assert_nothing_left(tmp_path)
+
+
+def test_always_truncated_transfer_ends_as_truncated_download(tmp_path, netcdf):
+    with FakeFiles({VHP: netcdf}, cut_transfers=99, ranges=False) as server:
+        with pytest.raises(errors.TruncatedDownload, match=f"of {len(netcdf)} bytes"):
+            download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF)
+    assert_nothing_left(tmp_path)
+
+
+def test_missing_file_and_error_page_are_clear_errors(tmp_path):
+    with FakeFiles({"/page.nc": b"<html>maintenance</html>"}) as server:
+        with pytest.raises(errors.HttpError, match="404.*base URL"):
+            download(server.url("/none.nc"), tmp_path / "a.nc", SETTINGS, allowed=NETCDF)
+        with pytest.raises(errors.UnexpectedFormat, match="unknown"):
+            download(server.url("/page.nc"), tmp_path / "b.nc", SETTINGS, allowed=NETCDF)
+    assert_nothing_left(tmp_path)
+
+
+# --- CarbonSense archive and user-supplied site directories -----------------------------------------
+
+
+def carbonsense_tar() -> bytes:
+    """A CarbonSense-like tar: a top folder, two sites, each with one period and the four files."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for site in ("AU-ASM", "DE-Hai"):
+            for name, content in {
+                "meta.json": json.dumps({"SITE_ID": site, "IGBP": "ENF"}).encode(),
+                "predictors.csv": b"timestamp,TA_F\n2010-01-01 00:00:00,0.5\n",
+                "targets.csv": b"timestamp,NEE_VUT_REF\n2010-01-01 00:00:00,1.2\n",
+                "modis.pkl": b"\x80\x04not-to-be-unpickled.",
+            }.items():
+                info = tarfile.TarInfo(f"carbonsense/{site}/2010-01-01_2013-12-31/{name}")
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def test_carbonsense_archive_is_verified_unpacked_and_removed(tmp_path):
+    archive = carbonsense_tar()
+    with FakeFiles({"/records/11403428/files/carbonsense.tar": archive}, cut_transfers=1) as server:
+        target = tmp_path / "insitu" / "carbonsense"
+        described = download_carbonsense(
+            server.url("/records/11403428/files/carbonsense.tar"), target, SETTINGS, checksum=hashlib.sha256(archive).hexdigest()
+        )
+    period = target / "AU-ASM" / "2010-01-01_2013-12-31"
+    assert sorted(p.name for p in period.iterdir()) == ["meta.json", "predictors.csv", "targets.csv"]  # no modis.pkl
+    assert json.loads((period / "meta.json").read_text())["SITE_ID"] == "AU-ASM"
+    assert described["delivery"]["sites"] == 2 and described["delivery"]["format"] == "tar"
+    assert (tmp_path / "insitu" / "carbonsense.sha256").read_text().split()[0] == hashlib.sha256(archive).hexdigest()
+    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == ["carbonsense", "carbonsense.request.json", "carbonsense.sha256"]
+
+
+def test_carbonsense_archive_with_wrong_checksum_leaves_nothing(tmp_path):
+    with FakeFiles({"/carbonsense.tar": carbonsense_tar()}) as server:
+        with pytest.raises(errors.ChecksumMismatch):
+            download_carbonsense(server.url("/carbonsense.tar"), tmp_path / "insitu" / "carbonsense", SETTINGS, checksum="md5:" + "0" * 32)
+    assert_nothing_left(tmp_path / "insitu")
+
+
+def test_local_fluxnet_directory_is_validated_and_linked(tmp_path, samples):
+    target = tmp_path / "insitu" / "fluxnet2015"
+    described = link_local(samples / "fluxnet2015", target, "fluxnet2015")
+    names = sorted(p.name for p in target.iterdir())
+    assert names == sorted(p.name for p in (samples / "fluxnet2015").glob("FLX_*.csv"))
+    assert all((target / name).is_symlink() for name in names)
+    assert described["delivery"]["entries"] == len(names)
+    assert len((tmp_path / "insitu" / "fluxnet2015.sha256").read_text().split()[0]) == 64
+
+
+def test_local_directory_without_sites_names_the_key(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="sources.insitu.local_dir.*CarbonSense v1 site folders"):
+        link_local(tmp_path / "empty", tmp_path / "insitu" / "carbonsense", "carbonsense")
+    assert_nothing_left(tmp_path / "insitu")
+
+
+def test_missing_vhp_week_names_the_satellite_the_server_has(tmp_path, netcdf):
+    listing = b'<html><a href="VHP.G04.C07.j01.P2016001.VH.nc">VHP.G04.C07.j01.P2016001.VH.nc</a></html>'
+    files = {"/VH/": listing, "/VH/VHP.G04.C07.j01.P2016001.VH.nc": netcdf}
+    with FakeFiles(files) as server:
+        with pytest.raises(errors.HttpError, match="satellite\\(s\\) j01.*sources.vhp.satellites.*2016 maps to j01"):
+            download_vhp(server.url("/VH"), "npp", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
+        download_vhp(server.url("/VH"), "j01", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
+    assert (tmp_path / "v.nc").read_bytes() == netcdf

@@ -1,0 +1,67 @@
+"""Request builders: what each download asks the services for (facts in SOURCES.md)."""
+
+import pytest
+
+import terraflux  # noqa: F401
+from terraflux.config import validate
+from terraflux.errors import ConfigError
+from terraflux.sources import vhp_satellite
+from terraflux.sources.download import builders
+
+CONFIG = validate({})
+SOURCES, REGION = CONFIG["sources"], CONFIG["region"]
+
+
+def test_era5_land_hourly_month_from_the_config():
+    spec = builders.era5_land_hourly(SOURCES["era5_land"], REGION, 2019, 2)
+    request = spec["request"]
+    assert spec["dataset"] == "reanalysis-era5-land"
+    assert request["area"] == [48.0, 8.0, 46.0, 11.0]  # N, W, S, E
+    assert request["day"] == [f"{d:02d}" for d in range(1, 29)]  # 2019 is not a leap year
+    assert request["time"][0] == "00:00" and len(request["time"]) == 24
+    assert request["variable"] == SOURCES["era5_land"]["variables"]
+    assert request["data_format"] == "netcdf" and request["download_format"] == "unarchived"
+
+
+def test_era5_land_daily_has_one_statistic_time_zone_and_frequency():
+    request = builders.era5_land_daily(SOURCES["era5_land"], REGION, 2016, 2)["request"]
+    assert request["daily_statistic"] == "daily_mean"
+    assert request["time_zone"] == "utc+00:00"
+    assert request["frequency"] == "1_hourly"
+    assert len(request["day"]) == 29
+
+
+def test_cerra_analysis_and_forecast_only_precipitation():
+    analysis = builders.cerra_analysis(SOURCES["cerra"], 2017, 6)["request"]
+    forecast = builders.cerra_forecast(SOURCES["cerra"], 2017, 6)["request"]
+    assert analysis["product_type"] == "analysis" and "leadtime_hour" not in analysis
+    assert "total_precipitation" not in analysis["variable"]
+    assert forecast["product_type"] == "forecast" and forecast["variable"] == ["total_precipitation"]
+    assert forecast["leadtime_hour"] == ["3"]
+    assert analysis["time"] == ["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
+    assert "area" not in analysis and analysis["data_format"] == "grib"
+
+
+@pytest.mark.parametrize(("year", "version"), [(1992, "v2_0_7cds"), (2015, "v2_0_7cds"), (2016, "v2_1_1"), (2022, "v2_1_1")])
+def test_land_cover_version_by_year(year, version):
+    request = builders.land_cover(REGION, year)["request"]
+    assert request["version"] == [version] and request["year"] == [str(year)] and request["variable"] == "all"
+
+
+def test_land_cover_before_1992_is_refused():
+    with pytest.raises(ValueError, match="1992"):
+        builders.land_cover_version(1991)
+
+
+def test_https_urls():
+    assert builders.pft_url("https://x/pft/v2.0.8/", 2018) == "https://x/pft/v2.0.8/ESACCI-LC-L4-PFT-Map-300m-P1Y-2018-v2.0.8.nc"
+    assert builders.vhp_url("https://x/VH", "npp", 2016, 7) == "https://x/VH/VHP.G04.C07.npp.P2016007.VH.nc"
+
+
+def test_vhp_satellite_by_year():
+    satellites = SOURCES["vhp"]["satellites"]
+    assert vhp_satellite(2012, satellites) == "NP"
+    assert vhp_satellite(2016, satellites) == "npp"
+    assert vhp_satellite(2020, satellites) == "j01"
+    with pytest.raises(ConfigError, match="sources.vhp.satellites"):
+        vhp_satellite(1980, satellites)
