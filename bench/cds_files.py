@@ -78,12 +78,16 @@ def file_values(name: str, times: pd.DatetimeIndex, ny: int, nx: int) -> np.ndar
     if ATTRS[name][2] != "accum":
         values = hourly_truth(name, times, ny, nx).copy()
     else:
-        # A(t) = sum of increments of the hours ending in (floor_day(t - 1h), t]
-        values = np.empty((len(times), ny, nx), np.float32)
-        for i, t in enumerate(times):
-            day_start = (t - pd.Timedelta(hours=1)).floor("D")
-            ends = pd.date_range(day_start + pd.Timedelta(hours=1), t, freq="h")
-            values[i] = hourly_truth(name, ends, ny, nx).astype(np.float64).sum(axis=0)
+        # A(t) = sum of the increments of the hours ending in (floor_day(t - 1 h), t]
+        hour = pd.Timedelta(hours=1)
+        ends = pd.date_range((times[0] - hour).floor("D") + hour, times[-1], freq="h")
+        inc = hourly_truth(name, ends, ny, nx).astype(np.float64)
+        day = (ends - hour).floor("D")
+        total = np.cumsum(inc, axis=0)
+        first = np.r_[True, day[1:] != day[:-1]]
+        before = np.maximum.accumulate(np.where(first, np.arange(len(ends)), 0))  # index of each day's first hour
+        acc = total - (total[before] - inc[before])
+        values = acc[ends.get_indexer(times)].astype(np.float32)
     values[:, sea(ny, nx)] = np.nan
     return values
 

@@ -1,0 +1,195 @@
+"""prepare_era5_land: values against the closed-form truth of the generated CDS files, layout, bad input."""
+
+import sys
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.prepare import grid, weeks
+from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import cds_files  # noqa: E402
+
+NY, NX = 6, 8
+REGION = {"north": 48.0, "south": 47.5, "west": 8.0, "east": 8.7}
+PERIOD = {"start_year": 2016, "end_year": 2017, "train_years": [2016]}
+VARIABLES = ["2m_temperature", "2m_dewpoint_temperature", "total_precipitation"]
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    files = {}
+    for year in (2016, 2017):
+        for month in range(1, 13):
+            path = root / f"era5-land_{year}-{month:02d}.nc"
+            cds_files.write_month(path, year, month, ("t2m", "d2m", "tp"), NY, NX)
+            files[(year, month)] = [str(path)]
+    return files
+
+
+def run(files, out, workers=1, **kwargs):
+    paths = {k: out / f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")}
+    options = dict(variables=VARIABLES, region=REGION, period=PERIOD, factor=2, workers=workers)
+    options.update(kwargs)
+    summary = prepare_era5_land(files, daily_path=paths["daily"], weekly_path=paths["weekly"], monthly_path=paths["monthly"], **options)
+    return summary, paths
+
+
+@pytest.fixture(scope="module")
+def prepared(raw, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    summary, paths = run(raw, out, workers=2, provenance={"rule": "test"})
+    return summary, {k: xr.open_zarr(p) for k, p in paths.items()}, paths
+
+
+def truth(name, start, end):
+    times = pd.date_range(start, end, freq="h")
+    return cds_files.hourly_truth(name, times, NY, NX).astype(np.float64)
+
+
+def test_daily_values_and_deaccumulation_across_month_end(prepared):
+    _, stores, _ = prepared
+    daily = stores["daily"]
+    sea = cds_files.sea(NY, NX)
+    for day in ("2016-01-01", "2016-02-29", "2016-03-31", "2017-06-15"):
+        start = pd.Timestamp(day)
+        t2m = truth("t2m", start, start + pd.Timedelta(hours=23)).mean(axis=0)
+        np.testing.assert_allclose(daily["t2m"].sel(time=day).values[~sea], t2m[~sea], rtol=1e-6)
+        # accumulated: the day's total is the 00 UTC value of the next day (read from the next month's file)
+        tp = truth("tp", start + pd.Timedelta(hours=1), start + pd.Timedelta(hours=24)).sum(axis=0)
+        np.testing.assert_allclose(daily["tp"].sel(time=day).values[~sea], tp[~sea], rtol=1e-5)
+    assert np.isnan(daily["t2m"].isel(time=0).values[sea]).all()
+    assert daily["tp"].attrs["units"] == "m d-1" and daily["t2m"].attrs["units"] == "K" and daily["vpd"].attrs["units"] == "hPa"
+    assert daily["t2m"].dtype == np.float32
+    assert daily.sizes["time"] == 731
+    hourly_vpd = vpd_hpa(truth("t2m", "2016-07-01", "2016-07-01 23:00"), truth("d2m", "2016-07-01", "2016-07-01 23:00")).mean(axis=0)
+    np.testing.assert_allclose(daily["vpd"].sel(time="2016-07-01").values[~sea], hourly_vpd[~sea], rtol=1e-5)
+
+
+def test_last_day_of_the_period_is_extrapolated_and_recorded(prepared):
+    summary, stores, _ = prepared
+    assert summary["extrapolated_last_day"] == {"2017-12": ["tp"]}
+    assert stores["daily"].attrs["extrapolated_last_day"] == {"2017-12": ["tp"]}
+    assert np.isfinite(stores["daily"]["tp"].sel(time="2017-12-31").values[0, 0])
+
+
+def test_weekly_mean_std_follow_the_ide_week_convention(prepared):
+    _, stores, _ = prepared
+    weekly = stores["weekly"]
+    assert weekly.sizes["time"] == 104
+    assert pd.Timestamp(weekly["time"].values[51]) == pd.Timestamp("2016-12-23")  # week 52 = days 358..366
+    assert list(weekly["week"].values[:3]) == [1, 2, 3] and weekly["year"].values[52] == 2017
+    # week 5 of 2016 spans January and February (days 29..35)
+    values = truth("t2m", "2016-01-29", "2016-02-04 23:00")
+    sea = cds_files.sea(NY, NX)
+    np.testing.assert_allclose(weekly["t2m_mean"].isel(time=4).values[~sea], values.mean(axis=0)[~sea], rtol=1e-6)
+    np.testing.assert_allclose(weekly["t2m_std"].isel(time=4).values[~sea], values.std(axis=0)[~sea], rtol=1e-4)
+    # week 52 of 2016: 9 days (358..366)
+    values = truth("t2m", "2016-12-23", "2016-12-31 23:00")
+    np.testing.assert_allclose(weekly["t2m_mean"].isel(time=51).values[~sea], values.mean(axis=0)[~sea], rtol=1e-6)
+    # accumulated: mean of the hourly increments as a rate per day
+    values = truth("tp", "2016-01-08 01:00", "2016-01-15 00:00") * 24
+    np.testing.assert_allclose(weekly["tp_mean"].isel(time=1).values[~sea], values.mean(axis=0)[~sea], rtol=1e-4)
+
+
+def test_climatology_uses_training_years_only(prepared):
+    _, stores, _ = prepared
+    weekly = stores["weekly"]
+    clim = weekly["t2m_mean_clim"]
+    assert clim.dims == ("week_of_year", "latitude", "longitude")
+    np.testing.assert_array_equal(clim.values, weekly["t2m_mean"].isel(time=slice(0, 52)).values)  # 2016 only
+    assert np.nanmax(weekly["t2m_std_clim"].values) == 0.0  # one training year
+
+
+def test_monthly_block_means_on_the_model_grid(prepared):
+    _, stores, _ = prepared
+    monthly, daily = stores["monthly"], stores["daily"]
+    cell_lat, cell_lon = grid.model_grid(daily["latitude"].values, daily["longitude"].values, 2)
+    np.testing.assert_allclose(monthly["latitude"].values, cell_lat)
+    assert monthly.sizes == {"time": 24, "latitude": 3, "longitude": 4}
+    march = daily["t2m"].sel(time="2016-03").mean("time").values
+    np.testing.assert_allclose(monthly["t2m"].sel(time="2016-03-01").values[0, 0], march[:2, :2].mean(), rtol=1e-6)
+    sea = cds_files.sea(NY, NX)
+    block = march[4:6, 6:8][~sea[4:6, 6:8]]
+    expected = block.mean() if block.size else np.nan
+    np.testing.assert_allclose(monthly["t2m"].sel(time="2016-03-01").values[2, 3], expected, rtol=1e-6)
+    train = monthly["t2m"].sel(time="2016").values
+    assert monthly["t2m"].attrs["mean"] == pytest.approx(float(np.nanmean(train)), rel=1e-6)
+    assert monthly["land_mask"].dtype == bool
+
+
+def test_layout_crs_chunks_and_provenance(prepared):
+    _, stores, _ = prepared
+    for name, store in stores.items():
+        assert store.rio.crs.to_epsg() == 4326
+        assert store.attrs["provenance"] == {"rule": "test"}
+        assert store.attrs["train_years"] == [2016]
+        assert (np.diff(store["latitude"].values) < 0).all()
+    assert stores["daily"]["t2m"].encoding["chunks"] == (365, NY, NX)
+    assert stores["weekly"]["t2m_mean"].encoding["chunks"] == (8, NY, NX)
+    assert stores["monthly"]["t2m"].encoding["chunks"] == (24, 3, 4)
+
+
+def test_one_worker_and_two_workers_write_identical_stores(raw, prepared, tmp_path):
+    _, stores, _ = prepared
+    _, paths = run(raw, tmp_path, workers=1, provenance={"rule": "test"})
+    for name, path in paths.items():
+        single = xr.open_zarr(path)
+        for var in single.data_vars:
+            np.testing.assert_array_equal(single[var].values, stores[name][var].values, err_msg=f"{name}.{var}")
+
+
+def test_month_missing_names_it_and_writes_nothing(raw, tmp_path):
+    files = dict(raw)
+    del files[(2017, 3)]
+    with pytest.raises(DataError, match=r"2017-03 is missing"):
+        run(files, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_file_midway_leaves_nothing_half_written(raw, tmp_path):
+    files = dict(raw)
+    broken = tmp_path / "raw" / "era5-land_2016-07.nc"
+    broken.parent.mkdir()
+    broken.write_bytes(Path(raw[(2016, 7)][0]).read_bytes()[:5000])
+    files[(2016, 7)] = [str(broken)]
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"era5-land_2016-07\.nc.*truncated or corrupt"):
+        run(files, out, workers=2)
+    assert not list(out.iterdir())
+
+
+def test_incomplete_month_is_an_error_when_strict(tmp_path):
+    times = pd.date_range("2016-02-01", "2016-02-20", freq="h")
+    path = cds_files.write_month(tmp_path / "era5-land_2016-02.nc", 2016, 2, ("t2m",), NY, NX, times=times)
+    settings = Settings(["t2m"], REGION, 2, 2016, list(range(24)), strict=True)
+    with pytest.raises(DataError, match=r"era5-land_2016-02\.nc: 239 of 696 hourly steps of 2016-02 are missing"):
+        reduce_month(MonthTask(2016, 2, [str(path)]), settings)
+
+
+def test_era5t_hours_are_recorded(tmp_path):
+    times = cds_files.month_times(2016, 1)
+    codes = ["0001"] * (len(times) - 48) + ["0005"] * 48
+    path = cds_files.write_month(tmp_path / "era5-land_2016-01.nc", 2016, 1, ("t2m",), NY, NX, expver=codes)
+    result = reduce_month(MonthTask(2016, 1, [str(path)]), Settings(["t2m"], REGION, 2, 2016, list(range(24))))
+    assert result.era5t_hours == 48
+
+
+def test_real_sample_through_the_same_code(samples):
+    paths = [str(samples / "era5_land/era5-land_air_temperature_2020-1.nc"), str(samples / "era5_land/era5-land_dewpoint_temperature_2020-1.nc")]
+    region = {"north": 60.0, "south": 59.7, "west": 0.0, "east": 0.3}
+    result = reduce_month(MonthTask(2020, 1, paths), Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False))
+    with netCDF4.Dataset(paths[0]) as nc:
+        raw = np.asarray(nc["t2m"][:], dtype=np.float64)
+    np.testing.assert_allclose(result.daily["t2m"][0], raw.mean(axis=0), rtol=1e-6)
+    assert np.isnan(result.daily["t2m"][1:]).all()  # only 4 hours of 1 January in the sample
+    assert result.daily["t2m"].dtype == np.float32 and "vpd" in result.daily
+    assert list(result.weekly) == [weeks.week_index([pd.Timestamp("2020-01-01")], 2020)[0]]
