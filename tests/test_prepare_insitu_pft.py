@@ -1,0 +1,129 @@
+"""prepare_insitu (CarbonSense, FLUXNET2015) and prepare_pft (LCCS cross-walk) on real samples and small files."""
+
+import json
+import shutil
+import zipfile
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import xarray as xr
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.prepare import pft
+from terraflux.prepare.insitu import UMOL_TO_GC_PER_DAY, prepare_insitu
+from test_readers import FLUXNET_MM, write_carbonsense_site
+
+CELL_LAT = np.array([47.9, 47.7, 47.5])
+CELL_LON = np.array([8.1, 8.3, 8.5, 8.7])
+
+
+def outputs(tmp_path):
+    return {"sites_path": tmp_path / "sites.parquet", "daily_path": tmp_path / "daily.parquet", "monthly_path": tmp_path / "monthly.parquet"}
+
+
+def test_fluxnet_monthly_values_equal_the_file(tmp_path, samples):
+    root = tmp_path / "fluxnet2015"
+    root.mkdir()
+    shutil.copy(samples / FLUXNET_MM, root)
+    (root / "sites.csv").write_text("SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n")
+    out = outputs(tmp_path)
+    sites = prepare_insitu(root, fmt="fluxnet2015", cell_lat=np.array([44.0, 43.5]), cell_lon=np.array([3.5, 4.0]), period={"start_year": 2007, "end_year": 2014}, min_coverage=0.0, provenance={"rule": "t"}, **out)
+    assert sites.iloc[0][["cell_iy", "cell_ix"]].tolist() == [1, 0] and sites.iloc[0]["network"] == "FLUXNET2015"
+    monthly = pd.read_parquet(out["monthly_path"])
+    raw = pd.read_csv(samples / FLUXNET_MM, na_values=[-9999])
+    assert len(monthly) == 96
+    np.testing.assert_allclose(monthly["GPP"], raw["GPP_NT_VUT_REF"].astype("float32"))
+    np.testing.assert_allclose(monthly["RECO"], raw["RECO_NT_VUT_REF"].astype("float32"))
+    np.testing.assert_allclose(monthly["NEE"], raw["NEE_VUT_REF"].astype("float32"))
+    meta = json.loads(pq.read_schema(out["monthly_path"]).metadata[b"terraflux"])
+    assert meta["units"]["GPP"] == "gC m-2 d-1" and meta["provenance"] == {"rule": "t"}
+
+
+def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
+    root = tmp_path / "carbonsense"
+    write_carbonsense_site(root, "AA-One", 47.71, 8.29, days=40, nee=2.0, gaps=18)  # day 1: 6 of 24 good hours
+    write_carbonsense_site(root, "BB-Far", 10.0, 100.0, days=2)  # outside the grid: left out
+    out = outputs(tmp_path)
+    sites = prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, min_coverage=0.5, **out)
+    assert sites["site_id"].tolist() == ["AA-One"]
+    assert sites.iloc[0][["cell_iy", "cell_ix", "igbp", "network"]].tolist() == [1, 1, "DBF", "ICOS"]
+    daily = pd.read_parquet(out["daily_path"])
+    assert daily["coverage"].iloc[0] == pytest.approx(0.25) and np.isnan(daily["NEE"].iloc[0])
+    assert daily["NEE"].iloc[1] == pytest.approx(2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6)
+    assert daily["GPP"].iloc[1] == pytest.approx(4.0 * 1.0368, rel=1e-3)
+    monthly = pd.read_parquet(out["monthly_path"])
+    jan, feb = monthly.iloc[0], monthly.iloc[1]
+    assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6)
+    assert feb["coverage"] == pytest.approx(9 / 29) and np.isnan(feb["NEE"])  # 9 of 29 days: below the threshold
+
+
+def test_missing_site_folder_content_is_a_clear_error(tmp_path):
+    root = tmp_path / "carbonsense"
+    folder = write_carbonsense_site(root)
+    (folder / "targets.csv").write_text("")
+    with pytest.raises(DataError, match=r"targets\.csv: the site file is empty"):
+        prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, **outputs(tmp_path))
+    assert not (tmp_path / "sites.parquet").exists()
+
+
+def test_crosswalk_rows_sum_to_100_and_match_the_source_examples():
+    table = pft.crosswalk()
+    np.testing.assert_allclose(table.sum(axis=1), 100.0)
+    assert table.loc[50, "TREES-BE"] == 90 and table.loc[50, ["SHRUBS-BE", "SHRUBS-BD"]].tolist() == [5, 5]
+    assert table.loc[70, "TREES-NE"] == 70 and table.loc[70, "GRASS-NAT"] == 15
+    assert table.loc[10, "GRASS-MAN"] == 100 and table.loc[210, "WATER"] == 100
+    assert set(pft.groups().values()) == {"BL", "NL", "GS", "other", "water"}
+
+
+def lccs_zip(path, classes, north=48.0, west=8.0):
+    """A CDS-like land-cover zip with the given class map (1/360 degree pixels)."""
+    ny, nx = classes.shape
+    nc_path = path.with_suffix(".nc")
+    with netCDF4.Dataset(nc_path, "w") as nc:
+        nc.createDimension("time", 1)
+        nc.createDimension("lat", ny)
+        nc.createDimension("lon", nx)
+        nc.createVariable("lat", "f8", ("lat",))[:] = north - (np.arange(ny) + 0.5) / 360
+        nc.createVariable("lon", "f8", ("lon",))[:] = west + (np.arange(nx) + 0.5) / 360
+        var = nc.createVariable("lccs_class", "u1", ("time", "lat", "lon"))
+        var[:] = classes[None]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(nc_path, "C3S-LC-L4-LCCS-Map-300m-P1Y-2016-v2.1.1.nc")
+    nc_path.unlink()
+    return path
+
+
+def test_pft_fractions_match_the_crosswalk(tmp_path):
+    # one 0.2 degree cell = 72 x 72 pixels: left half class 50 (BE trees), right half: 70 (NE trees) / 210 (water)
+    classes = np.full((72, 72), 50, np.uint8)
+    classes[:, 36:] = 70
+    classes[36:, 36:] = 210
+    path = lccs_zip(tmp_path / "land-cover_LCCS_MAP_300m_2016.zip", classes)
+    out = tmp_path / "pft.zarr"
+    pft.prepare_pft({2016: path}, out_path=out, cell_lat=np.array([47.9]), cell_lon=np.array([8.1]), cell_size=0.2)
+    ds = xr.open_zarr(out)
+    frac = ds["fraction"].sel(year=2016).values[:, 0, 0]
+    land = 0.75
+    expected_bl = 0.5 * 0.90 / land
+    expected_nl = 0.25 * 0.70 / land
+    expected_gs = (0.5 * 0.10 + 0.25 * 0.30) / land
+    np.testing.assert_allclose(frac, [expected_bl, expected_nl, expected_gs, 0.0], rtol=1e-6)
+    assert frac.sum() == pytest.approx(1.0)
+    assert ds["land_fraction"].values[0, 0, 0] == pytest.approx(land)
+    assert ds["pft14"].sel(esa_pft="WATER").values[0, 0, 0] == pytest.approx(0.25)
+    assert ds.rio.crs.to_epsg() == 4326
+
+
+def test_pft_on_the_real_sample_is_all_water(tmp_path, samples):
+    out = tmp_path / "pft.zarr"
+    pft.prepare_pft({2020: samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip"}, out_path=out, cell_lat=np.array([59.9, 59.8]), cell_lon=np.array([0.05, 0.15]), cell_size=0.1)
+    ds = xr.open_zarr(out)
+    pft14 = ds["pft14"].values
+    assert ((pft14 >= 0) & (pft14 <= 1)).all()
+    np.testing.assert_allclose(pft14.sum(axis=1), 1.0)
+    np.testing.assert_allclose(ds["pft14"].sel(esa_pft="WATER").values, 1.0)  # class 210 everywhere
+    assert np.isnan(ds["fraction"].values).all()  # no land
