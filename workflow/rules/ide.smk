@@ -1,1 +1,198 @@
-# Layer 'ide': rules are added by the work on this layer (see README, 'Stages').
+# Layer 'ide': drivers of extreme events (src/terraflux/ide/, README 'IDE').
+# ide_benchmark -> ide_dataset -> ide_train -> ide_test per (dataset, backbone); ide_baselines on the benchmark.
+
+IDE = config["ide"]
+IDE_SEED = config["run"]["seed"]
+IDE_BENCHMARK = resources_path("ide/benchmark.zarr")
+IDE_REAL_STORES = {
+    dataset: {
+        "weekly": resources_path(f"prepared/{dataset}_weekly.zarr"),
+        "vhp": resources_path(f"prepared/vhp_{dataset}.zarr"),
+    }
+    for dataset in ("era5_land", "cerra")
+}
+
+
+def _ide_producible(path):
+    """Whether some rule of the workflow writes this exact path."""
+    return any(path in [str(o) for o in r.output] for r in workflow.rules)
+
+
+# Real-data datasets take part once the prepare layer produces their weekly and VHP stores.
+IDE_DATASETS = [
+    d
+    for d in IDE["datasets"]
+    if d == "benchmark" or all(_ide_producible(p) for p in IDE_REAL_STORES[d].values())
+]
+IDE_BACKBONES = IDE["backbones"]
+
+
+def _ide_dataset_inputs(wildcards):
+    if wildcards.dataset == "benchmark":
+        return {"benchmark": IDE_BENCHMARK}
+    return IDE_REAL_STORES[wildcards.dataset]
+
+
+def _ide_truth(wildcards):
+    return {"truth": IDE_BENCHMARK} if wildcards.dataset == "benchmark" else {}
+
+
+rule ide_benchmark:
+    """Synthetic benchmark with ground-truth drivers (seeded, streaming, float32)."""
+    input:
+        code=library("ide/benchmark", "train/seeding"),
+    output:
+        store=directory(IDE_BENCHMARK),
+    log:
+        logs("ide_benchmark.log"),
+    benchmark:
+        benchmarks("ide_benchmark.tsv")
+    conda:
+        ENV
+    threads: job_threads("prepare")
+    resources:
+        **job_resources("prepare"),
+    params:
+        benchmark=IDE["benchmark"],
+        seed=IDE_SEED,
+    script:
+        "../scripts/ide_benchmark.py"
+
+
+rule ide_dataset:
+    """Normalised anomalies (training-weeks climatology), targets and valid masks of one dataset."""
+    input:
+        unpack(_ide_dataset_inputs),
+        code=library("ide/data"),
+    output:
+        store=directory(resources_path("ide/{dataset}/dataset.zarr")),
+    log:
+        logs("ide_dataset_{dataset}.log"),
+    benchmark:
+        benchmarks("ide_dataset_{dataset}.tsv")
+    wildcard_constraints:
+        dataset="|".join(IDE_DATASETS),
+    conda:
+        ENV
+    threads: job_threads("prepare")
+    resources:
+        **job_resources("prepare"),
+    params:
+        dataset=lambda wc: wc.dataset,
+        clip=IDE["clip"],
+        variables=lambda wc: IDE["variables"].get(wc.dataset, []),
+        period=lambda wc: config["period"] if wc.dataset != "benchmark" else {},
+    script:
+        "../scripts/ide_dataset.py"
+
+
+rule ide_train:
+    """Train one model per (dataset, backbone) with the shared engine (GPU job; resumes when re-run)."""
+    input:
+        dataset=resources_path("ide/{dataset}/dataset.zarr"),
+        code=library("ide", "train"),
+    output:
+        checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
+        summary=results("ide/{dataset}_{backbone}/training.json"),
+    log:
+        logs("ide_train_{dataset}_{backbone}.log"),
+    benchmark:
+        benchmarks("ide_train_{dataset}_{backbone}.tsv")
+    wildcard_constraints:
+        dataset="|".join(IDE_DATASETS),
+        backbone="|".join(IDE_BACKBONES),
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        weeks=IDE["weeks"],
+        model=IDE["model"],
+        train=IDE["train"],
+        test_tile=IDE["test_tile"],
+        seed=IDE_SEED,
+    script:
+        "../scripts/ide_train.py"
+
+
+rule ide_test:
+    """Driver maps (majority vote over windows), extremes probabilities, metrics JSON and a figure."""
+    input:
+        unpack(_ide_truth),
+        checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
+        dataset=resources_path("ide/{dataset}/dataset.zarr"),
+        code=library("ide", "train"),
+    output:
+        predictions=directory(results("ide/{dataset}_{backbone}/predictions.zarr")),
+        metrics=results("ide/{dataset}_{backbone}/metrics.json"),
+        figure=report(
+            results("ide/{dataset}_{backbone}/test.png"),
+            category="IDE",
+            caption="../report/ide_test.rst",
+        ),
+    log:
+        logs("ide_test_{dataset}_{backbone}.log"),
+    benchmark:
+        benchmarks("ide_test_{dataset}_{backbone}.tsv")
+    wildcard_constraints:
+        dataset="|".join(IDE_DATASETS),
+        backbone="|".join(IDE_BACKBONES),
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        weeks=IDE["weeks"],
+        threshold=lambda wc: IDE["thresholds"][wc.dataset],
+        test_tile=IDE["test_tile"],
+    script:
+        "../scripts/ide_test.py"
+
+
+rule ide_baselines:
+    """Naive threshold, isolation forest and DeepMIL on the benchmark; one table with the models."""
+    input:
+        dataset=resources_path("ide/benchmark/dataset.zarr"),
+        truth=IDE_BENCHMARK,
+        models=expand(
+            results("ide/benchmark_{backbone}/metrics.json"), backbone=IDE_BACKBONES
+        ),
+        code=library("ide", "train"),
+    output:
+        csv=report(
+            results("ide/benchmark_table.csv"),
+            category="IDE",
+            caption="../report/ide_table.rst",
+        ),
+        json=results("ide/benchmark_table.json"),
+    log:
+        logs("ide_baselines.log"),
+    benchmark:
+        benchmarks("ide_baselines.tsv")
+    conda:
+        ENV
+    threads: job_threads("cpu_model")
+    resources:
+        **job_resources("cpu_model"),
+    params:
+        weeks=IDE["weeks"],
+        baselines=IDE["baselines"],
+        train={k: IDE["train"][k] for k in ("crop", "batch_size")},
+        threshold=IDE["thresholds"]["benchmark"],
+        test_tile=IDE["test_tile"],
+        seed=IDE_SEED,
+    script:
+        "../scripts/ide_baselines.py"
+
+
+ALL_TARGETS.extend(
+    expand(
+        results("ide/{dataset}_{backbone}/metrics.json"),
+        dataset=IDE_DATASETS,
+        backbone=IDE_BACKBONES,
+    )
+)
+if "benchmark" in IDE_DATASETS:
+    ALL_TARGETS.append(results("ide/benchmark_table.csv"))

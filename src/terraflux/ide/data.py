@@ -1,0 +1,365 @@
+"""IDE datasets: normalised weekly cubes and windows of T weeks.
+
+Stage ``ide_dataset`` writes one store per dataset (``dataset.zarr``), read whole into memory by training
+and testing (no file is opened per sample):
+
+- ``inputs(variable, channel, time, y, x)`` float32: (x - weekly per-pixel climatological mean) / weekly
+  per-pixel std, climatology from training weeks only, clipped to +-``clip``, NaN/inf -> 0;
+- ``extreme(time, y, x)`` bool: the target (benchmark extremes, or NOAA VHI < 26);
+- ``extreme_loose(time, y, x)`` bool: VHI < 35 (benchmark: the extremes); the driver loss applies only at
+  pixels with no loose extreme in the window;
+- ``valid(time, y, x)`` bool: pixels whose target exists (land, VHI present);
+- coordinates ``time``, ``week(time)`` 1..52, ``split(time)`` 0/1/2 = train/val/test.
+
+A window ends at its target week t and holds weeks t, t-1, ..., t-T+1 (newest first); it may cross year
+and split boundaries (its split is the target week's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from terraflux.errors import DataError
+
+SPLITS = {"train": 0, "val": 1, "test": 2}
+WEEKS = 52
+
+
+def week_of_year(dates) -> np.ndarray:
+    """Week of year 1..52 of datetime64 values: min((doy - 1) // 7 + 1, 52) (days 365/366 fold into 52)."""
+    doy = np.asarray(dates, dtype="datetime64[D]")
+    years = doy.astype("datetime64[Y]")
+    day = (doy - years).astype(int) + 1
+    return np.minimum((day - 1) // 7 + 1, WEEKS).astype(np.int16)
+
+
+class Climatology:
+    """Weekly per-pixel mean and std accumulated over time blocks of training weeks (float64 sums).
+
+    ``add(block [C, t, H, W], weeks [t])`` then ``finish()`` -> (mean, std) [C, 52, H, W] float32.
+    A week with fewer than 2 training samples, or zero spread, gets std 1 (and mean 0 if unseen).
+    """
+
+    def __init__(self, shape: tuple[int, int, int]):
+        c, h, w = shape
+        self.n = np.zeros((WEEKS, h, w), np.float64)
+        self.s = np.zeros((c, WEEKS, h, w), np.float64)
+        self.s2 = np.zeros((c, WEEKS, h, w), np.float64)
+
+    def add(self, block: np.ndarray, weeks: np.ndarray) -> None:
+        for i, week in enumerate(np.asarray(weeks)):
+            values = block[:, i].astype(np.float64)
+            finite = np.isfinite(values).all(axis=0)
+            values = np.where(finite, values, 0.0)
+            self.n[week - 1] += finite
+            self.s[:, week - 1] += values
+            self.s2[:, week - 1] += values**2
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        n = np.maximum(self.n, 1)[None]
+        mean = self.s / n
+        var = np.maximum(self.s2 / n - mean**2, 0) * n / np.maximum(n - 1, 1)
+        std = np.sqrt(var)
+        std = np.where((self.n[None] >= 2) & (std > 1e-6 * (1 + np.abs(mean))), std, 1.0)
+        return mean.astype(np.float32), std.astype(np.float32)
+
+
+def normalise(block: np.ndarray, weeks: np.ndarray, mean: np.ndarray, std: np.ndarray, clip: float) -> np.ndarray:
+    """(block - mean[week]) / std[week], clipped to +-clip, NaN/inf -> 0. block [C, t, H, W] -> float32."""
+    idx = np.asarray(weeks) - 1
+    out = (block - mean[:, idx]) / std[:, idx]
+    out = np.clip(out, -clip, clip)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+@dataclass
+class Source:
+    """A weekly source seen as blocks: ``read(start, stop) -> [V, C, t, H, W]`` float32 and labels."""
+
+    variables: list[str]
+    channels: list[str]
+    time: np.ndarray
+    week: np.ndarray
+    split: np.ndarray  # int8 per time
+    read: Callable[[int, int], np.ndarray]
+    extreme: np.ndarray  # [T, H, W] bool
+    extreme_loose: np.ndarray
+    valid: np.ndarray  # [T, H, W] bool
+    coords: dict
+    block: int = 8
+
+
+def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) -> dict:
+    """Two passes over ``source``: training-weeks climatology, then normalised blocks into ``path`` (zarr 3).
+
+    Returns a small summary (shape, fraction of extremes per split).
+    """
+    import dask.array as da
+    import xarray as xr
+    import zarr
+
+    nv, nc = len(source.variables), len(source.channels)
+    nt = len(source.time)
+    h, w = source.valid.shape[1:]
+    if not (source.split == SPLITS["train"]).any():
+        raise DataError("no training weeks in the dataset: check period.train_years (or ide.benchmark.train_fraction)")
+    clim = Climatology((nv * nc, h, w))
+    for start in range(0, nt, source.block):
+        stop = min(start + source.block, nt)
+        train = source.split[start:stop] == SPLITS["train"]
+        if train.any():
+            block = source.read(start, stop).reshape(nv * nc, stop - start, h, w)
+            clim.add(block[:, train], source.week[start:stop][train])
+    mean, std = clim.finish()
+    ds = xr.Dataset(
+        {
+            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, source.block, h, w))),
+            "extreme": (("time", "y", "x"), source.extreme),
+            "extreme_loose": (("time", "y", "x"), source.extreme_loose),
+            "valid": (("time", "y", "x"), source.valid),
+            "clim_mean": (("variable", "channel", "week", "y", "x"), mean.reshape(nv, nc, WEEKS, h, w)),
+            "clim_std": (("variable", "channel", "week", "y", "x"), std.reshape(nv, nc, WEEKS, h, w)),
+        },
+        coords={
+            "variable": np.array(source.variables, dtype=object),
+            "channel": np.array(source.channels, dtype=object),
+            "time": source.time,
+            "week": np.arange(1, WEEKS + 1),
+            "week_of_year": ("time", source.week.astype(np.int16)),
+            "split": ("time", source.split.astype(np.int8), {"flag_values": [0, 1, 2], "flag_meanings": "train val test"}),
+            **source.coords,
+        },
+        attrs={"clip": clip, **attrs},
+    )
+    ds["inputs"].attrs.update(units="1", long_name="anomaly normalised by the training weeks' climatology, clipped")
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False)
+    group = zarr.open_group(path, mode="r+")
+    for start in range(0, nt, source.block):
+        stop = min(start + source.block, nt)
+        block = source.read(start, stop).reshape(nv * nc, stop - start, h, w)
+        norm = normalise(block, source.week[start:stop], mean, std, clip)
+        group["inputs"][:, :, start:stop] = norm.reshape(nv, nc, stop - start, h, w)
+    return {
+        "shape": {"variable": nv, "channel": nc, "time": nt, "y": h, "x": w},
+        "extreme_fraction": {
+            name: float(source.extreme[(source.split == code)][source.valid[source.split == code]].mean())
+            if (source.split == code).any() and source.valid[source.split == code].any()
+            else None
+            for name, code in SPLITS.items()
+        },
+    }
+
+
+def benchmark_source(path: str | Path, block: int = 8) -> Source:
+    """The benchmark store (``ide.benchmark``) as a :class:`Source` (1 channel per variable)."""
+    group = _open(path)
+    data = group["data"]
+    extreme = np.asarray(group["extreme"][:])
+    nt = extreme.shape[0]
+    valid = np.broadcast_to(np.asarray(group["valid"][:]), extreme.shape).copy()
+    return Source(
+        variables=[str(v) for v in group["variable"][:]],
+        channels=["value"],
+        time=np.asarray(group["time"][:]),
+        week=np.asarray(group["week"][:]),
+        split=np.asarray(group["split"][:]),
+        read=lambda start, stop: np.asarray(data[:, start:stop])[:, None],
+        extreme=extreme,
+        extreme_loose=extreme,
+        valid=valid,
+        coords={"y": np.asarray(group["y"][:]), "x": np.asarray(group["x"][:])},
+        block=block,
+    )
+
+
+def weekly_source(
+    weekly_path: str | Path,
+    vhp_path: str | Path,
+    *,
+    variables: list[str],
+    train_years: list[int],
+    val_years: list[int],
+    test_years: list[int],
+    block: int = 8,
+) -> Source:
+    """A prepared weekly store (``era5_land_weekly.zarr`` / ``cerra_weekly.zarr``) and its VHP store.
+
+    Per variable the channels ``{v}_mean`` and ``{v}_std``; ``variables`` empty = every variable with both
+    (sorted names). Targets from ``vhp_{dataset}.zarr`` (``extreme``, ``extreme_loose``, ``VHI``) on the same
+    weekly grid, matched by ``time``; valid = ``land_mask`` and VHI present. Weeks outside the three year
+    lists are dropped.
+    """
+    weekly = _open_dataset(weekly_path)
+    vhp = _open_dataset(vhp_path)
+    available = sorted(n[: -len("_mean")] for n in weekly.data_vars if n.endswith("_mean") and not n.endswith("_clim") and f"{n[:-5]}_std" in weekly)
+    chosen = sorted(variables) if variables else available
+    missing = [v for v in chosen if v not in available]
+    if missing:
+        raise DataError(f"{weekly_path}: variables {missing} are not in the store (it has {available}); fix config key ide.variables")
+    if not chosen:
+        raise DataError(f"{weekly_path}: no '{{v}}_mean' / '{{v}}_std' variables found; is it a prepared weekly store?")
+    for name in ("extreme", "extreme_loose", "VHI"):
+        if name not in vhp:
+            raise DataError(f"{vhp_path}: variable '{name}' is missing; rerun the stage that prepares the VHP store")
+    ydim, xdim = weekly[f"{chosen[0]}_mean"].dims[-2:]
+    if tuple(vhp["VHI"].dims[-2:]) != (ydim, xdim) or vhp.sizes[ydim] != weekly.sizes[ydim] or vhp.sizes[xdim] != weekly.sizes[xdim]:
+        raise DataError(f"{vhp_path}: VHI grid {dict(vhp['VHI'].sizes)} does not match {weekly_path} ({ydim}, {xdim})")
+    times = np.intersect1d(weekly["time"].values, vhp["time"].values)
+    years = times.astype("datetime64[Y]").astype(int) + 1970
+    split = np.full(len(times), -1, np.int8)
+    for code, group in ((0, train_years), (1, val_years), (2, test_years)):
+        split[np.isin(years, group)] = code
+    keep = split >= 0
+    times, split = times[keep], split[keep]
+    if len(times) == 0:
+        raise DataError(f"{weekly_path} and {vhp_path} share no week in the configured period years")
+    weekly = weekly.sel(time=times)
+    vhp = vhp.sel(time=times)
+    land = np.asarray(weekly["land_mask"].values, bool) if "land_mask" in weekly else np.ones((weekly.sizes[ydim], weekly.sizes[xdim]), bool)
+    vhi = vhp["VHI"].values
+    valid = land[None] & np.isfinite(vhi)
+    arrays = [(weekly[f"{v}_mean"], weekly[f"{v}_std"]) for v in chosen]
+
+    def read(start: int, stop: int) -> np.ndarray:
+        return np.stack([np.stack([m[start:stop].values, s[start:stop].values]) for m, s in arrays]).astype(np.float32)
+
+    coords = {"y": np.arange(weekly.sizes[ydim]), "x": np.arange(weekly.sizes[xdim])}
+    for name in ("latitude", "longitude"):
+        if name in weekly.coords:
+            coords[name] = (tuple("y" if d == ydim else "x" for d in weekly[name].dims), weekly[name].values)
+    return Source(
+        variables=chosen,
+        channels=["mean", "std"],
+        time=times,
+        week=week_of_year(times),
+        split=split,
+        read=read,
+        extreme=np.asarray(vhp["extreme"].values, bool) & valid,
+        extreme_loose=np.asarray(vhp["extreme_loose"].values, bool) & valid,
+        valid=valid,
+        coords=coords,
+        block=block,
+    )
+
+
+def _open(path):
+    import zarr
+
+    if not Path(path).exists():
+        raise DataError(f"{path} does not exist: run the stage that writes it first")
+    return zarr.open_group(path, mode="r")
+
+
+def _open_dataset(path):
+    import xarray as xr
+
+    if not Path(path).exists():
+        raise DataError(f"{path} does not exist: run the stage that writes it first")
+    try:
+        return xr.open_zarr(path, consolidated=False)
+    except Exception as error:
+        raise DataError(f"{path} cannot be read as a zarr store ({error}); rerun the stage that writes it") from error
+
+
+# ------------------------------------------------------------------------------------------------- windows
+
+
+class WindowData:
+    """A ``dataset.zarr`` held in memory, cut into windows of ``weeks`` weeks (newest first).
+
+    Arrays: inputs [V, C, T, H, W] float32, extreme / extreme_loose / valid [T, H, W] bool, split [T].
+    """
+
+    def __init__(self, path: str | Path, weeks: int):
+        group = _open(path)
+        self.path = Path(path)
+        self.weeks = weeks
+        self.inputs = np.asarray(group["inputs"][:])
+        self.extreme = np.asarray(group["extreme"][:])
+        self.extreme_loose = np.asarray(group["extreme_loose"][:])
+        self.valid = np.asarray(group["valid"][:])
+        self.split = np.asarray(group["split"][:])
+        self.variables = [str(v) for v in group["variable"][:]]
+        self.time = np.asarray(group["time"][:])
+        nt = self.inputs.shape[2]
+        if nt < weeks:
+            raise DataError(f"{path}: {nt} weeks is fewer than a window (ide.weeks = {weeks})")
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]:
+        return self.inputs.shape
+
+    def targets(self, split: str) -> np.ndarray:
+        """Target weeks t of the windows of a split (t >= weeks - 1, so the window is complete)."""
+        t = np.flatnonzero(self.split == SPLITS[split])
+        return t[t >= self.weeks - 1]
+
+    def window(self, t: int, ys: slice = slice(None), xs: slice = slice(None)) -> dict[str, np.ndarray]:
+        """One window ending at week t: x [V, C, T, h, w] newest first, target / valid / normal [h, w].
+
+        ``normal``: valid pixels with no (loose) extreme in any week of the window (the driver loss there
+        pulls every code to "normal").
+        """
+        lo = t - self.weeks + 1
+        x = self.inputs[:, :, lo : t + 1, ys, xs][:, :, ::-1]
+        loose = self.extreme_loose[lo : t + 1, ys, xs].any(axis=0) | self.extreme[lo : t + 1, ys, xs].any(axis=0)
+        valid = self.valid[t, ys, xs]
+        return {"x": x, "target": self.extreme[t, ys, xs] & valid, "valid": valid, "normal": valid & ~loose}
+
+
+def stack(windows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Stack windows into a batch of tensors: x [N, V, C, T, H, W], target/valid/normal [N, H, W]."""
+    return {k: torch.from_numpy(np.ascontiguousarray(np.stack([w[k] for w in windows]))) for k in windows[0]}
+
+
+def augment(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[str, np.ndarray]:
+    """Flip inputs and every mask alike (both flips = a 180 degree rotation)."""
+    out = dict(window)
+    for key, value in window.items():
+        if flip_y:
+            value = value[..., ::-1, :]
+        if flip_x:
+            value = value[..., ::-1]
+        out[key] = value
+    return out
+
+
+def training_batches(data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+    """``steps`` batches of random crops of random training windows, flipped at random.
+
+    A pure function of (seed, epoch): the engine replays an epoch's order on resume.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
+    targets = data.targets("train")
+    if len(targets) == 0:
+        raise DataError(f"{data.path}: no training window of {data.weeks} weeks")
+    _, _, _, h, w = data.shape
+    ch, cw = min(crop, h), min(crop, w)
+    for _ in range(steps):
+        windows = []
+        for _ in range(batch_size):
+            t = int(rng.choice(targets))
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            flips = rng.integers(0, 2, size=2).astype(bool)
+            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw))
+            windows.append(augment(window, bool(flips[0]), bool(flips[1])))
+        yield stack(windows)
+
+
+def tiles(size: int, tile: int) -> list[slice]:
+    """Slices covering [0, size) with tiles of at most ``tile`` (0 = whole)."""
+    if tile <= 0 or tile >= size:
+        return [slice(0, size)]
+    return [slice(s, min(s + tile, size)) for s in range(0, size, tile)]
+
+
+def evenly(values: np.ndarray, count: int) -> np.ndarray:
+    """At most ``count`` evenly spaced elements of ``values`` (all if count <= 0)."""
+    if count <= 0 or len(values) <= count:
+        return values
+    return values[np.linspace(0, len(values) - 1, count).round().astype(int)]

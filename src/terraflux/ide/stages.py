@@ -1,0 +1,235 @@
+"""Stage functions of the IDE workflow (called by ``workflow/scripts/ide_*.py``).
+
+- :func:`train`: fit an :class:`~terraflux.ide.model.IDEModel` on a ``dataset.zarr`` with the shared
+  engine (:mod:`terraflux.train`: seeds, device, bf16 on CUDA, resume, early stopping); Adam with weight
+  decay, warm-up + cosine schedule stepped per optimiser step, random crops with flips.
+- :func:`predict`: run a trained model over every window of a split (spatial tiles), returning extremes
+  probabilities at each target week and the majority-vote driver maps.
+- :func:`evaluate`: extremes metrics on valid pixels; driver metrics against a ground truth if given.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from terraflux.ide.data import WindowData, evenly, stack, tiles, training_batches
+from terraflux.ide.drivers import DriverVote
+from terraflux.ide.losses import ide_loss
+from terraflux.ide.metrics import Confusion, binary_metrics, driver_metrics
+from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
+from terraflux.ide.schedule import warmup_cosine
+from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
+from terraflux.train.device import autocast
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings (config ``ide.train``)."""
+
+    crop: int = 32
+    batch_size: int = 4
+    epochs: int = 12
+    steps_per_epoch: int = 50
+    lr: float = 1e-3
+    weight_decay: float = 3e-3
+    warmup_epochs: int = 2
+    driver_weight: float = 100.0
+    grad_clip: float = 1.0
+    patience: int = 0
+    val_windows: int = 16
+    checkpoint_every: int = 50
+
+    @classmethod
+    def from_dict(cls, params: dict) -> "TrainSettings":
+        return cls(**params)
+
+
+def model_config(params: dict, backbone: str, variables: int, channels: int) -> ModelConfig:
+    """ModelConfig from config ``ide.model`` (lists become tuples)."""
+    values = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v) for k, v in params.items()}
+    return ModelConfig(variables=variables, channels=channels, backbone=backbone, **values)
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def validation_batches(data: WindowData, count: int, tile: int) -> list[dict[str, torch.Tensor]]:
+    """Fixed validation windows (evenly spaced over the val split), each as full-frame tiles."""
+    _, _, _, h, w = data.shape
+    batches = []
+    for t in evenly(data.targets("val"), count):
+        for ys in tiles(h, tile):
+            for xs in tiles(w, tile):
+                batches.append(stack([data.window(int(t), ys, xs)]))
+    return batches
+
+
+def train(
+    dataset: str | Path,
+    checkpoint: str | Path,
+    *,
+    backbone: str,
+    weeks: int,
+    model_params: dict,
+    settings: TrainSettings,
+    seed: int,
+    threads: int | None,
+    fingerprint: str,
+    tile: int = 0,
+) -> dict:
+    """Train and write ``checkpoint`` (weights, model config, variables, training summary).
+
+    The engine's rolling resume state lives beside it (``.resume.pt``), so a killed job continues when
+    re-run. Returns the summary.
+    """
+    seed_everything(seed)
+    device = select_device(threads=threads)
+    data = WindowData(dataset, weeks)
+    nv, nc, _, h, w = data.shape
+    crop = min(settings.crop, h, w)
+    cfg = model_config(model_params, backbone, nv, nc)
+    model = IDEModel(cfg, (weeks, crop, crop))
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    total = settings.epochs * settings.steps_per_epoch
+    scheduler = warmup_cosine(optimizer, settings.warmup_epochs * settings.steps_per_epoch, total)
+    engine_cfg = TrainConfig(
+        max_epochs=settings.epochs,
+        patience=settings.patience,
+        grad_clip=settings.grad_clip,
+        checkpoint_every=settings.checkpoint_every,
+        scheduler_interval="step",
+        log_every=10,
+    )
+    checkpoint = Path(checkpoint)
+    resume = checkpoint.with_name(f".{checkpoint.name}.resume.pt")
+    engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint)
+    dev = device.device
+    val = validation_batches(data, settings.val_windows, tile)
+
+    def epoch_batches(epoch: int):
+        return training_batches(data, batch_size=settings.batch_size, steps=settings.steps_per_epoch, crop=crop, seed=seed, epoch=epoch)
+
+    def train_step(model: IDEModel, batch):
+        batch = _to_device(batch, dev)
+        out = model(batch["x"], batch["valid"])
+        return ide_loss(out, batch, settings.driver_weight)
+
+    def validate(model: IDEModel) -> float:
+        losses = []
+        for batch in val:
+            batch = _to_device(batch, dev)
+            loss, _ = ide_loss(model(batch["x"], batch["valid"]), batch, settings.driver_weight)
+            losses.append(float(loss))
+        return float(np.mean(losses)) if losses else 0.0
+
+    result = engine.fit(epoch_batches, train_step, validate if val else None)
+    summary = {
+        "backbone": backbone,
+        "parameters": count_parameters(model),
+        "device": device.as_dict(),
+        "crop": crop,
+        "fit": result.as_dict(),
+    }
+    save_checkpoint(
+        checkpoint,
+        {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "model_config": _plain(asdict(cfg)),
+            "size": [weeks, crop, crop],
+            "variables": data.variables,
+            "summary": _plain(summary),
+        },
+    )
+    resume.unlink(missing_ok=True)
+    return summary
+
+
+def load_model(checkpoint: str | Path, device: torch.device) -> tuple[IDEModel, dict]:
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    values = state["model_config"]
+    values = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v) for k, v in values.items()}
+    model = IDEModel(ModelConfig(**values), tuple(state["size"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state
+
+
+@torch.no_grad()
+def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device) -> dict:
+    """Every window of ``split``: extremes probability [n_targets, H, W] at the target weeks and the majority
+    vote of the driver masks over the weeks the windows cover (from the first window's first week)."""
+    nv, _, _, h, w = data.shape
+    targets = data.targets(split)
+    if len(targets) == 0:
+        raise ValueError(f"no {split} window")
+    first = int(targets[0]) - data.weeks + 1
+    vote = DriverVote(nv, first, int(targets[-1]) - first + 1, h, w)
+    prob = np.zeros((len(targets), h, w), np.float32)
+    for i, t in enumerate(targets):
+        for ys in tiles(h, tile):
+            for xs in tiles(w, tile):
+                window = data.window(int(t), ys, xs)
+                x = torch.from_numpy(np.ascontiguousarray(window["x"]))[None].to(device.device)
+                with autocast(device):
+                    out = model(x)
+                prob[i, ys, xs] = torch.sigmoid(out["logits"].float())[0].cpu().numpy()
+                vote.add(int(t), out["drivers"][0].cpu().numpy(), ys, xs)
+    drivers, covered = vote.result()
+    return {"targets": targets, "probability": prob, "first_week": first, "drivers": drivers, "covered": covered}
+
+
+def evaluate(pred: dict, data: WindowData, split: str, threshold: float, truth_drivers: np.ndarray | None) -> dict:
+    """Metrics: extremes (valid pixels of the target weeks) and, with a truth [V, T, H, W], drivers over
+    the weeks of ``split`` (all pixels of the grid that are valid at that week)."""
+    t = pred["targets"]
+    extremes = binary_metrics(pred["probability"] >= threshold, data.extreme[t], data.valid[t])
+    metrics = {"split": split, "threshold": threshold, "windows": int(len(t)), "extremes": extremes}
+    if truth_drivers is not None:
+        weeks = np.arange(pred["first_week"], pred["first_week"] + pred["drivers"].shape[1])
+        in_split = data.split[weeks] == data.split[t[0]]
+        valid = data.valid[weeks][in_split] & pred["covered"][in_split]
+        metrics["drivers"] = driver_metrics(pred["drivers"][:, in_split], truth_drivers[:, weeks][:, in_split], data.variables, valid)
+        metrics["drivers"]["weeks"] = int(in_split.sum())
+    return metrics
+
+
+def _plain(value):
+    """Tuples to lists, numpy scalars to Python (for weights_only checkpoints and JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+__all__ = ["Confusion", "TrainSettings", "evaluate", "load_model", "predict", "train"]
+
+
+def train_deepmil(data: WindowData, *, steps: int, crop: int, batch_size: int, seed: int, threads: int | None, resume: str | Path):
+    """Fit the DeepMIL baseline with the shared engine (Adam 1e-3, one epoch of ``steps`` steps)."""
+    from terraflux.ide.baselines import DeepMIL, deepmil_loss
+
+    seed_everything(seed)
+    device = select_device(threads=threads)
+    nv, nc, _, h, w = data.shape
+    crop = min(crop, h, w)
+    model = DeepMIL(nv, nc)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    engine = Engine(model, optimizer, TrainConfig(max_epochs=1, patience=0, checkpoint_every=max(steps, 1)), resume_path=resume, device=device)
+
+    def train_step(model, batch):
+        batch = _to_device(batch, device.device)
+        return deepmil_loss(model(batch["x"]), batch)
+
+    engine.fit(lambda epoch: training_batches(data, batch_size=batch_size, steps=steps, crop=crop, seed=seed, epoch=epoch), train_step)
+    Path(resume).unlink(missing_ok=True)
+    return model.eval(), device

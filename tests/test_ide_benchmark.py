@@ -1,0 +1,92 @@
+"""The IDE synthetic benchmark: seeded, streaming, drivers placed exactly by the coupling windows."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.benchmark import BenchmarkConfig, design, generate, write_benchmark
+
+SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_per_year=4.0)
+
+
+def collect(cfg):
+    chunks = list(generate(design(cfg)))
+    return {k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0) for k in ("data", "extreme", "driver", "distractor")}
+
+
+def test_same_seed_same_cube_other_seed_other_cube():
+    a = collect(BenchmarkConfig(**SMALL, seed=3))
+    b = collect(BenchmarkConfig(**SMALL, seed=3))
+    c = collect(BenchmarkConfig(**SMALL, seed=4))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["data"], c["data"])
+    assert a["data"].dtype == np.float32
+
+
+def test_events_do_not_depend_on_the_streaming_chunk():
+    a = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=8))
+    b = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=3))
+    for key in ("extreme", "driver", "distractor"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_drivers_are_the_extremes_shifted_by_each_coupling_offset():
+    cfg = BenchmarkConfig(**SMALL, seed=7)
+    d = design(cfg)
+    cube = collect(cfg)
+    ext = cube["extreme"]
+    assert ext.any()
+    for v in range(len(cfg.variables)):
+        expected = np.zeros_like(ext)
+        if d.coupled[v]:
+            offsets = d.offsets(v)
+            assert len(offsets) >= cfg.driver_window[0]
+            assert np.all(np.diff(offsets) == 1) and offsets.min() >= -cfg.lead_weeks and offsets.max() <= cfg.lag_weeks
+            for o in offsets:  # driver at week t + o for an extreme at week t (events beyond the ends ignored)
+                if o >= 0:
+                    expected[o:] |= ext[: len(ext) - o]
+                else:
+                    expected[:o] |= ext[-o:]
+            # events outside [0, weeks) are never drawn, so the brute force is complete
+            np.testing.assert_array_equal(cube["driver"][v], expected)
+        else:
+            assert not cube["driver"][v].any()
+    assert (~d.coupled).sum() == cfg.uncoupled
+
+
+def test_anomalies_shift_values_in_the_variables_sign_and_nowhere_else():
+    with_anomalies = BenchmarkConfig(**SMALL, seed=11, kn=(0.0, 0.0))
+    without = BenchmarkConfig(**SMALL, seed=11, kn=(0.0, 0.0), kb=(0.0, 0.0), ks=(0.0, 0.0))
+    d = design(with_anomalies)
+    a, b = collect(with_anomalies), collect(without)
+    diff = a["data"] - b["data"]
+    for v in range(len(with_anomalies.variables)):
+        anomalous = a["driver"][v] | a["distractor"][v]
+        assert anomalous.any()
+        assert np.all(np.sign(diff[v][anomalous]) == d.sign[v])
+        assert np.all(diff[v][~anomalous] == 0)
+
+
+def test_written_store_layout(tmp_path):
+    cfg = BenchmarkConfig(**SMALL, seed=1)
+    write_benchmark(cfg, tmp_path / "b.zarr", attrs={"provenance": {"rule": "test"}})
+    ds = xr.open_zarr(tmp_path / "b.zarr", consolidated=False)
+    assert ds["data"].dims == ("variable", "time", "y", "x") and ds["data"].dtype == np.float32
+    assert ds["driver"].dtype == bool and ds["extreme"].dims == ("time", "y", "x")
+    assert list(ds["variable"].values) == list(cfg.variables)
+    split = ds["split"].values
+    assert split[0] == 0 and split[-1] == 2 and np.all(np.diff(split) >= 0)
+    assert ds.attrs["design"]["coupled"] == ds["coupled"].values.tolist()
+    assert ds["week"].values.min() == 1 and ds["week"].values.max() == 52
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(uncoupled=6), dict(train_fraction=0.9, val_fraction=0.2), dict(shapes=("blob",)), dict(driver_window=(3, 20))],
+)
+def test_bad_settings_name_the_key(bad):
+    with pytest.raises(ConfigError, match="ide.benchmark"):
+        BenchmarkConfig(**bad)

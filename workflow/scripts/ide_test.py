@@ -1,0 +1,50 @@
+"""Test one trained IDE model: driver maps by majority vote, extremes probabilities, metrics, a figure.
+
+Inputs: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt, resources/{run}/ide/{dataset}/dataset.zarr,
+        truth: the benchmark store (ground-truth drivers) for dataset 'benchmark'.
+Params: weeks (T), threshold (probability of an extreme), test_tile.
+Outputs: results/{run}/ide/{dataset}_{backbone}/
+  predictions.zarr: driver(variable, time, y, x) bool, covered(time, y, x) bool,
+                    extreme_probability(target_time, y, x) float32 (1)
+  metrics.json: extremes {precision, recall, f1, iou, overall_accuracy, tp, fp, fn, tn} over valid pixels
+                of the test target weeks; drivers {pooled, per_variable} over the test weeks when a ground
+                truth exists; training summary; provenance
+  test.png: predicted and true drivers and extremes at the test week with the most extremes
+"""
+
+import json
+
+import numpy as np
+import zarr
+
+import terraflux  # noqa: F401
+from terraflux.ide.data import WindowData
+from terraflux.ide.outputs import plot_test, write_predictions
+from terraflux.ide.stages import evaluate, load_model, predict
+from terraflux.train import select_device
+from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
+
+log = setup_logging(snakemake)
+params = dict(snakemake.params.items())
+wc = snakemake.wildcards
+device = select_device(threads=snakemake.threads)
+model, state = load_model(snakemake.input.checkpoint, device.device)
+data = WindowData(snakemake.input.dataset, params["weeks"])
+if state["variables"] != data.variables:
+    raise ValueError(f"checkpoint variables {state['variables']} differ from the dataset's {data.variables}")
+truth = np.asarray(zarr.open_group(snakemake.input.truth, mode="r")["driver"][:]) if snakemake.input.get("truth") else None
+pred = predict(model, data, "test", tile=params["test_tile"], device=device)
+metrics = evaluate(pred, data, "test", params["threshold"], truth)
+metrics.update(dataset=wc.dataset, backbone=wc.backbone, training=state["summary"], device=device.as_dict())
+provenance = from_snakemake(snakemake, params=params)
+metrics["provenance"] = provenance
+with atomic_output(snakemake.output.predictions) as tmp:
+    write_predictions(pred, data, tmp, {"provenance": provenance, "dataset": wc.dataset, "backbone": wc.backbone})
+with atomic_output(snakemake.output.figure) as tmp:
+    plot_test(pred, data, truth, tmp, f"IDE {wc.backbone} on {wc.dataset}")
+with atomic_output(snakemake.output.metrics) as tmp:
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+drivers = metrics.get("drivers", {}).get("pooled", {})
+log.info("extremes F1 %s; drivers F1 %s IoU %s", metrics["extremes"]["f1"], drivers.get("f1"), drivers.get("iou"))

@@ -1,0 +1,38 @@
+"""Train one IDE model (dataset x backbone) with the shared engine; resumes after a kill.
+
+Input:  resources/{run}/ide/{dataset}/dataset.zarr
+Params: weeks (T), model (ide.model), train (ide.train), test_tile, seed (run.seed; derived per stage).
+Output: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt (weights, model config, variables, training
+        summary with the per-epoch history; loads with torch.load(weights_only=True)) and
+        training.json (the summary with provenance).
+"""
+
+import json
+
+import terraflux  # noqa: F401
+from terraflux.config import config_hash
+from terraflux.ide.stages import TrainSettings, train
+from terraflux.train import derive_seed
+from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
+
+log = setup_logging(snakemake)
+params = dict(snakemake.params.items())
+wc = snakemake.wildcards
+summary = train(
+    snakemake.input.dataset,
+    snakemake.output.checkpoint,
+    backbone=wc.backbone,
+    weeks=params["weeks"],
+    model_params=params["model"],
+    settings=TrainSettings.from_dict(params["train"]),
+    seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone) % 2**32,
+    threads=snakemake.threads,
+    fingerprint=config_hash(params),
+    tile=params["test_tile"],
+)
+summary["provenance"] = from_snakemake(snakemake, params=params)
+with atomic_output(snakemake.output.summary) as tmp:
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+log.info("trained %s on %s: %d steps in %.1f s", wc.backbone, wc.dataset, summary["fit"]["steps"], summary["fit"]["seconds"])
