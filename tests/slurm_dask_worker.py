@@ -1,4 +1,4 @@
-"""Run under ``srun -n N``: dask-jobqueue's SLURMRunner via terraflux.workflow.dask_cluster (mode slurm).
+"""Run under ``srun -n N``: dask-jobqueue's SLURMRunner via terraflux.dask_cluster (mode slurm).
 
 Usage: srun -n 3 python slurm_dask_worker.py SCHEDULER_FILE OUT_JSON
 """
@@ -9,7 +9,7 @@ import sys
 import terraflux  # noqa: F401  (native libraries in a safe order)
 import dask.array as da
 
-from terraflux.workflow.dask_cluster import dask_client
+from terraflux.dask_cluster import dask_client
 
 with dask_client(1, 1000, mode="slurm", scheduler_file=sys.argv[1]) as client:
     workers = client.scheduler_info()["workers"]

@@ -9,7 +9,7 @@ import dask.array as da
 import pytest
 
 from slurm_cluster import run, slurm  # noqa: F401  (fixture)
-from terraflux.workflow.dask_cluster import RESERVE_MB, dask_client, sizing
+from terraflux.dask_cluster import RESERVE_MB, dask_client, sizing
 
 WORKER = Path(__file__).with_name("slurm_dask_worker.py")
 

@@ -1,8 +1,9 @@
 """A dask cluster for a preparation job, sized from the rule's threads and memory.
 
-Inside a job (``threads`` and ``resources.mem_mb`` of the rule)::
+A rule that uses it declares ``code=library("prepare", "dask_cluster")`` (a top-level module, so that editing
+it reruns only the rules that use it). Inside the job (``threads`` and ``resources.mem_mb`` of the rule)::
 
-    from terraflux.workflow.dask_cluster import dask_client
+    from terraflux.dask_cluster import dask_client
 
     with dask_client(snakemake.threads, snakemake.resources.mem_mb) as client:
         dataset.to_zarr(...)          # dask computations run on the job's own workers
