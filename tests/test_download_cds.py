@@ -173,8 +173,10 @@ def test_unknown_dataset_is_a_404(cds, tmp_path):
 def test_asset_shorter_than_announced_is_a_truncated_download(cds, tmp_path):
     cds.faults = Faults(size_mismatch=100)
     spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.TruncatedDownload, match="incomplete"):
+    with pytest.raises(errors.TruncatedDownload) as raised:
         fetch(spec, target)
+    size = len(next(iter(cds.jobs.values())).content)
+    assert f"incomplete: {size} of {size + 100} bytes" in str(raised.value)
     assert_nothing_left(target.parent)
 
 

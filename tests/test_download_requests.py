@@ -49,7 +49,7 @@ def test_land_cover_version_by_year(year, version):
 
 
 def test_land_cover_before_1992_is_refused():
-    with pytest.raises(ValueError, match="1992"):
+    with pytest.raises(ConfigError, match="1992.*period.start_year"):
         builders.land_cover_version(1991)
 
 

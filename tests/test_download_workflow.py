@@ -71,3 +71,13 @@ def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, re
     done = snakemake("-n", "--nolock", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
     assert done.stdout.count("cds_requests=1") == 2
     assert "cds_requests=4" in (repo_root / "profiles/default/profile.yaml").read_text()
+
+
+def test_download_insitu_links_the_users_fluxnet_directory(tmp_path, samples):
+    config = CONFIG + f"  insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}\n"
+    (tmp_path / "config.yaml").write_text(config)
+    snakemake("--cores", "1", "resources/dl/raw/insitu/fluxnet2015", "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    linked = tmp_path / "resources/dl/raw/insitu/fluxnet2015"
+    assert {p.name for p in linked.iterdir() if p.name.startswith("FLX_")} == {p.name for p in (samples / "fluxnet2015").iterdir()}
+    sidecar = json.loads((tmp_path / "resources/dl/raw/insitu/fluxnet2015.request.json").read_text())
+    assert sidecar["request"]["local_dir"] == str(samples / "fluxnet2015")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import calendar
 from typing import Any, Mapping
 
+from terraflux.errors import ConfigError
+
 ERA5_LAND_HOURLY = "reanalysis-era5-land"
 ERA5_LAND_DAILY = "derived-era5-land-daily-statistics"
 CERRA = "reanalysis-cerra-single-levels"
@@ -99,7 +101,9 @@ def cerra_forecast(cerra: Mapping[str, Any], year: int, month: int) -> dict:
 def land_cover_version(year: int) -> str:
     """The ``satellite-land-cover`` version that holds ``year``."""
     if year < LAND_COVER_FIRST_YEAR:
-        raise ValueError(f"ESA CCI / C3S land cover starts in {LAND_COVER_FIRST_YEAR}, not {year}")
+        raise ConfigError(
+            f"ESA CCI / C3S land cover starts in {LAND_COVER_FIRST_YEAR}, not {year}: raise config 'period.start_year'"
+        )
     return "v2_0_7cds" if year < LAND_COVER_ICDR_FROM else "v2_1_1"
 
 

@@ -185,11 +185,10 @@ def translate(error: BaseException, dataset: str, request: Mapping[str, Any], st
         return errors.DownloadError(f"the Climate Data Store answered {code} for '{dataset}': {text}")
     if isinstance(error, ProcessingFailedError):
         return errors.JobFailed(dataset, status, request, str(error))
-    if isinstance(error, ClientDownloadError):
+    # the client's size check ("downloaded N byte(s) out of M") and multiurl's ("N bytes instead of M")
+    if isinstance(error, ClientDownloadError) or (isinstance(error, AssertionError) and "File size mismatch" in str(error)):
         numbers = [int(n) for n in re.findall(r"\d+", str(error))[:2]] or [0, 0]
         return errors.TruncatedDownload(f"'{dataset}' results", numbers[0], numbers[-1])
-    if isinstance(error, AssertionError) and "File size mismatch" in str(error):
-        return errors.TruncatedDownload(f"'{dataset}' results", 0, 0)
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):
         return errors.ServiceUnavailable(f"the Climate Data Store ({dataset})", type(error).__name__)
     return None
