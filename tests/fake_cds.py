@@ -303,7 +303,7 @@ class _Server:
             h.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
         else:
             h.send_response(200)
-        part = content[start:]
+        part = memoryview(content)[start:]  # no copy of large files
         h.send_header("Content-Type", mime)
         h.send_header("Content-Length", str(len(part)))
         h.send_header("Accept-Ranges", "bytes")

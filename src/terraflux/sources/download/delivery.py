@@ -65,8 +65,8 @@ def save_download(
 ) -> dict[str, Any]:
     """Run ``fetch(tmp)`` to write the data to a temporary sibling, verify it, then publish it.
 
-    ``fetch`` returns facts about the delivery (asset type, size, ...), stored in the request sidecar
-    under ``delivery`` with the detected ``format`` and the ``sha256``. ``allowed`` lists the formats
+    ``fetch`` returns facts about the delivery (asset type, size, ...; ``sha256`` if it already hashed the
+    file), stored in the request sidecar under ``delivery`` with the detected ``format`` and the ``sha256``. ``allowed`` lists the formats
     accepted for this target (see :func:`sniff_format`). Returns the full sidecar description.
     """
     target = Path(target)
@@ -80,8 +80,9 @@ def save_download(
                 raise UnexpectedFormat(what, found, allowed)
             delivery["format"] = found
             delivery["size"] = tmp.stat().st_size
+            digest = delivery.pop("sha256", None) or sha256_file(tmp)  # fetch may have hashed it already
             described = dict(description, delivery=delivery)
-            described["sha256"] = write_sidecars(target, sha256_file(tmp), described)
+            described["sha256"] = write_sidecars(target, digest, described)
             LOG.info("%s: %s, %d bytes, sha256 %s", target, found, delivery["size"], described["sha256"])
     except BaseException:
         remove_sidecars(target)

@@ -172,6 +172,8 @@ def download(
             if got != expected:
                 raise errors.ChecksumMismatch(url, algorithm, got, expected, checksum_key)
             facts["checksum_verified"] = f"{algorithm}:{expected}"
+            if algorithm == "sha256":
+                facts["sha256"] = got
         return facts
 
     body = {"url": url, "request": {"url": url, "checksum": checksum}, **dict(description or {})}
