@@ -1,0 +1,79 @@
+"""IDE losses, class weights, learning-rate schedule, majority vote and metrics, against hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import terraflux  # noqa: F401
+from terraflux.ide.drivers import DriverVote
+from terraflux.ide.losses import class_weights, driver_loss, weighted_bce
+from terraflux.ide.metrics import binary_metrics, driver_metrics
+from terraflux.ide.schedule import warmup_cosine, warmup_cosine_factor
+
+
+def test_class_weights_follow_the_batch_frequencies():
+    target = torch.tensor([[[1, 0, 0, 0], [0, 0, 1, 0]]], dtype=torch.bool)
+    valid = torch.tensor([[[1, 1, 1, 1], [1, 1, 0, 0]]], dtype=torch.bool)  # 6 valid, 1 extreme among them
+    w = class_weights(target, valid)
+    w_pos, w_neg = math.log((1 / 6) ** -0.5 + 1.1), math.log((5 / 6) ** -0.5 + 1.1)
+    assert w[0, 0, 0].item() == pytest.approx(w_pos)
+    assert w[0, 0, 1].item() == pytest.approx(w_neg)
+    assert w[0, 1, 2].item() == 0 and w[0, 1, 3].item() == 0  # invalid pixels weigh nothing
+    assert w_pos > w_neg
+
+
+def test_weighted_bce_and_driver_loss_respect_their_masks():
+    logits = torch.tensor([[[2.0, -1.0]]])
+    target = torch.tensor([[[1, 0]]], dtype=torch.bool)
+    weights = torch.tensor([[[2.0, 0.0]]])
+    assert weighted_bce(logits, target, weights).item() == pytest.approx(2 * math.log(1 + math.exp(-2)))
+    z = torch.tensor([3.0, -3.0]).reshape(1, 1, 1, 1, 2).expand(1, 2, 3, 1, 2)
+    normal = torch.tensor([[[False, True]]])
+    assert driver_loss(z, normal).item() == pytest.approx(math.log(1 + math.exp(-3)))  # only the normal pixel
+
+
+def test_schedule_warms_up_from_the_first_step_then_decays_to_zero():
+    factors = [warmup_cosine_factor(s, 4, 12) for s in range(12)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(factors[3:], factors[4:]))
+    assert warmup_cosine_factor(12, 4, 12) == pytest.approx(0.0)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = warmup_cosine(opt, 4, 12)
+    seen = []
+    for _ in range(5):  # the engine calls scheduler.step() after each optimiser step
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3 * warmup_cosine_factor(4, 4, 12)])
+
+
+def test_metrics_name_precision_and_recall_correctly():
+    pred = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
+    truth = np.array([1, 0, 0, 1, 1, 1, 0, 0], bool)  # TP 1, FP 2, FN 3, TN 2
+    m = binary_metrics(pred, truth)
+    assert m["precision"] == pytest.approx(1 / 3)
+    assert m["recall"] == pytest.approx(1 / 4)
+    assert m["f1"] == pytest.approx(2 / (2 + 2 + 3))
+    assert m["iou"] == pytest.approx(1 / 6)
+    assert m["overall_accuracy"] == pytest.approx(3 / 8)
+    assert binary_metrics(pred, truth, valid=np.array([1, 1, 0, 0, 0, 0, 0, 0], bool))["tn"] == 0
+    assert binary_metrics(np.zeros(3, bool), np.zeros(3, bool))["f1"] is None
+    per = driver_metrics(pred.reshape(2, 1, 1, 4), truth.reshape(2, 1, 1, 4), ["a", "b"])
+    assert per["pooled"]["tp"] == 1 and per["per_variable"]["a"]["fp"] == 2 and per["per_variable"]["b"]["fn"] == 2
+
+
+def test_majority_vote_over_overlapping_windows_matches_brute_force():
+    rng = np.random.default_rng(0)
+    weeks, T, first_target = 12, 3, 2
+    masks = {t: rng.random((2, T, 2, 2)) > 0.5 for t in range(first_target, weeks)}  # newest first
+    vote = DriverVote(2, first_target - T + 1, weeks - (first_target - T + 1), 2, 2)
+    for t, m in masks.items():
+        vote.add(t, m)
+    drivers, covered = vote.result()
+    for week in range(first_target - T + 1, weeks):
+        seen = [masks[t][:, t - week] for t in masks if 0 <= t - week < T]
+        expected = np.mean(seen, axis=0) >= 0.5
+        np.testing.assert_array_equal(drivers[:, week - vote.first], expected)
+    assert covered.all()

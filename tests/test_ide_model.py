@@ -1,0 +1,93 @@
+"""IDE model: shapes, independent per-variable encoders, binary codes, T-following classifier, swin windows."""
+
+import pytest
+import torch
+
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.model import IDEModel, ModelConfig, WindowAttention3d, count_parameters, temporal_steps
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+@pytest.mark.parametrize("size", [(8, 8, 8), (5, 6, 7)])
+def test_shapes_and_binary_drivers(backbone, size):
+    torch.manual_seed(0)
+    cfg = ModelConfig(variables=3, channels=2, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    model = IDEModel(cfg, size)
+    t, h, w = size
+    x = torch.randn(2, 3, 2, t, h, w)
+    out = model(x, torch.ones(2, h, w, dtype=torch.bool))
+    assert out["logits"].shape == (2, h, w)
+    assert out["variable_logits"].shape == (2, 3, h, w)
+    assert out["drivers"].shape == out["z"].shape == (2, 3, t, h, w)
+    assert torch.equal(out["drivers"], out["z"] > 0)
+    loss = out["logits"].sum() + out["lfq_loss"]
+    loss.backward()
+    # straight-through: the encoder's first layer gets a gradient through the binary code
+    first = next(model.encoder.parameters())
+    assert first.grad is not None and first.grad.abs().sum() > 0
+
+
+def test_temporal_reduction_follows_t():
+    assert [temporal_steps(t) for t in (1, 2, 3, 4, 5, 8, 9, 16)] == [0, 1, 2, 2, 3, 3, 4, 4]
+    cfg = ModelConfig(variables=2, hidden=4, features=4, classifier_hidden=4)
+    strided = lambda m: sum(1 for c in m.modules() if isinstance(c, torch.nn.Conv3d) and c.stride == (2, 1, 1))  # noqa: E731
+    assert strided(IDEModel(cfg, (8, 4, 4)).joint_head) == 3
+    assert strided(IDEModel(cfg, (12, 4, 4)).joint_head) == 4
+
+
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+def test_encoders_share_nothing_across_variables(backbone):
+    torch.manual_seed(1)
+    cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    model = IDEModel(cfg, (4, 8, 8)).eval()
+    x = torch.randn(1, 3, 1, 4, 8, 8)
+    y = x.clone()
+    y[:, 0] += 5 * torch.randn_like(y[:, 0])
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    assert not torch.allclose(a["z"][:, 0], b["z"][:, 0])
+    torch.testing.assert_close(a["z"][:, 1:], b["z"][:, 1:])
+
+
+def test_shifted_window_attention_matches_brute_force():
+    """Cyclic shift + mask = attention restricted to tokens of the same (unrolled) shifted window."""
+    torch.manual_seed(2)
+    window, shift, size, dim = (2, 2, 2), (1, 1, 1), (4, 4, 4), 4
+    attn = WindowAttention3d(1, dim, 1, window)
+    with torch.no_grad():
+        attn.bias_table.zero_()
+    x = torch.randn(1, 1, *size, dim)
+    out = attn(x, shift)[0, 0].reshape(-1, dim)
+    # brute force: token i attends to token j iff both fall into the same window of the shifted grid
+    # and come from the same side of the wrap-around in every dimension
+    coords = torch.stack(torch.meshgrid(*[torch.arange(s) for s in size], indexing="ij"), -1).reshape(-1, 3)
+    rolled = (coords - torch.tensor(shift)) % torch.tensor(size)  # position after torch.roll(-shift)
+    win = rolled // torch.tensor(window)
+    wrapped = coords < torch.tensor(shift)  # tokens that wrapped around to the far end
+    same = (win[:, None] == win[None]).all(-1) & (wrapped[:, None] == wrapped[None]).all(-1)
+    tokens = x[0, 0].reshape(-1, dim)
+    qkv = torch.einsum("ni,io->no", tokens, attn.qkv.weight[0]) + attn.qkv.bias[0]
+    q, k, v = qkv.chunk(3, dim=-1)
+    scores = (q * dim**-0.5) @ k.T
+    scores = scores.masked_fill(~same, float("-inf"))
+    expected = torch.einsum("ni,io->no", scores.softmax(-1) @ v, attn.proj.weight[0]) + attn.proj.bias[0]
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_reference_sizes():
+    cnn = IDEModel(ModelConfig(variables=6), (8, 16, 16))
+    swin = IDEModel(ModelConfig(variables=6, backbone="swin3d"), (8, 16, 16))
+    assert 2e5 < count_parameters(swin) < count_parameters(cnn) < 1e6
+
+
+def test_mamba_without_its_package_is_a_clear_error():
+    with pytest.raises(ConfigError, match="mamba-ssm.*ide.backbones|CUDA.*ide.backbones"):
+        IDEModel(ModelConfig(variables=2, backbone="mamba"), (4, 4, 4))
+
+
+def test_unknown_backbone_is_a_config_error():
+    with pytest.raises(ConfigError, match="cnn3d, swin3d, mamba"):
+        ModelConfig(variables=2, backbone="resnet")
