@@ -1,4 +1,22 @@
-# Layer 'evaluate': rules are added by the work on this layer (see README, 'Stages').
+# Layer 'evaluate': skill tables, maps, spatial structure, kriging label baseline, report (README, 'Stages').
+# Inputs follow docs/data-layout.md; final figures and tables are marked with report() (captions in
+# workflow/report/), so `snakemake --report results/{run}/report.html` shows them all.
+
+EVAL = config["evaluate"]
+SYNTHETIC = config["run"]["origin"] == "synthetic"
+
+
+def dere_prediction(model, kind):
+    return results(f"dere/{model}/predictions.{kind}")
+
+
+def truth_inputs(*names):
+    """Ground-truth files of the synthetic world (none on real data)."""
+    files = {
+        "fluxes": resources_path("truth/fluxes.zarr"),
+        "sites": resources_path("truth/sites.parquet"),
+    }
+    return {f"truth_{n}": files[n] for n in names} if SYNTHETIC else {}
 
 
 rule evaluate_run_manifest:
@@ -20,4 +38,182 @@ rule evaluate_run_manifest:
         "../scripts/evaluate_run_manifest.py"
 
 
+rule evaluate_dere:
+    """Skill of Baseline, KGML, step 4, step 6 at held-out sites (in-situ; truth in the synthetic world)."""
+    input:
+        unpack(lambda wildcards: truth_inputs("fluxes", "sites")),
+        predictions=[dere_prediction(m, "parquet") for m in EVAL["dere_models"]],
+        insitu=resources_path("prepared/insitu_monthly.parquet"),
+        sites=resources_path("prepared/sites.parquet"),
+        code=library("evaluate"),
+    output:
+        table=report(
+            results("evaluate/dere_skill.csv"),
+            caption="../report/dere_skill_table.rst",
+            category="1. DERE carbon fluxes",
+        ),
+        figure=report(
+            results("evaluate/dere_skill.png"),
+            caption="../report/dere_skill.rst",
+            category="1. DERE carbon fluxes",
+        ),
+        groups=report(
+            results("evaluate/dere_skill_groups.png"),
+            caption="../report/dere_skill_groups.rst",
+            category="1. DERE carbon fluxes",
+        ),
+        json=results("evaluate/dere_skill.json"),
+    log:
+        logs("evaluate_dere.log"),
+    benchmark:
+        benchmarks("evaluate_dere.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        evaluate=EVAL,
+        period=config["period"],
+    script:
+        "../scripts/evaluate_dere.py"
+
+
+rule evaluate_maps:
+    """Maps of one DERE model's predicted fluxes and differences to the process model and the truth."""
+    input:
+        unpack(lambda wildcards: truth_inputs("fluxes")),
+        predictions=dere_prediction("{model}", "zarr"),
+        process_model=resources_path("process_model.zarr"),
+        land=resources_path("prepared/era5_land_monthly.zarr"),
+        code=library("evaluate"),
+    output:
+        figure=report(
+            results("evaluate/maps/{model}.png"),
+            caption="../report/maps.rst",
+            category="2. Maps",
+            subcategory="{model}",
+        ),
+    log:
+        logs("evaluate_maps/{model}.log"),
+    benchmark:
+        benchmarks("evaluate_maps/{model}.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        evaluate=EVAL,
+        period=config["period"],
+    script:
+        "../scripts/evaluate_maps.py"
+
+
+rule evaluate_spatial:
+    """Semivariograms (FFT, same mask), fitted range/sill/nugget, ACF and lag-k curves of one model's maps."""
+    input:
+        unpack(lambda wildcards: truth_inputs("fluxes")),
+        predictions=dere_prediction("{model}", "zarr"),
+        process_model=resources_path("process_model.zarr"),
+        code=library("evaluate"),
+    output:
+        figure=report(
+            results("evaluate/spatial/{model}.png"),
+            caption="../report/spatial.rst",
+            category="3. Spatial and temporal structure",
+            subcategory="{model}",
+        ),
+        json=results("evaluate/spatial/{model}.json"),
+    log:
+        logs("evaluate_spatial/{model}.log"),
+    benchmark:
+        benchmarks("evaluate_spatial/{model}.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        evaluate=EVAL,
+        period=config["period"],
+    script:
+        "../scripts/evaluate_spatial.py"
+
+
+rule evaluate_label_expansion:
+    """Kriging pseudo-labels vs CSDI on hidden observed site-months (CRPS, MAE); kriging label set."""
+    input:
+        csdi=results("dere/step5/holdout_samples.parquet"),
+        insitu=resources_path("prepared/insitu_monthly.parquet"),
+        sites=resources_path("prepared/sites.parquet"),
+        process_model=resources_path("process_model.zarr"),
+        code=library("evaluate", "train"),
+    output:
+        table=report(
+            results("evaluate/label_expansion.csv"),
+            caption="../report/label_expansion_table.rst",
+            category="4. Label expansion",
+        ),
+        figure=report(
+            results("evaluate/label_expansion.png"),
+            caption="../report/label_expansion.rst",
+            category="4. Label expansion",
+        ),
+        labels=results("evaluate/kriging_labels.parquet"),
+    log:
+        logs("evaluate_label_expansion.log"),
+    benchmark:
+        benchmarks("evaluate_label_expansion.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        evaluate=EVAL,
+        seed=config["run"]["seed"],
+    script:
+        "../scripts/evaluate_label_expansion.py"
+
+
+rule evaluate_ide:
+    """IDE extremes and driver scores against the baselines."""
+    input:
+        metrics=[results(f"ide/{name}/metrics.json") for name in EVAL["ide_models"]],
+        code=library("evaluate"),
+    output:
+        table=report(
+            results("evaluate/ide_scores.csv"),
+            caption="../report/ide_scores_table.rst",
+            category="5. IDE extreme drivers",
+        ),
+        figure=report(
+            results("evaluate/ide_scores.png"),
+            caption="../report/ide_scores.rst",
+            category="5. IDE extreme drivers",
+        ),
+    log:
+        logs("evaluate_ide.log"),
+    benchmark:
+        benchmarks("evaluate_ide.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        names=EVAL["ide_models"],
+    script:
+        "../scripts/evaluate_ide.py"
+
+
 ALL_TARGETS.append(results("manifest.json"))
+ALL_TARGETS.append(results("evaluate/dere_skill.csv"))
+ALL_TARGETS.append(results("evaluate/label_expansion.csv"))
+ALL_TARGETS.append(results("evaluate/ide_scores.csv"))
+ALL_TARGETS.extend(
+    results(f"evaluate/{kind}/{model}.png")
+    for kind in ("maps", "spatial")
+    for model in EVAL["dere_models"]
+)

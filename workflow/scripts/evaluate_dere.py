@@ -1,0 +1,50 @@
+"""Skill of the DERE models (Baseline, KGML, step 4, step 6) at held-out sites.
+
+Inputs:  predictions  results/{run}/dere/<stage>/predictions.parquet (site_id, time, GPP, RECO, NEE, [split])
+         insitu       resources/{run}/prepared/insitu_monthly.parquet (observed monthly fluxes)
+         sites        resources/{run}/prepared/sites.parquet (network, igbp)
+         truth_fluxes, truth_sites  resources/{run}/truth/... (synthetic world only: true fluxes per cell)
+Outputs: table   results/{run}/evaluate/dere_skill.csv: one row per (reference, model, variable, group,
+                 group_value) with n, n_sites, rmse, mae, bias (gC m-2 d-1), r2, nse (1) and the same for
+                 monthly anomalies (anom_*; anomalies from each site's mean seasonal cycle)
+         figure  results/{run}/evaluate/dere_skill.png (overall skill per variable and model)
+         groups  results/{run}/evaluate/dere_skill_groups.png (NSE per IGBP class and per network)
+         json    results/{run}/evaluate/dere_skill.json (provenance and the overall rows)
+"""
+
+import terraflux  # noqa: F401
+
+import json
+
+import pandas as pd
+
+from terraflux.evaluate import figures
+from terraflux.evaluate.inputs import FLUX_UNITS, site_pairs, truth_pairs
+from terraflux.evaluate.metrics import skill_table
+from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
+
+LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
+
+log = setup_logging(snakemake)
+params = snakemake.params
+models = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.predictions)}
+pairs = site_pairs(models, snakemake.input.insitu, snakemake.input.sites, years=params.period["test_years"])
+tables = [skill_table(pairs).assign(reference="in-situ")]
+if "truth_fluxes" in snakemake.input.keys():
+    tables.append(skill_table(truth_pairs(pairs, snakemake.input.truth_fluxes, snakemake.input.truth_sites)).assign(reference="truth"))
+table = pd.concat(tables, ignore_index=True)
+table = table[["reference"] + [c for c in table.columns if c != "reference"]]
+with atomic_output(snakemake.output.table) as tmp:
+    table.to_csv(tmp, index=False, float_format="%.4g")
+years = ", ".join(str(y) for y in params.period["test_years"])
+insitu = table[table["reference"] == "in-situ"]
+fig = figures.skill_bars(insitu, metrics=[("rmse", "RMSE ({units})"), ("mae", "MAE ({units})"), ("bias", "bias ({units})"), ("r2", "R² (1)"), ("nse", "NSE (1)"), ("anom_r2", "anomaly R² (1)")], units=FLUX_UNITS, title=f"DERE models at held-out sites against in-situ fluxes, test years {years}")
+figures.save(fig, snakemake.output.figure)
+fig = figures.group_heatmap(pd.concat([insitu[insitu["group"] == "igbp"], insitu[insitu["group"] == "network"].assign(group="igbp", group_value=lambda f: "network " + f["group_value"])]), group="igbp", metric="nse", label="NSE (1)", title=f"NSE per IGBP class and network at held-out sites, test years {years}")
+figures.save(fig, snakemake.output.groups)
+summary = {"provenance": from_snakemake(snakemake, params={"evaluate": params.evaluate, "period": params.period}), "overall": table[table["group"] == "all"].to_dict(orient="records")}
+with atomic_output(snakemake.output.json) as tmp:
+    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+log.info("skill of %d models on %d pairs written to %s", len(models), len(pairs), snakemake.output.table)
