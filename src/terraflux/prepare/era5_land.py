@@ -65,9 +65,10 @@ def vpd_hpa(t2m: np.ndarray, d2m: np.ndarray) -> np.ndarray:
     """
 
     def es(t):
-        return 6.1121 * np.exp(17.502 * (t - 273.16) / (t - 32.19))
+        t = np.asarray(t, dtype=np.float32)
+        return np.float32(6.1121) * np.exp(np.float32(17.502) * (t - np.float32(273.16)) / (t - np.float32(32.19)))
 
-    return np.maximum(es(t2m.astype(np.float64)) - es(d2m.astype(np.float64)), 0.0).astype(np.float32)
+    return np.maximum(es(t2m) - es(d2m), np.float32(0.0))
 
 
 def daily_units(name: str, units: str | None) -> str:
@@ -123,11 +124,41 @@ def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[starts], starts
 
 
-def _reduce(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, list[Moments]]:
-    """Moments of ``values[T, Y, X]`` over runs of equal ``keys[T]`` -> (unique keys, moments per key)."""
+def daily_moments(values: np.ndarray, day_of: np.ndarray) -> tuple[np.ndarray, Moments]:
+    """Per-day moments of ``values[T, Y, X]`` (``day_of[T]`` sorted) -> (days ``[D]``, moments of ``[D, Y, X]``).
+
+    Fast path when every day has the same number of steps: one reshape, float32 mean, float32 squared
+    deviations (values within a day are close, so float32 is exact enough); a day with a NaN step is NaN.
+    """
+    unique, starts = _segments(day_of)
+    lengths = np.diff(np.r_[starts, len(day_of)])
+    if (lengths == lengths[0]).all():
+        blocks = values.reshape(len(unique), int(lengths[0]), *values.shape[1:])
+        mean = blocks.mean(axis=1, dtype=np.float32)
+        dev = blocks - mean[:, None]
+        np.multiply(dev, dev, out=dev)
+        m2 = dev.sum(axis=1, dtype=np.float32)
+        n = np.where(np.isfinite(mean), lengths[0], 0)
+        return unique, Moments(n, mean.astype(np.float64), m2.astype(np.float64))
+    ends = np.r_[starts[1:], len(day_of)]
+    parts = [Moments.of(values[a:b], axis=0) for a, b in zip(starts, ends)]
+    return unique, Moments(*(np.stack([getattr(p, k) for p in parts]) for k in ("n", "mean", "m2")))
+
+
+def weekly_moments(days: np.ndarray, daily: Moments, start_year: int, scale: float = 1.0) -> dict[int, Moments]:
+    """Combine per-day moments ``[D, Y, X]`` into per-week partial moments ``{week index: [Y, X]}``."""
+    keys = weeks.week_index(days, start_year)
+    out = {}
     unique, starts = _segments(keys)
-    ends = np.r_[starts[1:], len(keys)]
-    return unique, [Moments.of(values[a:b], axis=0) for a, b in zip(starts, ends)]
+    for key, a, b in zip(unique, starts, np.r_[starts[1:], len(keys)]):
+        n, mean, m2 = daily.n[a:b], np.nan_to_num(daily.mean[a:b]), daily.m2[a:b]
+        total = n.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wmean = np.where(total > 0, (n * mean).sum(axis=0) / np.maximum(total, 1), np.nan)
+            dev = mean - np.nan_to_num(wmean)
+            wm2 = np.where(n > 0, m2 + n * dev * dev, 0.0).sum(axis=0)
+        out[int(key)] = Moments(total, wmean * scale, wm2 * scale * scale)
+    return out
 
 
 def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source: str) -> None:
@@ -186,13 +217,15 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
         land = None
         cache: dict[str, np.ndarray] = {}
 
-        def store(name: str, day_values: np.ndarray, week_keys: np.ndarray, values: np.ndarray, scale: float = 1.0):
-            daily[name] = day_values.astype(np.float32)
-            unique, moments = _reduce(values, week_keys)
-            for key, mom in zip(unique, moments):
-                if scale != 1.0:
-                    mom = Moments(mom.n, mom.mean * scale, mom.m2 * scale * scale)
-                weekly.setdefault(int(key), {})[name] = mom
+        def store(name: str, day_of: np.ndarray, values: np.ndarray, scale: float = 1.0, total: bool = False) -> None:
+            """Daily values (means, or totals per day) and weekly moments (x ``scale``) of ``values[T, Y, X]``."""
+            unique, moments = daily_moments(values, day_of)
+            day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
+            per_day = moments.mean * (24.0 if total else 1.0)
+            day_values[(unique - month_start).astype(int)] = per_day
+            daily[name] = day_values
+            for key, mom in weekly_moments(unique, moments, settings.start_year, scale).items():
+                weekly.setdefault(key, {})[name] = mom
 
         for name in settings.variables:
             var = ds[name]
@@ -210,38 +243,26 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
                     acc = np.concatenate([acc, nxt[name].values.astype(np.float32)])
                     t = np.concatenate([t, nxt["time"].values.astype("datetime64[ns]")])
                 hour = pd.DatetimeIndex(t).hour.to_numpy()
-                previous = np.concatenate([np.zeros_like(acc[:1]), acc[:-1]])
-                has_previous = np.r_[False, np.diff(t) == HOUR]
-                usable = (hour == 1) | has_previous
+                usable = (hour == 1) | np.r_[False, np.diff(t) == HOUR]
                 if not usable.all() and settings.strict:
                     raise DataError(f"{source}: accumulated {name} needs every hour of the day to be de-accumulated")
-                inc = np.where((hour == 1)[:, None, None], acc, acc - previous)
+                inc = acc.copy()
+                inc[1:] -= acc[:-1]
+                inc[hour == 1] = acc[hour == 1]
                 inc[~usable] = np.nan
                 day_of = (t - HOUR).astype("datetime64[D]")
-                _, starts = _segments(day_of)
-                totals = np.add.reduceat(inc, starts, axis=0)
-                counts = np.diff(np.r_[starts, len(day_of)])
-                if nxt is None and counts[-1] == 23:
-                    totals[-1] *= 24.0 / 23.0
-                    extrapolated.append(name)
-                day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
-                day_values[(np.unique(day_of) - month_start).astype(int)] = totals
-                store(name, day_values, weeks.week_index(day_of, settings.start_year), inc, scale=24.0)
+                if nxt is None and (day_of == day_of[-1]).sum() == 23:
+                    extrapolated.append(name)  # the mean of 23 increments x 24 stands for the day's total
+                # daily total = mean hourly increment x 24; weekly statistics as rates per day (x 24)
+                store(name, day_of, inc, scale=24.0, total=True)
+                del inc, acc
             else:
-                day_of = times.astype("datetime64[D]")
-                unique, moments = _reduce(values, day_of)
-                day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
-                day_values[(unique - month_start).astype(int)] = np.stack([m.mean for m in moments])
-                store(name, day_values, weeks.week_index(day_of, settings.start_year), values)
+                store(name, times.astype("datetime64[D]"), values)
                 if name in ("t2m", "d2m"):
                     cache[name] = values
+            del values
         if "t2m" in cache and "d2m" in cache:
-            values = vpd_hpa(cache.pop("t2m"), cache.pop("d2m"))
-            day_of = times.astype("datetime64[D]")
-            unique, moments = _reduce(values, day_of)
-            day_values = np.full((len(days), *values.shape[1:]), np.nan, np.float32)
-            day_values[(unique - month_start).astype(int)] = np.stack([m.mean for m in moments])
-            store("vpd", day_values, weeks.week_index(day_of, settings.start_year), values)
+            store("vpd", times.astype("datetime64[D]"), vpd_hpa(cache.pop("t2m"), cache.pop("d2m")))
             units["vpd"] = "hPa"
         era5t = int(ds.attrs.get("era5t_hours", 0)), int(ds.attrs.get("era5t_replaced_hours", 0))
 

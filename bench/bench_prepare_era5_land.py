@@ -1,0 +1,162 @@
+"""Benchmark: ERA5-Land hourly CDS-layout NetCDF -> prepared zarr stores (issue 4).
+
+Generates monthly files (default 100 x 150 grid, 4 float32 variables t2m, d2m, tp, swvl1, zlib 1 + shuffle,
+chunks (1, lat, lon) as the CDS writes them: 12 months = 2.1 GB uncompressed) and times, each in its own
+process with the peak RSS of the whole process tree sampled every 50 ms:
+
+- decode-only bound: read every input array once (1 process);
+- naive: ``xr.open_mfdataset(files).to_zarr(out)`` (only at 1x: it needs several GB);
+- terraflux: ``prepare_era5_land`` (streaming, ``--workers`` processes) writing the daily, weekly and
+  monthly stores.
+
+Prints wall time, MB/s of uncompressed input, peak RSS and the ratios (targets: >= 2x faster than naive,
+<= 1.5x decode-only, peak RSS flat within 25 % from 1x to 4x and < 2 GB).
+
+    python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+VARIABLES = ("t2m", "d2m", "tp", "swvl1")
+
+
+def generate(root: Path, months: int, ny: int, nx: int) -> list[Path]:
+    sys.path.insert(0, str(HERE))
+    import cds_files
+
+    files = []
+    for index in range(months):
+        year, month = 2001 + index // 12, index % 12 + 1
+        path = root / f"era5-land_{year}-{month:02d}.nc"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            cds_files.write_month(tmp, year, month, VARIABLES, ny, nx, north=60.0, west=0.0)
+            tmp.rename(path)
+        files.append(path)
+    return files
+
+
+def child(mode: str, files: list[str], out: str, workers: int) -> None:
+    """Run one approach (in a fresh process, so that its peak memory is its own)."""
+    import terraflux  # noqa: F401
+    import xarray as xr
+
+    if mode == "decode":
+        from terraflux.sources.readers.netcdf import small_chunk_cache
+
+        small_chunk_cache()
+        for path in files:
+            with xr.open_dataset(path, engine="netcdf4", cache=False) as ds:
+                for name in VARIABLES:
+                    ds[name].values
+    elif mode == "naive":
+        ds = xr.open_mfdataset(files, engine="netcdf4")
+        ds.coords["expver"] = ds["expver"].compute()  # its per-file dask chunks are not zarr-compatible
+        ds.to_zarr(out, mode="w")
+    elif mode == "terraflux":
+        from terraflux.prepare.era5_land import prepare_era5_land
+
+        years = sorted({int(Path(f).stem[-7:-3]) for f in files})
+        mapping = {(int(Path(f).stem[-7:-3]), int(Path(f).stem[-2:])): [f] for f in files}
+        prepare_era5_land(
+            mapping,
+            daily_path=f"{out}/daily.zarr",
+            weekly_path=f"{out}/weekly.zarr",
+            monthly_path=f"{out}/monthly.zarr",
+            variables=VARIABLES,
+            region={"north": 90, "south": -90, "west": -180, "east": 360},
+            period={"start_year": years[0], "end_year": years[-1], "train_years": years[:1]},
+            factor=5,
+            workers=workers,
+        )
+
+
+def measure(mode: str, files: list[Path], out: Path, workers: int) -> dict:
+    """Wall time and peak RSS (sum over the process tree) of one approach."""
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    out.mkdir(parents=True)
+    args = [sys.executable, __file__, "--child", mode, "--out", str(out), "--workers", str(workers), *map(str, files)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(args)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
+    return {"wall_s": wall, "peak_rss_mb": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/tmp/tf-bench-era5")
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--ny", type=int, default=100)
+    parser.add_argument("--nx", type=int, default=150)
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--out")
+    parser.add_argument("files", nargs="*")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.files, args.out, args.workers)
+        return
+
+    root = Path(args.dir)
+    root.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for scale in args.scales:
+        files = generate(root / "raw", args.months * scale, args.ny, args.nx)
+        size = sum(4 * args.ny * args.nx * len(VARIABLES) * (24 * _days(f)) for f in files) / 1e6
+        disk = sum(f.stat().st_size for f in files) / 1e6
+        for f in files:  # inputs in the page cache, as in PERFORMANCE.md
+            f.read_bytes()
+        row = {"input_mb": size, "disk_mb": disk}
+        row["decode"] = measure("decode", files, root / "out-decode", 1)
+        row["terraflux"] = measure("terraflux", files, root / "out-terraflux", args.workers)
+        if scale == 1 and not args.skip_naive:
+            row["naive"] = measure("naive", files, root / "out-naive", 1)
+        results[scale] = row
+        print(f"\n{scale}x input: {size:.0f} MB uncompressed ({disk:.0f} MB on disk), {len(files)} files")
+        for mode in ("decode", "naive", "terraflux"):
+            if mode in row:
+                r = row[mode]
+                print(f"  {mode:10s} {r['wall_s']:7.1f} s  {size / r['wall_s']:7.0f} MB/s  peak RSS {r['peak_rss_mb']:7.0f} MB")
+        ours = row["terraflux"]["wall_s"]
+        print(f"  terraflux / decode-only: {ours / row['decode']['wall_s']:.2f} (target <= 1.5)")
+        if "naive" in row:
+            print(f"  naive / terraflux: {row['naive']['wall_s'] / ours:.2f}x faster (target >= 2)")
+    if len(results) > 1:
+        low, high = min(results), max(results)
+        growth = results[high]["terraflux"]["peak_rss_mb"] / results[low]["terraflux"]["peak_rss_mb"]
+        print(f"\npeak RSS {high}x / {low}x input: {growth:.2f} (target <= 1.25; < 2048 MB)")
+    (root / "results.json").write_text(json.dumps(results, indent=1))
+
+
+def _days(path: Path) -> int:
+    import calendar
+
+    year, month = int(path.stem[-7:-3]), int(path.stem[-2:])
+    return calendar.monthrange(year, month)[1]
+
+
+if __name__ == "__main__":
+    main()
