@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from conftest import BIN, REPO_ROOT
+import tiny_demo
 from slurm_cluster import run, slurm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slurm
@@ -111,3 +112,31 @@ def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # no
     assert two["world_size"] == 2
     for name, weights in one["state"].items():
         torch.testing.assert_close(two["state"][name], weights, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- the workflow on Slurm
+def test_workflow_on_slurm_gpu_stages_ask_for_a_gpu_cpu_stages_do_not(tmp_path, slurm):  # noqa: F811
+    done = profile_run(tmp_path, tiny_demo.TARGETS, *tiny_demo.config_args(tmp_path))
+    jobs = submitted_jobs(done)
+    assert set(jobs.values()) == tiny_demo.GPU_RULES | tiny_demo.CPU_RULES, done.stdout[-3000:]
+    check_all_completed(slurm, jobs)
+    for job_id, rule in jobs.items():
+        request = gpu_request(slurm.show_job(job_id))
+        if rule in tiny_demo.GPU_RULES:
+            assert request == "TresPerJob=gres:gpu:1", (rule, request)  # sbatch --gpus=1
+        else:
+            assert request is None, (rule, request)
+    for rule in tiny_demo.LOCAL_RULES:
+        assert f"localrule {rule}:" in done.stdout + done.stderr
+    for target in tiny_demo.TARGETS:
+        assert (tmp_path / target).stat().st_size > 0
+
+    # sites that reject --gpus: compute.gpu_request gres -> sbatch --gres=gpu:1 (never both)
+    args = tiny_demo.config_args(tmp_path, "compute: {gpu_request: gres}\n")
+    done = profile_run(tmp_path, [f"{tiny_demo.IDE}/checkpoint.pt"], *args, "--forcerun", "ide_train")
+    jobs = submitted_jobs(done)
+    assert list(jobs.values()) == ["ide_train"]
+    check_all_completed(slurm, jobs)
+    for job_id in jobs:
+        shown = slurm.show_job(job_id)
+        assert gpu_request(shown) == "TresPerNode=gres:gpu:1" and "TresPerJob" not in shown
