@@ -1,0 +1,125 @@
+"""IDE datasets on small weekly stores built as docs/data-layout.md describes (ERA5-Land and CERRA
+layouts) and on the benchmark: climatology from training years only, normalisation, windows, masks."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
+from terraflux.ide.data import WindowData, benchmark_source, training_batches, week_of_year, weekly_source, write_dataset
+
+YEARS = [2016, 2017, 2018, 2019]
+
+
+def week_starts(years):
+    return np.array([np.datetime64(f"{y}-01-01") + np.timedelta64(7 * k, "D") for y in years for k in range(52)])
+
+
+def weekly_store(path, *, cerra=False, variables=("t2m", "tp"), seed=0, shift_test=0.0):
+    """A weekly store in the layout of era5_land_weekly.zarr / cerra_weekly.zarr (small)."""
+    rng = np.random.default_rng(seed)
+    time = week_starts(YEARS)
+    ny, nx = 5, 6
+    dims = ("time", "y", "x") if cerra else ("time", "latitude", "longitude")
+    year = time.astype("datetime64[Y]").astype(int) + 1970
+    week = week_of_year(time)
+    data = {}
+    for i, v in enumerate(variables):
+        seasonal = 10 * i + np.sin(2 * np.pi * week / 52)[:, None, None]
+        mean = (seasonal + rng.normal(0, 1, (len(time), ny, nx))).astype(np.float32)
+        mean[year == 2019] += shift_test
+        data[f"{v}_mean"] = (dims, mean, {"units": "K"})
+        data[f"{v}_std"] = (dims, rng.gamma(2, 1, (len(time), ny, nx)).astype(np.float32), {"units": "K"})
+        data[f"{v}_mean_clim"] = (("week_of_year",) + dims[1:], np.zeros((52, ny, nx), np.float32))
+        data[f"{v}_std_clim"] = (("week_of_year",) + dims[1:], np.ones((52, ny, nx), np.float32))
+    land = np.ones((ny, nx), bool)
+    land[0, 0] = False
+    data["land_mask"] = (dims[1:], land)
+    coords = {"time": time, "year": ("time", year.astype(np.int32)), "week": ("time", week.astype(np.int32)), "week_of_year": np.arange(1, 53)}
+    if cerra:
+        coords.update(y=np.arange(ny) * 5500.0, x=np.arange(nx) * 5500.0)
+        coords["latitude"] = (("y", "x"), 45 + rng.random((ny, nx)))
+        coords["longitude"] = (("y", "x"), 10 + rng.random((ny, nx)))
+    else:
+        coords.update(latitude=np.linspace(48, 46, ny), longitude=np.linspace(8, 11, nx))
+    xr.Dataset(data, coords=coords).to_zarr(path, zarr_format=3, consolidated=False)
+    vhi = rng.uniform(0, 100, (len(time), ny, nx)).astype(np.float32)
+    vhi[:, 1, 1] = np.nan
+    vhp = xr.Dataset(
+        {"VHI": (dims, vhi), "extreme": (dims, vhi < 26), "extreme_loose": (dims, vhi < 35)},
+        coords={k: v for k, v in coords.items() if k not in ("year", "week", "week_of_year")},
+    )
+    vhp_path = path.parent / ("vhp_" + path.name.replace("_weekly", ""))
+    vhp.to_zarr(vhp_path, zarr_format=3, consolidated=False)
+    return vhp_path
+
+
+def test_week_of_year_folds_the_last_days_into_week_52():
+    days = np.array(["2017-01-07", "2017-01-08", "2017-12-24", "2017-12-31", "2016-12-31"], dtype="datetime64[D]")
+    assert week_of_year(days).tolist() == [1, 2, 52, 52, 52]
+
+
+@pytest.mark.parametrize("cerra", [False, True])
+def test_weekly_store_to_dataset(tmp_path, cerra):
+    name = "cerra_weekly.zarr" if cerra else "era5_land_weekly.zarr"
+    vhp = weekly_store(tmp_path / name, cerra=cerra)
+    source = weekly_source(tmp_path / name, vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    assert source.variables == ["t2m", "tp"] and source.channels == ["mean", "std"]
+    write_dataset(source, tmp_path / "ds.zarr", 10.0, {"dataset": "x"})
+    ds = xr.open_zarr(tmp_path / "ds.zarr", consolidated=False)
+    assert ds["inputs"].dims == ("variable", "channel", "time", "y", "x")
+    assert ds["inputs"].shape == (2, 2, 208, 5, 6) and ds["inputs"].dtype == np.float32
+    split = ds["split"].values
+    assert (split == 0).sum() == 104 and (split == 1).sum() == 52 and (split == 2).sum() == 52
+    # climatology of the training weeks: normalised training values have mean 0 and std 1 per week and pixel
+    train = ds["inputs"].values[:, :, split == 0]
+    per_week = train.reshape(2, 2, 2, 52, 5, 6)
+    np.testing.assert_allclose(per_week.mean(axis=2), 0, atol=1e-2)  # float32 rounding
+    # valid: land and VHI present; targets only where valid
+    valid = ds["valid"].values
+    assert not valid[:, 0, 0].any() and not valid[:, 1, 1].any() and valid[:, 2, 2].all()
+    assert not (ds["extreme"].values & ~valid).any()
+    if cerra:
+        assert ds["latitude"].dims == ("y", "x")
+
+
+def test_climatology_ignores_val_and_test_years(tmp_path):
+    a = weekly_store(tmp_path / "a" / "era5_land_weekly.zarr", seed=1)
+    b = weekly_store(tmp_path / "b" / "era5_land_weekly.zarr", seed=1, shift_test=50.0)
+    years = dict(variables=["t2m"], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    write_dataset(weekly_source(a.parent / "era5_land_weekly.zarr", a, **years), tmp_path / "a.zarr", 10.0, {})
+    write_dataset(weekly_source(b.parent / "era5_land_weekly.zarr", b, **years), tmp_path / "b.zarr", 10.0, {})
+    da, db = xr.open_zarr(tmp_path / "a.zarr", consolidated=False), xr.open_zarr(tmp_path / "b.zarr", consolidated=False)
+    np.testing.assert_array_equal(da["clim_mean"].values, db["clim_mean"].values)
+    test = db["inputs"].values[0, 0, db["split"].values == 2]
+    assert test.max() == 10.0  # a 50-unit shift is clipped at +10 standard deviations
+
+
+def test_missing_variable_and_store_are_clear_errors(tmp_path):
+    vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
+    with pytest.raises(DataError, match="ide.variables"):
+        weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=["swvl1"], train_years=[2016], val_years=[], test_years=[])
+    with pytest.raises(DataError, match="vhp_cerra.zarr does not exist"):
+        weekly_source(tmp_path / "era5_land_weekly.zarr", tmp_path / "vhp_cerra.zarr", variables=[], train_years=[2016], val_years=[], test_years=[])
+
+
+def test_windows_newest_first_and_augmented_alike(tmp_path):
+    cfg = BenchmarkConfig(height=12, width=12, weeks=208, events_per_year=20.0, seed=2)
+    write_benchmark(cfg, tmp_path / "b.zarr")
+    write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "ds.zarr", 10.0, {})
+    data = WindowData(tmp_path / "ds.zarr", 4)
+    t = int(data.targets("train")[5])
+    w = data.window(t)
+    assert np.abs(data.inputs[:, :, t]).max() > 0.1
+    np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
+    np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
+    np.testing.assert_array_equal(w["normal"], ~data.extreme[t - 3 : t + 1].any(axis=0))
+    assert data.targets("train")[0] == 3  # a window needs T weeks
+    first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
+    again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
+    other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1))
+    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
+    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
+    assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
