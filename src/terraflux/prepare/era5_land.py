@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from terraflux.errors import DataError
-from terraflux.prepare import grid, stores, weeks
+from terraflux.prepare import grid, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
 from terraflux.sources.readers import era5_land as reader
 from terraflux.sources.readers.netcdf import small_chunk_cache
@@ -52,7 +52,7 @@ DAY = np.timedelta64(1, "D")
 DAILY_UNITS = {"tp": "m d-1", "e": "m d-1", "pev": "m d-1", "ro": "m d-1"}
 CHUNKS = {
     "daily": {"time": 365, "latitude": 32, "longitude": 32},
-    "weekly": {"time": 8, "latitude": 64, "longitude": 64, "week_of_year": 52},
+    "weekly": weekly.CHUNKS,
     "monthly": {"latitude": 16, "longitude": 16},
 }
 
@@ -197,7 +197,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     hourly = task.product == "hourly"
     accumulated = [v for v in settings.variables if v in reader.ACCUMULATED] if hourly else []
     daily: dict[str, np.ndarray] = {}
-    weekly: dict[int, dict[str, Moments]] = {}
+    week_parts: dict[int, dict[str, Moments]] = {}
     monthly: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
     extrapolated: list[str] = []
@@ -225,7 +225,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
             day_values[(unique - month_start).astype(int)] = per_day
             daily[name] = day_values
             for key, mom in weekly_moments(unique, moments, settings.start_year, scale).items():
-                weekly.setdefault(key, {})[name] = mom
+                week_parts.setdefault(key, {})[name] = mom
 
         for name in settings.variables:
             var = ds[name]
@@ -269,7 +269,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     for name, values in daily.items():
         with np.errstate(invalid="ignore"), _quiet():
             monthly[name] = grid.block_mean(np.nanmean(values, axis=0), land, settings.factor)
-    return MonthResult(task.year, task.month, days, daily, weekly, monthly, land, units, *era5t, extrapolated)
+    return MonthResult(task.year, task.month, days, daily, week_parts, monthly, land, units, *era5t, extrapolated)
 
 
 class _quiet:
@@ -373,7 +373,6 @@ def prepare_era5_land(
     lat, lon, source_attrs = _grid_of(tasks[0], settings)
     names = short + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
     days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D")
-    week_times = weeks.week_starts(start_year, end_year)
     months = pd.date_range(f"{start_year}-01-01", periods=len(tasks), freq="MS")
     cell_lat, cell_lon = grid.model_grid(lat, lon, settings.factor)
     units0 = {n: daily_units(n, source_attrs.get(n, {}).get("units")) for n in short}
@@ -404,26 +403,13 @@ def prepare_era5_land(
             CHUNKS["daily"],
             common,
         )
-        weekly_vars = {}
-        for n in names:
-            attrs = _cf_attrs(n, source_attrs.get(n, {}), units0[n])
-            weekly_vars[f"{n}_mean"] = stores.variable(dims, {**attrs, "cell_methods": "time: mean (weekly)"})
-            weekly_vars[f"{n}_std"] = stores.variable(dims, {**attrs, "cell_methods": "time: standard_deviation (weekly)"})
-            clim_dims = ("week_of_year", "latitude", "longitude")
-            weekly_vars[f"{n}_mean_clim"] = stores.variable(clim_dims, {**attrs, "long_name": f"training-years mean of {n}_mean"})
-            weekly_vars[f"{n}_std_clim"] = stores.variable(clim_dims, {**attrs, "long_name": f"training-years std of {n}_mean"})
+        weekly_vars = weekly.variables({n: _cf_attrs(n, source_attrs.get(n, {}), units0[n]) for n in names}, ("latitude", "longitude"))
         weekly_vars["land_mask"] = stores.variable(("latitude", "longitude"), {"long_name": "land"}, bool)
         wgroup = stores.create(
             wpath,
-            {
-                "time": (("time",), week_times.values, {"standard_name": "time", "long_name": "first day of the week"}),
-                "year": (("time",), week_times.year.to_numpy().astype(np.int32), {}),
-                "week": (("time",), np.tile(np.arange(1, 53, dtype=np.int32), end_year - start_year + 1), {}),
-                "week_of_year": (("week_of_year",), np.arange(1, 53, dtype=np.int32), {}),
-                **space,
-            },
+            {**weekly.coords(start_year, end_year), **space},
             weekly_vars,
-            CHUNKS["weekly"],
+            weekly.CHUNKS,
             {**common, "week_convention": "week = min((doy - 1) // 7 + 1, 52); time = first day of the week"},
         )
         mgroup = stores.create(
@@ -437,10 +423,8 @@ def prepare_era5_land(
             {**common, "model_grid_factor": settings.factor},
         )
         dwriter = stores.TimeChunkWriter(dgroup, names, CHUNKS["daily"]["time"], len(days))
-        wnames = [f"{n}_{s}" for n in names for s in ("mean", "std")]
-        wwriter = stores.TimeChunkWriter(wgroup, wnames, CHUNKS["weekly"]["time"], len(week_times))
+        wwriter = weekly.WeeklyWriter(wgroup, names, start_year, end_year)
         monthly = {n: np.full((len(months), len(cell_lat), len(cell_lon)), np.nan, np.float32) for n in names}
-        pending_weeks: dict[int, dict[str, Moments]] = {}
         land = None
         day_offset = 0
         stats = {n: None for n in names}
@@ -454,14 +438,7 @@ def prepare_era5_land(
                 if result.year in train:
                     mom = Moments.of(np.where(land, result.daily[n], np.nan).reshape(-1)[None, :], axis=1)
                     stats[n] = mom if stats[n] is None else stats[n].combine(mom)
-            for key, per_var in result.weekly.items():
-                slot = pending_weeks.setdefault(key, {})
-                for n, mom in per_var.items():
-                    slot[n] = mom if n not in slot else slot[n].combine(mom)
-            month_last = pd.Timestamp(result.days[-1])
-            for key in sorted(k for k in pending_weeks if weeks.week_last_day(k, start_year) <= month_last):
-                slot = pending_weeks.pop(key)
-                wwriter.push(key, {f"{n}_{s}": (slot[n].mean if s == "mean" else slot[n].std()).astype(np.float32)[None] for n in names for s in ("mean", "std")})
+            wwriter.add(result.weekly, pd.Timestamp(result.days[-1]))
             summary["era5t_hours"] += result.era5t_hours
             summary["era5t_replaced_hours"] += result.era5t_replaced_hours
             if result.era5t_hours:
@@ -478,13 +455,7 @@ def prepare_era5_land(
         mgroup["land_mask"][:] = grid.block_any(land, settings.factor)
 
         # Statistics and climatology from the training years only.
-        for n in names:
-            per_year = np.stack(
-                [wgroup[f"{n}_mean"][(y - start_year) * 52 : (y - start_year + 1) * 52] for y in train if start_year <= y <= end_year]
-            )
-            with _quiet():
-                wgroup[f"{n}_mean_clim"][:] = np.nanmean(per_year, axis=0)
-                wgroup[f"{n}_std_clim"][:] = np.nanstd(per_year, axis=0)
+        weekly.write_climatology(wgroup, names, train, start_year, end_year)
         month_years = months.year.to_numpy()
         var_stats = {}
         for n in names:
