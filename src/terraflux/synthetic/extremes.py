@@ -1,0 +1,250 @@
+"""Extreme events, their driver anomalies, distractors, and the vegetation-health index (NOAA VHP).
+
+Weeks follow the extremes model's convention: week of year = min((doy - 1) // 7 + 1, 52) (days
+365/366 fold into week 52); the global week index counts 52 weeks per year from the first year.
+
+- An *event* is an ellipse on the map (centre, semi-axes, rotation) over a run of growing-season
+  weeks; inside it, on land, the VHI is below 26 (an extreme drought) and only there.
+- For every *coupled* variable (``synthetic.coupled_variables``) each event has a *driver* window: the
+  event's footprint enlarged by 1.25, from ``lead`` weeks before the event to ``lag`` weeks after it
+  (drawn per event and variable up to ``max_lead_weeks`` / ``max_lag_weeks``), where that variable gets
+  an anomaly of ``anomaly_strength`` in the drought direction (warmer, drier, ...).
+- *Distractors*: anomalies in random variables (coupled or not) at random places and weeks, away from
+  the event windows of that variable, that cause nothing.
+The truth keeps the event mask, the driver masks, the distractor masks and which variables are coupled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+
+WEEKS = 52
+DRIVER_SCALE = 1.25
+VHI_FILL = np.float32(-999.0)
+
+
+def week_of_year(doy: np.ndarray) -> np.ndarray:
+    return np.minimum((np.asarray(doy) - 1) // 7 + 1, WEEKS)
+
+
+def week_start(year: int, week: int) -> dt.date:
+    return dt.date(year, 1, 1) + dt.timedelta(days=7 * (week - 1))
+
+
+def hour_weeks(world, hours: np.ndarray) -> np.ndarray:
+    """Global week index of each valid hour (int64 hours since 1970)."""
+    stamps = pd.to_datetime(np.asarray(hours, dtype=np.int64), unit="h")
+    return (stamps.year.values - world.spec.years[0]) * WEEKS + week_of_year(stamps.day_of_year.values) - 1
+
+
+def _ellipse_d2(rec: dict, lat: np.ndarray, lon: np.ndarray, coslat: float, scale: float = 1.0) -> np.ndarray:
+    dy = np.asarray(lat) - rec["lat"]
+    dx = (np.asarray(lon) - rec["lon"]) * coslat
+    c, s = np.cos(rec["angle"]), np.sin(rec["angle"])
+    u, v = c * dy + s * dx, -s * dy + c * dx
+    return (u / (rec["a"] * scale)) ** 2 + (v / (rec["b"] * scale)) ** 2
+
+
+def draw_extremes(world, rng: np.random.Generator) -> None:
+    """Events, drivers and distractors into ``world.tables``."""
+    spec, knobs = world.spec, world.spec.knobs
+    grid = world.era5_grid
+    lat, lon = grid.mesh()
+    land = np.flatnonzero(world.land_mask.ravel())
+    nyears = len(spec.years)
+    n_weeks = WEEKS * nyears
+    coupled = list(knobs["coupled_variables"])
+    events, drivers, distractors = [], [], []
+    for k in range(int(knobs["n_extreme_events"])):
+        if land.size == 0:
+            break
+        cell = rng.choice(land)
+        year_idx = int(k % nyears) if k < nyears else int(rng.integers(nyears))
+        length = int(rng.integers(2, 6))
+        start = year_idx * WEEKS + int(rng.integers(18, 40 - length))
+        ev = {
+            "id": k, "lat": float(lat.ravel()[cell] + rng.uniform(-0.05, 0.05)),
+            "lon": float(lon.ravel()[cell] + rng.uniform(-0.05, 0.05)),
+            "a": float(rng.uniform(0.2, 0.5)), "b": float(rng.uniform(0.25, 0.6)), "angle": float(rng.uniform(0, np.pi)),
+            "start": start, "end": start + length - 1, "severity": float(rng.uniform(0.5, 1.0)),
+        }
+        events.append(ev)
+        for var in coupled:
+            lead = int(rng.integers(0, knobs["max_lead_weeks"] + 1))
+            lag = int(rng.integers(0, knobs["max_lag_weeks"] + 1))
+            drivers.append({"event": k, "variable": var, "start": max(0, start - lead), "end": min(n_weeks - 1, ev["end"] + lag)})
+    for year_idx in range(nyears):
+        for _ in range(int(knobs["distractors_per_year"])):
+            for _attempt in range(30):
+                var = str(rng.choice(list(spec.variables)))
+                length = int(rng.integers(1, 5))
+                start = year_idx * WEEKS + int(rng.integers(0, WEEKS - length))
+                cell = rng.choice(land) if land.size else 0
+                rec = {
+                    "variable": var, "lat": float(lat.ravel()[cell]), "lon": float(lon.ravel()[cell]),
+                    "a": float(rng.uniform(0.15, 0.4)), "b": float(rng.uniform(0.2, 0.5)), "angle": float(rng.uniform(0, np.pi)),
+                    "start": start, "end": start + length - 1, "sign": int(rng.choice([-1, 1])),
+                }
+                if not _overlaps(rec, events, drivers, world.coslat):
+                    distractors.append(rec)
+                    break
+    world.tables.update(events=events, drivers=drivers, distractors=distractors)
+
+
+def _overlaps(rec: dict, events: list[dict], drivers: list[dict], coslat: float) -> bool:
+    """Does a distractor touch an event (any variable) or a driver window of its variable?"""
+    for ev in events:
+        windows = [(d["start"], d["end"]) for d in drivers if d["event"] == ev["id"] and d["variable"] == rec["variable"]]
+        windows.append((ev["start"], ev["end"]))
+        near = np.hypot(rec["lat"] - ev["lat"], (rec["lon"] - ev["lon"]) * coslat) < DRIVER_SCALE * max(ev["a"], ev["b"]) + max(rec["a"], rec["b"])
+        if near and any(rec["start"] <= w1 + 1 and rec["end"] >= w0 - 1 for w0, w1 in windows):
+            return True
+    return False
+
+
+def _records(world, variable: str) -> list[tuple[dict, float, float]]:
+    """(geometry, sign, footprint scale) of every anomaly of ``variable``, with start/end weeks."""
+    from terraflux.synthetic.weather import DROUGHT_SIGN
+
+    events = {ev["id"]: ev for ev in world.tables.get("events", [])}
+    out = []
+    for d in world.tables.get("drivers", []):
+        if d["variable"] == variable:
+            geom = dict(events[d["event"]], start=d["start"], end=d["end"])
+            out.append((geom, float(DROUGHT_SIGN.get(variable, 1)), DRIVER_SCALE))
+    for d in world.tables.get("distractors", []):
+        if d["variable"] == variable:
+            out.append((d, float(d["sign"]), 1.0))
+    return out
+
+
+def anomaly(world, variable: str, hours: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray | None:
+    """Injected anomaly of ``variable`` [T, P] in units of natural variability (None if it has none
+    in these weeks). Inside a footprint it tapers from 1 at the centre to 0.6 at the edge."""
+    records = _records(world, variable)
+    if not records:
+        return None
+    weeks = hour_weeks(world, hours)
+    out = None
+    strength = float(world.spec.knobs["anomaly_strength"])
+    for geom, sign, scale in records:
+        tmask = (weeks >= geom["start"]) & (weeks <= geom["end"])
+        if not tmask.any():
+            continue
+        d2 = _ellipse_d2(geom, lat, lon, world.coslat, scale)
+        weight = np.where(d2 < 1.0, 1.0 - 0.4 * d2, 0.0).astype(np.float32) * (strength * sign)
+        if not weight.any():
+            continue
+        if out is None:
+            out = np.zeros((len(weeks), np.size(lat)), dtype=np.float32)
+        out[tmask] += weight[None, :]
+    return out
+
+
+def masks_for_week(world, gw: int, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(extreme bool, depth float: 1 - d2 of the deepest event, 0 outside) at points for global week ``gw``."""
+    ext = np.zeros(np.shape(lat), dtype=bool)
+    depth = np.zeros(np.shape(lat), dtype=np.float32)
+    for ev in world.tables.get("events", []):
+        if ev["start"] <= gw <= ev["end"]:
+            d2 = _ellipse_d2(ev, lat, lon, world.coslat)
+            inside = d2 < 1.0
+            ext |= inside
+            depth = np.maximum(depth, np.where(inside, (1.0 - d2) * ev["severity"], 0.0))
+    return ext, depth
+
+
+def truth_masks(world, variables: list[str]) -> dict[str, np.ndarray]:
+    """Weekly truth on the ERA5-Land grid: extreme [W, ny, nx], driver / distractor [V, W, ny, nx]."""
+    lat, lon = world.era5_grid.mesh()
+    land = world.land_mask
+    n_weeks = WEEKS * len(world.spec.years)
+    extreme = np.zeros((n_weeks,) + lat.shape, dtype=bool)
+    for gw in range(n_weeks):
+        extreme[gw] = masks_for_week(world, gw, lat, lon)[0] & land
+    driver = np.zeros((len(variables), n_weeks) + lat.shape, dtype=bool)
+    distractor = np.zeros_like(driver)
+    events = {ev["id"]: ev for ev in world.tables.get("events", [])}
+    for d in world.tables.get("drivers", []):
+        if d["variable"] in variables:
+            inside = (_ellipse_d2(events[d["event"]], lat, lon, world.coslat, DRIVER_SCALE) < 1.0) & land
+            driver[variables.index(d["variable"]), d["start"]: d["end"] + 1] |= inside
+    for d in world.tables.get("distractors", []):
+        if d["variable"] in variables:
+            inside = (_ellipse_d2(d, lat, lon, world.coslat) < 1.0) & land
+            distractor[variables.index(d["variable"]), d["start"]: d["end"] + 1] |= inside
+    return {"extreme": extreme, "driver": driver, "distractor": distractor}
+
+
+def vhi_week(world, year: int, week: int, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(VHI, VCI, TCI) float32 at points for one week: VHI < 26 exactly inside the events (on land)."""
+    from terraflux.synthetic.weather import Points, Weather
+
+    gw = (year - world.spec.years[0]) * WEEKS + week - 1
+    mid = week_start(year, week) + dt.timedelta(days=3)
+    hour = np.array([(mid - dt.date(1970, 1, 1)).days * 24 + 12], dtype=np.int64)
+    pts = Points(world, lat, lon)
+    w = Weather(pts, hour)
+    wet, heat = w.process("wet_soil")[0], w.process("heat_soil")[0]
+    base = 58.0 + 9.0 * wet - 6.0 * heat + 6.0 * world.field("vhi")(pts.lat, pts.lon)
+    base = np.clip(base, 28.0, 95.0)
+    ext, depth = masks_for_week(world, gw, pts.lat, pts.lon)
+    vhi = np.where(ext, 25.0 - 15.0 * depth, base).astype(np.float32)
+    delta = (4.0 * np.tanh(heat)).astype(np.float32)
+    delta = np.minimum(np.abs(delta), np.minimum(vhi, 100 - vhi)) * np.sign(delta)
+    tci, vci = vhi - delta, vhi + delta
+    shape = np.shape(lat)
+    return vhi.reshape(shape), vci.reshape(shape).astype(np.float32), tci.reshape(shape).astype(np.float32)
+
+
+def vhp_name(satellite: str, year: int, week: int) -> str:
+    return f"VHP.G04.C07.{satellite}.P{year}{week:03d}.VH.nc"
+
+
+def write_vhp(path: str | Path, world, year: int, week: int, satellite: str) -> None:
+    """One weekly NOAA VHP file over the region: dims HEIGHT x WIDTH of the global 0.036 deg grid's
+    pixels inside the box (north row first), VCI / TCI / VHI float32 with fill -999 over sea, QA int16.
+    Global attributes give the year, week, days and the crop's edges (START/END_*_RANGE)."""
+    from terraflux.synthetic.grids import VHP_STEP, vhp_grid
+    from terraflux.synthetic.land import sea_score
+
+    grid, _, _ = vhp_grid(world.spec.region)
+    lat, lon = grid.mesh()
+    vhi, vci, tci = vhi_week(world, year, week, lat, lon)
+    sea = sea_score(world, lat, lon) < world.scalars["sea_threshold"]
+    begin = week_start(year, week)
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncatts({
+            "title": "Vegetation Health Products (VHP), blended 4 km, weekly",
+            "institution": "NOAA/NESDIS/STAR",
+            "SATELLITE": satellite,
+            "YEAR": np.int16(year),
+            "PERIOD_OF_YEAR": np.int16(week),
+            "DATE_BEGIN": np.int16(begin.timetuple().tm_yday),
+            "DATE_END": np.int16(min(begin.timetuple().tm_yday + 6, 366)),
+            "START_LATITUDE_RANGE": np.float32(round(grid.lat[0] + VHP_STEP / 2, 6)),
+            "END_LATITUDE_RANGE": np.float32(round(grid.lat[-1] - VHP_STEP / 2, 6)),
+            "START_LONGITUDE_RANGE": np.float32(round(grid.lon[0] - VHP_STEP / 2, 6)),
+            "END_LONGITUDE_RANGE": np.float32(round(grid.lon[-1] + VHP_STEP / 2, 6)),
+            "PROJECTION": "Plate_Carree",
+        })
+        nc.createDimension("HEIGHT", grid.shape[0])
+        nc.createDimension("WIDTH", grid.shape[1])
+        for name, values, long_name in (
+            ("VCI", vci, "Vegetation Condition Index"),
+            ("TCI", tci, "Thermal Condition Index"),
+            ("VHI", vhi, "Vegetation Health Index"),
+        ):
+            var = nc.createVariable(name, "f4", ("HEIGHT", "WIDTH"), zlib=True, complevel=4, fill_value=VHI_FILL)
+            var.long_name = long_name
+            var.units = "1"
+            var.valid_range = np.array([0.0, 100.0], dtype=np.float32)
+            var[:] = np.where(sea, VHI_FILL, values)
+        qa = nc.createVariable("QA", "i2", ("HEIGHT", "WIDTH"), zlib=True, complevel=4)
+        qa.long_name = "Quality flag (0 good, 1 water)"
+        qa[:] = sea.astype(np.int16)

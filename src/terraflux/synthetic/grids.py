@@ -1,0 +1,148 @@
+"""The grids each source delivers for the config's region.
+
+- ERA5-Land: regular 0.1 deg, latitude descending, points on multiples of 0.1 deg, the ``area``
+  [N, W, S, E] inclusive (21 x 31 points for 46-48 N, 8-11 E).
+- ESA-CCI land cover: 1/360 deg pixels, latitude descending; the CDS area subset holds the pixels
+  whose centres lie inside the box. The world's fine map covers the ERA5-Land cells completely
+  (36 x 36 pixels per cell), the file holds its subset inside the box.
+- NOAA VHP: the global 4 km grid, 10000 x 3616 pixels of 0.036 deg from 180 W / 75.024 N; the
+  synthetic files hold the pixels whose centres lie inside the box.
+- CERRA: Lambert conformal conic, 1069 x 1069 points, 5500 m, sphere R = 6371229 m (SOURCES.md 3);
+  the synthetic files hold the smallest index rectangle that covers the box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+
+ERA5_STEP = 0.1
+LC_PIXELS_PER_DEG = 360
+LC_PER_ERA_CELL = 36
+VHP_STEP = 0.036
+VHP_LAT_TOP = 75.024
+VHP_LON_LEFT = -180.0
+VHP_HEIGHT = 3616
+VHP_WIDTH = 10000
+
+CERRA_PROJ = "+proj=lcc +lat_0=50 +lon_0=8 +lat_1=50 +lat_2=50 +x_0=0 +y_0=0 +R=6371229 +units=m +no_defs"
+CERRA_N = 1069
+CERRA_CENTRE = 534
+CERRA_DX = 5500.0
+
+
+@dataclass(frozen=True)
+class Region:
+    """The study box, degrees (config ``region``)."""
+
+    north: float
+    west: float
+    south: float
+    east: float
+
+    @classmethod
+    def from_config(cls, region: dict) -> "Region":
+        return cls(float(region["north"]), float(region["west"]), float(region["south"]), float(region["east"]))
+
+    @property
+    def mid_lat(self) -> float:
+        return 0.5 * (self.north + self.south)
+
+
+@dataclass(frozen=True)
+class LatLonGrid:
+    """A regular grid: ``lat`` [ny] descending, ``lon`` [nx] ascending (cell centres, degrees)."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.lat.size, self.lon.size)
+
+    def mesh(self) -> tuple[np.ndarray, np.ndarray]:
+        """2-D (lat, lon) arrays of shape [ny, nx]."""
+        return np.meshgrid(self.lat, self.lon, indexing="ij")
+
+
+def _snap(value: float, step: float) -> float:
+    return round(round(value / step) * step, 6)
+
+
+def era5_land_grid(region: Region) -> LatLonGrid:
+    """The ERA5-Land points of the CDS ``area`` request (inclusive, snapped to 0.1 deg)."""
+    north, south = _snap(region.north, ERA5_STEP), _snap(region.south, ERA5_STEP)
+    west, east = _snap(region.west, ERA5_STEP), _snap(region.east, ERA5_STEP)
+    ny = int(round((north - south) / ERA5_STEP)) + 1
+    nx = int(round((east - west) / ERA5_STEP)) + 1
+    lat = np.round(north - ERA5_STEP * np.arange(ny), 6)
+    lon = np.round(west + ERA5_STEP * np.arange(nx), 6)
+    return LatLonGrid(lat=lat, lon=lon)
+
+
+def land_cover_fine_grid(era: LatLonGrid) -> LatLonGrid:
+    """1/360 deg pixels covering every ERA5-Land cell completely (36 x 36 pixels per cell)."""
+    step = 1.0 / LC_PIXELS_PER_DEG
+    top = era.lat[0] + ERA5_STEP / 2
+    left = era.lon[0] - ERA5_STEP / 2
+    ny, nx = era.shape[0] * LC_PER_ERA_CELL, era.shape[1] * LC_PER_ERA_CELL
+    return LatLonGrid(lat=top - step * (np.arange(ny) + 0.5), lon=left + step * (np.arange(nx) + 0.5))
+
+
+def land_cover_subset(fine: LatLonGrid, region: Region) -> tuple[slice, slice]:
+    """Index slices (rows, columns) of the fine grid whose pixel centres lie inside the region box."""
+    rows = np.flatnonzero((fine.lat > region.south) & (fine.lat < region.north))
+    cols = np.flatnonzero((fine.lon > region.west) & (fine.lon < region.east))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def vhp_grid(region: Region) -> tuple[LatLonGrid, int, int]:
+    """VHP pixels inside the box: (grid, first row, first column) in the global 3616 x 10000 grid."""
+    rows = np.arange(VHP_HEIGHT)
+    cols = np.arange(VHP_WIDTH)
+    lat = VHP_LAT_TOP - VHP_STEP * (rows + 0.5)
+    lon = VHP_LON_LEFT + VHP_STEP * (cols + 0.5)
+    r = rows[(lat > region.south) & (lat < region.north)]
+    c = cols[(lon > region.west) & (lon < region.east)]
+    return LatLonGrid(lat=lat[r], lon=lon[c]), int(r[0]), int(c[0])
+
+
+@dataclass(frozen=True)
+class CerraGrid:
+    """A rectangle of the CERRA grid: indices i0..i0+nx-1 (x), j0..j0+ny-1 (y, south to north)."""
+
+    i0: int
+    j0: int
+    nx: int
+    ny: int
+
+    @property
+    def x(self) -> np.ndarray:
+        return (np.arange(self.i0, self.i0 + self.nx) - CERRA_CENTRE) * CERRA_DX
+
+    @property
+    def y(self) -> np.ndarray:
+        return (np.arange(self.j0, self.j0 + self.ny) - CERRA_CENTRE) * CERRA_DX
+
+    def latlon(self) -> tuple[np.ndarray, np.ndarray]:
+        """2-D latitude, longitude [ny, nx] of the points (row 0 = southernmost, GRIB scanning +i +j)."""
+        xx, yy = np.meshgrid(self.x, self.y)
+        to_geo = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(CERRA_PROJ), "EPSG:4326", always_xy=True)
+        lon, lat = to_geo.transform(xx, yy)
+        return lat, lon
+
+
+def cerra_grid(region: Region) -> CerraGrid:
+    """The smallest CERRA index rectangle whose points cover the region box (one point margin)."""
+    to_lcc = pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_proj4(CERRA_PROJ), always_xy=True)
+    edge = np.linspace(0.0, 1.0, 50)
+    lons = np.concatenate([region.west + (region.east - region.west) * edge, np.full(50, region.east),
+                           region.west + (region.east - region.west) * edge, np.full(50, region.west)])
+    lats = np.concatenate([np.full(50, region.south), region.south + (region.north - region.south) * edge,
+                           np.full(50, region.north), region.south + (region.north - region.south) * edge])
+    x, y = to_lcc.transform(lons, lats)
+    i = np.clip([int(np.floor(x.min() / CERRA_DX)) + CERRA_CENTRE - 1, int(np.ceil(x.max() / CERRA_DX)) + CERRA_CENTRE + 1], 0, CERRA_N - 1)
+    j = np.clip([int(np.floor(y.min() / CERRA_DX)) + CERRA_CENTRE - 1, int(np.ceil(y.max() / CERRA_DX)) + CERRA_CENTRE + 1], 0, CERRA_N - 1)
+    return CerraGrid(i0=int(i[0]), j0=int(j[0]), nx=int(i[1] - i[0] + 1), ny=int(j[1] - j[0] + 1))

@@ -1,0 +1,123 @@
+"""The ground truth of the synthetic world, on the ERA5-Land grid (read by evaluation only).
+
+- ``land``: ``pft_fraction(year, pft, latitude, longitude)`` (BL, NL, GS, other; share of 300 m
+  pixels), ``forest_age(year, latitude, longitude)`` years, ``land_mask(latitude, longitude)``.
+- ``fluxes``: monthly ``GPP``, ``RECO``, ``NEE(time, latitude, longitude)`` gC m-2 d-1 (mean of daily
+  sums of the hidden parameterisation, PFT-fraction weighted; NaN over sea); time = first of month.
+- ``sites``: the true site table.
+- ``extremes``: weekly ``extreme(time, latitude, longitude)``, ``driver`` and ``distractor``
+  ``(variable, time, latitude, longitude)``, ``coupled(variable)``; time = first day of each week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xarray as xr
+
+from terraflux.synthetic import fluxes as flux_model
+from terraflux.synthetic.era5_land import month_hours
+from terraflux.synthetic.extremes import WEEKS, truth_masks, week_start
+from terraflux.synthetic.land import PFTS
+from terraflux.synthetic.towers import UMOL_TO_GC_PER_DAY
+from terraflux.synthetic.weather import Points, Weather
+
+SITE_COLUMNS = ["site_id", "latitude", "longitude", "elevation", "igbp", "pft", "network", "cell_latitude", "cell_longitude",
+                "cell_iy", "cell_ix", "first_year", "last_year"]
+
+
+def _coords(world) -> dict:
+    grid = world.era5_grid
+    return {
+        "latitude": ("latitude", grid.lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": ("longitude", grid.lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+
+
+def _finish(ds: xr.Dataset, provenance: dict, path: str | Path) -> None:
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    ds = ds.rio.write_crs("EPSG:4326")
+    ds.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
+    ds.attrs["source"] = "terraflux synthetic world (ground truth)"
+    ds.to_zarr(path, mode="w-", consolidated=False, zarr_format=3)
+
+
+def land_dataset(world) -> xr.Dataset:
+    years = np.array(world.spec.years, dtype=np.int32)
+    return xr.Dataset(
+        {
+            "pft_fraction": (("year", "pft", "latitude", "longitude"), world.arrays["pft_fraction"].astype(np.float32),
+                             {"units": "1", "long_name": "true share of 300 m pixels per PFT group"}),
+            "forest_age": (("year", "latitude", "longitude"), world.arrays["forest_age"].astype(np.float32),
+                           {"units": "years", "long_name": "mean forest age"}),
+            "land_mask": (("latitude", "longitude"), world.land_mask.astype(bool), {"long_name": "land (less than half sea)"}),
+        },
+        coords={"year": ("year", years), "pft": ("pft", np.array(PFTS, dtype=object)), **_coords(world)},
+    )
+
+
+def monthly_fluxes(world) -> xr.Dataset:
+    """True monthly fluxes, computed month by month from hourly weather (float32 accumulators only)."""
+    grid = world.era5_grid
+    lat, lon = grid.mesh()
+    points = Points(world, lat, lon)
+    months = [(y, m) for y in world.spec.years for m in range(1, 13)]
+    out = {k: np.full((len(months),) + grid.shape, np.nan, dtype=np.float32) for k in ("GPP", "RECO", "NEE")}
+    land = world.land_mask
+    for i, (year, month) in enumerate(months):
+        weather = Weather(points, month_hours(year, month) + 1)  # hours ending inside the month
+        y = world.spec.years.index(year)
+        flux = flux_model.cell_fluxes(weather, world.arrays["pft_fraction"][y].reshape(4, -1),
+                                      world.arrays["forest_age"][y].ravel())
+        for k in out:
+            mean = flux[k].mean(axis=0).reshape(grid.shape) * UMOL_TO_GC_PER_DAY
+            out[k][i] = np.where(land, mean, np.nan)
+    time = pd.to_datetime([dt.date(y, m, 1) for y, m in months])
+    attrs = {"units": "gC m-2 d-1"}
+    names = {"GPP": "gross primary production", "RECO": "ecosystem respiration", "NEE": "net ecosystem exchange"}
+    return xr.Dataset(
+        {k: (("time", "latitude", "longitude"), v, dict(attrs, long_name=f"true {names[k]}")) for k, v in out.items()},
+        coords={"time": ("time", time), **_coords(world)},
+    )
+
+
+def extremes_dataset(world) -> xr.Dataset:
+    variables = list(world.spec.variables)
+    masks = truth_masks(world, variables)
+    time = pd.to_datetime([week_start(y, w) for y in world.spec.years for w in range(1, WEEKS + 1)])
+    coupled = np.array([v in world.spec.knobs["coupled_variables"] for v in variables])
+    return xr.Dataset(
+        {
+            "extreme": (("time", "latitude", "longitude"), masks["extreme"], {"long_name": "extreme event (VHI < 26 by construction)"}),
+            "driver": (("variable", "time", "latitude", "longitude"), masks["driver"], {"long_name": "true driver anomaly"}),
+            "distractor": (("variable", "time", "latitude", "longitude"), masks["distractor"], {"long_name": "anomaly that drives nothing"}),
+            "coupled": (("variable",), coupled, {"long_name": "variable drives the extremes"}),
+        },
+        coords={
+            "variable": ("variable", np.array(variables, dtype=object)), "time": ("time", time),
+            "year": ("time", np.repeat(world.spec.years, WEEKS).astype(np.int32)),
+            "week": ("time", np.tile(np.arange(1, WEEKS + 1), len(world.spec.years)).astype(np.int32)),
+            **_coords(world),
+        },
+    )
+
+
+def sites_table(world) -> pd.DataFrame:
+    return pd.DataFrame(world.tables["sites"])[SITE_COLUMNS]
+
+
+def write_all(world, land: str, fluxes: str, sites: str, extremes: str, provenance: dict) -> None:
+    """Write the four truth outputs (each to the given path; callers make them atomic)."""
+    _finish(land_dataset(world), provenance, land)
+    _finish(monthly_fluxes(world), provenance, fluxes)
+    _finish(extremes_dataset(world), provenance, extremes)
+    table = pa.Table.from_pandas(sites_table(world), preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"provenance": json.dumps(provenance, sort_keys=True).encode()})
+    pq.write_table(table, sites)
