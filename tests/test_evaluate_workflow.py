@@ -118,7 +118,9 @@ def evaluated(tmp_path_factory):
     ev = f"results/{RUN}/evaluate"
     targets = [f"results/{RUN}/manifest.json", f"{ev}/dere_skill.csv", f"{ev}/label_expansion.csv", f"{ev}/ide_scores.csv"]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
-    args = ["--config", f"run={{name: {RUN}}}", "evaluate={label_expansion: {n_samples: 6, mode_no: 64}}", "--cores", "2", "--allowed-rules", *EVAL_RULES]
+    config = root / "evaluate-test.yaml"
+    config.write_text(f"run:\n  name: {RUN}\nevaluate:\n  label_expansion:\n    n_samples: 6\n    mode_no: 64\n")
+    args = ["--configfile", str(config), "--cores", "2", "--allowed-rules", *EVAL_RULES]
     done = snakemake(*args, "--", *targets, workdir=root, timeout=400)
     report = root / "results" / RUN / "report.html"
     snakemake(*args, "--report", str(report), "--", *targets, workdir=root, timeout=200)
@@ -172,8 +174,8 @@ def _chromium() -> str:
 
 CHECK_IMAGES = """
 (async () => {
-  const results = JSON.parse(document.getElementById('results').textContent);
-  const images = Object.values(results).filter(r => (r.mime_type || '').startsWith('image/'));
+  // the report embeds its results as a global `results` (path -> {name, data_uri, ...})
+  const images = Object.values(results).filter(r => (r.data_uri || '').startsWith('data:image/'));
   const loaded = await Promise.all(images.map(r => new Promise(resolve => {
     const img = new Image();
     img.onload = () => resolve({name: r.name, ok: img.naturalWidth > 0, width: img.naturalWidth});
@@ -244,7 +246,9 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    state = json.loads(answers[3]["result"]["value"])
+    evaluated_js = answers[3]
+    assert "exceptionDetails" not in evaluated_js, evaluated_js.get("exceptionDetails")
+    state = json.loads(evaluated_js["result"]["value"])
     shot = root / "results" / RUN / "report_screenshot.png"
     shot.write_bytes(base64.b64decode(answers[4]["data"]))
     (Path(os.environ.get("TERRAFLUX_SCREENSHOT_DIR", tmp_path)) / "report_screenshot.png").write_bytes(shot.read_bytes())
