@@ -179,7 +179,7 @@ def write_carbonsense(root: str | Path, world) -> list[Path]:
         _write_csv(targets, folder / "targets.csv", decimals=5)
         predictors = pd.DataFrame({
             "timestamp": stamp,
-            "DOY": (rec["timestamp"].dt.dayofyear - 1) / 365.0,
+            "DOY": (rec["timestamp"].dt.day_of_year - 1) / 365.0,
             "TOD": rec["timestamp"].dt.hour / 23.0,
         })
         for column in PREDICTORS:

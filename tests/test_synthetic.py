@@ -1,0 +1,289 @@
+"""The synthetic world: fidelity to the real sample files, coherence of its ground truth, reproducibility."""
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux.config import validate
+from terraflux.errors import ConfigError
+from terraflux.synthetic import era5_land, extremes, land_cover, towers, truth
+from terraflux.synthetic.grids import CERRA_CENTRE, CERRA_DX, cerra_grid
+from terraflux.synthetic.land import GROUP_OF_CLASS, PFTS
+from terraflux.synthetic.variables import cerra_vars, era5_vars
+from terraflux.synthetic.weather import Points, Weather
+from terraflux.synthetic.world import World, WorldSpec
+
+SMALL = {
+    "region": {"north": 47.5, "west": 8.0, "south": 46.5, "east": 9.0},
+    "period": {"start_year": 2016, "end_year": 2017, "train_years": [2016], "val_years": [], "test_years": [2017]},
+    "synthetic": {"sea_fraction": 0.15, "n_sites": 3, "n_extreme_events": 4, "distractors_per_year": 3},
+}
+
+
+def small_config(**synthetic) -> dict:
+    config = {key: dict(value) for key, value in SMALL.items()}
+    config["synthetic"].update(synthetic)
+    return validate(config)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return small_config()
+
+
+@pytest.fixture(scope="module")
+def world(config, tmp_path_factory):
+    path = tmp_path_factory.mktemp("world") / "world.zarr"
+    World.create(WorldSpec.from_config(config)).save(path)
+    return World.load(path)  # every source job reads the world back from its store
+
+
+@pytest.fixture(scope="module")
+def era5_file(world, config, tmp_path_factory):
+    path = tmp_path_factory.mktemp("era5") / "era5-land_2016-07.nc"
+    era5_land.write_hourly_month(path, world, 2016, 7, era5_vars(config["sources"]["era5_land"]["variables"]), list(range(24)))
+    return path
+
+
+def attrs(var) -> dict:
+    return {name: var.getncattr(name) for name in var.ncattrs()}
+
+
+# ---- fidelity to the real samples ------------------------------------------------------------------
+
+def test_era5_land_hourly_file_has_the_layout_of_the_real_sample(era5_file, samples):
+    real = netCDF4.Dataset(samples / "era5_land" / "era5-land_air_temperature_2020-1.nc")
+    ours = netCDF4.Dataset(era5_file)
+    assert ours.data_model == real.data_model == "NETCDF4"
+    assert set(ours.ncattrs()) == set(real.ncattrs())
+    assert ours.Conventions == real.Conventions == "CF-1.7"
+    assert list(ours.dimensions) == list(real.dimensions) == ["valid_time", "latitude", "longitude"]
+    for name in ("number", "valid_time", "latitude", "longitude", "expver"):
+        assert ours[name].dtype == real[name].dtype, name
+        assert ours[name].dimensions == real[name].dimensions, name
+        assert set(ours[name].ncattrs()) == set(real[name].ncattrs()), name
+    assert ours["valid_time"].units == real["valid_time"].units == "seconds since 1970-01-01"
+    assert ours["latitude"].stored_direction == "decreasing" and np.all(np.diff(ours["latitude"][:]) < 0)
+    assert set(ours["expver"][:]) == {"0001"}
+    sample = real["t2m"]
+    for name in ("t2m", "d2m", "tp", "ssrd", "swvl1", "e"):
+        var = ours[name]
+        assert var.dtype == sample.dtype == np.float32
+        assert var.dimensions == sample.dimensions
+        assert set(var.ncattrs()) == set(sample.ncattrs()), name
+        assert np.isnan(var.getncattr("_FillValue"))
+        filters = var.filters()
+        assert (filters["zlib"], filters["shuffle"], filters["complevel"]) == (True, True, 1)
+        assert {k: type(v) for k, v in attrs(var).items()} == {k: type(v) for k, v in attrs(sample).items() if k in attrs(var)}
+    assert ours["t2m"].GRIB_paramId == sample.GRIB_paramId == 167
+    assert ours["tp"].GRIB_stepType == "accum" and ours["t2m"].GRIB_stepType == "instant"
+
+
+def test_land_cover_zip_has_the_layout_of_the_real_sample(world, samples, tmp_path):
+    path = tmp_path / "land-cover_LCCS_MAP_300m_2016.zip"
+    land_cover.write_zip(path, world, 2016, tmp_path)
+    (real_zip := zipfile.ZipFile(samples / "esa_cci_lc" / "land-cover_LCCS_MAP_300m_2020.zip")).extractall(tmp_path / "real")
+    ours_zip = zipfile.ZipFile(path)
+    assert len(ours_zip.namelist()) == len(real_zip.namelist()) == 1
+    assert ours_zip.namelist()[0] == "C3S-LC-L4-LCCS-Map-300m-P1Y-2016-v2.1.1.area-subset.47.5.8.46.5.9.nc"
+    ours_zip.extractall(tmp_path / "ours")
+    real = netCDF4.Dataset(next((tmp_path / "real").glob("*.nc")))
+    ours = netCDF4.Dataset(next((tmp_path / "ours").glob("*.nc")))
+    assert set(ours.ncattrs()) == set(real.ncattrs())
+    assert list(ours.variables) == list(real.variables)
+    for name, var in real.variables.items():
+        assert ours[name].dtype == var.dtype, name
+        assert ours[name].dimensions == var.dimensions, name
+        assert set(ours[name].ncattrs()) == set(var.ncattrs()), name
+    np.testing.assert_array_equal(ours["lccs_class"].flag_values, real["lccs_class"].flag_values)
+    assert ours["lccs_class"].flag_meanings == real["lccs_class"].flag_meanings
+    lat = ours["lat"][:]
+    assert np.allclose(np.diff(lat), -1 / 360) and lat[0] < 47.5 and lat[-1] > 46.5
+    assert set(np.unique(ours["lccs_class"][:])) <= set(int(v) for v in real["lccs_class"].flag_values)
+
+
+def test_fluxnet_mm_file_has_the_columns_of_the_real_sample_and_reads_through_the_project_reader(world, samples, tmp_path):
+    from terraflux.sources.readers.fluxnet import read_fluxnet
+
+    files = towers.write_fluxnet(tmp_path, world)
+    mm = next(f for f in files if "_FULLSET_MM_" in f.name)
+    real_path = samples / "fluxnet2015" / "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
+    ours, real = pd.read_csv(mm), pd.read_csv(real_path)
+    assert list(ours.columns) == list(real.columns)
+    assert (ours == -9999).any().any()
+    assert ours["TIMESTAMP"].astype(str).str.fullmatch(r"\d{6}").all()
+    for path in (mm, real_path):  # the same code path for the real and the synthetic file
+        frame = read_fluxnet(path)
+        assert frame.attrs["units"] == "gC m-2 d-1"
+        assert frame["GPP"].notna().all() and frame["NEE"].notna().all()
+    synthetic = read_fluxnet(mm)
+    assert 0 < synthetic["GPP"].max() < 20 and synthetic["qc"].between(0, 1).all()
+    sites = pd.read_csv(tmp_path / "sites.csv")
+    assert set(sites.columns) >= {"SITE_ID", "LOCATION_LAT", "LOCATION_LON", "LOCATION_ELEV", "IGBP"}
+
+
+def test_carbonsense_sites_read_through_the_project_reader(world, tmp_path):
+    from terraflux.sources.readers import carbonsense
+
+    towers.write_carbonsense(tmp_path, world)
+    dirs = carbonsense.site_dirs(tmp_path)
+    assert len(dirs) == len(world.tables["sites"])
+    meta = carbonsense.read_meta(dirs[0])
+    assert meta["network"] in world.spec.knobs["networks"]
+    targets = carbonsense.read_targets(dirs[0])
+    gaps = targets["NEE"].isna().mean()
+    assert 0.1 < gaps < 0.5  # gap_fraction 0.25 by default
+    assert targets["NEE"].abs().max() < 60  # umol m-2 s-1
+
+
+# ---- the contents: accumulation, sea, coherence with the truth ------------------------------------
+
+def test_accumulated_fields_accumulate_from_midnight_and_sea_is_nan(world, era5_file):
+    ds = netCDF4.Dataset(era5_file)
+    hours = era5_land.month_hours(2016, 7)
+    lat, lon = world.era5_grid.mesh()
+    amounts = Weather(Points(world, lat, lon), np.arange(hours[0] - 23, hours[-1] + 1)).get("tp")
+    tp = ds["tp"][:].filled(np.nan)
+    land = world.land_mask
+    # 00 UTC of 2 July holds the whole of 1 July (hours ending 01..24 UTC)
+    day = amounts[23 + 1: 23 + 25].sum(axis=0).reshape(land.shape)
+    np.testing.assert_allclose(tp[24][land], day[land], rtol=1e-5, atol=1e-9)
+    assert np.all(np.diff(tp[1:24], axis=0)[:, land] >= -1e-9)  # non-decreasing within the day
+    assert (~land).any()
+    for name in ("t2m", "tp", "swvl1"):
+        values = ds[name][:].filled(np.nan)
+        assert np.isnan(values[:, ~land]).all() and np.isfinite(values[:, land]).all()
+    t2m = ds["t2m"][:].filled(np.nan)[:, land]
+    assert 260 < np.nanmean(t2m) < 305 and np.nanstd(t2m) > 1
+
+
+def test_true_pft_fractions_are_the_shares_of_the_land_cover_map(world, tmp_path):
+    land_cover.write_zip(tmp_path / "lc.zip", world, 2017, tmp_path)
+    zipfile.ZipFile(tmp_path / "lc.zip").extractall(tmp_path / "x")
+    classes = netCDF4.Dataset(next((tmp_path / "x").glob("*.nc")))["lccs_class"][0].filled(0)
+    lut = np.zeros(256, dtype=int)
+    for cls, group in GROUP_OF_CLASS.items():
+        lut[cls] = PFTS.index(group)
+    # interior ERA5-Land cells are fully inside the file's box: 36 x 36 pixels each, offset by 18
+    groups = lut[classes[18:-18, 18:-18]]
+    ny, nx = groups.shape[0] // 36, groups.shape[1] // 36
+    shares = np.stack([(groups == g).reshape(ny, 36, nx, 36).mean(axis=(1, 3)) for g in range(4)])
+    expected = world.year_fractions(2017)[:, 1:-1, 1:-1]
+    np.testing.assert_allclose(shares, expected, atol=1e-6)
+    frac = world.arrays["pft_fraction"]
+    land = world.land_mask
+    np.testing.assert_allclose(frac.sum(axis=1)[:, land], 1.0, atol=1e-5)
+    dominant = frac[0, :3][:, land].max(axis=0)
+    assert (dominant >= 0.9).sum() >= 5 and (dominant < 0.6).sum() >= 5  # pure and mixed cells
+
+
+def test_vhi_is_extreme_exactly_inside_the_events(world, tmp_path):
+    event = world.tables["events"][0]
+    year = world.spec.years[0] + event["start"] // extremes.WEEKS
+    week = event["start"] % extremes.WEEKS + 1
+    extremes.write_vhp(tmp_path / "v.nc", world, year, week, "npp")
+    ds = netCDF4.Dataset(tmp_path / "v.nc")
+    assert list(ds.dimensions) == ["HEIGHT", "WIDTH"] and ds.YEAR == year and ds.PERIOD_OF_YEAR == week
+    vhi = ds["VHI"][:].filled(np.nan)
+    step = 0.036
+    lat = ds.START_LATITUDE_RANGE - step * (np.arange(vhi.shape[0]) + 0.5)
+    lon = ds.START_LONGITUDE_RANGE + step * (np.arange(vhi.shape[1]) + 0.5)
+    la, lo = np.meshgrid(lat, lon, indexing="ij")
+    inside, _ = extremes.masks_for_week(world, event["start"], la, lo)
+    valid = np.isfinite(vhi)
+    assert inside[valid].any()
+    np.testing.assert_array_equal(vhi[valid] < 26, inside[valid])
+    np.testing.assert_allclose(vhi[valid], 0.5 * (ds["VCI"][:][valid] + ds["TCI"][:][valid]), atol=1e-4)
+
+
+def test_anomalies_are_injected_exactly_where_the_truth_masks_say(world):
+    ds = truth.extremes_dataset(world)
+    lat, lon = world.era5_grid.mesh()
+    points = Points(world, lat, lon)
+    land = world.land_mask
+    coupled = list(ds["variable"].values[ds["coupled"].values])
+    assert coupled == world.spec.knobs["coupled_variables"]
+    for var in ("t2m", "swvl1"):
+        gw = next(d["start"] for d in world.tables["drivers"] if d["variable"] == var)
+        year = world.spec.years[0] + gw // extremes.WEEKS
+        start = extremes.week_start(year, gw % extremes.WEEKS + 1)
+        hour = (pd.Timestamp(start) - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1) + 36
+        w = Weather(points, np.array([hour]))
+        changed = np.abs(w.get(var) - w.base(var))[0].reshape(land.shape) > 1e-6
+        marked = (ds["driver"].sel(variable=var).values[gw] | ds["distractor"].sel(variable=var).values[gw])
+        np.testing.assert_array_equal(changed[land], marked[land])
+        assert marked.any()
+    # every extreme pixel-week lies inside the driver footprint of every coupled variable
+    for var in coupled:
+        assert not (ds["extreme"].values & ~ds["driver"].sel(variable=var).values).any()
+    assert ds["extreme"].values.any() and not ds["extreme"].values[:, ~land].any()
+
+
+def test_truth_fluxes_are_plausible_and_sites_sit_in_their_cells(world):
+    fl = truth.monthly_fluxes(world)
+    land = world.land_mask
+    gpp = fl["GPP"].values[:, land]
+    nee = fl["NEE"].values[:, land]
+    assert np.isnan(fl["GPP"].values[:, ~land]).all()
+    assert (gpp >= 0).all() and 0.5 < np.nanmax(gpp.mean(axis=1)) < 12  # gC m-2 d-1, summer peak
+    july, january = gpp[6].mean(), gpp[0].mean()
+    assert july > 5 * january
+    np.testing.assert_allclose(fl["NEE"].values[:, land], fl["RECO"].values[:, land] - gpp, atol=1e-4)
+    assert nee[5:8].mean() < 0  # summer uptake
+    sites = truth.sites_table(world)
+    grid = world.era5_grid
+    assert (np.abs(sites["latitude"] - grid.lat[sites["cell_iy"]]) <= 0.05).all()
+    assert sites["network"].isin(world.spec.knobs["networks"]).all()
+
+
+def test_cerra_grib_has_cerras_lambert_grid_and_the_same_weather(world, config, tmp_path):
+    import cfgrib
+    import eccodes
+
+    from terraflux.synthetic.cerra import write_analysis
+
+    write_analysis(tmp_path / "a.grib", world, 2016, 1, cerra_vars(["2m_temperature", "surface_pressure"], "x"), [0, 12])
+    with open(tmp_path / "a.grib", "rb") as handle:
+        msg = eccodes.codes_grib_new_from_file(handle)
+        keys = {k: eccodes.codes_get(msg, k) for k in ("gridType", "LaDInDegrees", "LoVInDegrees", "Latin1InDegrees",
+                                                        "Latin2InDegrees", "DxInMetres", "DyInMetres", "editionNumber")}
+        eccodes.codes_release(msg)
+    assert keys == {"gridType": "lambert", "LaDInDegrees": 50.0, "LoVInDegrees": 8.0, "Latin1InDegrees": 50.0,
+                    "Latin2InDegrees": 50.0, "DxInMetres": 5500, "DyInMetres": 5500, "editionNumber": 2}
+    grid = cerra_grid(world.spec.region)
+    assert grid.x[0] == (grid.i0 - CERRA_CENTRE) * CERRA_DX
+    ds = [d for d in cfgrib.open_datasets(str(tmp_path / "a.grib"), indexpath="") if "t2m" in d][0]
+    assert ds["t2m"].dims == ("time", "y", "x") and ds["latitude"].shape == (grid.ny, grid.nx)
+    lat, lon = grid.latlon()
+    np.testing.assert_allclose(ds["latitude"].values, lat, atol=1e-3)
+    assert ds["latitude"].min() < world.spec.region.south and ds["latitude"].max() > world.spec.region.north
+    era = Weather(Points(world, lat, lon), np.array([ds["time"].values[1].astype("datetime64[h]").astype(np.int64)])).get("t2m")
+    np.testing.assert_allclose(ds["t2m"].values[1], era.reshape(lat.shape), atol=0.05)  # 16-bit packing
+
+
+# ---- reproducibility and configuration errors -------------------------------------------------------
+
+def test_files_are_reproducible_bit_for_bit_and_depend_on_the_seed(config, world, era5_file, tmp_path):
+    again = World.create(WorldSpec.from_config(config))
+    path = tmp_path / "again.nc"
+    era5_land.write_hourly_month(path, again, 2016, 7, era5_vars(config["sources"]["era5_land"]["variables"]), list(range(24)))
+    digest = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
+    assert digest(path) == digest(era5_file)
+    other = dict(config, run=dict(config["run"], seed=config["run"]["seed"] + 1))
+    changed = World.create(WorldSpec.from_config(other))
+    assert not np.array_equal(changed.arrays["pft_fraction"], world.arrays["pft_fraction"])
+
+
+def test_configuration_errors_name_the_key():
+    with pytest.raises(ConfigError, match="synthetic.coupled_variables"):
+        WorldSpec.from_config(small_config(coupled_variables=["t2m", "u10"]))
+    bad = small_config()
+    bad["sources"]["era5_land"]["variables"] = ["2m_temperature", "not_a_variable"]
+    with pytest.raises(ConfigError, match="sources.era5_land.variables"):
+        WorldSpec.from_config(bad)

@@ -1,0 +1,54 @@
+"""The synthetic raw layer built by Snakemake in a temporary working directory (reduced config)."""
+
+import json
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from conftest import snakemake
+
+CONFIG = """
+run: {name: syn, seed: 7, origin: synthetic}
+region: {north: 47.0, west: 8.0, south: 46.5, east: 8.5}
+period: {start_year: 2016, end_year: 2016, train_years: [2016], val_years: [], test_years: []}
+sources:
+  era5_land: {hours: [0, 6, 12, 18]}
+  cerra: {hours: [0, 12]}
+synthetic: {n_sites: 2, n_extreme_events: 2, distractors_per_year: 2, sea_fraction: 0.1}
+"""
+
+
+def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
+    config = tmp_path / "syn.yaml"
+    config.write_text(CONFIG)
+    snakemake("--configfile", str(config), "--cores", "2", "synthesize_all", workdir=tmp_path, timeout=400)
+    root = tmp_path / "resources" / "syn"
+    raw = root / "raw"
+    months = [f"{m:02d}" for m in range(1, 13)]
+    expected = [raw / f"era5_land/hourly/era5-land_2016-{m}.nc" for m in months]
+    expected += [raw / f"cerra/cerra_{p}_2016-{m}.grib" for p in ("analysis", "forecast") for m in months]
+    expected += [raw / "land_cover/land-cover_LCCS_MAP_300m_2016.zip"]
+    expected += [raw / f"vhp/VHP.G04.C07.npp.P2016{w:03d}.VH.nc" for w in range(1, 53)]
+    missing = [str(p) for p in expected if not p.is_file() or p.stat().st_size == 0]
+    assert not missing
+    assert len(list((raw / "insitu" / "carbonsense").glob("*/*/targets.csv"))) == 2
+    for name in ("land.zarr", "fluxes.zarr", "extremes.zarr", "sites.parquet"):
+        assert (root / "truth" / name).exists(), name
+    # nothing half-written is left beside the outputs
+    assert not list(root.rglob(".*.tmp-*"))
+    # the configured hours, all months' files in sequence
+    ds = netCDF4.Dataset(raw / "era5_land/hourly/era5-land_2016-02.nc")
+    hours = (ds["valid_time"][:] // 3600) % 24
+    assert ds.dimensions["valid_time"].size == 29 * 4 and set(hours) == {0, 6, 12, 18}
+    # provenance in the truth stores, and the truth matches the config
+    fluxes = xr.open_zarr(root / "truth" / "fluxes.zarr", consolidated=False)
+    provenance = json.loads(fluxes.attrs["provenance"])
+    assert provenance["rule"] == "synthesize_truth" and provenance["inputs"]
+    assert fluxes.sizes == {"time": 12, "latitude": 6, "longitude": 6}
+    assert np.isfinite(fluxes["GPP"].values).any()
+    assert len(pd.read_parquet(root / "truth" / "sites.parquet")) == 2
+    # a second run has nothing to do
+    done = snakemake("--configfile", str(config), "--cores", "1", "-n", "synthesize_all", workdir=tmp_path)
+    assert "Nothing to be done" in done.stdout + done.stderr
