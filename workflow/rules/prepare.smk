@@ -12,6 +12,9 @@ LAND_COVER_PATTERN = {
     "pft": "land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc",
 }[config["sources"]["land_cover"]["product"]]
 INSITU_FORMAT = config["sources"]["insitu"]["format"]
+CERRA_PRODUCTS = ["analysis"] + (
+    ["forecast"] if config["sources"]["cerra"]["forecast_variables"] else []
+)
 # Sources with a producer of their raw files in the acquire layer (download_* or synthesize_* rules).
 ACQUIRED = {
     source
@@ -90,6 +93,34 @@ rule prepare_pft:
         "../scripts/prepare_pft.py"
 
 
+rule prepare_cerra:
+    """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid (cerra_weekly.zarr)."""
+    input:
+        files=expand(
+            raw("cerra/cerra_{product}_{year}-{month}.grib"),
+            product=CERRA_PRODUCTS,
+            year=YEARS,
+            month=MONTHS,
+        ),
+        code=library("sources", "prepare"),
+    output:
+        weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
+    log:
+        logs("prepare_cerra.log"),
+    benchmark:
+        benchmarks("prepare_cerra.tsv")
+    conda:
+        ENV
+    threads: job_threads("prepare")
+    resources:
+        **job_resources("prepare"),
+    params:
+        period=config["period"],
+        cerra=config["prepare"]["cerra"],
+    script:
+        "../scripts/prepare_cerra.py"
+
+
 rule prepare_insitu:
     """In-situ site files -> site table and daily/monthly GPP, RECO, NEE (gC m-2 d-1) per site (parquet)."""
     input:
@@ -130,3 +161,5 @@ if "era5_land" in ACQUIRED:
             PREPARED[k]
             for k in ("sites.parquet", "insitu_daily.parquet", "insitu_monthly.parquet")
         )
+    if "cerra" in ACQUIRED and config["sources"]["cerra"]["enabled"]:
+        ALL_TARGETS.append(resources_path("prepared/cerra_weekly.zarr"))

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +38,7 @@ import pandas as pd
 from terraflux.errors import DataError
 from terraflux.prepare import grid, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
+from terraflux.prepare.parallel import ordered_map
 from terraflux.sources.readers import era5_land as reader
 from terraflux.sources.readers.netcdf import small_chunk_cache
 from terraflux.workflow.atomic import atomic_output
@@ -303,27 +302,6 @@ def month_tasks(files: Mapping[tuple[int, int], Sequence[str]], start_year: int,
     return tasks
 
 
-def _ordered(tasks: list[MonthTask], settings: Settings, workers: int) -> Iterable[MonthResult]:
-    """Results in month order, at most ``2 x workers`` months in flight (bounded memory)."""
-    if workers <= 1:
-        for task in tasks:
-            yield reduce_month(task, settings)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: deque = deque()
-        queue = iter(tasks)
-        for task in queue:
-            pending.append(pool.submit(reduce_month, task, settings))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            result = pending.popleft().result()
-            task = next(queue, None)
-            if task is not None:
-                pending.append(pool.submit(reduce_month, task, settings))
-            yield result
-
-
 def _grid_of(task: MonthTask, settings: Settings) -> tuple[np.ndarray, np.ndarray, dict]:
     opener = reader.open_hourly if task.product == "hourly" else reader.open_daily
     with opener(task.paths, settings.variables) as ds:
@@ -428,7 +406,7 @@ def prepare_era5_land(
         land = None
         day_offset = 0
         stats = {n: None for n in names}
-        for index, result in enumerate(_ordered(tasks, settings, max(1, int(workers)))):
+        for index, result in enumerate(ordered_map(reduce_month, tasks, max(1, int(workers)), settings)):
             if land is None:
                 land = result.land
             dwriter.push(day_offset, result.daily)

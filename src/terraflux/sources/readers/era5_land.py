@@ -30,7 +30,7 @@ import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.sources.readers.netcdf import extracted, open_netcdf
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources.readers.sniff import check_grib_complete, sniff
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ def _expver_string(value) -> str:
 def _from_grib(path: Path) -> xr.Dataset:
     """All messages of a GRIB file as one dataset on valid times (cfgrib splits it by step type)."""
     import cfgrib  # imported late: it loads eccodes (pyproj is loaded first by terraflux)
+
+    check_grib_complete(path)
 
     try:
         parts = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""}, cache_geo_coords=True)

@@ -35,3 +35,16 @@ def sniff(path: str | Path) -> str:
     raise DataError(
         f"{path}: unknown format (first bytes {head!r}); expected zip, NetCDF or GRIB. Delete the file and rerun its download"
     )
+
+
+def check_grib_complete(path: str | Path) -> None:
+    """A GRIB file must end with the end-of-message marker ``7777``: else it is truncated (cfgrib would
+    silently skip the partial message)."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(size - 4, 0))
+        tail = handle.read(4)
+    if tail != b"7777":
+        raise DataError(f"{path}: the last GRIB message is incomplete (file truncated); delete it and rerun its download")

@@ -1,0 +1,143 @@
+"""CERRA GRIB2 monthly files -> ``cerra_weekly.zarr`` on the native Lambert conformal grid, streaming.
+
+Per month, the analysis file (3-hourly instantaneous fields) and optionally the forecast file (3-hour
+accumulations such as ``tp``, kg m-2) are read once by one worker process (optionally cropped to a window
+of grid indices before loading) and reduced to partial weekly moments; the parent writes whole weeks
+(:class:`~.weekly.WeeklyWriter`). Weekly mean/std of accumulated fields are rates per day (value x 24 /
+step hours, e.g. kg m-2 d-1). Store: ``{v}_mean``, ``{v}_std`` over ``(time, y, x)``, climatologies over
+``(week_of_year, y, x)``, 2-D ``latitude``/``longitude``, ``x``/``y`` in metres, the Lambert CRS
+(``spatial_ref``) and ``land_mask`` (CERRA has values over sea too: it marks points with data).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+from terraflux.errors import DataError
+from terraflux.prepare import stores, weekly
+from terraflux.prepare.era5_land import daily_moments, weekly_moments
+from terraflux.prepare.moments import Moments
+from terraflux.prepare.parallel import ordered_map
+from terraflux.sources.readers.cerra import open_cerra, read_values
+from terraflux.workflow.atomic import atomic_output
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CerraMonth:
+    year: int
+    month: int
+    paths: list[str]
+
+
+def _window(ds, crop):
+    if crop is None:
+        return ds
+    x0, x1, y0, y1 = crop
+    if x1 > ds.sizes["x"] or y1 > ds.sizes["y"] or x0 >= x1 or y0 >= y1:
+        raise DataError(f"config `prepare.cerra.crop` {list(crop)} does not fit the grid of {ds.attrs.get('source_file')} ({ds.sizes['x']} x {ds.sizes['y']})")
+    return ds.isel(x=slice(x0, x1), y=slice(y0, y1))
+
+
+def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_year: int):
+    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month."""
+    parts: dict[int, dict[str, Moments]] = {}
+    found = set()
+    valid = None
+    start = np.datetime64(f"{task.year:04d}-{task.month:02d}-01")
+    end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_datetime64()
+    for path in task.paths:
+        ds = _window(open_cerra(path), crop)
+        with ExitStack() as stack:
+            stack.callback(ds.close)
+            times = ds["time"].values.astype("datetime64[ns]")
+            if ((times < start) | (times >= end)).any():
+                raise DataError(f"{path}: holds times outside {task.year}-{task.month:02d}; delete it and rerun its download")
+            if len(np.unique(times)) != len(times):
+                raise DataError(f"{path}: duplicated times; delete it and rerun its download")
+            scale = 24.0 / ds.attrs["step_hours"] if "step_hours" in ds.attrs else 1.0
+            for name in ds.data_vars:
+                if variables and name not in variables:
+                    continue
+                values = read_values(ds, name)
+                if valid is None:
+                    valid = np.isfinite(values).all(axis=0)
+                unique, moments = daily_moments(values, times.astype("datetime64[D]"))
+                for key, mom in weekly_moments(unique, moments, start_year, scale).items():
+                    parts.setdefault(key, {})[name] = mom
+                found.add(name)
+    missing = [v for v in variables if v not in found]
+    if missing:
+        raise DataError(f"{', '.join(task.paths)}: variable(s) {missing} missing (found {sorted(found)}); rerun the download of this month")
+    return task, parts, valid
+
+
+def prepare_cerra(
+    files: Mapping[tuple[int, int], Sequence[str]],
+    *,
+    out_path: str | Path,
+    variables: Sequence[str],
+    period: Mapping,
+    crop: Sequence[int] | None = None,
+    workers: int = 1,
+    provenance: Mapping | None = None,
+) -> None:
+    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names)."""
+    start_year, end_year = int(period["start_year"]), int(period["end_year"])
+    train = sorted(int(y) for y in period["train_years"])
+    months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
+    for key in months:
+        if not files.get(key):
+            raise DataError(f"CERRA data for {key[0]}-{key[1]:02d} is missing; rerun the acquire step for it")
+    tasks = [CerraMonth(y, m, [str(p) for p in files[(y, m)]]) for y, m in months]
+    first = _window(open_cerra(tasks[0].paths[0]), crop)
+    crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
+    attrs = {}
+    for path in tasks[0].paths:
+        ds = _window(open_cerra(path), crop)
+        scale_units = "d-1" if "step_hours" in ds.attrs else ""
+        for name in ds.data_vars:
+            units = ds[name].attrs.get("units", "")
+            attrs[name] = {"long_name": ds[name].attrs.get("long_name", name), "units": f"{units} {scale_units}".strip()}
+        ds.close()
+    names = list(variables) if variables else sorted(attrs)
+    space = {
+        "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),
+        "x": (("x",), first["x"].values, {"units": "m", "standard_name": "projection_x_coordinate"}),
+        "latitude": (("y", "x"), first["latitude"].values, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("y", "x"), first["longitude"].values, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    first.close()
+    with atomic_output(out_path) as tmp:
+        group = stores.create(
+            tmp,
+            {**weekly.coords(start_year, end_year), **space},
+            {
+                **weekly.variables({n: attrs.get(n, {}) for n in names}, ("y", "x")),
+                "land_mask": stores.variable(("y", "x"), {"long_name": "points with data in every step"}, bool),
+            },
+            weekly.CHUNKS,
+            {"source": "CERRA (Copernicus Climate Change Service)", "crop": list(crop) if crop else None},
+            crs=crs.to_wkt(),
+            spatial_dims=("x", "y"),
+        )
+        writer = weekly.WeeklyWriter(group, names, start_year, end_year)
+        valid = None
+        for task, parts, month_valid in ordered_map(reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year):
+            valid = month_valid if valid is None else valid & month_valid
+            last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
+            writer.add(parts, last)
+            log.info("CERRA %d-%02d reduced", task.year, task.month)
+        writer.close()
+        group["land_mask"][:] = valid
+        weekly.write_climatology(group, names, train, start_year, end_year)
+        stores.finish(tmp, {"provenance": dict(provenance or {}), "train_years": train})

@@ -1,0 +1,90 @@
+"""prepare_cerra (GRIB2 Lambert conformal via cfgrib) and prepare_vhp on small files written with the real libraries."""
+
+import eccodes
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.prepare.cerra import prepare_cerra
+from terraflux.sources.readers.cerra import open_cerra, read_values
+
+NX, NY = 6, 5
+T2M = ("2t", 167, "heightAboveGround", 2)
+TP = ("tp", 228228, "surface", 0)
+
+
+def write_cerra(path, times, variables=(T2M,), forecast=False):
+    """A CERRA-like GRIB2 file: Lambert conformal (LaD = LoV-ish CERRA keys), value = 280 + hour index."""
+    with open(path, "wb") as out:
+        for i, t in enumerate(times):
+            for short, param, level_type, level in variables:
+                h = eccodes.codes_grib_new_from_samples("GRIB2")
+                for key, value in (
+                    ("gridType", "lambert"), ("shapeOfTheEarth", 6), ("Nx", NX), ("Ny", NY),
+                    ("latitudeOfFirstGridPointInDegrees", 45.0), ("longitudeOfFirstGridPointInDegrees", 5.0),
+                    ("LaDInDegrees", 50.0), ("LoVInDegrees", 8.0), ("Latin1InDegrees", 50.0), ("Latin2InDegrees", 50.0),
+                    ("DxInMetres", 5500.0), ("DyInMetres", 5500.0), ("iScansNegatively", 0), ("jScansPositively", 1),
+                    ("latitudeOfSouthernPoleInDegrees", -90.0), ("longitudeOfSouthernPoleInDegrees", 0.0),
+                ):
+                    eccodes.codes_set(h, key, value)
+                if forecast:
+                    eccodes.codes_set(h, "productDefinitionTemplateNumber", 8)
+                eccodes.codes_set(h, "paramId", param)
+                eccodes.codes_set(h, "typeOfLevel", level_type)
+                eccodes.codes_set(h, "level", level)
+                if forecast:
+                    eccodes.codes_set(h, "stepType", "accum")
+                    eccodes.codes_set(h, "startStep", 0)
+                    eccodes.codes_set(h, "endStep", 3)
+                eccodes.codes_set(h, "dataDate", int(t.strftime("%Y%m%d")))
+                eccodes.codes_set(h, "dataTime", t.hour * 100)
+                eccodes.codes_set(h, "bitsPerValue", 16)
+                eccodes.codes_set_values(h, np.full(NX * NY, (1.0 if forecast else 280.0) + (i % 2)))
+                eccodes.codes_write(h, out)
+                eccodes.codes_release(h)
+    return path
+
+
+def month_steps(year, month):
+    start = pd.Timestamp(year, month, 1)
+    return pd.date_range(start, start + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=12), freq="12h")  # 2 steps a day: small
+
+
+def test_cerra_reader_lambert_grid_in_metres(tmp_path):
+    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:4])
+    ds = open_cerra(path)
+    assert ds["t2m"].dims == ("time", "y", "x") and ds["t2m"].dtype == np.float32
+    assert ds["latitude"].dims == ("y", "x")
+    np.testing.assert_allclose(np.diff(ds["x"].values), 5500.0)
+    np.testing.assert_allclose(np.diff(ds["y"].values), 5500.0)
+    assert ds["latitude"].values[0, 0] == pytest.approx(45.0, abs=1e-4)
+    np.testing.assert_array_equal(ds["t2m"].values[:, 0, 0], [280, 281, 280, 281])
+
+
+def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
+    files = {}
+    for month in range(1, 13):
+        analysis = write_cerra(tmp_path / f"cerra_analysis_2016-{month:02d}.grib", month_steps(2016, month))
+        forecast = write_cerra(tmp_path / f"cerra_forecast_2016-{month:02d}.grib", month_steps(2016, month), (TP,), forecast=True)
+        files[(2016, month)] = [str(analysis), str(forecast)]
+    out = tmp_path / "cerra_weekly.zarr"
+    prepare_cerra(files, out_path=out, variables=[], period={"start_year": 2016, "end_year": 2016, "train_years": [2016]}, crop=[1, 5, 0, 4], workers=2)
+    ds = xr.open_zarr(out)
+    assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes == {"time": 52, "y": 4, "x": 4, "week_of_year": 52}
+    values = 280.0 + np.arange(2)  # every day the same 2 steps
+    assert ds["t2m_mean"].values[0, 0, 0] == pytest.approx(values.mean())
+    assert ds["t2m_std"].values[10, 2, 3] == pytest.approx(values.std(), rel=1e-5)
+    assert ds["tp_mean"].values[5, 0, 0] == pytest.approx((1.0 + np.arange(2)).mean() * 8)  # 3-hour totals -> per day
+    assert "d-1" in ds["tp_mean"].attrs["units"]
+    assert ds.rio.crs.to_dict()["proj"] == "lcc"
+    assert ds["latitude"].dims == ("y", "x")
+
+
+def test_cerra_truncated_file_names_it(tmp_path):
+    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:4])
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: the last GRIB message is incomplete"):
+        read_values(open_cerra(path), "t2m")

@@ -1,0 +1,35 @@
+"""CERRA monthly GRIB2 files -> weekly statistics store on the native Lambert grid (rule prepare_cerra).
+
+Inputs: ``files`` (``cerra_{analysis,forecast}_{YYYY-MM}.grib``). Output ``cerra_weekly.zarr``:
+
+| variable | dims | units |
+|---|---|---|
+| {v}_mean, {v}_std (t2m, r2, sp, tcc, al, vsw, tp, ...) | (time, y, x) | file units; accumulations per day (tp kg m-2 d-1) |
+| {v}_mean_clim, {v}_std_clim | (week_of_year, y, x) | as above |
+| latitude, longitude | (y, x) | degrees; x, y in metres (Lambert conformal, spatial_ref) |
+| land_mask | (y, x) | points with data |
+"""
+
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux.prepare.cerra import prepare_cerra
+from terraflux.prepare.era5_land import workers_for
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
+
+log = setup_logging(snakemake)  # noqa: F821
+sm = snakemake  # noqa: F821
+files = {}
+for path in sm.input.files:
+    stem = path.rsplit("_", 1)[-1].split(".")[0]  # YYYY-MM
+    year, month = stem.split("-")
+    files.setdefault((int(year), int(month)), []).append(path)
+prepare_cerra(
+    files,
+    out_path=sm.output.weekly,
+    variables=[],
+    period=sm.params.period,
+    crop=sm.params.cerra["crop"],
+    workers=workers_for(sm.threads),
+    provenance=from_snakemake(sm),
+)
+log.info("CERRA weekly store written")
