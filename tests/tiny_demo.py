@@ -30,6 +30,7 @@ compute:
 
 IDE = f"results/{RUN}/ide/benchmark_cnn3d"
 TARGETS = [f"{IDE}/metrics.json", f"results/{RUN}/manifest.json"]
+DERE_TARGETS = [f"results/{RUN}/dere/summary.json"] + [f"results/{RUN}/dere/{m}/predictions.zarr" for m in ("baseline", "kgml", "step4", "step6")]
 GPU_RULES = {"ide_train", "ide_test"}
 CPU_RULES = {"ide_benchmark", "ide_dataset"}
 LOCAL_RULES = {"evaluate_run_manifest"}

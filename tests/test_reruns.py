@@ -1,0 +1,153 @@
+"""Partial reruns, checked with ``snakemake -n`` and ``--list-changes``: a change reruns exactly the stages
+it affects.
+
+The workflow runs from a copy of the checkout (so model and plotting code can be edited without touching
+the shared one). Its outputs are made up to date with ``snakemake --touch`` on placeholder files: touch
+records the same metadata as a run (params, code, input set, software stack), so what a dry run then plans
+is what a real rerun would do. The stages exercised are those in ``tiny_demo.TARGETS`` (and DERE step 4,
+once the DERE rules exist).
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import tiny_demo
+from conftest import BIN, REPO_ROOT
+
+IGNORE = shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "tests", "bench", "*.egg-info")
+
+
+def smk(repo: Path, workdir: Path, *args: str, timeout: int = 300) -> str:
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir), "--nolock", *args]
+    done = subprocess.run(["timeout", "-s", "KILL", str(timeout), *cmd], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, f"snakemake {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done.stdout + done.stderr
+
+
+def materialize(repo: Path, workdir: Path, targets: list[str], config: list[str]) -> None:
+    """Placeholders for every output the targets need, then ``--touch`` (records the jobs' metadata)."""
+    summary = smk(repo, workdir, *targets, *config, "--summary")
+    for line in summary.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) < 6:
+            continue
+        path = workdir / fields[0]
+        if path.suffix == ".zarr":
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    smk(repo, workdir, *targets, *config, "--touch", "--cores", "1")
+
+
+def plan(repo: Path, workdir: Path, targets: list[str], config: list[str]) -> dict[str, int]:
+    """Rule -> number of jobs a dry run would execute (empty when everything is up to date)."""
+    out = smk(repo, workdir, *targets, *config, "-n")
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:", 1)[1]
+    jobs = dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\s*$", table, re.MULTILINE))
+    return {rule: int(n) for rule, n in jobs.items() if rule not in ("total", "job")}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("checkout") / "terraflux"
+    shutil.copytree(REPO_ROOT, copy, ignore=IGNORE, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def built(repo, tmp_path_factory):
+    """A working directory where the tiny demo's targets are up to date."""
+    workdir = tmp_path_factory.mktemp("built")
+    config = tiny_demo.config_args(workdir)
+    materialize(repo, workdir, tiny_demo.TARGETS, config)
+    assert plan(repo, workdir, tiny_demo.TARGETS, config) == {}
+    return workdir
+
+
+def _dere_rules(repo: Path) -> str:
+    return "\n".join(p.read_text() for p in (repo / "workflow" / "rules").glob("dere*.smk"))
+
+
+def test_hyperparameter_change_reruns_training_and_dependants_only(repo, built):
+    config = tiny_demo.config_args(built, "ide: {train: {lr: 0.002}}\n")
+    assert plan(repo, built, tiny_demo.TARGETS, config) == {"ide_train": 1, "ide_test": 1}
+    changed = smk(repo, built, *tiny_demo.TARGETS, *config, "--list-changes", "params")
+    assert f"{tiny_demo.IDE}/checkpoint.pt" in changed
+    assert "benchmark.zarr" not in changed and "dataset.zarr" not in changed
+
+
+def test_step4_hyperparameter_change_reruns_step4_and_dependants_not_upstream_nor_ide(repo, built):
+    if "rule dere_step4" not in _dere_rules(repo):
+        pytest.skip("no DERE step-4 rule in the workflow yet (workflow/rules/dere*.smk)")
+    # DERE's final targets and IDE's, so that upstream DERE stages, the data layers and IDE are in view
+    workdir = built.parent / "dere-step4"
+    workdir.mkdir(exist_ok=True)
+    targets = tiny_demo.TARGETS + tiny_demo.DERE_TARGETS
+    materialize(repo, workdir, targets, tiny_demo.config_args(workdir))
+    jobs = plan(repo, workdir, targets, tiny_demo.config_args(workdir, "dere: {epochs: {step4: 2}}\n"))
+    assert any(rule.startswith("dere_step4") for rule in jobs), jobs
+    for rule in jobs:
+        assert not rule.startswith(("ide_", "synthesize_", "download_", "prepare_", "simulate_")), jobs
+        assert not re.match(r"dere_(dataset|step[1-3])", rule), jobs
+
+
+def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, built):
+    model = repo / "src" / "terraflux" / "ide" / "model.py"
+    original = model.read_text()
+    try:
+        model.write_text(original + "\n# an edit\n")
+        config = tiny_demo.config_args(built)
+        jobs = plan(repo, built, tiny_demo.TARGETS, config)
+        assert jobs == {"ide_train": 1, "ide_test": 1}
+        assert f"{tiny_demo.IDE}/checkpoint.pt" in smk(repo, built, *tiny_demo.TARGETS, *config, "--list-changes", "input")
+    finally:
+        model.write_text(original)
+        shutil.copystat(REPO_ROOT / "src" / "terraflux" / "ide" / "model.py", model)
+
+
+def test_editing_plotting_code_reruns_no_training(repo, built):
+    plotting = repo / "src" / "terraflux" / "evaluate" / "figures.py"
+    if not plotting.exists():
+        pytest.skip("no plotting module src/terraflux/evaluate/figures.py yet")
+    original = plotting.read_text()
+    try:
+        plotting.write_text(original + "\n# an edit\n")
+        jobs = plan(repo, built, tiny_demo.TARGETS, tiny_demo.config_args(built))
+        assert all(rule.startswith("evaluate_") for rule in jobs), jobs
+    finally:
+        plotting.write_text(original)
+        shutil.copystat(REPO_ROOT / "src" / "terraflux" / "evaluate" / "figures.py", plotting)
+
+
+def test_changing_the_seed_reruns_the_stochastic_stages(repo, built):
+    jobs = plan(repo, built, tiny_demo.TARGETS, tiny_demo.config_args(built, "run: {seed: 7}\n"))
+    assert {"ide_benchmark", "ide_train"} <= set(jobs), jobs  # the seeded generator and the seeded training
+    assert set(jobs) <= {"ide_benchmark", "ide_dataset", "ide_train", "ide_test", "evaluate_run_manifest"}, jobs
+
+
+YEARS = """
+run: {{name: years, origin: download}}
+region: {{name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}}
+period: {{start_year: 2016, end_year: {end}, train_years: [2016], val_years: [2017], test_years: [2018]}}
+"""
+
+
+def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
+    target = ["resources/years/prepared/era5_land_monthly.zarr"]
+    (tmp_path / "before.yaml").write_text(YEARS.format(end=2018))
+    (tmp_path / "after.yaml").write_text(YEARS.format(end=2019))
+    materialize(repo, tmp_path, target, ["--configfile", str(tmp_path / "before.yaml")])
+    out = smk(repo, tmp_path, *target, "--configfile", str(tmp_path / "after.yaml"), "-n")
+    downloads = re.findall(r"era5-land_(\d{4})-(\d{2})\.nc\b", out.split("Job stats:")[0])
+    new = {f"{y}-{m}" for y, m in downloads}
+    assert new == {f"2019-{m:02d}" for m in range(1, 13)}, sorted(new)
+    jobs = plan(repo, tmp_path, target, ["--configfile", str(tmp_path / "after.yaml")])
+    assert jobs.get("download_era5_land_hourly") == 12
+    assert "prepare_era5_land" in jobs  # one store over the whole period (statistics from training years)
