@@ -24,7 +24,11 @@ rule evaluate_run_manifest:
     input:
         lock=repo_file("envs/requirements.lock"),
     output:
-        manifest=results("manifest.json"),
+        manifest=report(
+            results("manifest.json"),
+            caption="../report/manifest.rst",
+            category="0. Provenance",
+        ),
     log:
         logs("evaluate_run_manifest.log"),
     benchmark:
