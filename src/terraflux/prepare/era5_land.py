@@ -65,9 +65,16 @@ def vpd_hpa(t2m: np.ndarray, d2m: np.ndarray) -> np.ndarray:
 
     def es(t):
         t = np.asarray(t, dtype=np.float32)
-        return np.float32(6.1121) * np.exp(np.float32(17.502) * (t - np.float32(273.16)) / (t - np.float32(32.19)))
+        out = t - np.float32(273.16)
+        out *= np.float32(17.502)
+        out /= t - np.float32(32.19)
+        np.exp(out, out=out)
+        return out
 
-    return np.maximum(es(t2m) - es(d2m), np.float32(0.0))
+    vpd = es(t2m)
+    vpd -= es(d2m)
+    vpd *= np.float32(6.1121)
+    return np.maximum(vpd, np.float32(0.0), out=vpd)
 
 
 def daily_units(name: str, units: str | None) -> str:
@@ -233,28 +240,32 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
             if values.dtype != np.float32:
                 values = values.astype(np.float32)
             if land is None:
-                land = np.isfinite(values).any(axis=0)
+                land = np.isfinite(values[0]) | np.isfinite(values[-1])
             if name in accumulated:
                 # Records ending in (month start, month end]: increments belong to the day of (t - 1 h).
-                keep = times > np.datetime64(month_start, "ns")
-                acc, t = values[keep], times[keep]
+                first = int(np.searchsorted(times, np.datetime64(month_start, "ns"), side="right"))
+                t = times[first:]
                 if nxt is not None:
-                    acc = np.concatenate([acc, nxt[name].values.astype(np.float32)])
                     t = np.concatenate([t, nxt["time"].values.astype("datetime64[ns]")])
                 hour = pd.DatetimeIndex(t).hour.to_numpy()
                 usable = (hour == 1) | np.r_[False, np.diff(t) == HOUR]
                 if not usable.all() and settings.strict:
                     raise DataError(f"{source}: accumulated {name} needs every hour of the day to be de-accumulated")
-                inc = acc.copy()
-                inc[1:] -= acc[:-1]
-                inc[hour == 1] = acc[hour == 1]
+                # increments without copying the month: inc[i] = A[i] - A[i-1], A[i] at 01 UTC
+                inc = np.empty((len(t), *values.shape[1:]), np.float32)
+                inc[0] = values[first]
+                np.subtract(values[first + 1 :], values[first:-1], out=inc[1 : len(values) - first])
+                if nxt is not None:
+                    np.subtract(nxt[name].values[0], values[-1], out=inc[-1])
+                ones = np.flatnonzero(hour == 1)
+                inc[ones] = values[first + ones]  # 01 UTC records all lie in this file (the next file adds a 00 UTC one)
                 inc[~usable] = np.nan
                 day_of = (t - HOUR).astype("datetime64[D]")
                 if nxt is None and (day_of == day_of[-1]).sum() == 23:
                     extrapolated.append(name)  # the mean of 23 increments x 24 stands for the day's total
                 # daily total = mean hourly increment x 24; weekly statistics as rates per day (x 24)
                 store(name, day_of, inc, scale=24.0, total=True)
-                del inc, acc
+                del inc
             else:
                 store(name, times.astype("datetime64[D]"), values)
                 if name in ("t2m", "d2m"):
