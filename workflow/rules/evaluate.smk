@@ -6,17 +6,13 @@ EVAL = config["evaluate"]
 SYNTHETIC = config["run"]["origin"] == "synthetic"
 
 
-def dere_prediction(model, kind):
-    return results(f"dere/{model}/predictions.{kind}")
-
-
-def truth_inputs(*names):
-    """Ground-truth files of the synthetic world (none on real data)."""
-    files = {
-        "fluxes": resources_path("truth/fluxes.zarr"),
-        "sites": resources_path("truth/sites.parquet"),
-    }
-    return {f"truth_{n}": files[n] for n in names} if SYNTHETIC else {}
+# Ground-truth files of the synthetic world (none on real data), given to rules with unpack().
+TRUTH_FLUXES = (
+    {"truth_fluxes": resources_path("truth/fluxes.zarr")} if SYNTHETIC else {}
+)
+TRUTH_SITES = (
+    {"truth_sites": resources_path("truth/sites.parquet")} if SYNTHETIC else {}
+)
 
 
 rule evaluate_run_manifest:
@@ -45,8 +41,10 @@ rule evaluate_run_manifest:
 rule evaluate_dere:
     """Skill of Baseline, KGML, step 4, step 6 at held-out sites (in-situ; truth in the synthetic world)."""
     input:
-        unpack(lambda wildcards: truth_inputs("fluxes", "sites")),
-        predictions=[dere_prediction(m, "parquet") for m in EVAL["dere_models"]],
+        unpack(lambda wildcards: {**TRUTH_FLUXES, **TRUTH_SITES}),
+        predictions=[
+            results(f"dere/{m}/predictions.parquet") for m in EVAL["dere_models"]
+        ],
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         code=library("evaluate"),
@@ -86,8 +84,8 @@ rule evaluate_dere:
 rule evaluate_maps:
     """Maps of one DERE model's predicted fluxes and differences to the process model and the truth."""
     input:
-        unpack(lambda wildcards: truth_inputs("fluxes")),
-        predictions=dere_prediction("{model}", "zarr"),
+        unpack(lambda wildcards: TRUTH_FLUXES),
+        predictions=results("dere/{model}/predictions.zarr"),
         process_model=resources_path("process_model.zarr"),
         land=resources_path("prepared/era5_land_monthly.zarr"),
         code=library("evaluate"),
@@ -117,8 +115,8 @@ rule evaluate_maps:
 rule evaluate_spatial:
     """Semivariograms (FFT, same mask), fitted range/sill/nugget, ACF and lag-k curves of one model's maps."""
     input:
-        unpack(lambda wildcards: truth_inputs("fluxes")),
-        predictions=dere_prediction("{model}", "zarr"),
+        unpack(lambda wildcards: TRUTH_FLUXES),
+        predictions=results("dere/{model}/predictions.zarr"),
         process_model=resources_path("process_model.zarr"),
         code=library("evaluate"),
     output:
