@@ -88,3 +88,74 @@ def test_cerra_truncated_file_names_it(tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: the last GRIB message is incomplete"):
         read_values(open_cerra(path), "t2m")
+
+
+# --- VHP ----------------------------------------------------------------------------------------------
+
+import netCDF4  # noqa: E402
+
+from terraflux.prepare import stores, weekly  # noqa: E402
+from terraflux.prepare.vhp import prepare_vhp  # noqa: E402
+
+
+def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):
+    """A VHP VH file in NOAA's layout: HEIGHT x WIDTH, edges in global attributes, fill -999."""
+    ny, nx = vhi.shape
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.setncatts({
+            "START_LATITUDE_RANGE": np.float32(north), "END_LATITUDE_RANGE": np.float32(north - ny * step),
+            "START_LONGITUDE_RANGE": np.float32(west), "END_LONGITUDE_RANGE": np.float32(west + nx * step),
+        })
+        nc.createDimension("HEIGHT", ny)
+        nc.createDimension("WIDTH", nx)
+        for name in ("VCI", "TCI", "VHI"):
+            var = nc.createVariable(name, "f4", ("HEIGHT", "WIDTH"), fill_value=np.float32(-999))
+            var[:] = np.ma.masked_invalid(vhi)
+    return path
+
+
+def weekly_target(path, lat, lon, two_d=False):
+    coords = {**weekly.coords(2016, 2016)}
+    if two_d:
+        coords.update(y=(("y",), np.arange(lat.shape[0]) * 5500.0, {}), x=(("x",), np.arange(lat.shape[1]) * 5500.0, {}))
+        coords.update(latitude=(("y", "x"), lat, {}), longitude=(("y", "x"), lon, {}))
+        space = ("y", "x")
+    else:
+        coords.update(latitude=(("latitude",), lat, {}), longitude=(("longitude",), lon, {}))
+        space = ("latitude", "longitude")
+    group = stores.create(path, coords, {"land_mask": stores.variable(space, {}, bool)}, weekly.CHUNKS, {}, crs=None)
+    group["land_mask"][:] = True
+    stores.finish(path)
+    return path
+
+
+def test_vhp_on_regular_and_lambert_grids(tmp_path):
+    files = []
+    base = np.full((8, 12), 50.0, np.float32)
+    base[:4, :4] = 20.0  # a drought in the north-west 0.1 x 0.1 degree cell
+    base[0, 0] = np.nan  # one invalid pixel (fill value)
+    for week in range(1, 53):
+        files.append(write_vhp(tmp_path / f"VHP.G04.C07.npp.P2016{week:03d}.VH.nc", base + (week == 3) * 10))
+    target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95, 47.85]), np.array([8.05, 8.15, 8.25]))
+    prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp_era5_land.zarr")
+    ds = xr.open_zarr(tmp_path / "vhp_era5_land.zarr")
+    assert ds["VHI"].dims == ("time", "latitude", "longitude")
+    assert ds["VHI"].values[0, 0, 0] == pytest.approx(20.0) and ds["VHI"].values[0, 1, 2] == pytest.approx(50.0)
+    assert ds["VHI"].values[2, 0, 0] == pytest.approx(30.0)  # week 3 of 2016
+    assert ds["extreme"].values[0, 0, 0] and not ds["extreme"].values[2, 0, 0] and ds["extreme_loose"].values[2, 0, 0]
+    lat2 = np.array([[47.99, 47.99], [47.86, 47.86]])
+    lon2 = np.array([[8.01, 8.21], [8.01, 8.21]])
+    target = weekly_target(tmp_path / "cerra_weekly.zarr", lat2, lon2, two_d=True)
+    prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp_cerra.zarr")
+    ds = xr.open_zarr(tmp_path / "vhp_cerra.zarr")
+    assert ds["VHI"].dims == ("time", "y", "x")
+    assert np.isnan(ds["VHI"].values[0, 0, 0]) and not ds["valid"].values[0, 0, 0]  # nearest pixel is the invalid one
+    assert ds["VHI"].values[0, 1, 0] == pytest.approx(50.0) and ds["VHI"].values[0, 1, 1] == pytest.approx(50.0)
+
+
+def test_vhp_missing_week_is_an_error(tmp_path):
+    files = [write_vhp(tmp_path / f"VHP.G04.C07.npp.P2016{week:03d}.VH.nc", np.full((8, 12), 50.0, np.float32)) for week in range(1, 52)]
+    target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
+    with pytest.raises(DataError, match=r"VHP data missing or all invalid for week\(s\) \['2016-W52'\]"):
+        prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")
+    assert not (tmp_path / "vhp.zarr").exists()

@@ -15,6 +15,20 @@ INSITU_FORMAT = config["sources"]["insitu"]["format"]
 CERRA_PRODUCTS = ["analysis"] + (
     ["forecast"] if config["sources"]["cerra"]["forecast_variables"] else []
 )
+# Satellite code in the VHP file names, per year (synthetic world: one code; real data: by period).
+VHP_SATELLITE = {
+    year: (
+        config["synthetic"]["vhp_satellite"]
+        if config["run"]["origin"] == "synthetic"
+        else config["sources"]["vhp"]["satellites"][
+            max(
+                (k for k in config["sources"]["vhp"]["satellites"] if int(k) <= year),
+                key=int,
+            )
+        ]
+    )
+    for year in YEARS
+}
 # Sources with a producer of their raw files in the acquire layer (download_* or synthesize_* rules).
 ACQUIRED = {
     source
@@ -121,6 +135,33 @@ rule prepare_cerra:
         "../scripts/prepare_cerra.py"
 
 
+rule prepare_vhp:
+    """NOAA VHP weekly VHI -> VHI and extremes masks on the weekly grid of one extremes dataset."""
+    input:
+        files=[
+            raw(f"vhp/VHP.G04.C07.{VHP_SATELLITE[year]}.P{year}{week:03d}.VH.nc")
+            for year in YEARS
+            for week in range(1, 53)
+        ],
+        weekly=resources_path("prepared/{dataset}_weekly.zarr"),
+        code=library("sources", "prepare"),
+    output:
+        vhp=directory(resources_path("prepared/vhp_{dataset}.zarr")),
+    log:
+        logs("prepare_vhp/{dataset}.log"),
+    benchmark:
+        benchmarks("prepare_vhp/{dataset}.tsv")
+    wildcard_constraints:
+        dataset="era5_land|cerra",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        **job_resources("prepare"),
+    script:
+        "../scripts/prepare_vhp.py"
+
+
 rule prepare_insitu:
     """In-situ site files -> site table and daily/monthly GPP, RECO, NEE (gC m-2 d-1) per site (parquet)."""
     input:
@@ -163,3 +204,7 @@ if "era5_land" in ACQUIRED:
         )
     if "cerra" in ACQUIRED and config["sources"]["cerra"]["enabled"]:
         ALL_TARGETS.append(resources_path("prepared/cerra_weekly.zarr"))
+    if "vhp" in ACQUIRED:
+        ALL_TARGETS.append(resources_path("prepared/vhp_era5_land.zarr"))
+        if "cerra" in ACQUIRED and config["sources"]["cerra"]["enabled"]:
+            ALL_TARGETS.append(resources_path("prepared/vhp_cerra.zarr"))

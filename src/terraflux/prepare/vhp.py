@@ -1,0 +1,114 @@
+"""NOAA VHP weekly VHI -> ``vhp_{dataset}.zarr`` on the weekly grid of an extremes dataset.
+
+Regular latitude/longitude grids (ERA5-Land): mean of the valid VHP pixels inside each cell (cell = centre
++- half the grid spacing); 2-D grids (CERRA: ``latitude(y, x)``, ``longitude(y, x)``): the nearest VHP pixel.
+VHP week ``w`` of year ``Y`` is placed at the weekly store's week ``w`` of ``Y`` (weeks 1..52). Variables:
+``VHI(time, ...)``, ``extreme`` (VHI < 26), ``extreme_loose`` (VHI < 35); both masks are False where VHI is
+missing, and ``valid`` marks where it is not.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from terraflux.errors import DataError
+from terraflux.prepare import stores, weekly
+from terraflux.prepare.pft import cell_index
+from terraflux.sources.readers.vhp import open_vhp, parse_name
+from terraflux.workflow.atomic import atomic_output
+
+log = logging.getLogger(__name__)
+
+EXTREME = 26.0
+LOOSE = 35.0
+
+
+def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
+    """VHI on the target grid: cell means (1-D latitude/longitude) or nearest pixel (2-D)."""
+    lat, lon = vhi["latitude"].values, vhi["longitude"].values
+    values = vhi.values
+    if target["latitude"].ndim == 1:
+        tlat, tlon = target["latitude"].values, target["longitude"].values
+        size_y = float(np.abs(np.diff(tlat)).min()) if len(tlat) > 1 else 0.1
+        size_x = float(np.abs(np.diff(tlon)).min()) if len(tlon) > 1 else 0.1
+        iy = cell_index(lat, tlat, size_y)
+        ix = cell_index(lon, tlon, size_x)
+        cell = np.where((iy[:, None] >= 0) & (ix[None, :] >= 0), iy[:, None] * len(tlon) + ix[None, :], -1)
+        ok = (cell >= 0) & np.isfinite(values)
+        total = np.bincount(cell[ok], weights=values[ok], minlength=len(tlat) * len(tlon))
+        count = np.bincount(cell[ok], minlength=len(tlat) * len(tlon))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(len(tlat), len(tlon)).astype(np.float32)
+    tlat, tlon = target["latitude"].values, target["longitude"].values
+    step_y = (lat[0] - lat[-1]) / max(len(lat) - 1, 1)
+    step_x = (lon[-1] - lon[0]) / max(len(lon) - 1, 1)
+    iy = np.rint((lat[0] - tlat) / step_y).astype(np.int64)
+    ix = np.rint((tlon - lon[0]) / step_x).astype(np.int64)
+    inside = (iy >= 0) & (iy < len(lat)) & (ix >= 0) & (ix < len(lon))
+    out = np.full(tlat.shape, np.nan, np.float32)
+    out[inside] = values[iy[inside], ix[inside]]
+    return out
+
+
+def prepare_vhp(
+    files: Iterable[str | Path],
+    *,
+    weekly_store: str | Path,
+    out_path: str | Path,
+    provenance: Mapping | None = None,
+) -> None:
+    """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files."""
+    target = xr.open_zarr(weekly_store)
+    years = target["year"].values
+    week = target["week"].values
+    index = {(int(y), int(w)): i for i, (y, w) in enumerate(zip(years, week))}
+    spatial = target["land_mask"].dims
+    shape = target["land_mask"].shape
+    vhi = np.full((len(years), *shape), np.nan, np.float32)
+    for path in sorted(map(str, files)):
+        _, year, wk = parse_name(path)
+        if (year, wk) not in index:
+            continue
+        vhi[index[(year, wk)]] = regrid(open_vhp(path)["VHI"], target)
+    missing = [f"{y}-W{w:02d}" for (y, w), i in index.items() if np.isnan(vhi[i]).all()]
+    if missing:
+        raise DataError(f"VHP data missing or all invalid for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; rerun the acquire step for them")
+    coords = {
+        "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
+        "year": (("time",), years.astype(np.int32), {}),
+        "week": (("time",), week.astype(np.int32), {}),
+    }
+    for name in spatial:
+        coords[name] = ((name,), target[name].values, dict(target[name].attrs))
+    if "x" in spatial:
+        coords["latitude"] = (spatial, target["latitude"].values, {"units": "degrees_north"})
+        coords["longitude"] = (spatial, target["longitude"].values, {"units": "degrees_east"})
+    dims = ("time", *spatial)
+    crs = target.rio.crs
+    with atomic_output(out_path) as tmp:
+        group = stores.create(
+            tmp,
+            coords,
+            {
+                "VHI": stores.variable(dims, {"units": "1", "long_name": "Vegetation Health Index (NOAA VHP)"}),
+                "extreme": stores.variable(dims, {"long_name": f"VHI < {EXTREME:g}"}, bool),
+                "extreme_loose": stores.variable(dims, {"long_name": f"VHI < {LOOSE:g}"}, bool),
+                "valid": stores.variable(dims, {"long_name": "VHI available"}, bool),
+            },
+            weekly.CHUNKS,
+            {"source": "NOAA STAR Vegetation Health Products (VHP)"},
+            crs=crs.to_wkt() if crs is not None else None,
+            spatial_dims=(spatial[1], spatial[0]),
+        )
+        group["VHI"][:] = vhi
+        with np.errstate(invalid="ignore"):
+            group["extreme"][:] = vhi < EXTREME
+            group["extreme_loose"][:] = vhi < LOOSE
+        group["valid"][:] = np.isfinite(vhi)
+        stores.finish(tmp, {"provenance": dict(provenance or {})})
+    target.close()

@@ -1,0 +1,61 @@
+"""NOAA STAR Vegetation Health Products, weekly files ``VHP.G04.C07.{satellite}.P{YYYY}{WWW}.VH.nc``.
+
+Variables ``VCI``, ``TCI``, ``VHI`` (0..100, fill -999 -> NaN) on dims ``(HEIGHT, WIDTH)`` of a regular
+latitude/longitude grid (Plate Carree) whose edges are the global attributes ``START_LATITUDE_RANGE``,
+``END_LATITUDE_RANGE``, ``START_LONGITUDE_RANGE``, ``END_LONGITUDE_RANGE`` (north row first). Files with
+1-D ``latitude``/``longitude`` (or ``lat``/``lon``) coordinates are accepted too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from terraflux.errors import DataError
+from terraflux.sources.readers.netcdf import open_netcdf
+
+NAME = re.compile(r"VHP\.G04\.C07\.(?P<satellite>[A-Za-z0-9]+)\.P(?P<year>\d{4})(?P<week>\d{3})\.VH\.nc$")
+
+
+def parse_name(path: str | Path) -> tuple[str, int, int]:
+    """(satellite, year, week) from a VHP file name."""
+    match = NAME.search(Path(path).name)
+    if not match:
+        raise DataError(f"{path}: not a NOAA VHP file name (VHP.G04.C07.<satellite>.P<YYYY><WWW>.VH.nc)")
+    return match["satellite"], int(match["year"]), int(match["week"])
+
+
+def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:
+    """``VHI`` (and others) as float32 ``(latitude, longitude)`` with latitude descending, NaN outside valid data."""
+    path = Path(path)
+    ds = open_netcdf(path)
+    missing = [v for v in variables if v not in ds.data_vars]
+    if missing:
+        raise DataError(f"{path}: lacks {missing}; it is not a NOAA VHP VH file. Rerun its download")
+    ds = ds[list(variables)]
+    if "HEIGHT" in ds.dims:
+        try:
+            north = float(ds.attrs["START_LATITUDE_RANGE"])
+            south = float(ds.attrs["END_LATITUDE_RANGE"])
+            west = float(ds.attrs["START_LONGITUDE_RANGE"])
+            east = float(ds.attrs["END_LONGITUDE_RANGE"])
+        except KeyError as error:
+            raise DataError(f"{path}: global attribute {error} missing; cannot place the VHP grid") from error
+        ny, nx = ds.sizes["HEIGHT"], ds.sizes["WIDTH"]
+        lat = north - (north - south) / ny * (np.arange(ny) + 0.5)
+        lon = west + (east - west) / nx * (np.arange(nx) + 0.5)
+        ds = ds.rename(HEIGHT="latitude", WIDTH="longitude").assign_coords(latitude=lat, longitude=lon)
+    else:
+        ds = ds.rename({k: v for k, v in {"lat": "latitude", "lon": "longitude"}.items() if k in ds.dims})
+    if ds["latitude"].values[0] < ds["latitude"].values[-1]:
+        ds = ds.isel(latitude=slice(None, None, -1))
+    out = ds.load()
+    ds.close()
+    for name in variables:
+        values = out[name].values.astype(np.float32)
+        values[(values < 0) | (values > 100)] = np.nan
+        out[name] = (("latitude", "longitude"), values, {"units": "1", "long_name": out[name].attrs.get("long_name", name)})
+    return out
