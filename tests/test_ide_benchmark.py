@@ -13,7 +13,8 @@ SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_pe
 
 def collect(cfg):
     chunks = list(generate(design(cfg)))
-    return {k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0) for k in ("data", "extreme", "driver", "distractor")}
+    keys = ("data", "extreme", "ring", "driver", "distractor")
+    return {k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0) for k in keys}
 
 
 def test_same_seed_same_cube_other_seed_other_cube():
@@ -29,7 +30,7 @@ def test_same_seed_same_cube_other_seed_other_cube():
 def test_events_do_not_depend_on_the_streaming_chunk():
     a = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=8))
     b = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=3))
-    for key in ("extreme", "driver", "distractor"):
+    for key in ("extreme", "ring", "driver", "distractor"):
         np.testing.assert_array_equal(a[key], b[key])
 
 
@@ -55,6 +56,15 @@ def test_drivers_are_the_extremes_shifted_by_each_coupling_offset():
         else:
             assert not cube["driver"][v].any()
     assert (~d.coupled).sum() == cfg.uncoupled
+    # the ring: weeks within -lag .. +lead of an extreme, outside the core; it holds every driver
+    near = np.zeros_like(ext)
+    for shift in range(-cfg.lag_weeks, cfg.lead_weeks + 1):  # extreme at t + shift
+        if shift >= 0:
+            near[: len(ext) - shift] |= ext[shift:]
+        else:
+            near[-shift:] |= ext[:shift]
+    np.testing.assert_array_equal(cube["ring"], near & ~ext)
+    assert not (cube["driver"].any(axis=0) & ~(cube["ring"] | ext)).any()
 
 
 def test_anomalies_shift_values_in_the_variables_sign_and_nowhere_else():

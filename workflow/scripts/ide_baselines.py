@@ -9,15 +9,12 @@ Outputs: results/{run}/ide/benchmark_table.csv: one row per method: driver_f1, d
          results/{run}/ide/benchmark_table.json: the same with per-variable metrics and provenance.
 """
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import csv
 import json
 from pathlib import Path
 
-import numpy as np
-import zarr
-
-import terraflux  # noqa: F401
-from terraflux.ide.data import WindowData
+from terraflux.ide.data import WindowData, truth_drivers
 from terraflux.ide.stages import evaluate, predict, train_deepmil
 from terraflux.ide.table import COLUMNS, baseline_rows, row
 from terraflux.train import derive_seed
@@ -29,7 +26,7 @@ log = setup_logging(snakemake)
 params = dict(snakemake.params.items())
 seed = derive_seed(params["seed"], "ide_baselines") % 2**32
 data = WindowData(snakemake.input.dataset, params["weeks"])
-truth = np.asarray(zarr.open_group(snakemake.input.truth, mode="r")["driver"][:])
+truth = truth_drivers(snakemake.input.truth)
 
 rows, full = [], {}
 for path in snakemake.input.models:

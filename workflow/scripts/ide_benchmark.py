@@ -16,7 +16,7 @@ Coordinates: time (week index), week (1..52), year, split (0/1/2 = train/val/tes
 benchmark config, the drawn design (coupling offsets, noise types) and provenance.
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
 from terraflux.train import derive_seed
 from terraflux.workflow.atomic import atomic_output

@@ -16,9 +16,9 @@ Output: resources/{run}/ide/{dataset}/dataset.zarr
 Channels: value (benchmark) or mean, std (weekly statistics); coordinate split(time) 0/1/2.
 """
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-import terraflux  # noqa: F401
 from terraflux.ide.data import benchmark_source, weekly_source, write_dataset
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake

@@ -12,13 +12,10 @@ Outputs: results/{run}/ide/{dataset}_{backbone}/
   test.png: predicted and true drivers and extremes at the test week with the most extremes
 """
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-import numpy as np
-import zarr
-
-import terraflux  # noqa: F401
-from terraflux.ide.data import WindowData
+from terraflux.ide.data import WindowData, truth_drivers
 from terraflux.ide.outputs import plot_test, write_predictions
 from terraflux.ide.stages import evaluate, load_model, predict
 from terraflux.train import select_device
@@ -34,7 +31,7 @@ model, state = load_model(snakemake.input.checkpoint, device.device)
 data = WindowData(snakemake.input.dataset, params["weeks"])
 if state["variables"] != data.variables:
     raise ValueError(f"checkpoint variables {state['variables']} differ from the dataset's {data.variables}")
-truth = np.asarray(zarr.open_group(snakemake.input.truth, mode="r")["driver"][:]) if snakemake.input.get("truth") else None
+truth = truth_drivers(snakemake.input.truth) if snakemake.input.get("truth") else None
 pred = predict(model, data, "test", tile=params["test_tile"], device=device)
 metrics = evaluate(pred, data, "test", params["threshold"], truth)
 metrics.update(dataset=wc.dataset, backbone=wc.backbone, training=state["summary"], device=device.as_dict())

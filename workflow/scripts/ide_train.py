@@ -7,9 +7,9 @@ Output: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt (weights, model con
         training.json (the summary with provenance).
 """
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-import terraflux  # noqa: F401
 from terraflux.config import config_hash
 from terraflux.ide.stages import TrainSettings, train
 from terraflux.train import derive_seed

@@ -8,7 +8,9 @@ A weekly cube ``data[variable, time, y, x]`` (float32) is built from
 - extremes: the union of random events, each an intensity field I(t, y, x) in (0, 1] of one shape:
   ``cube``, ``gaussian`` (3-D Gaussian cut at 2 sigma), ``random_walk`` (a disk whose centre wanders week by
   week), ``onset`` (a disk that grows) or ``local`` (a few pixels for one or two weeks);
-  ``extreme = I > 0``;
+  ``extreme = I > 0``; ``ring``: the weeks before and after the core where drivers may lie (the extremes
+  dilated in time by -``lag_weeks`` .. +``lead_weeks``, minus the core: the reference's two extra classes), so
+  that the driver loss does not pull true drivers to "normal";
 - drivers: each coupled variable v has one contiguous window of offsets [a_v, b_v] within
   [-``lead_weeks``, +``lag_weeks``] (default -9 .. +4, the coupling matrix [V, 14]); its driver intensity
   at week w is D_v(w) = max over o in [a_v, b_v] of I(w + o), i.e. anomalies from up to 9 weeks before to
@@ -52,10 +54,10 @@ class BenchmarkConfig:
     uncoupled: int = 2
     height: int = 64
     width: int = 64
-    weeks: int = 624
+    weeks: int = 1040
     train_fraction: float = 0.74
     val_fraction: float = 0.13
-    events_per_year: float = 8.0
+    events_per_year: float = 24.0
     distractors_per_year: float = 2.0
     event_radius: tuple[int, int] = (4, 12)
     event_weeks: tuple[int, int] = (1, 6)
@@ -65,7 +67,7 @@ class BenchmarkConfig:
     noise_sigma: tuple[float, float] = (0.3, 0.8)
     kb: tuple[float, float] = (0.1, 0.4)
     kn: tuple[float, float] = (0.0, 0.5)
-    ks: tuple[float, float] = (2.0, 3.5)
+    ks: tuple[float, float] = (3.0, 5.0)
     red_phi: float = 0.7
     chunk_weeks: int = 8
     seed: int = 0
@@ -280,6 +282,7 @@ class Chunk:
     stop: int
     data: np.ndarray  # [V, t, H, W] float32
     extreme: np.ndarray  # [t, H, W] bool
+    ring: np.ndarray  # [t, H, W] bool
     driver: np.ndarray  # [V, t, H, W] bool
     distractor: np.ndarray  # [V, t, H, W] bool
 
@@ -335,13 +338,17 @@ def generate(d: Design) -> Iterator[Chunk]:
             shift = d.sign[v] * (np.abs(base) * (np.exp2(np.float32(d.kb[v]) * intensity) - 1) + np.float32(d.ks[v]) * sigma * intensity)
             data[v] = base + scaled_noise + shift.astype(np.float32)
         extreme = ext[lag : lag + n] > 0
-        yield Chunk(start, stop, data, extreme, driver, distractor)
+        near = np.zeros((n, h, w), bool)
+        for i in range(lag + lead + 1):  # any extreme in weeks t - lag .. t + lead
+            near |= ext[i : i + n] > 0
+        yield Chunk(start, stop, data, extreme, near & ~extreme, driver, distractor)
 
 
 def write_benchmark(cfg: BenchmarkConfig, path: str | Path, attrs: dict | None = None) -> Design:
     """Write the benchmark store (zarr 3) at ``path`` (the caller makes it atomic). Returns the design.
 
     Layout: ``data(variable, time, y, x)`` float32 (unitless), ``extreme(time, y, x)`` bool,
+    ``ring(time, y, x)`` bool (weeks around the extremes where drivers may lie),
     ``driver(variable, time, y, x)`` bool (ground truth), ``distractor(variable, time, y, x)`` bool,
     ``coupled(variable)`` bool, ``valid(y, x)`` bool (all true); coordinates ``time`` (week index),
     ``week(time)`` 1..52, ``year(time)``, ``split(time)`` 0/1/2 = train/val/test (CF flags). Chunks: all variables x
@@ -360,6 +367,7 @@ def write_benchmark(cfg: BenchmarkConfig, path: str | Path, attrs: dict | None =
         {
             "data": (("variable", "time", "y", "x"), _lazy((nv, nt, h, w), np.float32, (nv, ct, h, w))),
             "extreme": (("time", "y", "x"), _lazy((nt, h, w), bool, (ct, h, w))),
+            "ring": (("time", "y", "x"), _lazy((nt, h, w), bool, (ct, h, w))),
             "driver": (("variable", "time", "y", "x"), _lazy((nv, nt, h, w), bool, (nv, ct, h, w))),
             "distractor": (("variable", "time", "y", "x"), _lazy((nv, nt, h, w), bool, (nv, ct, h, w))),
             "coupled": (("variable",), d.coupled),
@@ -389,6 +397,7 @@ def write_benchmark(cfg: BenchmarkConfig, path: str | Path, attrs: dict | None =
         sl = slice(chunk.start, chunk.stop)
         group["data"][:, sl] = chunk.data
         group["extreme"][sl] = chunk.extreme
+        group["ring"][sl] = chunk.ring
         group["driver"][:, sl] = chunk.driver
         group["distractor"][:, sl] = chunk.distractor
     return d

@@ -6,8 +6,8 @@ and testing (no file is opened per sample):
 - ``inputs(variable, channel, time, y, x)`` float32: (x - weekly per-pixel climatological mean) / weekly
   per-pixel std, climatology from training weeks only, clipped to +-``clip``, NaN/inf -> 0;
 - ``extreme(time, y, x)`` bool: the target (benchmark extremes, or NOAA VHI < 26);
-- ``extreme_loose(time, y, x)`` bool: VHI < 35 (benchmark: the extremes); the driver loss applies only at
-  pixels with no loose extreme in the window;
+- ``extreme_loose(time, y, x)`` bool: VHI < 35 (benchmark: the extremes and their rings, the weeks around
+  them where drivers may lie); the driver loss applies only at pixels with no loose extreme in the window;
 - ``valid(time, y, x)`` bool: pixels whose target exists (land, VHI present);
 - coordinates ``time``, ``week(time)`` 1..52, ``split(time)`` 0/1/2 = train/val/test.
 
@@ -160,7 +160,7 @@ def benchmark_source(path: str | Path, block: int = 8) -> Source:
     group = _open(path)
     data = group["data"]
     extreme = np.asarray(group["extreme"][:])
-    nt = extreme.shape[0]
+    ring = np.asarray(group["ring"][:])
     valid = np.broadcast_to(np.asarray(group["valid"][:]), extreme.shape).copy()
     return Source(
         variables=[str(v) for v in group["variable"][:]],
@@ -170,7 +170,7 @@ def benchmark_source(path: str | Path, block: int = 8) -> Source:
         split=np.asarray(group["split"][:]),
         read=lambda start, stop: np.asarray(data[:, start:stop])[:, None],
         extreme=extreme,
-        extreme_loose=extreme,
+        extreme_loose=extreme | ring,
         valid=valid,
         coords={"y": np.asarray(group["y"][:]), "x": np.asarray(group["x"][:])},
         block=block,
@@ -248,10 +248,14 @@ def weekly_source(
 
 
 def _open(path):
+    import warnings
+
     import zarr
 
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run the stage that writes it first")
+    # Snakemake leaves a timestamp file in directory outputs; zarr warns about the stranger.
+    warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp")
     return zarr.open_group(path, mode="r")
 
 
@@ -363,3 +367,8 @@ def evenly(values: np.ndarray, count: int) -> np.ndarray:
     if count <= 0 or len(values) <= count:
         return values
     return values[np.linspace(0, len(values) - 1, count).round().astype(int)]
+
+
+def truth_drivers(path: str | Path) -> np.ndarray:
+    """Ground-truth drivers [V, T, H, W] bool of the benchmark store (evaluation only)."""
+    return np.asarray(_open(path)["driver"][:])

@@ -1,0 +1,105 @@
+"""Benchmark: IDE training-step throughput and peak memory of cnn3d and swin3d, and data-loading throughput.
+
+Sizes: 6 variables x 8 weeks at 200 x 200 (the paper's grid, one window per step) and at the demo's
+training crop (batch 4 x 32 x 32). For each backbone: seconds per optimiser step (forward, loss, backward,
+Adam), steps per second, peak RSS (CPU) or peak CUDA memory. Data loading: windows per second of
+``training_batches`` from an in-memory dataset of the demo size, and its ratio to the model's step rate
+in windows per second (target >= 2). Prints each ratio.
+
+    python bench/bench_ide.py [--steps 3] [--sizes demo,paper] [--backbones cnn3d,swin3d] [--threads 2]
+"""
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
+from terraflux.ide.data import WindowData, benchmark_source, training_batches, write_dataset
+from terraflux.ide.losses import ide_loss
+from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
+from terraflux.train import select_device
+
+SIZES = {"demo": (4, 32), "paper": (1, 200)}  # (batch, pixels per side)
+DATA_TARGET = 2.0
+
+
+def peak_mb(device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_time(backbone: str, batch: int, side: int, steps: int, device) -> tuple[float, int]:
+    torch.manual_seed(0)
+    model = IDEModel(ModelConfig(variables=6, backbone=backbone), (8, side, side)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 6, 1, 8, side, side, device=device)
+    target = torch.rand(batch, side, side, device=device) < 0.05
+    b = {"x": x, "target": target, "valid": torch.ones_like(target), "normal": ~target}
+    times = []
+    for i in range(steps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss, _ = ide_loss(model(x, b["valid"]), b, 100.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first step warms up allocators and kernels
+            times.append(time.perf_counter() - start)
+    return sum(times) / len(times), count_parameters(model)
+
+
+def loading_rate(batch: int, crop: int, steps: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        write_benchmark(BenchmarkConfig(seed=0), Path(tmp) / "b.zarr")
+        write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", 10.0, {})
+        data = WindowData(Path(tmp) / "d.zarr", 8)
+        start = time.perf_counter()
+        for _ in training_batches(data, batch_size=batch, steps=steps, crop=crop, seed=0, epoch=0):
+            pass
+        return steps * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--sizes", default="demo,paper")
+    ap.add_argument("--backbones", default="cnn3d,swin3d")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    info = select_device(threads=args.threads)
+    device = info.device
+    print(f"device: {info.as_dict()}")
+    demo_rate = None
+    for size in args.sizes.split(","):
+        batch, side = SIZES[size]
+        for backbone in args.backbones.split(","):
+            seconds, params = step_time(backbone, batch, side, args.steps, device)
+            rate = batch / seconds
+            if size == "demo":
+                demo_rate = max(demo_rate or 0, rate)
+            print(
+                f"{backbone:7s} {size:5s} 6 x 8 x {side} x {side} batch {batch}: {seconds:.3f} s/step, "
+                f"{rate:.2f} windows/s, {params} parameters, peak memory {peak_mb(device):.0f} MB"
+            )
+    batch, side = SIZES["demo"]
+    loaded = loading_rate(batch, side, 200)
+    line = f"data loading (demo crops {side} x {side}, batch {batch}): {loaded:.0f} windows/s"
+    if demo_rate:
+        ratio = loaded / demo_rate
+        line += f", {ratio:.1f}x the fastest demo training rate (target >= {DATA_TARGET:.0f}x: {'ok' if ratio >= DATA_TARGET else 'BELOW'})"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
