@@ -15,7 +15,7 @@ IDE_REAL_STORES = {
 
 def _ide_producible(path):
     """Whether some rule of the workflow writes this exact path."""
-    return any(path in [str(o) for o in r.output] for r in workflow.rules)
+    return any(r.is_producer(path) for r in workflow.rules)
 
 
 # Real-data datasets take part once the prepare layer produces their weekly and VHP stores.
