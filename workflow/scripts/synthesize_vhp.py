@@ -9,8 +9,9 @@ Output: raw vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc, weeks 001..052: dim
 
 import json
 import re
+from contextlib import ExitStack
 
-from terraflux.synthetic.extremes import write_vhp
+from terraflux.synthetic.extremes import write_vhp_year
 from terraflux.synthetic.world import World
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -19,8 +20,10 @@ from terraflux.workflow.script import setup_logging
 log = setup_logging(snakemake)
 log.info("provenance %s", json.dumps(from_snakemake(snakemake), sort_keys=True))
 world = World.load(snakemake.input.world)
-for path in snakemake.output.files:
-    year, week = map(int, re.search(r"\.P(\d{4})(\d{3})\.VH\.nc$", path).groups())
-    with atomic_output(path) as tmp:
-        write_vhp(tmp, world, year, week, snakemake.wildcards.satellite)
-log.info("wrote %d files", len(snakemake.output.files))
+year = int(snakemake.wildcards.year)
+weeks = {int(re.search(r"\.P\d{4}(\d{3})\.VH\.nc$", path).group(1)): path for path in snakemake.output.files}
+# Write every week to its temporary sibling, then publish them one by one (atomic per file).
+with ExitStack() as stack:
+    temporaries = {week: stack.enter_context(atomic_output(path)) for week, path in weeks.items()}
+    write_vhp_year(temporaries, world, year, snakemake.wildcards.satellite)
+log.info("wrote %d files", len(weeks))

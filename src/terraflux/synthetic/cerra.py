@@ -21,7 +21,7 @@ import numpy as np
 
 from terraflux.synthetic.grids import CERRA_DX, CerraGrid, cerra_grid
 from terraflux.synthetic.variables import CerraVar
-from terraflux.synthetic.weather import Points, Weather
+from terraflux.synthetic.weather import Weather
 
 
 def _template(grid: CerraGrid, lat0: float, lon0: float) -> int:
@@ -39,6 +39,13 @@ def _template(grid: CerraGrid, lat0: float, lon0: float) -> int:
         eccodes.codes_set(h, key, value)
     eccodes.codes_set(h, "bitsPerValue", 16)
     return h
+
+
+def _grid_points(world):
+    """The CERRA sub-grid, its 2-D latitude / longitude and weather points (computed once per world)."""
+    grid = cerra_grid(world.spec.region)
+    lat, lon = grid.latlon()
+    return grid, lat, lon, world.points("cerra", lat, lon)
 
 
 def _set_param(h: int, var: CerraVar) -> None:
@@ -97,10 +104,9 @@ def _write(path: str | Path, handles: dict[str, int], variables: list[CerraVar],
 
 def write_analysis(path: str | Path, world, year: int, month: int, variables: list[CerraVar], hours_utc: list[int]) -> None:
     """The month's analysis file: all variables at each analysis time."""
-    grid = cerra_grid(world.spec.region)
-    lat, lon = grid.latlon()
+    grid, lat, lon, points = _grid_points(world)
     base = _month_base_hours(year, month, hours_utc)
-    weather = Weather(Points(world, lat, lon), base)
+    weather = Weather(points, base)
     fields = {v.short: weather.get(v.source) * np.float32(v.scale) for v in variables}
     handles = _handles(grid, lat[0, 0], lon[0, 0], variables, forecast=False)
     _write(path, handles, variables, base, lambda var, t: fields[var.short][t])
@@ -108,11 +114,10 @@ def write_analysis(path: str | Path, world, year: int, month: int, variables: li
 
 def write_forecast(path: str | Path, world, year: int, month: int, variables: list[CerraVar], hours_utc: list[int]) -> None:
     """The month's forecast file: 3-hour accumulations after each base time (tp: kg m-2)."""
-    grid = cerra_grid(world.spec.region)
-    lat, lon = grid.latlon()
+    grid, lat, lon, points = _grid_points(world)
     base = _month_base_hours(year, month, hours_utc)
     hourly = np.unique(np.concatenate([base + k for k in (1, 2, 3)]))
-    weather = Weather(Points(world, lat, lon), hourly)
+    weather = Weather(points, hourly)
     totals = {}
     for var in variables:
         amounts = weather.get(var.source)

@@ -23,7 +23,7 @@ import netCDF4
 import numpy as np
 
 from terraflux.synthetic.variables import Era5Var
-from terraflux.synthetic.weather import Points, Weather
+from terraflux.synthetic.weather import Weather
 
 GRIB_MISSING = 3.4028234663852886e38
 CFGRIB_HISTORY = 'GRIB to CDM+CF via cfgrib-0.9.14.1/ecCodes-2.36.0 with {"source": "data.grib", "filter_by_keys": {}, "encode_cf": ["parameter", "time", "geography", "vertical"]}'
@@ -51,8 +51,7 @@ def era5_fields(world, hours: np.ndarray, variables: list[Era5Var]) -> dict[str,
     """The configured variables at valid ``hours`` on the ERA5-Land grid, as the files hold them:
     float32 [T, ny, nx], accumulated from 00 UTC, NaN over sea."""
     grid = world.era5_grid
-    lat, lon = grid.mesh()
-    points = Points(world, lat, lon)
+    points = world.points("era5_land", *grid.mesh())
     accum = any(v.step_type == "accum" for v in variables)
     first = int(hours[0]) - (23 if accum else 0)
     span = np.arange(first, int(hours[-1]) + 1, dtype=np.int64)
@@ -168,9 +167,8 @@ def daily_statistic(world, year: int, month: int, var: Era5Var, statistic: str) 
     """Daily mean/min/max [days, ny, nx] of hourly values (accumulated variables: hourly amounts)."""
     hours = month_hours(year, month)
     grid = world.era5_grid
-    lat, lon = grid.mesh()
     shift = 1 if var.step_type == "accum" else 0  # amounts of hours 00-01 .. 23-24 end at 01 .. 24
-    weather = Weather(Points(world, lat, lon), hours + shift)
+    weather = Weather(world.points("era5_land", *grid.mesh()), hours + shift)
     values = weather.get(var.short).reshape((len(hours) // 24, 24) + grid.shape)
     reduce = {"daily_mean": np.mean, "daily_minimum": np.min, "daily_maximum": np.max}[statistic]
     out = reduce(values, axis=1).astype(np.float32)

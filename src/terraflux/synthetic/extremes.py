@@ -181,25 +181,24 @@ def truth_masks(world, variables: list[str]) -> dict[str, np.ndarray]:
     return {"extreme": extreme, "driver": driver, "distractor": distractor}
 
 
-def vhi_week(world, year: int, week: int, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(VHI, VCI, TCI) float32 at points for one week: VHI < 26 exactly inside the events (on land)."""
-    from terraflux.synthetic.weather import Points, Weather
+def vhi_weeks(world, year: int, weeks: list[int], points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(VHI, VCI, TCI) float32 [W, P] at ``points`` (a weather.Points) for weeks of ``year``:
+    VHI < 26 exactly inside the events, 28..95 elsewhere; VHI = (VCI + TCI) / 2."""
+    from terraflux.synthetic.weather import Weather
 
-    gw = (year - world.spec.years[0]) * WEEKS + week - 1
-    mid = week_start(year, week) + dt.timedelta(days=3)
-    hour = np.array([(mid - dt.date(1970, 1, 1)).days * 24 + 12], dtype=np.int64)
-    pts = Points(world, lat, lon)
-    w = Weather(pts, hour)
-    wet, heat = w.process("wet_soil")[0], w.process("heat_soil")[0]
-    base = 58.0 + 9.0 * wet - 6.0 * heat + 6.0 * world.field("vhi")(pts.lat, pts.lon)
+    mids = [week_start(year, week) + dt.timedelta(days=3) for week in weeks]
+    hours = np.array([(mid - dt.date(1970, 1, 1)).days * 24 + 12 for mid in mids], dtype=np.int64)
+    w = Weather(points, hours)
+    wet, heat = w.process("wet_soil"), w.process("heat_soil")
+    base = 58.0 + 9.0 * wet - 6.0 * heat + 6.0 * world.field("vhi")(points.lat, points.lon)[None, :]
     base = np.clip(base, 28.0, 95.0)
-    ext, depth = masks_for_week(world, gw, pts.lat, pts.lon)
-    vhi = np.where(ext, 25.0 - 15.0 * depth, base).astype(np.float32)
+    vhi = np.empty(base.shape, dtype=np.float32)
+    for k, week in enumerate(weeks):
+        ext, depth = masks_for_week(world, (year - world.spec.years[0]) * WEEKS + week - 1, points.lat, points.lon)
+        vhi[k] = np.where(ext, 25.0 - 15.0 * depth, base[k])
     delta = (4.0 * np.tanh(heat)).astype(np.float32)
     delta = np.minimum(np.abs(delta), np.minimum(vhi, 100 - vhi)) * np.sign(delta)
-    tci, vci = vhi - delta, vhi + delta
-    shape = np.shape(lat)
-    return vhi.reshape(shape), vci.reshape(shape).astype(np.float32), tci.reshape(shape).astype(np.float32)
+    return vhi, (vhi + delta).astype(np.float32), (vhi - delta).astype(np.float32)
 
 
 def vhp_name(satellite: str, year: int, week: int) -> str:
@@ -207,16 +206,29 @@ def vhp_name(satellite: str, year: int, week: int) -> str:
 
 
 def write_vhp(path: str | Path, world, year: int, week: int, satellite: str) -> None:
-    """One weekly NOAA VHP file over the region: dims HEIGHT x WIDTH of the global 0.036 deg grid's
-    pixels inside the box (north row first), VCI / TCI / VHI float32 with fill -999 over sea, QA int16.
-    Global attributes give the year, week, days and the crop's edges (START/END_*_RANGE)."""
+    """One weekly NOAA VHP file over the region (see :func:`write_vhp_year`)."""
+    write_vhp_year({week: path}, world, year, satellite)
+
+
+def write_vhp_year(paths: dict[int, str | Path], world, year: int, satellite: str) -> None:
+    """Weekly NOAA VHP files of ``year`` (``paths``: week -> file): dims HEIGHT x WIDTH of the global
+    0.036 deg grid's pixels inside the box (north row first), VCI / TCI / VHI float32 with fill -999
+    over sea, QA int16. Global attributes give the year, week, days and the crop's edges."""
     from terraflux.synthetic.grids import VHP_STEP, vhp_grid
     from terraflux.synthetic.land import sea_score
+    from terraflux.synthetic.weather import Points
 
     grid, _, _ = vhp_grid(world.spec.region)
     lat, lon = grid.mesh()
-    vhi, vci, tci = vhi_week(world, year, week, lat, lon)
+    points = Points(world, lat, lon)
+    weeks = sorted(paths)
+    vhi, vci, tci = (a.reshape((len(weeks),) + grid.shape) for a in vhi_weeks(world, year, weeks, points))
     sea = sea_score(world, lat, lon) < world.scalars["sea_threshold"]
+    for k, week in enumerate(weeks):
+        _write_vhp_file(paths[week], grid, VHP_STEP, sea, vhi[k], vci[k], tci[k], year, week, satellite)
+
+
+def _write_vhp_file(path, grid, step, sea, vhi, vci, tci, year, week, satellite) -> None:
     begin = week_start(year, week)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         nc.setncatts({
@@ -227,10 +239,10 @@ def write_vhp(path: str | Path, world, year: int, week: int, satellite: str) -> 
             "PERIOD_OF_YEAR": np.int16(week),
             "DATE_BEGIN": np.int16(begin.timetuple().tm_yday),
             "DATE_END": np.int16(min(begin.timetuple().tm_yday + 6, 366)),
-            "START_LATITUDE_RANGE": np.float32(round(grid.lat[0] + VHP_STEP / 2, 6)),
-            "END_LATITUDE_RANGE": np.float32(round(grid.lat[-1] - VHP_STEP / 2, 6)),
-            "START_LONGITUDE_RANGE": np.float32(round(grid.lon[0] - VHP_STEP / 2, 6)),
-            "END_LONGITUDE_RANGE": np.float32(round(grid.lon[-1] + VHP_STEP / 2, 6)),
+            "START_LATITUDE_RANGE": np.float32(round(grid.lat[0] + step / 2, 6)),
+            "END_LATITUDE_RANGE": np.float32(round(grid.lat[-1] - step / 2, 6)),
+            "START_LONGITUDE_RANGE": np.float32(round(grid.lon[0] - step / 2, 6)),
+            "END_LONGITUDE_RANGE": np.float32(round(grid.lon[-1] + step / 2, 6)),
             "PROJECTION": "Plate_Carree",
         })
         nc.createDimension("HEIGHT", grid.shape[0])

@@ -26,7 +26,7 @@ from terraflux.synthetic.era5_land import month_hours
 from terraflux.synthetic.extremes import WEEKS, truth_masks, week_start
 from terraflux.synthetic.land import PFTS
 from terraflux.synthetic.towers import UMOL_TO_GC_PER_DAY
-from terraflux.synthetic.weather import Points, Weather
+from terraflux.synthetic.weather import Weather
 
 SITE_COLUMNS = ["site_id", "latitude", "longitude", "elevation", "igbp", "pft", "network", "cell_latitude", "cell_longitude",
                 "cell_iy", "cell_ix", "first_year", "last_year"]
@@ -66,8 +66,7 @@ def land_dataset(world) -> xr.Dataset:
 def monthly_fluxes(world) -> xr.Dataset:
     """True monthly fluxes, computed month by month from hourly weather (float32 accumulators only)."""
     grid = world.era5_grid
-    lat, lon = grid.mesh()
-    points = Points(world, lat, lon)
+    points = world.points("era5_land", *grid.mesh())
     months = [(y, m) for y in world.spec.years for m in range(1, 13)]
     out = {k: np.full((len(months),) + grid.shape, np.nan, dtype=np.float32) for k in ("GPP", "RECO", "NEE")}
     land = world.land_mask

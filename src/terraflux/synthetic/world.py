@@ -117,6 +117,15 @@ class World:
             cache[name] = fine_noise_rank(self, name)
         return cache[name]
 
+    def points(self, name: str, lat: np.ndarray, lon: np.ndarray):
+        """Static weather properties (:class:`weather.Points`) of a named point set, computed once."""
+        from terraflux.synthetic.weather import Points
+
+        cache = self.__dict__.setdefault("_points", {})
+        if name not in cache:
+            cache[name] = Points(self, lat, lon)
+        return cache[name]
+
     # ---- land helpers used by several sources --------------------------------------------------
     def year_fractions(self, year: int) -> np.ndarray:
         """True group fractions [4, ny, nx] of ``year`` (stored by ``create``)."""
