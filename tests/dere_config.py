@@ -11,6 +11,6 @@ TINY = {
                "baseline": 3, "kgml_pretrain": 2, "kgml_finetune": 3},
     "step6": {"observed_weight": 10.0, "weight_floor": 1e-3, "weight_reg": 0.1, "weight_hidden": 8},
     "csdi": {"layers": 2, "channels": 16, "heads": 2, "diffusion_embedding": 32, "time_embedding": 16, "feature_embedding": 8,
-             "num_steps": 20, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 8, "epochs": 3, "batch_size": 8, "lr": 1e-3,
-             "well_observed_months": 9, "hide_per_year": 3, "sampler": "ddim", "ddim_steps": 5, "point": "median", "max_features": 0},
+             "num_steps": 20, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 8, "epochs": 3, "repeats": 1, "drivers": [], "batch_size": 8, "lr": 1e-3,
+             "well_observed_months": 9, "hide_per_year": 3, "sampler": "ddim", "ddim_steps": 5, "point": "median"},
 }

@@ -12,7 +12,7 @@ from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
 from terraflux.train import make_generator, select_device
 
 CFG = {"layers": 1, "channels": 8, "heads": 2, "diffusion_embedding": 16, "time_embedding": 8, "feature_embedding": 4,
-       "num_steps": 10, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 6, "epochs": 2, "batch_size": 4, "lr": 1e-3,
+       "num_steps": 10, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 6, "epochs": 2, "repeats": 1, "batch_size": 4, "lr": 1e-3,
        "well_observed_months": 9, "hide_per_year": 3, "sampler": "ddim", "ddim_steps": 4, "point": "median"}
 
 
@@ -36,7 +36,8 @@ def test_loss_counts_only_hidden_target_points():
         assert float(model.loss(x, observed, observed.clone())) == 0.0  # nothing hidden -> no loss
     cond = observed.clone()
     cond[:, 1, :4] = 0  # hidden driver channel: not a target
-    assert float(model.loss(x, observed, cond)) == 0.0
+    with torch.no_grad():
+        assert float(model.loss(x, observed, cond)) == 0.0
     cond[:, 0, :4] = 0
     assert float(model.loss(x, observed, cond)) > 0
 
@@ -85,7 +86,10 @@ def test_train_evaluate_and_expanded_labels(tmp_path):
     model, fit = train(x, observed, torch.arange(6), torch.arange(6, 8), CFG, train_cfg, 12, device=select_device("cpu"), seed=1,
                        resume_path=tmp_path / "r.pt", fingerprint="t")
     assert fit.steps == 4 and np.isfinite(fit.best_val)
-    scores = evaluate(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    scores, held, hidden = evaluate(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    assert held.shape == (6, 2, 36) and hidden.sum() == scores["n"]
+    kept = observed[6:8, 0].bool() & ~hidden
+    torch.testing.assert_close(held[:, kept], (x[6:8, 0][kept] * 3.0 + 2.0).expand(6, -1))  # given points stay the data
     assert scores["n"] > 0 and np.isfinite(scores["crps"]) and scores["crps_raw"] > 0
     samples = np.random.default_rng(0).normal(1.0, 0.5, (20, 8, 36))
     labels, std, imputed = expanded_labels(flux.numpy(), samples, "mean")

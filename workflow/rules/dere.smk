@@ -1,1 +1,377 @@
-# Layer 'dere': rules are added by the work on this layer (see README, 'Stages').
+# Layer 'dere': the DERE carbon-flux method (DERE.md) as GPU stages over the prepared stores and the process
+# model: dataset, steps 1-6 (CSDI in step 5), the Baseline and KGML comparison models and the maps.
+# Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
+# and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
+
+DERE_DATASET = resources_path("dere/dataset.zarr")
+DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
+
+
+def dere(path):
+    return results(f"dere/{path}")
+
+
+def dere_params(*keys):
+    """Only the dere config subtrees a stage reads (precise reruns), plus the run seed."""
+    return {"dere": {k: config["dere"][k] for k in keys}, "seed": config["run"]["seed"]}
+
+
+TRAIN_KEYS = ("train", "epochs", "dataset")
+
+
+rule dere_dataset:
+    """One store: drivers, process output per age class, PFT fractions, age weights, cell types, in-situ, splits."""
+    input:
+        drivers=PREPARED["era5_land_monthly.zarr"],
+        pft=PREPARED["pft.zarr"],
+        sites=PREPARED["sites.parquet"],
+        insitu=PREPARED["insitu_monthly.parquet"],
+        process=PROCESS_MODEL,
+        code=library("dere", "simulate", "train"),
+    output:
+        dataset=directory(DERE_DATASET),
+        metrics=dere("dataset/metrics.json"),
+    log:
+        logs("dere_dataset.log"),
+    benchmark:
+        benchmarks("dere_dataset.tsv")
+    conda:
+        ENV
+    threads: job_threads("prepare")
+    resources:
+        **job_resources("prepare"),
+    params:
+        **dere_params("dataset"),
+    script:
+        "../scripts/dere_dataset.py"
+
+
+rule dere_step1_pure:
+    """Step 1a: three pure-PFT branches sharing embedding and encoder, trained on pure cells (physics loss)."""
+    input:
+        dataset=DERE_DATASET,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step1_pure/checkpoint.pt"),
+        metrics=dere("step1_pure/metrics.json"),
+    log:
+        logs("dere_step1_pure.log"),
+    benchmark:
+        benchmarks("dere_step1_pure.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", *TRAIN_KEYS),
+        part="pure",
+    script:
+        "../scripts/dere_step1.py"
+
+
+rule dere_step1_mix:
+    """Step 1b: shared encoder frozen; branch decoders and the competition branch on all cells."""
+    input:
+        dataset=DERE_DATASET,
+        pure=rules.dere_step1_pure.output.checkpoint,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step1_mix/checkpoint.pt"),
+        metrics=dere("step1_mix/metrics.json"),
+    log:
+        logs("dere_step1_mix.log"),
+    benchmark:
+        benchmarks("dere_step1_mix.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", *TRAIN_KEYS),
+        part="mix",
+    script:
+        "../scripts/dere_step1.py"
+
+
+rule dere_step2:
+    """Step 2: age-aware fine-tuning of the competition branch (pure branches frozen)."""
+    input:
+        dataset=DERE_DATASET,
+        mix=rules.dere_step1_mix.output.checkpoint,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step2/checkpoint.pt"),
+        metrics=dere("step2/metrics.json"),
+    log:
+        logs("dere_step2.log"),
+    benchmark:
+        benchmarks("dere_step2.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", *TRAIN_KEYS),
+    script:
+        "../scripts/dere_step2.py"
+
+
+rule dere_step3a:
+    """Step 3a: PFT model fits the process model's per-age PFT fractions."""
+    input:
+        dataset=DERE_DATASET,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step3a/checkpoint.pt"),
+        metrics=dere("step3a/metrics.json"),
+    log:
+        logs("dere_step3a.log"),
+    benchmark:
+        benchmarks("dere_step3a.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("pft_model", *TRAIN_KEYS),
+        part="a",
+    script:
+        "../scripts/dere_step3.py"
+
+
+rule dere_step3b:
+    """Step 3b: PFT model against ESA-CCI fractions (encoder frozen, age-weighted)."""
+    input:
+        dataset=DERE_DATASET,
+        pft_a=rules.dere_step3a.output.checkpoint,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step3b/checkpoint.pt"),
+        metrics=dere("step3b/metrics.json"),
+    log:
+        logs("dere_step3b.log"),
+    benchmark:
+        benchmarks("dere_step3b.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("pft_model", *TRAIN_KEYS),
+        part="b",
+    script:
+        "../scripts/dere_step3.py"
+
+
+rule dere_step4:
+    """Step 4: in-situ fine-tuning per network and for all networks (masked MSE on GPP, RECO, NEE)."""
+    input:
+        dataset=DERE_DATASET,
+        step2=rules.dere_step2.output.checkpoint,
+        step3b=rules.dere_step3b.output.checkpoint,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step4/checkpoint.pt"),
+        predictions=dere("step4/predictions.parquet"),
+        network_predictions=dere("step4/network_predictions.parquet"),
+        metrics=dere("step4/metrics.json"),
+    log:
+        logs("dere_step4.log"),
+    benchmark:
+        benchmarks("dere_step4.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", "pft_model", *TRAIN_KEYS),
+        stage="step4",
+    script:
+        "../scripts/dere_insitu.py"
+
+
+rule dere_step5:
+    """Step 5: CSDI per flux on in-situ series + drivers: train, score on hidden points, sample the gaps."""
+    input:
+        dataset=DERE_DATASET,
+        code=library("dere", "csdi", "train"),
+    output:
+        checkpoint=dere("step5/checkpoint.pt"),
+        samples=directory(dere("step5/samples.zarr")),
+        holdout=dere("step5/holdout_samples.parquet"),
+        metrics=dere("step5/metrics.json"),
+    log:
+        logs("dere_step5.log"),
+    benchmark:
+        benchmarks("dere_step5.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("csdi", "train", "dataset"),
+    script:
+        "../scripts/dere_step5.py"
+
+
+rule dere_step5b:
+    """Step 5b: expanded labels (sample mean/median and std at gaps; observations kept with std 0)."""
+    input:
+        dataset=DERE_DATASET,
+        samples=rules.dere_step5.output.samples,
+        code=library("dere", "csdi", "train"),
+    output:
+        labels=directory(dere("step5b/labels.zarr")),
+        metrics=dere("step5b/metrics.json"),
+    log:
+        logs("dere_step5b.log"),
+    benchmark:
+        benchmarks("dere_step5b.tsv")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        **job_resources("evaluate"),
+    params:
+        **dere_params("csdi", "dataset"),
+    script:
+        "../scripts/dere_step5b.py"
+
+
+rule dere_step6:
+    """Step 6: per network, fine-tuning on expanded labels weighted by a learned uncertainty weight."""
+    input:
+        dataset=DERE_DATASET,
+        step2=rules.dere_step2.output.checkpoint,
+        step3b=rules.dere_step3b.output.checkpoint,
+        labels=rules.dere_step5b.output.labels,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step6/checkpoint.pt"),
+        predictions=dere("step6/predictions.parquet"),
+        network_predictions=dere("step6/network_predictions.parquet"),
+        metrics=dere("step6/metrics.json"),
+    log:
+        logs("dere_step6.log"),
+    benchmark:
+        benchmarks("dere_step6.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS),
+        stage="step6",
+    script:
+        "../scripts/dere_insitu.py"
+
+
+rule dere_baseline:
+    """Comparison: one backbone trained on in-situ data only."""
+    input:
+        dataset=DERE_DATASET,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("baseline/checkpoint.pt"),
+        predictions=dere("baseline/predictions.parquet"),
+        metrics=dere("baseline/metrics.json"),
+    log:
+        logs("dere_baseline.log"),
+    benchmark:
+        benchmarks("dere_baseline.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", *TRAIN_KEYS),
+        stage="baseline",
+    script:
+        "../scripts/dere_insitu.py"
+
+
+rule dere_kgml:
+    """Comparison: pretrain on age-weighted process output with the physics loss, then fine-tune on in-situ."""
+    input:
+        dataset=DERE_DATASET,
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("kgml/checkpoint.pt"),
+        predictions=dere("kgml/predictions.parquet"),
+        metrics=dere("kgml/metrics.json"),
+    log:
+        logs("dere_kgml.log"),
+    benchmark:
+        benchmarks("dere_kgml.tsv")
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", *TRAIN_KEYS),
+        stage="kgml",
+    script:
+        "../scripts/dere_insitu.py"
+
+
+rule dere_predict:
+    """Monthly GPP, RECO, NEE maps of every land cell from one trained model (step4, step6, baseline, kgml)."""
+    input:
+        dataset=DERE_DATASET,
+        model=dere("{model}/checkpoint.pt"),
+        step2=rules.dere_step2.output.checkpoint,
+        code=library("dere", "train"),
+    output:
+        predictions=directory(dere("{model}/predictions.zarr")),
+        metrics=dere("{model}/predict_metrics.json"),
+    log:
+        logs("dere_predict/{model}.log"),
+    benchmark:
+        benchmarks("dere_predict/{model}.tsv")
+    wildcard_constraints:
+        model="|".join(DERE_MODELS),
+    conda:
+        ENV
+    threads: job_threads("train")
+    resources:
+        **job_resources("train"),
+    params:
+        **dere_params("backbone", "pft_model", "predict", "train"),
+    script:
+        "../scripts/dere_predict.py"
+
+
+rule dere_summary:
+    """NEE/GPP/RECO scores of step 6, step 4, KGML and Baseline at held-out sites, CSDI scores."""
+    input:
+        step4=rules.dere_step4.output.metrics,
+        step6=rules.dere_step6.output.metrics,
+        baseline=rules.dere_baseline.output.metrics,
+        kgml=rules.dere_kgml.output.metrics,
+        step5=rules.dere_step5.output.metrics,
+        code=library("dere"),
+    output:
+        summary=dere("summary.json"),
+    log:
+        logs("dere_summary.log"),
+    benchmark:
+        benchmarks("dere_summary.tsv")
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/dere_summary.py"
+
+
+ALL_TARGETS.append(dere("summary.json"))
+ALL_TARGETS.extend(dere(f"{model}/predictions.zarr") for model in DERE_MODELS)

@@ -4,7 +4,7 @@ Series: per site, ``x`` [S, K, L] with channel 0 the flux (normalised with train
 gaps) and channels 1..K-1 the site's cell drivers (already normalised); ``observed`` [S, K, L].
 Training hides, per sample and year, the observed months of the first half of the year when the year has at
 least ``well_observed_months`` observations, otherwise up to ``hide_per_year`` random observed months; the loss
-covers the flux channel only. Scores (MAE, RMSE, CRPS normalised and raw, physical units) use the same rule
+covers the flux channel only. Each epoch passes ``repeats`` times over the training sites. Scores (MAE, RMSE, CRPS normalised and raw, physical units) use the same rule
 with a fixed seed on held-out sites.
 """
 
@@ -66,7 +66,8 @@ def train(x: torch.Tensor, observed: torch.Tensor, train_idx: torch.Tensor, val_
                     resume_path=resume_path, device=device, fingerprint=fingerprint)
 
     def batches(epoch: int) -> list[torch.Tensor]:
-        order = torch.randperm(len(train_idx), generator=make_generator(derive_seed(seed, "csdi", epoch)))
+        g = make_generator(derive_seed(seed, "csdi", epoch))
+        order = torch.cat([torch.randperm(len(train_idx), generator=g) for _ in range(cfg["repeats"])])
         return [train_idx[b] for b in order.split(cfg["batch_size"])]
 
     def step(m: CSDI, idx: torch.Tensor) -> torch.Tensor:
@@ -94,13 +95,16 @@ def impute(model: CSDI, x: torch.Tensor, cond: torch.Tensor, cfg: dict, generato
     return torch.cat(outs, 1)
 
 
-def evaluate(model: CSDI, x: torch.Tensor, observed: torch.Tensor, idx: torch.Tensor, cfg: dict, months_per_year: int, mean: float, std: float, seed: int) -> dict:
-    """Hide observed points of the sites ``idx`` (fixed seed), impute, score in physical units."""
+def evaluate(model: CSDI, x: torch.Tensor, observed: torch.Tensor, idx: torch.Tensor, cfg: dict, months_per_year: int, mean: float, std: float,
+             seed: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Hide observed points of the sites ``idx`` (fixed seed), impute, score in physical units.
+
+    Returns (scores, samples [N, B, L] physical, hidden [B, L] bool)."""
     g = make_generator(derive_seed(seed, "csdi-test"))
     hidden = hide_mask(observed[idx, 0].bool(), months_per_year, cfg["well_observed_months"], cfg["hide_per_year"], g)
-    samples = impute(model, x[idx], _cond(observed[idx], hidden), cfg, g)
+    samples = impute(model, x[idx], _cond(observed[idx], hidden), cfg, g) * std + mean
     target = x[idx, 0][hidden] * std + mean
-    return imputation_scores(samples[:, hidden] * std + mean, target, cfg["point"])
+    return imputation_scores(samples[:, hidden], target, cfg["point"]), samples, hidden
 
 
 def expanded_labels(flux: np.ndarray, samples: np.ndarray, point: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -211,6 +211,9 @@ class DereTensors:
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> "DereTensors":
+        def strings(name: str) -> np.ndarray:  # zarr may return numpy StringDType: plain fixed-width str
+            return np.array([str(v) for v in ds[name].values.tolist()])
+
         t = lambda name: torch.from_numpy(np.ascontiguousarray(ds[name].values, dtype=np.float32))  # noqa: E731
         age = ds["age_mid"].values.astype(np.float32)
         return cls(
@@ -218,9 +221,9 @@ class DereTensors:
             age_feature=torch.from_numpy((age - age.mean()) / (age.std() + 1e-6)),
             y_mean=t("y_mean"), y_std=t("y_std"), insitu=t("insitu"), insitu_mean=t("insitu_mean"), insitu_std=t("insitu_std"),
             site_cell=torch.from_numpy(ds["site_cell"].values.astype(np.int64)),
-            cell_type=ds["cell_type"].values.astype(str), cell_split=ds["cell_split"].values.astype(str),
-            site_split=ds["site_split"].values.astype(str), site_network=ds["site_network"].values.astype(str),
-            site_igbp=ds["site_igbp"].values.astype(str), site_ids=ds["site"].values.astype(str),
+            cell_type=strings("cell_type"), cell_split=strings("cell_split"),
+            site_split=strings("site_split"), site_network=strings("site_network"),
+            site_igbp=strings("site_igbp"), site_ids=strings("site"),
             variables=[str(v) for v in ds["variable"].values], fluxes=[str(v) for v in ds["flux"].values], ds=ds,
         )
 

@@ -481,3 +481,80 @@ def fit_summary(fit: FitResult) -> dict:
     d = fit.as_dict()
     d["best_val"] = d["best_val"] if math.isfinite(d["best_val"]) else None
     return d
+
+
+# ----------------------------------------------------------------------------- test-cell scores of steps 1-3
+@torch.no_grad()
+def cell_scores(data: DereTensors, cfg: dict, ctx: Context, model: MixModel, part: str, pure: torch.Tensor | None = None) -> dict:
+    """Test cells, physical units, against the process model: step 1 pure (each branch on its pure cells),
+    step 1 mix (per age class), step 2 (age-weighted). Scores of GPP, RECO, NEE and physics residuals."""
+    from terraflux.dere.metrics import scores
+
+    model.to(ctx.device.device).eval()
+    n_ages = data.age_weight.shape[1]
+    fi = data.flux_index()
+    if part == "pure":
+        out = {}
+        groups = data.ds["pft_group"].values.tolist()
+        ds = cfg["dataset"]
+        for g, cells in enumerate(pure_cells(data, "test", ds["pure_threshold"], ds["min_pure_cells"])):
+            c, a = _pairs(cells, n_ages)
+            (x,) = _dev(ctx, _age_input(data, c, a))
+            pred = model.scaler.clamp(model.scaler.to_physical(model.pure(x, [g])[:, 0])).cpu().numpy()
+            target = data.y[c, a].numpy()
+            out[groups[g]] = {f: scores(pred[..., i], target[..., i]) for f, i in zip(data.fluxes, fi)}
+        return out
+    cells = data.cells("test")
+    if part == "mix":
+        c, a = _pairs(cells, n_ages)
+        x, f = _dev(ctx, _age_input(data, c, a), data.monthly(data.process_fraction[c, a], 1))
+        pred = model.scaler.clamp(model(x, f)).cpu()
+        target = data.y[c, a]
+    else:
+        fused, frac = _fused_process(data, pure, cells)
+        x, fused, frac = _dev(ctx, _mean_age_input(data, cells), fused, frac)
+        pred = model.scaler.clamp(model(x, frac, pure=fused)).cpu()
+        target = _age_weighted_target(data, cells)
+    p, t = pred.numpy(), target.numpy()
+    return {"scores": {f: scores(p[..., i], t[..., i]) for f, i in zip(data.fluxes, fi)}, "physics_residuals": prediction_residuals(p, data.variables)}
+
+
+@torch.no_grad()
+def pft_scores(data: DereTensors, ctx: Context, model: PftModel) -> dict:
+    """Test cells: RMSE of age-weighted predicted fractions vs ESA-CCI, and of per-age fractions vs the process model."""
+    model.to(ctx.device.device).eval()
+    cells = data.cells("test")
+    frac = pft_per_age(model, data, cells, ctx).cpu()
+    weighted = (frac * data.age_weight[cells][:, :, None, None]).sum(1)
+    return {"rmse_vs_esa": float((weighted - data.esa_fraction[cells]).pow(2).mean().sqrt()),
+            "rmse_vs_process_per_age": float((frac - data.process_fraction[cells]).pow(2).mean().sqrt())}
+
+
+@torch.no_grad()
+def predict_maps(data: DereTensors, cfg: dict, ctx: Context, model: str, state: dict, step2_state: dict | None, network: str = "all", batch: int = 64) -> np.ndarray:
+    """GPP, RECO, NEE for every cell from a trained model: physical [C, L, K].
+
+    model: ``step4``/``step6`` (state per network; needs the step-2 state for the pure branches), ``baseline``
+    or ``kgml`` (state {"net": ...})."""
+    cells = torch.arange(data.x.shape[0])
+    if model in ("step4", "step6"):
+        if network not in state:
+            raise DataError(f"no {model} model for network {network!r}; trained: {sorted(state)}")
+        mix = new_mix_model(data, cfg)
+        mix.load_state_dict(step2_state)
+        pure = pure_outputs(data, mix, ctx)
+        return predict_cells(data, cfg, ctx, state[network], pure, batch)[..., data.flux_index()]
+    n_out = len(data.fluxes) if model == "baseline" else len(data.variables)
+    net = Backbone(data.x.shape[-1] + 1, n_out, backbone_config(cfg["backbone"]))
+    net.load_state_dict(state["net"])
+    net.to(ctx.device.device).eval()
+    outs = []
+    for i in range(0, len(cells), batch):
+        (x,) = _dev(ctx, _mean_age_input(data, cells[i : i + batch]))
+        z = net(x).float().cpu()
+        if model == "baseline":
+            outs.append(_flux_scaler(data).to_physical(z))
+        else:
+            s = _scaler(data)
+            outs.append(s.clamp(s.to_physical(z))[..., data.flux_index()])
+    return torch.cat(outs).numpy()

@@ -1,0 +1,167 @@
+"""DERE: dataset store, backbone attention, physics loss, freezing, the stages end to end on a tiny world."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+import terraflux  # noqa: F401
+from dere_config import TINY
+from dere_fixtures import make_prepared
+from terraflux.dere import stages
+from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
+from terraflux.dere.dataset import DereTensors, build_dataset
+from terraflux.dere.metrics import scores
+from terraflux.dere.models import Scaler, masked_mse, physics_loss, physics_residuals
+from terraflux.errors import DataError
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
+from terraflux.train import seed_everything, select_device
+
+
+def _build(root, **kw):
+    p = make_prepared(root, ny=4, nx=5, years=(2016, 2017), n_sites=10, **kw)
+    drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
+    process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
+    d = TINY["dataset"]
+    args = dict(pure_threshold=d["pure_threshold"], cell_val=d["cell_val_fraction"], cell_test=d["cell_test_fraction"],
+                site_val=d["site_val_fraction"], site_test=d["site_test_fraction"], seed=3)
+    return drivers, pft, process, pd.read_parquet(p["sites"]), pd.read_parquet(p["insitu"]), args
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="module")
+def data(world):
+    drivers, pft, process, sites, insitu, args = world
+    return DereTensors.from_dataset(build_dataset(drivers, pft, process, sites, insitu, **args))
+
+
+def test_dataset_layout_splits_and_statistics(world, data, tmp_path):
+    ds = data.ds
+    assert ds["x"].dims == ("cell", "time", "feature") and ds["y"].dims == ("cell", "age_class", "time", "variable")
+    assert ds.sizes["cell"] == 19 and ds.sizes["time"] == 24 and ds.sizes["site"] == 10  # one sea cell
+    assert set(data.site_split) == {"train", "val", "test"}
+    # sites of val/test sit in cells of the same split; splits partition the cells
+    for s in ("val", "test"):
+        assert set(data.cell_split[data.site_cell[data.sites(s)].numpy()]) == {s}
+    # normalisation from training cells only
+    train = data.cells("train")
+    np.testing.assert_allclose(data.x[train].mean((0, 1)).numpy(), 0, atol=1e-4)
+    assert abs(float(data.x[data.cells("test")].mean())) > 1e-4
+    # in-situ aligned with the parquet
+    insitu = world[4]
+    row = insitu.dropna().iloc[0]
+    site = list(data.site_ids).index(row.site_id)
+    month = list(pd.DatetimeIndex(ds.time.values)).index(pd.Timestamp(row.time))
+    assert float(data.insitu[site, month, 0]) == pytest.approx(row.GPP)
+    np.testing.assert_allclose(data.process_fraction.sum(-1).numpy(), 1, atol=1e-5)
+    assert set(data.cell_type) <= {"BL", "NL", "GS", "MIX"}
+    # seeded: same seed same split, another seed another split
+    drivers, pft, process, sites, insitu, args = world
+    again = build_dataset(drivers, pft, process, sites, insitu, **args)
+    assert (again["site_split"].values == ds["site_split"].values).all()
+    other = build_dataset(drivers, pft, process, sites, insitu, **{**args, "seed": 99})
+    assert (other["cell_split"].values != ds["cell_split"].values).any()
+    # the store round-trips through zarr
+    ds.to_zarr(tmp_path / "d.zarr", zarr_format=3, consolidated=False)
+    back = DereTensors.from_dataset(xr.open_zarr(tmp_path / "d.zarr", consolidated=False).load())
+    assert list(back.site_split) == list(data.site_split) and torch.equal(back.x, data.x)
+
+
+def test_dataset_rejects_sites_off_land(world):
+    drivers, pft, process, sites, insitu, args = world
+    off = sites.assign(cell_iy=0, cell_ix=0)  # the sea cell
+    with pytest.raises(DataError, match="sites"):
+        build_dataset(drivers, pft, process, off, insitu, **args)
+
+
+def test_attention_full_matches_softmax_and_prob_sparse_shapes():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 40, 8) for _ in range(3))
+    layer = AttentionLayer(16, 2, "full", 5, 0.0).eval()
+    x = torch.randn(2, 40, 16)
+    out = layer(x, x, x)
+    qh = layer.q(x).view(2, 40, 2, 8).transpose(1, 2)
+    kh = layer.k(x).view(2, 40, 2, 8).transpose(1, 2)
+    vh = layer.v(x).view(2, 40, 2, 8).transpose(1, 2)
+    manual = torch.softmax(qh @ kh.transpose(-1, -2) / 8**0.5, -1) @ vh
+    torch.testing.assert_close(out, layer.o(manual.transpose(1, 2).reshape(2, 40, 16)), atol=1e-5, rtol=1e-5)
+    sparse = prob_sparse_attention(q, k, v, factor=2, dropout_p=0.0)
+    assert sparse.shape == q.shape
+    mean_rows = (sparse - v.mean(2, keepdim=True)).abs().sum(-1) < 1e-5
+    assert 0 < int(mean_rows.sum()) < 2 * 2 * 40  # lazy queries take mean(V), active ones attend
+    for kind in ("full", "prob"):
+        net = Backbone(5, 3, BackboneConfig(16, 2, 2, 1, 32, 0.0, kind, 2))
+        assert net(torch.randn(3, 36, 5)).shape == (3, 36, 3)
+        assert net(torch.randn(3, 36, 5), token=torch.randn(3, 5)).shape == (3, 36, 3)
+
+
+def test_physics_loss_and_masked_mse():
+    names = ["GPP", "NPP", "Ra", "Rh", "RECO", "NEE"]
+    gpp, ra, rh = torch.rand(4, 6) + 1, torch.rand(4, 6), torch.rand(4, 6)
+    npp = gpp - ra
+    y = torch.stack([gpp, npp, ra, rh, ra + rh, ra + rh - gpp], -1)
+    assert max(float(r.abs().max()) for r in physics_residuals(y, names).values()) < 1e-6
+    scaler = Scaler(torch.zeros(6), torch.ones(6), names)
+    assert float(physics_loss(y, y, scaler, 0.1)) < 1e-10
+    bad = y.clone()
+    bad[..., 5] += 1.0  # NEE off by 1: two identities broken by 1 each
+    assert float(physics_loss(bad, y, scaler, 0.1)) == pytest.approx(1 / 6 + 0.1 * 2, rel=1e-5)
+    assert float(scaler.clamp(-torch.ones(6))[5]) == -1 and float(scaler.clamp(-torch.ones(6))[0]) == 0
+    pred, target = torch.zeros(4), torch.tensor([1.0, float("nan"), 3.0, float("nan")])
+    assert float(masked_mse(pred, target)) == pytest.approx(5.0)  # (1 + 9) / 2 observed points
+
+
+def test_scores():
+    obs = np.array([1.0, 2.0, 3.0, np.nan])
+    s = scores(obs + 1, obs)
+    assert s["n"] == 3 and s["rmse"] == pytest.approx(1) and s["bias"] == pytest.approx(1) and s["r2"] == pytest.approx(1)
+    assert s["nse"] == pytest.approx(1 - 3 / 2)
+
+
+def test_stages_end_to_end(data, tmp_path):
+    seed_everything(0)
+    cfg = copy.deepcopy(TINY)
+    cfg["epochs"] = {k: 1 for k in cfg["epochs"]}
+    ctx = stages.Context(select_device("cpu"), 5, tmp_path, "fp")
+    pure_model, fit = stages.step1_pure(data, cfg, ctx)
+    assert fit.steps > 0 and np.isfinite(fit.best_val)
+    before = {k: v.clone() for k, v in pure_model.pure.encoder.state_dict().items()}
+    mix, _ = stages.step1_mix(data, cfg, ctx, pure_model.state_dict())
+    for k, v in mix.pure.encoder.state_dict().items():  # shared encoder frozen in step 1b (incl. BN statistics)
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(mix.branch0.projection.weight if hasattr(mix.branch0, "projection") else mix.branch0.decoder.projection.weight,
+                           pure_model.branch0.decoder.projection.weight)
+    model2, pure, _ = stages.step2(data, cfg, ctx, mix.state_dict())
+    assert pure.shape == (19, 2, 3, 24, 10) and (pure[..., data.variables.index("GPP")] >= 0).all()
+    for k, v in model2.pure.state_dict().items():
+        assert torch.equal(v, mix.pure.state_dict()[k]), k
+    pft_a, _ = stages.step3a(data, cfg, ctx)
+    pft_b, _ = stages.step3b(data, cfg, ctx, pft_a.state_dict())
+    for k, v in pft_b.net.encoder.state_dict().items():
+        assert torch.equal(v, pft_a.net.encoder.state_dict()[k]), k
+    frac = stages.pft_per_age(pft_b, data, torch.arange(3), ctx)
+    torch.testing.assert_close(frac.sum(-1), torch.ones(3, 2, 2))
+    out4 = stages.step4(data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), pure)
+    assert set(out4) == {"FLUXNET2015", "ICOS", "all"}
+    nee = out4["all"]["scores"]["all"]["NEE"]
+    assert nee["n"] > 0 and np.isfinite(nee["rmse"]) and out4["all"]["pred"].shape == (10, 24, 3)
+    assert set(out4["all"]["scores"]["igbp"]) <= {"DBF", "ENF", "GRA"}
+    labels = torch.nan_to_num(data.insitu, nan=1.0)
+    std = torch.where(torch.isfinite(data.insitu), 0.0, 0.5)
+    out6 = stages.step6(data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), pure, labels, std, ~torch.isfinite(data.insitu))
+    assert np.isfinite(out6["all"]["scores"]["all"]["GPP"]["rmse"]) and "weight" in out6["all"]["state"]
+    for name, fn in (("baseline", stages.baseline), ("kgml", stages.kgml)):
+        out = fn(data, cfg, ctx)
+        maps = stages.predict_maps(data, cfg, ctx, name, {"net": out["state"]}, None)
+        assert maps.shape == (19, 24, 3) and np.isfinite(maps).all()
+    maps = stages.predict_maps(data, cfg, ctx, "step6", {n: o["state"] for n, o in out6.items()}, model2.state_dict())
+    assert maps.shape == (19, 24, 3) and (maps[..., 0] >= 0).all()
+    cs = stages.cell_scores(data, cfg, ctx, model2, "step2", pure=pure)
+    assert np.isfinite(cs["scores"]["GPP"]["rmse"])
