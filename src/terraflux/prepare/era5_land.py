@@ -142,8 +142,7 @@ def daily_moments(values: np.ndarray, day_of: np.ndarray) -> tuple[np.ndarray, M
         blocks = values.reshape(len(unique), int(lengths[0]), *values.shape[1:])
         mean = blocks.mean(axis=1, dtype=np.float32)
         dev = blocks - mean[:, None]
-        np.multiply(dev, dev, out=dev)
-        m2 = dev.sum(axis=1, dtype=np.float32)
+        m2 = np.einsum("dh...,dh...->d...", dev, dev)
         n = np.where(np.isfinite(mean), lengths[0], 0)
         return unique, Moments(n, mean.astype(np.float64), m2.astype(np.float64))
     ends = np.r_[starts[1:], len(day_of)]

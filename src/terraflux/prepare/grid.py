@@ -29,7 +29,11 @@ def crop(ds: xr.Dataset, region: dict, source: str) -> xr.Dataset:
             f"{source}: no grid point inside the region {region} (file covers latitude {lat.min()}..{lat.max()}, "
             f"longitude {lon.min()}..{lon.max()}); request the region's area or fix config `region`"
         )
-    return ds.isel(latitude=np.flatnonzero(rows), longitude=np.flatnonzero(cols))
+    r, c = np.flatnonzero(rows), np.flatnonzero(cols)
+    # contiguous selections as slices: netCDF reads of index arrays are far slower than of slices
+    rows_sel = slice(r[0], r[-1] + 1) if r[-1] - r[0] + 1 == len(r) else r
+    cols_sel = slice(c[0], c[-1] + 1) if c[-1] - c[0] + 1 == len(c) else c
+    return ds.isel(latitude=rows_sel, longitude=cols_sel)
 
 
 def model_grid(lat: np.ndarray, lon: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
