@@ -13,28 +13,21 @@ IDE_REAL_STORES = {
 }
 
 
-def _ide_producible(path):
-    """Whether some rule of the workflow writes this exact path."""
-    return any(r.is_producer(path) for r in workflow.rules)
-
-
-# Real-data datasets take part once the prepare layer produces their weekly and VHP stores.
+# A real-data dataset takes part when its source and VHP are acquired (ACQUIRED, prepare.smk) and rules
+# produce its weekly and VHP stores.
 IDE_DATASETS = [
     d
     for d in IDE["datasets"]
-    if d == "benchmark" or all(_ide_producible(p) for p in IDE_REAL_STORES[d].values())
+    if d == "benchmark"
+    or (
+        {d, "vhp"} <= ACQUIRED
+        and all(
+            any(r.is_producer(path) for r in workflow.rules)
+            for path in IDE_REAL_STORES[d].values()
+        )
+    )
 ]
 IDE_BACKBONES = IDE["backbones"]
-
-
-def _ide_dataset_inputs(wildcards):
-    if wildcards.dataset == "benchmark":
-        return {"benchmark": IDE_BENCHMARK}
-    return IDE_REAL_STORES[wildcards.dataset]
-
-
-def _ide_truth(wildcards):
-    return {"truth": IDE_BENCHMARK} if wildcards.dataset == "benchmark" else {}
 
 
 rule ide_benchmark:
@@ -62,7 +55,13 @@ rule ide_benchmark:
 rule ide_dataset:
     """Normalised anomalies (training-weeks climatology), targets and valid masks of one dataset."""
     input:
-        unpack(_ide_dataset_inputs),
+        unpack(
+            lambda wc: (
+                {"benchmark": IDE_BENCHMARK}
+                if wc.dataset == "benchmark"
+                else IDE_REAL_STORES[wc.dataset]
+            )
+        ),
         code=library("ide/data"),
     output:
         store=directory(resources_path("ide/{dataset}/dataset.zarr")),
@@ -119,7 +118,7 @@ rule ide_train:
 rule ide_test:
     """Driver maps (majority vote over windows), extremes probabilities, metrics JSON and a figure."""
     input:
-        unpack(_ide_truth),
+        unpack(lambda wc: {"truth": IDE_BENCHMARK} if wc.dataset == "benchmark" else {}),
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
         code=library("ide", "train"),
