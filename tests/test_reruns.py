@@ -29,7 +29,8 @@ def smk(repo: Path, workdir: Path, *args: str, timeout: int = 300) -> str:
 
 
 def materialize(repo: Path, workdir: Path, targets: list[str], config: list[str]) -> None:
-    """Placeholders for every output the targets need, then ``--touch`` (records the jobs' metadata)."""
+    """Placeholders for every output the targets need, then ``--touch --forceall``: every job is "run" by
+    touching its outputs in DAG order, which records its metadata (params, code, input set)."""
     summary = smk(repo, workdir, *targets, *config, "--summary")
     for line in summary.splitlines()[1:]:
         fields = line.split("\t")
@@ -41,17 +42,21 @@ def materialize(repo: Path, workdir: Path, targets: list[str], config: list[str]
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
-    smk(repo, workdir, *targets, *config, "--touch", "--cores", "1")
+    smk(repo, workdir, *targets, *config, "--touch", "--forceall", "--cores", "1")
+
+
+def dry_run(repo: Path, workdir: Path, targets: list[str], config: list[str]) -> tuple[dict[str, int], str]:
+    """Rule -> number of jobs a dry run would execute (empty when everything is up to date), and its output."""
+    out = smk(repo, workdir, *targets, *config, "-n")
+    if "Nothing to be done" in out:
+        return {}, out
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    jobs = dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\s*$", table, re.MULTILINE))
+    return {rule: int(n) for rule, n in jobs.items() if rule not in ("total", "job")}, out
 
 
 def plan(repo: Path, workdir: Path, targets: list[str], config: list[str]) -> dict[str, int]:
-    """Rule -> number of jobs a dry run would execute (empty when everything is up to date)."""
-    out = smk(repo, workdir, *targets, *config, "-n")
-    if "Nothing to be done" in out:
-        return {}
-    table = out.split("Job stats:", 1)[1]
-    jobs = dict(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\s*$", table, re.MULTILINE))
-    return {rule: int(n) for rule, n in jobs.items() if rule not in ("total", "job")}
+    return dry_run(repo, workdir, targets, config)[0]
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +111,9 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
     try:
         model.write_text(original + "\n# an edit\n")
         config = tiny_demo.config_args(built)
-        jobs = plan(repo, built, tiny_demo.TARGETS, config)
+        jobs, dry = dry_run(repo, built, tiny_demo.TARGETS, config)
         assert jobs == {"ide_train": 1, "ide_test": 1}
-        assert f"{tiny_demo.IDE}/checkpoint.pt" in smk(repo, built, *tiny_demo.TARGETS, *config, "--list-changes", "input")
+        assert re.search(r"rule ide_train:.*?reason: Updated input files:[^\n]*ide/model\.py", dry, re.DOTALL), dry[-3000:]
     finally:
         model.write_text(original)
         shutil.copystat(REPO_ROOT / "src" / "terraflux" / "ide" / "model.py", model)
@@ -146,10 +151,8 @@ def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
     (tmp_path / "before.yaml").write_text(YEARS.format(end=2018))
     (tmp_path / "after.yaml").write_text(YEARS.format(end=2019))
     materialize(repo, tmp_path, target, ["--configfile", str(tmp_path / "before.yaml")])
-    out = smk(repo, tmp_path, *target, "--configfile", str(tmp_path / "after.yaml"), "-n")
-    downloads = re.findall(r"era5-land_(\d{4})-(\d{2})\.nc\b", out.split("Job stats:")[0])
-    new = {f"{y}-{m}" for y, m in downloads}
-    assert new == {f"2019-{m:02d}" for m in range(1, 13)}, sorted(new)
-    jobs = plan(repo, tmp_path, target, ["--configfile", str(tmp_path / "after.yaml")])
-    assert jobs.get("download_era5_land_hourly") == 12
+    jobs, out = dry_run(repo, tmp_path, target, ["--configfile", str(tmp_path / "after.yaml")])
+    downloads = re.findall(r"output: resources/years/raw/era5_land/hourly/era5-land_(\d{4})-(\d{2})\.nc\b", out)
+    assert sorted(f"{y}-{m}" for y, m in downloads) == [f"2019-{m:02d}" for m in range(1, 13)], downloads
+    assert jobs.get("download_era5_land_hourly") == 12, jobs
     assert "prepare_era5_land" in jobs  # one store over the whole period (statistics from training years)
