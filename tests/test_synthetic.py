@@ -13,7 +13,7 @@ import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.config import validate
 from terraflux.errors import ConfigError
 from terraflux.synthetic import era5_land, extremes, land_cover, towers, truth
-from terraflux.synthetic.grids import CERRA_CENTRE, CERRA_DX, cerra_grid
+from terraflux.synthetic.grids import CERRA_CENTRE, CERRA_DX, cerra_grid, vhp_grid
 from terraflux.synthetic.land import GROUP_OF_CLASS, PFTS
 from terraflux.synthetic.variables import cerra_vars, era5_vars
 from terraflux.synthetic.weather import Points, Weather
@@ -287,3 +287,38 @@ def test_configuration_errors_name_the_key():
     bad["sources"]["era5_land"]["variables"] = ["2m_temperature", "not_a_variable"]
     with pytest.raises(ConfigError, match="sources.era5_land.variables"):
         WorldSpec.from_config(bad)
+
+
+def test_daily_zip_and_era5t_months_read_through_the_project_reader(config, tmp_path):
+    from terraflux.sources.readers.era5_land import open_daily, open_hourly
+
+    cfg = small_config(era5t_months=1)
+    world = World.create(WorldSpec.from_config(cfg))
+    variables = era5_vars(["2m_temperature", "total_precipitation"])
+    era5_land.write_daily_zip(tmp_path / "d.zip", world, 2016, 2, variables, "daily_mean", tmp_path)
+    assert sorted(zipfile.ZipFile(tmp_path / "d.zip").namelist()) == ["2m_temperature_daily_mean.nc", "total_precipitation_daily_mean.nc"]
+    with open_daily(tmp_path / "d.zip", ["t2m", "tp"]) as ds:
+        assert ds.sizes["time"] == 29 and ds["latitude"].values[0] > ds["latitude"].values[-1]
+        t2m = ds["t2m"].values[:, world.land_mask]
+        assert np.isfinite(t2m).all() and 250 < t2m.mean() < 290
+    era5_land.write_hourly_month(tmp_path / "dec.nc", world, 2017, 12, variables, list(range(24)))
+    era5_land.write_hourly_month(tmp_path / "nov.nc", world, 2017, 11, variables, list(range(24)))
+    assert set(netCDF4.Dataset(tmp_path / "dec.nc")["expver"][:]) == {"0005"}
+    assert set(netCDF4.Dataset(tmp_path / "nov.nc")["expver"][:]) == {"0001"}
+    with open_hourly(tmp_path / "dec.nc", ["t2m", "tp"]) as ds:
+        assert ds.attrs["era5t_hours"] == 31 * 24
+
+
+def test_vhp_files_read_through_the_project_reader(world, tmp_path):
+    from terraflux.sources.readers.vhp import open_vhp, parse_name
+
+    path = tmp_path / extremes.vhp_name("npp", 2016, 30)
+    extremes.write_vhp_year({30: path}, world, 2016, "npp")
+    assert parse_name(path) == ("npp", 2016, 30)
+    ds = open_vhp(path)
+    grid = vhp_grid(world.spec.region)[0]
+    assert ds["VHI"].shape == grid.shape
+    np.testing.assert_allclose(ds["latitude"].values, grid.lat, atol=1e-4)
+    np.testing.assert_allclose(ds["longitude"].values, grid.lon, atol=1e-4)
+    sea = np.isnan(ds["VHI"].values)
+    assert 0 < sea.mean() < 0.5
