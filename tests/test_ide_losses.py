@@ -29,9 +29,15 @@ def test_weighted_bce_and_driver_loss_respect_their_masks():
     target = torch.tensor([[[1, 0]]], dtype=torch.bool)
     weights = torch.tensor([[[2.0, 0.0]]])
     assert weighted_bce(logits, target, weights).item() == pytest.approx(2 * math.log(1 + math.exp(-2)))
-    z = torch.tensor([3.0, -3.0]).reshape(1, 1, 1, 1, 2).expand(1, 2, 3, 1, 2)
-    normal = torch.tensor([[[False, True]]])
-    assert driver_loss(z, normal).item() == pytest.approx(math.log(1 + math.exp(-3)))  # only the normal pixel
+    z = torch.tensor([[0.7, -0.2], [0.4, 0.9]], requires_grad=True)  # [pixel x, week]
+    codes = z + (torch.where(z > 0, 1.0, -1.0) - z).detach()  # straight-through, as LFQ does
+    codes5 = codes.T.reshape(1, 1, 2, 1, 2)  # [N, V, T, H, W]
+    normal = torch.tensor([[[True, False]]])  # only pixel 0 is normal: its codes are +1 (week 0), -1 (week 1)
+    loss = driver_loss(codes5, normal)
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    # gradient only for the anomalous code at the normal pixel; none for normal codes or other pixels
+    assert z.grad.tolist() == [[0.25, 0.0], [0.0, 0.0]]  # d(|c + 1| / 2) / dz / 2 entries
 
 
 def test_schedule_warms_up_from_the_first_step_then_decays_to_zero():

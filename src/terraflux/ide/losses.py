@@ -5,7 +5,9 @@ total = weighted BCE(joint logits) + sum over variables of weighted BCE(variable
 
 - class weights per batch, over valid pixels: w_c = log((n_c / n)^-0.5 + 1.1) for c in {normal, extreme};
 - driver loss: where no (loose) extreme occurred at a pixel in the whole window, every variable and week
-  is pulled to the "normal" code: softplus(z) = BCE of the code logit z against "normal", averaged there.
+  is pulled to the "normal" code: the L1 distance |code - (-1)| / 2 of the binary code (straight-through
+  gradient), averaged there. It is exactly 0, with no gradient, for codes already normal, so it penalises
+  anomalous codes outside extremes without pushing every pre-quantisation value towards -infinity.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tens
     return (loss * weights).sum() / (weights > 0).sum().clamp_min(1)
 
 
-def driver_loss(z: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
-    """Mean softplus(z) over variables, weeks and the ``normal`` pixels. z [N, V, T, H, W], normal [N, H, W]."""
-    mask = normal[:, None, None].expand_as(z).float()
-    return (F.softplus(z.float()) * mask).sum() / mask.sum().clamp_min(1)
+def driver_loss(codes: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+    """Share of anomalous codes over variables, weeks and the ``normal`` pixels, as mean |code + 1| / 2.
+
+    codes [N, V, T, H, W] in {-1, +1} (straight-through), normal [N, H, W] bool.
+    """
+    mask = normal[:, None, None].expand_as(codes).float()
+    return ((codes.float() + 1).abs() / 2 * mask).sum() / mask.sum().clamp_min(1)
 
 
 def ide_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], driver_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -43,7 +48,7 @@ def ide_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], drive
     weights = class_weights(target, valid)
     joint = weighted_bce(out["logits"], target, weights)
     per_var = sum(weighted_bce(out["variable_logits"][:, v], target, weights) for v in range(out["variable_logits"].shape[1]))
-    drivers = driver_loss(out["z"], batch["normal"])
+    drivers = driver_loss(out["codes"], batch["normal"])
     total = joint + per_var + driver_weight * drivers + out["lfq_loss"]
     parts = {"bce": joint.detach(), "bce_variables": per_var.detach(), "driver": drivers.detach(), "lfq": out["lfq_loss"].detach()}
     return total, parts

@@ -327,7 +327,8 @@ class BinaryQuantizer(nn.Module):
     def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None):
         """feats [N, V*F, T, H, W], valid [N, H, W] bool or None.
 
-        Returns (quantised [N, V*F, T, H, W], z [N, V, T, H, W], mask [N, V, T, H, W] bool, loss scalar).
+        Returns (quantised [N, V*F, T, H, W], z and codes [N, V, T, H, W] (codes in {-1, +1} with
+        straight-through gradients), mask = z > 0 [N, V, T, H, W] bool, loss scalar).
         """
         n, _, t, h, w = feats.shape
         x = feats.reshape(n, self.groups, self.features, t, h, w).permute(0, 1, 3, 4, 5, 2)  # [N, V, T, H, W, F]
@@ -337,10 +338,11 @@ class BinaryQuantizer(nn.Module):
         if valid is not None and self.training:
             lfq_mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
         q, _, loss = self.lfq(seq, mask=lfq_mask)
-        q = self.project_out(q.reshape(n, self.groups, t, h, w, 1))  # [N, V, T, H, W, F]
-        quantised = q.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.features, t, h, w)
+        codes = q.reshape(n, self.groups, t, h, w, 1)
+        feats_q = self.project_out(codes)  # [N, V, T, H, W, F]
+        quantised = feats_q.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.features, t, h, w)
         z = z[..., 0]
-        return quantised, z, z > 0, loss
+        return quantised, z, codes[..., 0], z > 0, loss
 
 
 def temporal_steps(weeks: int) -> int:
@@ -396,20 +398,21 @@ class IDEModel(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x [N, V, C, T, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
 
-        Returns logits [N, H, W], variable_logits [N, V, H, W], z and drivers [N, V, T, H, W],
-        lfq_loss (scalar).
+        Returns logits [N, H, W], variable_logits [N, V, H, W], z, codes (+-1, straight-through) and
+        drivers (bool) [N, V, T, H, W], lfq_loss (scalar).
         """
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
             raise ValueError(f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)
         feats = self.to_features(self.encoder(x))
-        quantised, z, drivers, lfq_loss = self.quantizer(feats, valid)
+        quantised, z, codes, drivers, lfq_loss = self.quantizer(feats, valid)
         quantised = quantised.contiguous(memory_format=torch.channels_last_3d)
         return {
             "logits": self.joint_head(quantised)[:, 0],
             "variable_logits": self.variable_heads(quantised),
             "z": z,
+            "codes": codes,
             "drivers": drivers,
             "lfq_loss": lfq_loss,
         }
