@@ -108,3 +108,134 @@ def test_slurm_job_cancelled_and_resubmitted_resumes_to_identical_result(tmp_pat
     _assert_same_result(tmp_path, reference)
     finished = {job["JobId"]: job["JobState"] for job in slurm.finished_jobs()}
     assert finished[first] == "CANCELLED" and finished[second] == "COMPLETED"
+
+
+# ----------------------------------------------------------------------------- a real training stage
+# The IDE training stage of the tiny demo (ide_train), made long enough to be interrupted mid-way.
+import os  # noqa: E402
+import shutil  # noqa: E402
+
+import psutil  # noqa: E402
+
+import tiny_demo  # noqa: E402
+from conftest import BIN, REPO_ROOT  # noqa: E402
+
+LONGER = "ide: {train: {epochs: 2, steps_per_epoch: 100, checkpoint_every: 5}}\n"
+CHECKPOINT = f"{tiny_demo.IDE}/checkpoint.pt"
+RESUME = f"{tiny_demo.IDE}/.checkpoint.pt.resume.pt"
+TIMING = ("seconds", "resumed_from_step")
+
+
+def _snakemake(workdir: Path, *args: str) -> list[str]:
+    return [str(BIN / "snakemake"), CHECKPOINT, "--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(workdir),
+            *args, *tiny_demo.config_args(workdir, LONGER)]
+
+
+def _run(cmd: list[str], timeout: int = 400) -> subprocess.CompletedProcess:
+    done = subprocess.run(["timeout", "-s", "KILL", str(timeout), *cmd], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)}:\n{done.stdout[-2000:]}\n{done.stderr[-5000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def ide_inputs(tmp_path_factory) -> Path:
+    """A working directory with the IDE benchmark and dataset built (the training stage's inputs)."""
+    workdir = tmp_path_factory.mktemp("ide-inputs")
+    cmd = _snakemake(workdir, "--cores", "2")
+    cmd[1] = f"resources/{tiny_demo.RUN}/ide/benchmark/dataset.zarr"
+    _run(cmd)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def ide_reference(ide_inputs, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("ide-reference")
+    shutil.copytree(ide_inputs, workdir, dirs_exist_ok=True, symlinks=True)
+    _run(_snakemake(workdir, "--cores", "1"))
+    return workdir
+
+
+def _same_training(workdir: Path, reference: Path) -> int:
+    """Assert identical weights and training history; returns the step the run resumed from."""
+    mine = torch.load(workdir / CHECKPOINT, weights_only=True)
+    ref = torch.load(reference / CHECKPOINT, weights_only=True)
+    for name, tensor in ref["model"].items():
+        assert torch.equal(mine["model"][name], tensor), f"weights {name} differ from the uninterrupted run"
+    fit, ref_fit = dict(mine["summary"]["fit"]), dict(ref["summary"]["fit"])
+    resumed = fit["resumed_from_step"]
+    for key in TIMING:
+        fit.pop(key), ref_fit.pop(key)
+    assert fit == ref_fit  # same losses, validation metrics, learning rates, epochs, steps
+    assert not (workdir / RESUME).exists()  # cleaned up once complete
+    return resumed
+
+
+def _workdir(ide_inputs: Path, tmp_path: Path) -> Path:
+    shutil.copytree(ide_inputs, tmp_path, dirs_exist_ok=True, symlinks=True)
+    return tmp_path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_training_stage_killed_resumes_to_the_uninterrupted_result(ide_inputs, ide_reference, tmp_path, sig):
+    """The training job's process gets SIGTERM (what Slurm sends at preemption or the time limit) or SIGKILL."""
+    workdir = _workdir(ide_inputs, tmp_path)
+    cmd = _snakemake(workdir, "--cores", "1")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for_resume(workdir, 10, lambda: proc.poll() is None)
+        job = [p for p in psutil.Process(proc.pid).children(recursive=True) if any(".snakemake/scripts/" in a for a in p.cmdline())]
+        assert job, "the training job's process was not found"
+        for process in job:
+            process.send_signal(sig)
+        assert proc.wait(timeout=120) != 0  # snakemake reports the failed job
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not (workdir / CHECKPOINT).exists(), "a killed job left a checkpoint that looks complete"
+    assert 10 <= _resume_step(workdir) < 200
+    _run(_snakemake(workdir, "--cores", "1"))  # the re-run (profiles/default: rerun-incomplete)
+    assert 10 <= _same_training(workdir, ide_reference) < 200
+
+
+def _resume_step(workdir: Path) -> int:
+    try:
+        return int(torch.load(workdir / RESUME, weights_only=True)["step"])
+    except Exception:
+        return 0
+
+
+def _wait_for_resume(workdir: Path, step: int, alive, timeout: float = 300) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reached = _resume_step(workdir)
+        if reached >= step:
+            return reached
+        assert alive(), "the training stage ended before it could be interrupted"
+        time.sleep(0.05)
+    raise AssertionError(f"no resume checkpoint at step {step} after {timeout} s")
+
+
+@pytest.mark.slurm
+def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, ide_reference, tmp_path, slurm):  # noqa: F811
+    """`scancel` of the running training job: the profile's retry resubmits it, and it resumes."""
+    workdir = _workdir(ide_inputs, tmp_path)
+    cmd = [str(BIN / "snakemake"), CHECKPOINT, "--profile", "slurm", "--directory", str(workdir), "--slurm-status-command", "squeue",
+           "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5", *tiny_demo.config_args(workdir, LONGER)]
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
+    proc = subprocess.Popen(["timeout", "-s", "KILL", "400", *cmd], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+    try:
+        _wait_for_resume(workdir, 10, lambda: proc.poll() is None)
+        running = run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"]).stdout.split()
+        assert len(running) == 1
+        run(["scancel", running[0]])
+        out, _ = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-5000:]
+    finished = {job["JobId"]: job["JobState"] for job in slurm.finished_jobs()}
+    assert finished[running[0]] == "CANCELLED"
+    assert sum(state == "COMPLETED" for state in finished.values()) >= 1
+    assert 10 <= _same_training(workdir, ide_reference) < 200
