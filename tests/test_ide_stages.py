@@ -1,0 +1,57 @@
+"""IDE stage functions: the test-time chain (windows -> majority vote -> metrics) is aligned week by week,
+and training on the shared engine is deterministic on CPU."""
+
+import numpy as np
+import pytest
+import torch
+
+import terraflux  # noqa: F401
+from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
+from terraflux.ide.data import WindowData, benchmark_source, truth_drivers, write_dataset
+from terraflux.ide.stages import TrainSettings, evaluate, load_model, predict, train
+from terraflux.train import select_device
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ide")
+    write_benchmark(BenchmarkConfig(height=10, width=12, weeks=208, events_per_year=20.0, seed=4), root / "b.zarr")
+    write_dataset(benchmark_source(root / "b.zarr"), root / "d.zarr", 10.0, {})
+    return root
+
+
+class Oracle(torch.nn.Module):
+    """Reads the drivers off its input (the test puts the true drivers there) and the target off week 0."""
+
+    def forward(self, x, valid=None):
+        return {"logits": (x[:, 0, 0, 0] - 0.5) * 20, "drivers": x[:, :, 0] > 0.5}
+
+
+def test_vote_and_metrics_are_aligned_with_the_truth(tiny):
+    data = WindowData(tiny / "d.zarr", 5)
+    truth = truth_drivers(tiny / "b.zarr")
+    data.inputs = truth[:, None].astype(np.float32)  # an oracle input: the true drivers themselves
+    data.inputs[0, 0] = data.extreme  # variable 0 carries the extremes (its drivers are then not the truth)
+    truth = truth.copy()
+    truth[0] = data.extreme
+    pred = predict(Oracle(), data, "test", tile=5, device=select_device("cpu"))
+    metrics = evaluate(pred, data, "test", 0.5, truth)
+    assert metrics["drivers"]["pooled"]["f1"] == 1.0
+    assert metrics["extremes"]["f1"] == 1.0 and metrics["extremes"]["precision"] == 1.0
+    assert metrics["drivers"]["weeks"] == int((data.split == 2).sum())
+
+
+def test_training_is_deterministic_on_cpu_and_warms_up(tiny, tmp_path):
+    settings = TrainSettings(crop=8, batch_size=2, epochs=2, steps_per_epoch=2, warmup_epochs=1, val_windows=2)
+    small = {"hidden": 4, "features": 4, "classifier_hidden": 4, "cnn_blocks": 1}
+    kwargs = dict(backbone="cnn3d", weeks=4, model_params=small, settings=settings, seed=7, threads=1, fingerprint="f")
+    first = train(tiny / "d.zarr", tmp_path / "a.pt", **kwargs)
+    second = train(tiny / "d.zarr", tmp_path / "b.pt", **kwargs)
+    a, _ = load_model(tmp_path / "a.pt", torch.device("cpu"))
+    b, _ = load_model(tmp_path / "b.pt", torch.device("cpu"))
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert first["fit"]["steps"] == second["fit"]["steps"] == 4
+    lrs = [h["lr"] for h in first["fit"]["history"]]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[1] < lrs[0]  # warm-up done after epoch 0, then cosine
+    assert not (tmp_path / ".a.pt.resume.pt").exists()
