@@ -322,3 +322,20 @@ def test_vhp_files_read_through_the_project_reader(world, tmp_path):
     np.testing.assert_allclose(ds["longitude"].values, grid.lon, atol=1e-4)
     sea = np.isnan(ds["VHI"].values)
     assert 0 < sea.mean() < 0.5
+
+
+def test_grib_and_zip_deliveries_read_like_the_netcdf_file(world, era5_file, tmp_path):
+    from terraflux.sources.readers.era5_land import open_hourly
+    from terraflux.sources.readers.sniff import sniff
+
+    variables = era5_vars(["2m_temperature", "total_precipitation", "volumetric_soil_water_layer_1"])
+    era5_land.write_hourly_month(tmp_path / "g.nc", world, 2016, 7, variables, list(range(24)), data_format="grib")
+    era5_land.write_hourly_month(tmp_path / "z.nc", world, 2016, 7, variables, list(range(24)), as_zip=True)
+    assert sniff(tmp_path / "g.nc") == "grib" and sniff(tmp_path / "z.nc") == "zip"
+    assert sorted(zipfile.ZipFile(tmp_path / "z.nc").namelist()) == [
+        "data_stream-oper_stepType-accum.nc", "data_stream-oper_stepType-instant.nc"]
+    with open_hourly(era5_file) as ref, open_hourly(tmp_path / "g.nc") as grib, open_hourly(tmp_path / "z.nc") as zipped:
+        for name, tol in (("t2m", 1e-3), ("tp", 1e-6), ("swvl1", 1e-5)):
+            np.testing.assert_array_equal(ref["time"].values, grib["time"].values)
+            np.testing.assert_allclose(grib[name].values, ref[name].values, atol=tol)  # 16-bit packing
+            np.testing.assert_array_equal(zipped[name].values, ref[name].values)

@@ -7,6 +7,11 @@ fill over sea, zlib level 1 + shuffle, chunks of one time step; ``GRIB_*`` attri
 global ``Conventions = CF-1.7``. Accumulated variables (tp, ssrd, e, ...) accumulate from 00 UTC: the
 value at hour h is the amount since 00 UTC of that day, the 00 UTC value is the whole previous day.
 
+Deliveries (as the CDS answers): ``sources.era5_land.data_format: grib`` writes GRIB1 instead (all
+messages ``dataType=fc`` from 00 UTC base times, steps 1..24 h; accumulations over 0..step), and
+``synthetic.era5_land_zip`` writes a zip of ``data_stream-oper_stepType-{instant,accum}.nc`` (what the
+CDS returns for mixed step types); both under the ``.nc`` name: readers sniff the first bytes.
+
 Daily statistics (``derived-era5-land-daily-statistics``), one zip per month holding one NetCDF per
 variable, ``{cds_name}_{daily_statistic}.nc``, same layout with one ``valid_time`` per day (00 UTC);
 for accumulated variables the statistic is taken over the hourly amounts.
@@ -152,15 +157,75 @@ def expver_for(world, year: int, month: int, n: int) -> list[str]:
     return ["0005" if months_left < int(world.spec.knobs.get("era5t_months", 0)) else "0001"] * n
 
 
-def write_hourly_month(path: str | Path, world, year: int, month: int, variables: list[Era5Var], hours_utc: list[int]) -> None:
-    """The month's hourly file (all configured variables, the configured UTC hours)."""
+def write_hourly_month(path: str | Path, world, year: int, month: int, variables: list[Era5Var], hours_utc: list[int],
+                       data_format: str = "netcdf", as_zip: bool = False) -> None:
+    """The month's hourly file (all configured variables, the configured UTC hours): NetCDF4, GRIB1
+    (``data_format='grib'``) or a zip of one NetCDF4 per step type (``as_zip``)."""
     hours = month_hours(year, month)
     hours = hours[np.isin(hours % 24, hours_utc)]
     fields = era5_fields(world, hours, variables)
+    if data_format == "grib":
+        write_grib(path, world.era5_grid, hours, [(v, fields[v.short]) for v in variables])
+        return
     seconds = hours * 3600
     history = dt.datetime(year, month, 1) + dt.timedelta(days=calendar.monthrange(year, month)[1] + 5, hours=12)
-    write_netcdf(path, world.era5_grid, seconds, expver_for(world, year, month, len(hours)),
-                 [(v, fields[v.short]) for v in variables], history)
+    expver = expver_for(world, year, month, len(hours))
+    if not as_zip:
+        write_netcdf(path, world.era5_grid, seconds, expver, [(v, fields[v.short]) for v in variables], history)
+        return
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for step_type in ("instant", "accum"):
+            group = [(v, fields[v.short]) for v in variables if v.step_type == step_type]
+            if not group:
+                continue
+            member = Path(f"{path}.data_stream-oper_stepType-{step_type}.nc")
+            write_netcdf(member, world.era5_grid, seconds, expver, group, history)
+            info = zipfile.ZipInfo(f"data_stream-oper_stepType-{step_type}.nc", date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.read_bytes())
+            member.unlink()
+
+
+def write_grib(path: str | Path, grid, hours: np.ndarray, fields: list[tuple[Era5Var, np.ndarray]]) -> None:
+    """ERA5-Land as GRIB1 from the CDS: ``dataType=fc``, base time 00 UTC of the day before each valid
+    hour's interval, step 1..24 h (valid 00 UTC = previous day's base + 24 h); accumulated fields over
+    0..step (= accumulation from 00 UTC); sea as GRIB missing values (bitmap)."""
+    import eccodes  # late: pyproj is loaded first by terraflux
+
+    ny, nx = grid.shape
+    sample = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
+    handles = {}
+    try:
+        for key, value in (
+            ("centre", "ecmf"), ("Ni", nx), ("Nj", ny),
+            ("latitudeOfFirstGridPointInDegrees", float(grid.lat[0])), ("longitudeOfFirstGridPointInDegrees", float(grid.lon[0])),
+            ("latitudeOfLastGridPointInDegrees", float(grid.lat[-1])), ("longitudeOfLastGridPointInDegrees", float(grid.lon[-1])),
+            ("iDirectionIncrementInDegrees", 0.1), ("jDirectionIncrementInDegrees", 0.1), ("jScansPositively", 0),
+            ("bitsPerValue", 16), ("bitmapPresent", 1), ("missingValue", 9999.0),
+        ):
+            eccodes.codes_set(sample, key, value)
+        for var, _ in fields:
+            h = eccodes.codes_clone(sample)
+            eccodes.codes_set(h, "paramId", var.param_id)
+            eccodes.codes_set(h, "stepType", var.step_type)
+            handles[var.short] = h
+        with open(path, "wb") as out:
+            for t, hour in enumerate(hours):
+                base = (int(hour) - 1) // 24 * 24
+                when = dt.datetime(1970, 1, 1) + dt.timedelta(hours=base)
+                for var, values in fields:
+                    h = handles[var.short]
+                    eccodes.codes_set(h, "dataDate", int(when.strftime("%Y%m%d")))
+                    eccodes.codes_set(h, "dataTime", 0)
+                    if var.step_type == "accum":
+                        eccodes.codes_set(h, "startStep", 0)
+                    eccodes.codes_set(h, "endStep", int(hour) - base)
+                    eccodes.codes_set_values(h, np.where(np.isnan(values[t]), 9999.0, values[t]).astype(np.float64).ravel())
+                    eccodes.codes_write(h, out)
+    finally:
+        for h in handles.values():
+            eccodes.codes_release(h)
+        eccodes.codes_release(sample)
 
 
 def daily_statistic(world, year: int, month: int, var: Era5Var, statistic: str) -> np.ndarray:
