@@ -52,3 +52,12 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     # a second run has nothing to do
     done = snakemake("--configfile", str(config), "--cores", "1", "-n", "synthesize_all", workdir=tmp_path)
     assert "Nothing to be done" in done.stdout + done.stderr
+
+
+def test_pft_product_with_the_synthetic_world_fails_fast_with_a_clear_message(tmp_path):
+    config = tmp_path / "pft.yaml"
+    config.write_text("sources:\n  land_cover: {product: pft}\n")
+    done = snakemake("--configfile", str(config), "-n", "--nolock", workdir=tmp_path, check=False)
+    assert done.returncode != 0
+    assert "'sources.land_cover.product: pft' is download only" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -11,6 +11,12 @@ SYN_SATELLITE = config["synthetic"]["vhp_satellite"]
 SYN_WORLD = resources_path("synthetic/world.zarr")
 SYN_CODE = library("synthetic")
 
+if SYN_SOURCES["land_cover"]["product"] != "lccs":
+    sys.exit(
+        "terraflux: 'sources.land_cover.product: pft' is download only (the ESA CCI PFT product); "
+        "the synthetic world writes the LCCS land-cover zips: use 'product: lccs' with run.origin: synthetic."
+    )
+
 
 # Every raw file the synthetic world writes for this config.
 SYN_RAW_TARGETS = (

@@ -6,8 +6,8 @@ needleleaf trees, ``GS`` grass, shrubs and crops, ``other`` bare, urban, snow/ic
 The world's land cover is a 1/360 deg class map (ESA-CCI LCCS classes), drawn per year from target
 fractions on the 0.1 deg cells: inside each cell the pixels are ranked by a smooth noise field (the
 same every year, so patches persist) and filled group by group. The TRUE PFT composition of a cell is
-the share of its pixels in each group (sea pixels count as ``other``); a cell is land when less than
-half of its pixels are sea. Target fractions follow elevation zones (BL low, NL montane, GS and
+the share of its land (non-water) pixels in each group; a cell is land when less than half of its
+pixels are sea. Target fractions follow elevation zones (BL low, NL montane, GS and
 ``other`` high), some cells are pure (one group >= 90 %), the rest mixed; they drift slowly by year,
 and a few forest cells are disturbed (cleared to GS in a given year, forest age reset).
 """
@@ -102,16 +102,23 @@ def fine_classes(world, year: int) -> np.ndarray:
 
 
 def group_fractions(world, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True composition from a class map: (fractions float32 [4, ny, nx], land_mask bool [ny, nx])."""
+    """True composition from a class map: (fractions float32 [4, ny, nx], land_mask bool [ny, nx]).
+
+    Fractions are shares of the cell's land (non-water) pixels, as the prepared ESA-CCI fractions are
+    shares of the land area; a cell without land pixels is all ``other``. A cell is land when less than
+    half of its pixels are water.
+    """
     ny, nx = world.era5_grid.shape
     k = LC_PER_ERA_CELL
     lut = np.full(256, 3, dtype=np.int8)
     for cls, grp in GROUP_OF_CLASS.items():
         lut[cls] = PFTS.index(grp)
+    water = (classes == CLASS_WATER).reshape(ny, k, nx, k)
     groups = lut[classes].reshape(ny, k, nx, k)
-    frac = np.stack([(groups == g).mean(axis=(1, 3)) for g in range(4)]).astype(np.float32)
-    sea_share = (classes == CLASS_WATER).reshape(ny, k, nx, k).mean(axis=(1, 3))
-    return frac, sea_share < 0.5
+    land_pixels = (~water).sum(axis=(1, 3))
+    counts = np.stack([((groups == g) & ~water).sum(axis=(1, 3)) for g in range(4)]).astype(np.float64)
+    frac = np.where(land_pixels > 0, counts / np.maximum(land_pixels, 1), np.array([0, 0, 0, 1.0])[:, None, None])
+    return frac.astype(np.float32), water.mean(axis=(1, 3)) < 0.5
 
 
 def draw_land(world, rng: np.random.Generator) -> None:

@@ -1,7 +1,8 @@
 """The ground truth of the synthetic world, on the ERA5-Land grid (read by evaluation only).
 
-- ``land``: ``pft_fraction(year, pft, latitude, longitude)`` (BL, NL, GS, other; share of 300 m
-  pixels), ``forest_age(year, latitude, longitude)`` years, ``land_mask(latitude, longitude)``.
+- ``land``: ``pft_fraction(year, pft, latitude, longitude)`` (BL, NL, GS, other; share of the cell's
+  land (non-water) 300 m pixels), ``forest_age(year, latitude, longitude)`` years,
+  ``land_mask(latitude, longitude)``.
 - ``fluxes``: monthly ``GPP``, ``RECO``, ``NEE(time, latitude, longitude)`` gC m-2 d-1 (mean of daily
   sums of the hidden parameterisation, PFT-fraction weighted; NaN over sea); time = first of month.
 - ``sites``: the true site table.
@@ -54,7 +55,7 @@ def land_dataset(world) -> xr.Dataset:
     return xr.Dataset(
         {
             "pft_fraction": (("year", "pft", "latitude", "longitude"), world.arrays["pft_fraction"].astype(np.float32),
-                             {"units": "1", "long_name": "true share of 300 m pixels per PFT group"}),
+                             {"units": "1", "long_name": "true share of the land (non-water) 300 m pixels per PFT group"}),
             "forest_age": (("year", "latitude", "longitude"), world.arrays["forest_age"].astype(np.float32),
                            {"units": "years", "long_name": "mean forest age"}),
             "land_mask": (("latitude", "longitude"), world.land_mask.astype(bool), {"long_name": "land (less than half sea)"}),
