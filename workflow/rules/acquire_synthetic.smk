@@ -113,6 +113,7 @@ rule synthesize_era5_land_hourly:
             k: SYN_SOURCES["era5_land"][k]
             for k in ("variables", "hours", "data_format")
         },
+        as_zip=config["synthetic"]["era5_land_zip"],
     script:
         "../scripts/synthesize_era5_land_hourly.py"
 
