@@ -5,6 +5,7 @@ import json
 import netCDF4
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from conftest import snakemake
@@ -54,10 +55,18 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     assert "Nothing to be done" in done.stdout + done.stderr
 
 
-def test_pft_product_with_the_synthetic_world_fails_fast_with_a_clear_message(tmp_path):
-    config = tmp_path / "pft.yaml"
-    config.write_text("sources:\n  land_cover: {product: pft}\n")
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sources:\n  land_cover: {product: pft}\n", "'sources.land_cover.product: pft' is download only"),
+        ("synthetic:\n  coupled_variables: [t2m, u10]\n", "'synthetic.coupled_variables' names ['u10']"),
+        ("sources:\n  cerra: {variables: [2m_temperature, snow_fall]}\n", "'sources.cerra.variables' holds ['snow_fall']"),
+    ],
+)
+def test_settings_the_synthetic_world_cannot_honour_fail_before_any_job(tmp_path, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
     done = snakemake("--configfile", str(config), "-n", "--nolock", workdir=tmp_path, check=False)
     assert done.returncode != 0
-    assert "'sources.land_cover.product: pft' is download only" in done.stderr
+    assert message in done.stderr
     assert "Traceback" not in done.stderr

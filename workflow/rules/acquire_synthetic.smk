@@ -2,7 +2,10 @@
 # One rule draws the small latent world (resources/{run}/synthetic/world.zarr) from run.seed and the
 # `synthetic` knobs; per-year rules write every source's raw files from it, exactly at the paths and in
 # the formats of docs/data-layout.md (the download_* rules write the same files); one rule writes the
-# ground truth under resources/{run}/truth/ (read by evaluation only).
+# ground truth under resources/{run}/truth/ (read by evaluation only). Jobs are per year, not per month:
+# each writes 12 months in one process (a job's interpreter start-up costs as much as a month's file).
+
+from terraflux.synthetic.world import check_config as _check_synthetic
 
 SYN_SOURCES = config["sources"]
 SYN_MONTHS = [f"{m:02d}" for m in range(1, 13)]
@@ -11,12 +14,10 @@ SYN_SATELLITE = config["synthetic"]["vhp_satellite"]
 SYN_WORLD = resources_path("synthetic/world.zarr")
 SYN_CODE = library("synthetic")
 
-if SYN_SOURCES["land_cover"]["product"] != "lccs":
-    sys.exit(
-        "terraflux: 'sources.land_cover.product: pft' is download only (the ESA CCI PFT product); "
-        "the synthetic world writes the LCCS land-cover zips: use 'product: lccs' with run.origin: synthetic."
-    )
-
+try:  # fail within seconds, before any job, on settings the synthetic world cannot honour
+    _check_synthetic(config)
+except ConfigError as _error:
+    sys.exit(f"terraflux: {_error}")
 
 # Every raw file the synthetic world writes for this config.
 SYN_RAW_TARGETS = (

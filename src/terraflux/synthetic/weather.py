@@ -71,7 +71,7 @@ def draw_weather(world, rng: np.random.Generator) -> None:
 class Points:
     """Static properties of a set of points (any shape; flattened to [P])."""
 
-    def __init__(self, world, lat: np.ndarray, lon: np.ndarray, year: int | None = None):
+    def __init__(self, world, lat: np.ndarray, lon: np.ndarray):
         from terraflux.synthetic.land import elevation
 
         self.world = world

@@ -70,6 +70,24 @@ class WorldSpec:
         return cls(Region(**data["region"]), tuple(data["years"]), int(data["seed"]), data["knobs"], tuple(data["variables"]))
 
 
+def check_config(config: dict) -> None:
+    """Everything the synthetic world needs from a validated config, checked before any job runs:
+    known ERA5-Land and CERRA variables, coupled variables among the ERA5-Land ones, the LCCS product.
+    Raises :class:`ConfigError` naming the key."""
+    from terraflux.synthetic.variables import cerra_vars
+
+    WorldSpec.from_config(config)
+    cerra = config["sources"]["cerra"]
+    if cerra["enabled"]:
+        cerra_vars(cerra["variables"], "sources.cerra.variables")
+        cerra_vars(cerra["forecast_variables"], "sources.cerra.forecast_variables")
+    if config["sources"]["land_cover"]["product"] != "lccs":
+        raise ConfigError(
+            "'sources.land_cover.product: pft' is download only (the ESA CCI PFT product); the synthetic world "
+            "writes the LCCS land-cover zips: use 'product: lccs' with run.origin: synthetic."
+        )
+
+
 class World:
     """The latent world (see the module docstring). ``arrays`` live on the ERA5-Land grid unless
     their names say otherwise; ``tables`` are lists of dicts."""
