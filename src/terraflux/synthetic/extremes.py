@@ -26,6 +26,8 @@ import pandas as pd
 WEEKS = 52
 DRIVER_SCALE = 1.25
 VHI_FILL = np.float32(-999.0)
+# Distractor directions that keep the dewpoint below the air temperature (each gets its own anomalies).
+ONE_SIDED = {"t2m": 1, "d2m": -1}
 
 
 def week_of_year(doy: np.ndarray) -> np.ndarray:
@@ -90,6 +92,8 @@ def draw_extremes(world, rng: np.random.Generator) -> None:
                     "a": float(rng.uniform(0.15, 0.4)), "b": float(rng.uniform(0.2, 0.5)), "angle": float(rng.uniform(0, np.pi)),
                     "start": start, "end": start + length - 1, "sign": int(rng.choice([-1, 1])),
                 }
+                if var in ONE_SIDED:  # a cooler 2 m air or a moister dewpoint could cross (dewpoint > temperature)
+                    rec["sign"] = ONE_SIDED[var]
                 if not _overlaps(rec, events, drivers, world.coslat):
                     distractors.append(rec)
                     break
