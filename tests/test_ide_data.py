@@ -115,7 +115,8 @@ def test_windows_newest_first_and_augmented_alike(tmp_path):
     assert np.abs(data.inputs[:, :, t]).max() > 0.1
     np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
     np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
-    np.testing.assert_array_equal(w["normal"], ~data.extreme[t - 3 : t + 1].any(axis=0))
+    np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
+    assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
     assert data.targets("train")[0] == 3  # a window needs T weeks
     first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
     again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
@@ -123,3 +124,5 @@ def test_windows_newest_first_and_augmented_alike(tmp_path):
     assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
     assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
     assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
+    positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
+    assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme

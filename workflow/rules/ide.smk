@@ -178,7 +178,7 @@ rule ide_baselines:
     params:
         weeks=IDE["weeks"],
         baselines=IDE["baselines"],
-        train={k: IDE["train"][k] for k in ("crop", "batch_size")},
+        train={k: IDE["train"][k] for k in ("crop", "batch_size", "positive_fraction")},
         threshold=IDE["thresholds"]["benchmark"],
         test_tile=IDE["test_tile"],
         seed=IDE_SEED,

@@ -2,7 +2,8 @@
 
 Inputs: resources/{run}/ide/benchmark/dataset.zarr, resources/{run}/ide/benchmark.zarr (true drivers),
         results/{run}/ide/benchmark_{backbone}/metrics.json for every configured backbone.
-Params: weeks (T), baselines (ide.baselines), train (crop, batch_size), threshold, test_tile, seed.
+Params: weeks (T), baselines (ide.baselines), train (crop, batch_size, positive_fraction), threshold, test_tile,
+        seed.
 Outputs: results/{run}/ide/benchmark_table.csv: one row per method: driver_f1, driver_iou,
          driver_precision, driver_recall, driver_overall_accuracy (pooled over variables, test weeks,
          valid pixels), extremes_f1, extremes_iou (methods that predict extremes);
@@ -41,6 +42,7 @@ model, device = train_deepmil(
     steps=params["baselines"]["deepmil_steps"],
     crop=params["train"]["crop"],
     batch_size=params["train"]["batch_size"],
+    positive_fraction=params["train"]["positive_fraction"],
     seed=seed,
     threads=snakemake.threads,
     resume=out_dir / ".deepmil.resume.pt",

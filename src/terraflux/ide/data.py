@@ -290,6 +290,7 @@ class WindowData:
         self.split = np.asarray(group["split"][:])
         self.variables = [str(v) for v in group["variable"][:]]
         self.time = np.asarray(group["time"][:])
+        self._positives: dict[str, np.ndarray] = {}
         nt = self.inputs.shape[2]
         if nt < weeks:
             raise DataError(f"{path}: {nt} weeks is fewer than a window (ide.weeks = {weeks})")
@@ -302,6 +303,15 @@ class WindowData:
         """Target weeks t of the windows of a split (t >= weeks - 1, so the window is complete)."""
         t = np.flatnonzero(self.split == SPLITS[split])
         return t[t >= self.weeks - 1]
+
+    def positives(self, split: str) -> np.ndarray:
+        """(t, y, x) of the valid extreme pixels at the target weeks of a split, [n, 3] (cached)."""
+        if split not in self._positives:
+            t = self.targets(split)
+            found = np.argwhere(self.extreme[t] & self.valid[t])
+            found[:, 0] = t[found[:, 0]]
+            self._positives[split] = found
+        return self._positives[split]
 
     def window(self, t: int, ys: slice = slice(None), xs: slice = slice(None)) -> dict[str, np.ndarray]:
         """One window ending at week t: x [V, C, T, h, w] newest first, target / valid / normal [h, w].
@@ -333,10 +343,14 @@ def augment(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[s
     return out
 
 
-def training_batches(data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+def training_batches(
+    data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int, positive_fraction: float = 0.0
+) -> Iterator[dict[str, torch.Tensor]]:
     """``steps`` batches of random crops of random training windows, flipped at random.
 
-    A pure function of (seed, epoch): the engine replays an epoch's order on resume.
+    With probability ``positive_fraction`` a crop is centred (up to a random offset) on a random extreme
+    pixel of a training target week, so that small crops still see extremes; otherwise window and crop are
+    uniform. A pure function of (seed, epoch): the engine replays an epoch's order on resume.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
     targets = data.targets("train")
@@ -344,11 +358,17 @@ def training_batches(data: WindowData, *, batch_size: int, steps: int, crop: int
         raise DataError(f"{data.path}: no training window of {data.weeks} weeks")
     _, _, _, h, w = data.shape
     ch, cw = min(crop, h), min(crop, w)
+    positives = data.positives("train") if positive_fraction > 0 else np.zeros((0, 3), int)
     for _ in range(steps):
         windows = []
         for _ in range(batch_size):
-            t = int(rng.choice(targets))
-            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            if len(positives) and rng.random() < positive_fraction:
+                t, py, px = (int(v) for v in positives[rng.integers(len(positives))])
+                y0 = int(np.clip(py - rng.integers(0, ch), 0, h - ch))
+                x0 = int(np.clip(px - rng.integers(0, cw), 0, w - cw))
+            else:
+                t = int(rng.choice(targets))
+                y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
             flips = rng.integers(0, 2, size=2).astype(bool)
             window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw))
             windows.append(augment(window, bool(flips[0]), bool(flips[1])))

@@ -34,6 +34,7 @@ class TrainSettings:
     """Training settings (config ``ide.train``)."""
 
     crop: int = 32
+    positive_fraction: float = 0.5
     batch_size: int = 4
     epochs: int = 12
     steps_per_epoch: int = 50
@@ -115,7 +116,15 @@ def train(
     val = validation_batches(data, settings.val_windows, tile)
 
     def epoch_batches(epoch: int):
-        return training_batches(data, batch_size=settings.batch_size, steps=settings.steps_per_epoch, crop=crop, seed=seed, epoch=epoch)
+        return training_batches(
+            data,
+            batch_size=settings.batch_size,
+            steps=settings.steps_per_epoch,
+            crop=crop,
+            seed=seed,
+            epoch=epoch,
+            positive_fraction=settings.positive_fraction,
+        )
 
     def train_step(model: IDEModel, batch):
         batch = _to_device(batch, dev)
@@ -214,7 +223,9 @@ def _plain(value):
 __all__ = ["Confusion", "TrainSettings", "evaluate", "load_model", "predict", "train"]
 
 
-def train_deepmil(data: WindowData, *, steps: int, crop: int, batch_size: int, seed: int, threads: int | None, resume: str | Path):
+def train_deepmil(
+    data: WindowData, *, steps: int, crop: int, batch_size: int, positive_fraction: float, seed: int, threads: int | None, resume: str | Path
+):
     """Fit the DeepMIL baseline with the shared engine (Adam 1e-3, one epoch of ``steps`` steps)."""
     from terraflux.ide.baselines import DeepMIL, deepmil_loss
 
@@ -230,6 +241,11 @@ def train_deepmil(data: WindowData, *, steps: int, crop: int, batch_size: int, s
         batch = _to_device(batch, device.device)
         return deepmil_loss(model(batch["x"]), batch)
 
-    engine.fit(lambda epoch: training_batches(data, batch_size=batch_size, steps=steps, crop=crop, seed=seed, epoch=epoch), train_step)
+    engine.fit(
+        lambda epoch: training_batches(
+            data, batch_size=batch_size, steps=steps, crop=crop, seed=seed, epoch=epoch, positive_fraction=positive_fraction
+        ),
+        train_step,
+    )
     Path(resume).unlink(missing_ok=True)
     return model.eval(), device
