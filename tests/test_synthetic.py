@@ -161,6 +161,7 @@ def test_accumulated_fields_accumulate_from_midnight_and_sea_is_nan(world, era5_
         assert np.isnan(values[:, ~land]).all() and np.isfinite(values[:, land]).all()
     t2m = ds["t2m"][:].filled(np.nan)[:, land]
     assert 260 < np.nanmean(t2m) < 305 and np.nanstd(t2m) > 1
+    assert (ds["d2m"][:].filled(np.nan)[:, land] <= t2m).all()
 
 
 def test_true_pft_fractions_are_the_shares_of_the_land_cover_map(world, tmp_path):
