@@ -99,16 +99,16 @@ def prepare_cerra(
         if not files.get(key):
             raise DataError(f"CERRA data for {key[0]}-{key[1]:02d} is missing; rerun the acquire step for it")
     tasks = [CerraMonth(y, m, [str(p) for p in files[(y, m)]]) for y, m in months]
-    first = _window(open_cerra(tasks[0].paths[0]), crop)
-    crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
+    first = None
     attrs = {}
     for path in tasks[0].paths:
         ds = _window(open_cerra(path), crop)
+        first = ds if first is None else first
         scale_units = "d-1" if "step_hours" in ds.attrs else ""
         for name in ds.data_vars:
             units = ds[name].attrs.get("units", "")
             attrs[name] = {"long_name": ds[name].attrs.get("long_name", name), "units": f"{units} {scale_units}".strip()}
-        ds.close()
+    crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
     names = list(variables) if variables else sorted(attrs)
     space = {
         "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),

@@ -15,7 +15,7 @@ import pyproj
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.sniff import check_grib_complete, sniff
+from terraflux.sources.readers.sniff import check_grib_complete, open_grib_datasets, sniff
 
 EARTH_RADIUS = 6371229.0
 DROP = ("number", "surface", "heightAboveGround", "depthBelowLandLayer", "valid_time", "step", "meanSea", "soilLayer", "entireAtmosphere")
@@ -35,14 +35,13 @@ def crs_of(attrs: dict) -> pyproj.CRS:
 
 def open_cerra(path: str | Path) -> xr.Dataset:
     """All fields of one CERRA GRIB2 file as one lazy dataset on ``(time, y, x)`` (see module doc)."""
-    import cfgrib  # loads eccodes; pyproj is already loaded (terraflux/__init__.py)
 
     path = Path(path)
     if sniff(path) != "grib":
         raise DataError(f"{path}: expected a GRIB file (CERRA); rerun its download")
     check_grib_complete(path)
     try:
-        parts = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
+        parts = open_grib_datasets(path)
     except Exception as error:  # eccodes raises many types for corrupt files
         raise DataError(f"{path}: cannot be read as GRIB ({error}); the file is truncated or corrupt. Delete it and rerun its download") from error
     if not parts:

@@ -30,7 +30,7 @@ import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.sources.readers.netcdf import extracted, open_netcdf
-from terraflux.sources.readers.sniff import check_grib_complete, sniff
+from terraflux.sources.readers.sniff import check_grib_complete, open_grib_datasets, sniff
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,9 @@ def _expver_string(value) -> str:
 
 def _from_grib(path: Path) -> xr.Dataset:
     """All messages of a GRIB file as one dataset on valid times (cfgrib splits it by step type)."""
-    import cfgrib  # imported late: it loads eccodes (pyproj is loaded first by terraflux)
-
     check_grib_complete(path)
-
     try:
-        parts = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""}, cache_geo_coords=True)
+        parts = open_grib_datasets(path)
     except Exception as error:  # eccodes raises many types for corrupt files
         raise DataError(f"{path}: cannot be read as GRIB ({error}); delete it and rerun its download") from error
     out = []
