@@ -221,3 +221,47 @@ def test_corrupt_land_cover_zip_names_the_file(tmp_path, samples):
     with pytest.raises(DataError, match=bad.name):
         with land_cover.open_lccs(bad) as lccs:
             lccs.values
+
+
+def write_era5_grib(path, day, ny=3, nx=4):
+    """GRIB1 as the CDS delivers ERA5-Land: t2m each hour (step 0), tp accumulated from 00 UTC (steps 1..24)."""
+    import eccodes
+
+    with open(path, "wb") as out:
+        for hour in range(24):
+            for short, param in (("2t", 167), ("tp", 228)):
+                h = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
+                for key, value in (
+                    ("Ni", nx), ("Nj", ny), ("latitudeOfFirstGridPointInDegrees", 48.0),
+                    ("latitudeOfLastGridPointInDegrees", 48.0 - 0.1 * (ny - 1)), ("longitudeOfFirstGridPointInDegrees", 8.0),
+                    ("longitudeOfLastGridPointInDegrees", 8.0 + 0.1 * (nx - 1)), ("iDirectionIncrementInDegrees", 0.1),
+                    ("jDirectionIncrementInDegrees", 0.1), ("paramId", param), ("dataDate", int(day.strftime("%Y%m%d"))),
+                ):
+                    eccodes.codes_set(h, key, value)
+                if short == "2t":
+                    eccodes.codes_set(h, "dataTime", hour * 100)
+                else:
+                    eccodes.codes_set(h, "dataTime", 0)
+                    eccodes.codes_set(h, "stepType", "accum")
+                    eccodes.codes_set(h, "startStep", 0)
+                    eccodes.codes_set(h, "endStep", hour + 1)
+                eccodes.codes_set_values(h, np.full(ny * nx, 270.0 + hour if short == "2t" else 0.001 * (hour + 1)))
+                eccodes.codes_write(h, out)
+                eccodes.codes_release(h)
+    return path
+
+
+def test_grib_variant_is_unstacked_to_valid_times(tmp_path):
+    path = write_era5_grib(tmp_path / "era5-land_2016-01.nc", pd.Timestamp("2016-01-01"))  # the CDS name, GRIB inside
+    assert sniff(path) == "grib"
+    with era5_land.open_hourly(path, ["t2m", "tp"]) as ds:
+        times = pd.DatetimeIndex(ds["time"].values)
+        assert times[0] == pd.Timestamp("2016-01-01 00:00") and times[-1] == pd.Timestamp("2016-01-02 00:00") and len(times) == 25
+        np.testing.assert_allclose(ds["t2m"].values[:3, 0, 0], [270, 271, 272])
+        assert np.isnan(ds["tp"].values[0, 0, 0])  # no accumulation ends at the first 00 UTC in this file
+        np.testing.assert_allclose(ds["tp"].values[1:3, 0, 0], [0.001, 0.002], rtol=1e-6)
+        assert ds["tp"].values[-1, 0, 0] == pytest.approx(0.024, rel=1e-5)  # 00 UTC next day: the whole day
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(DataError, match="file truncated"):
+        with era5_land.open_hourly(path, ["t2m"]):
+            pass

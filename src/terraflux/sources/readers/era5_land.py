@@ -122,8 +122,8 @@ def _from_grib(path: Path) -> xr.Dataset:
             valid = stacked["valid_time"].values
             stacked = stacked.drop_vars(["stamp", "time", "step", "valid_time"]).assign_coords(stamp=valid)
             part = stacked.rename(stamp="time").transpose("time", ...)
-        elif "valid_time" in part.coords and "time" in part.dims:
-            part = part.drop_vars("time").rename(valid_time="time") if part["valid_time"].dims == ("time",) else part
+        elif "valid_time" in part.coords and "time" in part.dims and part["valid_time"].dims == ("time",):
+            part = part.assign_coords(time=part["valid_time"].values).drop_vars("valid_time")
         part = part.dropna("time", how="all")
         out.append(part)
     if not out:
