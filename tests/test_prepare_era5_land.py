@@ -193,3 +193,27 @@ def test_real_sample_through_the_same_code(samples):
     assert np.isnan(result.daily["t2m"][1:]).all()  # only 4 hours of 1 January in the sample
     assert result.daily["t2m"].dtype == np.float32 and "vpd" in result.daily
     assert list(result.weekly) == [weeks.week_index([pd.Timestamp("2020-01-01")], 2020)[0]]
+
+
+def test_daily_statistics_product_zip(tmp_path):
+    import zipfile
+
+    days = pd.date_range("2016-01-01", "2016-01-31", freq="D")
+    members = []
+    for name, long in (("t2m", "2m_temperature"), ("tp", "total_precipitation")):
+        path = cds_files.write_month(tmp_path / f"{long}_daily_mean.nc", 2016, 1, (name,), NY, NX, times=days)
+        with netCDF4.Dataset(path, "a") as nc:  # the product's values: a statistic of hourly amounts (m per hour)
+            if name == "tp":
+                nc["tp"][:] = np.full((len(days), NY, NX), 1e-4, np.float32)
+        members.append(path)
+    bundle = tmp_path / "era5-land-daily_2016-01.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for path in members:
+            archive.write(path, path.name)
+    result = reduce_month(MonthTask(2016, 1, [str(bundle)], product="daily"), Settings(["t2m", "tp"], REGION, 2, 2016, [0]))
+    sea = cds_files.sea(NY, NX)
+    np.testing.assert_allclose(result.daily["t2m"][:, ~sea], cds_files.hourly_truth("t2m", days, NY, NX)[:, ~sea])
+    np.testing.assert_allclose(result.daily["tp"][:, ~sea], 24e-4, rtol=1e-6)  # per day
+    assert result.units["tp"] == "m d-1"
+    first_week = cds_files.hourly_truth("t2m", days[:7], NY, NX).astype(float)
+    np.testing.assert_allclose(result.weekly[0]["t2m"].mean[~sea], first_week.mean(axis=0)[~sea], rtol=1e-6)

@@ -18,6 +18,10 @@ Per month and variable (``[T, Y, X]`` hourly -> ``[D, Y, X]`` daily):
   expressed as rates per day (x 24) so that they match the daily product's units;
 - ``vpd`` (hPa) from hourly ``t2m`` and ``d2m`` (:func:`vpd_hpa`), then treated as instantaneous.
 
+The daily-statistics product (``product="daily"``) gives one value per day; its accumulated fields are a
+statistic of the hourly amounts, scaled by 24 to the same per-day units; weekly statistics are then of the
+daily values, and ``vpd`` comes from the daily ``t2m`` and ``d2m``.
+
 Weekly statistics follow :mod:`.weeks`; ``{v}_mean_clim`` / ``{v}_std_clim`` are the per-pixel, per-week mean
 and standard deviation over the training years of ``{v}_mean``. Monthly values are means of daily values,
 then block means over land on the model grid (:func:`~.grid.block_mean`).
@@ -265,6 +269,9 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
                 # daily total = mean hourly increment x 24; weekly statistics as rates per day (x 24)
                 store(name, day_of, inc, scale=24.0, total=True)
                 del inc
+            elif not hourly and name in reader.ACCUMULATED:
+                # daily-statistics product: statistic of the hourly amounts (m per hour) -> per day (x 24)
+                store(name, times.astype("datetime64[D]"), values, scale=24.0, total=True)
             else:
                 store(name, times.astype("datetime64[D]"), values)
                 if name in ("t2m", "d2m"):
