@@ -344,3 +344,19 @@ def test_grib_and_zip_deliveries_read_like_the_netcdf_file(world, era5_file, tmp
             np.testing.assert_array_equal(ref["time"].values, grib["time"].values)
             np.testing.assert_allclose(grib[name].values, ref[name].values, atol=tol)  # 16-bit packing
             np.testing.assert_array_equal(zipped[name].values, ref[name].values)
+
+
+def test_cerra_truth_carries_the_anomalies_of_the_variables_each_cerra_field_is_made_of(world):
+    from terraflux.synthetic.grids import CERRA_PROJ
+
+    variables = cerra_vars(["2m_temperature", "2m_relative_humidity", "volumetric_soil_moisture", "total_cloud_cover"], "x")
+    ds = truth.extremes_cerra_dataset(world, variables)
+    grid = cerra_grid(world.spec.region)
+    assert ds["driver"].dims == ("variable", "time", "y", "x") and ds.sizes["y"] == grid.ny and ds.sizes["x"] == grid.nx
+    assert dict(zip(ds["variable"].values, ds["coupled"].values)) == {"t2m": True, "r2": True, "vsw": True, "tcc": False}
+    lat, lon = grid.latlon()
+    era = extremes.truth_masks(world, ["t2m", "d2m", "swvl1"], lat, lon, ds["land_mask"].values)
+    np.testing.assert_array_equal(ds["driver"].sel(variable="r2").values, era["driver"][0] | era["driver"][1])
+    np.testing.assert_array_equal(ds["distractor"].sel(variable="vsw").values, era["distractor"][2])
+    assert ds["driver"].sel(variable="vsw").values.any() and not ds["driver"].sel(variable="tcc").values.any()
+    assert ds["extreme"].values.any() and CERRA_PROJ.startswith("+proj=lcc")

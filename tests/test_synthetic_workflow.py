@@ -35,7 +35,7 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     missing = [str(p) for p in expected if not p.is_file() or p.stat().st_size == 0]
     assert not missing
     assert len(list((raw / "insitu" / "carbonsense").glob("*/*/targets.csv"))) == 2
-    for name in ("land.zarr", "fluxes.zarr", "extremes.zarr", "sites.parquet"):
+    for name in ("land.zarr", "fluxes.zarr", "extremes.zarr", "extremes_cerra.zarr", "sites.parquet"):
         assert (root / "truth" / name).exists(), name
     # nothing half-written is left beside the outputs
     assert not list(root.rglob(".*.tmp-*"))

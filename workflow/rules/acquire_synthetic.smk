@@ -56,6 +56,7 @@ SYNTHETIC_TRUTH = {
     "fluxes": resources_path("truth/fluxes.zarr"),
     "sites": resources_path("truth/sites.parquet"),
     "extremes": resources_path("truth/extremes.zarr"),
+    "extremes_cerra": resources_path("truth/extremes_cerra.zarr"),
 }
 
 
@@ -251,6 +252,7 @@ rule synthesize_truth:
         fluxes=directory(SYNTHETIC_TRUTH["fluxes"]),
         sites=SYNTHETIC_TRUTH["sites"],
         extremes=directory(SYNTHETIC_TRUTH["extremes"]),
+        extremes_cerra=directory(SYNTHETIC_TRUTH["extremes_cerra"]),
     log:
         logs("synthesize_truth.log"),
     benchmark:
@@ -260,6 +262,8 @@ rule synthesize_truth:
     threads: job_threads("synthesize")
     resources:
         **job_resources("synthesize"),
+    params:
+        cerra={k: SYN_SOURCES["cerra"][k] for k in ("variables", "forecast_variables")},
     script:
         "../scripts/synthesize_truth.py"
 

@@ -163,10 +163,17 @@ def masks_for_week(world, gw: int, lat: np.ndarray, lon: np.ndarray) -> tuple[np
     return ext, depth
 
 
-def truth_masks(world, variables: list[str]) -> dict[str, np.ndarray]:
-    """Weekly truth on the ERA5-Land grid: extreme [W, ny, nx], driver / distractor [V, W, ny, nx]."""
-    lat, lon = world.era5_grid.mesh()
-    land = world.land_mask
+def truth_masks(world, variables: list[str], lat: np.ndarray | None = None, lon: np.ndarray | None = None,
+                land: np.ndarray | None = None, sources: dict[str, tuple[str, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Weekly truth at points (default: the ERA5-Land grid): extreme [W, ...], driver / distractor [V, W, ...].
+
+    ``sources`` maps an output variable to the ERA5-Land variables whose anomalies it carries (CERRA's
+    r2 carries those of t2m and d2m); by default each variable is its own source.
+    """
+    if lat is None:
+        lat, lon = world.era5_grid.mesh()
+        land = world.land_mask
+    sources = sources or {v: (v,) for v in variables}
     n_weeks = WEEKS * len(world.spec.years)
     extreme = np.zeros((n_weeks,) + lat.shape, dtype=bool)
     for gw in range(n_weeks):
@@ -174,14 +181,15 @@ def truth_masks(world, variables: list[str]) -> dict[str, np.ndarray]:
     driver = np.zeros((len(variables), n_weeks) + lat.shape, dtype=bool)
     distractor = np.zeros_like(driver)
     events = {ev["id"]: ev for ev in world.tables.get("events", [])}
-    for d in world.tables.get("drivers", []):
-        if d["variable"] in variables:
-            inside = (_ellipse_d2(events[d["event"]], lat, lon, world.coslat, DRIVER_SCALE) < 1.0) & land
-            driver[variables.index(d["variable"]), d["start"]: d["end"] + 1] |= inside
-    for d in world.tables.get("distractors", []):
-        if d["variable"] in variables:
-            inside = (_ellipse_d2(d, lat, lon, world.coslat) < 1.0) & land
-            distractor[variables.index(d["variable"]), d["start"]: d["end"] + 1] |= inside
+    for k, var in enumerate(variables):
+        for d in world.tables.get("drivers", []):
+            if d["variable"] in sources[var]:
+                inside = (_ellipse_d2(events[d["event"]], lat, lon, world.coslat, DRIVER_SCALE) < 1.0) & land
+                driver[k, d["start"]: d["end"] + 1] |= inside
+        for d in world.tables.get("distractors", []):
+            if d["variable"] in sources[var]:
+                inside = (_ellipse_d2(d, lat, lon, world.coslat) < 1.0) & land
+                distractor[k, d["start"]: d["end"] + 1] |= inside
     return {"extreme": extreme, "driver": driver, "distractor": distractor}
 
 

@@ -8,6 +8,9 @@
 - ``sites``: the true site table.
 - ``extremes``: weekly ``extreme(time, latitude, longitude)``, ``driver`` and ``distractor``
   ``(variable, time, latitude, longitude)``, ``coupled(variable)``; time = first day of each week.
+- ``extremes_cerra``: the same on the CERRA sub-grid ``(time, y, x)`` (x, y in metres, 2-D latitude and
+  longitude) for the CERRA variables (cfgrib names): a CERRA variable carries the anomalies of the
+  ERA5-Land variables it is computed from (r2: t2m and d2m; vsw: swvl1; al: fal; si10: u10 and v10).
 """
 
 from __future__ import annotations
@@ -41,10 +44,10 @@ def _coords(world) -> dict:
     }
 
 
-def _finish(ds: xr.Dataset, provenance: dict, path: str | Path) -> None:
+def _finish(ds: xr.Dataset, provenance: dict, path: str | Path, crs: str = "EPSG:4326") -> None:
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
-    ds = ds.rio.write_crs("EPSG:4326")
+    ds = ds.rio.write_crs(crs)
     ds.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
     ds.attrs["source"] = "terraflux synthetic world (ground truth)"
     ds.to_zarr(path, mode="w-", consolidated=False, zarr_format=3)
@@ -109,15 +112,56 @@ def extremes_dataset(world) -> xr.Dataset:
     )
 
 
+#: CERRA quantity (weather name) -> the ERA5-Land variables whose injected anomalies it carries.
+CERRA_ANOMALY_SOURCES = {"rh": ("t2m", "d2m"), "wind": ("u10", "v10"), "cloud": ()}
+
+
+def extremes_cerra_dataset(world, cerra_variables) -> xr.Dataset:
+    """Weekly truth on the CERRA sub-grid the synthetic CERRA files cover."""
+    from terraflux.synthetic.grids import cerra_grid
+    from terraflux.synthetic.land import sea_score
+
+    grid = cerra_grid(world.spec.region)
+    lat, lon = grid.latlon()
+    land = sea_score(world, lat, lon) >= world.scalars["sea_threshold"]
+    names = [v.short for v in cerra_variables]
+    sources = {v.short: CERRA_ANOMALY_SOURCES.get(v.source, (v.source,)) for v in cerra_variables}
+    masks = truth_masks(world, names, lat, lon, land, sources)
+    coupled = np.array([any(s in world.spec.knobs["coupled_variables"] for s in sources[n]) for n in names])
+    time = pd.to_datetime([week_start(y, w) for y in world.spec.years for w in range(1, WEEKS + 1)])
+    return xr.Dataset(
+        {
+            "extreme": (("time", "y", "x"), masks["extreme"], {"long_name": "extreme event (VHI < 26 by construction)"}),
+            "driver": (("variable", "time", "y", "x"), masks["driver"], {"long_name": "true driver anomaly"}),
+            "distractor": (("variable", "time", "y", "x"), masks["distractor"], {"long_name": "anomaly that drives nothing"}),
+            "coupled": (("variable",), coupled, {"long_name": "variable drives the extremes"}),
+            "land_mask": (("y", "x"), land, {"long_name": "land"}),
+        },
+        coords={
+            "variable": ("variable", np.array(names, dtype=object)), "time": ("time", time),
+            "year": ("time", np.repeat(world.spec.years, WEEKS).astype(np.int32)),
+            "week": ("time", np.tile(np.arange(1, WEEKS + 1), len(world.spec.years)).astype(np.int32)),
+            "y": ("y", grid.y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+            "x": ("x", grid.x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+            "latitude": (("y", "x"), lat, {"units": "degrees_north"}),
+            "longitude": (("y", "x"), lon, {"units": "degrees_east"}),
+        },
+    )
+
+
 def sites_table(world) -> pd.DataFrame:
     return pd.DataFrame(world.tables["sites"])[SITE_COLUMNS]
 
 
-def write_all(world, land: str, fluxes: str, sites: str, extremes: str, provenance: dict) -> None:
-    """Write the four truth outputs (each to the given path; callers make them atomic)."""
+def write_all(world, land: str, fluxes: str, sites: str, extremes: str, extremes_cerra: str, cerra_variables,
+              provenance: dict) -> None:
+    """Write the truth outputs (each to the given path; callers make them atomic)."""
+    from terraflux.synthetic.grids import CERRA_PROJ
+
     _finish(land_dataset(world), provenance, land)
     _finish(monthly_fluxes(world), provenance, fluxes)
     _finish(extremes_dataset(world), provenance, extremes)
+    _finish(extremes_cerra_dataset(world, cerra_variables), provenance, extremes_cerra, crs=CERRA_PROJ)
     table = pa.Table.from_pandas(sites_table(world), preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"provenance": json.dumps(provenance, sort_keys=True).encode()})
     pq.write_table(table, sites)

@@ -78,9 +78,8 @@ def check_config(config: dict) -> None:
 
     WorldSpec.from_config(config)
     cerra = config["sources"]["cerra"]
-    if cerra["enabled"]:
-        cerra_vars(cerra["variables"], "sources.cerra.variables")
-        cerra_vars(cerra["forecast_variables"], "sources.cerra.forecast_variables")
+    cerra_vars(cerra["variables"], "sources.cerra.variables")
+    cerra_vars(cerra["forecast_variables"], "sources.cerra.forecast_variables")
     if config["sources"]["land_cover"]["product"] != "lccs":
         raise ConfigError(
             "'sources.land_cover.product: pft' is download only (the ESA CCI PFT product); the synthetic world "
