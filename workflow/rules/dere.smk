@@ -7,13 +7,12 @@ DERE_DATASET = resources_path("dere/dataset.zarr")
 DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
 
 
-def dere(path):
-    return results(f"dere/{path}")
-
-
-def dere_params(*keys):
-    """Only the dere config subtrees a stage reads (precise reruns), plus the run seed."""
-    return {"dere": {k: config["dere"][k] for k in keys}, "seed": config["run"]["seed"]}
+# results/{run}/dere/<path>; only the dere config subtrees a stage reads (precise reruns), plus the run seed.
+dere = lambda path: results(f"dere/{path}")
+dere_params = lambda *keys: {
+    "dere": {k: config["dere"][k] for k in keys},
+    "seed": config["run"]["seed"],
+}
 
 
 TRAIN_KEYS = ("train", "epochs", "dataset")

@@ -4,25 +4,22 @@
 PROCESS_MODEL = resources_path("process_model.zarr")
 
 
-def simulate_inputs(wildcards):
-    files = {
-        "drivers": PREPARED["era5_land_monthly.zarr"],
-        "pft": PREPARED["pft.zarr"],
-        "code": library("simulate"),
-    }
-    spec = config["simulate"]
-    files["parameters"] = spec["parameters_file"] or repo_file(
-        "src/terraflux/data/process_model_parameters.yaml"
-    )
-    if spec["external_file"]:
-        files["external"] = spec["external_file"]
-    return files
+SIMULATE = config["simulate"]
+SIMULATE_INPUTS = {
+    "drivers": PREPARED["era5_land_monthly.zarr"],
+    "pft": PREPARED["pft.zarr"],
+    "parameters": SIMULATE["parameters_file"]
+    or repo_file("src/terraflux/data/process_model_parameters.yaml"),
+    "code": library("simulate"),
+}
+if SIMULATE["external_file"]:
+    SIMULATE_INPUTS["external"] = SIMULATE["external_file"]
 
 
 rule simulate_process_model:
     """Process model per cell, PFT group and age class: GPP, NPP, Ra, Rh, RECO, NEE, LAI, fAPAR, Cveg, Csoil."""
     input:
-        unpack(simulate_inputs),
+        **SIMULATE_INPUTS,
     output:
         process=directory(PROCESS_MODEL),
         metrics=results("simulate/metrics.json"),
@@ -36,7 +33,7 @@ rule simulate_process_model:
     resources:
         **job_resources("simulate"),
     params:
-        simulate=config["simulate"],
+        simulate=SIMULATE,
     script:
         "../scripts/simulate_process_model.py"
 
