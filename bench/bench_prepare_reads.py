@@ -4,7 +4,8 @@ Two access patterns, with the chunking of ``terraflux.prepare.era5_land.CHUNKS``
 
 - DERE: one random model cell, all months, every variable (monthly store, chunks all months x 16 x 16);
 - IDE: 8 consecutive weeks (random start) x a random 64 x 64 tile, ``{v}_mean`` and ``{v}_std`` of every
-  variable (weekly store, chunks 8 weeks x 64 x 64).
+  variable (weekly store, chunks 8 weeks x 64 x 64); and the same on chunk boundaries (one chunk per array);
+- DERE after loading the (small) monthly store into memory once, as a DERE data set can.
 
 Each pattern is timed from the zarr store (opened once, as a data loader does) and from the same data held in
 numpy; the store is written with the prepare layer's codec (Blosc zstd + shuffle) and, for comparison, with
@@ -92,15 +93,33 @@ def main() -> None:
 
         return sample
 
-    memory = {"DERE": throughput(dere(monthly), args.seconds), "IDE": throughput(ide(weekly), args.seconds)}
-    print(f"in-memory numpy: DERE {memory['DERE']:.0f} samples/s, IDE {memory['IDE']:.0f} samples/s")
+    def ide_aligned(source):
+        """IDE windows on chunk boundaries (8-week steps, 64 x 64 tiles): one chunk per array and sample."""
+
+        def sample():
+            t = 8 * rng.integers(n_weeks // 8)
+            y, x = 64 * rng.integers(wy // 64), 64 * rng.integers(wx // 64)
+            return np.stack([source[name][t : t + 8, y : y + 64, x : x + 64] for name in weekly])
+
+        return sample
+
+    memory = {
+        "DERE": throughput(dere(monthly), args.seconds),
+        "IDE": throughput(ide(weekly), args.seconds),
+        "IDE aligned": throughput(ide_aligned(weekly), args.seconds),
+    }
+    print(f"in-memory numpy: DERE {memory['DERE']:.0f} samples/s, IDE {memory['IDE']:.0f} samples/s, IDE aligned {memory['IDE aligned']:.0f}")
     for label, codec in CODECS.items():
         mgroup = write(root / "monthly.zarr", monthly, mchunks, codec)
         wgroup = write(root / "weekly.zarr", weekly, wchunks, codec)
         marrays = {name: mgroup[name] for name in monthly}
         warrays = {name: wgroup[name] for name in weekly}
         size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6
-        rates = {"DERE": throughput(dere(marrays), args.seconds), "IDE": throughput(ide(warrays), args.seconds)}
+        rates = {
+            "DERE": throughput(dere(marrays), args.seconds),
+            "IDE": throughput(ide(warrays), args.seconds),
+            "IDE aligned": throughput(ide_aligned(warrays), args.seconds),
+        }
         # a DERE loader holds the small monthly store in memory after one read: time that read
         start = time.perf_counter()
         loaded = {name: marrays[name][:] for name in monthly}
@@ -109,7 +128,8 @@ def main() -> None:
         print(
             f"zarr {label:24s} ({size:6.0f} MB): DERE {rates['DERE']:6.0f}/s ratio {rates['DERE'] / memory['DERE']:.3f}; "
             f"DERE after one {load_s:.2f} s read {rates['DERE loaded'] / memory['DERE']:.2f}; "
-            f"IDE {rates['IDE']:6.0f}/s ratio {rates['IDE'] / memory['IDE']:.2f}"
+            f"IDE {rates['IDE']:6.0f}/s ratio {rates['IDE'] / memory['IDE']:.2f}; "
+            f"IDE chunk-aligned {rates['IDE aligned']:6.0f}/s ratio {rates['IDE aligned'] / memory['IDE aligned']:.2f}"
         )
     shutil.rmtree(root)
 
