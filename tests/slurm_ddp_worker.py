@@ -1,7 +1,7 @@
 """Worker for the DDP tests: a few seeded SGD steps of a small MLP; rank 0 saves the final weights.
 
 Run as one process (plain ``python``), as N processes under ``srun -n N`` or with torchrun-style variables.
-Usage: python slurm_ddp_worker.py OUT.pt
+Usage: python slurm_ddp_worker.py OUT.pt [engine]   (engine: through terraflux.train.Engine)
 """
 
 import sys
@@ -34,5 +34,34 @@ def main(out: str) -> None:
             torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": final}, out)
 
 
+
+
+def engine_main(out: str) -> None:
+    """The same through the shared engine (terraflux.train.Engine): DDP-wrapped model, sharded batches."""
+    from pathlib import Path
+
+    from terraflux.train import Engine, TrainConfig, seed_everything, seeded_loader, select_device
+
+    seed_everything(3)
+    data = torch.Generator().manual_seed(4)
+    x = torch.randn(64, 8, generator=data)
+    y = x.sum(1, keepdim=True) + 0.1 * torch.randn(64, 1, generator=data)
+    train = torch.utils.data.TensorDataset(x[:48], y[:48])
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    with distributed.session() as dist:
+        net = dist.wrap(model)
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
+        engine = Engine(net, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4),
+                        resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1))
+        result = engine.fit(
+            lambda epoch: map(dist.shard_batch, seeded_loader(train, batch_size=8, seed=5, epoch=epoch)),
+            lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]),
+            lambda m: float(torch.nn.functional.mse_loss(m(x[48:]), y[48:])),
+        )
+        if dist.is_main:
+            torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": torch.tensor(result.best_val),
+                        "steps": result.steps}, out)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    (engine_main if sys.argv[2:] == ["engine"] else main)(sys.argv[1])

@@ -24,16 +24,18 @@ def _clean_env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
 
 
-def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path):
+@pytest.mark.parametrize("loop", ["plain", "engine"])
+def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path, loop):
+    mode = ["engine"] if loop == "engine" else []
     single = tmp_path / "single.pt"
-    subprocess.run([sys.executable, str(WORKER), str(single)], check=True, timeout=120, env=_clean_env())
+    subprocess.run([sys.executable, str(WORKER), str(single), *mode], check=True, timeout=120, env=_clean_env())
     port = str(_free_port())
     procs = []
     for rank in range(2):
         # what srun sets for each task of a job step
         env = dict(_clean_env(), SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
                    SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "ddp.pt")], env=env))
+        procs.append(subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "ddp.pt"), *mode], env=env))
     for proc in procs:
         assert proc.wait(timeout=120) == 0
     one, two = torch.load(single, weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
@@ -41,6 +43,7 @@ def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path):
     for name, weights in one["state"].items():
         # same trajectory; only the order of the gradient all-reduce sum differs (float rounding)
         torch.testing.assert_close(two["state"][name], weights, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(0 if loop == "plain" else 3)
     initial = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     assert not torch.equal(initial.state_dict()["0.weight"], one["state"]["0.weight"])  # it did train
     torch.testing.assert_close(two["loss"], one["loss"], rtol=1e-5, atol=1e-6)
@@ -63,6 +66,14 @@ def test_rank_and_world_size_from_srun_or_torchrun(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert distributed.from_environment() == distributed.Distributed(1, 2, 1)
+
+
+def test_shard_batch_splits_tensors_in_nested_batches():
+    batch = {"x": torch.arange(8).reshape(4, 2), "pair": (torch.arange(4), [torch.zeros(4, 1)]), "name": "cells"}
+    part = distributed.Distributed(1, 2, 1).shard_batch(batch)
+    assert torch.equal(part["x"], torch.tensor([[4, 5], [6, 7]]))
+    assert torch.equal(part["pair"][0], torch.tensor([2, 3])) and part["pair"][1][0].shape == (2, 1)
+    assert part["name"] == "cells"
 
 
 def test_shard_splits_the_global_batch_evenly_or_says_what_to_do():

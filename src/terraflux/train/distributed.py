@@ -10,7 +10,16 @@ A hook for the shared training engine, not a second engine. A training script do
             mine = dist.shard(batch_indices)     # this rank's contiguous part of the global batch
             ...                                  # forward/backward: DDP averages gradients
         if dist.is_main:
-            save(...)                            # only rank 0 writes checkpoints and outputs
+            save(...)                            # only rank 0 writes final outputs
+
+With the shared engine (:class:`terraflux.train.Engine`) pass the wrapped model and shard each batch::
+
+    engine = Engine(dist.wrap(model), optimizer, config, resume_path=...)
+    engine.fit(lambda epoch: map(dist.shard_batch, seeded_loader(data, batch_size=B, seed=s, epoch=epoch)), ...)
+
+Every rank holds the same state after each step, so the engine's atomic resume checkpoints (one file,
+written by each rank under its own temporary name, then renamed) are identical whichever rank wrote last,
+and a re-run resumes every rank from it.
 
 How the processes are started: a rule with resources ``tasks=N``, ``mpi="srun"`` and N GPUs runs
 ``{resources.mpi} -n {resources.tasks} python <script>``; Slurm then sets ``SLURM_PROCID``,
@@ -91,6 +100,20 @@ class Distributed:
             )
         size = n // self.world_size
         return items[self.rank * size : (self.rank + 1) * size]
+
+    def shard_batch(self, batch):
+        """This rank's part of a collated batch: tensors split along dim 0, tuples/lists/dicts recursively.
+
+        For the shared engine: ``epoch_batches=lambda e: map(dist.shard_batch, loader(e))`` with the same
+        global batches on every rank (a loader seeded by epoch, as ``seeded_loader``).
+        """
+        if torch.is_tensor(batch):
+            return self.shard(batch)
+        if isinstance(batch, dict):
+            return {key: self.shard_batch(value) for key, value in batch.items()}
+        if isinstance(batch, (tuple, list)):
+            return type(batch)(self.shard_batch(value) for value in batch)
+        return batch
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """Mean of ``value`` over all processes (e.g. a validation loss), the same on every rank."""
