@@ -29,7 +29,8 @@ class Oracle(torch.nn.Module):
 
 def test_vote_and_metrics_are_aligned_with_the_truth(tiny):
     data = WindowData(tiny / "d.zarr", 5)
-    truth = truth_drivers(tiny / "b.zarr")
+    truth, has = truth_drivers(tiny / "b.zarr")
+    assert has.all()
     data.inputs = truth[:, None].astype(np.float32)  # an oracle input: the true drivers themselves
     data.inputs[0, 0] = data.extreme  # variable 0 carries the extremes (its drivers are then not the truth)
     truth = truth.copy()

@@ -28,6 +28,18 @@ IDE_DATASETS = [
     )
 ]
 IDE_BACKBONES = IDE["backbones"]
+# True drivers for evaluation only: the benchmark's, and the synthetic world's where a rule writes them.
+IDE_TRUTH = {
+    "benchmark": IDE_BENCHMARK,
+    **{
+        d: path
+        for d, path in (
+            ("era5_land", resources_path("truth/extremes.zarr")),
+            ("cerra", resources_path("truth/extremes_cerra.zarr")),
+        )
+        if any(r.is_producer(path) for r in workflow.rules)
+    },
+}
 
 
 rule ide_benchmark:

@@ -27,7 +27,7 @@ log = setup_logging(snakemake)
 params = dict(snakemake.params.items())
 seed = derive_seed(params["seed"], "ide_baselines") % 2**32
 data = WindowData(snakemake.input.dataset, params["weeks"])
-truth = truth_drivers(snakemake.input.truth)
+truth, _ = truth_drivers(snakemake.input.truth)
 
 rows, full = [], {}
 for path in snakemake.input.models:

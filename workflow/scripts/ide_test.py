@@ -1,7 +1,8 @@
 """Test one trained IDE model: driver maps by majority vote, extremes probabilities, metrics, a figure.
 
 Inputs: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt, resources/{run}/ide/{dataset}/dataset.zarr,
-        truth: the benchmark store (ground-truth drivers) for dataset 'benchmark'.
+        truth (evaluation only): the benchmark store, or in the synthetic world truth/extremes.zarr (ERA5-Land)
+        and truth/extremes_cerra.zarr (CERRA) with the true drivers.
 Params: weeks (T), threshold (probability of an extreme), test_tile.
 Outputs: results/{run}/ide/{dataset}_{backbone}/
   predictions.zarr: driver(variable, time, y, x) bool, covered(time, y, x) bool,
@@ -31,9 +32,9 @@ model, state = load_model(snakemake.input.checkpoint, device.device)
 data = WindowData(snakemake.input.dataset, params["weeks"])
 if state["variables"] != data.variables:
     raise ValueError(f"checkpoint variables {state['variables']} differ from the dataset's {data.variables}")
-truth = truth_drivers(snakemake.input.truth) if snakemake.input.get("truth") else None
+truth, has_truth = truth_drivers(snakemake.input.truth, data) if snakemake.input.get("truth") else (None, None)
 pred = predict(model, data, "test", tile=params["test_tile"], device=device)
-metrics = evaluate(pred, data, "test", params["threshold"], truth)
+metrics = evaluate(pred, data, "test", params["threshold"], truth, has_truth)
 metrics.update(dataset=wc.dataset, backbone=wc.backbone, training=state["summary"], device=device.as_dict())
 provenance = from_snakemake(snakemake, params=params)
 metrics["provenance"] = provenance

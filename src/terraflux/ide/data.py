@@ -389,6 +389,30 @@ def evenly(values: np.ndarray, count: int) -> np.ndarray:
     return values[np.linspace(0, len(values) - 1, count).round().astype(int)]
 
 
-def truth_drivers(path: str | Path) -> np.ndarray:
-    """Ground-truth drivers [V, T, H, W] bool of the benchmark store (evaluation only)."""
-    return np.asarray(_open(path)["driver"][:])
+def truth_drivers(path: str | Path, data: "WindowData | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth drivers for evaluation only: (driver [V, T, H, W] bool aligned to ``data``'s variables
+    and weeks, has_truth [V] bool).
+
+    The benchmark store aligns by construction. A synthetic world's ``truth/extremes*.zarr``
+    (``driver(variable, time, lat/y, lon/x)``) is matched by variable name and time; variables it does
+    not list have no truth (and are left out of the driver metrics).
+    """
+    group = _open(path)
+    if data is None or "ring" in group:
+        driver = np.asarray(group["driver"][:])
+        return driver, np.ones(driver.shape[0], bool)
+    ds = _open_dataset(path)
+    names = [str(v) for v in ds["variable"].values]
+    times = np.intersect1d(ds["time"].values, data.time)
+    if len(times) != len(data.time):
+        raise DataError(f"{path}: the truth does not cover the dataset's {len(data.time)} weeks (only {len(times)})")
+    driver = ds["driver"].sel(time=data.time).values.astype(bool)
+    nv, _, nt, h, w = data.shape
+    if driver.shape[-2:] != (h, w):
+        raise DataError(f"{path}: truth grid {driver.shape[-2:]} differs from the dataset's {(h, w)}")
+    out = np.zeros((nv, nt, h, w), bool)
+    has = np.array([v in names for v in data.variables])
+    for i, v in enumerate(data.variables):
+        if v in names:
+            out[i] = driver[names.index(v)]
+    return out, has

@@ -194,9 +194,11 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
     return {"targets": targets, "probability": prob, "first_week": first, "drivers": drivers, "covered": covered}
 
 
-def evaluate(pred: dict, data: WindowData, split: str, threshold: float, truth_drivers: np.ndarray | None) -> dict:
+def evaluate(
+    pred: dict, data: WindowData, split: str, threshold: float, truth_drivers: np.ndarray | None, has_truth: np.ndarray | None = None
+) -> dict:
     """Metrics: extremes (valid pixels of the target weeks) and, with a truth [V, T, H, W], drivers over
-    the weeks of ``split`` (all pixels of the grid that are valid at that week)."""
+    the weeks of ``split`` (pixels valid at that week), for the variables with ``has_truth`` (default all)."""
     t = pred["targets"]
     extremes = binary_metrics(pred["probability"] >= threshold, data.extreme[t], data.valid[t])
     metrics = {"split": split, "threshold": threshold, "windows": int(len(t)), "extremes": extremes}
@@ -204,7 +206,9 @@ def evaluate(pred: dict, data: WindowData, split: str, threshold: float, truth_d
         weeks = np.arange(pred["first_week"], pred["first_week"] + pred["drivers"].shape[1])
         in_split = data.split[weeks] == data.split[t[0]]
         valid = data.valid[weeks][in_split] & pred["covered"][in_split]
-        metrics["drivers"] = driver_metrics(pred["drivers"][:, in_split], truth_drivers[:, weeks][:, in_split], data.variables, valid)
+        keep = np.ones(len(data.variables), bool) if has_truth is None else np.asarray(has_truth, bool)
+        names = [v for v, k in zip(data.variables, keep) if k]
+        metrics["drivers"] = driver_metrics(pred["drivers"][keep][:, in_split], truth_drivers[keep][:, weeks][:, in_split], names, valid)
         metrics["drivers"]["weeks"] = int(in_split.sum())
     return metrics
 
