@@ -8,7 +8,7 @@ import xarray as xr
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, week_of_year, weekly_source, write_dataset
+from terraflux.ide.data import WindowData, benchmark_source, training_batches, truth_drivers, week_of_year, weekly_source, write_dataset
 
 YEARS = [2016, 2017, 2018, 2019]
 
@@ -126,3 +126,21 @@ def test_windows_newest_first_and_augmented_alike(tmp_path):
     assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
     positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
     assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
+
+
+def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
+    vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
+    source = weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    write_dataset(source, tmp_path / "ds.zarr", 10.0, {})
+    data = WindowData(tmp_path / "ds.zarr", 8)
+    time = week_starts(YEARS)
+    rng = np.random.default_rng(0)
+    drivers = rng.random((2, len(time), 5, 6)) > 0.8  # truth lists tp and an unknown variable, not t2m
+    xr.Dataset(
+        {"driver": (("variable", "time", "latitude", "longitude"), drivers)},
+        coords={"variable": ["tp", "swvl1"], "time": time, "latitude": np.linspace(48, 46, 5), "longitude": np.linspace(8, 11, 6)},
+    ).to_zarr(tmp_path / "extremes.zarr", zarr_format=3, consolidated=False)
+    truth, has = truth_drivers(tmp_path / "extremes.zarr", data)
+    assert data.variables == ["t2m", "tp"] and has.tolist() == [False, True]
+    np.testing.assert_array_equal(truth[1], drivers[0])
+    assert not truth[0].any()

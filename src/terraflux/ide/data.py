@@ -289,7 +289,7 @@ class WindowData:
         self.valid = np.asarray(group["valid"][:])
         self.split = np.asarray(group["split"][:])
         self.variables = [str(v) for v in group["variable"][:]]
-        self.time = np.asarray(group["time"][:])
+        self.time = _open_dataset(path)["time"].values  # decoded (datetime64 on real data)
         self._positives: dict[str, np.ndarray] = {}
         nt = self.inputs.shape[2]
         if nt < weeks:
