@@ -37,7 +37,10 @@ IDE_TRUTH = {
             ("era5_land", resources_path("truth/extremes.zarr")),
             ("cerra", resources_path("truth/extremes_cerra.zarr")),
         )
-        if any(r.is_producer(path) for r in workflow.rules)
+        if any(
+            r.is_producer(path) or path in [str(o).rstrip("/") for o in r.output]
+            for r in workflow.rules
+        )
     },
 }
 
@@ -130,7 +133,11 @@ rule ide_train:
 rule ide_test:
     """Driver maps (majority vote over windows), extremes probabilities, metrics JSON and a figure."""
     input:
-        unpack(lambda wc: {"truth": IDE_BENCHMARK} if wc.dataset == "benchmark" else {}),
+        unpack(
+            lambda wc: (
+                {"truth": IDE_TRUTH[wc.dataset]} if wc.dataset in IDE_TRUTH else {}
+            )
+        ),
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
         code=library("ide", "train"),
