@@ -2,7 +2,8 @@
 
 Sizes: 6 variables x 8 weeks at 200 x 200 (the paper's grid, one window per step) and at the demo's
 training crop (batch 4 x 32 x 32). For each backbone: seconds per optimiser step (forward, loss, backward,
-Adam), steps per second, peak RSS (CPU) or peak CUDA memory. Data loading: windows per second of
+Adam), steps per second, peak memory (CUDA: per backbone; CPU: the process's peak RSS so far, so run one
+backbone per call for separate CPU numbers). Data loading: windows per second of
 ``training_batches`` from an in-memory dataset of the demo size, and its ratio to the model's step rate
 in windows per second (target >= 2). Prints each ratio.
 
@@ -31,7 +32,9 @@ DATA_TARGET = 2.0
 
 def peak_mb(device) -> float:
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+        torch.cuda.reset_peak_memory_stats(device)
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -12,7 +12,7 @@ from conftest import snakemake
 TINY = {
     "ide": {
         "datasets": ["benchmark"],
-        "backbones": ["cnn3d", "swin3d"],
+        "backbones": ["cnn3d"],
         "weeks": 4,
         "benchmark": {"height": 12, "width": 12, "weeks": 160, "events_per_year": 20.0},
         "model": {"hidden": 4, "features": 4, "classifier_hidden": 4, "cnn_blocks": 1, "swin_depths": [1, 1], "swin_windows": [[2, 4, 4], [4, 1, 1]]},
@@ -27,7 +27,7 @@ def test_benchmark_to_table(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({"run": {"name": "t"}, **TINY}))
     snakemake("results/t/ide/benchmark_table.csv", "--cores", "2", "--configfile", str(tmp_path / "tiny.yaml"), workdir=tmp_path)
     out = tmp_path / "results" / "t" / "ide"
-    for backbone in ("cnn3d", "swin3d"):
+    for backbone in ("cnn3d",):
         metrics = json.loads((out / f"benchmark_{backbone}" / "metrics.json").read_text())
         for task in ("extremes", "drivers"):
             node = metrics[task] if task == "extremes" else metrics[task]["pooled"]
@@ -41,7 +41,7 @@ def test_benchmark_to_table(tmp_path):
     with open(out / "benchmark_table.csv") as handle:
         rows = list(csv.DictReader(handle))
     methods = [r["method"] for r in rows]
-    assert methods == ["IDE cnn3d", "IDE swin3d", "naive anomaly threshold", "isolation forest", "DeepMIL"]
+    assert methods == ["IDE cnn3d", "naive anomaly threshold", "isolation forest", "DeepMIL"]
     assert all(0 <= float(r["driver_f1"]) <= 1 for r in rows)
     bench = xr.open_zarr(tmp_path / "resources" / "t" / "ide" / "benchmark.zarr", consolidated=False)
     assert "provenance" in bench.attrs and bench["data"].dtype == np.float32
