@@ -73,7 +73,7 @@ def main() -> None:
             if len(fields) < 6 or fields[0] == "output_file":
                 continue
             path = workdir / fields[0]
-            if path.suffix == ".zarr":
+            if path.suffix in ("", ".zarr"):  # directory outputs: zarr stores, site folders
                 path.mkdir(parents=True, exist_ok=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,7 @@ def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # no
     worker = Path(__file__).with_name("slurm_ddp_worker.py")
     single = tmp_path / "single.pt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE"))}
+    env["GLOO_SOCKET_IFNAME"] = "lo"  # a single-node cluster: loopback
     subprocess.run([sys.executable, str(worker), str(single)], check=True, timeout=120, env=env)
     # what a rule with resources tasks=2, mpi="srun" runs inside its job: {resources.mpi} -n {resources.tasks} ...
     done = run(["srun", "-n", "2", "--overcommit", "--mem", "2000", "-t", "5", sys.executable, str(worker), str(tmp_path / "ddp.pt")],

@@ -21,7 +21,8 @@ def _free_port() -> int:
 
 
 def _clean_env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+    return dict(env, GLOO_SOCKET_IFNAME="lo")  # one machine: loopback, whatever the host name resolves to
 
 
 @pytest.mark.parametrize("loop", ["plain", "engine"])
