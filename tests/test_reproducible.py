@@ -59,14 +59,19 @@ def test_two_clean_runs_are_bit_identical(two_runs):
     assert any(name.startswith(f"{tiny_demo.IDE}/predictions.zarr/") for name in first)
 
 
+# Figures are views of the metrics and predictions beside them (which carry the record) and go into the
+# report; every data output (stores, tables, checkpoints, metrics) must carry its own record.
+VIEWS = {".png", ".svg", ".pdf", ".html"}
+
+
 def outputs(workdir: Path) -> list[Path]:
-    """The outputs of the run: files, and zarr stores as a whole."""
+    """The data outputs of the run: files, and zarr stores as a whole (figures excluded, see VIEWS)."""
     found = []
     for top in ("resources", "results"):
         for path in sorted((workdir / top).rglob("*")):
             if path.suffix == ".zarr":
                 found.append(path)
-            elif path.is_file() and ".zarr/" not in path.as_posix() and path.name not in NOT_DATA:
+            elif path.is_file() and ".zarr/" not in path.as_posix() and path.name not in NOT_DATA and path.suffix not in VIEWS:
                 found.append(path)
     return found
 
@@ -85,12 +90,6 @@ def provenance_of(path: Path) -> dict | None:
         return json.loads(raw) if raw else None
     if path.suffix == ".pt":
         return torch.load(path, weights_only=True, map_location="cpu").get("provenance")
-    if path.suffix == ".png":
-        from PIL import Image
-
-        with Image.open(path) as image:
-            raw = image.info.get("provenance")
-        return json.loads(raw) if raw else None
     return None
 
 
