@@ -14,7 +14,6 @@ of the checkout.
 import terraflux  # noqa: F401  (native libraries in a safe order)
 
 import argparse
-import os
 import re
 import resource
 import shutil

@@ -14,14 +14,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import BIN, REPO_ROOT
 import tiny_demo
+from conftest import BIN, REPO_ROOT
 from slurm_cluster import run, slurm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slurm
