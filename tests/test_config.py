@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from terraflux.config import REPO_ROOT, config_hash, fill_defaults, load_schema, schema_docs, validate
+from terraflux.config import REPO_ROOT, config_hash, fill_defaults, load_schema, schema_docs, sorted_config, validate
 from terraflux.errors import ConfigError
 
 
@@ -101,3 +101,10 @@ def test_fill_defaults_does_not_modify_its_argument():
     filled = fill_defaults(original, load_schema())
     assert original == {"run": {"name": "x"}}
     assert filled["run"]["seed"] == 20240501
+
+
+def test_sorted_config_gives_one_order_for_equal_configs():
+    a = sorted_config({"b": {"y": 1, "x": [{"q": 1, "p": 2}]}, "a": 0})
+    b = sorted_config({"a": 0, "b": {"x": [{"p": 2, "q": 1}], "y": 1}})
+    assert repr(a) == repr(b)
+    assert list(a) == ["a", "b"] and list(a["b"]["x"][0]) == ["p", "q"]

@@ -153,6 +153,15 @@ def _check_consistency(config: dict) -> None:
             seen[year] = name
 
 
+def sorted_config(node: Any) -> Any:
+    """The same config with the keys of every mapping sorted (a canonical order)."""
+    if isinstance(node, dict):
+        return {key: sorted_config(node[key]) for key in sorted(node)}
+    if isinstance(node, list):
+        return [sorted_config(value) for value in node]
+    return node
+
+
 def load_file(path: str | Path) -> dict:
     """Read a YAML config file and validate it."""
     path = Path(path)

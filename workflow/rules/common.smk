@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import terraflux  # first: loads native libraries in a safe order (see terraflux/__init__.py)
-from terraflux.config import validate, config_hash
+from terraflux.config import validate, config_hash, sorted_config
 from terraflux.errors import ConfigError
 from terraflux.workflow.paths import RunPaths
 
@@ -13,8 +13,10 @@ try:
     _validated = validate(config)
 except ConfigError as _error:
     sys.exit(f"terraflux: {_error}")
+# Keys sorted at every level: a rule's params (config subtrees) then compare equal whatever the order of
+# keys in the YAML file or schema, so the params rerun trigger fires only on real changes.
 config.clear()
-config.update(_validated)
+config.update(sorted_config(_validated))
 
 PATHS = RunPaths(config["run"]["name"])
 resources_path = PATHS.resources

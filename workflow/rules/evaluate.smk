@@ -3,6 +3,10 @@
 # workflow/report/), so `snakemake --report results/{run}/report.html` shows them all.
 
 EVAL = config["evaluate"]
+# IDE models scored by evaluate_ide: the configured list, or every model the ide section trains.
+IDE_MODELS = EVAL["ide_models"] or [
+    f"{d}_{b}" for d in IDE_DATASETS for b in IDE_BACKBONES
+]
 SYNTHETIC = config["run"]["origin"] == "synthetic"
 
 
@@ -182,7 +186,12 @@ rule evaluate_label_expansion:
 rule evaluate_ide:
     """IDE extremes and driver scores against the baselines."""
     input:
-        metrics=[results(f"ide/{name}/metrics.json") for name in EVAL["ide_models"]],
+        **(
+            {"table": results("ide/benchmark_table.json")}
+            if "benchmark" in IDE_DATASETS
+            else {}
+        ),
+        metrics=[results(f"ide/{name}/metrics.json") for name in IDE_MODELS],
         code=library("evaluate"),
     output:
         table=report(
@@ -205,7 +214,7 @@ rule evaluate_ide:
     resources:
         **job_resources("evaluate"),
     params:
-        names=EVAL["ide_models"],
+        names=IDE_MODELS,
     script:
         "../scripts/evaluate_ide.py"
 

@@ -1,10 +1,11 @@
 """IDE scores against the baselines, as one table and one figure.
 
 Inputs:  metrics  results/{run}/ide/{name}/metrics.json per trained IDE model (name = <dataset>_<backbone>),
-                  with "extremes" and "drivers" score dicts and, when the IDE stage scores baselines, a
-                  "baselines" dict {baseline name: {"extremes": ..., "drivers": ...}}
+                  with "extremes" and "drivers" score dicts
+         table    results/{run}/ide/benchmark_table.json (when the benchmark is trained): the baselines'
+                  metrics on the same data, attached to every benchmark model
 Outputs: table   results/{run}/evaluate/ide_scores.csv: model, method, task (extremes | drivers), scope
-                 (pooled or a variable), metric (f1, iou, precision, recall, accuracy), value (1)
+                 (pooled or a variable), metric (f1, iou, precision, recall, overall_accuracy), value (1)
          figure  results/{run}/evaluate/ide_scores.png: F1 and IoU per method for drivers and extremes
 """
 
@@ -15,14 +16,15 @@ import json
 import pandas as pd
 
 from terraflux.evaluate import figures
-from terraflux.evaluate.ide import score_rows
+from terraflux.evaluate.ide import baselines_of, score_rows
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)
+baselines = baselines_of(json.loads(open(snakemake.input.table).read())) if "table" in snakemake.input.keys() else {}
 rows = []
 for name, path in zip(snakemake.params.names, snakemake.input.metrics):
-    rows += score_rows(name, json.loads(open(path).read()))
+    rows += score_rows(name, json.loads(open(path).read()), baselines if name.startswith("benchmark_") else None)
 table = pd.DataFrame(rows)
 with atomic_output(snakemake.output.table) as tmp:
     table.to_csv(tmp, index=False, float_format="%.4g")

@@ -1,8 +1,13 @@
-"""Flatten IDE metrics JSON (``results/{run}/ide/<name>/metrics.json``) into long score rows."""
+"""Flatten IDE metrics into long score rows.
+
+Models: ``results/{run}/ide/<dataset>_<backbone>/metrics.json`` with "extremes" and "drivers" score dicts
+(drivers: "pooled" and "per_variable"). Baselines on the benchmark: ``results/{run}/ide/benchmark_table.json``
+whose "metrics" maps each method to the same structure (entries named "IDE <backbone>" are the models).
+"""
 
 from __future__ import annotations
 
-SCORES = ("f1", "iou", "precision", "recall", "accuracy")
+SCORES = ("f1", "iou", "precision", "recall", "overall_accuracy")
 
 
 def _scores(node) -> dict:
@@ -23,11 +28,15 @@ def _task_rows(model: str, method: str, metrics: dict) -> list[dict]:
     return rows
 
 
-def score_rows(model: str, metrics: dict) -> list[dict]:
-    """Rows (model, method, task, scope, metric, value) for the IDE model ("IDE") and every baseline in
-    ``metrics["baselines"]`` (same structure: "extremes" and/or "drivers" score dicts, optionally with
-    "pooled" and per-variable entries)."""
+def baselines_of(table: dict) -> dict:
+    """The baseline methods of a benchmark table JSON (every entry of "metrics" that is not an IDE model)."""
+    return {name: sub for name, sub in table.get("metrics", {}).items() if not name.startswith("IDE ")}
+
+
+def score_rows(model: str, metrics: dict, baselines: dict | None = None) -> list[dict]:
+    """Rows (model, method, task, scope, metric, value) for the IDE model (method "IDE") and every baseline
+    in ``baselines`` {method: metrics of the same structure}, scored on the same data."""
     rows = _task_rows(model, "IDE", metrics)
-    for name, sub in (metrics.get("baselines") or {}).items():
+    for name, sub in (baselines or {}).items():
         rows += _task_rows(model, str(name), sub if isinstance(sub, dict) else {})
     return rows
