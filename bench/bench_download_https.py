@@ -30,9 +30,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fake_cds import FakeFiles  # noqa: E402
 
-from terraflux.sources.download.https import HttpSettings, download  # noqa: E402
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.https import download  # noqa: E402
 
-SETTINGS = HttpSettings(retry_max=3, sleep_max=0.01, timeout=60)
+SETTINGS = ClientSettings(retry_max=3, sleep_max=0.01, timeout=60)
 
 
 def payload(megabytes: int) -> bytes:

@@ -10,10 +10,11 @@ from fake_cds import FakeCDS, Faults
 
 import terraflux  # noqa: F401
 from terraflux.sources.download import builders, errors
-from terraflux.sources.download.cds import CdsSettings, retrieve
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.cds import retrieve
 from terraflux.workflow.provenance import sha256_file
 
-SETTINGS = CdsSettings(retry_max=3, sleep_max=0.05, timeout=10)
+SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
 ERA5 = {"variables": ["2m_temperature", "total_precipitation"], "hours": [0, 12], "data_format": "netcdf"}
 NETCDF_OR_ZIP = ("netcdf4", "netcdf3", "zip", "grib")

@@ -13,10 +13,11 @@ from fake_cds import FakeFiles, era5_land_netcdf
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError
 from terraflux.sources.download import errors
-from terraflux.sources.download.https import HttpSettings, download, download_vhp, retry_after_seconds
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.https import download, download_vhp, retry_after_seconds
 from terraflux.sources.download.insitu import download_carbonsense, link_local
 
-SETTINGS = HttpSettings(retry_max=3, sleep_max=0.05, timeout=10)
+SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 NETCDF = ("netcdf4", "netcdf3")
 VHP = "/VH/VHP.G04.C07.npp.P2016001.VH.nc"
 

@@ -17,7 +17,8 @@ Output:  data     the file as delivered (ERA5-Land NetCDF/zip, CERRA GRIB2, land
 Credentials: CDSAPI_URL / CDSAPI_KEY or ~/.cdsapirc, read inside this job, never logged or written.
 """
 
-from terraflux.sources.download.cds import CdsSettings, retrieve
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.cds import retrieve
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -27,7 +28,7 @@ described = retrieve(
     spec["dataset"],
     spec["request"],
     snakemake.output.data,
-    CdsSettings.from_config(snakemake.config["sources"]["cds"]),
+    ClientSettings.from_config(snakemake.config["sources"]["cds"]),
     allowed=snakemake.params.allowed,
     provenance=from_snakemake(snakemake, params={"spec": spec}),
 )

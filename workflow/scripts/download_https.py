@@ -11,7 +11,8 @@ Output:  data     the NetCDF file as served (14 PFT variables, uint8 percent, 1/
          sha256   <data>.sha256
 """
 
-from terraflux.sources.download.https import HttpSettings, download
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.https import download
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -19,7 +20,7 @@ log = setup_logging(snakemake)
 described = download(
     snakemake.params.url,
     snakemake.output.data,
-    HttpSettings.from_config(snakemake.config["sources"]["http"]),
+    ClientSettings.from_config(snakemake.config["sources"]["http"]),
     allowed=snakemake.params.allowed,
     description={"provenance": from_snakemake(snakemake, params={"url": snakemake.params.url})},
 )

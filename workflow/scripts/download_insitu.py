@@ -14,7 +14,7 @@ Output:  data     insitu/carbonsense/{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json,p
 """
 
 from terraflux.errors import ConfigError
-from terraflux.sources.download.https import HttpSettings
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.insitu import download_carbonsense, link_local
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
@@ -31,7 +31,7 @@ elif fmt == "carbonsense":
     described = download_carbonsense(
         insitu["url"],
         snakemake.output.data,
-        HttpSettings.from_config(snakemake.config["sources"]["http"]),
+        ClientSettings.from_config(snakemake.config["sources"]["http"]),
         checksum=insitu["sha256"],
         provenance=provenance,
     )

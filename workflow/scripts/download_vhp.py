@@ -12,7 +12,8 @@ Output:  data     vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc: VHI, VCI, TCI
          sha256   <data>.sha256
 """
 
-from terraflux.sources.download.https import HttpSettings, download_vhp
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.https import download_vhp
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -24,7 +25,7 @@ described = download_vhp(
     int(w.year),
     int(w.week),
     snakemake.output.data,
-    HttpSettings.from_config(snakemake.config["sources"]["http"]),
+    ClientSettings.from_config(snakemake.config["sources"]["http"]),
     allowed=snakemake.params.allowed,
     description={"provenance": from_snakemake(snakemake)},
 )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -33,21 +32,9 @@ from urllib3.util.retry import Retry
 
 from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import save_download
+from terraflux.sources.download.settings import ClientSettings
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CdsSettings:
-    """Client settings from config ``sources.cds``."""
-
-    retry_max: int = 5
-    sleep_max: float = 30.0
-    timeout: float = 600.0
-
-    @classmethod
-    def from_config(cls, cds: Mapping[str, Any]) -> "CdsSettings":
-        return cls(retry_max=int(cds["retry_max"]), sleep_max=float(cds["sleep_max"]), timeout=float(cds["timeout"]))
 
 
 def rc_path() -> str:
@@ -104,7 +91,7 @@ class _Relay:
         self._emit(logging.DEBUG, *args, **kwargs)
 
 
-def _session(settings: CdsSettings) -> requests.Session:
+def _session(settings: ClientSettings) -> requests.Session:
     """A session that waits out 429 answers as the server's Retry-After says (other errors: the client)."""
     retry = Retry(
         total=settings.retry_max,
@@ -125,7 +112,7 @@ def _session(settings: CdsSettings) -> requests.Session:
     return session
 
 
-def make_client(settings: CdsSettings, relay: _Relay | None = None) -> tuple[cdsapi.Client, _Relay]:
+def make_client(settings: ClientSettings, relay: _Relay | None = None) -> tuple[cdsapi.Client, _Relay]:
     """The real cdsapi client with our retry settings and logging; returns it and its message relay."""
     url, key = credentials()
     relay = relay or _Relay(key, LOG)
@@ -198,7 +185,7 @@ def retrieve(
     dataset: str,
     request: Mapping[str, Any],
     target: str | Path,
-    settings: CdsSettings,
+    settings: ClientSettings,
     *,
     allowed: Iterable[str],
     provenance: Mapping[str, Any] | None = None,

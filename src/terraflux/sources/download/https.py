@@ -18,7 +18,6 @@ import email.utils
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,24 +25,12 @@ import requests
 
 from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import save_download
+from terraflux.sources.download.settings import ClientSettings
 
 LOG = logging.getLogger(__name__)
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 CHUNK = 1 << 16  # bytes per read: a broken connection loses at most this much of the transfer
 LONGEST_RETRY_AFTER = 3600.0
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """Settings from config ``sources.http``."""
-
-    retry_max: int = 5
-    sleep_max: float = 30.0
-    timeout: float = 600.0
-
-    @classmethod
-    def from_config(cls, http: Mapping[str, Any]) -> "HttpSettings":
-        return cls(retry_max=int(http["retry_max"]), sleep_max=float(http["sleep_max"]), timeout=float(http["timeout"]))
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -85,7 +72,7 @@ def _total_size(response: requests.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None and "Content-Encoding" not in response.headers else None
 
 
-def fetch(url: str, path: Path, settings: HttpSettings, session: requests.Session | None = None) -> dict[str, Any]:
+def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Session | None = None) -> dict[str, Any]:
     """Download ``url`` into ``path`` (resuming it across retries); returns size and response facts."""
     session = session or requests.Session()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +142,7 @@ class _Retry(Exception):
 def download(
     url: str,
     target: str | Path,
-    settings: HttpSettings,
+    settings: ClientSettings,
     *,
     allowed: Iterable[str],
     checksum: str | None = None,
@@ -180,7 +167,7 @@ def download(
     return save_download(target, fetch_and_verify, allowed=allowed, description=body, what=url)
 
 
-def listed_names(folder_url: str, pattern: str, settings: HttpSettings) -> list[str]:
+def listed_names(folder_url: str, pattern: str, settings: ClientSettings) -> list[str]:
     """File names matching the regex ``pattern`` in a server's directory listing (empty if unreadable)."""
     import re
 
@@ -192,7 +179,7 @@ def listed_names(folder_url: str, pattern: str, settings: HttpSettings) -> list[
     return sorted(set(re.findall(pattern, response.text)))
 
 
-def download_vhp(base_url: str, satellite: str, year: int, week: int, target: str | Path, settings: HttpSettings, **kwargs: Any) -> dict[str, Any]:
+def download_vhp(base_url: str, satellite: str, year: int, week: int, target: str | Path, settings: ClientSettings, **kwargs: Any) -> dict[str, Any]:
     """One weekly NOAA VHP file; a missing file's error names the file the server has for that week."""
     from terraflux.sources.download.builders import vhp_url
 

@@ -26,7 +26,8 @@ from typing import Any, Iterator, Mapping
 from terraflux.errors import ConfigError, DataError
 from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import remove_sidecars, sniff_format, write_sidecars
-from terraflux.sources.download.https import HttpSettings, fetch, file_digest, parse_checksum
+from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.download.https import fetch, file_digest, parse_checksum
 from terraflux.workflow.atomic import atomic_output, temporary_sibling
 
 LOG = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def unpack_carbonsense(archive: Path, into: Path) -> int:
 
 
 def download_carbonsense(
-    url: str, target: str | Path, settings: HttpSettings, *, checksum: str | None, provenance: Mapping[str, Any] | None = None
+    url: str, target: str | Path, settings: ClientSettings, *, checksum: str | None, provenance: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
     target = Path(target)
