@@ -26,7 +26,8 @@ from conftest import snakemake
 RUN = "evaltest"
 MODELS = ["baseline", "kgml", "step4", "step6"]
 FLUXES = ["GPP", "RECO", "NEE"]
-EVAL_RULES = ["evaluate_run_manifest", "evaluate_dere", "evaluate_maps", "evaluate_spatial", "evaluate_label_expansion", "evaluate_ide"]
+EVAL_RULES = ["evaluate_run_manifest", "evaluate_dere", "evaluate_maps", "evaluate_spatial", "evaluate_label_expansion", "evaluate_ide", "evaluate_ide_maps"]
+IDE_WEEKS = 4  # window length of the fake IDE model
 
 
 def _true_fluxes(lat, lon, times, rng):
@@ -111,6 +112,34 @@ def write_world(root: Path) -> None:
     (ide / "metrics.json").write_text(json.dumps(ide_metrics))
     table = {"metrics": {"IDE cnn3d": ide_metrics, "naive": {"drivers": {"pooled": score(0.5)}}, "isolation forest": {"drivers": {"pooled": score(0.37)}}}}
     (out / "ide" / "benchmark_table.json").write_text(json.dumps(table))
+    (root / "ide_expected.json").write_text(json.dumps(write_ide_world(res, ide, rng)))
+
+
+def write_ide_world(res: Path, model_dir: Path, rng) -> dict:
+    """A small benchmark, its dataset and a model's predictions.zarr, written by the IDE layer's own writers
+    (so the layouts are exactly those of ide_benchmark, ide_dataset and ide_test). The "model" is the truth
+    with noise: probability high on true extremes, drivers = true drivers with a few flipped pixels."""
+    from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
+    from terraflux.ide.data import WindowData, benchmark_source, write_dataset
+    from terraflux.ide.outputs import write_predictions
+
+    (res / "ide" / "benchmark").mkdir(parents=True)
+    cfg = BenchmarkConfig(variables=("t2m", "tp", "vsw"), uncoupled=1, height=20, width=24, weeks=104, events_per_year=30, seed=3)
+    write_benchmark(cfg, res / "ide" / "benchmark.zarr")
+    write_dataset(benchmark_source(res / "ide" / "benchmark.zarr"), res / "ide" / "benchmark" / "dataset.zarr", 3.0, {"dataset": "benchmark"})
+    data = WindowData(res / "ide" / "benchmark" / "dataset.zarr", IDE_WEEKS)
+    truth = xr.open_zarr(res / "ide" / "benchmark.zarr", consolidated=False)
+    targets = data.targets("test")
+    first = int(targets[0]) - IDE_WEEKS + 1
+    weeks = slice(first, int(targets[-1]) + 1)
+    drivers = truth["driver"].isel(time=weeks).values ^ (rng.random(truth["driver"].isel(time=weeks).shape) < 0.02)
+    probability = np.clip(0.75 * data.extreme[targets] + 0.3 * rng.random((targets.size, *data.extreme.shape[1:])), 0, 1).astype("float32")
+    covered = np.ones(drivers.shape[1:], bool)
+    covered[:, :, :2] = False  # a strip no test window covered: must be drawn grey
+    pred = {"targets": targets, "probability": probability, "first_week": first, "drivers": drivers & covered, "covered": covered}
+    write_predictions(pred, data, model_dir / "predictions.zarr", {"dataset": "benchmark", "backbone": "cnn3d"})
+    counts = (data.extreme[targets] & data.valid[targets]).sum(axis=(1, 2))
+    return {"week": int(targets[int(np.argmax(counts))]), "extremes": int(counts.max())}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +149,7 @@ def evaluated(tmp_path_factory):
     ev = f"results/{RUN}/evaluate"
     targets = [f"results/{RUN}/manifest.json", f"{ev}/dere_skill.csv", f"{ev}/label_expansion.csv", f"{ev}/ide_scores.csv"]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
+    targets.append(f"{ev}/ide_maps/benchmark_cnn3d.png")
     config = root / "evaluate-test.yaml"
     config.write_text(f"run:\n  name: {RUN}\nevaluate:\n  ide_models: [benchmark_cnn3d]\n  label_expansion:\n    n_samples: 6\n    mode_no: 64\n")
     args = ["--configfile", str(config), "--cores", "2", "--allowed-rules", *EVAL_RULES]
@@ -151,7 +181,10 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     assert kriged["imputed"].any() and kriged.loc[kriged["imputed"], "value"].notna().all()
     ide = pd.read_csv(ev / "ide_scores.csv")
     assert {"IDE", "naive", "isolation forest"} <= set(ide["method"])
-    for png in [ev / "dere_skill.png", ev / "dere_skill_groups.png", ev / "label_expansion.png", ev / "ide_scores.png", *(ev / "maps").glob("*.png"), *(ev / "spatial").glob("*.png")]:
+    log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d.log").read_text()
+    expected = json.loads((root / "ide_expected.json").read_text())
+    assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d at week {expected['week']} " in log
+    for png in [ev / "dere_skill.png", ev / "dere_skill_groups.png", ev / "label_expansion.png", ev / "ide_scores.png", ev / "ide_maps" / "benchmark_cnn3d.png", *(ev / "maps").glob("*.png"), *(ev / "spatial").glob("*.png")]:
         assert png.read_bytes()[:4] == b"\x89PNG", png
 
 
@@ -256,9 +289,9 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
     (Path(os.environ.get("TERRAFLUX_SCREENSHOT_DIR", tmp_path)) / "report_screenshot.png").write_bytes(shot.read_bytes())
     assert state["app"] > 100, "the report's app did not render"
     names = {img["name"] for img in state["loaded"]}
-    expected = {"dere_skill.png", "dere_skill_groups.png", "label_expansion.png", "ide_scores.png"} | {f"{m}.png" for m in MODELS}
+    expected = {"dere_skill.png", "dere_skill_groups.png", "label_expansion.png", "ide_scores.png", "benchmark_cnn3d.png"} | {f"{m}.png" for m in MODELS}
     assert expected <= {Path(n).name for n in names}, names
-    assert len(state["loaded"]) == 4 + 2 * len(MODELS)
+    assert len(state["loaded"]) == 4 + 2 * len(MODELS) + 1
     broken = [img["name"] for img in state["loaded"] if not img["ok"]]
     assert not broken, f"images that did not load: {broken}"
     assert shot.stat().st_size > 10_000

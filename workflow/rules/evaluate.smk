@@ -219,10 +219,48 @@ rule evaluate_ide:
         "../scripts/evaluate_ide.py"
 
 
+rule evaluate_ide_maps:
+    """Maps of one IDE model at the test week with the most extremes: P(extreme), true extremes, drivers."""
+    input:
+        unpack(
+            lambda wc: (
+                {"truth": IDE_TRUTH[wc.model.rsplit("_", 1)[0]]}
+                if wc.model.rsplit("_", 1)[0] in IDE_TRUTH
+                else {}
+            )
+        ),
+        predictions=results("ide/{model}/predictions.zarr"),
+        dataset=lambda wc: resources_path(
+            f"ide/{wc.model.rsplit('_', 1)[0]}/dataset.zarr"
+        ),
+        code=library("evaluate"),
+    output:
+        figure=report(
+            results("evaluate/ide_maps/{model}.png"),
+            caption="../report/ide_maps.rst",
+            category="5. IDE extreme drivers",
+            subcategory="{model}",
+        ),
+    log:
+        logs("evaluate_ide_maps/{model}.log"),
+    benchmark:
+        benchmarks("evaluate_ide_maps/{model}.tsv")
+    wildcard_constraints:
+        model="|".join(IDE_MODELS),
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    script:
+        "../scripts/evaluate_ide_maps.py"
+
+
 ALL_TARGETS.append(results("manifest.json"))
 ALL_TARGETS.append(results("evaluate/dere_skill.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion.csv"))
 ALL_TARGETS.append(results("evaluate/ide_scores.csv"))
+ALL_TARGETS.extend(results(f"evaluate/ide_maps/{model}.png") for model in IDE_MODELS)
 ALL_TARGETS.extend(
     results(f"evaluate/{kind}/{model}.png")
     for kind in ("maps", "spatial")

@@ -23,6 +23,7 @@ SEA_COLOUR = "#c8d3dc"
 SEQUENTIAL = "viridis"
 DIVERGING = "RdBu_r"
 MODEL_COLOURS = plt.get_cmap("tab10")
+AXIS_LABELS = ("longitude (°E)", "latitude (°N)")
 
 
 def save(fig, path: str | Path, dpi: int = 110) -> None:
@@ -39,8 +40,12 @@ def _extent(lat, lon):
     return [lon.min() - dlon / 2, lon.max() + dlon / 2, lat.min() - dlat / 2, lat.max() + dlat / 2]
 
 
-def map_panel(ax, values, lat, lon, *, land=None, title: str, units: str, diverging: bool = False, limits=None, cmap=None):
-    """Draw one map [lat, lon] on ``ax``: sea grey, colour bar with ``units``, diverging if asked."""
+def map_panel(ax, values, lat, lon, *, land=None, title: str, units: str, diverging: bool = False, limits=None, cmap=None, axis_labels=AXIS_LABELS, ticks=None):
+    """Draw one map [lat, lon] on ``ax``: sea grey, colour bar with ``units``, diverging if asked.
+
+    ``ticks``: fixed colour-bar ticks for bounded quantities (no extension arrows then).
+    ``axis_labels``: (x, y) axis labels; grids without 1-D latitude/longitude pass their row/column
+    coordinates as ``lat``/``lon`` with labels saying so (rows ascending are drawn flipped, like latitude)."""
     values = np.asarray(values, dtype=np.float64)
     lat, lon = np.asarray(lat), np.asarray(lon)
     if lat[0] < lat[-1]:  # draw north up
@@ -64,17 +69,19 @@ def map_panel(ax, values, lat, lon, *, land=None, title: str, units: str, diverg
         sea = np.where(np.asarray(land, dtype=bool), np.nan, 1.0)
         ax.imshow(sea, extent=extent, cmap=matplotlib.colors.ListedColormap([SEA_COLOUR]), origin="upper", interpolation="nearest", aspect="auto")
     image = ax.imshow(shown, extent=extent, origin="upper", interpolation="nearest", aspect="auto", cmap=cmap or (DIVERGING if diverging else SEQUENTIAL), vmin=limits[0], vmax=limits[1])
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     ax.set_title(title, fontsize=9)
-    bar = ax.figure.colorbar(image, ax=ax, shrink=0.85, extend="both")
+    bar = ax.figure.colorbar(image, ax=ax, shrink=0.85, extend="both" if ticks is None else "neither")
+    if ticks is not None:
+        bar.set_ticks(ticks)
     bar.set_label(units)
     return image
 
 
-def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, ncols: int = 3):
+def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, ncols: int = 3, axis_labels=AXIS_LABELS):
     """A grid of maps; each panel dict has ``values``, ``title``, ``units`` and optional ``diverging``,
-    ``limits``. Panels sharing a ``group`` key share colour limits."""
+    ``limits``, ``cmap``, ``ticks``. Panels sharing a ``group`` key share colour limits."""
     n = len(panels)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -99,7 +106,7 @@ def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, n
             lo, hi = float(np.percentile(allv, 2)), float(np.percentile(allv, 98))
             limits[key] = (lo, hi if hi > lo else lo + 1e-9)
     for ax, panel in zip(axes.ravel(), panels):
-        map_panel(ax, panel["values"], lat, lon, land=land, title=panel["title"], units=panel["units"], diverging=panel.get("diverging", False), limits=panel.get("limits") or limits.get(panel.get("group")))
+        map_panel(ax, panel["values"], lat, lon, land=land, title=panel["title"], units=panel["units"], diverging=panel.get("diverging", False), limits=panel.get("limits") or limits.get(panel.get("group")), cmap=panel.get("cmap"), axis_labels=axis_labels, ticks=panel.get("ticks"))
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(suptitle, fontsize=11)
