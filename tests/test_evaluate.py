@@ -236,3 +236,74 @@ def test_figures_are_written_as_png(tmp_path):
     for name in ("maps.png", "bars.png", "heat.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+# ---------------------------------------------------------------------------------------------- IDE maps
+
+
+def _ide_world():
+    """A synthetic-world-like IDE dataset (dates, 1-D latitude(y) / longitude(x)), predictions and truth.
+
+    Week 2 has the most extreme pixels, but most of them invalid (sea): week 3 has the most valid ones."""
+    import xarray as xr
+
+    times = np.array(["2019-01-07", "2019-01-14", "2019-01-21", "2019-01-28"], dtype="datetime64[ns]")
+    h, w = 4, 5
+    extreme = np.zeros((4, h, w), bool)
+    extreme[2, :, :3] = True  # 12 pixels, 8 on sea
+    extreme[3, 1:3, 2:5] = True  # 6 pixels, all on land
+    valid = np.ones((4, h, w), bool)
+    valid[:, :, :2] = False
+    coords = {"time": times, "latitude": ("y", np.linspace(48.0, 47.4, h)), "longitude": ("x", np.linspace(8.0, 9.2, w)), "week_of_year": ("time", np.array([2, 3, 4, 5]))}
+    dataset = xr.Dataset({"extreme": (("time", "y", "x"), extreme), "valid": (("time", "y", "x"), valid)}, coords=coords)
+    driver = np.zeros((2, 4, h, w), bool)
+    driver[0, 3, 0, :] = True
+    pred = xr.Dataset(
+        {
+            "driver": (("variable", "time", "y", "x"), driver),
+            "covered": (("time", "y", "x"), np.ones((4, h, w), bool)),
+            "extreme_probability": (("target_time", "y", "x"), np.full((2, h, w), 0.3, np.float32)),
+        },
+        coords={"variable": ["t2m", "tp"], "time": times, "target_time": times[2:]},
+    )
+    truth = xr.Dataset(
+        {"extreme": (("time", "latitude", "longitude"), extreme), "driver": (("variable", "time", "latitude", "longitude"), driver[:1] | driver[:1, :, ::-1])},
+        coords={"variable": ["t2m"], "time": times, "latitude": np.linspace(48.0, 47.4, h), "longitude": np.linspace(8.0, 9.2, w)},
+    )
+    return pred, dataset, truth
+
+
+def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
+    from terraflux.evaluate import ide_maps
+
+    pred, dataset, truth = _ide_world()
+    week = ide_maps.choose_week(pred, dataset, truth)
+    assert week == np.datetime64("2019-01-28")  # most *valid* extremes, not most extremes
+    assert ide_maps.choose_week(pred, dataset, truth, week=np.datetime64("2019-01-22")) == np.datetime64("2019-01-21")
+    assert ide_maps.week_label(dataset, week) == "week of 2019-01-28"
+    panels, valid = ide_maps.panels(pred, dataset, truth, week)
+    assert valid.sum() == 12 and not valid[:, :2].any()
+    titles = [p["title"] for p in panels]
+    assert titles == [
+        "P(extreme), week of 2019-01-28", "true extremes, week of 2019-01-28",
+        "t2m: predicted drivers, week of 2019-01-28", "t2m: true drivers, week of 2019-01-28",
+        "tp: predicted drivers, week of 2019-01-28", "tp: no true drivers in the truth",
+    ]
+    assert [p["units"] for p in panels] == ["probability (1)", "extreme (0/1)"] + ["driver (0/1)"] * 4
+    np.testing.assert_array_equal(panels[2]["values"][0], 1.0)
+    np.testing.assert_array_equal(panels[3]["values"][[0, 3]], 1.0)  # the truth's own mask, not the prediction's
+    assert np.isnan(panels[5]["values"]).all()
+    lat, lon, labels = ide_maps.grid(dataset)
+    assert labels == ("longitude (°E)", "latitude (°N)") and lat[0] == 48.0
+    fig, chosen = ide_maps.figure(pred, dataset, None, title="IDE cnn3d on era5_land")
+    assert chosen == week  # without a truth: the dataset's target extremes
+    assert fig.axes[1].get_title() == "observed extremes (target), week of 2019-01-28"
+
+
+def test_ide_maps_no_test_weeks_is_a_clear_error():
+    from terraflux.errors import DataError
+    from terraflux.evaluate import ide_maps
+
+    pred, dataset, truth = _ide_world()
+    with pytest.raises(DataError, match="no test target weeks"):
+        ide_maps.choose_week(pred.isel(target_time=slice(0, 0)), dataset, truth)
