@@ -21,19 +21,32 @@ def _start(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, gen
     return xs, cs, model.side_info(cs), noise, b
 
 
+def _clip_eps(current: torch.Tensor, eps: torch.Tensor, a_t: torch.Tensor, clip: float) -> torch.Tensor:
+    """Noise estimate consistent with the predicted clean value x0 clipped to [-clip, clip] (0: unchanged).
+
+    With the quadratic schedule 1e-4 -> 0.5 alpha_hat at the noisiest step is ~3e-5, so a noise error of 0.1
+    means an x0 error of ~20 (normalised units); both samplers clip x0 (as DDPM's clip_denoised) so that such
+    an error cannot enter the chain."""
+    if not clip:
+        return eps
+    x0 = ((current - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-clip, clip)
+    return (current - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+
+
 def _finish(xs: torch.Tensor, cs: torch.Tensor, current: torch.Tensor, n_samples: int, b: int) -> torch.Tensor:
     out = cs * xs + (1 - cs) * current
     return out.view(n_samples, b, *xs.shape[1:])
 
 
 @torch.no_grad()
-def sample_ancestral(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """x, cond [B, K, L] -> samples [S, B, K, L] by the full reverse chain."""
+def sample_ancestral(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, clip: float = 5.0) -> torch.Tensor:
+    """x, cond [B, K, L] -> samples [S, B, K, L] by the full reverse chain (x0 clipped, see :func:`_clip_eps`)."""
     xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
     for t in range(model.cfg.num_steps - 1, -1, -1):
         steps = torch.full((xs.shape[0],), t, device=xs.device, dtype=torch.long)
         eps = model(xs, current, cs, steps, side)
         alpha, alpha_hat = model.alpha[t], model.alpha_hat[t]
+        eps = _clip_eps(current, eps, alpha_hat, clip)
         current = (current - (1 - alpha) / (1 - alpha_hat).sqrt() * eps) / alpha.sqrt()
         if t > 0:
             sigma = ((1 - model.alpha_hat[t - 1]) / (1 - alpha_hat) * model.beta[t]).sqrt()
@@ -51,11 +64,7 @@ def ddim_schedule(num_steps: int, steps: int) -> list[int]:
 
 @torch.no_grad()
 def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, steps: int, clip: float = 5.0) -> torch.Tensor:
-    """x, cond [B, K, L] -> samples [S, B, K, L] by deterministic strided DDIM.
-
-    The predicted clean value x0 is clipped to [-clip, clip] (normalised units; 0 disables): with the steep
-    quadratic schedule alpha_hat at the noisiest step is ~1e-7, so without it a small noise error becomes a
-    huge x0 that the large strides cannot undo."""
+    """x, cond [B, K, L] -> samples [S, B, K, L] by deterministic strided DDIM (x0 clipped, see :func:`_clip_eps`)."""
     xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
     schedule = ddim_schedule(model.cfg.num_steps, steps)
     for i, t in enumerate(schedule):
@@ -63,10 +72,8 @@ def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int
         eps = model(xs, current, cs, steps_t, side)
         a_t = model.alpha_hat[t]
         a_prev = model.alpha_hat[schedule[i + 1]] if i + 1 < len(schedule) else torch.ones_like(a_t)
+        eps = _clip_eps(current, eps, a_t, clip)
         x0 = (current - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        if clip:
-            x0 = x0.clamp(-clip, clip)
-            eps = (current - a_t.sqrt() * x0) / (1 - a_t).sqrt()
         current = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
     return _finish(xs, cs, current, n_samples, b)
 
