@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import terraflux  # noqa: F401
-from terraflux.csdi.impute import evaluate, expanded_labels, hide_mask, series, train
+from terraflux.csdi.impute import baseline_estimates, evaluate, expanded_labels, hide_mask, series, train
 from terraflux.csdi.metrics import crps, imputation_scores
 from terraflux.csdi.model import CSDI, CSDIConfig
 from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
@@ -76,6 +76,21 @@ def test_samplers_bound_the_clean_estimate_of_an_imperfect_model():
         assert float(fn(0.0)[:, :, 0, 4:8].abs().max()) > 20  # unclipped: the drift this guards against
 
 
+def test_baseline_estimates_ignore_hidden_points():
+    t = np.arange(24)
+    flux = np.sin(2 * np.pi * t / 12)[None].repeat(2, 0) + np.array([[0.0], [1.0]])
+    flux[1, 2] = np.nan  # a gap
+    hidden = np.zeros_like(flux, dtype=bool)
+    hidden[:, 4:6] = True
+    hidden[0, 16:18] = True
+    corrupt = np.where(hidden, 100.0, flux)  # hidden values must not leak into the estimates
+    est = baseline_estimates(corrupt, hidden, 12)
+    np.testing.assert_allclose(est["seasonal_cycle"][1, 4:6], flux[1, 16:18], atol=1e-12)  # same calendar month, other year
+    np.testing.assert_allclose(est["linear"][0, 4:6], flux[0, 3] + (flux[0, 6] - flux[0, 3]) * np.array([1, 2]) / 3)
+    months = [m for m in range(12) if m not in (4, 5)]  # months 4, 5 hidden in both years of site 0: its mean cycle
+    np.testing.assert_allclose(est["seasonal_cycle"][0, [4, 17]], np.mean(np.sin(2 * np.pi * np.array(months) / 12)), atol=1e-12)
+
+
 def test_crps_values():
     target = torch.tensor([1.0, -1.0])
     exact = torch.stack([target] * 50)
@@ -101,6 +116,7 @@ def test_train_evaluate_and_expanded_labels(tmp_path):
                        resume_path=tmp_path / "r.pt", fingerprint="t")
     assert fit.steps == 4 and np.isfinite(fit.best_val)
     scores, held, hidden = evaluate(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    assert set(scores["baselines"]) == {"seasonal_cycle", "linear"} and scores["baselines"]["linear"]["rmse"] > 0
     assert held.shape == (6, 2, 36) and hidden.sum() == scores["n"]
     kept = observed[6:8, 0].bool() & ~hidden
     torch.testing.assert_close(held[:, kept], (x[6:8, 0][kept] * 3.0 + 2.0).expand(6, -1))  # given points stay the data

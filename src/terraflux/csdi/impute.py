@@ -99,12 +99,35 @@ def evaluate(model: CSDI, x: torch.Tensor, observed: torch.Tensor, idx: torch.Te
              seed: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Hide observed points of the sites ``idx`` (fixed seed), impute, score in physical units.
 
+    ``scores["baselines"]`` holds MAE and RMSE of :func:`baseline_estimates` at the same points.
     Returns (scores, samples [N, B, L] physical, hidden [B, L] bool)."""
     g = make_generator(derive_seed(seed, "csdi-test"))
     hidden = hide_mask(observed[idx, 0].bool(), months_per_year, cfg["well_observed_months"], cfg["hide_per_year"], g)
     samples = impute(model, x[idx], _cond(observed[idx], hidden), cfg, g) * std + mean
     target = x[idx, 0][hidden] * std + mean
-    return imputation_scores(samples[:, hidden], target, cfg["point"]), samples, hidden
+    scores = imputation_scores(samples[:, hidden], target, cfg["point"])
+    flux = torch.where(observed[idx, 0].bool(), x[idx, 0] * std + mean, torch.nan).numpy()
+    h = hidden.numpy()
+    scores["baselines"] = {name: {"mae": float(np.abs(est[h] - target.numpy()).mean()), "rmse": float(np.sqrt(((est[h] - target.numpy()) ** 2).mean()))}
+                           for name, est in baseline_estimates(flux, h, months_per_year).items()} if h.any() else {}
+    return scores, samples, hidden
+
+
+def baseline_estimates(flux: np.ndarray, hidden: np.ndarray, months_per_year: int) -> dict[str, np.ndarray]:
+    """Simple imputations CSDI must beat. flux [B, L] physical with NaN gaps, hidden [B, L] bool ->
+    {"seasonal_cycle": site mean of each calendar month, "linear": linear interpolation in time} [B, L],
+    both from the points neither gap nor hidden (a site without any falls back to the mean of all sites)."""
+    y = np.where(hidden, np.nan, flux).astype(np.float64)
+    b, length = y.shape
+    fallback = np.nanmean(y) if np.isfinite(y).any() else 0.0
+    by_month = y.reshape(b, length // months_per_year, months_per_year)
+    counts = np.isfinite(by_month).sum(1)
+    cycle = np.where(counts > 0, np.nansum(by_month, 1) / np.maximum(counts, 1), np.nan)  # [B, months]
+    cycle = np.where(np.isfinite(cycle), cycle, np.nanmean(cycle, 1, keepdims=True) if np.isfinite(cycle).any() else fallback)
+    cycle = np.where(np.isfinite(cycle), cycle, fallback)
+    t = np.arange(length)
+    linear = np.stack([np.interp(t, t[np.isfinite(r)], r[np.isfinite(r)]) if np.isfinite(r).any() else np.full(length, fallback) for r in y])
+    return {"seasonal_cycle": np.tile(cycle, length // months_per_year), "linear": linear}
 
 
 def expanded_labels(flux: np.ndarray, samples: np.ndarray, point: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
