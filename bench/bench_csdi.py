@@ -6,7 +6,7 @@ wall-time ratio (target >= 4x faster) and CRPS (normalised and raw) and MAE of b
 5 % of the full sampler), plus peak memory. Sizes: the demo config by default, ``--reference`` for the reference
 CSDI (4 layers, 64 channels, 8 heads, 128 embeddings, 100 samples).
 
-    python bench/bench_csdi.py [--reference] [--train-steps 300]
+    python bench/bench_csdi.py [--reference] [--train-steps 300] [--ddim-steps 10] [--ddim-eta 0]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--reference", action="store_true")
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--ddim-steps", type=int, default=10)
+    ap.add_argument("--ddim-eta", type=float, default=0.0, help="0: deterministic DDIM; 1: ancestral variance on the strided steps")
     args = ap.parse_args()
     seed_everything(0)
     torch.set_num_threads(2)
@@ -71,7 +72,7 @@ def main() -> None:
     target = x[test_idx, 0][hidden] * std + mean
     results = {}
     for name, fn in (("ancestral 50", lambda g: sample_ancestral(model, x[test_idx], cond, spec["n_samples"], g)),
-                     (f"ddim {args.ddim_steps}", lambda g: sample_ddim(model, x[test_idx], cond, spec["n_samples"], g, args.ddim_steps))):
+                     (f"ddim {args.ddim_steps}", lambda g: sample_ddim(model, x[test_idx], cond, spec["n_samples"], g, args.ddim_steps, eta=args.ddim_eta))):
         t = time.perf_counter()
         s = fn(make_generator(3))[:, :, 0]
         sec = time.perf_counter() - t

@@ -63,8 +63,10 @@ def ddim_schedule(num_steps: int, steps: int) -> list[int]:
 
 
 @torch.no_grad()
-def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, steps: int, clip: float = 5.0) -> torch.Tensor:
-    """x, cond [B, K, L] -> samples [S, B, K, L] by deterministic strided DDIM (x0 clipped, see :func:`_clip_eps`)."""
+def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, steps: int, clip: float = 5.0,
+                eta: float = 0.0) -> torch.Tensor:
+    """x, cond [B, K, L] -> samples [S, B, K, L] by strided DDIM (x0 clipped, see :func:`_clip_eps`); ``eta`` = 0
+    deterministic (random initial noise only), 1 the ancestral posterior variance on the strided steps."""
     xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
     schedule = ddim_schedule(model.cfg.num_steps, steps)
     for i, t in enumerate(schedule):
@@ -74,7 +76,10 @@ def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int
         a_prev = model.alpha_hat[schedule[i + 1]] if i + 1 < len(schedule) else torch.ones_like(a_t)
         eps = _clip_eps(current, eps, a_t, clip)
         x0 = (current - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        current = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
+        current = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp_min(0).sqrt() * eps
+        if eta and i + 1 < len(schedule):
+            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(current.device)
     return _finish(xs, cs, current, n_samples, b)
 
 
