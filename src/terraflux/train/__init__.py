@@ -38,7 +38,9 @@ Loop (:mod:`terraflux.train.engine`)
         ``fingerprint`` (e.g. ``config_hash`` of the stage params) is ignored;
       * early stopping after ``patience`` epochs without improvement; at the end the model holds the best
         validation weights. ``FitResult`` has best_val, best_epoch, steps, epochs, stopped_early,
-        resumed_from_step, history (one dict per epoch: train_loss, grad_norm, val_loss, lr, ...), seconds.
+        resumed_from_step, history (one dict per epoch: train_loss, grad_norm, val_loss, lr, ...), seconds;
+        ``FitResult.as_dict()`` (for outputs) leaves out seconds and resumed_from_step, so that outputs are
+        bit-identical between runs and between an uninterrupted and a resumed run.
 """
 
 from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint

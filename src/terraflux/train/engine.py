@@ -78,7 +78,9 @@ class FitResult:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The reproducible part, for outputs: without the wall time and the resume point, which differ
+        between an uninterrupted run and a preempted-and-resumed one (log them instead)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("seconds", "resumed_from_step")}
 
 
 def seeded_loader(
@@ -285,6 +287,8 @@ class Engine:
             self.model.load_state_dict(self.best_state)
 
     def _result(self, resumed: int | None, started: float) -> FitResult:
+        seconds = time.perf_counter() - started
+        LOG.info("fit: %d steps, %d epochs in %.1f s (resumed from step %s)", self.step, self.epoch, seconds, resumed)
         return FitResult(
             best_val=self.best_val,
             best_epoch=self.best_epoch,
@@ -293,5 +297,5 @@ class Engine:
             stopped_early=self.stopped_early,
             resumed_from_step=resumed,
             history=list(self.history),
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
         )
