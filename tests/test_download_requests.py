@@ -65,3 +65,10 @@ def test_vhp_satellite_by_year():
     assert vhp_satellite(2020, satellites) == "j01"
     with pytest.raises(ConfigError, match="sources.vhp.satellites"):
         vhp_satellite(1980, satellites)
+
+
+def test_land_cover_year_uses_the_nearest_map_outside_the_product_range():
+    from terraflux.sources import land_cover_year
+
+    assert [land_cover_year(y, "lccs") for y in (1981, 1992, 2016, 2024)] == [1992, 1992, 2016, 2022]
+    assert land_cover_year(2023, "pft") == 2020

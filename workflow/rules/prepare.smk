@@ -1,6 +1,8 @@
 # Layer 'prepare': raw files -> the analysis-ready stores of resources/{run}/prepared/ (docs/data-layout.md).
 # The only layer that reads raw formats (terraflux.sources.readers); the library is terraflux.prepare.
 
+from terraflux.sources import land_cover_year
+
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
 ERA5_PRODUCT = config["sources"]["era5_land"]["product"]
 ERA5_PATTERN = {
@@ -11,6 +13,10 @@ LAND_COVER_PATTERN = {
     "lccs": "land_cover/land-cover_LCCS_MAP_300m_{year}.zip",
     "pft": "land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc",
 }[config["sources"]["land_cover"]["product"]]
+# The land-cover map of each year of the period (the nearest year with a map outside the product's range).
+LAND_COVER_MAP_YEARS = [
+    land_cover_year(y, config["sources"]["land_cover"]["product"]) for y in YEARS
+]
 INSITU_FORMAT = config["sources"]["insitu"]["format"]
 CERRA_PRODUCTS = ["analysis"] + (
     ["forecast"] if config["sources"]["cerra"]["forecast_variables"] else []
@@ -84,7 +90,7 @@ rule prepare_era5_land:
 rule prepare_pft:
     """Yearly land-cover maps -> BL/NL/GS/other and 14-PFT fractions per model-grid cell (pft.zarr)."""
     input:
-        files=expand(raw(LAND_COVER_PATTERN), year=YEARS),
+        files=[raw(LAND_COVER_PATTERN.format(year=y)) for y in LAND_COVER_MAP_YEARS],
         monthly=PREPARED["era5_land_monthly.zarr"],
         crosswalk=repo_file("src/terraflux/data/lccs_pft_crosswalk.csv"),
         groups=repo_file("src/terraflux/data/pft_groups.csv"),
@@ -103,6 +109,7 @@ rule prepare_pft:
     params:
         land_cover=config["sources"]["land_cover"],
         years=YEARS,
+        map_years=LAND_COVER_MAP_YEARS,
     script:
         "../scripts/prepare_pft.py"
 

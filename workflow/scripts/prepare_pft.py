@@ -1,6 +1,6 @@
 """Land-cover maps -> PFT fractions per model-grid cell and year (rule prepare_pft).
 
-Inputs: ``files`` (one land-cover zip or PFT NetCDF per year), ``monthly`` (ERA5-Land monthly store: the
+Inputs: ``files`` (the land-cover zip or PFT NetCDF of each year; years outside the product use the nearest map), ``monthly`` (ERA5-Land monthly store: the
 model grid). Output ``pft.zarr``:
 
 | variable | dims | units |
@@ -33,6 +33,6 @@ prepare_pft(
     cell_lon=cell_lon,
     cell_size=cell_size,
     product=sm.params.land_cover["product"],
-    provenance=from_snakemake(sm),
+    provenance=from_snakemake(sm, extra={"land_cover_map_year": dict(zip(map(str, sm.params.years), sm.params.map_years))}),
 )
 log.info("PFT fractions written for %d years on %d x %d cells", len(files), len(cell_lat), len(cell_lon))

@@ -31,3 +31,18 @@ def vhp_satellite(year: int, satellites: Mapping[int | str, str]) -> str:
             "add the satellite code of that period (see the file names on the VHP server)"
         )
     return chosen[-1]
+
+
+# Years with a land-cover map: C3S/ESA CCI LCCS maps 1992-2022 (CDS satellite-land-cover), ESA CCI PFT
+# product v2.0.8 1992-2020.
+LAND_COVER_YEARS = {"lccs": (1992, 2022), "pft": (1992, 2020)}
+
+
+def land_cover_year(year: int, product: str) -> int:
+    """The land-cover map used for ``year``: the year itself, or the nearest year with a map.
+
+    Land cover changes slowly, so a period that starts before 1992 (or runs past the last map) uses the first
+    (or last) map for the years outside the product's range; ``pft.zarr`` records the mapping.
+    """
+    first, last = LAND_COVER_YEARS[product]
+    return min(max(int(year), first), last)
