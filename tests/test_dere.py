@@ -165,3 +165,23 @@ def test_stages_end_to_end(data, tmp_path):
     assert maps.shape == (19, 24, 3) and (maps[..., 0] >= 0).all()
     cs = stages.cell_scores(data, cfg, ctx, model2, "step2", pure=pure)
     assert np.isfinite(cs["scores"]["GPP"]["rmse"])
+
+
+def test_kriging_label_set_on_the_dataset_grid():
+    from terraflux.dere.labels import from_kriging
+
+    times = pd.date_range("2016-01-01", periods=3, freq="MS")
+    table = pd.DataFrame({"site_id": ["A", "A", "B", "B", "C"], "time": [times[0], times[1] + pd.Timedelta(days=14), times[0], times[2], times[0]],
+                          "variable": ["NEE", "NEE", "GPP", "GPP", "NEE"], "value": [1.0, 2.0, 3.0, 4.0, 9.0], "std": [0.0, 0.5, 0.7, 0.8, 0.1],
+                          "imputed": [False, True, True, True, True], "reliable": [True, True, True, False, True]})
+    label, std, imputed = from_kriging(table, ["A", "B"], times, ["GPP", "RECO", "NEE"])  # site C is not in this dataset
+    assert label.shape == (2, 3, 3)
+    assert label[0, 0, 2] == 1.0 and not imputed[0, 0, 2] and std[0, 0, 2] == 0.0  # an observation
+    assert label[0, 1, 2] == 2.0 and imputed[0, 1, 2] and std[0, 1, 2] == 0.5  # mid-month time -> its month
+    assert label[1, 0, 0] == 3.0 and imputed[1, 0, 0]
+    assert torch.isnan(label[1, 2, 0]) and not imputed[1, 2, 0]  # unreliable kriged label dropped
+    assert int(torch.isfinite(label).sum()) == 3
+    with pytest.raises(DataError, match="columns"):
+        from_kriging(table.drop(columns="reliable"), ["A"], times, ["NEE"])
+    with pytest.raises(DataError, match="no row"):
+        from_kriging(table, ["Z"], times, ["NEE"])

@@ -273,6 +273,30 @@ rule dere_step6:
         "../scripts/dere_insitu.py"
 
 
+# Step 6 on the evaluation layer's kriging label set (issue 8): the same stage, other labels. No cycle:
+# evaluate_label_expansion reads only step-5 outputs.
+use rule dere_step6 as dere_step6_kriging with:
+    input:
+        dataset=DERE_DATASET,
+        step2=rules.dere_step2.output.checkpoint,
+        step3b=rules.dere_step3b.output.checkpoint,
+        labels=results("evaluate/kriging_labels.parquet"),
+        code=library("dere", "train"),
+    output:
+        checkpoint=dere("step6_kriging/checkpoint.pt"),
+        predictions=dere("step6_kriging/predictions.parquet"),
+        network_predictions=dere("step6_kriging/network_predictions.parquet"),
+        metrics=dere("step6_kriging/metrics.json"),
+    log:
+        logs("dere_step6_kriging.log"),
+    benchmark:
+        benchmarks("dere_step6_kriging.tsv")
+    params:
+        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS),
+        stage="step6",
+        label_set="kriging",
+
+
 rule dere_baseline:
     """Comparison: one backbone trained on in-situ data only."""
     input:

@@ -1,24 +1,27 @@
 """DERE in-situ stages: ``step4`` (per network + all), ``step6`` (expanded labels, uncertainty weights),
 ``baseline`` (backbone on in-situ only), ``kgml`` (pretrain on process output with physics, then fine-tune).
 
-Inputs: ``dataset``; step4/6: ``step2``, ``step3b`` checkpoints; step6: ``labels`` (step-5b labels.zarr).
+Inputs: ``dataset``; step4/6: ``step2``, ``step3b`` checkpoints; step6: ``labels`` (``params.label_set`` csdi:
+step-5b labels.zarr; kriging: the evaluation layer's kriging_labels.parquet; see terraflux.dere.labels).
 Outputs: ``checkpoint`` (state per network / model), ``predictions`` parquet (site_id, time, model, split, network,
-igbp, GPP/RECO/NEE predicted and GPP_observed/..., gC m-2 d-1; step 4/6: the model trained on all networks),
+igbp, GPP/RECO/NEE predicted and GPP_observed/..., gC m-2 d-1; step 4/6: the model trained on all networks; model
+``step6_kriging`` for the kriging label set),
 step 4/6 ``network_predictions`` (the same for every per-network model), ``metrics`` JSON (RMSE, MAE, R2, NSE, bias per flux at
 held-out test sites: all, per network, per IGBP; fits). Stage chosen by ``params.stage``.
 """
 
 import terraflux  # noqa: F401
 
-import torch
-import xarray as xr
+import pandas as pd
 
-from terraflux.dere import stages
+from terraflux.dere import labels, stages
 from terraflux.dere.io import StageRun
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)  # noqa: F821
 stage = snakemake.params.stage  # noqa: F821
+label_set = getattr(snakemake.params, "label_set", "csdi")  # noqa: F821
+name = stage if label_set == "csdi" else f"{stage}_{label_set}"
 run = StageRun(snakemake, stage)  # noqa: F821
 data, cfg, ctx = run.data, run.cfg, run.ctx
 if stage in ("step4", "step6"):
@@ -29,13 +32,12 @@ if stage in ("step4", "step6"):
     if stage == "step4":
         out = stages.step4(data, cfg, ctx, mix_state, pft_state, pure)
     else:
-        labels = xr.open_zarr(snakemake.input.labels, consolidated=False).load()  # noqa: F821
-        t = lambda v: torch.from_numpy(labels[v].transpose("site", "time", "flux").values)  # noqa: E731
-        out = stages.step6(data, cfg, ctx, mix_state, pft_state, pure, t("label"), t("label_std"), t("imputed").bool())
+        lab, lab_std, imputed = labels.load(label_set, snakemake.input.labels, data.site_ids, pd.DatetimeIndex(data.ds["time"].values), data.fluxes)  # noqa: F821
+        out = stages.step6(data, cfg, ctx, mix_state, pft_state, pure, lab, lab_std, imputed)
     run.save_checkpoint({n: o["state"] for n, o in out.items()})
-    run.write_site_predictions({stage: out["all"]["pred"]})
-    run.write_site_predictions({f"{stage}_{n}": o["pred"] for n, o in out.items()}, snakemake.output.network_predictions)  # noqa: F821
-    metrics = {"networks": {n: {"scores": o["scores"], "fit": stages.fit_summary(o["fit"])} for n, o in out.items()}, "scores": out["all"]["scores"]}
+    run.write_site_predictions({name: out["all"]["pred"]})
+    run.write_site_predictions({f"{name}_{n}": o["pred"] for n, o in out.items()}, snakemake.output.network_predictions)  # noqa: F821
+    metrics = {"label_set": label_set, "networks": {n: {"scores": o["scores"], "fit": stages.fit_summary(o["fit"])} for n, o in out.items()}, "scores": out["all"]["scores"]}
 else:
     out = stages.baseline(data, cfg, ctx) if stage == "baseline" else stages.kgml(data, cfg, ctx)
     run.save_checkpoint({"net": out["state"]})
@@ -46,5 +48,5 @@ else:
 pred = out["all"]["pred"] if stage in ("step4", "step6") else out["pred"]
 k = {f: i for i, f in enumerate(data.fluxes)}
 metrics["physics_residual_RECO-GPP-NEE_mean_abs"] = float(abs(pred[..., k["RECO"]] - pred[..., k["GPP"]] - pred[..., k["NEE"]]).mean())
-log.info("%s NEE at test sites: %s", stage, metrics["scores"]["all"]["NEE"])
+log.info("%s NEE at test sites: %s", name, metrics["scores"]["all"]["NEE"])
 run.write_metrics(metrics)
