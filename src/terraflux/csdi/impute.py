@@ -76,10 +76,16 @@ def train(x: torch.Tensor, observed: torch.Tensor, train_idx: torch.Tensor, val_
         return m.loss(xb, ob, cb)
 
     def validate(m: CSDI) -> float:
+        # Every diffusion step for every validation series (fixed masks and noise): with one random step per
+        # series (2 demo sites) the loss was so noisy that early stopping kept an untrained NEE model (epoch 0).
         idx = val_idx if len(val_idx) else train_idx
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "csdi-val") % 2**31)
-            return float(step(m, idx))
+            rep = idx.repeat(model.cfg.num_steps)
+            t = torch.arange(model.cfg.num_steps).repeat_interleave(len(idx)).to(dev)
+            hidden = hide_mask(observed[rep, 0].bool(), months_per_year, cfg["well_observed_months"], cfg["hide_per_year"])
+            xb, ob, cb = (v.to(dev) for v in (x[rep], observed[rep], _cond(observed[rep], hidden)))
+            return float(m.loss(xb, ob, cb, t=t))
 
     return model, engine.fit(batches, step, validate)
 

@@ -123,9 +123,11 @@ class CSDI(nn.Module):
         out = F.relu(self.skip_projection((skips / math.sqrt(len(self.blocks))).reshape(b, -1, k * length)))
         return self.output_projection(out).reshape(b, k, length)
 
-    def loss(self, x: torch.Tensor, observed: torch.Tensor, cond: torch.Tensor, target_channels: int = 1) -> torch.Tensor:
-        """Denoising loss on hidden observed entries of the first ``target_channels`` channels (global RNG)."""
-        t = torch.randint(0, self.cfg.num_steps, (x.shape[0],), device=x.device)
+    def loss(self, x: torch.Tensor, observed: torch.Tensor, cond: torch.Tensor, target_channels: int = 1, t: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoising loss on hidden observed entries of the first ``target_channels`` channels (global RNG);
+        diffusion steps ``t`` [B] (default: uniform random)."""
+        if t is None:
+            t = torch.randint(0, self.cfg.num_steps, (x.shape[0],), device=x.device)
         a = self.alpha_hat[t][:, None, None]
         noise = torch.randn_like(x)
         noisy = a.sqrt() * x + (1 - a).sqrt() * noise
