@@ -57,6 +57,8 @@ def test_samplers_are_batched_and_keep_conditions():
     d1 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
     d2 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
     assert calls == [10] * 4 * 2 and torch.equal(d1, d2)
+    e1, e2 = (sample_ddim(model, x, cond, 5, make_generator(0), 4, eta=1.0) for _ in range(2))
+    assert torch.equal(e1, e2) and not torch.equal(e1, d1)  # eta = 1: seeded noise on the strided steps
     assert ddim_schedule(50, 10)[0] == 49 and ddim_schedule(50, 10)[-1] == 0 and len(ddim_schedule(50, 10)) == 10
     with pytest.raises(ValueError):
         ddim_schedule(10, 11)

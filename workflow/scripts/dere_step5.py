@@ -59,4 +59,4 @@ ds = xr.Dataset({"samples": (("flux", "sample", "site", "time"), np.stack(all_sa
 run.write_zarr(ds, snakemake.output.samples)  # noqa: F821
 with atomic_output(snakemake.output.holdout) as tmp:  # noqa: F821
     pd.concat(holdout, ignore_index=True).to_parquet(tmp, index=False)
-run.write_metrics({"scores": scores, "sampler": cfg["sampler"], "ddim_steps": cfg["ddim_steps"], "n_samples": cfg["n_samples"]})
+run.write_metrics({"scores": scores, "sampler": cfg["sampler"], "ddim_steps": cfg["ddim_steps"], "ddim_eta": cfg["ddim_eta"], "n_samples": cfg["n_samples"]})

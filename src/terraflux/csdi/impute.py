@@ -96,7 +96,7 @@ def impute(model: CSDI, x: torch.Tensor, cond: torch.Tensor, cfg: dict, generato
     dev = next(model.parameters()).device
     outs = []
     for i in range(0, x.shape[0], batch):
-        s = sample(model, x[i : i + batch].to(dev), cond[i : i + batch].to(dev), cfg["n_samples"], generator, cfg["sampler"], cfg["ddim_steps"])
+        s = sample(model, x[i : i + batch].to(dev), cond[i : i + batch].to(dev), cfg["n_samples"], generator, cfg["sampler"], cfg["ddim_steps"], cfg.get("ddim_eta", 0.0))
         outs.append(s[:, :, 0].float().cpu())
     return torch.cat(outs, 1)
 

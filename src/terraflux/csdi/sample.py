@@ -83,9 +83,10 @@ def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int
     return _finish(xs, cs, current, n_samples, b)
 
 
-def sample(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, sampler: str, ddim_steps: int) -> torch.Tensor:
+def sample(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, sampler: str, ddim_steps: int,
+           ddim_eta: float = 0.0) -> torch.Tensor:
     if sampler == "ancestral":
         return sample_ancestral(model, x, cond, n_samples, generator)
     if sampler == "ddim":
-        return sample_ddim(model, x, cond, n_samples, generator, ddim_steps)
+        return sample_ddim(model, x, cond, n_samples, generator, ddim_steps, eta=ddim_eta)
     raise ValueError(f"sampler must be 'ancestral' or 'ddim', not {sampler!r}")
