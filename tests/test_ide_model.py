@@ -91,3 +91,18 @@ def test_mamba_without_its_package_is_a_clear_error():
 def test_unknown_backbone_is_a_config_error():
     with pytest.raises(ConfigError, match="cnn3d, swin3d, mamba"):
         ModelConfig(variables=2, backbone="resnet")
+
+
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+def test_codes_start_normal(backbone):
+    """Regression: with a symmetric quantiser init about half the codes started as "driver", so the 100x
+    driver loss swamped the extremes' BCE in the first steps and the driver masks collapsed to "normal"
+    for all but one variable (demo driver F1 0.06). Every code starts "normal" and the driver loss at 0."""
+    from terraflux.ide.losses import driver_loss
+
+    torch.manual_seed(3)
+    model = IDEModel(ModelConfig(variables=6, backbone=backbone), (8, 16, 16)).train()
+    x = 3 * torch.randn(2, 6, 1, 8, 16, 16)
+    out = model(x, torch.ones(2, 16, 16, dtype=torch.bool))
+    assert out["drivers"].float().mean() < 0.01
+    assert float(driver_loss(out["codes"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01

@@ -314,6 +314,13 @@ class BinaryQuantizer(nn.Module):
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
         self.project_in = VariableLinear(v, f, 1, dim=1)
+        # Start every code at "normal" (z about -1, the code the driver loss asks for outside extremes). With
+        # the default symmetric init half the codes start as "driver", the 100x driver loss then dominates
+        # the first steps and teaches the encoders that large anomalies mean "normal" (the drivers of most
+        # variables never recover); from "normal" only the extremes' BCE, through the straight-through
+        # code, can turn a variable's anomalies into drivers.
+        with torch.no_grad():
+            self.project_in.bias.fill_(-1.0)
         self.project_out = VariableLinear(v, 1, f, dim=1)
         self.lfq = LFQ(
             dim=1,
