@@ -12,6 +12,7 @@ short polling/latency values; everything else comes from the profile users get.
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,11 @@ def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # no
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE"))}
     env["GLOO_SOCKET_IFNAME"] = "lo"  # a single-node cluster: loopback
     subprocess.run([sys.executable, str(worker), str(single)], check=True, timeout=120, env=env)
+    # A port known to be free on this machine (the default derives one from the job id, which on a shared
+    # test machine may be taken; a run of the suite once hung in the rendezvous).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        env["MASTER_PORT"] = str(probe.getsockname()[1])
     # what a rule with resources tasks=2, mpi="srun" runs inside its job: {resources.mpi} -n {resources.tasks} ...
     done = run(["srun", "-n", "2", "--overcommit", "--mem", "2000", "-t", "5", sys.executable, str(worker), str(tmp_path / "ddp.pt")],
                timeout=180, check=False, cwd=tmp_path, env=env)
