@@ -9,13 +9,16 @@ DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
 
 # results/{run}/dere/<path>; only the dere config subtrees a stage reads (precise reruns), plus the run seed.
 dere = lambda path: results(f"dere/{path}")
-dere_params = lambda *keys: {
-    "dere": {k: config["dere"][k] for k in keys},
+# A training stage gets only its own entries of dere.epochs (`epochs=`), so that changing one stage's
+# epochs reruns that stage and its dependants, nothing else.
+dere_params = lambda *keys, epochs=(): {
+    "dere": {k: config["dere"][k] for k in keys}
+    | ({"epochs": {e: config["dere"]["epochs"][e] for e in epochs}} if epochs else {}),
     "seed": config["run"]["seed"],
 }
 
 
-TRAIN_KEYS = ("train", "epochs", "dataset")
+TRAIN_KEYS = ("train", "dataset")
 
 
 rule dere_dataset:
@@ -63,7 +66,7 @@ rule dere_step1_pure:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS),
+        **dere_params("backbone", *TRAIN_KEYS, epochs=("step1_pure",)),
         part="pure",
     script:
         "../scripts/dere_step1.py"
@@ -88,7 +91,7 @@ rule dere_step1_mix:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS),
+        **dere_params("backbone", *TRAIN_KEYS, epochs=("step1_mix",)),
         part="mix",
     script:
         "../scripts/dere_step1.py"
@@ -113,7 +116,7 @@ rule dere_step2:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS),
+        **dere_params("backbone", *TRAIN_KEYS, epochs=("step2",)),
     script:
         "../scripts/dere_step2.py"
 
@@ -136,7 +139,7 @@ rule dere_step3a:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("pft_model", *TRAIN_KEYS),
+        **dere_params("pft_model", *TRAIN_KEYS, epochs=("step3a",)),
         part="a",
     script:
         "../scripts/dere_step3.py"
@@ -161,7 +164,7 @@ rule dere_step3b:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("pft_model", *TRAIN_KEYS),
+        **dere_params("pft_model", *TRAIN_KEYS, epochs=("step3b",)),
         part="b",
     script:
         "../scripts/dere_step3.py"
@@ -189,7 +192,7 @@ rule dere_step4:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", "pft_model", *TRAIN_KEYS),
+        **dere_params("backbone", "pft_model", *TRAIN_KEYS, epochs=("step4",)),
         stage="step4",
     script:
         "../scripts/dere_insitu.py"
@@ -267,7 +270,7 @@ rule dere_step6:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS),
+        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         stage="step6",
     script:
         "../scripts/dere_insitu.py"
@@ -292,7 +295,7 @@ use rule dere_step6 as dere_step6_kriging with:
     benchmark:
         benchmarks("dere_step6_kriging.tsv")
     params:
-        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS),
+        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         stage="step6",
         label_set="kriging",
 
@@ -316,7 +319,7 @@ rule dere_baseline:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS),
+        **dere_params("backbone", *TRAIN_KEYS, epochs=("baseline",)),
         stage="baseline",
     script:
         "../scripts/dere_insitu.py"
@@ -341,7 +344,9 @@ rule dere_kgml:
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS),
+        **dere_params(
+            "backbone", *TRAIN_KEYS, epochs=("kgml_pretrain", "kgml_finetune")
+        ),
         stage="kgml",
     script:
         "../scripts/dere_insitu.py"

@@ -20,6 +20,7 @@ from terraflux.workflow.script import setup_logging
 log = setup_logging(snakemake)
 params = dict(snakemake.params.items())
 wc = snakemake.wildcards
+provenance = from_snakemake(snakemake, params=params)
 summary = train(
     snakemake.input.dataset,
     snakemake.output.checkpoint,
@@ -31,8 +32,9 @@ summary = train(
     threads=snakemake.threads,
     fingerprint=config_hash(params),
     tile=params["test_tile"],
+    provenance=provenance,
 )
-summary["provenance"] = from_snakemake(snakemake, params=params)
+summary["provenance"] = provenance
 with atomic_output(snakemake.output.summary) as tmp:
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
 log.info("trained %s on %s: %d steps", wc.backbone, wc.dataset, summary["fit"]["steps"])

@@ -85,8 +85,9 @@ def train(
     threads: int | None,
     fingerprint: str,
     tile: int = 0,
+    provenance: dict | None = None,
 ) -> dict:
-    """Train and write ``checkpoint`` (weights, model config, variables, training summary).
+    """Train and write ``checkpoint`` (weights, model config, variables, training summary, ``provenance``).
 
     The engine's rolling resume state lives beside it (``.resume.pt``), so a killed job continues when
     re-run. Returns the summary.
@@ -155,6 +156,7 @@ def train(
             "size": [weeks, crop, crop],
             "variables": data.variables,
             "summary": _plain(summary),
+            "provenance": _plain(provenance or {}),
         },
     )
     resume.unlink(missing_ok=True)
