@@ -2,6 +2,7 @@
 snakemake fetching raw files from the fake CDS on 127.0.0.1 through download_* rules."""
 
 import json
+from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -80,4 +81,4 @@ def test_download_insitu_links_the_users_fluxnet_directory(tmp_path, samples):
     linked = tmp_path / "resources/dl/raw/insitu/fluxnet2015"
     assert {p.name for p in linked.iterdir() if p.name.startswith("FLX_")} == {p.name for p in (samples / "fluxnet2015").iterdir()}
     sidecar = json.loads((tmp_path / "resources/dl/raw/insitu/fluxnet2015.request.json").read_text())
-    assert sidecar["request"]["local_dir"] == str(samples / "fluxnet2015")
+    assert Path(sidecar["request"]["local_dir"]).resolve() == (samples / "fluxnet2015").resolve()
