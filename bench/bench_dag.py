@@ -12,6 +12,7 @@ of the checkout.
 """
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux.workflow.placeholders import write_placeholders
 
 import argparse
 import re
@@ -67,16 +68,7 @@ def main() -> None:
         print(f"dry run, nothing built: {jobs} jobs in {dry:.1f} s wall ({cpu:.1f} s CPU), ratio {dry / DRY_RUN_TARGET_S:.2f} of the {DRY_RUN_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB")
         start = time.perf_counter()
         _, _, _, summary = snakemake(repo, workdir, config, "--summary")
-        for line in summary.splitlines():
-            fields = line.split("\t")
-            if len(fields) < 6 or fields[0] == "output_file":
-                continue
-            path = workdir / fields[0]
-            if path.suffix in ("", ".zarr"):  # directory outputs: zarr stores, site folders
-                path.mkdir(parents=True, exist_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+        write_placeholders(summary, workdir)
         snakemake(repo, workdir, config, "--touch", "--forceall", "--cores", "1")
         touch = time.perf_counter() - start
         noop, cpu, peak, out = snakemake(repo, workdir, config, "-n")

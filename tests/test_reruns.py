@@ -19,6 +19,8 @@ import pytest
 import tiny_demo
 from conftest import BIN, REPO_ROOT
 
+from terraflux.workflow.placeholders import write_placeholders
+
 IGNORE = shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "tests", "bench", "*.egg-info")
 
 
@@ -33,16 +35,7 @@ def materialize(repo: Path, workdir: Path, targets: list[str], config: list[str]
     """Placeholders for every output the targets need, then ``--touch --forceall``: every job is "run" by
     touching its outputs in DAG order, which records its metadata (params, code, input set)."""
     summary = smk(repo, workdir, *targets, *config, "--summary")
-    for line in summary.splitlines()[1:]:
-        fields = line.split("\t")
-        if len(fields) < 6:
-            continue
-        path = workdir / fields[0]
-        if path.suffix in ("", ".zarr"):  # directory outputs: zarr stores, site folders
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
+    assert write_placeholders(summary, workdir) > 0, summary[-2000:]
     smk(repo, workdir, *targets, *config, "--touch", "--forceall", "--cores", "1")
 
 
