@@ -57,6 +57,12 @@ SHORT_NAMES = {
 ACCUMULATED = {"tp", "ssrd", "e", "strd"}
 
 
+# netCDF-C/HDF5 and eccodes are not thread-safe, and the server answers each request in its own thread:
+# two jobs submitted at once (Snakemake runs downloads in parallel) would write files concurrently and
+# crash the process. One lock serialises every file the fake service writes.
+_NATIVE_WRITE_LOCK = threading.Lock()
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -405,7 +411,8 @@ class FakeCDS(_Server):
             return self.send_json(h, status, problem(status, kind, title, detail, instance))
         job_id = str(uuid.uuid4())
         job = Job(dataset=dataset, inputs=inputs)
-        job.content, job.mime, job.ext = make_asset(dataset, inputs, faults)
+        with _NATIVE_WRITE_LOCK:
+            job.content, job.mime, job.ext = make_asset(dataset, inputs, faults)
         self.jobs[job_id] = job
         monitor = f"{self.url}/retrieve/v1/jobs/{job_id}"
         body = {
