@@ -30,10 +30,22 @@ def main(out: str) -> None:
             loss.backward()
             optimiser.step()
         final = dist.mean(torch.nn.functional.mse_loss(net(x), y).detach())
+        tasks = _gather_tasks(dist)
         if dist.is_main:
-            torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": final}, out)
+            torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": final, "tasks": tasks}, out)
 
 
+def _gather_tasks(dist) -> list[list[int]]:
+    """[SLURM_JOB_ID, SLURM_STEP_ID, SLURM_PROCID] of every rank (-1 where unset): who ran the training."""
+    import os
+
+    mine = torch.tensor([int(os.environ.get(k, -1)) for k in ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID")])
+    every = [torch.zeros_like(mine) for _ in range(dist.world_size)]
+    if dist.enabled:
+        torch.distributed.all_gather(every, mine)
+    else:
+        every = [mine]
+    return [t.tolist() for t in every]
 
 
 def engine_main(out: str) -> None:

@@ -71,6 +71,18 @@ def job_resources(kind):
                 res["gpu_model"] = model
         else:
             res["gres"] = f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"
+    tasks = spec.get("tasks", 0) or max(gpus, 1)
+    if gpus and tasks != gpus:
+        sys.exit(
+            f"terraflux: config compute.{kind}.tasks is {tasks} but compute.{kind}.gpus is {gpus}: "
+            "training runs one process per GPU; set tasks to 0 (one per GPU) or equal to gpus"
+        )
+    if tasks > 1:
+        # N processes started by srun inside the job (terraflux.train.distributed.launch): the plugin
+        # submits --ntasks=N and does not wrap an `mpi` job in `srun -n1`.
+        res.update(tasks=tasks, mpi="srun")
+        if gpus:
+            res["tasks_per_gpu"] = 1
     return res
 
 

@@ -21,12 +21,20 @@ Every rank holds the same state after each step, so the engine's atomic resume c
 written by each rank under its own temporary name, then renamed) are identical whichever rank wrote last,
 and a re-run resumes every rank from it.
 
-How the processes are started: a rule with resources ``tasks=N``, ``mpi="srun"`` and N GPUs runs
-``{resources.mpi} -n {resources.tasks} python <script>``; Slurm then sets ``SLURM_PROCID``,
-``SLURM_NTASKS``, ``SLURM_LOCALID`` in each process. ``torchrun`` variables (``RANK``, ``WORLD_SIZE``,
-``LOCAL_RANK``) are honoured too. Rendezvous: ``MASTER_ADDR`` (default: the first node of
-``SLURM_JOB_NODELIST``, else 127.0.0.1) and ``MASTER_PORT`` (default: derived from ``SLURM_JOB_ID`` so that
-jobs sharing a node do not collide). Backend: NCCL on CUDA, gloo on CPU.
+How the processes are started. Config ``compute.train.tasks`` (0: one process per GPU) makes
+``job_resources("train")`` give a training rule resources ``tasks=N`` and ``mpi="srun"`` (and
+``tasks_per_gpu=1`` on GPUs): the Slurm plugin then submits ``--ntasks=N`` and runs the job's snakemake
+in the batch step without wrapping it in ``srun -n1``. A ``script:`` rule calls :func:`launch` first::
+
+    log = setup_logging(snakemake, log_path=distributed.rank_log(snakemake.log[0]))  # rank 0: the rule's log
+    dist = distributed.launch(snakemake)  # batch step: exec `srun -n N python <this script>`; task: returns
+
+so the script runs again as N tasks of one job step, and Slurm sets ``SLURM_PROCID``, ``SLURM_NTASKS``,
+``SLURM_LOCALID`` in each. A ``shell:`` rule runs ``{resources.mpi} -n {resources.tasks} python ...``
+itself. ``torchrun`` variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) are honoured too. Rendezvous:
+``MASTER_ADDR`` and ``MASTER_PORT``: :func:`launch` sets both to this node (the first of the job) and a
+port free on it; otherwise they default to the first node of ``SLURM_JOB_NODELIST`` (else 127.0.0.1)
+and a port derived from ``SLURM_JOB_ID``. Backend: NCCL on CUDA, gloo on CPU.
 
 Equivalence: with the global batch split into equal contiguous shards, DDP's averaged gradient equals the
 single-process gradient of the whole batch (up to float summation order), so N processes follow the same
@@ -35,8 +43,11 @@ trajectory as one (tested with 2 CPU processes and gloo).
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +55,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as torch_dist
 
+LOG = logging.getLogger(__name__)
 PORT_BASE = 29500
 PORT_SPAN = 2000
 
@@ -197,3 +209,54 @@ def session(backend: str | None = None, timeout_s: float = 600) -> Iterator[Dist
         yield dist
     finally:
         torch_dist.destroy_process_group()
+
+
+def _requested_tasks(snakemake) -> int:
+    resources = getattr(snakemake, "resources", None)
+    value = resources.get("tasks", 1) if resources is not None else 1
+    return int(value or 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def srun_command(tasks: int, argv: Sequence[str] | None = None) -> list[str]:
+    """The command that starts this script again as ``tasks`` processes of one job step."""
+    argv = list(sys.argv if argv is None else argv)
+    # --kill-on-bad-exit: one failing rank ends the step (the others would wait in a collective forever)
+    return ["srun", f"--ntasks={tasks}", "--kill-on-bad-exit=1", sys.executable, *argv]
+
+
+def launch(snakemake=None, *, tasks: int | None = None, argv: Sequence[str] | None = None) -> Distributed:
+    """Become one of ``tasks`` data-parallel processes (default: the rule's resource ``tasks``).
+
+    Inside a Slurm job but not yet in a multi-task job step (the batch step of a rule with
+    ``mpi="srun"``), this process is *replaced* (exec) by ``srun --ntasks=N python <argv>``: the script
+    starts again as N tasks and srun's exit status becomes the job's. In a task, under torchrun, or with
+    N <= 1 it returns this process's :class:`Distributed`. Outside Slurm with N > 1 it warns and stays
+    one process (same result within the DDP tolerance: see the module docstring).
+    """
+    tasks = _requested_tasks(snakemake) if tasks is None else int(tasks)
+    here = from_environment()
+    if tasks <= 1 or here.enabled:
+        return here
+    if "SLURM_JOB_ID" not in os.environ:
+        LOG.warning("%d processes asked for (resource tasks) but not inside a Slurm job: training in one process", tasks)
+        return here
+    one_node = os.environ.get("SLURM_JOB_NUM_NODES", "1") == "1"
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1" if one_node else socket.gethostname())
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    command = srun_command(tasks, argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(command[0], command)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def rank_log(path: str | os.PathLike) -> str:
+    """The log file of this rank: ``path`` itself on rank 0, ``<path>.rank<N>`` on the others."""
+    dist = from_environment()
+    return str(path) if dist.is_main else f"{path}.rank{dist.rank}"
