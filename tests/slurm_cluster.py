@@ -18,7 +18,12 @@ For a permanent record of every job (state, exit code, allocated TRES incl. ``gr
 writes the job-completion log ``jobcomp/filetxt``, which :meth:`SlurmCluster.finished_jobs` parses.
 
 Daemons are stopped by the PIDs in their pid files, never by name; every command runs under a hard
-``timeout -s KILL``.
+``timeout -s KILL``. Teardown (:meth:`SlurmCluster.stop`) also ends every process of the cluster's jobs,
+even those that escaped Slurm's process tracking (daemonised, or left behind when a test timed out and
+slurmd went first): ``scancel`` of every job and a wait until they are gone, then the daemons, then
+SIGKILL to each process that is a job-step daemon of this cluster (``slurmstepd`` working in
+:data:`STATE`) or carries this cluster's job environment (``SLURM_CLUSTER_NAME``), with its process
+group. Nothing else is touched: the selection is by what the process is, never by name.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 import pytest
 
 MARKER = "# written by terraflux tests/slurm_cluster.py"
+CLUSTER_NAME = "terraflux-test"
 CONF_DIR = Path("/etc/slurm")
 STATE = Path("/tmp/terraflux-slurm")  # fixed, so that daemons of a crashed earlier run can be found and stopped
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
@@ -80,6 +86,71 @@ def _stop_pidfile(pidfile: Path, wait: float = 10.0) -> None:
         if _alive(pid):
             os.kill(pid, 9)
     pidfile.unlink(missing_ok=True)
+
+
+def _process_info(pid: int) -> tuple[bytes, bytes, str]:
+    """(cmdline, environ, cwd) of ``pid``; empty when it is gone or unreadable."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return b"", b"", ""
+    return cmdline, environ, cwd
+
+
+def cluster_processes(state: Path = STATE, cluster: str = CLUSTER_NAME) -> list[int]:
+    """PIDs of the live processes that belong to this test cluster's jobs (not its daemons).
+
+    A job-step daemon (``slurmstepd``) working in ``state``, or any process whose environment says it
+    runs in a job of ``cluster`` (Slurm sets ``SLURM_CLUSTER_NAME`` in every job and task, and children
+    inherit it, also when they daemonise). This process and its ancestors are never listed.
+    """
+    own = set()
+    pid = os.getpid()
+    while pid > 1:
+        own.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    marker = f"SLURM_CLUSTER_NAME={cluster}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in own or not _alive(int(entry.name)):
+            continue
+        cmdline, environ, cwd = _process_info(int(entry.name))
+        stepd = cmdline.startswith(b"slurmstepd") and (cwd == str(state) or cwd.startswith(f"{state}/"))
+        if stepd or marker in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_cluster_processes(state: Path = STATE, cluster: str = CLUSTER_NAME, rounds: int = 5) -> list[int]:
+    """SIGKILL every process of :func:`cluster_processes` and its process group; returns the PIDs killed.
+
+    Repeated until none is left (a step daemon may start a task while we look). A process group is
+    killed only when its leader is itself one of those processes (never the test's own group).
+    """
+    killed: list[int] = []
+    own_group = os.getpgrp()
+    for _ in range(rounds):
+        pids = cluster_processes(state, cluster)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                group = os.getpgid(pid)
+                if group in pids and group != own_group:
+                    os.killpg(group, 9)
+                os.kill(pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+        killed += pids
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return killed
 
 
 def _memory_mb() -> int:
@@ -138,7 +209,7 @@ class SlurmCluster:
         s = self.state
         (CONF_DIR / "slurm.conf").write_text(
             f"""{MARKER}
-ClusterName=terraflux-test
+ClusterName={CLUSTER_NAME}
 SlurmctldHost=localhost
 SlurmUser=root
 AuthType=auth/munge
@@ -201,14 +272,20 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.05)
         dst.write_text(src.read_text())
 
-    def stop(self) -> None:
-        """Cancel what is still queued, then stop slurmd, slurmctld and munged by their PIDs."""
-        if self.pidfile("slurmctld").exists():
-            ids = run(["squeue", "-h", "-o", "%i"], check=False, timeout=10).stdout.split()
+    def stop(self, wait: float = 15) -> None:
+        """Cancel every job and wait (up to ``wait`` s) until they have ended; stop slurmd, slurmctld and
+        munged by their PIDs; then SIGKILL whatever is left of the jobs (:func:`kill_cluster_processes`)."""
+        if _alive(self._pid("slurmctld")):
+            active = ["squeue", "-h", "-t", "PENDING,RUNNING,SUSPENDED,COMPLETING,CONFIGURING", "-o", "%i"]
+            ids = run(active, check=False, timeout=10).stdout.split()
             if ids:
                 run(["scancel", *ids], check=False, timeout=10)
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline and run(active, check=False, timeout=10).stdout.split():
+                    time.sleep(0.2)
         for daemon in ("slurmd", "slurmctld", "munged"):
             _stop_pidfile(self.pidfile(daemon))
+        kill_cluster_processes(self.state)
 
     def finished_jobs(self) -> list[dict[str, str]]:
         """Every finished job from the job-completion log: JobId, Name, JobState, ExitCode, Tres, WorkDir..."""
