@@ -1,137 +1,196 @@
-"""Benchmark: training reads from the prepared stores vs from in-memory numpy arrays (issue 4).
+"""Benchmark: random training samples read from the prepared stores vs from in-memory numpy arrays (issue 4).
 
-Two access patterns, with the chunking of ``terraflux.prepare.era5_land.CHUNKS``:
+Two access patterns on stores written with the prepare layer's chunking (``terraflux.prepare.era5_land.CHUNKS``)
+and codec (Blosc zstd + shuffle):
 
-- DERE: one random model cell, all months, every variable (monthly store, chunks all months x 16 x 16);
-- IDE: 8 consecutive weeks (random start) x a random 64 x 64 tile, ``{v}_mean`` and ``{v}_std`` of every
-  variable (weekly store, chunks 8 weeks x 64 x 64); and the same on chunk boundaries (one chunk per array);
-- DERE after loading the (small) monthly store into memory once, as a DERE data set can.
+- DERE: one model cell, every month, every driver (monthly store, chunks all months x 16 x 16); an epoch is
+  every cell once, in random order;
+- IDE: 8 consecutive weeks (random start) x a random 64 x 64 tile of ``{v}_mean`` and ``{v}_std`` of six
+  variables (weekly store, chunks 8 weeks x 64 x 64; a window touches up to 2 x 2 x 2 chunks); an epoch is
+  as many random windows as the store has chunks per array.
 
-Each pattern is timed from the zarr store (opened once, as a data loader does) and from the same data held in
-numpy; the store is written with the prepare layer's codec (Blosc zstd + shuffle) and, for comparison, with
-Blosc lz4 and without compression. Prints samples/s and the ratio store / in-memory (target >= 0.5).
+Readers, each timed in its own fresh process (so its peak RSS is its own) on the same seeded epochs:
 
-    python bench/bench_prepare_reads.py [--dir /tmp/tf-bench-reads] [--seconds 3]
+- ``memory``: every array loaded into numpy first (load time reported), then sliced: the baseline;
+- ``reader full``: :class:`terraflux.prepare.samples.SampleReader` with a cache as large as the data:
+  epoch 1 (cold: every chunk decoded on first touch; the files are in the OS page cache, just written)
+  and epoch 2 (warm);
+- ``reader 25%``: the same with a cache of a quarter of the data (memory bounded; evicted chunks decoded again);
+- ``reader grouped``: a small cache (``--blocks`` blocks of one chunk of every array) and the epoch in
+  :func:`terraflux.prepare.samples.chunk_grouped_order` (random order of groups of chunks, samples of two
+  groups mixed; a group is one chunk, or 2 x 2 x 2 chunks when an epoch has fewer than 4 samples per chunk);
+- ``zarr direct``: ``array[region]`` per array and sample, as before the reader (a few hundred samples).
+
+Prints samples/s, the ratio against ``memory`` (target >= 0.5), and peak RSS per reader, with the load average.
+
+    python bench/bench_prepare_reads.py [--dir /tmp/tf-bench-reads] [--variables 10] [--weeks 520]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import zarr
-from zarr.codecs import BloscCodec
 
 import terraflux  # noqa: F401
 from terraflux.prepare import stores
 from terraflux.prepare.era5_land import CHUNKS
+from terraflux.prepare.samples import SampleReader, chunk_grouped_order
 
-CODECS = {
-    "zstd+shuffle (prepare)": stores.COMPRESSOR,
-    "lz4+shuffle": BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
-    "none": None,
-}
+MONTHS, NY, NX = 360, 96, 128  # DERE: 30 years of months on a 96 x 128 model grid
+WY = WX = 256  # IDE grid; weeks from --weeks
+TILE, WINDOW = 64, 8
 
 
 def smooth_field(rng, shape):
-    """Float32 data with realistic compressibility (smooth in space and time plus noise)."""
-    base = np.cumsum(rng.standard_normal(shape, dtype=np.float32), axis=-1) * 0.1
+    """Float32 data with realistic compressibility (smooth in time plus small noise)."""
+    base = np.cumsum(rng.standard_normal(shape, dtype=np.float32), axis=0) * 0.1
     return (280 + base + 0.01 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
 
 
-def write(path: Path, arrays: dict[str, np.ndarray], chunks: tuple, codec) -> zarr.Group:
+def write_store(path: Path, names: list[str], shape: tuple, chunks: tuple, seed: int) -> None:
+    import zarr
+
     if path.exists():
         shutil.rmtree(path)
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    for name, values in arrays.items():
-        arr = group.create_array(name, shape=values.shape, chunks=chunks, dtype=values.dtype, compressors=[codec] if codec else None, fill_value=np.nan)
-        arr[:] = values
-    return zarr.open_group(str(path), mode="r")
+    rng = np.random.default_rng(seed)
+    for name in names:
+        array = group.create_array(name, shape=shape, chunks=chunks, dtype="float32", compressors=[stores.COMPRESSOR], fill_value=np.nan)
+        array[:] = smooth_field(rng, shape)
 
 
-def throughput(sample, seconds: float) -> float:
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        sample()
-        count += 1
-    return count / (time.perf_counter() - start)
+def dere_epoch(seed: int) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    cells = rng.permutation(NY * NX)
+    return [(slice(None), int(c // NX), int(c % NX)) for c in cells]
+
+
+def ide_epoch(seed: int, n_weeks: int) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    count = -(-n_weeks // WINDOW) * (WY // TILE) * (WX // TILE)
+    t = rng.integers(0, n_weeks - WINDOW + 1, count)
+    y = rng.integers(0, WY - TILE + 1, count)
+    x = rng.integers(0, WX - TILE + 1, count)
+    return [(slice(a, a + WINDOW), slice(b, b + TILE), slice(c, c + TILE)) for a, b, c in zip(t, y, x)]
+
+
+def rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it is not inherited across exec from the parent)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(read, epoch) -> float:
+    start = time.perf_counter()
+    for index in epoch:
+        read(*index)
+    return len(epoch) / (time.perf_counter() - start)
+
+
+def starts(epoch: list[tuple]) -> np.ndarray:
+    return np.array([[0 if i == slice(None) else (i.start if isinstance(i, slice) else i) for i in index] for index in epoch])
+
+
+def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], cache: float) -> dict:
+    """Run in a fresh process: samples/s per epoch and this process's peak RSS."""
+    import zarr
+
+    group = zarr.open_group(path, mode="r")
+    base = rss_mb()
+    out = {"rss_start_mb": base}
+    if kind == "memory":
+        start = time.perf_counter()
+        arrays = [group[n][:] for n in names]
+        out["load_s"] = time.perf_counter() - start
+
+        def read(*index):
+            return np.stack([a[index] for a in arrays])
+
+        out["rates"] = [timed(read, e) for e in epochs]
+    elif kind == "zarr":
+        arrays = [group[n] for n in names]
+
+        def read(*index):
+            return np.stack([a[index] for a in arrays])
+
+        out["rates"] = [timed(read, epochs[0][:300])]
+    else:
+        probe = SampleReader(group, names, cache_bytes=0)
+        total = int(np.prod([-(-n // c) for n, c in zip(probe.shape, probe.chunks)])) * probe.block_nbytes
+        size = int(total * cache) if cache <= 1 else int(cache) * probe.block_nbytes  # fraction or blocks
+        reader = SampleReader(group, names, cache_bytes=size)
+        out["cache_mb"] = reader.cache.max_bytes / 2**20
+        out["rates"] = []
+        n_blocks = total // probe.block_nbytes
+        for i, epoch in enumerate(epochs):
+            if kind == "grouped":
+                unit = [c * (2 if c < n and len(epoch) < 4 * n_blocks else 1) for c, n in zip(reader.chunks, reader.shape)]
+                order = chunk_grouped_order(starts(epoch), unit, np.random.default_rng(i), mix=2)
+                epoch = [epoch[j] for j in order]
+            out["rates"].append(timed(reader.read, epoch))
+        out["hit_rate"] = reader.cache.hits / max(reader.cache.hits + reader.cache.misses, 1)
+    out["rss_mb"] = rss_mb()
+    return out
+
+
+def run(kind, *args) -> dict:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(measure, kind, *args).result()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/tf-bench-reads")
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--variables", type=int, default=10)
+    parser.add_argument("--variables", type=int, default=10, help="DERE drivers")
+    parser.add_argument("--weeks", type=int, default=520, help="IDE weeks (10 years)")
+    parser.add_argument("--blocks", type=int, default=8, help="cache blocks of 'reader grouped'")
+    parser.add_argument("--keep", action="store_true", help="keep the stores")
     args = parser.parse_args()
     root = Path(args.dir)
-    rng = np.random.default_rng(0)
-
-    # DERE: 30 years of months on a 96 x 128 model grid
-    months, ny, nx = 360, 96, 128
-    monthly = {f"v{i}": smooth_field(rng, (months, ny, nx)) for i in range(args.variables)}
-    # IDE: 10 years of weeks on a 256 x 256 grid, mean and std of 6 variables
-    n_weeks, wy, wx = 520, 256, 256
-    weekly = {f"v{i}_{s}": smooth_field(rng, (n_weeks, wy, wx)) for i in range(6) for s in ("mean", "std")}
-    mchunks = (months, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"])
+    root.mkdir(parents=True, exist_ok=True)
+    monthly, weekly = root / "monthly.zarr", root / "weekly.zarr"
+    mnames = [f"v{i}" for i in range(args.variables)]
+    wnames = [f"v{i}_{s}" for i in range(6) for s in ("mean", "std")]
+    write_store(monthly, mnames, (MONTHS, NY, NX), (MONTHS, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"]), 0)
     wchunks = (CHUNKS["weekly"]["time"], CHUNKS["weekly"]["latitude"], CHUNKS["weekly"]["longitude"])
-
-    def dere(source):
-        def sample():
-            iy, ix = rng.integers(ny), rng.integers(nx)
-            return np.stack([source[name][:, iy, ix] for name in monthly])
-
-        return sample
-
-    def ide(source):
-        def sample():
-            t = rng.integers(n_weeks - 8)
-            y, x = rng.integers(wy - 64), rng.integers(wx - 64)
-            return np.stack([source[name][t : t + 8, y : y + 64, x : x + 64] for name in weekly])
-
-        return sample
-
-    def ide_aligned(source):
-        """IDE windows on chunk boundaries (8-week steps, 64 x 64 tiles): one chunk per array and sample."""
-
-        def sample():
-            t = 8 * rng.integers(n_weeks // 8)
-            y, x = 64 * rng.integers(wy // 64), 64 * rng.integers(wx // 64)
-            return np.stack([source[name][t : t + 8, y : y + 64, x : x + 64] for name in weekly])
-
-        return sample
-
-    memory = {
-        "DERE": throughput(dere(monthly), args.seconds),
-        "IDE": throughput(ide(weekly), args.seconds),
-        "IDE aligned": throughput(ide_aligned(weekly), args.seconds),
+    write_store(weekly, wnames, (args.weeks, WY, WX), wchunks, 1)
+    patterns = {
+        "DERE": (str(monthly), mnames, [dere_epoch(10), dere_epoch(11)], f"{args.variables} x {MONTHS} x {NY} x {NX}"),
+        "IDE": (str(weekly), wnames, [ide_epoch(20, args.weeks), ide_epoch(21, args.weeks)], f"12 x {args.weeks} x {WY} x {WX}"),
     }
-    print(f"in-memory numpy: DERE {memory['DERE']:.0f} samples/s, IDE {memory['IDE']:.0f} samples/s, IDE aligned {memory['IDE aligned']:.0f}")
-    for label, codec in CODECS.items():
-        mgroup = write(root / "monthly.zarr", monthly, mchunks, codec)
-        wgroup = write(root / "weekly.zarr", weekly, wchunks, codec)
-        marrays = {name: mgroup[name] for name in monthly}
-        warrays = {name: wgroup[name] for name in weekly}
-        size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1e6
-        rates = {
-            "DERE": throughput(dere(marrays), args.seconds),
-            "IDE": throughput(ide(warrays), args.seconds),
-            "IDE aligned": throughput(ide_aligned(warrays), args.seconds),
-        }
-        # a DERE loader holds the small monthly store in memory after one read: time that read
-        start = time.perf_counter()
-        loaded = {name: marrays[name][:] for name in monthly}
-        load_s = time.perf_counter() - start
-        rates["DERE loaded"] = throughput(dere(loaded), args.seconds)
+    for label, (path, names, epochs, shape) in patterns.items():
+        gb = np.prod([int(s) for s in shape.split(" x ")]) * 4 / 1e9
+        print(f"{label}: float32 {shape} ({gb:.2f} GB), epoch of {len(epochs[0])} samples; load average {os.getloadavg()[0]:.2f}")
+        memory = run("memory", path, names, epochs, 1.0)
+        base = memory["rates"][1]
         print(
-            f"zarr {label:24s} ({size:6.0f} MB): DERE {rates['DERE']:6.0f}/s ratio {rates['DERE'] / memory['DERE']:.3f}; "
-            f"DERE after one {load_s:.2f} s read {rates['DERE loaded'] / memory['DERE']:.2f}; "
-            f"IDE {rates['IDE']:6.0f}/s ratio {rates['IDE'] / memory['IDE']:.2f}; "
-            f"IDE chunk-aligned {rates['IDE aligned']:6.0f}/s ratio {rates['IDE aligned'] / memory['IDE aligned']:.2f}"
+            f"  memory        : {base:8.0f} samples/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.1f} s load; "
+            f"peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
         )
-    shutil.rmtree(root)
+        for name, kind, fraction in (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", args.blocks), ("zarr direct", "zarr", 1.0)):
+            result = run(kind, path, names, epochs, fraction)
+            rates = result["rates"]
+            if kind in ("reader", "grouped"):
+                print(
+                    f"  {name:14s}: cold {rates[0]:8.0f}/s ratio {rates[0] / base:.2f}; warm {rates[1]:8.0f}/s ratio {rates[1] / base:.2f}; "
+                    f"epoch 1 {len(epochs[0]) / rates[0]:.1f} s vs memory load + epoch {memory['load_s'] + len(epochs[0]) / base:.1f} s; "
+                    f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; "
+                    f"load average {os.getloadavg()[0]:.2f}"
+                )
+            else:
+                print(f"  {name:14s}: {rates[0]:8.0f}/s ratio {rates[0] / base:.3f}; peak RSS {result['rss_mb']:.0f} MB")
+    if not args.keep:
+        shutil.rmtree(root)
 
 
 if __name__ == "__main__":
