@@ -26,7 +26,7 @@ from conftest import snakemake
 RUN = "evaltest"
 MODELS = ["baseline", "kgml", "step4", "step6"]
 FLUXES = ["GPP", "RECO", "NEE"]
-EVAL_RULES = ["evaluate_run_manifest", "evaluate_dere", "evaluate_maps", "evaluate_spatial", "evaluate_label_expansion", "evaluate_ide", "evaluate_ide_maps"]
+EVAL_RULES = ["evaluate_run_manifest", "evaluate_dere", "evaluate_maps", "evaluate_spatial", "evaluate_label_expansion", "evaluate_label_expansion_skill", "evaluate_ide", "evaluate_ide_maps"]
 IDE_WEEKS = 4  # window length of the fake IDE model
 
 
@@ -36,6 +36,12 @@ def _true_fluxes(lat, lon, times, rng):
     gpp = np.clip(4 + 3 * season + 0.8 * np.sin(yy * 3) * np.cos(xx * 2) + 0.2 * rng.normal(size=(times.size, *yy.shape)), 0, None)
     reco = 0.7 * gpp + 1.0 + 0.2 * np.cos(xx * 3)
     return {"GPP": gpp, "RECO": reco, "NEE": reco - gpp}
+
+
+def write_site_predictions(path: Path, maps: dict, sites: pd.DataFrame, times: pd.DatetimeIndex, test: np.ndarray) -> None:
+    """A predictions.parquet as the DERE in-situ stages write it: the model's cell value at each site's cell."""
+    rows = [pd.DataFrame({"site_id": s.site_id, "time": times[test], "split": "test", **{v: maps[v][test, s.cell_iy, s.cell_ix] for v in FLUXES}}) for _, s in sites.iterrows()]
+    pd.concat(rows, ignore_index=True).to_parquet(path)
 
 
 def write_world(root: Path) -> None:
@@ -94,8 +100,11 @@ def write_world(root: Path) -> None:
         d.mkdir(parents=True)
         maps = {v: np.where(land, coarse[v] + skill * rng.normal(size=coarse[v].shape), np.nan).astype("float32") for v in FLUXES}
         xr.Dataset({v: (("time", "latitude", "longitude"), a, {"units": "gC m-2 d-1"}) for v, a in maps.items()}, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
-        pred_rows = [pd.DataFrame({"site_id": s.site_id, "time": times[test], "split": "test", **{v: maps[v][test, s.cell_iy, s.cell_ix] for v in FLUXES}}) for _, s in sites.iterrows()]
-        pd.concat(pred_rows, ignore_index=True).to_parquet(d / "predictions.parquet")
+        write_site_predictions(d / "predictions.parquet", maps, sites, times, test)
+    # step 6 on the kriging label set: site predictions only (no maps), noisier than step 6 on CSDI labels
+    maps = {v: coarse[v] + 0.3 * rng.normal(size=coarse[v].shape) for v in FLUXES}
+    (out / "dere" / "step6_kriging").mkdir(parents=True)
+    write_site_predictions(out / "dere" / "step6_kriging" / "predictions.parquet", maps, sites, times, test)
 
     # CSDI samples at hidden observed site-months (the step-5 hold-out)
     observed = insitu.melt(id_vars=["site_id", "time"], value_vars=FLUXES, var_name="variable", value_name="observation").dropna()
@@ -147,7 +156,7 @@ def evaluated(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate")
     write_world(root)
     ev = f"results/{RUN}/evaluate"
-    targets = [f"results/{RUN}/manifest.json", f"{ev}/dere_skill.csv", f"{ev}/label_expansion.csv", f"{ev}/ide_scores.csv"]
+    targets = [f"results/{RUN}/manifest.json", f"{ev}/dere_skill.csv", f"{ev}/label_expansion.csv", f"{ev}/label_expansion_skill.csv", f"{ev}/ide_scores.csv"]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
     targets.append(f"{ev}/ide_maps/benchmark_cnn3d.png")
     config = root / "evaluate-test.yaml"
@@ -177,6 +186,12 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     assert clean < noisy
     labels = pd.read_csv(ev / "label_expansion.csv")
     assert set(labels["method"]) == {"CSDI", "kriging (ordinary)"} and labels["crps"].notna().all()
+    per_label_set = pd.read_csv(ev / "label_expansion_skill.csv")
+    assert list(dict.fromkeys(per_label_set["label_set"])) == ["step 4 (observations only)", "step 6 (CSDI labels)", "step 6 (kriging labels)"]
+    gpp = per_label_set[(per_label_set["reference"] == "truth") & (per_label_set["variable"] == "GPP")].set_index("label_set")
+    # noise 0.2 (step 4), 0.15 (step 6, CSDI), 0.3 (step 6, kriging): the RMSE change against step 4 follows it
+    assert gpp.loc["step 4 (observations only)", "d_rmse"] == 0
+    assert gpp.loc["step 6 (CSDI labels)", "d_rmse"] < 0 < gpp.loc["step 6 (kriging labels)", "d_rmse"]
     kriged = pd.read_parquet(ev / "kriging_labels.parquet")
     assert kriged["imputed"].any() and kriged.loc[kriged["imputed"], "value"].notna().all()
     ide = pd.read_csv(ev / "ide_scores.csv")
@@ -184,7 +199,7 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d.log").read_text()
     expected = json.loads((root / "ide_expected.json").read_text())
     assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d at week {expected['week']} " in log
-    for png in [ev / "dere_skill.png", ev / "dere_skill_groups.png", ev / "label_expansion.png", ev / "ide_scores.png", ev / "ide_maps" / "benchmark_cnn3d.png", *(ev / "maps").glob("*.png"), *(ev / "spatial").glob("*.png")]:
+    for png in [ev / "dere_skill.png", ev / "dere_skill_groups.png", ev / "label_expansion.png", ev / "label_expansion_skill.png", ev / "ide_scores.png", ev / "ide_maps" / "benchmark_cnn3d.png", *(ev / "maps").glob("*.png"), *(ev / "spatial").glob("*.png")]:
         assert png.read_bytes()[:4] == b"\x89PNG", png
 
 
@@ -289,9 +304,9 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
     (Path(os.environ.get("TERRAFLUX_SCREENSHOT_DIR", tmp_path)) / "report_screenshot.png").write_bytes(shot.read_bytes())
     assert state["app"] > 100, "the report's app did not render"
     names = {img["name"] for img in state["loaded"]}
-    expected = {"dere_skill.png", "dere_skill_groups.png", "label_expansion.png", "ide_scores.png", "benchmark_cnn3d.png"} | {f"{m}.png" for m in MODELS}
+    expected = {"dere_skill.png", "dere_skill_groups.png", "label_expansion.png", "label_expansion_skill.png", "ide_scores.png", "benchmark_cnn3d.png"} | {f"{m}.png" for m in MODELS}
     assert expected <= {Path(n).name for n in names}, names
-    assert len(state["loaded"]) == 4 + 2 * len(MODELS) + 1
+    assert len(state["loaded"]) == 5 + 2 * len(MODELS) + 1
     broken = [img["name"] for img in state["loaded"] if not img["ok"]]
     assert not broken, f"images that did not load: {broken}"
     assert shot.stat().st_size > 10_000

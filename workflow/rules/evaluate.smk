@@ -183,6 +183,49 @@ rule evaluate_label_expansion:
         "../scripts/evaluate_label_expansion.py"
 
 
+# Step-6 skill per label set (issue 8): predictions folder -> label in the table (the first is the reference).
+LABEL_SET_MODELS = {
+    "step4": "step 4 (observations only)",
+    "step6": "step 6 (CSDI labels)",
+    "step6_kriging": "step 6 (kriging labels)",
+}
+
+
+rule evaluate_label_expansion_skill:
+    """DERE skill per label set at held-out sites: step 4 vs step 6 on CSDI labels vs step 6 on kriging labels."""
+    input:
+        unpack(lambda wildcards: {**TRUTH_FLUXES, **TRUTH_SITES}),
+        predictions=[results(f"dere/{m}/predictions.parquet") for m in LABEL_SET_MODELS],
+        insitu=resources_path("prepared/insitu_monthly.parquet"),
+        sites=resources_path("prepared/sites.parquet"),
+        code=library("evaluate"),
+    output:
+        table=report(
+            results("evaluate/label_expansion_skill.csv"),
+            caption="../report/label_expansion_skill_table.rst",
+            category="4. Label expansion",
+        ),
+        figure=report(
+            results("evaluate/label_expansion_skill.png"),
+            caption="../report/label_expansion_skill.rst",
+            category="4. Label expansion",
+        ),
+    log:
+        logs("evaluate_label_expansion_skill.log"),
+    benchmark:
+        benchmarks("evaluate_label_expansion_skill.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        label_sets=list(LABEL_SET_MODELS.values()),
+        period=config["period"],
+    script:
+        "../scripts/evaluate_label_expansion_skill.py"
+
+
 rule evaluate_ide:
     """IDE extremes and driver scores against the baselines."""
     input:
@@ -259,6 +302,7 @@ rule evaluate_ide_maps:
 ALL_TARGETS.append(results("manifest.json"))
 ALL_TARGETS.append(results("evaluate/dere_skill.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion.csv"))
+ALL_TARGETS.append(results("evaluate/label_expansion_skill.csv"))
 ALL_TARGETS.append(results("evaluate/ide_scores.csv"))
 ALL_TARGETS.extend(results(f"evaluate/ide_maps/{model}.png") for model in IDE_MODELS)
 ALL_TARGETS.extend(
