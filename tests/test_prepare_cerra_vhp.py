@@ -3,12 +3,14 @@
 import eccodes
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 import xarray as xr
 
 import terraflux  # noqa: F401
-from terraflux.errors import DataError
+from terraflux.errors import ConfigError, DataError
 from terraflux.prepare.cerra import prepare_cerra
+from terraflux.prepare.regrid import Target
 from terraflux.sources.readers.cerra import open_cerra, read_values
 
 NX, NY = 6, 5
@@ -16,8 +18,9 @@ T2M = ("2t", 167, "heightAboveGround", 2)
 TP = ("tp", 228228, "surface", 0)
 
 
-def write_cerra(path, times, variables=(T2M,), forecast=False):
-    """A CERRA-like GRIB2 file: Lambert conformal (LaD = LoV-ish CERRA keys), value = 280 + hour index."""
+def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0):
+    """A CERRA-like GRIB2 file: Lambert conformal (LaD = LoV-ish CERRA keys), value = 280 + hour index
+    (+ ``gradient`` x column index)."""
     with open(path, "wb") as out:
         for i, t in enumerate(times):
             for short, param, level_type, level in variables:
@@ -42,7 +45,8 @@ def write_cerra(path, times, variables=(T2M,), forecast=False):
                 eccodes.codes_set(h, "dataDate", int(t.strftime("%Y%m%d")))
                 eccodes.codes_set(h, "dataTime", t.hour * 100)
                 eccodes.codes_set(h, "bitsPerValue", 16)
-                eccodes.codes_set_values(h, np.full(NX * NY, (1.0 if forecast else 280.0) + (i % 2)))
+                field = (1.0 if forecast else 280.0) + (i % 2) + gradient * np.tile(np.arange(NX), NY)
+                eccodes.codes_set_values(h, field)
                 eccodes.codes_write(h, out)
                 eccodes.codes_release(h)
     return path
@@ -81,6 +85,41 @@ def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
     assert "d-1" in ds["tp_mean"].attrs["units"]
     assert ds.rio.crs.to_dict()["proj"] == "lcc"
     assert ds["latitude"].dims == ("y", "x")
+
+
+def test_cerra_reprojected_to_lat_lon_keeps_a_linear_field(tmp_path):
+    files = {(2016, m): [str(write_cerra(tmp_path / f"cerra_analysis_2016-{m:02d}.grib", month_steps(2016, m), gradient=0.1))] for m in range(1, 13)}
+    period = {"start_year": 2016, "end_year": 2016, "train_years": [2016]}
+    target = Target.from_config({"reproject_crs": "EPSG:4326", "reproject_resolution": 0.02, "resampling": "bilinear"})
+    out = tmp_path / "cerra_weekly.zarr"
+    prepare_cerra(files, out_path=out, variables=[], period=period, reproject=target, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".grib")) == ["cerra_weekly.zarr"]  # no scratch left
+    ds = xr.open_zarr(out)
+    assert ds.rio.crs.to_epsg() == 4326 and ds.attrs["reprojection"]["resampling"] == "bilinear"
+    assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes["time"] == 52
+    np.testing.assert_allclose(np.abs(np.diff(ds["x"].values)), 0.02)
+    assert ds["x"].attrs["units"] == "degrees_east" and ds["latitude"].dims == ("y", "x")
+    np.testing.assert_allclose(ds["longitude"].values, np.broadcast_to(ds["x"].values, ds["longitude"].shape), atol=1e-9)
+    native = open_cerra(files[(2016, 1)][0])
+    to_native = pyproj.Transformer.from_crs("EPSG:4326", native.attrs["crs_wkt"], always_xy=True)
+    col = (to_native.transform(ds["longitude"].values, ds["latitude"].values)[0] - native["x"].values[0]) / 5500.0
+    mean, land = ds["t2m_mean"].values[3], ds["land_mask"].values
+    inside = (col > 0.5) & (col < NX - 1.5) & np.isfinite(mean)
+    assert inside.sum() > 50 and land[inside].all() and not land.all()  # outside the Lambert grid: no data
+    np.testing.assert_allclose(mean[inside], 280.5 + 0.1 * col[inside], atol=2e-3)  # bilinear keeps a linear field
+    np.testing.assert_allclose(ds["t2m_std"].values[3][inside], 0.5, atol=1e-4)
+    np.testing.assert_allclose(ds["t2m_mean_clim"].values[3][inside], mean[inside], atol=1e-5)  # one training year
+    assert np.isnan(mean[~land]).all()
+
+
+def test_reprojection_config_errors_name_the_key():
+    assert Target.from_config({"reproject_crs": "none", "reproject_resolution": 0, "resampling": "bilinear"}) is None
+    with pytest.raises(ConfigError, match="prepare.cerra.reproject_crs"):
+        Target.from_config({"reproject_crs": "EPSG:99999999"})
+    with pytest.raises(ConfigError, match="prepare.cerra.reproject_resolution"):
+        Target.from_config({"reproject_crs": "EPSG:3035", "reproject_resolution": -1})
+    with pytest.raises(ConfigError, match="prepare.cerra.resampling"):
+        Target.from_config({"reproject_crs": "EPSG:3035", "resampling": "lanczos3"})
 
 
 def test_cerra_truncated_file_names_it(tmp_path):

@@ -115,7 +115,7 @@ rule prepare_pft:
 
 
 rule prepare_cerra:
-    """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid (cerra_weekly.zarr)."""
+    """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid, or reprojected (cerra_weekly.zarr)."""
     input:
         files=expand(
             raw("cerra/cerra_{product}_{year}-{month}.grib"),

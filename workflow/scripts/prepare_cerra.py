@@ -1,4 +1,5 @@
-"""CERRA monthly GRIB2 files -> weekly statistics store on the native Lambert grid (rule prepare_cerra).
+"""CERRA monthly GRIB2 files -> weekly statistics store on the native Lambert grid or, with
+``prepare.cerra.reproject_crs``, reprojected to another grid (rule prepare_cerra).
 
 Inputs: ``files`` (``cerra_{analysis,forecast}_{YYYY-MM}.grib``). Output ``cerra_weekly.zarr``:
 
@@ -6,13 +7,14 @@ Inputs: ``files`` (``cerra_{analysis,forecast}_{YYYY-MM}.grib``). Output ``cerra
 |---|---|---|
 | {v}_mean, {v}_std (t2m, r2, sp, tcc, al, vsw, tp, ...) | (time, y, x) | file units; accumulations per day (tp kg m-2 d-1) |
 | {v}_mean_clim, {v}_std_clim | (week_of_year, y, x) | as above |
-| latitude, longitude | (y, x) | degrees; x, y in metres (Lambert conformal, spatial_ref) |
+| latitude, longitude | (y, x) | degrees; x, y in metres (Lambert conformal) or the target CRS's units; CRS in spatial_ref |
 | land_mask | (y, x) | points with data |
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.prepare.cerra import prepare_cerra
 from terraflux.prepare.era5_land import workers_for
+from terraflux.prepare.regrid import Target
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -29,6 +31,7 @@ prepare_cerra(
     variables=[],
     period=sm.params.period,
     crop=sm.params.cerra["crop"],
+    reproject=Target.from_config(sm.params.cerra),
     workers=workers_for(sm.threads),
     provenance=from_snakemake(sm),
 )

@@ -7,11 +7,15 @@ of grid indices before loading) and reduced to partial weekly moments; the paren
 step hours, e.g. kg m-2 d-1). Store: ``{v}_mean``, ``{v}_std`` over ``(time, y, x)``, climatologies over
 ``(week_of_year, y, x)``, 2-D ``latitude``/``longitude``, ``x``/``y`` in metres, the Lambert CRS
 (``spatial_ref``) and ``land_mask`` (CERRA has values over sea too: it marks points with data).
+With a reprojection target (:class:`~.regrid.Target`) the native store is built in a temporary folder and
+reprojected to the target grid with rioxarray (:func:`~.regrid.reproject_weekly`).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ import pyproj
 
 from terraflux.errors import DataError
 from terraflux.prepare import stores, weekly
+from terraflux.prepare.regrid import Target, reproject_weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
@@ -88,10 +93,14 @@ def prepare_cerra(
     variables: Sequence[str],
     period: Mapping,
     crop: Sequence[int] | None = None,
+    reproject: Target | None = None,
     workers: int = 1,
     provenance: Mapping | None = None,
 ) -> None:
-    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names)."""
+    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names).
+
+    ``reproject``: None keeps the native Lambert grid; a :class:`~.regrid.Target` writes the store on that grid.
+    """
     start_year, end_year = int(period["start_year"]), int(period["end_year"])
     train = sorted(int(y) for y in period["train_years"])
     months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
@@ -117,7 +126,14 @@ def prepare_cerra(
         "longitude": (("y", "x"), first["longitude"].values, {"units": "degrees_east", "standard_name": "longitude"}),
     }
     first.close()
-    with atomic_output(out_path) as tmp:
+    with ExitStack() as stack:
+        final = stack.enter_context(atomic_output(out_path))
+        if reproject is None:
+            tmp = final
+        else:  # the native store in a temporary folder beside the output, reprojected below
+            scratch = Path(tempfile.mkdtemp(prefix=".native-", dir=Path(out_path).parent))
+            stack.callback(shutil.rmtree, scratch, True)
+            tmp = scratch / "native.zarr"
         group = stores.create(
             tmp,
             {**weekly.coords(start_year, end_year), **space},
@@ -139,5 +155,10 @@ def prepare_cerra(
             log.info("CERRA %d-%02d reduced", task.year, task.month)
         writer.close()
         group["land_mask"][:] = valid
-        weekly.write_climatology(group, names, train, start_year, end_year)
-        stores.finish(tmp, {"provenance": dict(provenance or {}), "train_years": train})
+        record = {"provenance": dict(provenance or {}), "train_years": train}
+        if reproject is None:
+            weekly.write_climatology(group, names, train, start_year, end_year)
+        else:
+            reproject_weekly(tmp, final, reproject, names, train=train, start_year=start_year, end_year=end_year)
+            log.info("CERRA weekly statistics reprojected to %s", reproject.crs)
+        stores.finish(final, record)
