@@ -18,7 +18,7 @@ T2M = ("2t", 167, "heightAboveGround", 2)
 TP = ("tp", 228228, "surface", 0)
 
 
-def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0):
+def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, missing_first=False):
     """A CERRA-like GRIB2 file: Lambert conformal (LaD = LoV-ish CERRA keys), value = 280 + hour index
     (+ ``gradient`` x column index)."""
     with open(path, "wb") as out:
@@ -46,6 +46,9 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0):
                 eccodes.codes_set(h, "dataTime", t.hour * 100)
                 eccodes.codes_set(h, "bitsPerValue", 16)
                 field = (1.0 if forecast else 280.0) + (i % 2) + gradient * np.tile(np.arange(NX), NY)
+                if missing_first:  # the first point missing (bitmap)
+                    eccodes.codes_set(h, "bitmapPresent", 1)
+                    field[0] = eccodes.codes_get(h, "missingValue")
                 eccodes.codes_set_values(h, field)
                 eccodes.codes_write(h, out)
                 eccodes.codes_release(h)
@@ -66,6 +69,24 @@ def test_cerra_reader_lambert_grid_in_metres(tmp_path):
     np.testing.assert_allclose(np.diff(ds["y"].values), 5500.0)
     assert ds["latitude"].values[0, 0] == pytest.approx(45.0, abs=1e-4)
     np.testing.assert_array_equal(ds["t2m"].values[:, 0, 0], [280, 281, 280, 281])
+
+
+def test_cerra_reader_decodes_only_the_window_and_masks_missing_points(tmp_path):
+    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:6], gradient=0.5, missing_first=True)
+    ds = open_cerra(path)
+    full = read_values(ds, "t2m")
+    assert np.isnan(full[:, 0, 0]).all() and np.isfinite(full[:, 1:, :]).all()
+    np.testing.assert_array_equal(full[2, 3], 280.0 + 0.5 * np.arange(NX))
+    np.testing.assert_array_equal(read_values(ds.isel(x=slice(2, 5), y=slice(1, 3)), "t2m"), full[:, 1:3, 2:5])
+    np.testing.assert_array_equal(ds["t2m"].isel(time=[1, 4], x=3).values, full[[1, 4], :, 3])
+    assert ds["t2m"].attrs["units"] == "K" and ds["t2m"].attrs["GRIB_gridType"] == "lambert"
+
+
+def test_cerra_reader_duplicated_times_name_the_file(tmp_path):
+    steps = month_steps(2016, 1)[:3]
+    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", steps.append(steps[1:2]))
+    with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: t2m appears twice at 2016-01-01T12:00"):
+        open_cerra(path)
 
 
 def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):

@@ -1,24 +1,43 @@
-"""CERRA single-level GRIB2 files (Lambert conformal conic) via cfgrib (``engine="cfgrib"`` always explicit).
+"""CERRA single-level GRIB2 files (Lambert conformal conic), read with eccodes directly.
 
 Returns dims ``(time, y, x)`` with ``x``/``y`` in metres on the grid's own projection (from the GRIB keys
 LaD, LoV, Latin1/2, Dx/Dy and the first grid point; sphere radius 6371229 m), 2-D ``latitude``/``longitude``,
-short variable names, float32. Analysis fields have ``time`` = analysis time; forecast accumulations
-(e.g. ``tp``, kg m-2 over ``step`` hours) have ``time`` = start of the accumulation and ``attrs['step_hours']``.
+short variable names (eccodes ``cfVarName``, as cfgrib names them: t2m, r2, tp, ...), float32. Analysis fields
+have ``time`` = analysis time; forecast accumulations (e.g. ``tp``, kg m-2 over ``step`` hours) have ``time`` =
+start of the accumulation and ``attrs['step_hours']``.
+
+One pass over the file reads each message's header (name, date, time, step, offset); the data stay on disk
+and are decoded lazily, only the requested messages, and cropped right after decoding (``ds.isel(x=..., y=...)``
+before ``.values`` decodes only the window). cfgrib did the same through its message index, at about 3x the
+cost (it reads every header key of every message through Python, twice per file: 2.5 of 3.8 s on a demo month).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import eccodes
 import numpy as np
 import pyproj
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.sniff import check_grib_complete, open_grib_datasets, sniff
+from terraflux.sources.readers.sniff import check_grib_complete, sniff
 
 EARTH_RADIUS = 6371229.0
-DROP = ("number", "surface", "heightAboveGround", "depthBelowLandLayer", "valid_time", "step", "meanSea", "soilLayer", "entireAtmosphere")
+GRID_KEYS = (
+    "gridType", "Nx", "Ny", "LaDInDegrees", "LoVInDegrees", "Latin1InDegrees", "Latin2InDegrees",
+    "latitudeOfFirstGridPointInDegrees", "longitudeOfFirstGridPointInDegrees", "DxInMetres", "DyInMetres",
+    "iScansNegatively", "jScansPositively",
+)  # fmt: skip
+PARAMETER_KEYS = (
+    "discipline", "parameterCategory", "parameterNumber", "typeOfFirstFixedSurface", "scaledValueOfFirstFixedSurface",
+    "productDefinitionTemplateNumber", "typeOfStatisticalProcessing",
+)  # fmt: skip
+VARIABLE_KEYS = ("paramId", "shortName", "units", "name", "cfName", "typeOfLevel", "level", "stepType")
 
 
 def crs_of(attrs: dict) -> pyproj.CRS:
@@ -33,6 +52,85 @@ def crs_of(attrs: dict) -> pyproj.CRS:
         raise DataError(f"GRIB message without Lambert grid key {error}; expected CERRA's Lambert conformal grid") from error
 
 
+@dataclass
+class _Message:
+    name: str
+    time: np.datetime64
+    step: float
+    offset: int
+
+
+def _scan(path: Path) -> tuple[list[_Message], dict, dict[str, dict]]:
+    """Headers of every message: (messages, grid keys of the first, per-variable attributes)."""
+    messages, grid, attrs, names = [], {}, {}, {}
+    with open(path, "rb") as handle:
+        while True:
+            h = eccodes.codes_grib_new_from_file(handle, headers_only=True)
+            if h is None:
+                break
+            try:
+                # cfVarName is a computed concept (about 1 ms a message): look it up once per parameter
+                param = tuple(eccodes.codes_get(h, k) if eccodes.codes_is_defined(h, k) else None for k in PARAMETER_KEYS)
+                name = names.get(param)
+                if name is None:
+                    name = names[param] = eccodes.codes_get(h, "cfVarName")
+                date, hhmm = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
+                time = np.datetime64(f"{date // 10000:04d}-{date // 100 % 100:02d}-{date % 100:02d}T{hhmm // 100:02d}:{hhmm % 100:02d}", "ns")
+                step = float(eccodes.codes_get(h, "endStep"))
+                offset = eccodes.codes_get(h, "offset")
+                if not grid:
+                    grid = {k: eccodes.codes_get(h, k) for k in GRID_KEYS if eccodes.codes_is_defined(h, k)}
+                if name not in attrs:
+                    attrs[name] = {f"GRIB_{k}": eccodes.codes_get(h, k) for k in VARIABLE_KEYS if eccodes.codes_is_defined(h, k)}
+                    attrs[name].update(units=attrs[name].get("GRIB_units", ""), long_name=attrs[name].get("GRIB_name", name))
+                    attrs[name].update({f"GRIB_{k}": v for k, v in grid.items()})
+            finally:
+                eccodes.codes_release(h)
+            messages.append(_Message(name, time, step, offset))
+    return messages, grid, attrs
+
+
+class _Fields(BackendArray):
+    """``[T, Ny, Nx]`` float32 of one variable, decoded from the messages at ``offsets`` (-1: missing, NaN)."""
+
+    def __init__(self, path: Path, offsets: np.ndarray, ny: int, nx: int):
+        self.path, self.offsets = path, offsets
+        self.shape = (len(offsets), ny, nx)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
+
+    def _read(self, key: tuple) -> np.ndarray:
+        t, y, x = key
+        offsets = self.offsets[t]
+        scalar = np.ndim(offsets) == 0
+        offsets = np.atleast_1d(offsets)
+        out = None
+        with open(self.path, "rb") as handle:
+            for i, offset in enumerate(offsets):
+                if offset < 0:
+                    field = np.full(self.shape[1:], np.nan, np.float32)
+                else:
+                    handle.seek(int(offset))
+                    h = eccodes.codes_grib_new_from_file(handle)
+                    if h is None:
+                        raise EOFError(f"no GRIB message at byte {offset}")
+                    try:
+                        field = eccodes.codes_get_values(h).astype(np.float32).reshape(self.shape[1:])
+                        if eccodes.codes_get(h, "bitmapPresent"):
+                            field[field == eccodes.codes_get(h, "missingValue")] = np.nan
+                    finally:
+                        eccodes.codes_release(h)
+                part = field[y][..., x] if not isinstance(y, (int, np.integer)) else field[y][x]
+                if out is None:
+                    out = np.empty((len(offsets), *np.shape(part)), np.float32)
+                out[i] = part
+        if out is None:
+            out = np.empty((0, *np.empty(self.shape[1:])[y][..., x].shape), np.float32)
+        return out[0] if scalar else out
+
+
 def open_cerra(path: str | Path) -> xr.Dataset:
     """All fields of one CERRA GRIB2 file as one lazy dataset on ``(time, y, x)`` (see module doc)."""
 
@@ -41,46 +139,52 @@ def open_cerra(path: str | Path) -> xr.Dataset:
         raise DataError(f"{path}: expected a GRIB file (CERRA); rerun its download")
     check_grib_complete(path)
     try:
-        parts = open_grib_datasets(path)
+        messages, grid, attrs = _scan(path)
     except Exception as error:  # eccodes raises many types for corrupt files
         raise DataError(f"{path}: cannot be read as GRIB ({error}); the file is truncated or corrupt. Delete it and rerun its download") from error
-    if not parts:
+    if not messages:
         raise DataError(f"{path}: the GRIB file holds no fields; rerun its download")
-    out = []
-    step_hours = None
-    for part in parts:
-        if "step" in part.coords and part["step"].size == 1:
-            hours = float(part["step"].values / np.timedelta64(1, "h"))
-            if hours:
-                step_hours = hours
-        part = part.drop_vars([c for c in DROP if c in part.coords and c not in part.dims])
-        if "time" not in part.dims:
-            part = part.expand_dims("time")
-        out.append(part)
-    ds = xr.merge(out, join="outer", compat="override", combine_attrs="drop_conflicts")
-    first = next(iter(ds.data_vars.values()))
-    if first.attrs.get("GRIB_gridType") != "lambert":
-        raise DataError(f"{path}: grid type {first.attrs.get('GRIB_gridType')!r}, expected CERRA's 'lambert'")
-    crs = crs_of(first.attrs)
+    if grid.get("gridType") != "lambert":
+        raise DataError(f"{path}: grid type {grid.get('gridType')!r}, expected CERRA's 'lambert'")
+    if int(grid.get("iScansNegatively", 0)):
+        raise DataError(f"{path}: points scan west-wards (iScansNegatively = 1); expected CERRA's east-ward scanning")
+    steps = {m.step for m in messages if m.step}
+    if len(steps) > 1:
+        raise DataError(f"{path}: forecast fields with several steps {sorted(steps)}; expected one accumulation period per file")
+    times = np.unique([m.time for m in messages])
+    names = list(dict.fromkeys(m.name for m in messages))
+    ny, nx = int(grid["Ny"]), int(grid["Nx"])
+    data_vars = {}
+    for name in names:
+        offsets = np.full(len(times), -1, np.int64)
+        for m in messages:
+            if m.name == name:
+                i = np.searchsorted(times, m.time)
+                if offsets[i] >= 0:
+                    raise DataError(f"{path}: {name} appears twice at {str(m.time)[:16]} (duplicated times); delete it and rerun its download")
+                offsets[i] = m.offset
+        lazy = indexing.LazilyIndexedArray(_Fields(path, offsets, ny, nx))
+        data_vars[name] = xr.Variable(("time", "y", "x"), lazy, attrs[name])
+    crs = crs_of({f"GRIB_{k}": v for k, v in grid.items()})
     to_xy = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    lat0 = float(first.attrs["GRIB_latitudeOfFirstGridPointInDegrees"])
-    lon0 = float(first.attrs["GRIB_longitudeOfFirstGridPointInDegrees"])
+    lat0 = float(grid["latitudeOfFirstGridPointInDegrees"])
+    lon0 = float(grid["longitudeOfFirstGridPointInDegrees"])
     x0, y0 = to_xy.transform(((lon0 + 180) % 360) - 180, lat0)
-    dx = float(first.attrs["GRIB_DxInMetres"])
-    dy = float(first.attrs["GRIB_DyInMetres"])
-    sign_y = 1.0 if int(first.attrs.get("GRIB_jScansPositively", 1)) else -1.0
-    ds = ds.assign_coords(
-        x=("x", np.round(x0 + dx * np.arange(ds.sizes["x"]), 1), {"units": "m", "standard_name": "projection_x_coordinate"}),
-        y=("y", np.round(y0 + sign_y * dy * np.arange(ds.sizes["y"]), 1), {"units": "m", "standard_name": "projection_y_coordinate"}),
-    )
-    ds = ds.transpose("time", "y", "x")
-    for name in list(ds.data_vars):
-        if ds[name].dtype != np.float32:
-            ds[name] = ds[name].astype(np.float32)
-    ds.attrs["crs_wkt"] = crs.to_wkt()
-    if step_hours:
-        ds.attrs["step_hours"] = step_hours
-    ds.attrs["source_file"] = str(path)
+    dx, dy = float(grid["DxInMetres"]), float(grid["DyInMetres"])
+    sign_y = 1.0 if int(grid.get("jScansPositively", 1)) else -1.0
+    x = np.round(x0 + dx * np.arange(nx), 1)
+    y = np.round(y0 + sign_y * dy * np.arange(ny), 1)
+    lon, lat = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(*np.meshgrid(x0 + dx * np.arange(nx), y0 + sign_y * dy * np.arange(ny)))
+    coords = {
+        "time": ("time", times),
+        "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+        "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+        "latitude": (("y", "x"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("y", "x"), lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    ds = xr.Dataset(data_vars, coords=coords, attrs={"crs_wkt": crs.to_wkt(), "source_file": str(path)})
+    if steps:
+        ds.attrs["step_hours"] = steps.pop()
     return ds
 
 
