@@ -95,11 +95,13 @@ def write_world(root: Path) -> None:
     pm.to_zarr(res / "process_model.zarr")
 
     test = times.year == 2019
+    split = np.where(land, np.where(rng.random(land.shape) < 0.3, "test", "train"), "")
     for m, skill in zip(MODELS, (0.5, 0.35, 0.2, 0.15)):
         d = out / "dere" / m
         d.mkdir(parents=True)
         maps = {v: np.where(land, coarse[v] + skill * rng.normal(size=coarse[v].shape), np.nan).astype("float32") for v in FLUXES}
-        xr.Dataset({v: (("time", "latitude", "longitude"), a, {"units": "gC m-2 d-1"}) for v, a in maps.items()}, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
+        grids = {v: (("time", "latitude", "longitude"), a, {"units": "gC m-2 d-1"}) for v, a in maps.items()} | {"split": (("latitude", "longitude"), split)}
+        xr.Dataset(grids, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
         write_site_predictions(d / "predictions.parquet", maps, sites, times, test)
     # step 6 on the kriging label set: site predictions only (no maps), noisier than step 6 on CSDI labels
     maps = {v: coarse[v] + 0.3 * rng.normal(size=coarse[v].shape) for v in FLUXES}
@@ -173,11 +175,18 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     ev = root / "results" / RUN / "evaluate"
     table = pd.read_csv(ev / "dere_skill.csv")
     assert set(table["model"]) == {"Baseline", "KGML", "step 4", "step 6"}
-    assert set(table["reference"]) == {"in-situ", "truth"}
+    assert set(table["reference"]) == {"in-situ", "truth", "truth (held-out cells)"}
     assert set(table["group"]) == {"all", "network", "igbp"}
     truth = table[(table["reference"] == "truth") & (table["group"] == "all") & (table["variable"] == "GPP")].set_index("model")
     # models were built with decreasing noise: the skill order must come out of the run's own numbers
     assert truth.loc["step 6", "rmse"] < truth.loc["step 4", "rmse"] < truth.loc["KGML", "rmse"] < truth.loc["Baseline", "rmse"]
+    cells = table[table["reference"] == "truth (held-out cells)"]
+    assert set(cells["group"]) == {"all"}
+    cells = cells[cells["variable"] == "GPP"].set_index("model")
+    # maps = block-mean truth + noise of std 0.5 ... 0.15 on the model grid: RMSE follows the noise
+    assert 0.12 < cells.loc["step 6", "rmse"] < 0.2 and 0.42 < cells.loc["Baseline", "rmse"] < 0.6
+    assert cells.loc["step 6", "r2"] > cells.loc["step 4", "r2"] > cells.loc["KGML", "r2"] > cells.loc["Baseline", "r2"]
+    assert (cells["n_sites"] == cells["n_sites"].iloc[0]).all() and cells["n"].iloc[0] == 12 * cells["n_sites"].iloc[0]
     spatial = json.loads((ev / "spatial" / "baseline.json").read_text())
     assert spatial["reference"] == "truth" and spatial["variables"]["GPP"]["D"] > 0
     assert spatial["provenance"]["rule"] == "evaluate_spatial"

@@ -17,6 +17,12 @@ TRUTH_FLUXES = (
 TRUTH_SITES = (
     {"truth_sites": resources_path("truth/sites.parquet")} if SYNTHETIC else {}
 )
+# Maps of the DERE models, scored against the truth on held-out cells (synthetic world only).
+DERE_MAPS = (
+    {"maps": [results(f"dere/{m}/predictions.zarr") for m in EVAL["dere_models"]]}
+    if SYNTHETIC
+    else {}
+)
 
 
 rule evaluate_run_manifest:
@@ -43,9 +49,9 @@ rule evaluate_run_manifest:
 
 
 rule evaluate_dere:
-    """Skill of Baseline, KGML, step 4, step 6 at held-out sites (in-situ; truth in the synthetic world)."""
+    """Skill of Baseline, KGML, step 4, step 6 at held-out sites (in-situ; truth at sites and held-out cells in the synthetic world)."""
     input:
-        unpack(lambda wildcards: {**TRUTH_FLUXES, **TRUTH_SITES}),
+        unpack(lambda wildcards: {**TRUTH_FLUXES, **TRUTH_SITES, **DERE_MAPS}),
         predictions=[
             results(f"dere/{m}/predictions.parquet") for m in EVAL["dere_models"]
         ],

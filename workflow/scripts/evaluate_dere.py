@@ -4,9 +4,14 @@ Inputs:  predictions  results/{run}/dere/<stage>/predictions.parquet (site_id, t
          insitu       resources/{run}/prepared/insitu_monthly.parquet (observed monthly fluxes)
          sites        resources/{run}/prepared/sites.parquet (network, igbp)
          truth_fluxes, truth_sites  resources/{run}/truth/... (synthetic world only: true fluxes per cell)
+         maps         results/{run}/dere/<stage>/predictions.zarr (synthetic world only: scored against the
+                      block-averaged truth at every held-out (test) cell)
 Outputs: table   results/{run}/evaluate/dere_skill.csv: one row per (reference, model, variable, group,
                  group_value) with n, n_sites, rmse, mae, bias (gC m-2 d-1), r2, nse (1) and the same for
-                 monthly anomalies (anom_*; anomalies from each site's mean seasonal cycle)
+                 monthly anomalies (anom_*; anomalies from each site's mean seasonal cycle); reference
+                 'in-situ', and in the synthetic world 'truth' (true flux at the held-out sites' cells) and
+                 'truth (held-out cells)' (every test cell of the maps, group 'all' only; the acceptance
+                 metric of DERE: GPP R2 >= 0.7)
          figure  results/{run}/evaluate/dere_skill.png (overall skill per variable and model)
          groups  results/{run}/evaluate/dere_skill_groups.png (NSE per IGBP class and per network)
          json    results/{run}/evaluate/dere_skill.json (provenance and the overall rows)
@@ -19,7 +24,7 @@ import json
 import pandas as pd
 
 from terraflux.evaluate import figures
-from terraflux.evaluate.inputs import FLUX_UNITS, site_pairs, truth_pairs
+from terraflux.evaluate.inputs import FLUX_UNITS, cell_truth_pairs, site_pairs, truth_pairs
 from terraflux.evaluate.metrics import skill_table
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -34,6 +39,10 @@ pairs = site_pairs(models, snakemake.input.insitu, snakemake.input.sites, years=
 tables = [skill_table(pairs).assign(reference="in-situ")]
 if "truth_fluxes" in snakemake.input.keys():
     tables.append(skill_table(truth_pairs(pairs, snakemake.input.truth_fluxes, snakemake.input.truth_sites)).assign(reference="truth"))
+if "maps" in snakemake.input.keys():
+    maps = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.maps)}
+    cells = cell_truth_pairs(maps, snakemake.input.truth_fluxes, split="test", years=params.period["test_years"])
+    tables.append(skill_table(cells, groups=()).assign(reference="truth (held-out cells)"))
 table = pd.concat(tables, ignore_index=True)
 table = table[["reference"] + [c for c in table.columns if c != "reference"]]
 with atomic_output(snakemake.output.table) as tmp:

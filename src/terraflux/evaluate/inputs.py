@@ -82,6 +82,40 @@ def truth_pairs(pairs: pd.DataFrame, truth_fluxes: str | Path, truth_sites: str 
     return out.merge(true_long, on=["site_id", "time", "variable"], how="left")
 
 
+def cell_truth_pairs(maps: Mapping[str, str | Path], truth_fluxes: str | Path, *, split: str = "test", years: Sequence[int] | None = None,
+                     variables: Sequence[str] = FLUXES) -> pd.DataFrame:
+    """Predicted vs true monthly fluxes at every cell of one split (synthetic world: held-out cells).
+
+    ``maps``: model label -> predictions.zarr (``GPP, RECO, NEE(time, latitude, longitude)`` and the cells'
+    ``split(latitude, longitude)``); the truth (fine grid) is block-averaged onto the model grid. ``years``
+    keeps only those years. Returns the columns of :func:`site_pairs` with ``site_id`` naming the cell
+    ("lat,lon") and empty ``network`` / ``igbp``.
+    """
+    truth = xr.open_zarr(truth_fluxes)
+    parts = []
+    for label, path in maps.items():
+        pred = xr.open_zarr(path, consolidated=False)
+        if "split" not in pred:
+            raise DataError(f"{path} has no 'split' variable of the cells; rebuild it with rule dere_predict")
+        if years is not None:
+            pred = pred.sel(time=pred["time"].dt.year.isin(list(years)))
+        iy, ix = np.nonzero(pred["split"].values == split)
+        if iy.size == 0:
+            raise DataError(f"{path} has no cell of split {split!r}")
+        lat, lon = pred["latitude"].values, pred["longitude"].values
+        cells = np.array([f"{lat[i]:.4f},{lon[j]:.4f}" for i, j in zip(iy, ix)])
+        times = pd.to_datetime(pred["time"].values).to_period("M").to_timestamp()
+        for var in [v for v in variables if v in pred and v in truth]:
+            true = block_mean_to(truth[var], lat, lon)
+            true = true.assign_coords(time=pd.to_datetime(true["time"].values).to_period("M").to_timestamp()).sel(time=times)
+            p, t = pred[var].values[:, iy, ix], true.values[:, iy, ix]  # (time, cell)
+            parts.append(pd.DataFrame({"site_id": np.tile(cells, len(times)), "time": np.repeat(times, cells.size), "model": label, "variable": var,
+                                       "prediction": p.ravel(), "observation": t.ravel(), "network": "", "igbp": ""}))
+    if not parts:
+        raise DataError("no model maps to compare with the truth")
+    return pd.concat(parts, ignore_index=True)
+
+
 def process_cell_fluxes(process_model: xr.Dataset, variables: Sequence[str] = FLUXES) -> xr.Dataset:
     """Cell-level fluxes of the process model: sum over age classes of age_weight x sum over PFT groups
     of pft_fraction(age, year) x flux(group, age). Returns (time, latitude, longitude) in gC m-2 d-1."""
