@@ -11,6 +11,15 @@ Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x
   variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
   and [N, V, H, W].
 
+Encoders see one week at a time by default (convolutions ``encoder_time_kernel`` x 3 x 3 with a time kernel
+of 1; the reference uses 3 x 3 x 3): a week's driver code then depends on that week only and is the same in
+all T windows that cover it, which the majority vote needs. With 3 x 3 x 3 convolutions (receptive field
+wider than T, padded at the window's edges) the encoders learn where in the window a week lies and flag a
+driver only at the positions the classifier reads (measured on the demo: with zero padding never in the
+two oldest weeks; replicating the edge instead moved, not removed, the dependence), so most drivers lost
+the vote. The classifier's temporal convolutions do the reasoning over time. ``swin3d``'s attention windows
+still span weeks (``swin_windows``).
+
 The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
 linear layers), which is the same computation as V separate networks, in one kernel call per layer.
 """
@@ -48,8 +57,11 @@ class ModelConfig:
     lfq_commitment_weight: float = 3.0
     lfq_entropy_weight: float = 0.1
     lfq_diversity_gamma: float = 1.0
+    encoder_time_kernel: int = 1
 
     def __post_init__(self) -> None:
+        if self.encoder_time_kernel < 1 or self.encoder_time_kernel % 2 == 0:
+            raise ConfigError(f"ide.model.encoder_time_kernel must be an odd number >= 1, got {self.encoder_time_kernel}")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
         if not (len(self.swin_depths) == len(self.swin_heads) == len(self.swin_windows)):
@@ -79,7 +91,10 @@ class GroupedLayerNorm(nn.Module):
 
 
 def grouped_conv(groups: int, cin: int, cout: int, kernel=3, stride=1) -> nn.Conv3d:
-    """V independent Conv3d (cin -> cout each) as one grouped convolution with 'same' padding."""
+    """V independent Conv3d (cin -> cout each) as one grouped convolution with 'same' padding.
+
+    ``kernel``: an int (cubic) or (time, y, x).
+    """
     kernel = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
     return nn.Conv3d(groups * cin, groups * cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), groups=groups)
 
@@ -109,13 +124,13 @@ class VariableLinear(nn.Module):
 class ResidualBlock3d(nn.Module):
     """(conv3 -> layer norm -> ReLU) x 2 with a skip connection, per variable."""
 
-    def __init__(self, groups: int, channels: int):
+    def __init__(self, groups: int, channels: int, kernel=3):
         super().__init__()
         self.body = nn.Sequential(
-            grouped_conv(groups, channels, channels),
+            grouped_conv(groups, channels, channels, kernel),
             GroupedLayerNorm(groups, channels),
             nn.ReLU(),
-            grouped_conv(groups, channels, channels),
+            grouped_conv(groups, channels, channels, kernel),
             GroupedLayerNorm(groups, channels),
         )
 
@@ -129,11 +144,17 @@ class CNN3dEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         v, h = cfg.variables, cfg.hidden
-        self.stem = nn.Sequential(grouped_conv(v, cfg.channels, h), GroupedLayerNorm(v, h), nn.ReLU())
-        self.blocks = nn.Sequential(*[ResidualBlock3d(v, h) for _ in range(cfg.cnn_blocks)])
+        k = encoder_kernel(cfg)
+        self.stem = nn.Sequential(grouped_conv(v, cfg.channels, h, k), GroupedLayerNorm(v, h), nn.ReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock3d(v, h, k) for _ in range(cfg.cnn_blocks)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
+
+
+def encoder_kernel(cfg: ModelConfig) -> tuple[int, int, int]:
+    """Kernel (time, y, x) of the encoders' convolutions: ``encoder_time_kernel`` x 3 x 3."""
+    return (cfg.encoder_time_kernel, 3, 3)
 
 
 def _fit_window(window: tuple[int, int, int], size: tuple[int, int, int]) -> tuple[int, ...]:
@@ -244,7 +265,7 @@ class Swin3dEncoder(nn.Module):
         super().__init__()
         v, d = cfg.variables, cfg.hidden
         self.groups, self.dim = v, d
-        self.embed = grouped_conv(v, cfg.channels, d)
+        self.embed = grouped_conv(v, cfg.channels, d, encoder_kernel(cfg))
         blocks = []
         for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows):
             fitted = _fit_window(tuple(window), size)
@@ -285,7 +306,7 @@ class MambaEncoder(nn.Module):
             )
         v, d = cfg.variables, cfg.hidden
         self.groups, self.dim = v, d
-        self.embed = grouped_conv(v, cfg.channels, d)
+        self.embed = grouped_conv(v, cfg.channels, d, encoder_kernel(cfg))
         self.mixers = nn.ModuleList(Mamba(d_model=d) for _ in range(v))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(v))
 
@@ -395,9 +416,8 @@ class IDEModel(nn.Module):
             self.encoder = Swin3dEncoder(cfg, self.size)
         else:
             self.encoder = MambaEncoder(cfg)
-        self.to_features = nn.Sequential(
-            grouped_conv(v, cfg.hidden, cfg.hidden), nn.ReLU(), grouped_conv(v, cfg.hidden, cfg.features)
-        )
+        k = encoder_kernel(cfg)
+        self.to_features = nn.Sequential(grouped_conv(v, cfg.hidden, cfg.hidden, k), nn.ReLU(), grouped_conv(v, cfg.hidden, cfg.features, k))
         self.quantizer = BinaryQuantizer(cfg)
         self.joint_head = TemporalHead(1, v * cfg.features, cfg.classifier_hidden, self.size[0])
         self.variable_heads = TemporalHead(v, cfg.features, cfg.classifier_hidden, self.size[0])
