@@ -277,7 +277,7 @@ rule dere_step6:
 
 
 # Step 6 on the evaluation layer's kriging label set (issue 8): the same stage, other labels. No cycle:
-# evaluate_label_expansion reads only step-5 outputs.
+# evaluate_label_expansion reads only step-5 outputs. Built in `all` for evaluate_label_expansion_skill.
 use rule dere_step6 as dere_step6_kriging with:
     input:
         dataset=DERE_DATASET,
