@@ -54,6 +54,33 @@ def test_skill_table_groups_and_anomaly_skill():
     assert icos["n_sites"] == 2 and icos["n"] == 72
 
 
+def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
+    import xarray as xr
+
+    from terraflux.errors import DataError
+    from terraflux.evaluate.inputs import cell_truth_pairs
+
+    times = pd.date_range("2018-01-01", periods=24, freq="MS")
+    lat, lon = np.array([47.15, 47.05, 46.95, 46.85]), np.array([8.05, 8.15, 8.25, 8.35])  # fine grid, 2 x 2 blocks
+    fine = np.arange(24)[:, None, None] + 10 * np.arange(4)[None, :, None] + np.arange(4)[None, None, :]
+    xr.Dataset({"GPP": (("time", "latitude", "longitude"), fine.astype("float32"))}, coords={"time": times, "latitude": lat, "longitude": lon}).to_zarr(tmp_path / "truth.zarr")
+    clat, clon = np.array([47.1, 46.9]), np.array([8.1, 8.3])
+    block = fine.reshape(24, 2, 2, 2, 2).mean(axis=(2, 4))  # the true block means
+    split = np.array([["test", "train"], ["", "test"]])
+    pred = xr.Dataset({"GPP": (("time", "latitude", "longitude"), (block + 1).astype("float32")), "split": (("latitude", "longitude"), split)},
+                      coords={"time": times, "latitude": clat, "longitude": clon})
+    pred.to_zarr(tmp_path / "pred.zarr", consolidated=False)
+    pairs = cell_truth_pairs({"m": tmp_path / "pred.zarr"}, tmp_path / "truth.zarr", years=[2019], variables=["GPP"])
+    assert len(pairs) == 2 * 12 and set(pairs["site_id"]) == {"47.1000,8.1000", "46.9000,8.3000"}
+    assert (pairs["time"].dt.year == 2019).all()
+    np.testing.assert_allclose(pairs["prediction"] - pairs["observation"], 1.0, rtol=1e-6)
+    first = pairs[(pairs["site_id"] == "47.1000,8.1000") & (pairs["time"] == "2019-01-01")]
+    assert float(first["observation"].iloc[0]) == pytest.approx(block[12, 0, 0])
+    pred.drop_vars("split").to_zarr(tmp_path / "nosplit.zarr", consolidated=False)
+    with pytest.raises(DataError, match="no 'split' variable"):
+        cell_truth_pairs({"m": tmp_path / "nosplit.zarr"}, tmp_path / "truth.zarr")
+
+
 def test_seasonal_anomalies_remove_each_sites_cycle():
     times = pd.date_range("2016-01-01", periods=24, freq="MS")
     frame = pd.DataFrame({"site_id": "A", "time": times, "x": np.tile(np.arange(12.0), 2) + np.repeat([0.0, 2.0], 12)})
