@@ -5,8 +5,14 @@ under 15 s; no-op rerun when every output is up to date under 10 s. Outputs are 
 scratch directory with placeholders (empty files and folders for every output `--summary` lists, never
 real data) and `snakemake --touch --forceall` (which records every job's metadata, as a run would). Prints jobs, wall
 times, each ratio against its target (< 1 passes) and the peak RSS of the snakemake processes, and
-their CPU time (on a loaded machine the wall time overstates what a user sees). It runs from a snapshot
-of the checkout.
+their CPU time and the load average (on a loaded machine the wall time overstates what a user sees). It
+runs from a snapshot of the checkout, library included (PYTHONPATH: the config schema and the rules'
+helpers come from the snapshot, not from the installed checkout that others may be editing meanwhile).
+
+Slurm's plugin runs ``scontrol show config`` when it is imported (for a help text). Where the Slurm
+client is installed but no controller answers (a test machine after the Slurm tests), that call waits
+about 9 s before failing, at every snakemake start; on a cluster it answers at once. The time of that
+call is measured and printed beside the results, so that it can be told apart.
 
     python bench/bench_dag.py [--configfile config/europe.yaml] [--keep DIR]
 """
@@ -15,6 +21,7 @@ import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.workflow.placeholders import write_placeholders
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -33,15 +40,29 @@ NOOP_TARGET_S = 10.0
 def snakemake(repo: Path, workdir: Path, config: Path, *args: str) -> tuple[float, float, float, str]:
     """Run snakemake from the root of ``repo``; returns (wall s, CPU s, peak RSS MB of the children, output)."""
     cmd = [str(SNAKEMAKE), "--profile", "slurm", "--nolock", "--directory", str(workdir), "--configfile", str(config), *args]
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(["timeout", "-s", "KILL", "1800", *cmd], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run(["timeout", "-s", "KILL", "1800", *cmd], cwd=repo, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return seconds, cpu, after.ru_maxrss / 1024, done.stdout + done.stderr
+
+
+def scontrol_wait() -> float:
+    """Seconds ``scontrol show config`` takes here (the Slurm plugin runs it at every start; 0: no scontrol)."""
+    if shutil.which("scontrol") is None:
+        return 0.0
+    start = time.perf_counter()
+    subprocess.run(["timeout", "-s", "KILL", "30", "scontrol", "show", "config"], capture_output=True)
+    return time.perf_counter() - start
+
+
+def load() -> str:
+    return "load average %.1f/%.1f/%.1f on %d CPUs" % (*os.getloadavg(), os.cpu_count() or 1)
 
 
 def total_jobs(output: str) -> int:
@@ -63,9 +84,10 @@ def main() -> None:
     shutil.copytree(REPO, repo, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "*.egg-info"))
     config = args.configfile.resolve()
     try:
+        print(f"scontrol show config: {scontrol_wait():.1f} s (included in every wall time below); {load()}")
         dry, cpu, peak, out = snakemake(repo, workdir, config, "-n", "--quiet", "rules")
         jobs = total_jobs(out)
-        print(f"dry run, nothing built: {jobs} jobs in {dry:.1f} s wall ({cpu:.1f} s CPU), ratio {dry / DRY_RUN_TARGET_S:.2f} of the {DRY_RUN_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB")
+        print(f"dry run, nothing built: {jobs} jobs in {dry:.1f} s wall ({cpu:.1f} s CPU), ratio {dry / DRY_RUN_TARGET_S:.2f} of the {DRY_RUN_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB; {load()}")
         start = time.perf_counter()
         _, _, _, summary = snakemake(repo, workdir, config, "--summary")
         write_placeholders(summary, workdir)
@@ -74,7 +96,7 @@ def main() -> None:
         noop, cpu, peak, out = snakemake(repo, workdir, config, "-n")
         if "Nothing to be done" not in out:
             sys.exit(f"after --touch the workflow still has work to do:\n{out[-3000:]}")
-        print(f"no-op rerun, all up to date ({touch:.0f} s to set up): {noop:.1f} s wall ({cpu:.1f} s CPU), ratio {noop / NOOP_TARGET_S:.2f} of the {NOOP_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB")
+        print(f"no-op rerun, all up to date ({touch:.0f} s to set up): {noop:.1f} s wall ({cpu:.1f} s CPU), ratio {noop / NOOP_TARGET_S:.2f} of the {NOOP_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB; {load()}")
     finally:
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -107,7 +107,11 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
         config = tiny_demo.config_args(built)
         jobs, dry = dry_run(repo, built, tiny_demo.TARGETS, config)
         assert jobs == {"ide_train": 1, "ide_test": 1}
-        assert re.search(r"rule ide_train:.*?reason: Updated input files:[^\n]*ide/model\.py", dry, re.DOTALL), dry[-3000:]
+        # the updated input is the code stamp of the packages ide_train imports (library("ide", "train")),
+        # which lists ide/model.py
+        stamp = re.search(r"rule ide_train:.*?reason: Updated input files:[^\n]*?(\.snakemake/terraflux-code/ide\+train-\w+\.txt)", dry, re.DOTALL)
+        assert stamp, dry[-3000:]
+        assert "ide/model.py" in [line.split()[1] for line in (built / stamp.group(1)).read_text().splitlines()]
     finally:
         model.write_text(original)
         shutil.copystat(REPO_ROOT / "src" / "terraflux" / "ide" / "model.py", model)
@@ -150,3 +154,38 @@ def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
     assert sorted(f"{y}-{m}" for y, m in downloads) == [f"2019-{m:02d}" for m in range(1, 13)], downloads
     assert jobs.get("download_era5_land_hourly") == 12, jobs
     assert "prepare_era5_land" in jobs  # one store over the whole period (statistics from training years)
+
+
+def test_code_stamp_follows_the_newest_source_and_names_the_file_list(tmp_path):
+    """library() declares one code stamp per package set (terraflux.workflow.codestamp) instead of every
+    source file: same rerun semantics, a fraction of Snakemake's per-file work for thousands of jobs."""
+    import os
+
+    from terraflux.workflow.codestamp import update_stamp
+
+    root, work = tmp_path / "lib", tmp_path / "work"
+    (root / "pkg").mkdir(parents=True)
+    work.mkdir()
+    sources = [root / "pkg" / "a.py", root / "pkg" / "b.py"]
+    for i, path in enumerate(sources):
+        path.write_text(f"x = {i}\n")
+        os.utime(path, ns=(10**18 + i, 10**18 + i))
+    stamp = update_stamp("pkg", sources, root, work)
+    assert stamp.startswith(".snakemake/terraflux-code/pkg-")
+    listed = (work / stamp).read_text()
+    assert [line.split()[1] for line in listed.splitlines()] == ["pkg/a.py", "pkg/b.py"]
+    assert (work / stamp).stat().st_mtime_ns == 10**18 + 1  # the newest source's time
+    os.utime(sources[0], ns=(2 * 10**18, 2 * 10**18))  # an edit: the stamp is as new as it
+    assert update_stamp("pkg", sources, root, work) == stamp
+    assert (work / stamp).stat().st_mtime_ns == 2 * 10**18
+    os.utime(sources[0], ns=(10**18, 10**18))  # the edit reverted with its time: the stamp goes back too
+    update_stamp("pkg", sources, root, work)
+    assert (work / stamp).stat().st_mtime_ns == 10**18 + 1
+    # content edits change the stamp's content (Snakemake skips a newer input with the recorded checksum)
+    sources[1].write_text("x = 2\n")
+    update_stamp("pkg", sources, root, work)
+    assert (work / stamp).read_text() != listed and (work / stamp).stat().st_mtime_ns > 10**18 + 1
+    # a source added or removed: another stamp name, i.e. a changed input set (Snakemake's input trigger)
+    assert update_stamp("pkg", sources[:1], root, work) != stamp
+    with pytest.raises(ValueError, match="no library sources"):
+        update_stamp("pkg", [], root, work)
