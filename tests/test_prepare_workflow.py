@@ -1,7 +1,7 @@
 """The prepare rules end to end on the synthetic world (a small config), as `snakemake` runs them.
 
-CERRA is off here (cfgrib indexing of 24 monthly GRIB files costs minutes on 2 cores); prepare_cerra is
-tested on small GRIB2 files in test_prepare_cerra_vhp.py.
+CERRA is off here (reading 24 monthly GRIB files costs about half a minute on 2 shared cores); prepare_cerra
+is tested on small GRIB2 files in test_prepare_cerra_vhp.py.
 """
 
 import json
