@@ -113,7 +113,8 @@ def main() -> None:
                     continue
                 r = json.loads(done.stdout.strip().splitlines()[-1])
                 ref = REFERENCE_SECONDS["pft" if case == "pft" else "backbone"] if shape == "reference" else None
-                ratio = f"{ref / r['seconds_per_iteration']:.2f}x faster" if ref else "-"
+                speed = ref / r["seconds_per_iteration"] if ref else None
+                ratio = "-" if speed is None else f"{speed:.2f}x faster" if speed >= 1 else f"{1 / speed:.2f}x slower"
                 print(f"{case:<11} {shape:<9} {str(bf16):<5} {r['params_M']:8.2f} {r['seconds_per_iteration']:8.3f} {r['samples_per_s']:10.1f} {r['peak_MiB']:9.0f} {ratio:>18}")
 
 
