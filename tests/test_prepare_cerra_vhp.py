@@ -82,10 +82,13 @@ def test_cerra_reader_decodes_only_the_window_and_masks_missing_points(tmp_path)
     assert ds["t2m"].attrs["units"] == "K" and ds["t2m"].attrs["GRIB_gridType"] == "lambert"
 
 
-def test_cerra_reader_duplicated_times_name_the_file(tmp_path):
+def test_cerra_reader_duplicated_times_and_levels_name_the_file(tmp_path):
     steps = month_steps(2016, 1)[:3]
     path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", steps.append(steps[1:2]))
     with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: t2m appears twice at 2016-01-01T12:00"):
+        open_cerra(path)
+    path = write_cerra(tmp_path / "cerra_analysis_2016-02.grib", month_steps(2016, 2)[:2], (("vsw", 260199, "soilLayer", 1), ("vsw", 260199, "soilLayer", 2)))
+    with pytest.raises(DataError, match=r"cerra_analysis_2016-02\.grib: vsw on 2 levels"):
         open_cerra(path)
 
 

@@ -58,6 +58,7 @@ class _Message:
     time: np.datetime64
     step: float
     offset: int
+    level: tuple
 
 
 def _scan(path: Path) -> tuple[list[_Message], dict, dict[str, dict]]:
@@ -78,6 +79,7 @@ def _scan(path: Path) -> tuple[list[_Message], dict, dict[str, dict]]:
                 time = np.datetime64(f"{date // 10000:04d}-{date // 100 % 100:02d}-{date % 100:02d}T{hhmm // 100:02d}:{hhmm % 100:02d}", "ns")
                 step = float(eccodes.codes_get(h, "endStep"))
                 offset = eccodes.codes_get(h, "offset")
+                level = (param[3], eccodes.codes_get(h, "level"))
                 if not grid:
                     grid = {k: eccodes.codes_get(h, k) for k in GRID_KEYS if eccodes.codes_is_defined(h, k)}
                 if name not in attrs:
@@ -86,7 +88,7 @@ def _scan(path: Path) -> tuple[list[_Message], dict, dict[str, dict]]:
                     attrs[name].update({f"GRIB_{k}": v for k, v in grid.items()})
             finally:
                 eccodes.codes_release(h)
-            messages.append(_Message(name, time, step, offset))
+            messages.append(_Message(name, time, step, offset, level))
     return messages, grid, attrs
 
 
@@ -156,6 +158,9 @@ def open_cerra(path: str | Path) -> xr.Dataset:
     ny, nx = int(grid["Ny"]), int(grid["Nx"])
     data_vars = {}
     for name in names:
+        levels = {m.level for m in messages if m.name == name}
+        if len(levels) > 1:
+            raise DataError(f"{path}: {name} on {len(levels)} levels; request one level per variable (single-level CERRA fields)")
         offsets = np.full(len(times), -1, np.int64)
         for m in messages:
             if m.name == name:
