@@ -65,7 +65,7 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.1f} s (final loss {float(loss):.3f})")
+    print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.1f} s (final loss {float(loss.detach()):.3f})")
     model.eval()
     hidden = hide_mask(observed[test_idx, 0].bool(), 12, 9, 3, make_generator(7))
     cond = _cond(observed[test_idx], hidden)
