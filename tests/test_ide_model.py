@@ -101,7 +101,7 @@ def test_codes_start_normal(backbone):
     from terraflux.ide.losses import driver_loss
 
     torch.manual_seed(3)
-    model = IDEModel(ModelConfig(variables=6, backbone=backbone), (8, 16, 16)).train()
+    model = IDEModel(ModelConfig(variables=6, backbone=backbone, encoder_time_kernel=3, code_init_bias=-1.0), (8, 16, 16)).train()
     x = 3 * torch.randn(2, 6, 1, 8, 16, 16)
     out = model(x, torch.ones(2, 16, 16, dtype=torch.bool))
     assert out["drivers"].float().mean() < 0.01
@@ -110,26 +110,28 @@ def test_codes_start_normal(backbone):
 
 
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
-def test_a_weeks_code_does_not_depend_on_where_it_lies_in_the_window(backbone):
-    """Regression: with 3 x 3 x 3 encoder convolutions (receptive field wider than T, zero-padded at the
-    window's edges) the encoders learned the position in the window and, trained, flagged drivers only at
-    the positions the classifier reads (demo, 100 steps: P(driver code | true driver) 0.6 in the middle,
-    0 in the two oldest weeks), so the majority vote over the 8 windows covering a week lost most drivers.
-    A week's code must be the same in every window that covers it."""
+def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
+    """The reference's 3 x 3 x 3 encoders (receptive field wider than T, zero-padded at the window's edges)
+    know where in the window a week lies; trained on the demo they flagged drivers only at the positions
+    the classifier reads (100 steps: P(driver code | true driver) about 0.6 mid-window, 0 in the two oldest
+    weeks), so the majority vote over the 8 windows covering a week lost most drivers.
+    ``encoder_time_kernel = 1`` (and one-week swin windows) make a week's code independent of the window."""
     torch.manual_seed(4)
-    cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, swin_heads=(2, 2), swin_windows=((1, 4, 4), (1, 8, 8)))
-    model = IDEModel(cfg, (8, 8, 8)).eval()
     series = 3 * torch.randn(1, 3, 1, 12, 8, 8)
-    with torch.no_grad():
-        a = model(series[:, :, :, 0:8])["z"]  # weeks 0..7 of the (newest-first) series
-        b = model(series[:, :, :, 4:12])["z"]  # weeks 4..11
-    torch.testing.assert_close(a[:, :, 4:], b[:, :, :4])
-    if backbone == "cnn3d":  # the reference's 3 x 3 x 3 encoders do depend on the position
-        reference = IDEModel(ModelConfig(variables=3, hidden=8, features=8, encoder_time_kernel=3), (8, 8, 8)).eval()
+
+    def codes(**kw):
+        cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, **kw)
+        model = IDEModel(cfg, (8, 8, 8)).eval()
         with torch.no_grad():
-            assert not torch.allclose(reference(series[:, :, :, 0:8])["z"][:, :, 4:], reference(series[:, :, :, 4:12])["z"][:, :, :4])
+            # weeks 0..7 and 4..11 of the (newest-first) series: weeks 4..7 lie in both windows
+            return model(series[:, :, :, 0:8])["z"][:, :, 4:], model(series[:, :, :, 4:12])["z"][:, :, :4]
+
+    one_week = {"encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))}
+    torch.testing.assert_close(*codes(**one_week))
+    assert not torch.allclose(*codes())  # the reference (default): the code depends on the position
 
 
 def test_even_encoder_time_kernel_is_a_config_error():
     with pytest.raises(ConfigError, match="encoder_time_kernel"):
         ModelConfig(variables=2, encoder_time_kernel=2)
+

@@ -11,14 +11,14 @@ Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x
   variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
   and [N, V, H, W].
 
-Encoders see one week at a time by default (convolutions ``encoder_time_kernel`` x 3 x 3 with a time kernel
-of 1; the reference uses 3 x 3 x 3): a week's driver code then depends on that week only and is the same in
-all T windows that cover it, which the majority vote needs. With 3 x 3 x 3 convolutions (receptive field
-wider than T, padded at the window's edges) the encoders learn where in the window a week lies and flag a
-driver only at the positions the classifier reads (measured on the demo: with zero padding never in the
-two oldest weeks; replicating the edge instead moved, not removed, the dependence), so most drivers lost
-the vote. The classifier's temporal convolutions do the reasoning over time. ``swin3d``'s attention windows
-still span weeks (``swin_windows``).
+Position in the window: with the reference's 3 x 3 x 3 encoder convolutions (``encoder_time_kernel`` 3,
+the default) the receptive field is wider than T and zero-padded at the window's edges, so the encoders
+can tell where in the window a week lies. Trained, they flag a driver only at the positions the classifier
+reads (measured on the demo: never in the two oldest weeks; replicating the edge instead of zeros moved
+the dependence, did not remove it), and most drivers lose the majority vote over the T windows covering
+them. ``encoder_time_kernel`` 1 (convolutions 1 x 3 x 3) makes a week's code a function of that week only,
+the same in every window, but so far such encoders do not learn on the demo: the codes stay, or collapse
+to, all "normal" (README 'IDE'). ``swin3d``'s attention windows span weeks (``swin_windows``).
 
 The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
 linear layers), which is the same computation as V separate networks, in one kernel call per layer.
@@ -57,7 +57,8 @@ class ModelConfig:
     lfq_commitment_weight: float = 3.0
     lfq_entropy_weight: float = 0.1
     lfq_diversity_gamma: float = 1.0
-    encoder_time_kernel: int = 1
+    code_init_bias: float = -1.0
+    encoder_time_kernel: int = 3
 
     def __post_init__(self) -> None:
         if self.encoder_time_kernel < 1 or self.encoder_time_kernel % 2 == 0:
@@ -335,13 +336,13 @@ class BinaryQuantizer(nn.Module):
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
         self.project_in = VariableLinear(v, f, 1, dim=1)
-        # Start every code at "normal" (z about -1, the code the driver loss asks for outside extremes). With
-        # the default symmetric init half the codes start as "driver", the 100x driver loss then dominates
-        # the first steps and teaches the encoders that large anomalies mean "normal" (the drivers of most
-        # variables never recover); from "normal" only the extremes' BCE, through the straight-through
-        # code, can turn a variable's anomalies into drivers.
+        # ``code_init_bias`` -1 (default) starts every code "normal": with a symmetric start (0) about half the
+        # codes start as "driver", the 100x driver loss dominates the first steps and teaches the encoders
+        # that anomalies are normal. From "normal" only the extremes' BCE, through the straight-through code,
+        # turns anomalies into drivers; the 3 x 3 x 3 encoders manage that (position-specifically), encoders
+        # seeing one week did not from either start (demo: no driver code after 150-200 steps).
         with torch.no_grad():
-            self.project_in.bias.fill_(-1.0)
+            self.project_in.bias.fill_(cfg.code_init_bias)
         self.project_out = VariableLinear(v, 1, f, dim=1)
         self.lfq = LFQ(
             dim=1,
