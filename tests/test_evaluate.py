@@ -327,6 +327,23 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
     assert fig.axes[1].get_title() == "observed extremes (target), week of 2019-01-28"
 
 
+def test_ide_map_week_from_config_dates_indices_and_clear_errors():
+    import xarray as xr
+
+    from terraflux.errors import ConfigError
+    from terraflux.evaluate import ide_maps
+
+    dated = xr.Dataset(coords={"target_time": pd.date_range("2019-01-07", periods=3, freq="7D")})
+    numbered = xr.Dataset(coords={"target_time": np.arange(900, 903)})
+    assert ide_maps.parse_week("", dated) is None
+    assert ide_maps.parse_week("2019-01-15", dated) == np.datetime64("2019-01-15")
+    assert ide_maps.parse_week("901", numbered) == 901
+    with pytest.raises(ConfigError, match="evaluate.ide_map_week.*YYYY-MM-DD"):
+        ide_maps.parse_week("12", dated)
+    with pytest.raises(ConfigError, match="evaluate.ide_map_week.*week index"):
+        ide_maps.parse_week("2019-01-15", numbered)
+
+
 def test_ide_maps_no_test_weeks_is_a_clear_error():
     from terraflux.errors import DataError
     from terraflux.evaluate import ide_maps

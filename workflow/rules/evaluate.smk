@@ -301,6 +301,8 @@ rule evaluate_ide_maps:
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
+    params:
+        week=EVAL["ide_map_week"],
     script:
         "../scripts/evaluate_ide_maps.py"
 

@@ -1,4 +1,4 @@
-"""Maps of one IDE model at the test week with the most extreme pixels.
+"""Maps of one IDE model at the test week with the most extreme pixels (or params.week, evaluate.ide_map_week).
 
 Inputs:  predictions  results/{run}/ide/{model}/predictions.zarr: extreme_probability(target_time, y, x) (1),
                       driver(variable, time, y, x) bool (majority vote), covered(time, y, x) bool
@@ -25,6 +25,7 @@ pred = xr.open_zarr(snakemake.input.predictions, consolidated=False)
 dataset = xr.open_zarr(snakemake.input.dataset, consolidated=False)
 truth = xr.open_zarr(snakemake.input.truth, consolidated=False) if "truth" in snakemake.input.keys() else None
 dataset_name, backbone = model.rsplit("_", 1)
-fig, week = ide_maps.figure(pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers")
+asked = ide_maps.parse_week(snakemake.params.week, pred)
+fig, week = ide_maps.figure(pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers", week=asked)
 figures.save(fig, snakemake.output.figure)
 log.info("IDE maps of %s at %s written to %s", model, ide_maps.week_label(dataset, week), snakemake.output.figure)

@@ -20,7 +20,7 @@ import matplotlib.colors
 import numpy as np
 import xarray as xr
 
-from terraflux.errors import DataError
+from terraflux.errors import ConfigError, DataError
 from terraflux.evaluate import figures
 
 PROBABILITY_UNITS = "probability (1)"
@@ -34,6 +34,22 @@ def _extremes(dataset: xr.Dataset, truth: xr.Dataset | None, times) -> tuple[np.
     if truth is not None and "extreme" in truth:
         return np.asarray(truth["extreme"].sel(time=times).values, bool), "true extremes"
     return np.asarray(dataset["extreme"].sel(time=times).values, bool), "observed extremes (target)"
+
+
+def parse_week(text: str, pred: xr.Dataset, key: str = "evaluate.ide_map_week"):
+    """The week asked for in the config: None for ``""`` (choose automatically), a date (``YYYY-MM-DD``)
+    for datasets with dated weeks (ERA5-Land, CERRA), a week index for the benchmark; a clear error
+    naming ``key`` when the form does not fit the predictions' ``target_time``."""
+    text = str(text).strip()
+    if not text:
+        return None
+    dated = np.issubdtype(pred["target_time"].dtype, np.datetime64)
+    if dated and not text.isdigit():
+        return np.datetime64(text, "ns")
+    if not dated and text.isdigit():
+        return int(text)
+    wanted = "a date YYYY-MM-DD (this dataset's weeks are dated)" if dated else "a week index (the benchmark's weeks are numbered)"
+    raise ConfigError(f"{key}: {text!r} does not fit this dataset; give {wanted}, or leave it empty to map the week with the most extremes")
 
 
 def choose_week(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None = None, week=None):
