@@ -24,6 +24,11 @@ slurmd went first): ``scancel`` of every job and a wait until they are gone, the
 SIGKILL to each process that is a job-step daemon of this cluster (``slurmstepd`` working in
 :data:`STATE`) or carries this cluster's job environment (``SLURM_CLUSTER_NAME``), with its process
 group. Nothing else is touched: the selection is by what the process is, never by name.
+
+While the cluster is down its slurm.conf says ``MessageTimeout=1``: a Slurm client then fails at once
+instead of retrying for 9 s. That matters beyond these tests: Snakemake's Slurm plugin runs ``scontrol
+show config`` whenever it is imported, i.e. at every ``snakemake`` start on a machine where the plugin
+and the Slurm client are installed (every later workflow test, and bench/bench_dag.py, paid 9 s each).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ import pytest
 
 MARKER = "# written by terraflux tests/slurm_cluster.py"
 CLUSTER_NAME = "terraflux-test"
+UP_MESSAGE_TIMEOUT = 10  # Slurm's default, while the daemons run (a loaded CI machine can be slow to answer)
+DOWN_MESSAGE_TIMEOUT = 1  # once they are stopped: clients fail at once (see the module docstring)
 CONF_DIR = Path("/etc/slurm")
 STATE = Path("/tmp/terraflux-slurm")  # fixed, so that daemons of a crashed earlier run can be found and stopped
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
@@ -153,6 +160,18 @@ def kill_cluster_processes(state: Path = STATE, cluster: str = CLUSTER_NAME, rou
     return killed
 
 
+def mark_down(conf: Path = CONF_DIR / "slurm.conf") -> None:
+    """Set ``MessageTimeout`` of our (never another) slurm.conf to :data:`DOWN_MESSAGE_TIMEOUT`."""
+    try:
+        text = conf.read_text()
+    except OSError:
+        return
+    if MARKER not in text:
+        return
+    lines = [line for line in text.splitlines() if not line.startswith("MessageTimeout=")]
+    conf.write_text("\n".join([*lines, f"MessageTimeout={DOWN_MESSAGE_TIMEOUT}"]) + "\n")
+
+
 def _memory_mb() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -229,6 +248,7 @@ DefMemPerCPU=500
 ReturnToService=2
 MinJobAge=3600
 SchedulerParameters=sched_interval=1
+MessageTimeout={UP_MESSAGE_TIMEOUT}
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc={self.jobcomp}
@@ -272,9 +292,8 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.05)
         dst.write_text(src.read_text())
 
-    def stop(self, wait: float = 15) -> None:
-        """Cancel every job and wait (up to ``wait`` s) until they have ended; stop slurmd, slurmctld and
-        munged by their PIDs; then SIGKILL whatever is left of the jobs (:func:`kill_cluster_processes`)."""
+    def cancel_all(self, wait: float = 15) -> None:
+        """Cancel every job and wait (up to ``wait`` s) until they have ended (the daemons keep running)."""
         if _alive(self._pid("slurmctld")):
             active = ["squeue", "-h", "-t", "PENDING,RUNNING,SUSPENDED,COMPLETING,CONFIGURING", "-o", "%i"]
             ids = run(active, check=False, timeout=10).stdout.split()
@@ -283,9 +302,16 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                 deadline = time.monotonic() + wait
                 while time.monotonic() < deadline and run(active, check=False, timeout=10).stdout.split():
                     time.sleep(0.2)
+
+    def stop(self, wait: float = 15) -> None:
+        """Cancel every job and wait (up to ``wait`` s) until they have ended; stop slurmd, slurmctld and
+        munged by their PIDs; then SIGKILL whatever is left of the jobs (:func:`kill_cluster_processes`)."""
+        self.cancel_all(wait)
         for daemon in ("slurmd", "slurmctld", "munged"):
             _stop_pidfile(self.pidfile(daemon))
         kill_cluster_processes(self.state)
+        mark_down()
+
 
     def finished_jobs(self) -> list[dict[str, str]]:
         """Every finished job from the job-completion log: JobId, Name, JobState, ExitCode, Tres, WorkDir..."""
@@ -303,15 +329,35 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         return dict(item.split("=", 1) for item in out.split() if "=" in item)
 
 
+_SHARED: SlurmCluster | None = None
+
+
 @pytest.fixture(scope="module")
-def slurm():
-    """A running single-node Slurm for the tests of one module, torn down by PID afterwards."""
+def slurm(request):
+    """A running single-node Slurm, brought up once per test session (about 15 s each time saved) and
+    shared by the modules that use it. After each module every job is cancelled and whatever is left of
+    the jobs' processes killed, so no module sees another's jobs; torn down by PID when the session ends,
+    failed or not (or earlier by :func:`take_down`)."""
+    global _SHARED
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
-    cluster = SlurmCluster()
-    cluster.start()
+    if _SHARED is None:
+        cluster = SlurmCluster()
+        request.config.add_cleanup(cluster.stop)  # also when start() fails half-way
+        cluster.start()
+        _SHARED = cluster
     try:
-        yield cluster
+        yield _SHARED
     finally:
-        cluster.stop()
+        if _SHARED is not None:
+            _SHARED.cancel_all()
+            kill_cluster_processes(_SHARED.state)
+
+
+def take_down() -> None:
+    """Stop the shared cluster now; the next module that asks for one brings up a new one."""
+    global _SHARED
+    if _SHARED is not None:
+        _SHARED.stop()
+        _SHARED = None

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slurm
 
 TEST_FLAGS = [
     "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-init-seconds-before-status-checks", "1",
     "--latency-wait", "5",
     "--slurm-keep-successful-logs",
 ]

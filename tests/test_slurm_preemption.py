@@ -227,7 +227,7 @@ def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, 
     """`scancel` of the running training job: the profile's retry resubmits it, and it resumes."""
     workdir = _workdir(ide_inputs, tmp_path)
     cmd = [str(BIN / "snakemake"), CHECKPOINT, "--profile", "slurm", "--directory", str(workdir), "--slurm-status-command", "squeue",
-           "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5", *tiny_demo.config_args(workdir, LONGER)]
+           "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5", *tiny_demo.config_args(workdir, LONGER)]
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
     proc = subprocess.Popen(["timeout", "-s", "KILL", "400", *cmd], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)

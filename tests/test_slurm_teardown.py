@@ -1,6 +1,7 @@
 """Teardown of the test Slurm leaves nothing of its jobs behind: not the tasks of a job step whose srun
 client was killed (what a timed-out test does), not a process that daemonised out of Slurm's tracking
-while holding a port (as a DDP rendezvous does), not the step daemons; other processes survive."""
+while holding a port (as a DDP rendezvous does), not the step daemons; other processes survive; and
+Slurm clients asking the stopped cluster fail at once instead of retrying for 9 s."""
 
 import socket
 import subprocess
@@ -9,7 +10,8 @@ import time
 
 import pytest
 
-from slurm_cluster import STATE, SlurmCluster, _alive, cluster_processes, run, unavailable_reason
+import slurm_cluster
+from slurm_cluster import STATE, _alive, cluster_processes, run, slurm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slurm
 
@@ -43,14 +45,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def test_stop_kills_every_job_process_even_escaped_ones(tmp_path):
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
+def test_stop_kills_every_job_process_even_escaped_ones(tmp_path, slurm):  # noqa: F811
     (tmp_path / "task.py").write_text(TASK)
     bystander = subprocess.Popen(["sleep", "300"])  # not the cluster's: must survive
-    cluster = SlurmCluster()
-    cluster.start()
+    cluster = slurm
     try:
         # a step of a batch job (as the workflow's jobs run) and a step started directly by srun
         run(["sbatch", "-n", "2", "--overcommit", "--mem", "500", "-t", "5", "-o", str(tmp_path / "job.log"),
@@ -67,13 +65,17 @@ def test_stop_kills_every_job_process_even_escaped_ones(tmp_path):
         jobs = cluster_processes()
         assert len(jobs) >= 6, jobs  # 3 tasks, 3 escaped grandchildren, step daemons, the batch script...
     finally:
-        cluster.stop()
+        slurm_cluster.take_down()  # what the end of the session does: stop()
     try:
         assert cluster_processes() == []
         assert not any(_alive(pid) for pid in jobs)
         assert all(_port_free(port) for port in _ports(tmp_path))
         assert bystander.poll() is None
         assert not any(_alive(cluster._pid(d)) for d in ("slurmd", "slurmctld", "munged"))
+        # a client asking the stopped cluster fails at once (snakemake's Slurm plugin asks at every start)
+        start = time.monotonic()
+        assert run(["scontrol", "show", "config"], check=False, timeout=30).returncode != 0
+        assert time.monotonic() - start < 3
     finally:
         bystander.kill()
         bystander.wait()

@@ -48,6 +48,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ import torch.distributed as torch_dist
 
 LOG = logging.getLogger(__name__)
 PORT_BASE = 29500
+LEFT_KEY = "terraflux/left"  # store counter: ranks other than 0 that have left the group
 PORT_SPAN = 2000
 
 
@@ -198,17 +200,26 @@ def session(backend: str | None = None, timeout_s: float = 600) -> Iterator[Dist
         torch.cuda.set_device(dist.device())
     from datetime import timedelta
 
-    torch_dist.init_process_group(
-        backend=backend,
-        init_method=f"tcp://{_master_addr()}:{_master_port()}",
-        rank=dist.rank,
-        world_size=dist.world_size,
-        timeout=timedelta(seconds=timeout_s),
-    )
+    timeout = timedelta(seconds=timeout_s)
+    # The rendezvous store is served by rank 0's process. Rank 0 leaves last (after every other rank has
+    # torn its group down and said so in the store): a rank still tearing down when the store's server
+    # exits could hang (seen with 2 gloo tasks under srun).
+    store = torch_dist.TCPStore(_master_addr(), _master_port(), dist.world_size, dist.is_main, timeout)
+    torch_dist.init_process_group(backend=backend, store=store, rank=dist.rank, world_size=dist.world_size, timeout=timeout)
+    finished = False
     try:
         yield dist
+        torch_dist.barrier()  # no rank leaves while another (rank 0 writing outputs) still uses the group
+        finished = True
     finally:
         torch_dist.destroy_process_group()
+        if finished:  # after an error: leave at once (srun --kill-on-bad-exit ends the other ranks)
+            if dist.is_main:
+                deadline = time.monotonic() + timeout_s
+                while store.add(LEFT_KEY, 0) < dist.world_size - 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            else:
+                store.add(LEFT_KEY, 1)
 
 
 def _requested_tasks(snakemake) -> int:
