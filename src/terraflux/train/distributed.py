@@ -59,6 +59,9 @@ import torch.distributed as torch_dist
 LOG = logging.getLogger(__name__)
 PORT_BASE = 29500
 LEFT_KEY = "terraflux/left"  # store counter: ranks other than 0 that have left the group
+LINGER_S = 1.0  # rank 0 keeps the rendezvous store up this long after the last rank has said it left
+LEAVE_TIMEOUT_S = 10.0
+SETTLE_S = 0.2  # pause (GIL released) after the last collective, before the process group is destroyed  # the longest a rank waits for the store's answer when it says it leaves
 PORT_SPAN = 2000
 
 
@@ -211,6 +214,10 @@ def session(backend: str | None = None, timeout_s: float = 600) -> Iterator[Dist
         yield dist
         torch_dist.barrier()  # no rank leaves while another (rank 0 writing outputs) still uses the group
         finished = True
+        # gloo's worker thread frees each finished collective after signalling it, and needs the GIL for
+        # that; were the group destroyed meanwhile (it joins that thread while holding the GIL, e.g. when a
+        # DDP model is freed) the process would deadlock (seen in about 1 run in 15). Let it finish first.
+        time.sleep(SETTLE_S)
     finally:
         torch_dist.destroy_process_group()
         if finished:  # after an error: leave at once (srun --kill-on-bad-exit ends the other ranks)
@@ -218,8 +225,15 @@ def session(backend: str | None = None, timeout_s: float = 600) -> Iterator[Dist
                 deadline = time.monotonic() + timeout_s
                 while store.add(LEFT_KEY, 0) < dist.world_size - 1 and time.monotonic() < deadline:
                     time.sleep(0.05)
+                time.sleep(LINGER_S)  # the server's answer to the last rank's add is still on its way
             else:
-                store.add(LEFT_KEY, 1)
+                # The answer can still be lost if rank 0 exits first: wait for it briefly, never forever
+                # (a rank waiting on the store with the full timeout hung a job step for minutes).
+                store.set_timeout(timedelta(seconds=LEAVE_TIMEOUT_S))
+                try:
+                    store.add(LEFT_KEY, 1)
+                except RuntimeError as error:  # DistStoreError derives from it
+                    LOG.debug("rank %d: rank 0 left before answering (%s)", dist.rank, error)
 
 
 def _requested_tasks(snakemake) -> int:
