@@ -37,8 +37,12 @@ def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path, loop):
         env = dict(_clean_env(), SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank),
                    SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
         procs.append(subprocess.Popen([sys.executable, str(WORKER), str(tmp_path / "ddp.pt"), *mode], env=env))
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0
+    try:
+        for proc in procs:
+            assert proc.wait(timeout=120) == 0
+    finally:  # a hung rank must not outlive the test
+        for proc in procs:
+            proc.kill()
     one, two = torch.load(single, weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert one["world_size"] == 1 and two["world_size"] == 2
     for name, weights in one["state"].items():
