@@ -49,7 +49,8 @@ def _gather_tasks(dist) -> list[list[int]]:
 
 
 def engine_main(out: str) -> None:
-    """The same through the shared engine (terraflux.train.Engine): DDP-wrapped model, sharded batches."""
+    """The same through the shared engine (``Engine(..., dist=dist)``): the engine gives each rank its part
+    of every global batch and combines the gradients; batches of 7 split 4 + 3 (and the last one, 6, 3 + 3)."""
     from pathlib import Path
 
     from terraflux.train import Engine, TrainConfig, seed_everything, seeded_loader, select_device
@@ -60,19 +61,31 @@ def engine_main(out: str) -> None:
     y = x.sum(1, keepdim=True) + 0.1 * torch.randn(64, 1, generator=data)
     train = torch.utils.data.TensorDataset(x[:48], y[:48])
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    seen = 0  # training rows this rank's train_step saw
+
+    def step(m, batch):
+        nonlocal seen
+        seen += len(batch[0])
+        return torch.nn.functional.mse_loss(m(batch[0]), batch[1])
+
     with distributed.session() as dist:
-        net = dist.wrap(model)
-        optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
-        engine = Engine(net, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4),
-                        resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        engine = Engine(model, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4),
+                        resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1), dist=dist)
         result = engine.fit(
-            lambda epoch: map(dist.shard_batch, seeded_loader(train, batch_size=8, seed=5, epoch=epoch)),
-            lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]),
+            lambda epoch: seeded_loader(train, batch_size=7, seed=5, epoch=epoch),
+            lambda m, batch: step(m, batch),
             lambda m: float(torch.nn.functional.mse_loss(m(x[48:]), y[48:])),
         )
+        rows = torch.tensor([seen])
+        every = [torch.zeros_like(rows) for _ in range(dist.world_size)]
+        if dist.enabled:
+            torch.distributed.all_gather(every, rows)
+        else:
+            every = [rows]
         if dist.is_main:
             torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": torch.tensor(result.best_val),
-                        "steps": result.steps}, out)
+                        "steps": result.steps, "history": result.history, "rows": [int(r) for r in every]}, out)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,10 @@ def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path, loop):
     initial = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     assert not torch.equal(initial.state_dict()["0.weight"], one["state"]["0.weight"])  # it did train
     torch.testing.assert_close(two["loss"], one["loss"], rtol=1e-5, atol=1e-6)
+    if loop == "engine":  # each rank trained on its part only (3 epochs of 48 rows in batches of 7)
+        assert one["rows"] == [144] and two["rows"] == [81, 63]  # per epoch 6 x (4 | 3) + (3 | 3)
+        for a, b in zip(one["history"], two["history"]):  # the logged whole-batch losses and norms, too
+            assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-5) for k in a)
 
 
 def test_rank_and_world_size_from_srun_or_torchrun(monkeypatch):

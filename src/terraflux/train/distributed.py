@@ -50,6 +50,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -132,6 +133,87 @@ class Distributed:
             return type(batch)(self.shard_batch(value) for value in batch)
         return batch
 
+    def bounds(self, n: int) -> tuple[int, int]:
+        """[start, stop) of this rank's contiguous part of ``n`` rows: sizes differ by at most one."""
+        base, extra = divmod(n, self.world_size)
+        start = self.rank * base + min(self.rank, extra)
+        return start, start + base + (self.rank < extra)
+
+    def split_batch(self, batch) -> tuple[Any, float]:
+        """This rank's part of a global batch and its share of the samples (for :class:`Engine` ``dist=``).
+
+        Every tensor leaf (in dicts, tuples, lists) is cut along dim 0 into contiguous parts of sizes
+        differing by at most one (any batch size works); the share is ``n_rank / n`` of the first leaf, so
+        that ``sum over ranks of share * gradient`` is the whole-batch gradient of a per-sample mean loss.
+        A batch with a leaf of fewer rows than processes is not split: every rank takes all of it, share
+        ``1 / world_size``. One process: ``(batch, 1.0)``.
+        """
+        if not self.enabled:
+            return batch, 1.0
+        rows = [len(leaf) for leaf in _tensor_leaves(batch)]
+        if not rows or min(rows) < self.world_size:
+            return batch, 1.0 / self.world_size
+        start, stop = self.bounds(rows[0])
+        return self._cut(batch), (stop - start) / rows[0]
+
+    def _cut(self, batch):
+        if torch.is_tensor(batch):
+            start, stop = self.bounds(len(batch))
+            return batch[start:stop]
+        if isinstance(batch, dict):
+            return {key: self._cut(value) for key, value in batch.items()}
+        if isinstance(batch, (tuple, list)):
+            return type(batch)(self._cut(value) for value in batch)
+        return batch
+
+    def reduce_step(self, params: Sequence[torch.Tensor], share: float, values: Sequence[float]) -> list[float]:
+        """After this rank's backward: every ``param.grad`` becomes ``sum over ranks of share * grad`` and
+        each of ``values`` (loss, logged extras) ``sum over ranks of share * value``, identical on every rank.
+
+        One flattened all-reduce (gradients, which parameters got one, values). A parameter that got no
+        gradient on any rank keeps ``grad = None`` (as in one process: the optimiser skips it).
+        """
+        if not self.enabled:
+            return list(values)
+        like = params[0] if params else torch.zeros(0)
+        parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) * share for p in params]
+        has = torch.tensor([float(p.grad is not None) for p in params], dtype=like.dtype, device=like.device)
+        vals = torch.tensor([float(v) * share for v in values], dtype=torch.float64).to(like.dtype).to(like.device)
+        flat = torch.cat([*parts, has, vals])
+        torch_dist.all_reduce(flat, op=torch_dist.ReduceOp.SUM)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset : offset + n].view_as(p).clone()
+            offset += n
+        for p, got in zip(params, flat[offset : offset + len(params)].tolist()):
+            if not got:
+                p.grad = None
+        return flat[offset + len(params) :].tolist()
+
+    def broadcast_(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Overwrite ``tensors`` in place with rank 0's (e.g. a model's parameters and buffers)."""
+        if self.enabled:
+            for t in tensors:
+                torch_dist.broadcast(t.data, src=0)
+
+    def same(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank (validation loss: every rank takes the same decisions)."""
+        if not self.enabled:
+            return value
+        out = torch.tensor([float(value)], dtype=torch.float64)
+        torch_dist.broadcast(out, src=0)
+        return float(out)
+
+    def agree(self, value: int, what: str) -> None:
+        """Raise the same error on every rank unless every rank has the same ``value``."""
+        if not self.enabled:
+            return
+        pair = torch.tensor([value, -value], dtype=torch.int64)
+        torch_dist.all_reduce(pair, op=torch_dist.ReduceOp.MAX)
+        if int(pair[0]) != -int(pair[1]):
+            raise RuntimeError(f"the {self.world_size} processes disagree on {what} (from {-int(pair[1])} to {int(pair[0])})")
+
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """Mean of ``value`` over all processes (e.g. a validation loss), the same on every rank."""
         if not self.enabled:
@@ -143,6 +225,16 @@ class Distributed:
     def barrier(self) -> None:
         if self.enabled:
             torch_dist.barrier()
+
+
+def _tensor_leaves(batch) -> list[torch.Tensor]:
+    if torch.is_tensor(batch):
+        return [batch]
+    if isinstance(batch, dict):
+        return [leaf for value in batch.values() for leaf in _tensor_leaves(value)]
+    if isinstance(batch, (tuple, list)):
+        return [leaf for value in batch for leaf in _tensor_leaves(value)]
+    return []
 
 
 def from_environment() -> Distributed:

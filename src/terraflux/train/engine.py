@@ -13,6 +13,17 @@ Usage (see the package docstring for the full contract)::
 - ``train_step(model, batch) -> loss tensor`` (run under :func:`autocast`; the engine does backward,
   clipping and the optimizer step). It may return ``(loss, {"name": float, ...})`` to log extra values.
 - ``validate(model) -> float`` (lower is better; called under ``torch.no_grad`` and ``model.eval()``).
+
+Data-parallel (``dist=`` a :class:`~terraflux.train.distributed.Distributed` of N > 1 processes, e.g. from
+``distributed.session()``): every rank builds the same global batches (``epoch_batches`` is a pure function
+of the epoch) and the engine gives ``train_step`` only this rank's contiguous part
+(:meth:`Distributed.split_batch`); after backward one all-reduce makes every rank's gradient the
+samples-weighted sum of the ranks' gradients (the whole-batch gradient of a per-sample mean loss) and the
+logged loss the whole-batch loss; clipping and the optimiser step then see the same gradient on every rank.
+Parameters and buffers are broadcast from rank 0 when ``fit`` starts, ``validate`` runs on every rank and
+rank 0's value is used by all (early stopping decides alike), and only rank 0 writes the resume checkpoint
+(every rank reads it on a re-run and they must agree on the step they resume from). The model is not
+wrapped: ``train_step`` and ``validate`` get the plain module. One process: nothing changes.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
 from terraflux.train.device import DeviceInfo, autocast, select_device
+from terraflux.train.distributed import Distributed
 from terraflux.train.seeding import derive_seed, make_generator, rng_state, set_rng_state, worker_init_fn
 
 LOG = logging.getLogger(__name__)
@@ -123,6 +135,7 @@ class Engine:
         device: DeviceInfo | None = None,
         fingerprint: str = "",
         on_step: Callable[[int], None] | None = None,
+        dist: Distributed | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -132,6 +145,7 @@ class Engine:
         self.resume_path = Path(resume_path)
         self.fingerprint = fingerprint
         self.on_step = on_step
+        self.dist = dist or Distributed()
         # loop state
         self.epoch = 0
         self.step = 0
@@ -179,7 +193,9 @@ class Engine:
         self.best_state = state["best_model"]
 
     def save(self) -> None:
-        save_checkpoint(self.resume_path, self.state_dict())
+        """Write the resume checkpoint (rank 0 only: every rank holds the same state)."""
+        if self.dist.is_main:
+            save_checkpoint(self.resume_path, self.state_dict())
 
     def _try_resume(self) -> tuple[int | None, dict | None]:
         if not self.resume_path.is_file():
@@ -193,9 +209,17 @@ class Engine:
         return self.step, state["rng"]
 
     # ---------------------------------------------------------------- loop
-    def _optimizer_step(self, loss: torch.Tensor) -> float:
+    def _backward(self, loss: torch.Tensor, extra: dict, share: float) -> tuple[float, dict[str, float]]:
+        """Gradients of ``loss`` (combined over ranks); returns the (whole-batch) loss and extras as floats."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        values = [_to_float(loss), *(_to_float(v) for v in extra.values())]
+        if self.dist.enabled:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            values = self.dist.reduce_step(params, share, values)
+        return values[0], dict(zip(extra, values[1:]))
+
+    def _optimizer_step(self) -> float:
         norm = 0.0
         if self.config.grad_clip > 0:
             params = [p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
@@ -215,6 +239,9 @@ class Engine:
         started = time.perf_counter()
         self.model.to(self.device.device)
         resumed, saved_rng = self._try_resume()
+        if self.dist.enabled:
+            self.dist.agree(-1 if resumed is None else resumed, f"the step to resume from ({self.resume_path} must be on a filesystem every rank sees)")
+            self.dist.broadcast_([*self.model.parameters(), *self.model.buffers()])
         if self.done:
             self._restore_best()
             return self._result(resumed, started)
@@ -230,19 +257,21 @@ class Engine:
                     saved_rng = None
                 if cfg.max_steps_per_epoch and index >= cfg.max_steps_per_epoch:
                     break
+                part, share = self.dist.split_batch(batch)
                 with autocast(self.device):
-                    out = train_step(self.model, batch)
+                    out = train_step(self.model, part)
                 loss, extra = (out if isinstance(out, tuple) else (out, {}))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss is {float(loss)} at epoch {self.epoch}, step {self.step}: lower the learning rate or check the inputs for NaN")
-                norm = self._optimizer_step(loss)
+                loss_value, extra = self._backward(loss, extra, share)
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"training loss is {loss_value} at epoch {self.epoch}, step {self.step}: lower the learning rate or check the inputs for NaN")
+                norm = self._optimizer_step()
                 self.step += 1
                 self.batch_in_epoch = index + 1
                 self.epoch_count += 1
-                for key, value in {"loss": _to_float(loss), "grad_norm": norm, **{k: _to_float(v) for k, v in extra.items()}}.items():
+                for key, value in {"loss": loss_value, "grad_norm": norm, **extra}.items():
                     self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
                 if self.step % cfg.log_every == 0:
-                    LOG.info("epoch %d step %d loss %.5g", self.epoch, self.step, _to_float(loss))
+                    LOG.info("epoch %d step %d loss %.5g", self.epoch, self.step, loss_value)
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
                 if self.on_step is not None:
@@ -254,7 +283,7 @@ class Engine:
             if validate is not None:
                 self.model.eval()
                 with torch.no_grad(), autocast(self.device):
-                    val = float(validate(self.model))
+                    val = self.dist.same(float(validate(self.model)))
                 record["val_loss"] = val
             else:
                 val = record.get("train_loss", math.inf)
