@@ -8,7 +8,7 @@ from zarr.codecs import BloscCodec, GzipCodec, ShardingCodec, ZstdCodec
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import stores
-from terraflux.prepare.samples import ChunkCache, SampleReader, chunk_grouped_order
+from terraflux.prepare.samples import ChunkCache, SampleReader, StoreArray, chunk_grouped_order, load_or_cache
 
 SHAPE, CHUNKS = (13, 7, 9), (4, 4, 4)
 
@@ -111,3 +111,49 @@ def test_grouped_order_is_a_seeded_permutation_chunk_by_chunk():
     assert sorted(mixed) == list(range(200)) and not np.array_equal(mixed, order)
     with pytest.raises(ValueError):
         chunk_grouped_order(starts[:, :2], (100, 16, 16), rng)
+
+
+def test_store_array_indexes_like_numpy_through_a_bounded_cache(tmp_path):
+    data = write(tmp_path / "s.zarr", names=("a",))[0]
+    array = StoreArray(tmp_path / "s.zarr", "a", cache_bytes=5 * 4**3 * 4)
+    assert array.shape == data.shape and array.dtype == np.float32 and array.ndim == 3 and len(array) == 13
+    assert array.nbytes == data.nbytes
+    weeks = np.array([12, 0, 5, 5])
+    for index in [
+        (slice(2, 10), slice(1, 7), slice(3, 9)),
+        (slice(None), 3),
+        (..., slice(None, None, -1)),
+        (slice(11, 1, -3), Ellipsis, 4),
+        (-1,),
+        (weeks,),
+        (slice(None), weeks[:2] % 7, slice(2, 3)),
+        (np.arange(13) % 3 == 0, -2),
+        (5, slice(None), weeks % 9),  # int and array apart: numpy puts the array's dimension first
+        (slice(4, 4),),
+    ]:
+        expected = data[index]
+        got = array[index]
+        assert got.shape == expected.shape, index
+        np.testing.assert_array_equal(got, expected)
+        assert array.reader.cache.nbytes <= array.reader.cache.max_bytes
+    np.testing.assert_array_equal(np.asarray(array), data)
+    np.testing.assert_array_equal(array[2:6, 1:5][:, :, ::-1], data[2:6, 1:5][:, :, ::-1])
+    for bad in [(13,), (0, 0, 0, 0), (..., ...), (np.array([0, 13]),), (np.ones(3, bool),), (np.array([[0]]),)]:
+        with pytest.raises(IndexError):
+            array[bad]
+
+
+def test_load_or_cache_chooses_by_size_and_names_damaged_chunks(tmp_path):
+    data = write(tmp_path / "s.zarr", names=("a",))[0]
+    whole = load_or_cache(tmp_path / "s.zarr", "a", data.nbytes)
+    assert isinstance(whole, np.ndarray)
+    np.testing.assert_array_equal(whole, data)
+    cached = load_or_cache(tmp_path / "s.zarr", "a", data.nbytes - 1)
+    assert isinstance(cached, StoreArray) and cached.reader.cache.max_bytes == data.nbytes - 1
+    assert load_or_cache(tmp_path / "s.zarr", "a", 0).reader.cache.max_bytes == 4 * 4**3 * 4  # at least 4 chunks
+    with pytest.raises(DataError, match=r"s.zarr: array 'nope'"):
+        load_or_cache(tmp_path / "s.zarr", "nope", 0)
+    chunk = tmp_path / "s.zarr" / "a" / "c" / "0" / "0" / "0"
+    chunk.write_bytes(b"not a blosc frame")
+    with pytest.raises(DataError, match=r"s.zarr/a/c/0/0/0: chunk cannot be decoded"):
+        cached[0:2, 0, 0]

@@ -165,6 +165,7 @@ rule ide_test:
         weeks=IDE["weeks"],
         threshold=lambda wc: IDE["thresholds"][wc.dataset],
         test_tile=IDE["test_tile"],
+        memory_gb=IDE["train"]["memory_gb"],
     script:
         "../scripts/ide_test.py"
 

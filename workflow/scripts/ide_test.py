@@ -3,7 +3,7 @@
 Inputs: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt, resources/{run}/ide/{dataset}/dataset.zarr,
         truth (evaluation only): the benchmark store, or in the synthetic world truth/extremes.zarr (ERA5-Land)
         and truth/extremes_cerra.zarr (CERRA) with the true drivers.
-Params: weeks (T), threshold (probability of an extreme), test_tile.
+Params: weeks (T), threshold (probability of an extreme), test_tile, memory_gb (ide.train.memory_gb).
 Outputs: results/{run}/ide/{dataset}_{backbone}/
   predictions.zarr: driver(variable, time, y, x) bool, covered(time, y, x) bool,
                     extreme_probability(target_time, y, x) float32 (1)
@@ -29,7 +29,7 @@ params = dict(snakemake.params.items())
 wc = snakemake.wildcards
 device = select_device(threads=snakemake.threads)
 model, state = load_model(snakemake.input.checkpoint, device.device)
-data = WindowData(snakemake.input.dataset, params["weeks"])
+data = WindowData(snakemake.input.dataset, params["weeks"], memory_gb=params["memory_gb"])
 if state["variables"] != data.variables:
     raise ValueError(f"checkpoint variables {state['variables']} differ from the dataset's {data.variables}")
 truth, has_truth = truth_drivers(snakemake.input.truth, data) if snakemake.input.get("truth") else (None, None)

@@ -11,6 +11,7 @@ import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
 from terraflux.config import config_hash
+from terraflux.ide.data import memory_budget
 from terraflux.ide.stages import TrainSettings, train
 from terraflux.train import derive_seed
 from terraflux.workflow.atomic import atomic_output
@@ -21,19 +22,22 @@ log = setup_logging(snakemake)
 params = dict(snakemake.params.items())
 wc = snakemake.wildcards
 provenance = from_snakemake(snakemake, params=params)
-summary = train(
-    snakemake.input.dataset,
-    snakemake.output.checkpoint,
-    backbone=wc.backbone,
-    weeks=params["weeks"],
-    model_params=params["model"],
-    settings=TrainSettings.from_dict(params["train"]),
-    seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone) % 2**32,
-    threads=snakemake.threads,
-    fingerprint=config_hash(params),
-    tile=params["test_tile"],
-    provenance=provenance,
-)
+train_params = dict(params["train"])
+memory_gb = train_params.pop("memory_gb")  # the dataset's memory budget (WindowData), not a TrainSettings field
+with memory_budget(memory_gb):
+    summary = train(
+        snakemake.input.dataset,
+        snakemake.output.checkpoint,
+        backbone=wc.backbone,
+        weeks=params["weeks"],
+        model_params=params["model"],
+        settings=TrainSettings.from_dict(train_params),
+        seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone) % 2**32,
+        threads=snakemake.threads,
+        fingerprint=config_hash({**params, "train": train_params}),  # the budget does not change results
+        tile=params["test_tile"],
+        provenance=provenance,
+    )
 summary["provenance"] = provenance
 with atomic_output(snakemake.output.summary) as tmp:
     tmp.write_text(json.dumps(summary, indent=2) + "\n")

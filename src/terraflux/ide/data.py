@@ -1,7 +1,7 @@
 """IDE datasets: normalised weekly cubes and windows of T weeks.
 
-Stage ``ide_dataset`` writes one store per dataset (``dataset.zarr``), read whole into memory by training
-and testing (no file is opened per sample):
+Stage ``ide_dataset`` writes one store per dataset (``dataset.zarr``), read by training and testing whole
+into memory, or through a bounded cache of decoded chunks when larger than ``ide.train.memory_gb``:
 
 - ``inputs(variable, channel, time, y, x)`` float32: (x - weekly per-pixel climatological mean) / weekly
   per-pixel std, climatology from training weeks only, clipped to +-``clip``, NaN/inf -> 0;
@@ -17,17 +17,25 @@ and split boundaries (its split is the target week's).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from zarr.codecs import BloscCodec
 
 from terraflux.errors import DataError
+from terraflux.prepare.samples import load_or_cache
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 WEEKS = 52
+# dataset.zarr ``inputs`` chunks: every variable and channel x ``Source.block`` weeks x TILE x TILE pixels
+# (2.4 MB with 9 variables x 2 channels), so a training window (T weeks x a crop) decodes a few small
+# chunks; Blosc LZ4 decodes about twice as fast as zstd at a slightly larger size.
+TILE = 64
+INPUTS_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
 def week_of_year(dates) -> np.ndarray:
@@ -118,7 +126,7 @@ def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) ->
     mean, std = clim.finish()
     ds = xr.Dataset(
         {
-            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, source.block, h, w))),
+            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, source.block, TILE, TILE))),
             "extreme": (("time", "y", "x"), source.extreme),
             "extreme_loose": (("time", "y", "x"), source.extreme_loose),
             "valid": (("time", "y", "x"), source.valid),
@@ -137,7 +145,7 @@ def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) ->
         attrs={"clip": clip, **attrs},
     )
     ds["inputs"].attrs.update(units="1", long_name="anomaly normalised by the training weeks' climatology, clipped")
-    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False)
+    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding={"inputs": {"compressors": (INPUTS_COMPRESSOR,)}})
     group = zarr.open_group(path, mode="r+")
     for start in range(0, nt, source.block):
         stop = min(start + source.block, nt)
@@ -256,7 +264,10 @@ def _open(path):
         raise DataError(f"{path} does not exist: run the stage that writes it first")
     # Snakemake leaves a timestamp file in directory outputs; zarr warns about the stranger.
     warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp")
-    return zarr.open_group(path, mode="r")
+    try:
+        return zarr.open_group(path, mode="r")
+    except Exception as error:
+        raise DataError(f"{path} cannot be read as a zarr group ({error}); rerun the stage that writes it") from error
 
 
 def _open_dataset(path):
@@ -273,20 +284,43 @@ def _open_dataset(path):
 # ------------------------------------------------------------------------------------------------- windows
 
 
+DEFAULT_MEMORY_GB = 8.0  # config ide.train.memory_gb
+_memory_gb = [DEFAULT_MEMORY_GB]
+
+
+@contextmanager
+def memory_budget(gb: float | None):
+    """Within the block, a :class:`WindowData` opened without ``memory_gb`` uses ``gb`` (None: the default)."""
+    _memory_gb.append(DEFAULT_MEMORY_GB if gb is None else float(gb))
+    try:
+        yield
+    finally:
+        _memory_gb.pop()
+
+
 class WindowData:
-    """A ``dataset.zarr`` held in memory, cut into windows of ``weeks`` weeks (newest first).
+    """A ``dataset.zarr`` cut into windows of ``weeks`` weeks (newest first), bounded in memory.
 
     Arrays: inputs [V, C, T, H, W] float32, extreme / extreme_loose / valid [T, H, W] bool, split [T].
+    The masks are held in numpy (1/72 of ``inputs`` with 9 variables x 2 channels); ``inputs`` too when
+    masks and inputs fit ``memory_gb`` (GiB; default: config ``ide.train.memory_gb`` via
+    :func:`memory_budget`), else a :class:`terraflux.prepare.samples.StoreArray` over the store: same
+    indexing and values, read in decoded chunks through a cache of the rest of the budget.
     """
 
-    def __init__(self, path: str | Path, weeks: int):
+    def __init__(self, path: str | Path, weeks: int, memory_gb: float | None = None):
         group = _open(path)
         self.path = Path(path)
         self.weeks = weeks
-        self.inputs = np.asarray(group["inputs"][:])
+        for name in ("inputs", "extreme", "extreme_loose", "valid", "split", "variable"):
+            if name not in group:
+                raise DataError(f"{path}: array '{name}' is missing; is it an IDE dataset.zarr? Rerun ide_dataset")
         self.extreme = np.asarray(group["extreme"][:])
         self.extreme_loose = np.asarray(group["extreme_loose"][:])
         self.valid = np.asarray(group["valid"][:])
+        budget = (_memory_gb[-1] if memory_gb is None else memory_gb) * 2**30
+        masks = self.extreme.nbytes + self.extreme_loose.nbytes + self.valid.nbytes
+        self.inputs = load_or_cache(group, "inputs", int(budget - masks))
         self.split = np.asarray(group["split"][:])
         self.variables = [str(v) for v in group["variable"][:]]
         self.time = _open_dataset(path)["time"].values  # decoded (datetime64 on real data)

@@ -113,7 +113,10 @@ class _ChunkFiles:
         except FileNotFoundError:
             out[...] = self.fill
             return
-        out[...] = np.frombuffer(self.decode(raw), dtype=self.dtype).reshape(self.chunk_shape)
+        try:
+            out[...] = np.frombuffer(self.decode(raw), dtype=self.dtype).reshape(self.chunk_shape)
+        except Exception as error:
+            raise DataError(f"{path}: chunk cannot be decoded ({error}); the store is damaged: rerun the stage that writes it") from error
 
 
 class SampleReader:
@@ -210,9 +213,90 @@ class SampleReader:
             region = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, self.chunks, self.shape))
             inner = tuple(slice(0, r.stop - r.start) for r in region)
             for array, out in zip(self.arrays, block):
-                out[inner] = array[region]
+                try:
+                    out[inner] = array[region]
+                except Exception as error:
+                    raise DataError(f"{_where(array)}: chunk {key} cannot be read ({error}); rerun the stage that writes it") from error
         self.cache.put(key, block)
         return block
+
+
+class StoreArray:
+    """One zarr array seen as a read-only numpy array, read through a :class:`SampleReader` cache.
+
+    Supports ``.shape``/``.dtype``/``.ndim``/``.nbytes`` and numpy indexing with ints, slices of any step,
+    ``...`` and 1-D integer or boolean index arrays; the result is a new numpy array equal to the same
+    indexing of the whole array loaded in memory. The store is read in whole chunks (the bounding box of
+    the request), so memory stays bounded by ``cache_bytes`` plus the requested region.
+    """
+
+    def __init__(self, source, name: str, cache_bytes: int):
+        self.reader = SampleReader(source, [name], cache_bytes=cache_bytes)
+        self.name = name
+        self.shape = self.reader.shape
+        self.dtype = self.reader.dtype
+        self.ndim = len(self.shape)
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[...]
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = index if isinstance(index, tuple) else (index,)
+        at = [i for i, item in enumerate(index) if item is Ellipsis]
+        if len(at) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if at:
+            index = index[: at[0]] + (slice(None),) * (self.ndim - len(index) + 1) + index[at[0] + 1 :]
+        if len(index) > self.ndim:
+            raise IndexError(f"too many indices for {self.name}: {len(index)} for {self.ndim} dimensions")
+        index = index + (slice(None),) * (self.ndim - len(index))
+        region, rest = [], []  # step-1 bounding box read through the cache, then numpy indexing inside it
+        for d, (item, n) in enumerate(zip(index, self.shape)):
+            if isinstance(item, slice):
+                r = range(*item.indices(n))
+                lo, hi = (min(r[0], r[-1]), max(r[0], r[-1]) + 1) if len(r) else (0, 0)
+                rest.append(slice(None, None, r.step))  # a negative step starts at the box's end
+            elif isinstance(item, (int, np.integer)):
+                lo = int(item) + (n if int(item) < 0 else 0)
+                if not 0 <= lo < n:
+                    raise IndexError(f"index {item} is out of bounds for axis {d} of {self.name} with size {n}")
+                hi = lo + 1
+                rest.append(0)
+            else:
+                item = np.asarray(item)
+                if item.dtype == bool:
+                    if item.shape != (n,):
+                        raise IndexError(f"boolean index of shape {item.shape} for axis {d} of {self.name} with size {n}")
+                    item = np.flatnonzero(item)
+                if item.ndim != 1 or not np.issubdtype(item.dtype, np.integer):
+                    raise IndexError(f"{self.name} takes ints, slices, '...' and 1-D integer or boolean arrays")
+                item = np.where(item < 0, item + n, item)
+                if len(item) and (item.min() < 0 or item.max() >= n):
+                    raise IndexError(f"index array out of bounds for axis {d} of {self.name} with size {n}")
+                lo, hi = (int(item.min()), int(item.max()) + 1) if len(item) else (0, 0)
+                rest.append(item - lo)
+            region.append(slice(lo, hi))
+        if any(s.stop == s.start for s in region):
+            return np.empty(tuple(s.stop - s.start for s in region), self.dtype)[tuple(rest)]
+        return self.reader.read(*region)[0][tuple(rest)]
+
+
+def load_or_cache(source, name: str, max_bytes: int) -> "np.ndarray | StoreArray":
+    """Array ``name`` of a zarr group (or store path) whole in numpy if it fits ``max_bytes``, else a
+    :class:`StoreArray` over it with a cache of ``max_bytes`` (at least 4 chunks)."""
+    group = source if isinstance(source, zarr.Group) else _open_group(source)
+    if name not in group:
+        raise DataError(f"{_where(group)}: array '{name}' is not in the store; rerun the stage that writes it")
+    array = group[name]
+    if array.nbytes <= max_bytes:
+        return np.asarray(array[...])
+    chunk = int(np.prod(array.chunks)) * array.dtype.itemsize
+    return StoreArray(group, name, cache_bytes=max(int(max_bytes), 4 * chunk))
 
 
 def chunk_grouped_order(starts: np.ndarray, chunks: Sequence[int], rng: np.random.Generator, mix: int = 4) -> np.ndarray:
