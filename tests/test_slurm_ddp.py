@@ -91,3 +91,15 @@ def test_shard_splits_the_global_batch_evenly_or_says_what_to_do():
     assert distributed.Distributed().shard(items) == items
     with pytest.raises(ValueError, match="divisible by the number of GPUs"):
         distributed.Distributed(0, 5, 0).shard(items)
+
+
+def test_split_batch_takes_contiguous_parts_of_any_size_with_their_share():
+    batch = {"cells": torch.arange(7), "pair": (torch.arange(7) * 10, [torch.zeros(7, 2)]), "name": "cells"}
+    parts = [distributed.Distributed(r, 2, r).split_batch(batch) for r in range(2)]
+    assert [p["cells"].tolist() for p, _ in parts] == [[0, 1, 2, 3], [4, 5, 6]]
+    assert [share for _, share in parts] == [4 / 7, 3 / 7]
+    assert parts[1][0]["pair"][0].tolist() == [40, 50, 60] and parts[1][0]["pair"][1][0].shape == (3, 2) and parts[1][0]["name"] == "cells"
+    # fewer rows than processes: every rank takes the whole batch, each an equal share
+    tiny, share = distributed.Distributed(2, 3, 0).split_batch((torch.arange(2), torch.arange(5)))
+    assert tiny[0].tolist() == [0, 1] and tiny[1].tolist() == [0, 1, 2, 3, 4] and share == pytest.approx(1 / 3)
+    assert distributed.Distributed().split_batch(batch) == (batch, 1.0)

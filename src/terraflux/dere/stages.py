@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +38,7 @@ from terraflux.dere.models import (
 )
 from terraflux.errors import DataError
 from terraflux.train import DeviceInfo, Engine, FitResult, TrainConfig, derive_seed, make_generator
+from terraflux.train.distributed import Distributed
 
 LOG = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Context:
     seed: int
     resume_dir: Path
     fingerprint: str
+    dist: Distributed = field(default_factory=Distributed)  # data-parallel processes (the engine splits each batch)
 
 
 class Task(nn.Module):
@@ -84,7 +86,7 @@ def _fit(model: nn.Module, params: list[nn.Parameter], cfg: dict, epochs: int, c
         model, optimizer,
         TrainConfig(max_epochs=epochs, patience=train["patience"], grad_clip=train["grad_clip"], checkpoint_every=train["checkpoint_every"],
                     max_steps_per_epoch=train["max_steps_per_epoch"]),
-        resume_path=ctx.resume_dir / f"{name}.pt", scheduler=scheduler, device=ctx.device, fingerprint=ctx.fingerprint,
+        resume_path=ctx.resume_dir / f"{name}.pt", scheduler=scheduler, device=ctx.device, fingerprint=ctx.fingerprint, dist=ctx.dist,
     )
     result = engine.fit(batches, step, validate)
     LOG.info("%s: best val %.5g at epoch %d after %d steps (%.1f s)", name, result.best_val, result.best_epoch, result.steps, result.seconds)
