@@ -4,17 +4,23 @@
 
 The rule is a one-rule Snakefile that includes the workflow's common.smk (the real config validation and
 job_resources) and runs tests/slurm_ddp_rule.py; the profile is the one users get (profiles/slurm).
+A real training rule too: the workflow's ``dere_step3a`` with ``compute.train.tasks: 2`` ends with the weights
+of the same rule run as one process (tolerance: tests/test_train_ddp_stage.py).
 """
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from conftest import BIN, REPO_ROOT
+from dere_fixtures import make_prepared
 from slurm_cluster import run, slurm  # noqa: F401  (fixture)
 from test_slurm import TEST_FLAGS, check_all_completed, submitted_jobs
 
@@ -99,3 +105,58 @@ def test_tasks_must_match_gpus(tmp_path):
     done = run([str(BIN / "snakemake"), "-n", *_workflow(tmp_path, gpus=2, tasks=3)], timeout=120, check=False, env=_env())
     assert done.returncode != 0
     assert "compute.train.tasks is 3 but compute.train.gpus is 2" in done.stdout + done.stderr
+
+
+# the smallest real DERE training rule (step 3a, the PFT model) on the tiny prepared world of the DERE tests
+DERE_CONFIG = {
+    "run": {"name": "tiny"},
+    "period": {"start_year": 2016, "end_year": 2017, "train_years": [2016], "val_years": [], "test_years": [2017]},
+    "simulate": {"age_class_edges": [0, 40, 200]},
+    "dere": {
+        "pft_model": {"d_model": 8, "n_heads": 2, "d_ff": 16, "age_embedding": 4, "dropout": 0.0},  # no dropout: see test_train_ddp_stage
+        "train": {"batch_size": 7, "device": "cpu"},
+        "epochs": {"step3a": 2},
+    },
+}
+DERE_TARGET = "results/tiny/dere/step3a/checkpoint.pt"
+
+
+def _dere_config(folder: Path, tasks: int) -> list[str]:
+    config = dict(DERE_CONFIG, compute={"train": {"threads": 1, "mem_mb": 1000, "runtime": 5, "gpus": 0, "tasks": tasks}})
+    path = folder / f"tasks{tasks}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(folder), "--configfile", str(path)]
+
+
+@pytest.mark.slurm
+def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path, slurm):  # noqa: F811
+    make_prepared(tmp_path / "resources" / "tiny" / "prepared", ny=4, nx=5, years=(2016, 2017), n_sites=10)
+    # the reference: dataset and step 3a in one process, here (not on Slurm)
+    rules = ["--allowed-rules", "simulate_process_model", "dere_dataset", "dere_step3a"]
+    done = run([str(BIN / "snakemake"), "--cores", "2", *_dere_config(tmp_path, 1), *rules, "--", DERE_TARGET], timeout=300, check=False, env=_env())
+    assert done.returncode == 0, done.stderr[-4000:]
+    step = tmp_path / "results" / "tiny" / "dere" / "step3a"
+    shutil.move(step, tmp_path / "single")  # with its resume checkpoint: the Slurm run must train afresh
+    single = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["state"]["pft"]
+
+    cmd = [str(BIN / "snakemake"), "--profile", "slurm", *_dere_config(tmp_path, 2), "--allowed-rules", "dere_step3a", *TEST_FLAGS, "--", DERE_TARGET]
+    done = run(cmd, timeout=240, check=False, cwd=REPO_ROOT, env=_env())
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    jobs = submitted_jobs(done)
+    assert list(jobs.values()) == ["dere_step3a"]
+    check_all_completed(slurm, jobs)
+    assert slurm.show_job(next(iter(jobs)))["NumTasks"] == "2"
+
+    logs = tmp_path / "logs" / "tiny"
+    rank0, rank1 = (logs / "dere_step3a.log").read_text(), (logs / "dere_step3a.log.rank1").read_text()
+    for text in (rank0, rank1):  # both ranks trained (no resume), in the same 2-process group
+        assert "step3a: best val" in text and "resuming from" not in text
+    two = torch.load(step / "checkpoint.pt", weights_only=True)
+    assert json.loads(two["provenance"])["rule"] == "dere_step3a"
+    one_fit = json.loads((tmp_path / "single" / "metrics.json").read_text())["fit"]
+    two_fit = json.loads((step / "metrics.json").read_text())["fit"]
+    assert one_fit["steps"] == two_fit["steps"] > 0
+    diff = torch.cat([(two["state"]["pft"][k] - v).abs().flatten() for k, v in single.items() if v.is_floating_point()])
+    print(f"dere_step3a, 2 srun tasks vs 1 process: weight difference max {float(diff.max()):.1e}, median {float(diff.median()):.1e}")
+    assert float(diff.max()) < 1e-3 and float((diff > 1e-5).float().mean()) < 0.01, (float(diff.max()), float(diff.median()))
+    assert [p.name for p in (step / ".resume").iterdir()] == ["step3a.pt"]  # rank 0 alone wrote it
