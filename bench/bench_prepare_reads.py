@@ -21,9 +21,21 @@ Readers, each timed in its own fresh process (so its peak RSS is its own) on the
   groups mixed; a group is one chunk, or 2 x 2 x 2 chunks when an epoch has fewer than 4 samples per chunk);
 - ``zarr direct``: ``array[region]`` per array and sample, as before the reader (a few hundred samples).
 
+IDE training (``--patterns training``): the path training takes, :class:`terraflux.ide.data.WindowData` and
+:func:`terraflux.ide.data.training_batches` (random crops of random windows, flips, torch batches) on a
+``dataset.zarr`` written by :func:`terraflux.ide.data.write_dataset` (6 variables x 2 channels, ``--train-weeks``
+x 192 x 192, inputs chunked ``--chunk-weeks`` weeks x ``--tile`` x ``--tile``, Blosc LZ4); an epoch is as many
+windows (batches of 4, crop 32, half of them around an extreme) as 4 x the store's 8-week x 64 x 64 blocks.
+``memory``: ``memory_gb`` above the store (inputs loaded whole: load time reported);
+``store full`` / ``store 25%``: ``memory_gb`` leaving a cache of (almost) all / a quarter of ``inputs``
+(:class:`terraflux.prepare.samples.StoreArray`). Printed: cold (epoch 1) and warm (epoch 2) windows/s and
+their ratio against memory's warm rate, the load-inclusive ratio (memory's load + epoch 1 over the store's
+epoch 1), peak RSS.
+
 Prints samples/s, the ratio against ``memory`` (target >= 0.5), and peak RSS per reader, with the load average.
 
     python bench/bench_prepare_reads.py [--dir /tmp/tf-bench-reads] [--variables 10] [--weeks 520]
+        [--patterns dere ide training] [--train-weeks 208] [--tile 32] [--chunk-weeks 4]
 """
 
 from __future__ import annotations
@@ -143,6 +155,109 @@ def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], c
     return out
 
 
+def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed: int) -> None:
+    """A dataset.zarr through the IDE writer: 6 variables x (mean, std), ``weeks`` x 192 x 192, sea on the left."""
+    from terraflux.ide import data as ide_data
+
+    if path.exists():
+        shutil.rmtree(path)
+    rng = np.random.default_rng(seed)
+    size = 192
+    time_ = np.datetime64("2001-01-01") + np.arange(weeks) * np.timedelta64(7, "D")
+    split = np.zeros(weeks, np.int8)
+    split[int(weeks * 0.6) :] = 1
+    split[int(weeks * 0.8) :] = 2
+    land = np.ones((size, size), bool)
+    land[:, :48] = False
+    cube = smooth_field(rng, (weeks, 6, 2, size, size))
+    cube[..., ~land] = np.nan
+    extreme = (rng.random((weeks, size, size)) < 0.02) & land
+
+    def read(start, stop):
+        return np.moveaxis(cube[start:stop], 0, 2)
+
+    source = ide_data.Source(
+        variables=[f"v{i}" for i in range(6)],
+        channels=["mean", "std"],
+        time=time_,
+        week=ide_data.week_of_year(time_),
+        split=split,
+        read=read,
+        extreme=extreme,
+        extreme_loose=extreme,
+        valid=np.broadcast_to(land, extreme.shape).copy(),
+        coords={"y": np.arange(size), "x": np.arange(size)},
+    )
+    was = ide_data.CHUNK_WEEKS, ide_data.TILE
+    ide_data.CHUNK_WEEKS, ide_data.TILE = chunk
+    try:
+        ide_data.write_dataset(source, path, 10.0, {})
+    finally:
+        ide_data.CHUNK_WEEKS, ide_data.TILE = was
+
+
+def measure_training(path: str, budget: str, epochs: int, batch_size: int, windows: int) -> dict:
+    """Run in a fresh process: WindowData + training_batches windows/s per epoch, load time, peak RSS."""
+    import zarr
+
+    from terraflux.ide.data import WindowData, training_batches
+
+    group = zarr.open_group(path, mode="r")
+    inputs = group["inputs"]
+    masks = sum(group[n].nbytes for n in ("extreme", "extreme_loose", "valid"))
+    cache = {"memory": 4 * inputs.nbytes, "full": inputs.nbytes - 1, "25%": inputs.nbytes // 4}[budget]
+    steps = -(-windows // batch_size)
+    out = {"rss_start_mb": rss_mb()}
+    start = time.perf_counter()
+    data = WindowData(path, WINDOW, memory_gb=(masks + cache) / 2**30)
+    out["load_s"] = time.perf_counter() - start
+    out["kind"] = type(data.inputs).__name__
+    out["rates"] = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        for _ in training_batches(data, batch_size=batch_size, steps=steps, crop=32, seed=0, epoch=epoch, positive_fraction=0.5):
+            pass
+        out["rates"].append(steps * batch_size / (time.perf_counter() - start))
+    out["windows"] = steps * batch_size
+    if out["kind"] == "StoreArray":
+        c = data.inputs.reader.cache
+        out["cache_mb"], out["hit_rate"] = c.max_bytes / 2**20, c.hits / max(c.hits + c.misses, 1)
+    out["rss_mb"] = rss_mb()
+    return out
+
+
+def training(args, root: Path) -> None:
+    path = root / "dataset.zarr"
+    write_training_dataset(path, args.train_weeks, (args.chunk_weeks, args.tile), 2)
+    gb = 12 * args.train_weeks * 192 * 192 * 4 / 1e9
+    print(
+        f"IDE training: dataset.zarr inputs float32 12 x {args.train_weeks} x 192 x 192 ({gb:.2f} GB), "
+        f"chunks {args.chunk_weeks} weeks x {args.tile} x {args.tile}; load average {os.getloadavg()[0]:.2f}"
+    )
+    windows = args.train_weeks // 8 * 9 * 4  # 4 windows per 8-week x 64 x 64 block
+    memory = run_fn(measure_training, str(path), "memory", 2, 4, windows)
+    base = memory["rates"][1]
+    n = memory["windows"]
+    print(
+        f"  memory    : {base:8.0f} windows/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.2f} s load; epoch of {n} windows "
+        f"(batches of 4, crop 32); peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
+    )
+    for budget in ("full", "25%"):
+        result = run_fn(measure_training, str(path), budget, 2, 4, windows)
+        cold, warm = result["rates"]
+        inclusive = (memory["load_s"] + n / memory["rates"][0]) / (result["load_s"] + n / cold)
+        print(
+            f"  store {budget:4s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; warm {warm:8.0f}/s ratio {warm / base:.2f}; "
+            f"load-inclusive epoch 1 ratio {inclusive:.2f} ({result['load_s'] + n / cold:.2f} s vs memory {memory['load_s'] + n / memory['rates'][0]:.2f} s); "
+            f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; load average {os.getloadavg()[0]:.2f}"
+        )
+
+
+def run_fn(fn, *args) -> dict:
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def run(kind, *args) -> dict:
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(measure, kind, *args).result()
@@ -155,19 +270,30 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=520, help="IDE weeks (10 years)")
     parser.add_argument("--blocks", type=int, default=8, help="cache blocks of 'reader grouped'")
     parser.add_argument("--keep", action="store_true", help="keep the stores")
+    parser.add_argument("--patterns", nargs="+", choices=["dere", "ide", "training"], default=["dere", "ide", "training"])
+    parser.add_argument("--train-weeks", type=int, default=208, help="weeks of the IDE training dataset (4 years)")
+    parser.add_argument("--tile", type=int, default=None, help="spatial chunk of the training dataset (default: terraflux.ide.data.TILE)")
+    parser.add_argument("--chunk-weeks", type=int, default=None, help="time chunk of the training dataset (default: terraflux.ide.data.CHUNK_WEEKS)")
     args = parser.parse_args()
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
+    from terraflux.ide.data import CHUNK_WEEKS, TILE
+
+    args.tile = args.tile or TILE
+    args.chunk_weeks = args.chunk_weeks or CHUNK_WEEKS
+    if "training" in args.patterns:
+        training(args, root)
     monthly, weekly = root / "monthly.zarr", root / "weekly.zarr"
     mnames = [f"v{i}" for i in range(args.variables)]
     wnames = [f"v{i}_{s}" for i in range(6) for s in ("mean", "std")]
-    write_store(monthly, mnames, (MONTHS, NY, NX), (MONTHS, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"]), 0)
-    wchunks = (CHUNKS["weekly"]["time"], CHUNKS["weekly"]["latitude"], CHUNKS["weekly"]["longitude"])
-    write_store(weekly, wnames, (args.weeks, WY, WX), wchunks, 1)
-    patterns = {
-        "DERE": (str(monthly), mnames, [dere_epoch(10), dere_epoch(11)], f"{args.variables} x {MONTHS} x {NY} x {NX}"),
-        "IDE": (str(weekly), wnames, [ide_epoch(20, args.weeks), ide_epoch(21, args.weeks)], f"12 x {args.weeks} x {WY} x {WX}"),
-    }
+    patterns = {}
+    if "dere" in args.patterns:
+        write_store(monthly, mnames, (MONTHS, NY, NX), (MONTHS, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"]), 0)
+        patterns["DERE"] = (str(monthly), mnames, [dere_epoch(10), dere_epoch(11)], f"{args.variables} x {MONTHS} x {NY} x {NX}")
+    if "ide" in args.patterns:
+        wchunks = (CHUNKS["weekly"]["time"], CHUNKS["weekly"]["latitude"], CHUNKS["weekly"]["longitude"])
+        write_store(weekly, wnames, (args.weeks, WY, WX), wchunks, 1)
+        patterns["IDE"] = (str(weekly), wnames, [ide_epoch(20, args.weeks), ide_epoch(21, args.weeks)], f"12 x {args.weeks} x {WY} x {WX}")
     for label, (path, names, epochs, shape) in patterns.items():
         gb = np.prod([int(s) for s in shape.split(" x ")]) * 4 / 1e9
         print(f"{label}: float32 {shape} ({gb:.2f} GB), epoch of {len(epochs[0])} samples; load average {os.getloadavg()[0]:.2f}")

@@ -17,7 +17,7 @@ WEEKS = 4
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """A benchmark dataset of 6 variables x 104 weeks x 12 x 12, inputs chunked 8 weeks x 5 x 5 pixels."""
+    """A benchmark dataset of 6 variables x 104 weeks x 12 x 12, inputs chunked CHUNK_WEEKS weeks x 5 x 5 pixels."""
     root = tmp_path_factory.mktemp("ide")
     write_benchmark(BenchmarkConfig(height=12, width=12, weeks=104, events_per_year=20.0, seed=3), root / "b.zarr")
     patch = pytest.MonkeyPatch()
@@ -26,7 +26,7 @@ def dataset(tmp_path_factory):
         write_dataset(benchmark_source(root / "b.zarr"), root / "ds.zarr", 10.0, {})
     finally:
         patch.undo()
-    assert zarr.open_group(str(root / "ds.zarr"), mode="r")["inputs"].chunks == (6, 1, 8, 5, 5)
+    assert zarr.open_group(str(root / "ds.zarr"), mode="r")["inputs"].chunks == (6, 1, ide_data.CHUNK_WEEKS, 5, 5)
     return root / "ds.zarr"
 
 
@@ -34,7 +34,7 @@ def small_budget(path, chunks: int) -> float:
     """A memory_gb that leaves room for the masks and ``chunks`` decoded chunks of inputs."""
     group = zarr.open_group(str(path), mode="r")
     masks = sum(group[n].nbytes for n in ("extreme", "extreme_loose", "valid"))
-    return (masks + chunks * 6 * 8 * 5 * 5 * 4) / 2**30
+    return (masks + chunks * 6 * ide_data.CHUNK_WEEKS * 5 * 5 * 4) / 2**30
 
 
 def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
@@ -80,7 +80,8 @@ def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
     import shutil
 
     shutil.copytree(dataset, tmp_path / "damaged.zarr")
-    (tmp_path / "damaged.zarr" / "inputs" / "c" / "0" / "0" / "1" / "0" / "0").write_bytes(b"\0" * 40)
+    k = str(11 // ide_data.CHUNK_WEEKS)  # the time chunk holding week 11, the target week read below
+    (tmp_path / "damaged.zarr" / "inputs" / "c" / "0" / "0" / k / "0" / "0").write_bytes(b"\0" * 40)
     data = WindowData(tmp_path / "damaged.zarr", WEEKS, memory_gb=small_budget(dataset, 4))
-    with pytest.raises(DataError, match=r"damaged.zarr/inputs/c/0/0/1/0/0: chunk cannot be decoded"):
+    with pytest.raises(DataError, match=rf"damaged.zarr/inputs/c/0/0/{k}/0/0: chunk cannot be decoded"):
         data.window(11)

@@ -31,10 +31,11 @@ from terraflux.prepare.samples import load_or_cache
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 WEEKS = 52
-# dataset.zarr ``inputs`` chunks: every variable and channel x ``Source.block`` weeks x TILE x TILE pixels
-# (2.4 MB with 9 variables x 2 channels), so a training window (T weeks x a crop) decodes a few small
-# chunks; Blosc LZ4 decodes about twice as fast as zstd at a slightly larger size.
-TILE = 64
+# dataset.zarr ``inputs`` chunks: every variable and channel x CHUNK_WEEKS weeks x TILE x TILE pixels,
+# so a training window (T weeks x a crop) decodes a few small chunks (bench/bench_prepare_reads.py);
+# Blosc LZ4 decodes about twice as fast as zstd at a slightly larger size.
+CHUNK_WEEKS = 4
+TILE = 32
 INPUTS_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
 
 
@@ -126,7 +127,7 @@ def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) ->
     mean, std = clim.finish()
     ds = xr.Dataset(
         {
-            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, source.block, TILE, TILE))),
+            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, CHUNK_WEEKS, TILE, TILE))),
             "extreme": (("time", "y", "x"), source.extreme),
             "extreme_loose": (("time", "y", "x"), source.extreme_loose),
             "valid": (("time", "y", "x"), source.valid),

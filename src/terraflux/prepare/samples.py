@@ -36,7 +36,12 @@ from zarr.storage import LocalStore
 
 from terraflux.errors import DataError
 
-_DECODERS = {BloscCodec: blosc.decompress, ZstdCodec: zstd.Zstd().decode, GzipCodec: gzip.GZip().decode}
+# decode(encoded bytes, out) -> the decoded buffer, written into ``out`` (a contiguous array) where possible
+_DECODERS = {
+    BloscCodec: lambda raw, out: blosc.decompress(raw, out),
+    ZstdCodec: lambda raw, out: zstd.Zstd().decode(raw, out),
+    GzipCodec: lambda raw, out: gzip.GZip().decode(raw, out),
+}
 
 
 class ChunkCache:
@@ -99,7 +104,7 @@ class _ChunkFiles:
         endian = codecs[0].endian
         order = "<" if endian is None or endian.value == "little" else ">"
         self.dtype = np.dtype(meta.data_type.to_native_dtype()).newbyteorder(order)
-        self.decode = _DECODERS[type(codecs[1])] if len(codecs) == 2 else bytes
+        self.decode = _DECODERS[type(codecs[1])] if len(codecs) == 2 else None
         self.meta = meta
         self.root = Path(store.root) / array.path
         self.chunk_shape = tuple(meta.chunk_grid.chunk_shape)
@@ -114,7 +119,14 @@ class _ChunkFiles:
             out[...] = self.fill
             return
         try:
-            out[...] = np.frombuffer(self.decode(raw), dtype=self.dtype).reshape(self.chunk_shape)
+            if self.decode is None:  # no compressor
+                out[...] = np.frombuffer(raw, dtype=self.dtype).reshape(self.chunk_shape)
+            elif self.dtype.isnative and out.flags.c_contiguous:  # straight into the cache block
+                decoded = self.decode(raw, out)
+                if np.asarray(decoded).nbytes != out.nbytes:
+                    raise ValueError(f"{np.asarray(decoded).nbytes} bytes decoded, {out.nbytes} expected")
+            else:
+                out[...] = np.frombuffer(self.decode(raw, None), dtype=self.dtype).reshape(self.chunk_shape)
         except Exception as error:
             raise DataError(f"{path}: chunk cannot be decoded ({error}); the store is damaged: rerun the stage that writes it") from error
 
