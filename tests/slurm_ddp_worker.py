@@ -1,7 +1,8 @@
 """Worker for the DDP tests: a few seeded SGD steps of a small MLP; rank 0 saves the final weights.
 
 Run as one process (plain ``python``), as N processes under ``srun -n N`` or with torchrun-style variables.
-Usage: python slurm_ddp_worker.py OUT.pt [engine]   (engine: through terraflux.train.Engine)
+Usage: python slurm_ddp_worker.py OUT.pt [engine [KILL_AT]]   (engine: through terraflux.train.Engine; KILL_AT:
+rank 0 kills itself (SIGKILL) after that optimiser step, as a preempted job; a re-run resumes)
 """
 
 import sys
@@ -48,9 +49,11 @@ def _gather_tasks(dist) -> list[list[int]]:
     return [t.tolist() for t in every]
 
 
-def engine_main(out: str) -> None:
+def engine_main(out: str, kill_at: int = -1) -> None:
     """The same through the shared engine (``Engine(..., dist=dist)``): the engine gives each rank its part
     of every global batch and combines the gradients; batches of 7 split 4 + 3 (and the last one, 6, 3 + 3)."""
+    import os
+    import signal
     from pathlib import Path
 
     from terraflux.train import Engine, TrainConfig, seed_everything, seeded_loader, select_device
@@ -69,8 +72,13 @@ def engine_main(out: str) -> None:
         return torch.nn.functional.mse_loss(m(batch[0]), batch[1])
 
     with distributed.session() as dist:
+
+        def on_step(done: int) -> None:
+            if done == kill_at and dist.is_main:
+                os.kill(os.getpid(), signal.SIGKILL)
+
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        engine = Engine(model, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4),
+        engine = Engine(model, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4), on_step=on_step,
                         resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1), dist=dist)
         result = engine.fit(
             lambda epoch: seeded_loader(train, batch_size=7, seed=5, epoch=epoch),
@@ -85,8 +93,12 @@ def engine_main(out: str) -> None:
             every = [rows]
         if dist.is_main:
             torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": torch.tensor(result.best_val),
-                        "steps": result.steps, "history": result.history, "rows": [int(r) for r in every]}, out)
+                        "steps": result.steps, "history": result.history, "rows": [int(r) for r in every],
+                        "resumed": result.resumed_from_step}, out)
 
 
 if __name__ == "__main__":
-    (engine_main if sys.argv[2:] == ["engine"] else main)(sys.argv[1])
+    if sys.argv[2:3] == ["engine"]:
+        engine_main(sys.argv[1], *map(int, sys.argv[3:4]))
+    else:
+        main(sys.argv[1])

@@ -58,6 +58,44 @@ def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path, loop):
             assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-5) for k in a)
 
 
+def _two_ranks(out: Path, *args: str) -> list[subprocess.Popen]:
+    port = str(_free_port())
+    return [
+        subprocess.Popen([sys.executable, str(WORKER), str(out), *args],
+                         env=dict(_clean_env(), RANK=str(r), WORLD_SIZE="2", LOCAL_RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
+        for r in range(2)
+    ]
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float = 120) -> list[int]:
+    """Exit codes of ``procs`` (waiting up to ``timeout`` each; 0: kill them now)."""
+    try:
+        return [proc.wait(timeout=timeout) for proc in procs] if timeout else []
+    finally:  # a hung rank must not outlive the test
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_two_processes_killed_mid_training_resume_to_the_same_weights(tmp_path):
+    """A preempted 2-process job (rank 0 killed after step 6; its partner then hangs until killed, as srun's
+    --kill-on-bad-exit does) re-run as 2 processes resumes from rank 0's checkpoint (step 4) and ends bitwise
+    like an uninterrupted 2-process run."""
+    assert _wait(_two_ranks(tmp_path / "clean.pt", "engine")) == [0, 0]
+    killed = _two_ranks(tmp_path / "killed.pt", "engine", "6")
+    try:
+        assert killed[0].wait(timeout=120) == -9
+    finally:
+        _wait(killed, timeout=0)  # ends the partner (gloo may already have failed it)
+    assert (tmp_path / "killed.resume.pt").is_file() and not (tmp_path / "killed.pt").exists()
+    assert _wait(_two_ranks(tmp_path / "killed.pt", "engine")) == [0, 0]
+    clean, resumed = torch.load(tmp_path / "clean.pt", weights_only=True), torch.load(tmp_path / "killed.pt", weights_only=True)
+    assert clean["resumed"] is None and resumed["resumed"] == 4 and resumed["steps"] == clean["steps"] == 21
+    for name, weights in clean["state"].items():
+        assert torch.equal(resumed["state"][name], weights), name
+    assert resumed["history"] == clean["history"]
+
+
 def test_rank_and_world_size_from_srun_or_torchrun(monkeypatch):
     for key in list(os.environ):
         if key.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK")):

@@ -12,14 +12,17 @@ A hook for the shared training engine, not a second engine. A training script do
         if dist.is_main:
             save(...)                            # only rank 0 writes final outputs
 
-With the shared engine (:class:`terraflux.train.Engine`) pass the wrapped model and shard each batch::
+With the shared engine (:class:`terraflux.train.Engine`) do not wrap the model: pass ``dist`` and the same
+global batches on every rank; the engine gives ``train_step`` this rank's contiguous part of each batch
+(:meth:`Distributed.split_batch`, any batch size) and combines the gradients with one all-reduce weighted by
+each part's share of the samples (:meth:`Distributed.reduce_step`)::
 
-    engine = Engine(dist.wrap(model), optimizer, config, resume_path=...)
-    engine.fit(lambda epoch: map(dist.shard_batch, seeded_loader(data, batch_size=B, seed=s, epoch=epoch)), ...)
+    engine = Engine(model, optimizer, config, resume_path=..., dist=dist)
+    engine.fit(lambda epoch: seeded_loader(data, batch_size=B, seed=s, epoch=epoch), train_step, validate)
 
-Every rank holds the same state after each step, so the engine's atomic resume checkpoints (one file,
-written by each rank under its own temporary name, then renamed) are identical whichever rank wrote last,
-and a re-run resumes every rank from it.
+Every rank holds the same state after each step; rank 0 alone writes the engine's atomic resume checkpoint,
+and on a re-run every rank resumes from it (the ranks check that they resume from the same step: the
+checkpoint's folder must be on a filesystem every node sees, as the outputs are).
 
 How the processes are started. Config ``compute.train.tasks`` (0: one process per GPU) makes
 ``job_resources("train")`` give a training rule resources ``tasks=N`` and ``mpi="srun"`` (and
@@ -38,7 +41,10 @@ and a port derived from ``SLURM_JOB_ID``. Backend: NCCL on CUDA, gloo on CPU.
 
 Equivalence: with the global batch split into equal contiguous shards, DDP's averaged gradient equals the
 single-process gradient of the whole batch (up to float summation order), so N processes follow the same
-trajectory as one (tested with 2 CPU processes and gloo).
+trajectory as one (tested with 2 CPU processes and gloo). The engine's samples-weighted sum does the same for
+unequal parts, exactly for losses that are means over the batch's samples (for a mean over observed values
+only, as masked MSE, the weight is the share of samples, not of observed values: close, not equal). Dropout
+draws its masks per rank, so with dropout N processes follow another random trajectory than one.
 """
 
 from __future__ import annotations
@@ -61,8 +67,8 @@ LOG = logging.getLogger(__name__)
 PORT_BASE = 29500
 LEFT_KEY = "terraflux/left"  # store counter: ranks other than 0 that have left the group
 LINGER_S = 1.0  # rank 0 keeps the rendezvous store up this long after the last rank has said it left
-LEAVE_TIMEOUT_S = 10.0
-SETTLE_S = 0.2  # pause (GIL released) after the last collective, before the process group is destroyed  # the longest a rank waits for the store's answer when it says it leaves
+LEAVE_TIMEOUT_S = 10.0  # the longest a rank waits for the store's answer when it says it leaves
+SETTLE_S = 0.2  # pause (GIL released) after the last collective, before the process group is destroyed
 PORT_SPAN = 2000
 
 
