@@ -16,7 +16,8 @@ Readers, each timed in its own fresh process (so its peak RSS is its own) on the
   epoch 1 (cold: every chunk decoded on first touch; the files are in the OS page cache, just written)
   and epoch 2 (warm);
 - ``reader 25%``: the same with a cache of a quarter of the data (memory bounded; evicted chunks decoded again);
-- ``reader grouped``: a small cache (``--blocks`` blocks of one chunk of every array) and the epoch in
+- ``reader grouped``: a small cache (blocks of one chunk of every array: DERE ``--blocks``; IDE 54, as the
+  windows of two mixed groups of 2 x 2 x 2 chunks reach up to 2 x 3 x 3 x 3 chunks) and the epoch in
   :func:`terraflux.prepare.samples.chunk_grouped_order` (random order of groups of chunks, samples of two
   groups mixed; a group is one chunk, or 2 x 2 x 2 chunks when an epoch has fewer than 4 samples per chunk);
 - ``zarr direct``: ``array[region]`` per array and sample, as before the reader (a few hundred samples).
@@ -268,7 +269,7 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/tf-bench-reads")
     parser.add_argument("--variables", type=int, default=10, help="DERE drivers")
     parser.add_argument("--weeks", type=int, default=520, help="IDE weeks (10 years)")
-    parser.add_argument("--blocks", type=int, default=8, help="cache blocks of 'reader grouped'")
+    parser.add_argument("--blocks", type=int, default=8, help="cache blocks of DERE's 'reader grouped'")
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument("--patterns", nargs="+", choices=["dere", "ide", "training"], default=["dere", "ide", "training"])
     parser.add_argument("--train-weeks", type=int, default=208, help="weeks of the IDE training dataset (4 years)")
@@ -303,7 +304,7 @@ def main() -> None:
             f"  memory        : {base:8.0f} samples/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.1f} s load; "
             f"peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
         )
-        for name, kind, fraction in (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", args.blocks), ("zarr direct", "zarr", 1.0)):
+        for name, kind, fraction in (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", 54 if label == "IDE" else args.blocks), ("zarr direct", "zarr", 1.0)):
             result = run(kind, path, names, epochs, fraction)
             rates = result["rates"]
             if kind in ("reader", "grouped"):
