@@ -246,11 +246,12 @@ def training(args, root: Path) -> None:
     for budget in ("full", "25%"):
         result = run_fn(measure_training, str(path), budget, 2, 4, windows)
         cold, warm = result["rates"]
-        inclusive = (memory["load_s"] + n / memory["rates"][0]) / (result["load_s"] + n / cold)
+        first_memory, first_store = memory["load_s"] + n / memory["rates"][0], result["load_s"] + n / cold
         print(
             f"  store {budget:4s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; warm {warm:8.0f}/s ratio {warm / base:.2f}; "
-            f"load-inclusive epoch 1 ratio {inclusive:.2f} ({result['load_s'] + n / cold:.2f} s vs memory {memory['load_s'] + n / memory['rates'][0]:.2f} s); "
-            f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; load average {os.getloadavg()[0]:.2f}"
+            f"load-inclusive epoch 1 ratio {first_memory / first_store:.2f} ({first_store:.2f} s vs memory {first_memory:.2f} s); "
+            f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; "
+            f"load average {os.getloadavg()[0]:.2f}"
         )
 
 
@@ -260,8 +261,7 @@ def run_fn(fn, *args) -> dict:
 
 
 def run(kind, *args) -> dict:
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(measure, kind, *args).result()
+    return run_fn(measure, kind, *args)
 
 
 def main() -> None:
@@ -304,7 +304,9 @@ def main() -> None:
             f"  memory        : {base:8.0f} samples/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.1f} s load; "
             f"peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
         )
-        for name, kind, fraction in (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", 54 if label == "IDE" else args.blocks), ("zarr direct", "zarr", 1.0)):
+        grouped_blocks = 54 if label == "IDE" else args.blocks
+        readers = (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", grouped_blocks), ("zarr direct", "zarr", 1.0))
+        for name, kind, fraction in readers:
             result = run(kind, path, names, epochs, fraction)
             rates = result["rates"]
             if kind in ("reader", "grouped"):

@@ -18,6 +18,7 @@ and split boundaries (its split is the target week's).
 from __future__ import annotations
 
 from contextlib import contextmanager
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,6 +32,7 @@ from terraflux.prepare.samples import load_or_cache
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 WEEKS = 52
+log = logging.getLogger(__name__)
 # dataset.zarr ``inputs`` chunks: every variable and channel x CHUNK_WEEKS weeks x TILE x TILE pixels,
 # so a training window (T weeks x a crop) decodes a few small chunks (bench/bench_prepare_reads.py);
 # Blosc LZ4 decodes about twice as fast as zstd at a slightly larger size.
@@ -127,7 +129,10 @@ def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) ->
     mean, std = clim.finish()
     ds = xr.Dataset(
         {
-            "inputs": (("variable", "channel", "time", "y", "x"), da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, CHUNK_WEEKS, TILE, TILE))),
+            "inputs": (
+                ("variable", "channel", "time", "y", "x"),
+                da.zeros((nv, nc, nt, h, w), dtype=np.float32, chunks=(nv, nc, CHUNK_WEEKS, TILE, TILE)),
+            ),
             "extreme": (("time", "y", "x"), source.extreme),
             "extreme_loose": (("time", "y", "x"), source.extreme_loose),
             "valid": (("time", "y", "x"), source.valid),
@@ -322,6 +327,14 @@ class WindowData:
         budget = (_memory_gb[-1] if memory_gb is None else memory_gb) * 2**30
         masks = self.extreme.nbytes + self.extreme_loose.nbytes + self.valid.nbytes
         self.inputs = load_or_cache(group, "inputs", int(budget - masks))
+        if not isinstance(self.inputs, np.ndarray):
+            log.info(
+                "%s: inputs (%.2f GiB) exceed the memory budget (%.2f GiB): read through a cache of %.2f GiB of decoded chunks",
+                path,
+                self.inputs.nbytes / 2**30,
+                budget / 2**30,
+                self.inputs.reader.cache.max_bytes / 2**30,
+            )
         self.split = np.asarray(group["split"][:])
         self.variables = [str(v) for v in group["variable"][:]]
         self.time = _open_dataset(path)["time"].values  # decoded (datetime64 on real data)
