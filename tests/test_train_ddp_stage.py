@@ -1,12 +1,18 @@
 """Data-parallel training of a real stage: DERE step 3a (PFT model) on the tiny test world, trained by 2 gloo
 processes through ``Engine(dist=...)``, ends with the weights and fit history of 1 process.
 
+The model has a batch-norm layer (Informer's distilling layer): the engine normalises each rank's part with the
+whole batch's statistics (without that the first step's loss already differs by ~2e-3 relative).
+
 Tolerance: the 2 ranks' gradients are summed in another order than one process sums the whole batch (float
-rounding, ~1e-7 relative: the logged losses agree to rel 1e-5). Adam divides each gradient element by its own
-running RMS, so an element whose gradient is nearly 0 turns that rounding into a step of up to ``lr`` (3e-3): a
-few weights differ by up to ~2e-4 after 12 steps (measured), the median by ~1e-9. Hence: at most 1 % of the
-weights differ by more than 1e-5, none by more than 1e-3. Dropout is 0 here: with dropout each rank draws its own
-masks, so N processes follow another (equally valid) random trajectory than one.
+rounding, ~1e-7 relative): the logged training losses agree to rel 1e-5 (gradient norms 1e-4), the model's outputs (fractions in
+[0, 1], eval mode) to 5e-3 (measured 1.2e-3: batch norm's running statistics absorb the drift below).
+Single weights can differ by up to ~2 lr: Adam divides each gradient element by its own running RMS, so an
+element whose gradient is analytically 0 (a bias in front of batch norm, a key bias in attention) but holds
+rounding noise takes steps of ~lr in a direction set by that noise, in both runs differently; such weights do
+not change the model's function. Measured: weights median difference ~3e-8, max 6e-3 (2 lr). Dropout is 0
+here: with dropout each rank draws its own masks, so N processes follow another (equally valid) random
+trajectory than one.
 """
 
 import copy
@@ -54,7 +60,7 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
                        site_test=d["site_test_fraction"], seed=3)
     ds.to_zarr(root / "dataset.zarr", zarr_format=3, consolidated=False)
     cfg = copy.deepcopy(TINY)
-    cfg["pft_model"]["dropout"] = 0.0
+    cfg["pft_model"].update(dropout=0.0, e_layers=2)  # 2 encoder layers: a distilling layer with batch norm between them
     cfg["train"]["batch_size"] = 7  # 4 batches per epoch, split 4 + 3 rows (the last one as its size allows)
     cfg["epochs"]["step3a"] = 3
     (root / "config.json").write_text(json.dumps(cfg))
@@ -89,9 +95,15 @@ def test_two_gloo_processes_train_dere_step3a_like_one(tmp_path, stage_inputs):
     diff = torch.cat([(two["state"][k] - v).abs().flatten() for k, v in one["state"].items() if v.is_floating_point()])
     print(f"step3a: 1 process {one['seconds']:.2f} s, 2 processes {two['seconds']:.2f} s, weight difference max {float(diff.max()):.1e}, "
           f"median {float(diff.median()):.1e}, share > 1e-5: {float((diff > 1e-5).float().mean()):.2%}")
-    assert float(diff.max()) < 1e-3 and float((diff > 1e-5).float().mean()) < 0.01
+    assert float(diff.median()) < 1e-6
+    print(f"step3a: PFT fractions max difference {float((two['pred'] - one['pred']).abs().max()):.1e}")
+    torch.testing.assert_close(two["pred"], one["pred"], rtol=0, atol=5e-3)  # fractions in [0, 1]
+    assert any(k.endswith("norm.running_var") for k in one["state"])  # a batch-norm layer was trained
     for a, b in zip(one["fit"]["history"], two["fit"]["history"], strict=True):
-        assert a.keys() == b.keys() and all(b[k] == pytest.approx(a[k], rel=1e-5, abs=1e-7) for k in a)
+        assert a.keys() == b.keys()
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["train_grad_norm"] == pytest.approx(a["train_grad_norm"], rel=1e-4)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3)  # eval mode: batch norm's running statistics
     assert two["fit"]["best_epoch"] == one["fit"]["best_epoch"]
     # only rank 0 wrote the resume checkpoint: one file, no rank's temporary left over
     assert [p.name for p in (tmp_path / "two_resume").iterdir()] == ["step3a.pt"]

@@ -2,7 +2,8 @@
 1 process or by N data-parallel processes (torchrun-style RANK/WORLD_SIZE/MASTER_* variables, gloo).
 
 Usage: python train_ddp_stage_worker.py DATASET.zarr OUT.pt RESUME_DIR CONFIG.json
-Rank 0 saves {"state", "fit" (FitResult.as_dict()), "world_size", "seconds" (wall time of the stage)} to OUT.pt.
+Rank 0 saves {"state", "fit" (FitResult.as_dict()), "pred" (the model's fractions of every cell, [C, A, Y, P]),
+"world_size", "seconds" (wall time of the stage)} to OUT.pt.
 """
 
 import json
@@ -28,8 +29,10 @@ def main(dataset: str, out: str, resume_dir: str, config: str) -> None:
         started = time.perf_counter()
         model, fit = stages.step3a(data, cfg, ctx)
         seconds = time.perf_counter() - started
+        with torch.no_grad():  # the trained model's PFT fractions of every cell [C, A, Y, P] (eval mode)
+            pred = stages.pft_per_age(model.eval(), data, torch.arange(data.x.shape[0]), ctx)
         if dist.is_main:
-            torch.save({"state": model.state_dict(), "fit": fit.as_dict(), "world_size": dist.world_size,
+            torch.save({"state": model.state_dict(), "fit": fit.as_dict(), "world_size": dist.world_size, "pred": pred,
                         "seconds": seconds}, out)
 
 

@@ -173,8 +173,9 @@ class Distributed:
         return batch
 
     def reduce_step(self, params: Sequence[torch.Tensor], share: float, values: Sequence[float]) -> list[float]:
-        """After this rank's backward: every ``param.grad`` becomes ``sum over ranks of share * grad`` and
-        each of ``values`` (loss, logged extras) ``sum over ranks of share * value``, identical on every rank.
+        """After this rank's backward of ``share * loss``: every ``param.grad`` becomes the sum over ranks
+        (the whole-batch gradient) and each of ``values`` (loss, logged extras: unscaled) the sum over ranks
+        of ``share * value``, identical on every rank.
 
         One flattened all-reduce (gradients, which parameters got one, values). A parameter that got no
         gradient on any rank keeps ``grad = None`` (as in one process: the optimiser skips it).
@@ -182,7 +183,7 @@ class Distributed:
         if not self.enabled:
             return list(values)
         like = params[0] if params else torch.zeros(0)
-        parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) * share for p in params]
+        parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
         has = torch.tensor([float(p.grad is not None) for p in params], dtype=like.dtype, device=like.device)
         vals = torch.tensor([float(v) * share for v in values], dtype=torch.float64).to(like.dtype).to(like.device)
         flat = torch.cat([*parts, has, vals])
@@ -196,6 +197,22 @@ class Distributed:
             if not got:
                 p.grad = None
         return flat[offset + len(params) :].tolist()
+
+    @contextmanager
+    def global_batch_norm(self, model: torch.nn.Module) -> Iterator[None]:
+        """Within: every batch-norm layer of ``model`` normalises a training batch with the statistics of the
+        whole global batch (all ranks' parts), as one process would, and updates its running statistics with
+        them (on CPU too, where ``torch.nn.SyncBatchNorm`` does not run). Eval mode is unchanged. Layers are
+        patched per instance and restored on exit; the state dict keeps its keys. One process: no change.
+        """
+        layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)] if self.enabled else []
+        for layer in layers:
+            layer.forward = _global_batch_norm.__get__(layer)
+        try:
+            yield
+        finally:
+            for layer in layers:
+                del layer.forward
 
     def broadcast_(self, tensors: Sequence[torch.Tensor]) -> None:
         """Overwrite ``tensors`` in place with rank 0's (e.g. a model's parameters and buffers)."""
@@ -231,6 +248,50 @@ class Distributed:
     def barrier(self) -> None:
         if self.enabled:
             torch_dist.barrier()
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """Sum of a tensor over all ranks; its gradient is the sum of the ranks' gradients (each rank's loss
+    depends on every rank's input through the sum)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        torch_dist.all_reduce(out, op=torch_dist.ReduceOp.SUM)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone()
+        torch_dist.all_reduce(out, op=torch_dist.ReduceOp.SUM)
+        return out
+
+
+def _global_batch_norm(layer: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """Batch norm of this rank's part ``x`` [B, C, ...] with the global batch's mean and (biased) variance
+    (two autograd-aware all-reduces: sums and count, then squared deviations), as ``F.batch_norm`` computes
+    them for the whole batch; running statistics updated alike on every rank."""
+    all_reduce = _SumOverRanks.apply
+    if not (layer.training or layer.running_mean is None):
+        return type(layer).forward(layer, x)
+    channels = x.shape[1]
+    dims = [0, *range(2, x.dim())]
+    shape = [1, channels] + [1] * (x.dim() - 2)
+    local = torch.cat([x.sum(dims), x.new_full((1,), x.numel() / channels)])
+    total = all_reduce(local)
+    count = total[channels]
+    mean = total[:channels] / count
+    var = all_reduce(((x - mean.view(shape)) ** 2).sum(dims)) / count
+    if layer.training and layer.track_running_stats:
+        with torch.no_grad():
+            layer.num_batches_tracked.add_(1)
+            factor = 1.0 / float(layer.num_batches_tracked) if layer.momentum is None else layer.momentum
+            layer.running_mean.mul_(1 - factor).add_(mean.detach(), alpha=factor)
+            layer.running_var.mul_(1 - factor).add_(var.detach() * count / (count - 1).clamp_min(1), alpha=factor)
+    y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + layer.eps)
+    if layer.affine:
+        y = y * layer.weight.view(shape) + layer.bias.view(shape)
+    return y
 
 
 def _tensor_leaves(batch) -> list[torch.Tensor]:

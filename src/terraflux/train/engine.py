@@ -20,6 +20,7 @@ of the epoch) and the engine gives ``train_step`` only this rank's contiguous pa
 (:meth:`Distributed.split_batch`); after backward one all-reduce makes every rank's gradient the
 samples-weighted sum of the ranks' gradients (the whole-batch gradient of a per-sample mean loss) and the
 logged loss the whole-batch loss; clipping and the optimiser step then see the same gradient on every rank.
+Batch-norm layers use the whole global batch's statistics while training (``Distributed.global_batch_norm``).
 Parameters and buffers are broadcast from rank 0 when ``fit`` starts, ``validate`` runs on every rank and
 rank 0's value is used by all (early stopping decides alike), and only rank 0 writes the resume checkpoint
 (every rank reads it on a re-run and they must agree on the step they resume from). The model is not
@@ -212,7 +213,7 @@ class Engine:
     def _backward(self, loss: torch.Tensor, extra: dict, share: float) -> tuple[float, dict[str, float]]:
         """Gradients of ``loss`` (combined over ranks); returns the (whole-batch) loss and extras as floats."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * share if self.dist.enabled else loss).backward()
         values = [_to_float(loss), *(_to_float(v) for v in extra.values())]
         if self.dist.enabled:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -245,6 +246,10 @@ class Engine:
         if self.done:
             self._restore_best()
             return self._result(resumed, started)
+        with self.dist.global_batch_norm(self.model):
+            return self._fit(epoch_batches, train_step, validate, resumed, saved_rng, started)
+
+    def _fit(self, epoch_batches, train_step, validate, resumed: int | None, saved_rng: dict | None, started: float) -> FitResult:
         cfg = self.config
         while self.epoch < cfg.max_epochs:
             self.model.train()
