@@ -19,6 +19,10 @@ zarr call); any other store or codec chain goes through ``zarr`` (one call per c
     reader = SampleReader("era5_land_monthly.zarr", ["t2m", "tp", ...], cache_bytes=512 * 2**20)
     x = reader.read(slice(None), 40, 17)   # [n_arrays, time] float32: one cell, every month
     w = reader.read(slice(t, t + 8), slice(y, y + 64), slice(x, x + 64))   # [n_arrays, 8, 64, 64]
+
+:class:`StoreArray` puts numpy indexing over one array's reader, and :func:`load_or_cache` returns an array whole
+in numpy when it fits a memory budget, else as a ``StoreArray``: how the IDE ``WindowData`` stays bounded in
+memory (config ``ide.train.memory_gb``).
 """
 
 from __future__ import annotations
@@ -37,11 +41,7 @@ from zarr.storage import LocalStore
 from terraflux.errors import DataError
 
 # decode(encoded bytes, out) -> the decoded buffer, written into ``out`` (a contiguous array) where possible
-_DECODERS = {
-    BloscCodec: lambda raw, out: blosc.decompress(raw, out),
-    ZstdCodec: lambda raw, out: zstd.Zstd().decode(raw, out),
-    GzipCodec: lambda raw, out: gzip.GZip().decode(raw, out),
-}
+_DECODERS = {BloscCodec: blosc.decompress, ZstdCodec: zstd.Zstd().decode, GzipCodec: gzip.GZip().decode}
 
 
 class ChunkCache:
@@ -238,8 +238,8 @@ class StoreArray:
 
     Supports ``.shape``/``.dtype``/``.ndim``/``.nbytes`` and numpy indexing with ints, slices of any step,
     ``...`` and 1-D integer or boolean index arrays; the result is a new numpy array equal to the same
-    indexing of the whole array loaded in memory. The store is read in whole chunks (the bounding box of
-    the request), so memory stays bounded by ``cache_bytes`` plus the requested region.
+    indexing of the whole array loaded in memory. The chunks of the request's bounding box are read through
+    the cache, so memory stays bounded by ``cache_bytes`` plus that box.
     """
 
     def __init__(self, source, name: str, cache_bytes: int):
