@@ -113,7 +113,8 @@ DERE_CONFIG = {
     "period": {"start_year": 2016, "end_year": 2017, "train_years": [2016], "val_years": [], "test_years": [2017]},
     "simulate": {"age_class_edges": [0, 40, 200]},
     "dere": {
-        "pft_model": {"d_model": 8, "n_heads": 2, "d_ff": 16, "age_embedding": 4, "dropout": 0.0},  # no dropout: see test_train_ddp_stage
+        # no dropout (see test_train_ddp_stage); 2 encoder layers: batch norm between them
+        "pft_model": {"d_model": 8, "n_heads": 2, "d_ff": 16, "e_layers": 2, "age_embedding": 4, "dropout": 0.0},
         "train": {"batch_size": 7, "device": "cpu"},
         "epochs": {"step3a": 2},
     },
@@ -158,5 +159,10 @@ def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path
     assert one_fit["steps"] == two_fit["steps"] > 0
     diff = torch.cat([(two["state"]["pft"][k] - v).abs().flatten() for k, v in single.items() if v.is_floating_point()])
     print(f"dere_step3a, 2 srun tasks vs 1 process: weight difference max {float(diff.max()):.1e}, median {float(diff.median()):.1e}")
-    assert float(diff.max()) < 1e-3 and float((diff > 1e-5).float().mean()) < 0.01, (float(diff.max()), float(diff.median()))
+    assert float(diff.median()) < 1e-6  # single weights may differ more (test_train_ddp_stage.py says why)
+    for a, b in zip(one_fit["history"], two_fit["history"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+    one_test = json.loads((tmp_path / "single" / "metrics.json").read_text())["test"]
+    two_test = json.loads((step / "metrics.json").read_text())["test"]
+    assert two_test == pytest.approx(one_test, rel=1e-2, abs=1e-4)
     assert [p.name for p in (step / ".resume").iterdir()] == ["step3a.pt"]  # rank 0 alone wrote it
