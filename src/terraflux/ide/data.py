@@ -17,8 +17,8 @@ and split boundaries (its split is the target week's).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator

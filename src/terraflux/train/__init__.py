@@ -23,7 +23,10 @@ Checkpoints (:mod:`terraflux.train.checkpoint`)
 Loop (:mod:`terraflux.train.engine`)
     ``TrainConfig(max_epochs, patience, min_delta, grad_clip, checkpoint_every, max_steps_per_epoch,
     scheduler_interval, log_every)``.
-    ``Engine(model, optimizer, config, resume_path=..., scheduler=None, device=None, fingerprint="")``
+    ``Engine(model, optimizer, config, resume_path=..., scheduler=None, device=None, fingerprint="", dist=None)``
+    (``dist``: a :class:`terraflux.train.distributed.Distributed` of N > 1 data-parallel processes, from
+    ``distributed.session()``: each rank trains on its part of every batch, gradients summed over ranks,
+    batch norm over the whole batch, rank 0 writes the resume checkpoint; see :mod:`terraflux.train.engine`)
     ``.fit(epoch_batches, train_step, validate) -> FitResult``:
       * ``epoch_batches(epoch)`` returns that epoch's batches and must depend only on ``epoch`` (use
         ``seeded_loader(dataset, batch_size=, seed=, epoch=)``);
