@@ -1,7 +1,7 @@
 """Worker for the DDP tests: a few seeded SGD steps of a small MLP; rank 0 saves the final weights.
 
 Run as one process (plain ``python``), as N processes under ``srun -n N`` or with torchrun-style variables.
-Usage: python slurm_ddp_worker.py OUT.pt [engine [KILL_AT]]   (engine: through terraflux.train.Engine; KILL_AT:
+Usage: python slurm_ddp_worker.py OUT.pt [engine [KILL_AT] | batchnorm]   (engine: through terraflux.train.Engine; KILL_AT:
 rank 0 kills itself (SIGKILL) after that optimiser step, as a preempted job; a re-run resumes)
 """
 
@@ -97,8 +97,33 @@ def engine_main(out: str, kill_at: int = -1) -> None:
                         "resumed": result.resumed_from_step}, out)
 
 
+def batch_norm_main(out: str) -> None:
+    """SGD through the engine on a model with batch norm (conv, BatchNorm1d, linear), batches of 7 split 4 + 3:
+    with the whole batch's statistics on every rank, the same trajectory as one process."""
+    from pathlib import Path
+
+    from terraflux.train import Engine, TrainConfig, seed_everything, select_device
+
+    seed_everything(6)
+    data = torch.Generator().manual_seed(7)
+    x = torch.randn(35, 3, 10, generator=data)
+    y = x.mean((1, 2)).unsqueeze(1) * 3 + 0.1 * torch.randn(35, 1, generator=data)
+    model = torch.nn.Sequential(torch.nn.Conv1d(3, 4, 3, padding=1), torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(40, 1))
+    order = torch.randperm(35, generator=torch.Generator().manual_seed(8))
+    with distributed.session() as dist:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        engine = Engine(model, optimizer, TrainConfig(max_epochs=2, patience=0, grad_clip=0), dist=dist,
+                        resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1))
+        engine.fit(lambda epoch: [(x[b], y[b]) for b in order.split(7)],
+                   lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]))
+        if dist.is_main:
+            torch.save({"state": model.state_dict(), "world_size": dist.world_size}, out)
+
+
 if __name__ == "__main__":
     if sys.argv[2:3] == ["engine"]:
         engine_main(sys.argv[1], *map(int, sys.argv[3:4]))
+    elif sys.argv[2:3] == ["batchnorm"]:
+        batch_norm_main(sys.argv[1])
     else:
         main(sys.argv[1])

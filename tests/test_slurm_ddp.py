@@ -96,6 +96,17 @@ def test_two_processes_killed_mid_training_resume_to_the_same_weights(tmp_path):
     assert resumed["history"] == clean["history"]
 
 
+def test_batch_norm_uses_the_whole_batch_statistics_across_processes(tmp_path):
+    """SGD (no Adam: its per-element normalisation would magnify rounding) on conv + batch norm, batches of 7
+    split 4 + 3: weights and running statistics of 2 processes equal one process's within float rounding."""
+    subprocess.run([sys.executable, str(WORKER), str(tmp_path / "one.pt"), "batchnorm"], check=True, timeout=120, env=_clean_env())
+    assert _wait(_two_ranks(tmp_path / "two.pt", "batchnorm")) == [0, 0]
+    one, two = torch.load(tmp_path / "one.pt", weights_only=True), torch.load(tmp_path / "two.pt", weights_only=True)
+    assert two["world_size"] == 2 and int(one["state"]["1.num_batches_tracked"]) == int(two["state"]["1.num_batches_tracked"]) == 10
+    for name, weights in one["state"].items():
+        torch.testing.assert_close(two["state"][name], weights, rtol=1e-5, atol=1e-6)
+
+
 def test_rank_and_world_size_from_srun_or_torchrun(monkeypatch):
     for key in list(os.environ):
         if key.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK")):
