@@ -126,6 +126,13 @@ def test_windows_newest_first_and_augmented_alike(tmp_path):
     assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
     positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
     assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
+    # past context: the weeks before the window follow it (newest first), zeros before the store's first week
+    w = data.window(t, context=2)
+    np.testing.assert_array_equal(w["x"][:, :, :4], data.window(t)["x"])
+    np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
+    early = data.window(3, context=2)["x"]
+    assert early.shape[2] == 6 and not early[:, :, 4:].any()
+    assert next(training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, context=2))["x"].shape == (2, 6, 1, 6, 8, 8)
 
 
 def test_world_truth_is_aligned_by_variable_and_week(tmp_path):

@@ -131,7 +131,35 @@ def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     assert not torch.allclose(*codes())  # the reference (default): the code depends on the position
 
 
-def test_even_encoder_time_kernel_is_a_config_error():
-    with pytest.raises(ConfigError, match="encoder_time_kernel"):
-        ModelConfig(variables=2, encoder_time_kernel=2)
+def test_past_context_gives_a_week_the_same_code_in_every_window():
+    """``encoder_context: past``: the encoders read the real weeks before the window instead of zeros, so
+    a week's code is the same whichever window holds it (cnn3d: exactly), with the reference's temporal
+    kernel and learning from temporal context."""
+    torch.manual_seed(5)
+    cfg = ModelConfig(variables=3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
+    model = IDEModel(cfg, (8, 8, 8)).eval()
+    assert model.context == 7  # stem + 2 x 2 block convolutions + 2 feature convolutions, 1 week each
+    series = 3 * torch.randn(1, 3, 1, 8 + model.context + 4, 8, 8)  # newest first
+    with torch.no_grad():
+        newest = model(series[:, :, :, : 8 + model.context])
+        older = model(series[:, :, :, 4 : 12 + model.context])
+    assert newest["z"].shape == (1, 3, 8, 8, 8)  # codes for the window's 8 weeks only
+    torch.testing.assert_close(newest["z"][:, :, 4:], older["z"][:, :, :4])  # weeks in both windows
+    with pytest.raises(ValueError, match="7 weeks of context"):
+        model(series[:, :, :, :7])
 
+
+def test_past_context_swin3d_builds_and_reads_the_context():
+    cfg = ModelConfig(variables=2, hidden=8, features=8, backbone="swin3d", encoder_context="past", encoder_time_kernel=2)
+    model = IDEModel(cfg, (8, 8, 8)).eval()
+    assert model.context == 3
+    with torch.no_grad():
+        out = model(torch.randn(2, 2, 1, 8 + model.context, 8, 8))
+    assert out["drivers"].shape == (2, 2, 8, 8, 8) and out["logits"].shape == (2, 8, 8)
+
+
+def test_encoder_time_kernel_and_context_are_checked():
+    with pytest.raises(ConfigError, match="encoder_time_kernel"):
+        ModelConfig(variables=2, encoder_time_kernel=2)  # even kernels cannot be centred ('padded')
+    with pytest.raises(ConfigError, match="encoder_context"):
+        ModelConfig(variables=2, encoder_context="future")

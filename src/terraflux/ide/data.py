@@ -361,14 +361,18 @@ class WindowData:
             self._positives[split] = found
         return self._positives[split]
 
-    def window(self, t: int, ys: slice = slice(None), xs: slice = slice(None)) -> dict[str, np.ndarray]:
-        """One window ending at week t: x [V, C, T, h, w] newest first, target / valid / normal [h, w].
+    def window(self, t: int, ys: slice = slice(None), xs: slice = slice(None), context: int = 0) -> dict[str, np.ndarray]:
+        """One window ending at week t: x [V, C, T + context, h, w] newest first, target / valid / normal [h, w].
 
-        ``normal``: valid pixels with no (loose) extreme in any week of the window (the driver loss there
-        pulls every code to "normal").
+        ``context``: weeks before the window that the model reads too (zeros, the climatology, before the
+        first week of the store). ``normal``: valid pixels with no (loose) extreme in any week of the window
+        (the driver loss there pulls every code to "normal").
         """
         lo = t - self.weeks + 1
-        x = self.inputs[:, :, lo : t + 1, ys, xs][:, :, ::-1]
+        first = lo - context
+        x = self.inputs[:, :, max(first, 0) : t + 1, ys, xs][:, :, ::-1]
+        if first < 0:
+            x = np.concatenate([x, np.zeros((*x.shape[:2], -first, *x.shape[3:]), x.dtype)], axis=2)
         loose = self.extreme_loose[lo : t + 1, ys, xs].any(axis=0) | self.extreme[lo : t + 1, ys, xs].any(axis=0)
         valid = self.valid[t, ys, xs]
         return {"x": x, "target": self.extreme[t, ys, xs] & valid, "valid": valid, "normal": valid & ~loose}
@@ -392,13 +396,14 @@ def augment(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[s
 
 
 def training_batches(
-    data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int, positive_fraction: float = 0.0
+    data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int, positive_fraction: float = 0.0, context: int = 0
 ) -> Iterator[dict[str, torch.Tensor]]:
     """``steps`` batches of random crops of random training windows, flipped at random.
 
     With probability ``positive_fraction`` a crop is centred (up to a random offset) on a random extreme
     pixel of a training target week, so that small crops still see extremes; otherwise window and crop are
-    uniform. A pure function of (seed, epoch): the engine replays an epoch's order on resume.
+    uniform. ``context``: see :meth:`WindowData.window`. A pure function of (seed, epoch): the engine
+    replays an epoch's order on resume.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
     targets = data.targets("train")
@@ -418,7 +423,7 @@ def training_batches(
                 t = int(rng.choice(targets))
                 y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
             flips = rng.integers(0, 2, size=2).astype(bool)
-            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw))
+            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), context)
             windows.append(augment(window, bool(flips[0]), bool(flips[1])))
         yield stack(windows)
 

@@ -2,8 +2,8 @@
 
 Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
 
-- input ``x``: [N, V, C, T, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean and std
-  on reanalyses);
+- input ``x``: [N, V, C, T + context, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean
+  and std on reanalyses; ``context`` = 0 unless ``encoder_context`` is 'past');
 - encoder features: [N, V * F, T, H, W] with F = ``features`` (16), no spatial or temporal downsampling;
 - quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
   driver mask = z > 0, [N, V, T, H, W];
@@ -11,14 +11,16 @@ Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x
   variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
   and [N, V, H, W].
 
-Position in the window: with the reference's 3 x 3 x 3 encoder convolutions (``encoder_time_kernel`` 3,
-the default) the receptive field is wider than T and zero-padded at the window's edges, so the encoders
-can tell where in the window a week lies. Trained, they flag a driver only at the positions the classifier
-reads (measured on the demo: never in the two oldest weeks; replicating the edge instead of zeros moved
-the dependence, did not remove it), and most drivers lose the majority vote over the T windows covering
-them. ``encoder_time_kernel`` 1 (convolutions 1 x 3 x 3) makes a week's code a function of that week only,
-the same in every window, but so far such encoders do not learn on the demo: the codes stay, or collapse
-to, all "normal" (README 'IDE'). ``swin3d``'s attention windows span weeks (``swin_windows``).
+Position in the window (``encoder_context``): with the reference's zero-padded 3 x 3 x 3 encoder
+convolutions ('padded') the receptive field is wider than T and reaches past the window's edges, so the
+encoders can tell where in the window a week lies. Trained, they flag a driver only at the positions the
+classifier reads (measured on the demo: never in the two oldest weeks; replicating the edge instead of
+zeros moved the dependence, did not remove it), and most drivers lose the majority vote over the T windows
+covering them. With 'past' the encoders' convolutions are unpadded in time and the model reads
+:func:`context_weeks` real weeks before the window: a week's code depends on that week and the weeks
+before it only, the same in every window (cnn3d exactly; swin3d's attention windows still partition the
+weeks). ``encoder_time_kernel`` 1 also gives window-independent codes, but encoders that see one week did
+not learn drivers on the demo (README 'IDE').
 
 The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
 linear layers), which is the same computation as V separate networks, in one kernel call per layer.
@@ -37,6 +39,7 @@ from vector_quantize_pytorch import LFQ
 from terraflux.errors import ConfigError
 
 BACKBONES = ("cnn3d", "swin3d", "mamba")
+ENCODER_CONTEXTS = ("padded", "past")
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,15 @@ class ModelConfig:
     lfq_diversity_gamma: float = 1.0
     code_init_bias: float = -1.0
     encoder_time_kernel: int = 3
+    encoder_context: str = "padded"
 
     def __post_init__(self) -> None:
-        if self.encoder_time_kernel < 1 or self.encoder_time_kernel % 2 == 0:
-            raise ConfigError(f"ide.model.encoder_time_kernel must be an odd number >= 1, got {self.encoder_time_kernel}")
+        if self.encoder_context not in ENCODER_CONTEXTS:
+            raise ConfigError(f"ide.model.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}, got {self.encoder_context!r}")
+        if self.encoder_time_kernel < 1 or (self.encoder_context == "padded" and self.encoder_time_kernel % 2 == 0):
+            raise ConfigError(
+                f"ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), got {self.encoder_time_kernel}"
+            )
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
         if not (len(self.swin_depths) == len(self.swin_heads) == len(self.swin_windows)):
@@ -91,13 +99,21 @@ class GroupedLayerNorm(nn.Module):
         return y.reshape(n, t, h, w, -1).permute(0, 4, 1, 2, 3)
 
 
-def grouped_conv(groups: int, cin: int, cout: int, kernel=3, stride=1) -> nn.Conv3d:
+def grouped_conv(groups: int, cin: int, cout: int, kernel=3, stride=1, pad_time: bool = True) -> nn.Conv3d:
     """V independent Conv3d (cin -> cout each) as one grouped convolution with 'same' padding.
 
-    ``kernel``: an int (cubic) or (time, y, x).
+    ``kernel``: an int (cubic) or (time, y, x). ``pad_time`` False: no padding in time, T -> T - k_t + 1,
+    output week i computed from input weeks i .. i + k_t - 1 (newest first: week i and the k_t - 1 before it).
     """
     kernel = (kernel,) * 3 if isinstance(kernel, int) else tuple(kernel)
-    return nn.Conv3d(groups * cin, groups * cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), groups=groups)
+    padding = (kernel[0] // 2 if pad_time else 0, kernel[1] // 2, kernel[2] // 2)
+    return nn.Conv3d(groups * cin, groups * cout, kernel, stride=stride, padding=padding, groups=groups)
+
+
+def encoder_conv(cfg: ModelConfig, groups: int, cin: int, cout: int) -> nn.Conv3d:
+    """A convolution of the encoders: ``encoder_time_kernel`` x 3 x 3, padded in time only with
+    ``encoder_context`` 'padded' (with 'past' it reads ``encoder_time_kernel - 1`` earlier real weeks)."""
+    return grouped_conv(groups, cin, cout, encoder_kernel(cfg), pad_time=cfg.encoder_context == "padded")
 
 
 class VariableLinear(nn.Module):
@@ -123,31 +139,35 @@ class VariableLinear(nn.Module):
 
 
 class ResidualBlock3d(nn.Module):
-    """(conv3 -> layer norm -> ReLU) x 2 with a skip connection, per variable."""
+    """(conv -> layer norm -> ReLU) x 2 with a skip connection, per variable (convolutions from
+    :func:`encoder_conv`; where they do not pad in time, the skip keeps the newest weeks of the input)."""
 
-    def __init__(self, groups: int, channels: int, kernel=3):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
+        groups, channels = cfg.variables, cfg.hidden
         self.body = nn.Sequential(
-            grouped_conv(groups, channels, channels, kernel),
+            encoder_conv(cfg, groups, channels, channels),
             GroupedLayerNorm(groups, channels),
             nn.ReLU(),
-            grouped_conv(groups, channels, channels, kernel),
+            encoder_conv(cfg, groups, channels, channels),
             GroupedLayerNorm(groups, channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x + self.body(x))
+        y = self.body(x)
+        return F.relu(x[:, :, : y.shape[2]] + y)
 
 
 class CNN3dEncoder(nn.Module):
-    """Stem conv, ``cnn_blocks`` residual blocks; [N, V*C, T, H, W] -> [N, V*hidden, T, H, W]."""
+    """Stem conv, ``cnn_blocks`` residual blocks; [N, V*C, T, H, W] -> [N, V*hidden, T', H, W]
+    (T' = T, or T - ``temporal_convs`` x (k_t - 1) without time padding)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         v, h = cfg.variables, cfg.hidden
-        k = encoder_kernel(cfg)
-        self.stem = nn.Sequential(grouped_conv(v, cfg.channels, h, k), GroupedLayerNorm(v, h), nn.ReLU())
-        self.blocks = nn.Sequential(*[ResidualBlock3d(v, h, k) for _ in range(cfg.cnn_blocks)])
+        self.temporal_convs = 1 + 2 * cfg.cnn_blocks
+        self.stem = nn.Sequential(encoder_conv(cfg, v, cfg.channels, h), GroupedLayerNorm(v, h), nn.ReLU())
+        self.blocks = nn.Sequential(*[ResidualBlock3d(cfg) for _ in range(cfg.cnn_blocks)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
@@ -266,7 +286,8 @@ class Swin3dEncoder(nn.Module):
         super().__init__()
         v, d = cfg.variables, cfg.hidden
         self.groups, self.dim = v, d
-        self.embed = grouped_conv(v, cfg.channels, d, encoder_kernel(cfg))
+        self.temporal_convs = 1
+        self.embed = encoder_conv(cfg, v, cfg.channels, d)
         blocks = []
         for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows):
             fitted = _fit_window(tuple(window), size)
@@ -307,7 +328,8 @@ class MambaEncoder(nn.Module):
             )
         v, d = cfg.variables, cfg.hidden
         self.groups, self.dim = v, d
-        self.embed = grouped_conv(v, cfg.channels, d, encoder_kernel(cfg))
+        self.temporal_convs = 1
+        self.embed = encoder_conv(cfg, v, cfg.channels, d)
         self.mixers = nn.ModuleList(Mamba(d_model=d) for _ in range(v))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(v))
 
@@ -400,31 +422,45 @@ class TemporalHead(nn.Module):
         return y.mean(dim=2)
 
 
+def context_weeks(cfg: ModelConfig) -> int:
+    """Weeks before a window that the model reads with ``encoder_context`` 'past' (0 with 'padded'): each
+    encoder convolution in time (cnn3d: stem, 2 per residual block; swin3d / mamba: the embedding; then the
+    two feature convolutions) reaches ``encoder_time_kernel - 1`` weeks further back."""
+    if cfg.encoder_context == "padded":
+        return 0
+    convs = (1 + 2 * cfg.cnn_blocks if cfg.backbone == "cnn3d" else 1) + 2
+    return convs * (cfg.encoder_time_kernel - 1)
+
+
 class IDEModel(nn.Module):
     """Encoders -> binary quantiser -> joint and per-variable extremes classifiers.
 
-    ``size`` = (T, H, W) of the inputs it will see (the Swin windows are fitted to it; the classifier
-    depth follows T).
+    ``size`` = (T, H, W) of the windows it classifies (the Swin windows are fitted to it; the classifier
+    depth follows T). Its input holds T + :attr:`context` weeks, newest first: with ``encoder_context``
+    'past' the encoders read the ``context`` real weeks before the window instead of zero padding, so the
+    code of a week depends only on that week and the weeks before it, never on where the window lies
+    (cnn3d: exactly; swin3d: its attention windows still partition the weeks).
     """
 
     def __init__(self, cfg: ModelConfig, size: tuple[int, int, int]):
         super().__init__()
         self.cfg, self.size = cfg, tuple(size)
+        self.context = context_weeks(cfg)
         v = cfg.variables
         if cfg.backbone == "cnn3d":
             self.encoder: nn.Module = CNN3dEncoder(cfg)
         elif cfg.backbone == "swin3d":
-            self.encoder = Swin3dEncoder(cfg, self.size)
+            after_embed = self.size[0] + self.context - (self.context and cfg.encoder_time_kernel - 1)
+            self.encoder = Swin3dEncoder(cfg, (after_embed, *self.size[1:]))
         else:
             self.encoder = MambaEncoder(cfg)
-        k = encoder_kernel(cfg)
-        self.to_features = nn.Sequential(grouped_conv(v, cfg.hidden, cfg.hidden, k), nn.ReLU(), grouped_conv(v, cfg.hidden, cfg.features, k))
+        self.to_features = nn.Sequential(encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features))
         self.quantizer = BinaryQuantizer(cfg)
         self.joint_head = TemporalHead(1, v * cfg.features, cfg.classifier_hidden, self.size[0])
         self.variable_heads = TemporalHead(v, cfg.features, cfg.classifier_hidden, self.size[0])
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """x [N, V, C, T, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
+        """x [N, V, C, T + context, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
 
         Returns logits [N, H, W], variable_logits [N, V, H, W], z, codes (+-1, straight-through) and
         drivers (bool) [N, V, T, H, W], lfq_loss (scalar).
@@ -432,8 +468,10 @@ class IDEModel(nn.Module):
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
             raise ValueError(f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}")
+        if t <= self.context:
+            raise ValueError(f"model reads {self.context} weeks of context before each window: got only {t} weeks")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)
-        feats = self.to_features(self.encoder(x))
+        feats = self.to_features(self.encoder(x))  # [N, V*F, t - context, H, W]
         quantised, z, codes, drivers, lfq_loss = self.quantizer(feats, valid)
         quantised = quantised.contiguous(memory_format=torch.channels_last_3d)
         return {

@@ -62,14 +62,14 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def validation_batches(data: WindowData, count: int, tile: int) -> list[dict[str, torch.Tensor]]:
+def validation_batches(data: WindowData, count: int, tile: int, context: int = 0) -> list[dict[str, torch.Tensor]]:
     """Fixed validation windows (evenly spaced over the val split), each as full-frame tiles."""
     _, _, _, h, w = data.shape
     batches = []
     for t in evenly(data.targets("val"), count):
         for ys in tiles(h, tile):
             for xs in tiles(w, tile):
-                batches.append(stack([data.window(int(t), ys, xs)]))
+                batches.append(stack([data.window(int(t), ys, xs, context)]))
     return batches
 
 
@@ -114,7 +114,7 @@ def train(
     resume = checkpoint.with_name(f".{checkpoint.name}.resume.pt")
     engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint)
     dev = device.device
-    val = validation_batches(data, settings.val_windows, tile)
+    val = validation_batches(data, settings.val_windows, tile, model.context)
 
     def epoch_batches(epoch: int):
         return training_batches(
@@ -125,6 +125,7 @@ def train(
             seed=seed,
             epoch=epoch,
             positive_fraction=settings.positive_fraction,
+            context=model.context,
         )
 
     def train_step(model: IDEModel, batch):
@@ -186,7 +187,7 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
     for i, t in enumerate(targets):
         for ys in tiles(h, tile):
             for xs in tiles(w, tile):
-                window = data.window(int(t), ys, xs)
+                window = data.window(int(t), ys, xs, getattr(model, "context", 0))  # weeks read before the window
                 x = torch.from_numpy(np.ascontiguousarray(window["x"]))[None].to(device.device)
                 with autocast(device):
                     out = model(x)
