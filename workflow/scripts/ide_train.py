@@ -5,6 +5,9 @@ Params: weeks (T), model (ide.model), train (ide.train), test_tile, seed (run.se
 Output: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt (weights, model config, variables, training
         summary with the per-epoch history; loads with torch.load(weights_only=True)) and
         training.json (the summary with provenance).
+Several processes (config ``compute.train.gpus``/``tasks``, resources ``tasks``): distributed.launch starts this
+script as N data-parallel srun tasks that train together; rank 0 writes the outputs and the rule's log, rank N
+logs to ``<log>.rank<N>``.
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
@@ -13,18 +16,19 @@ import json
 from terraflux.config import config_hash
 from terraflux.ide.data import memory_budget
 from terraflux.ide.stages import TrainSettings, train
-from terraflux.train import derive_seed
+from terraflux.train import derive_seed, distributed
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
-log = setup_logging(snakemake)
+log = setup_logging(snakemake, log_path=distributed.rank_log(snakemake.log[0]))
+distributed.launch(snakemake)  # batch step of a multi-task job: exec srun -n N; in a task: returns
 params = dict(snakemake.params.items())
 wc = snakemake.wildcards
 provenance = from_snakemake(snakemake, params=params)
 train_params = dict(params["train"])
 memory_gb = train_params.pop("memory_gb")  # the dataset's memory budget (WindowData), not a TrainSettings field
-with memory_budget(memory_gb):
+with memory_budget(memory_gb), distributed.session() as dist:
     summary = train(
         snakemake.input.dataset,
         snakemake.output.checkpoint,
@@ -37,8 +41,10 @@ with memory_budget(memory_gb):
         fingerprint=config_hash({**params, "train": train_params}),  # the budget does not change results
         tile=params["test_tile"],
         provenance=provenance,
+        dist=dist,
     )
-summary["provenance"] = provenance
-with atomic_output(snakemake.output.summary) as tmp:
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+if dist.is_main:
+    summary["provenance"] = provenance
+    with atomic_output(snakemake.output.summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
 log.info("trained %s on %s: %d steps", wc.backbone, wc.dataset, summary["fit"]["steps"])

@@ -25,6 +25,7 @@ from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.schedule import warmup_cosine
 from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
 from terraflux.train.device import autocast
+from terraflux.train.distributed import Distributed
 
 LOG = logging.getLogger(__name__)
 
@@ -86,8 +87,12 @@ def train(
     fingerprint: str,
     tile: int = 0,
     provenance: dict | None = None,
+    dist: Distributed | None = None,
 ) -> dict:
     """Train and write ``checkpoint`` (weights, model config, variables, training summary, ``provenance``).
+
+    ``dist``: data-parallel processes (:mod:`terraflux.train.distributed`): each trains on its part of every
+    batch through the engine; rank 0 writes the checkpoint.
 
     The engine's rolling resume state lives beside it (``.resume.pt``), so a killed job continues when
     re-run. Returns the summary.
@@ -112,7 +117,7 @@ def train(
     )
     checkpoint = Path(checkpoint)
     resume = checkpoint.with_name(f".{checkpoint.name}.resume.pt")
-    engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint)
+    engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint, dist=dist)
     dev = device.device
     val = validation_batches(data, settings.val_windows, tile, model.context)
 
@@ -149,6 +154,8 @@ def train(
         "crop": crop,
         "fit": result.as_dict(),
     }
+    if dist is not None and not dist.is_main:
+        return summary
     save_checkpoint(
         checkpoint,
         {
