@@ -9,7 +9,7 @@ import terraflux  # noqa: F401
 import terraflux.ide.data as ide_data
 from terraflux.errors import DataError
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, memory_budget, training_batches, write_dataset
+from terraflux.ide.data import WindowData, benchmark_source, training_batches, write_dataset
 from terraflux.prepare.samples import StoreArray
 
 WEEKS = 4
@@ -59,12 +59,9 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
     assert 0 < cache.nbytes <= cache.max_bytes and cache.misses > len(cache)  # bounded: chunks were evicted
 
 
-def test_config_budget_applies_to_datasets_opened_inside(dataset):
-    with memory_budget(small_budget(dataset, 8)):
-        assert isinstance(WindowData(dataset, WEEKS).inputs, StoreArray)
-        with memory_budget(None):  # the default (ide.train.memory_gb's) holds the tiny store
-            assert isinstance(WindowData(dataset, WEEKS).inputs, np.ndarray)
-    assert isinstance(WindowData(dataset, WEEKS).inputs, np.ndarray)
+def test_the_budget_chooses_memory_or_cache(dataset):
+    assert isinstance(WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 8)).inputs, StoreArray)
+    assert isinstance(WindowData(dataset, WEEKS).inputs, np.ndarray)  # the default (ide.train.memory_gb's) holds it
 
 
 def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):

@@ -14,7 +14,6 @@ import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
 from terraflux.config import config_hash
-from terraflux.ide.data import memory_budget
 from terraflux.ide.stages import TrainSettings, train
 from terraflux.train import derive_seed, distributed
 from terraflux.workflow.atomic import atomic_output
@@ -26,19 +25,18 @@ distributed.launch(snakemake)  # batch step of a multi-task job: exec srun -n N;
 params = dict(snakemake.params.items())
 wc = snakemake.wildcards
 provenance = from_snakemake(snakemake, params=params)
-train_params = dict(params["train"])
-memory_gb = train_params.pop("memory_gb")  # the dataset's memory budget (WindowData), not a TrainSettings field
-with memory_budget(memory_gb), distributed.session() as dist:
+same_results = {**params, "train": {k: v for k, v in params["train"].items() if k != "memory_gb"}}
+with distributed.session() as dist:
     summary = train(
         snakemake.input.dataset,
         snakemake.output.checkpoint,
         backbone=wc.backbone,
         weeks=params["weeks"],
         model_params=params["model"],
-        settings=TrainSettings.from_dict(train_params),
+        settings=TrainSettings.from_dict(params["train"]),
         seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone) % 2**32,
         threads=snakemake.threads,
-        fingerprint=config_hash({**params, "train": train_params}),  # the budget does not change results
+        fingerprint=config_hash(same_results),  # resume after a change of the memory budget too
         tile=params["test_tile"],
         provenance=provenance,
         dist=dist,

@@ -18,7 +18,6 @@ and split boundaries (its split is the target week's).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -291,17 +290,6 @@ def _open_dataset(path):
 
 
 DEFAULT_MEMORY_GB = 8.0  # config ide.train.memory_gb
-_memory_gb = [DEFAULT_MEMORY_GB]
-
-
-@contextmanager
-def memory_budget(gb: float | None):
-    """Within the block, a :class:`WindowData` opened without ``memory_gb`` uses ``gb`` (None: the default)."""
-    _memory_gb.append(DEFAULT_MEMORY_GB if gb is None else float(gb))
-    try:
-        yield
-    finally:
-        _memory_gb.pop()
 
 
 class WindowData:
@@ -309,12 +297,11 @@ class WindowData:
 
     Arrays: inputs [V, C, T, H, W] float32, extreme / extreme_loose / valid [T, H, W] bool, split [T].
     The masks are held in numpy (1/72 of ``inputs`` with 9 variables x 2 channels); ``inputs`` too when
-    masks and inputs fit ``memory_gb`` (GiB; default: config ``ide.train.memory_gb`` via
-    :func:`memory_budget`), else a :class:`terraflux.prepare.samples.StoreArray` over the store: same
+    masks and inputs fit ``memory_gb`` (GiB; config ``ide.train.memory_gb``), else a :class:`terraflux.prepare.samples.StoreArray` over the store: same
     indexing and values, read in decoded chunks through a cache of the rest of the budget.
     """
 
-    def __init__(self, path: str | Path, weeks: int, memory_gb: float | None = None):
+    def __init__(self, path: str | Path, weeks: int, memory_gb: float = DEFAULT_MEMORY_GB):
         group = _open(path)
         self.path = Path(path)
         self.weeks = weeks
@@ -324,7 +311,7 @@ class WindowData:
         self.extreme = np.asarray(group["extreme"][:])
         self.extreme_loose = np.asarray(group["extreme_loose"][:])
         self.valid = np.asarray(group["valid"][:])
-        budget = (_memory_gb[-1] if memory_gb is None else memory_gb) * 2**30
+        budget = memory_gb * 2**30
         masks = self.extreme.nbytes + self.extreme_loose.nbytes + self.valid.nbytes
         self.inputs = load_or_cache(group, "inputs", int(budget - masks))
         if not isinstance(self.inputs, np.ndarray):

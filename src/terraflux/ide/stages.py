@@ -47,6 +47,7 @@ class TrainSettings:
     patience: int = 0
     val_windows: int = 16
     checkpoint_every: int = 50
+    memory_gb: float = 8.0  # the dataset's memory budget (WindowData); does not change the results
 
     @classmethod
     def from_dict(cls, params: dict) -> "TrainSettings":
@@ -99,7 +100,7 @@ def train(
     """
     seed_everything(seed)
     device = select_device(threads=threads)
-    data = WindowData(dataset, weeks)
+    data = WindowData(dataset, weeks, memory_gb=settings.memory_gb)
     nv, nc, _, h, w = data.shape
     crop = min(settings.crop, h, w)
     cfg = model_config(model_params, backbone, nv, nc)
