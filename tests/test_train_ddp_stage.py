@@ -67,10 +67,8 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return root / "dataset.zarr", root / "config.json"
 
 
-def _train(tmp_path: Path, name: str, inputs: tuple[Path, Path], world_size: int) -> dict:
-    dataset, config = inputs
-    out = tmp_path / f"{name}.pt"
-    args = [sys.executable, str(WORKER), str(dataset), str(out), str(tmp_path / f"{name}_resume"), str(config)]
+def _run_ranks(args: list[str], world_size: int) -> None:
+    """Run ``args`` as one process, or as ``world_size`` gloo ranks rendezvousing on 127.0.0.1; each must succeed."""
     port = str(_free_port())
     envs = [_env()] if world_size == 1 else [
         _env(RANK=str(r), WORLD_SIZE=str(world_size), LOCAL_RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in range(world_size)
@@ -84,6 +82,13 @@ def _train(tmp_path: Path, name: str, inputs: tuple[Path, Path], world_size: int
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def _train(tmp_path: Path, name: str, inputs: tuple[Path, Path], world_size: int) -> dict:
+    dataset, config = inputs
+    out = tmp_path / f"{name}.pt"
+    args = [sys.executable, str(WORKER), str(dataset), str(out), str(tmp_path / f"{name}_resume"), str(config)]
+    _run_ranks(args, world_size)
     return torch.load(out, weights_only=True)
 
 
@@ -115,19 +120,7 @@ IDE_WORKER = Path(__file__).with_name("train_ddp_ide_worker.py")
 def _ide(tmp_path: Path, dataset: Path, name: str, world_size: int) -> tuple[dict, dict]:
     checkpoint = tmp_path / f"{name}.pt"
     args = [sys.executable, str(IDE_WORKER), str(dataset), str(checkpoint)]
-    port = str(_free_port())
-    envs = [_env()] if world_size == 1 else [
-        _env(RANK=str(r), WORLD_SIZE=str(world_size), LOCAL_RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in range(world_size)
-    ]
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for env in envs]
-    try:
-        for proc in procs:
-            output, _ = proc.communicate(timeout=180)
-            assert proc.returncode == 0, output[-4000:]
-    finally:  # a hung rank must not outlive the test
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    _run_ranks(args, world_size)
     return torch.load(checkpoint, weights_only=True), json.loads(Path(f"{checkpoint}.json").read_text())
 
 
