@@ -7,10 +7,11 @@ backbone per call for separate CPU numbers). Data loading: windows per second of
 ``training_batches`` from an in-memory dataset of the demo size, and its ratio to the model's step rate
 in windows per second (target >= 2). Prints each ratio.
 
-``--context past`` (the demo's ``ide.model``: encoders read the weeks before the window, time kernel 2, so
-the input holds 8 + context weeks) or ``padded`` (the reference: zero-padded 3 x 3 x 3).
+``--encoder``: ``week`` (the demo's ``ide.model``: time kernel 1 and one-week swin windows, each week encoded
+alone), ``past`` (time kernel 2, the encoders read the weeks before the window, so the input holds 8 + context
+weeks) or ``padded`` (the reference: zero-padded 3 x 3 x 3, swin windows 2 x 4 x 4 then 8 x 1 x 1).
 
-    python bench/bench_ide.py [--steps 3] [--sizes demo,paper] [--backbones cnn3d,swin3d] [--threads 2] [--context past]
+    python bench/bench_ide.py [--steps 3] [--sizes demo,paper] [--backbones cnn3d,swin3d] [--threads 2] [--encoder week]
 """
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
@@ -41,13 +42,20 @@ def peak_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def model_config(backbone: str, context: str) -> ModelConfig:
-    return ModelConfig(variables=6, backbone=backbone, encoder_context=context, encoder_time_kernel=2 if context == "past" else 3)
+ENCODERS = {  # --encoder -> ide.model keys
+    "week": {"encoder_context": "past", "encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))},
+    "past": {"encoder_context": "past", "encoder_time_kernel": 2},
+    "padded": {"encoder_context": "padded", "encoder_time_kernel": 3},
+}
 
 
-def step_time(backbone: str, batch: int, side: int, steps: int, device, context: str) -> tuple[float, int]:
+def model_config(backbone: str, encoder: str) -> ModelConfig:
+    return ModelConfig(variables=6, backbone=backbone, **ENCODERS[encoder])
+
+
+def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder: str) -> tuple[float, int]:
     torch.manual_seed(0)
-    model = IDEModel(model_config(backbone, context), (8, side, side)).to(device)
+    model = IDEModel(model_config(backbone, encoder), (8, side, side)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 6, 1, 8 + model.context, side, side, device=device)
     target = torch.rand(batch, side, side, device=device) < 0.05
@@ -86,7 +94,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="demo,paper")
     ap.add_argument("--backbones", default="cnn3d,swin3d")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--context", choices=["past", "padded"], default="past")
+    ap.add_argument("--encoder", choices=list(ENCODERS), default="week")
     args = ap.parse_args()
     info = select_device(threads=args.threads)
     device = info.device
@@ -95,16 +103,16 @@ def main() -> None:
     for size in args.sizes.split(","):
         batch, side = SIZES[size]
         for backbone in args.backbones.split(","):
-            seconds, params = step_time(backbone, batch, side, args.steps, device, args.context)
+            seconds, params = step_time(backbone, batch, side, args.steps, device, args.encoder)
             rate = batch / seconds
             if size == "demo":
                 demo_rate = max(demo_rate or 0, rate)
             print(
-                f"{backbone:7s} {args.context} {size:5s} 6 x 8 x {side} x {side} batch {batch}: {seconds:.3f} s/step, "
+                f"{backbone:7s} {args.encoder} {size:5s} 6 x 8 x {side} x {side} batch {batch}: {seconds:.3f} s/step, "
                 f"{rate:.2f} windows/s, {params} parameters, peak memory {peak_mb(device):.0f} MB"
             )
     batch, side = SIZES["demo"]
-    loaded = loading_rate(batch, side, 200, IDEModel(model_config("cnn3d", args.context), (8, side, side)).context)
+    loaded = loading_rate(batch, side, 200, IDEModel(model_config("cnn3d", args.encoder), (8, side, side)).context)
     line = f"data loading (demo crops {side} x {side}, batch {batch}): {loaded:.0f} windows/s"
     if demo_rate:
         ratio = loaded / demo_rate
