@@ -29,9 +29,12 @@ x 192 x 192, inputs chunked ``--chunk-weeks`` weeks x ``--tile`` x ``--tile``, B
 windows (batches of 4, crop 32, half of them around an extreme) as 4 x the store's 8-week x 64 x 64 blocks.
 ``memory``: ``memory_gb`` above the store (inputs loaded whole: load time reported);
 ``store full`` / ``store 25%``: ``memory_gb`` leaving a cache of (almost) all / a quarter of ``inputs``
-(:class:`terraflux.prepare.samples.StoreArray`). Printed: cold (epoch 1) and warm (epoch 2) windows/s and
-their ratio against memory's warm rate, the load-inclusive ratio (memory's load + epoch 1 over the store's
-epoch 1), peak RSS.
+(:class:`terraflux.prepare.samples.StoreArray`); ``grouped``: the order ``training_batches`` takes on a store
+(the same windows as in memory, in the chunk-grouped order of :func:`terraflux.ide.data.chunk_grouped_windows`:
+blocks of chunks in random order, the windows of 4 blocks shuffled together), ``uniform``: the windows in the
+order drawn (as in memory; on a small cache most windows miss it). Printed: cold (epoch 1) and warm (epoch 2)
+windows/s and their ratio against memory's warm rate (target >= 0.5), the load-inclusive ratio (memory's
+load + epoch 1 over the store's epoch 1), the cache's hit rate, peak RSS.
 
 Prints samples/s, the ratio against ``memory`` (target >= 0.5), and peak RSS per reader, with the load average.
 
@@ -197,11 +200,13 @@ def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed:
         ide_data.CHUNK_WEEKS, ide_data.TILE = was
 
 
-def measure_training(path: str, budget: str, epochs: int, batch_size: int, windows: int) -> dict:
-    """Run in a fresh process: WindowData + training_batches windows/s per epoch, load time, peak RSS."""
+def measure_training(path: str, budget: str, epochs: int, batch_size: int, windows: int, grouped: bool | None = None) -> dict:
+    """Run in a fresh process: WindowData + training batches windows/s per epoch, load time, peak RSS.
+
+    ``grouped``: None = what ``training_batches`` does (chunk-grouped order on a store), False = uniform order."""
     import zarr
 
-    from terraflux.ide.data import WindowData, training_batches
+    from terraflux.ide.data import WindowData, plan_batches, training_plan
 
     group = zarr.open_group(path, mode="r")
     inputs = group["inputs"]
@@ -216,7 +221,8 @@ def measure_training(path: str, budget: str, epochs: int, batch_size: int, windo
     out["rates"] = []
     for epoch in range(epochs):
         start = time.perf_counter()
-        for _ in training_batches(data, batch_size=batch_size, steps=steps, crop=32, seed=0, epoch=epoch, positive_fraction=0.5):
+        plan = training_plan(data, batch_size=batch_size, steps=steps, crop=32, seed=0, epoch=epoch, positive_fraction=0.5, grouped=grouped)
+        for _ in plan_batches(data, plan, batch_size=batch_size, crop=32):
             pass
         out["rates"].append(steps * batch_size / (time.perf_counter() - start))
     out["windows"] = steps * batch_size
@@ -240,15 +246,15 @@ def training(args, root: Path) -> None:
     base = memory["rates"][1]
     n = memory["windows"]
     print(
-        f"  memory    : {base:8.0f} windows/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.2f} s load; epoch of {n} windows "
+        f"  memory            : {base:8.0f} windows/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.2f} s load; epoch of {n} windows "
         f"(batches of 4, crop 32); peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
     )
-    for budget in ("full", "25%"):
-        result = run_fn(measure_training, str(path), budget, 2, 4, windows)
+    for budget, grouped, label in (("full", None, "grouped"), ("25%", False, "uniform"), ("25%", None, "grouped")):
+        result = run_fn(measure_training, str(path), budget, 2, 4, windows, grouped)
         cold, warm = result["rates"]
         first_memory, first_store = memory["load_s"] + n / memory["rates"][0], result["load_s"] + n / cold
         print(
-            f"  store {budget:4s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; warm {warm:8.0f}/s ratio {warm / base:.2f}; "
+            f"  store {budget:4s} {label:7s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; warm {warm:8.0f}/s ratio {warm / base:.2f}; "
             f"load-inclusive epoch 1 ratio {first_memory / first_store:.2f} ({first_store:.2f} s vs memory {first_memory:.2f} s); "
             f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; "
             f"load average {os.getloadavg()[0]:.2f}"

@@ -1,5 +1,9 @@
 """WindowData bounded in memory: a dataset.zarr larger than ide.train.memory_gb is read through a cache of
-decoded chunks (terraflux.prepare.samples.StoreArray) with the same windows and training batches."""
+decoded chunks (terraflux.prepare.samples.StoreArray) with the same windows; its training batches hold the
+same windows as in memory in a chunk-grouped order that decodes each chunk about once per epoch."""
+
+import itertools
+
 
 import numpy as np
 import pytest
@@ -9,7 +13,7 @@ import terraflux  # noqa: F401
 import terraflux.ide.data as ide_data
 from terraflux.errors import DataError
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, write_dataset
+from terraflux.ide.data import WindowData, augment, benchmark_source, block_shape, plan_batches, stack, training_batches, training_plan, write_dataset
 from terraflux.prepare.samples import StoreArray
 
 WEEKS = 4
@@ -51,7 +55,8 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
             assert a[key].dtype == b[key].dtype
             np.testing.assert_array_equal(a[key], b[key])  # bit-identical
     settings = dict(batch_size=3, steps=4, crop=6, seed=7, epoch=1, positive_fraction=0.5)
-    for a, b in zip(training_batches(memory, **settings), training_batches(store, **settings), strict=True):
+    plan = training_plan(store, **settings)  # the store's (chunk-grouped) order, read from memory and from the store
+    for a, b in zip(plan_batches(memory, plan, batch_size=3, crop=6), training_batches(store, **settings), strict=True):
         for key in a:
             assert a[key].dtype == b[key].dtype and bool((a[key] == b[key]).all())
     cache = store.inputs.reader.cache
@@ -82,3 +87,104 @@ def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
     data = WindowData(tmp_path / "damaged.zarr", WEEKS, memory_gb=small_budget(dataset, 4))
     with pytest.raises(DataError, match=rf"damaged.zarr/inputs/c/0/0/{k}/0/0: chunk cannot be decoded"):
         data.window(11)
+
+
+def reference_batches(data, *, batch_size, steps, crop, seed, epoch, positive_fraction=0.0, context=0):
+    """training_batches as it was before the chunk-grouped order (the in-memory order must not change)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
+    targets = data.targets("train")
+    _, _, _, h, w = data.shape
+    ch, cw = min(crop, h), min(crop, w)
+    positives = data.positives("train") if positive_fraction > 0 else np.zeros((0, 3), int)
+    for _ in range(steps):
+        windows = []
+        for _ in range(batch_size):
+            if len(positives) and rng.random() < positive_fraction:
+                t, py, px = (int(v) for v in positives[rng.integers(len(positives))])
+                y0 = int(np.clip(py - rng.integers(0, ch), 0, h - ch))
+                x0 = int(np.clip(px - rng.integers(0, cw), 0, w - cw))
+            else:
+                t = int(rng.choice(targets))
+                y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            flips = rng.integers(0, 2, size=2).astype(bool)
+            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), context)
+            windows.append(augment(window, bool(flips[0]), bool(flips[1])))
+        yield stack(windows)
+
+
+def test_in_memory_batches_are_unchanged(dataset):
+    memory = WindowData(dataset, WEEKS, memory_gb=1.0)
+    for settings in (dict(positive_fraction=0.5, context=2), dict(positive_fraction=0.0, context=0)):
+        settings.update(batch_size=3, steps=6, crop=5, seed=11, epoch=2)
+        for a, b in zip(reference_batches(memory, **settings), training_batches(memory, **settings), strict=True):
+            assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
+def chunks_touched(plan, weeks, crop, context=0):
+    """The (time, y, x) chunk indices the windows of a plan read."""
+    out = set()
+    for t, y0, x0, *_ in plan.tolist():
+        first = max(t - weeks + 1 - context, 0)
+        out.update(
+            itertools.product(
+                range(first // ide_data.CHUNK_WEEKS, t // ide_data.CHUNK_WEEKS + 1), range(y0 // 5, (y0 + crop - 1) // 5 + 1), range(x0 // 5, (x0 + crop - 1) // 5 + 1)
+            )
+        )
+    return out
+
+
+def test_store_order_is_seeded_in_bounds_and_holds_the_in_memory_windows(dataset):
+    memory = WindowData(dataset, WEEKS, memory_gb=1.0)
+    store = WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 40))
+    settings = dict(batch_size=4, steps=30, crop=4, seed=3, epoch=0, positive_fraction=0.5, context=1)
+    plan = training_plan(store, **settings)
+    drawn = training_plan(memory, **settings)
+    np.testing.assert_array_equal(plan, training_plan(store, **settings))  # a pure function of (seed, epoch)
+    assert not np.array_equal(plan, training_plan(store, **{**settings, "epoch": 1}))
+    assert not np.array_equal(plan, drawn)  # another order ...
+    np.testing.assert_array_equal(np.unique(plan, axis=0), np.unique(drawn, axis=0))  # ... of the same windows
+    np.testing.assert_array_equal(training_plan(store, **settings, grouped=False), drawn)
+    t, y0, x0, flips = plan[:, 0], plan[:, 1], plan[:, 2], plan[:, 3:]
+    assert np.isin(t, store.targets("train")).all() and (t >= WEEKS - 1).all()
+    assert (y0 >= 0).all() and (y0 <= 12 - 4).all() and (x0 >= 0).all() and (x0 <= 12 - 4).all() and np.isin(flips, (0, 1)).all()
+    # the crops around extremes are kept: as many crops hold an extreme as in memory, more than without
+    def with_extreme(rows):
+        return np.mean([store.extreme[t, y : y + 4, x : x + 4].any() for t, y, x, *_ in rows.tolist()])
+
+    assert with_extreme(plan) == with_extreme(drawn) > with_extreme(training_plan(store, **{**settings, "positive_fraction": 0.0})) + 0.1
+    for batch in training_batches(store, **{**settings, "positive_fraction": 1.0}):
+        assert batch["target"].flatten(1).any(dim=1).all()  # every crop around an extreme
+
+
+def test_a_grouped_epoch_decodes_each_chunk_about_once(dataset):
+    """A quarter of the store's 234 chunks cached: uniformly random windows decode chunks over and over, the
+    chunk-grouped order about once each."""
+    settings = dict(batch_size=4, steps=100, crop=4, seed=5, positive_fraction=0.3)
+    misses = {}
+    for grouped in (False, True):
+        store = WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 60))
+        cache = store.inputs.reader.cache
+        for epoch in range(2):
+            plan = training_plan(store, **settings, epoch=epoch, grouped=grouped)
+            before = cache.hits, cache.misses
+            for _ in plan_batches(store, plan, batch_size=4, crop=4):
+                pass
+            hits, missed = cache.hits - before[0], cache.misses - before[1]
+            misses[grouped, epoch] = missed, len(chunks_touched(plan, WEEKS, 4)), hits / (hits + missed)
+    for epoch in range(2):
+        grouped, touched, hit_rate = misses[True, epoch]
+        uniform, _, uniform_hit_rate = misses[False, epoch]
+        assert touched >= 150 and grouped <= 1.4 * touched and uniform >= 4 * touched, misses
+        assert hit_rate > 0.85 > 0.5 > uniform_hit_rate, misses
+
+
+def test_block_shape_fits_the_budget_with_the_least_overhead():
+    grid, reach = np.array([50, 6, 6]), np.array([2, 1, 1])
+    blocks = block_shape(grid, reach, 120)
+    footprint = np.prod(np.minimum(blocks + reach, grid))
+    assert footprint <= 120 and (blocks >= 1).all() and (blocks <= grid).all()
+    for other in itertools.product(range(1, 51), range(1, 7), range(1, 7)):  # no block that fits costs less
+        f = np.prod(np.minimum(np.array(other) + reach, grid))
+        assert f > 120 or f / np.prod(other) >= footprint / np.prod(blocks)
+    np.testing.assert_array_equal(block_shape(grid, reach, 5), [1, 1, 1])  # even one chunk does not fit: no grouping
+    np.testing.assert_array_equal(block_shape(np.array([3, 2, 2]), reach, 10**6), [3, 2, 2])  # the whole store

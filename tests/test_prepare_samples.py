@@ -75,6 +75,17 @@ def test_cache_is_bounded_and_least_recently_used(tmp_path):
     assert reader.cache.hits == 0  # cyclic order through an LRU smaller than the cycle
     reader.read(12, 0, 0)
     assert reader.cache.hits == 1
+    held = [id(block) for block in reader.cache._entries.values()]
+    oldest = next(iter(reader.cache._entries))
+    np.testing.assert_array_equal(reader.read(slice(0, 1), 5, 5), data[:, 0:1, 5, 5])  # a new chunk, full cache
+    assert oldest not in reader.cache._entries and id(reader.cache._entries[(0, 1, 1)]) in held  # decoded into the evicted block
+    cache = ChunkCache(3 * block)
+    for key in "abc":
+        cache.put(key, np.zeros(block // 4, np.float32))
+    first = cache._entries["a"]
+    assert cache.make_room(block) is first and len(cache) == 2  # LRU entry evicted, its array handed back
+    assert cache.make_room(block) is None and len(cache) == 2  # room left: nothing evicted
+    assert cache.make_room(block // 2) is None and len(cache) == 2
     cache = ChunkCache(10)
     cache.put("big", np.zeros(3))  # 24 bytes > budget: not kept
     assert len(cache) == 0 and cache.get("big") is None

@@ -27,7 +27,7 @@ import torch
 from zarr.codecs import BloscCodec
 
 from terraflux.errors import DataError
-from terraflux.prepare.samples import load_or_cache
+from terraflux.prepare.samples import StoreArray, chunk_grouped_order, load_or_cache
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 WEEKS = 52
@@ -382,15 +382,28 @@ def augment(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[s
     return out
 
 
-def training_batches(
-    data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int, positive_fraction: float = 0.0, context: int = 0
-) -> Iterator[dict[str, torch.Tensor]]:
-    """``steps`` batches of random crops of random training windows, flipped at random.
+def training_plan(
+    data: WindowData,
+    *,
+    batch_size: int,
+    steps: int,
+    crop: int,
+    seed: int,
+    epoch: int,
+    positive_fraction: float = 0.0,
+    context: int = 0,
+    grouped: bool | None = None,
+) -> np.ndarray:
+    """The windows of an epoch of :func:`training_batches`, in batch order: ``[steps * batch_size, 5]`` int64
+    rows (target week t, crop start y0, x0, flip_y, flip_x); crops are ``min(crop, H) x min(crop, W)``.
 
-    With probability ``positive_fraction`` a crop is centred (up to a random offset) on a random extreme
-    pixel of a training target week, so that small crops still see extremes; otherwise window and crop are
-    uniform. ``context``: see :meth:`WindowData.window`. A pure function of (seed, epoch): the engine
-    replays an epoch's order on resume.
+    Windows are drawn independently: with probability ``positive_fraction`` the crop is centred (up to a
+    random offset) on a random extreme pixel of a training target week, else window and crop are uniform.
+    When ``data.inputs`` is an in-memory numpy array the rows are in the order drawn; when it is read from the
+    store through a cache smaller than the data (:class:`terraflux.prepare.samples.StoreArray`) the same rows
+    are put in a chunk-grouped order (:func:`chunk_grouped_windows`) so that each chunk is decoded about once
+    per epoch (``grouped`` True / False forces either order; the grouped one needs a store-backed ``data``).
+    A pure function of (seed, epoch) and, for a store, of its chunking and cache size.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
     targets = data.targets("train")
@@ -399,19 +412,95 @@ def training_batches(
     _, _, _, h, w = data.shape
     ch, cw = min(crop, h), min(crop, w)
     positives = data.positives("train") if positive_fraction > 0 else np.zeros((0, 3), int)
-    for _ in range(steps):
+    plan = np.empty((steps * batch_size, 5), np.int64)
+    for i in range(len(plan)):
+        if len(positives) and rng.random() < positive_fraction:
+            t, py, px = (int(v) for v in positives[rng.integers(len(positives))])
+            y0 = int(np.clip(py - rng.integers(0, ch), 0, h - ch))
+            x0 = int(np.clip(px - rng.integers(0, cw), 0, w - cw))
+        else:
+            t = int(rng.choice(targets))
+            y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+        flips = rng.integers(0, 2, size=2)
+        plan[i] = (t, y0, x0, flips[0], flips[1])
+    if grouped is None:
+        grouped = isinstance(data.inputs, StoreArray)
+    if grouped:
+        order_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, 1)))
+        plan = plan[chunk_grouped_windows(data, plan, (ch, cw), context, order_rng)]
+    return plan
+
+
+GROUP_MIX = 2  # blocks of chunks whose windows are shuffled together in the chunk-grouped order
+
+
+def chunk_grouped_windows(data: WindowData, plan: np.ndarray, crop: tuple[int, int], context: int, rng: np.random.Generator) -> np.ndarray:
+    """A chunk-grouped order of the windows ``plan`` (rows t, y0, x0, ...) of a store-backed ``data``.
+
+    Uniformly random windows over a store larger than its cache miss the cache and decode chunks again and
+    again. Here the store's chunk grid is cut into blocks (time chunks x spatial chunks), visited in random
+    order, the windows of ``GROUP_MIX`` blocks at a time shuffled together
+    (:func:`terraflux.prepare.samples.chunk_grouped_order`, windows grouped by the chunk holding their first
+    week and first pixel). A block is the shape whose ``GROUP_MIX`` copies, with the chunks the windows reach
+    beyond it (weeks + context, crop), fit the cache with the least re-decoding of those edge chunks. The
+    epoch holds the same windows as the in-memory order: only the order changes, so ``positive_fraction`` and
+    the window distribution are kept; the price is that consecutive batches come from a few blocks, not the
+    whole store. Returns a permutation of ``range(len(plan))``.
+    """
+    reader = data.inputs.reader
+    chunks = np.asarray(reader.chunks[2:], np.int64)  # weeks, y, x of a chunk
+    grid = -(-np.asarray(reader.shape[2:], np.int64) // chunks)
+    extent = np.array([data.weeks + context, *crop], np.int64)
+    reach = (chunks + extent - 2) // chunks  # chunks a window reaches beyond its first one
+    blocks = block_shape(grid, reach, reader.cache.max_bytes // reader.block_nbytes // GROUP_MIX)
+    first = np.maximum(plan[:, 0] - data.weeks + 1 - context, 0)
+    starts = np.stack([first, plan[:, 1], plan[:, 2]], axis=1)
+    return chunk_grouped_order(starts, blocks * chunks, rng, mix=GROUP_MIX)
+
+
+def block_shape(grid: np.ndarray, reach: np.ndarray, budget: int) -> np.ndarray:
+    """Chunks per block along each dimension (1 <= b <= grid) whose footprint, the block plus the ``reach``
+    chunks windows starting in it extend beyond it (clipped to the grid), is at most ``budget`` chunks,
+    minimising footprint / block (the chunks decoded per chunk of the block); ties go to the smaller block.
+    All ones when even that does not fit."""
+    blocks = np.stack(np.meshgrid(*(np.arange(1, n + 1) for n in grid), indexing="ij"), axis=-1).reshape(-1, len(grid))
+    footprint = np.minimum(blocks + np.asarray(reach), np.asarray(grid)).prod(axis=1)
+    volume = blocks.prod(axis=1)
+    cost = np.where(footprint <= budget, footprint / volume, np.inf)
+    if not np.isfinite(cost).any():
+        return np.ones(len(grid), np.int64)
+    best = np.flatnonzero(cost == cost.min())
+    return blocks[best[np.argmin(volume[best])]].astype(np.int64)
+
+
+def training_batches(
+    data: WindowData, *, batch_size: int, steps: int, crop: int, seed: int, epoch: int, positive_fraction: float = 0.0, context: int = 0
+) -> Iterator[dict[str, torch.Tensor]]:
+    """``steps`` batches of random crops of random training windows, flipped at random.
+
+    The windows of :func:`training_plan`, ``batch_size`` at a time: with probability ``positive_fraction``
+    a crop is centred (up to a random offset) on a random extreme pixel of a training target week, so that
+    small crops still see extremes; otherwise window and crop are uniform. Data in memory: windows in the
+    order drawn. Data read from the store through a smaller cache: the same windows in a chunk-grouped order
+    (:func:`chunk_grouped_windows`: each batch from a few blocks of the store, each chunk decoded about once
+    per epoch). ``context``: see :meth:`WindowData.window`. A pure function of (seed, epoch): the engine
+    replays an epoch's order on resume.
+    """
+    plan = training_plan(
+        data, batch_size=batch_size, steps=steps, crop=crop, seed=seed, epoch=epoch, positive_fraction=positive_fraction, context=context
+    )
+    return plan_batches(data, plan, batch_size=batch_size, crop=crop, context=context)
+
+
+def plan_batches(data: WindowData, plan: np.ndarray, *, batch_size: int, crop: int, context: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+    """The batches of ``batch_size`` windows of a :func:`training_plan` (in its order), flipped as it says."""
+    _, _, _, h, w = data.shape
+    ch, cw = min(crop, h), min(crop, w)
+    for batch in plan.reshape(-1, batch_size, 5):
         windows = []
-        for _ in range(batch_size):
-            if len(positives) and rng.random() < positive_fraction:
-                t, py, px = (int(v) for v in positives[rng.integers(len(positives))])
-                y0 = int(np.clip(py - rng.integers(0, ch), 0, h - ch))
-                x0 = int(np.clip(px - rng.integers(0, cw), 0, w - cw))
-            else:
-                t = int(rng.choice(targets))
-                y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-            flips = rng.integers(0, 2, size=2).astype(bool)
+        for t, y0, x0, flip_y, flip_x in batch.tolist():
             window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), context)
-            windows.append(augment(window, bool(flips[0]), bool(flips[1])))
+            windows.append(augment(window, bool(flip_y), bool(flip_x)))
         yield stack(windows)
 
 

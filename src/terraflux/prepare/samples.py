@@ -28,6 +28,7 @@ memory (config ``ide.train.memory_gb``).
 from __future__ import annotations
 
 import itertools
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -80,6 +81,18 @@ class ChunkCache:
         self._entries[key] = value
         self.nbytes += value.nbytes
 
+    def make_room(self, nbytes: int) -> "np.ndarray | None":
+        """Evict least-recently-used entries until an entry of ``nbytes`` fits; return an evicted array of
+        exactly ``nbytes`` (for the caller to fill and ``put`` back, so a full cache decodes into the memory it
+        already holds instead of faulting in fresh pages), or None."""
+        reuse = None
+        while self._entries and self.nbytes + nbytes > self.max_bytes and nbytes <= self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.nbytes -= evicted.nbytes
+            if reuse is None and evicted.nbytes == nbytes:
+                reuse = evicted
+        return reuse
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -109,12 +122,28 @@ class _ChunkFiles:
         self.root = Path(store.root) / array.path
         self.chunk_shape = tuple(meta.chunk_grid.chunk_shape)
         self.fill = meta.fill_value
+        self._raw = np.empty(0, np.uint8)  # encoded bytes, reused between chunks (one reader, one thread)
+
+    def _read_file(self, path: Path) -> memoryview:
+        """The file's bytes, in a buffer reused between chunks: a fresh bytes object per chunk (``read_bytes``)
+        faults in new pages every time, which took as long as decoding."""
+        with open(path, "rb", buffering=0) as f:
+            size = os.fstat(f.fileno()).st_size
+            if self._raw.nbytes < size:
+                self._raw = np.empty(size + size // 4, np.uint8)
+            view, n = memoryview(self._raw)[:size], 0
+            while n < size:
+                got = f.readinto(view[n:])
+                if not got:
+                    break
+                n += got
+        return view[:n]
 
     def read(self, index: tuple[int, ...], out: np.ndarray) -> None:
         """Decode chunk ``index`` into ``out`` (shape = the chunk shape); fill value where never written."""
         path = self.root / self.meta.encode_chunk_key(index)
         try:
-            raw = path.read_bytes()
+            raw = self._read_file(path)
         except FileNotFoundError:
             out[...] = self.fill
             return
@@ -183,13 +212,14 @@ class SampleReader:
             )
             return self._block(key)[(slice(None),) + local].copy()
         out = np.empty((len(self.arrays),) + tuple(hi - lo for lo, hi in bounds), self.dtype)
-        for key in itertools.product(*ranges):
-            src, dst = [slice(None)], [slice(None)]
-            for (lo, hi), k, c in zip(bounds, key, self.chunks):
-                a, b = max(lo, k * c), min(hi, (k + 1) * c)
-                src.append(slice(a - k * c, b - k * c))
-                dst.append(slice(a - lo, b - lo))
-            out[tuple(dst)] = self._block(key)[tuple(src)]
+        pieces = [  # per dimension: (chunk index, slice in the chunk, slice in out) of each chunk it crosses
+            [(k, slice(max(lo, k * c) - k * c, min(hi, (k + 1) * c) - k * c), slice(max(lo, k * c) - lo, min(hi, (k + 1) * c) - lo)) for k in r]
+            for (lo, hi), c, r in zip(bounds, self.chunks, ranges)
+        ]
+        everything = (slice(None),)
+        for parts in itertools.product(*pieces):
+            key, src, dst = zip(*parts)
+            out[everything + dst] = self._block(key)[everything + src]
         return out[(slice(None),) + tuple(0 if d in drop else slice(None) for d in range(len(bounds)))]
 
     def _bounds(self, index) -> tuple[list[tuple[int, int]], set[int]]:
@@ -217,7 +247,10 @@ class SampleReader:
         block = self.cache.get(key)
         if block is not None:
             return block
-        block = np.empty((len(self.arrays),) + self.chunks, self.dtype)
+        shape = (len(self.arrays),) + self.chunks
+        block = self.cache.make_room(self.block_nbytes)  # an evicted block's memory, when the cache is full
+        if block is None or block.shape != shape or block.dtype != self.dtype:
+            block = np.empty(shape, self.dtype)
         if self._files is not None:
             for files, out in zip(self._files, block):
                 files.read(key, out)
