@@ -12,7 +12,9 @@ into memory, or through a bounded cache of decoded chunks when larger than ``ide
 - coordinates ``time``, ``week(time)`` 1..52, ``split(time)`` 0/1/2 = train/val/test.
 
 A window ends at its target week t and holds weeks t, t-1, ..., t-T+1 (newest first); it may cross year
-and split boundaries (its split is the target week's).
+and split boundaries (its split is the target week's). Training epochs (:func:`training_plan`) take their
+windows in the order drawn from memory, in a chunk-grouped order through the cache (each chunk decoded about
+once per epoch; :func:`chunk_grouped_windows`).
 """
 
 from __future__ import annotations
