@@ -428,6 +428,8 @@ def training_plan(
     if grouped is None:
         grouped = isinstance(data.inputs, StoreArray)
     if grouped:
+        if not isinstance(data.inputs, StoreArray):
+            raise ValueError("the chunk-grouped order is for inputs read through a cache (StoreArray); these are in memory")
         order_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, 1)))
         plan = plan[chunk_grouped_windows(data, plan, (ch, cw), context, order_rng)]
     return plan
@@ -461,18 +463,29 @@ def chunk_grouped_windows(data: WindowData, plan: np.ndarray, crop: tuple[int, i
 
 
 def block_shape(grid: np.ndarray, reach: np.ndarray, budget: int) -> np.ndarray:
-    """Chunks per block along each dimension (1 <= b <= grid) whose footprint, the block plus the ``reach``
+    """Chunks per block along (time, y, x) (1 <= b <= grid) whose footprint, the block plus the ``reach``
     chunks windows starting in it extend beyond it (clipped to the grid), is at most ``budget`` chunks,
     minimising footprint / block (the chunks decoded per chunk of the block); ties go to the smaller block.
-    All ones when even that does not fit."""
-    blocks = np.stack(np.meshgrid(*(np.arange(1, n + 1) for n in grid), indexing="ij"), axis=-1).reshape(-1, len(grid))
-    footprint = np.minimum(blocks + np.asarray(reach), np.asarray(grid)).prod(axis=1)
-    volume = blocks.prod(axis=1)
-    cost = np.where(footprint <= budget, footprint / volume, np.inf)
-    if not np.isfinite(cost).any():
-        return np.ones(len(grid), np.int64)
-    best = np.flatnonzero(cost == cost.min())
-    return blocks[best[np.argmin(volume[best])]].astype(np.int64)
+    All ones when even that does not fit.
+
+    Every spatial shape is tried (vectorised); for each, the longest block in time that fits is the cheapest
+    ((b + r) / b falls with b), so the search costs grid_y x grid_x, not the whole grid.
+    """
+    (gt, gy, gx), (rt, ry, rx) = (int(n) for n in grid), (int(r) for r in reach)
+    by, bx = (a.ravel() for a in np.meshgrid(np.arange(1, gy + 1), np.arange(1, gx + 1), indexing="ij"))
+    space = np.minimum(by + ry, gy) * np.minimum(bx + rx, gx)
+    weeks = budget // space  # time chunks the footprint may span
+    bt = np.where(weeks >= gt, gt, np.minimum(weeks - rt, gt))  # the longest block whose footprint fits
+    fits = bt >= 1
+    if not fits.any():
+        return np.ones(3, np.int64)
+    by, bx, bt, space = by[fits], bx[fits], bt[fits], space[fits]
+    footprint = np.minimum(bt + rt, gt) * space
+    volume = bt * by * bx
+    cost = footprint / volume
+    best = np.flatnonzero(np.isclose(cost, cost.min(), rtol=1e-12, atol=0))
+    pick = best[np.argmin(volume[best])]
+    return np.array([bt[pick], by[pick], bx[pick]], np.int64)
 
 
 def training_batches(
