@@ -31,10 +31,11 @@ windows (batches of 4, crop 32, half of them around an extreme) as 4 x the store
 ``store full`` / ``store 25%``: ``memory_gb`` leaving a cache of (almost) all / a quarter of ``inputs``
 (:class:`terraflux.prepare.samples.StoreArray`); ``grouped``: the order ``training_batches`` takes on a store
 (the same windows as in memory, in the chunk-grouped order of :func:`terraflux.ide.data.chunk_grouped_windows`:
-blocks of chunks in random order, the windows of 4 blocks shuffled together), ``uniform``: the windows in the
-order drawn (as in memory; on a small cache most windows miss it). Printed: cold (epoch 1) and warm (epoch 2)
-windows/s and their ratio against memory's warm rate (target >= 0.5), the load-inclusive ratio (memory's
-load + epoch 1 over the store's epoch 1), the cache's hit rate, peak RSS.
+blocks of chunks in random order, the windows of ``GROUP_MIX`` = 2 blocks shuffled together), ``uniform``: the
+windows in the order drawn (as in memory; on a small cache most windows miss it). Printed: cold (epoch 1) and
+warm (epoch 2) windows/s and their ratio against memory's warm rate (target >= 0.5), the load-inclusive ratio
+(memory's load + epoch 1 over the store's epoch 1), the cache's hit rate, peak RSS, the load average (the
+machine's 2 cores are shared: rerun when it is above 1).
 
 Prints samples/s, the ratio against ``memory`` (target >= 0.5), and peak RSS per reader, with the load average.
 
