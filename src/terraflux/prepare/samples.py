@@ -75,9 +75,7 @@ class ChunkCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self.nbytes -= old.nbytes
-        while self._entries and self.nbytes + value.nbytes > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.nbytes -= evicted.nbytes
+        self.make_room(value.nbytes)
         self._entries[key] = value
         self.nbytes += value.nbytes
 
