@@ -9,8 +9,6 @@ import torch
 import xarray as xr
 
 import terraflux  # noqa: F401
-from dere_config import TINY
-from dere_fixtures import make_prepared
 from terraflux.dere import stages
 from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
 from terraflux.dere.dataset import DereTensors, build_dataset
@@ -19,6 +17,11 @@ from terraflux.dere.models import Scaler, masked_mse, physics_loss, physics_resi
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 from terraflux.train import seed_everything, select_device
+
+from support.configs import load_config
+from support.dere_world import make_prepared
+
+TINY = load_config("dere_tiny")["dere"]
 
 
 def _build(root, **kw):

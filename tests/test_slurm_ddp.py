@@ -11,7 +11,9 @@ import torch
 
 from terraflux.train import distributed
 
-WORKER = Path(__file__).with_name("slurm_ddp_worker.py")
+from support.paths import WORKERS
+
+WORKER = WORKERS / "slurm_ddp_worker.py"
 
 
 def _free_port() -> int:
