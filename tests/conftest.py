@@ -2,7 +2,7 @@
 
 `terraflux` is imported first so native libraries load in a safe order (see terraflux/__init__.py).
 
-Markers (registered in pyproject.toml): ``slow`` (runs Snakemake jobs), ``slurm`` (a real Slurm cluster),
+Markers (registered in pyproject.toml): ``slow`` (Snakemake jobs, training runs), ``slurm`` (a real Slurm cluster),
 ``gpu`` (needs CUDA: skipped where torch sees no CUDA device). ``make test-fast`` leaves all three out.
 """
 

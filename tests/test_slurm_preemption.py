@@ -61,6 +61,7 @@ def reference(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGKILL,), (signal.SIGTERM, signal.SIGKILL)])
 def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, reference, signals):
     for n, sig in enumerate(signals):

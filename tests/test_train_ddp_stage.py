@@ -36,6 +36,7 @@ from support.configs import load_config
 from support.dere_world import make_prepared
 from support.paths import WORKERS
 
+pytestmark = pytest.mark.slow
 TINY = load_config("dere_tiny")["dere"]
 WORKER = WORKERS / "train_ddp_stage_worker.py"
 
