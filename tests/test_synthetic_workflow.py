@@ -58,7 +58,7 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
 def test_settings_the_synthetic_world_cannot_honour_fail_before_any_job(tmp_path, text, message):
     config = tmp_path / "bad.yaml"
     config.write_text(text)
-    done = snakemake(*CONFIG, "-n", "--nolock", workdir=tmp_path, check=False)
+    done = snakemake("--configfile", str(config), "-n", "--nolock", workdir=tmp_path, check=False)
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
