@@ -2,7 +2,7 @@
 #   make run    create the pinned environment if needed, run the whole workflow on config/config.yaml,
 #               build the report and print where results and report are
 #   make test   create the pinned environment if needed, run the whole test suite
-# Other targets: make env, make dry-run, make test-fast (unit tests only, about a minute), make lint,
+# Other targets: make env, make dry-run, make test-fast (the unit tests, under 2 minutes), make lint,
 # make bench, make clean.
 
 PYTHON  ?= python3
