@@ -9,9 +9,10 @@ Markers (registered in pyproject.toml): ``slow`` (Snakemake jobs, training runs)
 import os
 from pathlib import Path
 
+import terraflux  # noqa: F401  (see terraflux/__init__.py)
+
 import pytest
 
-import terraflux  # noqa: F401  (see terraflux/__init__.py)
 from support import slurm_cluster
 from support.paths import REPO_ROOT, SAMPLES
 

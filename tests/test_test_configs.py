@@ -1,9 +1,9 @@
 """The test configurations in tests/configs/: each is a valid workflow config and each is used by a test."""
 
+from terraflux.config import validate
+
 import pytest
 import yaml
-
-from terraflux.config import validate
 
 from support.paths import CONFIGS, TESTS
 

@@ -5,10 +5,10 @@ import shutil
 import subprocess
 import sys
 
-import pytest
-
 from terraflux.errors import ConfigError, DataError
 from terraflux.workflow.debug import load_job, mock_snakemake, run_script
+
+import pytest
 
 from support import tiny_demo
 from support.configs import config_path, load_config
@@ -55,10 +55,22 @@ def test_script_run_by_the_debug_helper_writes_what_the_snakemake_job_wrote(tmp_
     snakemake("--cores", "1", DATASET, "--configfile", str(TINY), workdir=tmp_path)
     by_snakemake = tmp_path / "by_snakemake.zarr"
     shutil.move(tmp_path / DATASET, by_snakemake)
-    cmd = [sys.executable, "-m", "terraflux.workflow.debug", "ide_dataset", "dataset=benchmark",
-           "--configfile", str(TINY), "--directory", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "terraflux.workflow.debug",
+        "ide_dataset",
+        "dataset=benchmark",
+        "--configfile",
+        str(TINY),
+        "--directory",
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     # bit-identical, provenance included: the same input, params, config, rule and paths as the job's
     assert _digests(tmp_path / DATASET) == _digests(by_snakemake)
-    assert "wrote resources/tiny/ide/benchmark/dataset.zarr" in (tmp_path / f"logs/{tiny_demo.RUN}/ide_dataset_benchmark.log").read_text()
+    assert (
+        "wrote resources/tiny/ide/benchmark/dataset.zarr"
+        in (tmp_path / f"logs/{tiny_demo.RUN}/ide_dataset_benchmark.log").read_text()
+    )

@@ -7,7 +7,9 @@ from pathlib import Path
 from support.paths import BIN, REPO_ROOT
 
 
-def snakemake(*args: str, workdir: Path | None = None, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, workdir: Path | None = None, timeout: int = 600, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the workflow's Snakefile with the test environment's snakemake, from the repository root.
 
     With ``workdir`` the outputs (resources/, results/, logs/, .snakemake/) go there, not into the checkout.
