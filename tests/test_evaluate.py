@@ -261,7 +261,7 @@ def test_figures_show_the_data_they_are_given(tmp_path):
     )
     maps = [ax for ax in fig.axes if ax.get_title()]  # colour bars and unused grid cells have no title
     assert [ax.get_title() for ax in maps] == ["GPP mean 2019", "difference"]
-    for ax, shown in zip(maps, (values, values - 0.5)):
+    for ax, shown in zip(maps, (values, values - 0.5), strict=True):
         data = np.ma.filled(ax.get_images()[-1].get_array().astype(float), np.nan)  # the data layer, above the sea
         np.testing.assert_array_equal(np.isnan(data), ~land)  # sea is not drawn as data
         np.testing.assert_allclose(data[land], shown[land])  # north up, as given
@@ -279,7 +279,7 @@ def test_figures_show_the_data_they_are_given(tmp_path):
     fig = figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t")
     assert [ax.get_title() for ax in fig.axes] == ["GPP: RMSE", "GPP: NSE"]
     assert fig.axes[0].get_ylabel() == "RMSE (gC m-2 d-1)"
-    for ax, column in zip(fig.axes, ("rmse", "nse")):  # one bar per model, as high as the table says
+    for ax, column in zip(fig.axes, ("rmse", "nse"), strict=True):  # one bar per model, as high as the table says
         models = [label.get_text() for label in ax.get_xticklabels()]
         assert sorted(models) == ["climatology", "good"]
         np.testing.assert_allclose([bar.get_height() for bar in ax.patches], overall.loc["GPP"].loc[models, column])
