@@ -2,7 +2,8 @@
 #   make run    create the pinned environment if needed, run the whole workflow on config/config.yaml,
 #               build the report and print where results and report are
 #   make test   create the pinned environment if needed, run the whole test suite
-# Other targets: make env, make dry-run, make lint, make bench, make clean.
+# Other targets: make env, make dry-run, make test-fast (the unit tests, under 2 minutes), make lint,
+# make bench, make clean.
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -13,7 +14,7 @@ BIN     := $(VENV)/bin
 # The stamp changes whenever the lock file or the package metadata changes, so `make` reinstalls.
 STAMP   := $(VENV)/.installed-$(shell cat envs/requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: env run dry-run test lint bench clean
+.PHONY: env run dry-run test test-fast lint bench clean
 env: $(STAMP)
 
 $(STAMP): envs/requirements.lock pyproject.toml
@@ -37,9 +38,15 @@ dry-run: env
 test: env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Everything but the workflow runs (slow), the real Slurm cluster (slurm) and CUDA (gpu): markers in pyproject.toml.
+test-fast: env
+	$(BIN)/python -m pytest -m "not slow and not slurm and not gpu" $(PYTEST_ARGS)
+
 lint: env
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 bench: env
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -1,33 +1,34 @@
-"""Shared test fixtures. `terraflux` is imported first so native libraries load in a safe order."""
+"""Fixtures and markers of the test suite; the helpers themselves are in tests/support/.
+
+`terraflux` is imported first so native libraries load in a safe order (see terraflux/__init__.py).
+
+Markers (registered in pyproject.toml): ``slow`` (Snakemake jobs, training runs), ``slurm`` (a real Slurm cluster),
+``gpu`` (needs CUDA: skipped where torch sees no CUDA device). ``make test-fast`` leaves all three out.
+"""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 import terraflux  # noqa: F401  (see terraflux/__init__.py)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = REPO_ROOT.parent / "shared" / "samples"
-BIN = Path(sys.executable).parent
+import pytest
+
+from support import slurm_cluster
+from support.paths import REPO_ROOT, SAMPLES
 
 
-def snakemake(*args: str, workdir: Path | None = None, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the workflow's Snakefile with the test environment's snakemake.
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped, with the reason, where torch finds no CUDA device."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch
 
-    With ``workdir`` the outputs (resources/, results/, logs/, .snakemake/) go there, not into the checkout.
-    """
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO_ROOT / "Snakefile")]
-    if workdir is not None:
-        cmd += ["--directory", str(workdir)]
-    cmd += list(args)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    if check and done.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
-    return done
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    for item in gpu_tests:
+        item.add_marker(skip)
 
 
 @pytest.fixture
@@ -37,6 +38,18 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def samples() -> Path:
+    """The real sample files (``../shared/samples`` beside the clone). Without them the test is skipped,
+    except under CI (the ``CI`` environment variable set), where they must be there: the test fails."""
     if not SAMPLES.is_dir():
-        pytest.skip(f"real sample files not found at {SAMPLES}")
+        message = f"real sample files not found at {SAMPLES} (a copy of shared/ belongs beside the clone)"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"{message}; CI runs with it, so this is an error")
+        pytest.skip(message)
     return SAMPLES
+
+
+@pytest.fixture(scope="module")
+def slurm(request):
+    """A running single-node Slurm shared by the test modules (support/slurm_cluster.py); skipped where
+    one cannot be brought up (needs root and apt)."""
+    yield from slurm_cluster.module_cluster(request)

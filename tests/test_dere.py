@@ -9,8 +9,6 @@ import torch
 import xarray as xr
 
 import terraflux  # noqa: F401
-from dere_config import TINY
-from dere_fixtures import make_prepared
 from terraflux.dere import stages
 from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
 from terraflux.dere.dataset import DereTensors, build_dataset
@@ -19,6 +17,11 @@ from terraflux.dere.models import Scaler, masked_mse, physics_loss, physics_resi
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 from terraflux.train import seed_everything, select_device
+
+from support.configs import load_config
+from support.dere_world import make_prepared
+
+TINY = load_config("dere_tiny")["dere"]
 
 
 def _build(root, **kw):
@@ -81,17 +84,21 @@ def test_dataset_rejects_sites_off_land(world):
         build_dataset(drivers, pft, process, off, insitu, **args)
 
 
-def test_attention_full_matches_softmax_and_prob_sparse_shapes():
+def test_full_attention_equals_torch_multihead_attention_and_prob_sparse_shapes():
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 2, 40, 8) for _ in range(3))
     layer = AttentionLayer(16, 2, "full", 5, 0.0).eval()
-    x = torch.randn(2, 40, 16)
-    out = layer(x, x, x)
-    qh = layer.q(x).view(2, 40, 2, 8).transpose(1, 2)
-    kh = layer.k(x).view(2, 40, 2, 8).transpose(1, 2)
-    vh = layer.v(x).view(2, 40, 2, 8).transpose(1, 2)
-    manual = torch.softmax(qh @ kh.transpose(-1, -2) / 8**0.5, -1) @ vh
-    torch.testing.assert_close(out, layer.o(manual.transpose(1, 2).reshape(2, 40, 16)), atol=1e-5, rtol=1e-5)
+    reference = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()  # the same weights, torch's code
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(torch.cat([layer.q.weight, layer.k.weight, layer.v.weight]))
+        reference.in_proj_bias.copy_(torch.cat([layer.q.bias, layer.k.bias, layer.v.bias]))
+        reference.out_proj.weight.copy_(layer.o.weight)
+        reference.out_proj.bias.copy_(layer.o.bias)
+    x, memory = torch.randn(2, 40, 16), torch.randn(2, 25, 16)
+    for key in (x, memory):  # self-attention, and attention over another (shorter) sequence
+        with torch.no_grad():
+            expected = reference(x, key, key, need_weights=False)[0]
+            torch.testing.assert_close(layer(x, key, key), expected, atol=1e-5, rtol=1e-5)
     sparse = prob_sparse_attention(q, k, v, factor=2, dropout_p=0.0)
     assert sparse.shape == q.shape
     mean_rows = (sparse - v.mean(2, keepdim=True)).abs().sum(-1) < 1e-5

@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from conftest import snakemake
 from fake_cds import FakeCDS, Faults
 
 import terraflux  # noqa: F401
 from terraflux.workflow.provenance import sha256_file
 
-CONFIG = """
-run: {name: dl, origin: download}
-region: {name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}
-period: {start_year: 2016, end_year: 2018, train_years: [2016], val_years: [2017], test_years: [2018]}
-sources:
-  cds: {retry_max: 2, sleep_max: 0.05, timeout: 20}
-  era5_land: {variables: [2m_temperature, total_precipitation], hours: [0, 12]}
-"""
+from support.configs import configfile_args
+from support.workflow import snakemake
+
+CONFIG = configfile_args("download")
 ERA5 = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
 LAND_COVER = "resources/dl/raw/land_cover/land-cover_LCCS_MAP_300m_2016.zip"
 
@@ -30,12 +25,12 @@ def cds(monkeypatch, tmp_path):
         monkeypatch.setenv("CDSAPI_URL", server.url)
         monkeypatch.setenv("CDSAPI_KEY", server.token)
         monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
-        (tmp_path / "config.yaml").write_text(CONFIG)
         yield server
 
 
+@pytest.mark.slow
 def test_download_rules_build_an_era5_land_month_and_a_land_cover_year(cds, tmp_path):
-    done = snakemake("--cores", "2", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    done = snakemake("--cores", "2", ERA5, LAND_COVER, *CONFIG, workdir=tmp_path)
     assert "download_era5_land_hourly" in done.stdout + done.stderr
     assert "localrule download_land_cover" in done.stdout + done.stderr  # compute.local_downloads: true
 
@@ -57,9 +52,10 @@ def test_download_rules_build_an_era5_land_month_and_a_land_cover_year(cds, tmp_
             assert cds.token.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left(cds, tmp_path):
     cds.faults = Faults(submit_error="licence")
-    done = snakemake("--cores", "1", LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path, check=False)
+    done = snakemake("--cores", "1", LAND_COVER, *CONFIG, workdir=tmp_path, check=False)
     assert done.returncode != 0
     assert "terraflux [download_land_cover]: the licence of the CDS dataset 'satellite-land-cover'" in done.stderr
     assert "datasets/satellite-land-cover?tab=download#manage-licences" in done.stderr
@@ -68,16 +64,16 @@ def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left
 
 
 def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, repo_root):
-    (tmp_path / "config.yaml").write_text(CONFIG)
-    done = snakemake("-n", "--nolock", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    done = snakemake("-n", "--nolock", ERA5, LAND_COVER, *CONFIG, workdir=tmp_path)
     assert done.stdout.count("cds_requests=1") == 2
     assert "cds_requests=4" in (repo_root / "profiles/default/profile.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_download_insitu_links_the_users_fluxnet_directory(tmp_path, samples):
-    config = CONFIG + f"  insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}\n"
-    (tmp_path / "config.yaml").write_text(config)
-    snakemake("--cores", "1", "resources/dl/raw/insitu/fluxnet2015", "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    insitu = f"sources: {{insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}}}\n"
+    config = configfile_args("download", tmp_path, insitu)
+    snakemake("--cores", "1", "resources/dl/raw/insitu/fluxnet2015", *config, workdir=tmp_path)
     linked = tmp_path / "resources/dl/raw/insitu/fluxnet2015"
     assert {p.name for p in linked.iterdir() if p.name.startswith("FLX_")} == {p.name for p in (samples / "fluxnet2015").iterdir()}
     sidecar = json.loads((tmp_path / "resources/dl/raw/insitu/fluxnet2015.request.json").read_text())

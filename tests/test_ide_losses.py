@@ -14,14 +14,27 @@ from terraflux.ide.schedule import warmup_cosine, warmup_cosine_factor
 
 
 def test_class_weights_follow_the_batch_frequencies():
+    """The weights depend on the class shares among valid pixels only: one weight per class, the rarer class
+    heavier, equal weights for balanced classes; invalid pixels weigh nothing whatever their target."""
     target = torch.tensor([[[1, 0, 0, 0], [0, 0, 1, 0]]], dtype=torch.bool)
     valid = torch.tensor([[[1, 1, 1, 1], [1, 1, 0, 0]]], dtype=torch.bool)  # 6 valid, 1 extreme among them
     w = class_weights(target, valid)
-    w_pos, w_neg = math.log((1 / 6) ** -0.5 + 1.1), math.log((5 / 6) ** -0.5 + 1.1)
-    assert w[0, 0, 0].item() == pytest.approx(w_pos)
-    assert w[0, 0, 1].item() == pytest.approx(w_neg)
-    assert w[0, 1, 2].item() == 0 and w[0, 1, 3].item() == 0  # invalid pixels weigh nothing
-    assert w_pos > w_neg
+    assert w.shape == target.shape and (w[~valid] == 0).all()
+    pos, neg = w[target & valid], w[~target & valid]
+    assert (pos == pos[0]).all() and (neg == neg[0]).all() and pos[0] > neg[0] > 0
+    torch.testing.assert_close(class_weights(target ^ ~valid, valid), w)  # targets of invalid pixels do not count
+    # the same shares in another arrangement or a larger batch: the same weight per class
+    order = torch.randperm(target.numel(), generator=torch.Generator().manual_seed(0))
+    shuffled = class_weights(target.flatten()[order].view_as(target), valid.flatten()[order].view_as(valid))
+    torch.testing.assert_close(shuffled, w.flatten()[order].view_as(w))
+    torch.testing.assert_close(class_weights(target.repeat(3, 1, 1), valid.repeat(3, 1, 1)), w.repeat(3, 1, 1))
+    # the rarer the extremes, the heavier they weigh against the normal pixels; balanced: equal weights
+    ratios = []
+    for n_pos in (1, 2, 4, 8):
+        balance = torch.arange(16).reshape(1, 4, 4) < n_pos
+        weights = class_weights(balance, torch.ones_like(balance))
+        ratios.append(float(weights[0, 0, 0] / weights[0, -1, -1]))
+    assert ratios == sorted(ratios, reverse=True) and ratios[-1] == pytest.approx(1.0)
 
 
 def test_weighted_bce_and_driver_loss_respect_their_masks():

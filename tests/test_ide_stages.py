@@ -60,6 +60,7 @@ def test_training_is_deterministic_on_cpu_and_warms_up(tiny, tmp_path):
     assert not (tmp_path / ".a.pt.resume.pt").exists()
 
 
+@pytest.mark.slow
 def test_one_week_encoders_learn_the_drivers(tmp_path):
     """The demo's model (one-week encoders, LFQ commitment 0.1, driver loss x 30), small and briefly trained
     on a small benchmark, finds the drivers well above the naive anomaly threshold (measured: driver F1

@@ -14,7 +14,7 @@ import xarray as xr
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import pft
-from terraflux.prepare.insitu import UMOL_TO_GC_PER_DAY, prepare_insitu
+from terraflux.prepare.insitu import prepare_insitu
 from test_readers import FLUXNET_MM, write_carbonsense_site
 
 CELL_LAT = np.array([47.9, 47.7, 47.5])
@@ -53,11 +53,12 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     assert sites.iloc[0][["cell_iy", "cell_ix", "igbp", "network"]].tolist() == [1, 1, "DBF", "ICOS"]
     daily = pd.read_parquet(out["daily_path"])
     assert daily["coverage"].iloc[0] == pytest.approx(0.25) and np.isnan(daily["NEE"].iloc[0])
-    assert daily["NEE"].iloc[1] == pytest.approx(2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6)
-    assert daily["GPP"].iloc[1] == pytest.approx(4.0 * 1.0368, rel=1e-3)
+    # 1 umol CO2 m-2 s-1 = 12.011e-6 gC m-2 s-1 (molar mass of carbon) x 86400 s d-1 = 1.0377 gC m-2 d-1
+    assert daily["NEE"].iloc[1] == pytest.approx(2.0755, rel=1e-4)
+    assert daily["GPP"].iloc[1] == pytest.approx(4.1510, rel=1e-4)
     monthly = pd.read_parquet(out["monthly_path"])
     jan, feb = monthly.iloc[0], monthly.iloc[1]
-    assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6)
+    assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(2.0755, rel=1e-4)
     assert feb["coverage"] == pytest.approx(9 / 29) and np.isnan(feb["NEE"])  # 9 of 29 days: below the threshold
 
 

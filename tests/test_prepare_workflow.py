@@ -1,8 +1,5 @@
-"""The prepare rules end to end on the synthetic world (a small config), as `snakemake` runs them.
-
-CERRA is off here (reading 24 monthly GRIB files costs about half a minute on 2 shared cores); prepare_cerra
-is tested on small GRIB2 files in test_prepare_cerra_vhp.py.
-"""
+"""The prepare rules end to end on the synthetic world (tests/configs/prepare_small.yaml: CERRA off), as
+`snakemake` runs them."""
 
 import json
 
@@ -12,15 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 
-from conftest import snakemake
+from support.configs import configfile_args
+from support.workflow import snakemake
 
-CONFIG = """
-run: {name: small}
-region: {north: 47.6, south: 47.0, west: 8.0, east: 8.8}
-period: {start_year: 2016, end_year: 2017, train_years: [2016], val_years: [2017], test_years: []}
-synthetic: {n_sites: 3}
-sources: {cerra: {enabled: false}}
-"""
+pytestmark = pytest.mark.slow
+CONFIG = configfile_args("prepare_small")
 TARGETS = [
     "era5_land_daily.zarr",
     "era5_land_weekly.zarr",
@@ -36,10 +29,8 @@ TARGETS = [
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("prepare-workflow")
-    config = workdir / "small.yaml"
-    config.write_text(CONFIG)
     paths = [f"resources/small/prepared/{name}" for name in TARGETS]
-    snakemake("--cores", "2", *paths, "--configfile", str(config), workdir=workdir, timeout=900)
+    snakemake("--cores", "2", *paths, *CONFIG, workdir=workdir, timeout=900)
     return workdir / "resources" / "small" / "prepared"
 
 

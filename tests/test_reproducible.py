@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import tiny_demo
-from conftest import BIN, REPO_ROOT
+from support import tiny_demo
+from support.paths import BIN, REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 # Snakemake's own marker in directory outputs (its mtime is the point, not its content)
 NOT_DATA = {".snakemake_timestamp"}

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import tiny_demo
-from conftest import BIN, REPO_ROOT
-
 from terraflux.workflow.placeholders import write_placeholders
+
+from support import tiny_demo
+from support.configs import configfile_args
+from support.paths import BIN, REPO_ROOT
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "tests", "bench", "*.egg-info")
 
@@ -74,6 +75,7 @@ def _dere_rules(repo: Path) -> str:
     return "\n".join(p.read_text() for p in (repo / "workflow" / "rules").glob("dere*.smk"))
 
 
+@pytest.mark.slow
 def test_hyperparameter_change_reruns_training_and_dependants_only(repo, built):
     config = tiny_demo.config_args(built, "ide: {train: {lr: 0.002}}\n")
     # the run manifest records the whole config, so it follows every config change
@@ -82,6 +84,7 @@ def test_hyperparameter_change_reruns_training_and_dependants_only(repo, built):
     assert re.search(r"rule ide_train:.*?reason: Params have changed", dry, re.DOTALL), dry[-3000:]
 
 
+@pytest.mark.slow
 def test_step4_hyperparameter_change_reruns_step4_and_dependants_not_upstream_nor_ide(repo, built):
     if "rule dere_step4" not in _dere_rules(repo):
         pytest.skip("no DERE step-4 rule in the workflow yet (workflow/rules/dere*.smk)")
@@ -99,6 +102,7 @@ def test_step4_hyperparameter_change_reruns_step4_and_dependants_not_upstream_no
     )
 
 
+@pytest.mark.slow
 def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, built):
     model = repo / "src" / "terraflux" / "ide" / "model.py"
     original = model.read_text()
@@ -117,6 +121,7 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
         shutil.copystat(REPO_ROOT / "src" / "terraflux" / "ide" / "model.py", model)
 
 
+@pytest.mark.slow
 def test_editing_plotting_code_reruns_no_training(repo, built):
     plotting = repo / "src" / "terraflux" / "evaluate" / "figures.py"
     if not plotting.exists():
@@ -131,25 +136,18 @@ def test_editing_plotting_code_reruns_no_training(repo, built):
         shutil.copystat(REPO_ROOT / "src" / "terraflux" / "evaluate" / "figures.py", plotting)
 
 
+@pytest.mark.slow
 def test_changing_the_seed_reruns_the_stochastic_stages(repo, built):
     jobs = plan(repo, built, tiny_demo.TARGETS, tiny_demo.config_args(built, "run: {seed: 7}\n"))
     assert {"ide_benchmark", "ide_train"} <= set(jobs), jobs  # the seeded generator and the seeded training
     assert set(jobs) <= {"ide_benchmark", "ide_dataset", "ide_train", "ide_test", "evaluate_run_manifest"}, jobs
 
 
-YEARS = """
-run: {{name: years, origin: download}}
-region: {{name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}}
-period: {{start_year: 2016, end_year: {end}, train_years: [2016], val_years: [2017], test_years: [2018]}}
-"""
-
-
+@pytest.mark.slow
 def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
     target = ["resources/years/prepared/era5_land_monthly.zarr"]
-    (tmp_path / "before.yaml").write_text(YEARS.format(end=2018))
-    (tmp_path / "after.yaml").write_text(YEARS.format(end=2019))
-    materialize(repo, tmp_path, target, ["--configfile", str(tmp_path / "before.yaml")])
-    jobs, out = dry_run(repo, tmp_path, target, ["--configfile", str(tmp_path / "after.yaml")])
+    materialize(repo, tmp_path, target, configfile_args("years"))  # 2016-2018
+    jobs, out = dry_run(repo, tmp_path, target, configfile_args("years", tmp_path, "period: {end_year: 2019}\n"))
     downloads = re.findall(r"output: resources/years/raw/era5_land/hourly/era5-land_(\d{4})-(\d{2})\.nc\b", out)
     assert sorted(f"{y}-{m}" for y, m in downloads) == [f"2019-{m:02d}" for m in range(1, 13)], downloads
     assert jobs.get("download_era5_land_hourly") == 12, jobs

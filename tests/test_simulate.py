@@ -5,9 +5,10 @@ import pytest
 import xarray as xr
 
 import terraflux  # noqa: F401
-from dere_fixtures import make_drivers, make_pft
 from terraflux.errors import ConfigError, DataError
 from terraflux.simulate.process_model import OUTPUTS, age_classes, convert_external, load_parameters, physics_residuals, run_process_model
+
+from support.dere_world import make_drivers, make_pft
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ short polling/latency values; everything else comes from the profile users get.
 """
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -20,19 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import tiny_demo
-from conftest import BIN, REPO_ROOT
-from slurm_cluster import run, slurm  # noqa: F401  (fixture)
+from support import tiny_demo
+from support.configs import configfile_args
+from support.paths import BIN, REPO_ROOT, WORKERS
+from support.slurm_cluster import TEST_FLAGS, check_all_completed, run, submitted_jobs
 
 pytestmark = pytest.mark.slurm
-
-TEST_FLAGS = [
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "1",
-    "--latency-wait", "5",
-    "--slurm-keep-successful-logs",
-]
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_([A-Za-z0-9_]+)/")
 
 
 def profile_run(workdir: Path, targets: list[str], *args: str, timeout: int = 420, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -44,11 +36,6 @@ def profile_run(workdir: Path, targets: list[str], *args: str, timeout: int = 42
     return done
 
 
-def submitted_jobs(done: subprocess.CompletedProcess) -> dict[str, str]:
-    """Slurm job id -> rule name, from snakemake's own lines."""
-    return {job: rule for job, rule in SUBMITTED.findall(done.stdout + done.stderr)}
-
-
 def gpu_request(job: dict[str, str]) -> str | None:
     """The GPU part of a job's request as Slurm recorded it (None: no GPU asked for)."""
     for key in ("TresPerJob", "TresPerNode", "TresPerTask", "TresPerSocket"):
@@ -57,36 +44,19 @@ def gpu_request(job: dict[str, str]) -> str | None:
     return None
 
 
-def check_all_completed(slurm, jobs: dict[str, str]) -> None:  # noqa: F811
-    finished = {job["JobId"]: job for job in slurm.finished_jobs()}
-    for job_id, rule in jobs.items():
-        assert job_id in finished, f"Slurm has no completion record of job {job_id} ({rule})"
-        assert finished[job_id]["JobState"] == "COMPLETED", f"job {job_id} ({rule}): {finished[job_id]}"
-        assert finished[job_id]["ExitCode"] == "0:0"
-
-
 # ----------------------------------------------------------------------------- downloads stay local
-DOWNLOAD_CONFIG = """
-run: {{name: dl, origin: download}}
-region: {{name: tiny, north: 48.0, west: 8.0, south: 47.5, east: 8.5}}
-period: {{start_year: 2016, end_year: 2018, train_years: [2016], val_years: [2017], test_years: [2018]}}
-sources:
-  cds: {{retry_max: 2, sleep_max: 0.05, timeout: 20}}
-  era5_land: {{variables: [2m_temperature, total_precipitation], hours: [0, 12]}}
-compute:
-  local_downloads: {local}
-  download: {{mem_mb: 500, runtime: 5}}
-"""
+# the download test config with the downloads run locally or submitted
+DOWNLOAD_COMPUTE = "compute: {{local_downloads: {local}, download: {{mem_mb: 500, runtime: 5}}}}\n"
 
 
 @pytest.mark.parametrize("local", [True, False])
-def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm, local):  # noqa: F811
+def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm, local):
     fake_cds = pytest.importorskip("fake_cds")
-    (tmp_path / "config.yaml").write_text(DOWNLOAD_CONFIG.format(local=str(local).lower()))
+    config = configfile_args("download", tmp_path, DOWNLOAD_COMPUTE.format(local=str(local).lower()))
     target = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
     with fake_cds.FakeCDS() as cds:
         env = dict(os.environ, CDSAPI_URL=cds.url, CDSAPI_KEY=cds.token, CDSAPI_RC=str(tmp_path / "no-cdsapirc"))
-        done = profile_run(tmp_path, [target], "--configfile", str(tmp_path / "config.yaml"), env=env)
+        done = profile_run(tmp_path, [target], *config, env=env)
     assert (tmp_path / target).stat().st_size > 0
     jobs = submitted_jobs(done)
     if local:
@@ -99,8 +69,8 @@ def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm,
 
 
 # ----------------------------------------------------------------------------- DDP under a real srun
-def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # noqa: F811
-    worker = Path(__file__).with_name("slurm_ddp_worker.py")
+def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):
+    worker = WORKERS / "slurm_ddp_worker.py"
     single = tmp_path / "single.pt"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE"))}
     env["GLOO_SOCKET_IFNAME"] = "lo"  # a single-node cluster: loopback
@@ -121,7 +91,7 @@ def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):  # no
 
 
 # ----------------------------------------------------------------------------- the workflow on Slurm
-def test_workflow_on_slurm_gpu_stages_ask_for_a_gpu_cpu_stages_do_not(tmp_path, slurm):  # noqa: F811
+def test_workflow_on_slurm_gpu_stages_ask_for_a_gpu_cpu_stages_do_not(tmp_path, slurm):
     done = profile_run(tmp_path, tiny_demo.TARGETS, *tiny_demo.config_args(tmp_path))
     jobs = submitted_jobs(done)
     assert set(jobs.values()) == tiny_demo.GPU_RULES | tiny_demo.CPU_RULES, done.stdout[-3000:]

@@ -8,7 +8,7 @@ from pathlib import Path
 import dask.array as da
 import pytest
 
-from slurm_cluster import run, slurm  # noqa: F401  (fixture)
+from support.slurm_cluster import run
 from terraflux.dask_cluster import RESERVE_MB, dask_client, sizing
 
 WORKER = Path(__file__).with_name("slurm_dask_worker.py")
@@ -36,7 +36,7 @@ def test_local_cluster_has_the_sized_workers_and_computes():
 
 
 @pytest.mark.slurm
-def test_slurm_runner_under_srun_schedules_client_and_worker(tmp_path, slurm):  # noqa: F811
+def test_slurm_runner_under_srun_schedules_client_and_worker(tmp_path, slurm):
     # 3 tasks: scheduler, client, one worker (--overcommit: the test node has fewer CPUs than tasks)
     out = tmp_path / "result.json"
     cmd = ["srun", "-n", "3", "--overcommit", "--mem", "1500", "-t", "5", sys.executable, str(WORKER), str(tmp_path / "scheduler.json"), str(out)]

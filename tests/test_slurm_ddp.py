@@ -11,7 +11,9 @@ import torch
 
 from terraflux.train import distributed
 
-WORKER = Path(__file__).with_name("slurm_ddp_worker.py")
+from support.paths import WORKERS
+
+WORKER = WORKERS / "slurm_ddp_worker.py"
 
 
 def _free_port() -> int:
@@ -25,6 +27,7 @@ def _clean_env() -> dict:
     return dict(env, GLOO_SOCKET_IFNAME="lo")  # one machine: loopback, whatever the host name resolves to
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loop", ["plain", "engine"])
 def test_two_gloo_processes_started_like_srun_match_one_process(tmp_path, loop):
     mode = ["engine"] if loop == "engine" else []
@@ -77,6 +80,7 @@ def _wait(procs: list[subprocess.Popen], timeout: float = 120) -> list[int]:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_two_processes_killed_mid_training_resume_to_the_same_weights(tmp_path):
     """A preempted 2-process job (rank 0 killed after step 6; its partner then hangs until killed, as srun's
     --kill-on-bad-exit does) re-run as 2 processes resumes from rank 0's checkpoint (step 4) and ends bitwise
@@ -96,6 +100,7 @@ def test_two_processes_killed_mid_training_resume_to_the_same_weights(tmp_path):
     assert resumed["history"] == clean["history"]
 
 
+@pytest.mark.slow
 def test_batch_norm_uses_the_whole_batch_statistics_across_processes(tmp_path):
     """SGD (no Adam: its per-element normalisation would magnify rounding) on conv + batch norm, batches of 7
     split 4 + 3: weights and running statistics of 2 processes equal one process's within float rounding."""

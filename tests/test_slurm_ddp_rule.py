@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from conftest import BIN, REPO_ROOT
-from dere_fixtures import make_prepared
-from slurm_cluster import run, slurm  # noqa: F401  (fixture)
-from test_slurm import TEST_FLAGS, check_all_completed, submitted_jobs
+from support.configs import configfile_args
+from support.dere_world import make_prepared
+from support.paths import BIN, REPO_ROOT, WORKERS
+from support.slurm_cluster import TEST_FLAGS, check_all_completed, run, submitted_jobs
 
-HERE = Path(__file__).parent
 SNAKEFILE = f"""
 include: "{REPO_ROOT}/workflow/rules/common.smk"
 
@@ -38,7 +36,7 @@ rule ddp_train:
     resources:
         **job_resources("train"),
     script:
-        "{HERE}/slurm_ddp_rule.py"
+        "{WORKERS}/slurm_ddp_rule.py"
 """
 # the training rule's kind with N CPU processes (gloo); a GPU site sets gpus: N (tasks 0 = one per GPU)
 CONFIG = "compute: {{train: {{threads: 1, mem_mb: 1000, runtime: 5, gpus: {gpus}, tasks: {tasks}}}}}\n"
@@ -60,12 +58,12 @@ def _env() -> dict:
 def single(tmp_path_factory) -> dict:
     """The same training in one plain process (the reference)."""
     out = tmp_path_factory.mktemp("single") / "single.pt"
-    subprocess.run([sys.executable, str(HERE / "slurm_ddp_worker.py"), str(out)], check=True, timeout=120, env=_env())
+    subprocess.run([sys.executable, str(WORKERS / "slurm_ddp_worker.py"), str(out)], check=True, timeout=120, env=_env())
     return torch.load(out, weights_only=True)
 
 
 @pytest.mark.slurm
-def test_training_script_rule_runs_as_srun_tasks_matching_one_process(tmp_path, slurm, single):  # noqa: F811
+def test_training_script_rule_runs_as_srun_tasks_matching_one_process(tmp_path, slurm, single):
     cmd = [str(BIN / "snakemake"), "--profile", "slurm", *_workflow(tmp_path, gpus=0, tasks=2), *TEST_FLAGS]
     done = run(cmd, timeout=240, check=False, cwd=REPO_ROOT, env=_env())
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
@@ -90,6 +88,7 @@ def test_training_script_rule_runs_as_srun_tasks_matching_one_process(tmp_path, 
     assert "rank 0 of 2" in (tmp_path / "ddp.log").read_text()
 
 
+@pytest.mark.slow
 def test_tasks_outside_slurm_train_in_one_process(tmp_path, single):
     cmd = [str(BIN / "snakemake"), "--cores", "1", *_workflow(tmp_path, gpus=0, tasks=2)]
     done = run(cmd, timeout=120, check=False, cwd=tmp_path, env=_env())
@@ -108,29 +107,16 @@ def test_tasks_must_match_gpus(tmp_path):
 
 
 # the smallest real DERE training rule (step 3a, the PFT model) on the tiny prepared world of the DERE tests
-DERE_CONFIG = {
-    "run": {"name": "tiny"},
-    "period": {"start_year": 2016, "end_year": 2017, "train_years": [2016], "val_years": [], "test_years": [2017]},
-    "simulate": {"age_class_edges": [0, 40, 200]},
-    "dere": {
-        # no dropout (see test_train_ddp_stage); 2 encoder layers: batch norm between them
-        "pft_model": {"d_model": 8, "n_heads": 2, "d_ff": 16, "e_layers": 2, "age_embedding": 4, "dropout": 0.0},
-        "train": {"batch_size": 7, "device": "cpu"},
-        "epochs": {"step3a": 2},
-    },
-}
 DERE_TARGET = "results/tiny/dere/step3a/checkpoint.pt"
 
 
 def _dere_config(folder: Path, tasks: int) -> list[str]:
-    config = dict(DERE_CONFIG, compute={"train": {"threads": 1, "mem_mb": 1000, "runtime": 5, "gpus": 0, "tasks": tasks}})
-    path = folder / f"tasks{tasks}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return ["--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(folder), "--configfile", str(path)]
+    compute = CONFIG.format(gpus=0, tasks=tasks)
+    return ["--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(folder), *configfile_args("dere_step3a", folder, compute)]
 
 
 @pytest.mark.slurm
-def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path, slurm):  # noqa: F811
+def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path, slurm):
     make_prepared(tmp_path / "resources" / "tiny" / "prepared", ny=4, nx=5, years=(2016, 2017), n_sites=10)
     # the reference: dataset and step 3a in one process, here (not on Slurm)
     rules = ["--allowed-rules", "simulate_process_model", "dere_dataset", "dere_step3a"]

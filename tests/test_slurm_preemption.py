@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from slurm_cluster import run, slurm  # noqa: F401  (fixture)
+from support.paths import WORKERS
+from support.slurm_cluster import run
 
-WORKER = Path(__file__).with_name("slurm_train_worker.py")
+WORKER = WORKERS / "slurm_train_worker.py"
 STEPS = 24  # 6 epochs x 4 batches
 
 
@@ -60,6 +61,7 @@ def reference(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGKILL,), (signal.SIGTERM, signal.SIGKILL)])
 def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, reference, signals):
     for n, sig in enumerate(signals):
@@ -82,7 +84,7 @@ def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, refe
 
 
 @pytest.mark.slurm
-def test_slurm_job_cancelled_and_resubmitted_resumes_to_identical_result(tmp_path, reference, slurm):  # noqa: F811
+def test_slurm_job_cancelled_and_resubmitted_resumes_to_identical_result(tmp_path, reference, slurm):
     def submit() -> str:
         cmd = f"{sys.executable} {WORKER} {tmp_path} 0.15"
         return run(["sbatch", "--parsable", "--requeue", "-c", "1", "--mem", "1000", "-o", str(tmp_path / "slurm-%j.log"),
@@ -118,8 +120,8 @@ import shutil  # noqa: E402
 
 import psutil  # noqa: E402
 
-import tiny_demo  # noqa: E402
-from conftest import BIN, REPO_ROOT  # noqa: E402
+from support import tiny_demo  # noqa: E402
+from support.paths import BIN, REPO_ROOT  # noqa: E402
 
 LONGER = "ide: {train: {epochs: 2, steps_per_epoch: 100, checkpoint_every: 5}}\n"
 CHECKPOINT = f"{tiny_demo.IDE}/checkpoint.pt"
@@ -181,6 +183,7 @@ def _workdir(ide_inputs: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_training_stage_killed_resumes_to_the_uninterrupted_result(ide_inputs, ide_reference, tmp_path, sig):
     """The training job's process gets SIGTERM (what Slurm sends at preemption or the time limit) or SIGKILL."""
@@ -223,7 +226,7 @@ def _wait_for_resume(workdir: Path, step: int, alive, timeout: float = 300) -> i
 
 
 @pytest.mark.slurm
-def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, ide_reference, tmp_path, slurm):  # noqa: F811
+def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, ide_reference, tmp_path, slurm):
     """`scancel` of the running training job: the profile's retry resubmits it, and it resumes."""
     workdir = _workdir(ide_inputs, tmp_path)
     cmd = [str(BIN / "snakemake"), CHECKPOINT, "--profile", "slurm", "--directory", str(workdir), "--slurm-status-command", "squeue",

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-import slurm_cluster
-from slurm_cluster import STATE, _alive, cluster_processes, run, slurm  # noqa: F401  (fixture)
+from support import slurm_cluster
+from support.slurm_cluster import STATE, _alive, cluster_processes, run
 
 pytestmark = pytest.mark.slurm
 
@@ -45,7 +45,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def test_stop_kills_every_job_process_even_escaped_ones(tmp_path, slurm):  # noqa: F811
+def test_stop_kills_every_job_process_even_escaped_ones(tmp_path, slurm):
     (tmp_path / "task.py").write_text(TASK)
     bystander = subprocess.Popen(["sleep", "300"])  # not the cluster's: must survive
     cluster = slurm

@@ -8,23 +8,15 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import snakemake
+from support.configs import configfile_args
+from support.workflow import snakemake
 
-CONFIG = """
-run: {name: syn, seed: 7, origin: synthetic}
-region: {north: 47.0, west: 8.0, south: 46.5, east: 8.5}
-period: {start_year: 2016, end_year: 2016, train_years: [2016], val_years: [], test_years: []}
-sources:
-  era5_land: {hours: [0, 6, 12, 18]}
-  cerra: {hours: [0, 12]}
-synthetic: {n_sites: 2, n_extreme_events: 2, distractors_per_year: 2, sea_fraction: 0.1}
-"""
+CONFIG = configfile_args("synthetic_small")
 
 
+@pytest.mark.slow
 def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
-    config = tmp_path / "syn.yaml"
-    config.write_text(CONFIG)
-    snakemake("--configfile", str(config), "--cores", "2", "synthesize_all", workdir=tmp_path, timeout=400)
+    snakemake(*CONFIG, "--cores", "2", "synthesize_all", workdir=tmp_path, timeout=400)
     root = tmp_path / "resources" / "syn"
     raw = root / "raw"
     months = [f"{m:02d}" for m in range(1, 13)]
@@ -51,7 +43,7 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     assert np.isfinite(fluxes["GPP"].values).any()
     assert len(pd.read_parquet(root / "truth" / "sites.parquet")) == 2
     # a second run has nothing to do
-    done = snakemake("--configfile", str(config), "--cores", "1", "-n", "synthesize_all", workdir=tmp_path)
+    done = snakemake(*CONFIG, "--cores", "1", "-n", "synthesize_all", workdir=tmp_path)
     assert "Nothing to be done" in done.stdout + done.stderr
 
 

@@ -64,6 +64,7 @@ def _run(script, resume, out, kill_at):
     return subprocess.run([sys.executable, str(script), str(resume), str(out), str(kill_at)], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_identical_weights(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)

@@ -29,12 +29,16 @@ import torch
 import xarray as xr
 
 import terraflux  # noqa: F401
-from dere_config import TINY
-from dere_fixtures import make_prepared
 from terraflux.dere.dataset import build_dataset
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
-WORKER = Path(__file__).with_name("train_ddp_stage_worker.py")
+from support.configs import load_config
+from support.dere_world import make_prepared
+from support.paths import WORKERS
+
+pytestmark = pytest.mark.slow
+TINY = load_config("dere_tiny")["dere"]
+WORKER = WORKERS / "train_ddp_stage_worker.py"
 
 
 def _free_port() -> int:
@@ -114,7 +118,7 @@ def test_two_gloo_processes_train_dere_step3a_like_one(tmp_path, stage_inputs):
     assert [p.name for p in (tmp_path / "two_resume").iterdir()] == ["step3a.pt"]
 
 
-IDE_WORKER = Path(__file__).with_name("train_ddp_ide_worker.py")
+IDE_WORKER = WORKERS / "train_ddp_ide_worker.py"
 
 
 def _ide(tmp_path: Path, dataset: Path, name: str, world_size: int) -> tuple[dict, dict]:

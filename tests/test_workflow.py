@@ -1,22 +1,14 @@
-"""The workflow as a user runs it: lint, format, dry runs, fast config errors, profiles, a real run."""
+"""The workflow as a user runs it: dry runs, fast config errors, profiles, a real run (lint and format:
+`make lint`)."""
 
 import json
 import subprocess
 import time
 
-from conftest import BIN, REPO_ROOT, snakemake
+import pytest
 
-
-def test_snakemake_lint_is_clean():
-    done = snakemake("--lint", "--nolock")
-    assert "Congratulations, your workflow is in a good condition!" in done.stdout + done.stderr
-
-
-def test_snakefmt_is_clean():
-    done = subprocess.run(
-        [str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules"], cwd=REPO_ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+from support.paths import BIN, REPO_ROOT
+from support.workflow import snakemake
 
 
 def test_dry_run_shows_the_dag(tmp_path):
@@ -50,6 +42,7 @@ def test_config_typo_fails_fast_naming_the_key(tmp_path):
     assert elapsed < 30
 
 
+@pytest.mark.slow
 def test_run_manifest_is_written_with_provenance(tmp_path):
     snakemake("--cores", "1", "evaluate_run_manifest", workdir=tmp_path)
     manifest = json.loads((tmp_path / "results" / "demo" / "manifest.json").read_text())

@@ -34,6 +34,7 @@ and the Slurm client are installed (every later workflow test, and bench/bench_d
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import pytest
 
-MARKER = "# written by terraflux tests/slurm_cluster.py"
+MARKER = "# written by terraflux tests/slurm_cluster.py"  # unchanged since the module moved: finds older configs
 CLUSTER_NAME = "terraflux-test"
 UP_MESSAGE_TIMEOUT = 10  # Slurm's default, while the daemons run (a loaded CI machine can be slow to answer)
 DOWN_MESSAGE_TIMEOUT = 1  # once they are stopped: clients fail at once (see the module docstring)
@@ -329,15 +330,39 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         return dict(item.split("=", 1) for item in out.split() if "=" in item)
 
 
+# What `snakemake --profile slurm` in a test adds to the profile users get: a site without accounting
+# (`squeue` for the job status) and short polling and latency values.
+TEST_FLAGS = [
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "1",
+    "--latency-wait", "5",
+    "--slurm-keep-successful-logs",
+]
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_([A-Za-z0-9_]+)/")
+
+
+def submitted_jobs(done: subprocess.CompletedProcess) -> dict[str, str]:
+    """Slurm job id -> rule name, from snakemake's own lines."""
+    return {job: rule for job, rule in SUBMITTED.findall(done.stdout + done.stderr)}
+
+
+def check_all_completed(slurm: SlurmCluster, jobs: dict[str, str]) -> None:
+    """Every job in ``jobs`` (Slurm job id -> rule) completed with exit code 0, by the job-completion log."""
+    finished = {job["JobId"]: job for job in slurm.finished_jobs()}
+    for job_id, rule in jobs.items():
+        assert job_id in finished, f"Slurm has no completion record of job {job_id} ({rule})"
+        assert finished[job_id]["JobState"] == "COMPLETED", f"job {job_id} ({rule}): {finished[job_id]}"
+        assert finished[job_id]["ExitCode"] == "0:0"
+
+
 _SHARED: SlurmCluster | None = None
 
 
-@pytest.fixture(scope="module")
-def slurm(request):
-    """A running single-node Slurm, brought up once per test session (about 15 s each time saved) and
-    shared by the modules that use it. After each module every job is cancelled and whatever is left of
-    the jobs' processes killed, so no module sees another's jobs; torn down by PID when the session ends,
-    failed or not (or earlier by :func:`take_down`)."""
+def module_cluster(request):
+    """Body of the ``slurm`` fixture (tests/conftest.py): a running single-node Slurm, brought up once per
+    test session (about 15 s each time saved) and shared by the modules that use it. After each module every
+    job is cancelled and whatever is left of the jobs' processes killed, so no module sees another's jobs;
+    torn down by PID when the session ends, failed or not (or earlier by :func:`take_down`)."""
     global _SHARED
     reason = unavailable_reason()
     if reason:

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 import terraflux  # noqa: F401
-from terraflux.simulate.process_model import GROUPS, age_classes, load_parameters, run_process_model
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
 NETWORKS = ("FLUXNET2015", "ICOS")
 IGBP = ("DBF", "ENF", "GRA")

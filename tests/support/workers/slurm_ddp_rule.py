@@ -1,7 +1,7 @@
 """Script of the test rule ``ddp_train`` (tests/test_slurm_ddp_rule.py): a training ``script:`` rule as
 workflow scripts write one, run as N data-parallel processes through :func:`distributed.launch`.
 
-Output: ``snakemake.output.weights`` (tests/slurm_ddp_worker.py's trained weights, loss, world size and
+Output: ``snakemake.output.weights`` (slurm_ddp_worker.py's trained weights, loss, world size and
 each rank's [job id, step id, task id], written by rank 0). Log: the rule's log (rank 0), ``.rank<N>``.
 """
 
