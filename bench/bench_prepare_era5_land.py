@@ -33,14 +33,22 @@ HERE = Path(__file__).resolve().parent
 VARIABLES = ("t2m", "d2m", "tp", "swvl1")
 
 
+def month_of(index: int) -> tuple[int, int]:
+    """(year, month) of the index-th generated month (from January 2001)."""
+    return 2001 + index // 12, index % 12 + 1
+
+
 def generate(root: Path, months: int, ny: int, nx: int) -> list[Path]:
+    """The first ``months`` monthly files under ``root`` (raw layout), in month order."""
     sys.path.insert(0, str(HERE))
     import cds_files
 
+    from terraflux.sources import era5_land
+
     files = []
     for index in range(months):
-        year, month = 2001 + index // 12, index % 12 + 1
-        path = root / f"era5-land_{year}-{month:02d}.nc"
+        year, month = month_of(index)
+        path = root / era5_land.raw_path("hourly", year, month)
         if not path.exists():
             tmp = path.with_suffix(".tmp")
             cds_files.write_month(tmp, year, month, VARIABLES, ny, nx, north=60.0, west=0.0)
@@ -55,7 +63,7 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
     import xarray as xr
 
     if mode == "decode":
-        from terraflux.sources.readers.netcdf import small_chunk_cache
+        from terraflux.sources.formats.netcdf import small_chunk_cache
 
         small_chunk_cache()
         for path in files:
@@ -69,8 +77,8 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
     elif mode == "terraflux":
         from terraflux.prepare.era5_land import prepare_era5_land
 
-        years = sorted({int(Path(f).stem[-7:-3]) for f in files})
-        mapping = {(int(Path(f).stem[-7:-3]), int(Path(f).stem[-2:])): [f] for f in files}
+        mapping = {month_of(index): [f] for index, f in enumerate(files)}
+        years = sorted({year for year, _ in mapping})
         prepare_era5_land(
             mapping,
             daily_path=f"{out}/daily.zarr",
@@ -80,7 +88,10 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
             region={"north": 90, "south": -90, "west": -180, "east": 360},
             period={"start_year": years[0], "end_year": years[-1], "train_years": years[:1]},
             factor=5,
+            product="hourly",
+            hours=range(24),
             workers=workers,
+            strict=True,
         )
 
 
@@ -133,7 +144,7 @@ def main() -> None:
     results = {}
     for scale in args.scales:
         files = generate(root / "raw", args.months * scale, args.ny, args.nx)
-        size = sum(4 * args.ny * args.nx * len(VARIABLES) * (24 * _days(f)) for f in files) / 1e6
+        size = sum(4 * args.ny * args.nx * len(VARIABLES) * 24 * _days(i) for i in range(len(files))) / 1e6
         disk = sum(f.stat().st_size for f in files) / 1e6
         for f in files:  # inputs in the page cache, as in PERFORMANCE.md
             f.read_bytes()
@@ -168,11 +179,10 @@ def main() -> None:
     (root / "results.json").write_text(json.dumps(results, indent=1))
 
 
-def _days(path: Path) -> int:
+def _days(index: int) -> int:
     import calendar
 
-    year, month = int(path.stem[-7:-3]), int(path.stem[-2:])
-    return calendar.monthrange(year, month)[1]
+    return calendar.monthrange(*month_of(index))[1]
 
 
 if __name__ == "__main__":

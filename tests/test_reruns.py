@@ -19,6 +19,8 @@ import pytest
 import tiny_demo
 from conftest import BIN, REPO_ROOT
 
+from terraflux.sources import era5_land
+from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.placeholders import write_placeholders
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "tests", "bench", "*.egg-info")
@@ -150,7 +152,8 @@ def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
     (tmp_path / "after.yaml").write_text(YEARS.format(end=2019))
     materialize(repo, tmp_path, target, ["--configfile", str(tmp_path / "before.yaml")])
     jobs, out = dry_run(repo, tmp_path, target, ["--configfile", str(tmp_path / "after.yaml")])
-    downloads = re.findall(r"output: resources/years/raw/era5_land/hourly/era5-land_(\d{4})-(\d{2})\.nc\b", out)
+    month = re.escape(RunPaths("years").raw(era5_land.PATHS["hourly"].format(year="YEAR", month="MONTH")))
+    downloads = re.findall("output: " + month.replace("YEAR", r"(\d{4})").replace("MONTH", r"(\d{2})") + r"\b", out)
     assert sorted(f"{y}-{m}" for y, m in downloads) == [f"2019-{m:02d}" for m in range(1, 13)], downloads
     assert jobs.get("download_era5_land_hourly") == 12, jobs
     assert "prepare_era5_land" in jobs  # one store over the whole period (statistics from training years)

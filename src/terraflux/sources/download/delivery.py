@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable
 
 from terraflux.errors import DataError
 from terraflux.sources.download.errors import UnexpectedFormat
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources.formats.sniff import sniff
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import sha256_file
 
 LOG = logging.getLogger(__name__)
+
 
 def sniff_format(path: str | Path) -> str:
     """'zip', 'netcdf4', 'netcdf3', 'grib' (the readers' detection), 'tar', or 'unknown' (e.g. an HTML page)."""

@@ -14,9 +14,9 @@ class ClientSettings:
     (and between CDS job polls), seconds; timeout: HTTP timeout of one call, seconds.
     """
 
-    retry_max: int = 5
-    sleep_max: float = 30.0
-    timeout: float = 600.0
+    retry_max: int
+    sleep_max: float
+    timeout: float
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClientSettings":

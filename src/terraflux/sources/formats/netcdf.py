@@ -17,7 +17,7 @@ import netCDF4
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources.formats.sniff import sniff
 
 CHUNK_CACHE_BYTES = 1 << 20
 
