@@ -1,4 +1,4 @@
-"""Benchmark: ERA5-Land hourly CDS-layout NetCDF -> prepared zarr stores (issue 4).
+"""Benchmark: ERA5-Land hourly CDS-layout NetCDF -> prepared zarr stores.
 
 Generates monthly files (default 100 x 150 grid, 4 float32 variables t2m, d2m, tp, swvl1, zlib 1 + shuffle,
 chunks (1, lat, lon) as the CDS writes them: 12 months = 2.1 GB uncompressed) and times, each in its own

@@ -200,8 +200,9 @@ def test_land_cover_reader_reads_the_written_and_the_real_zip_alike(lccs_zip, sa
 
 
 def test_land_cover_member_names_by_version():
-    assert land_cover.member_name(2015, [47.5, 8, 46.5, 9]).startswith("ESACCI-LC-L4-LCCS-Map-300m-P1Y-2015-v2.0.7cds.")
-    assert land_cover.member_name(2016, [47.5, 8, 46.5, 9]).endswith("-2016-v2.1.1.area-subset.47.5.8.46.5.9.nc")
+    cdr, icdr = (land_cover.member_name(year, [47.5, 8, 46.5, 9]) for year in (2015, 2016))
+    assert cdr.startswith("ESACCI-") and cdr.endswith("-2015-v2.0.7cds.area-subset.47.5.8.46.5.9.nc")
+    assert icdr.startswith("C3S-") and icdr.endswith("-2016-v2.1.1.area-subset.47.5.8.46.5.9.nc")
 
 
 # ---- FLUXNET2015 and CarbonSense ---------------------------------------------------------------------------
