@@ -13,7 +13,8 @@ Prints wall time, MB/s of uncompressed input, CPU time (the process and its work
 average during the run, and the ratios (targets: >= 2x faster than naive,
 <= 1.5x decode-only, peak RSS flat within 25 % from 1x to 4x and < 2 GB).
 
-    python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2] [--repeat 3]
+    python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2] \
+        [--repeat 3]
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of decode-only and terraflux, interleaved; the fastest counts")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of decode-only and terraflux, interleaved; the fastest counts"
+    )
     parser.add_argument("--child")
     parser.add_argument("--out")
     parser.add_argument("files", nargs="*")
@@ -169,7 +172,10 @@ def main() -> None:
         print(f"  terraflux / decode-only: {ours / row['decode']['wall_s']:.2f} wall (target <= 1.5)")
         # on an otherwise idle machine the job's wall time is about its CPU time / workers (decode-only: 1 process)
         idle = row["terraflux"]["cpu_s"] / max(1, args.workers) / row["decode"]["cpu_s"]
-        print(f"  terraflux CPU / {args.workers} workers / decode-only CPU: {idle:.2f} (the wall ratio on an idle machine)")
+        print(
+            f"  terraflux CPU / {args.workers} workers / decode-only CPU: {idle:.2f} "
+            "(the wall ratio on an idle machine)"
+        )
         if "naive" in row:
             print(f"  naive / terraflux: {row['naive']['wall_s'] / ours:.2f}x faster (target >= 2)")
     if len(results) > 1:

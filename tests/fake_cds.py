@@ -75,8 +75,10 @@ def _written(write, name: str) -> bytes:
 def _era5_fields(variables: list[str], area: list[float], times: int):
     lat, lon = _grid(area or [48, 8, 46, 11], era5_land.STEP)
     rng = np.random.default_rng(0)
-    fields = [(era5_land.BY_REQUEST[name], rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32"))
-              for name in variables]
+    fields = [
+        (era5_land.BY_REQUEST[name], rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32"))
+        for name in variables
+    ]
     return lat, lon, fields
 
 
@@ -85,7 +87,9 @@ def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2) ->
     lat, lon, fields = _era5_fields(variables, area, times)
     seconds = 1451606400 + 3600 * np.arange(times, dtype=np.int64)
     history = write_era5.delivery_time(2016, 1)
-    return _written(lambda path, _: write_era5.netcdf(path, lat, lon, seconds, ["0001"] * times, fields, history), "f.nc")
+    return _written(
+        lambda path, _: write_era5.netcdf(path, lat, lon, seconds, ["0001"] * times, fields, history), "f.nc"
+    )
 
 
 def era5_land_step_type_zip(variables: list[str], area: list[float], times: int = 2) -> bytes:
@@ -103,8 +107,9 @@ def era5_land_daily_zip(variables: list[str], area: list[float], statistic: str)
     lat, lon, fields = _era5_fields(variables, area, 1)
     history = write_era5.delivery_time(2016, 1)
     return _written(
-        lambda path, folder: write_era5.daily_zip(path, lat, lon, np.array([1451606400]), ["0001"], fields, statistic,
-                                                  history, folder),
+        lambda path, folder: write_era5.daily_zip(
+            path, lat, lon, np.array([1451606400]), ["0001"], fields, statistic, history, folder
+        ),
         "f.zip",
     )
 
@@ -115,8 +120,9 @@ def cerra_grib(variables: list[str], product: str) -> bytes:
     fields = {v.short: np.full((1, 3, 3), 280.0 + n, np.float32) for n, v in enumerate(rows)}
     accumulation = 3 if product == "forecast" else None
     return _written(
-        lambda path, _: write_cerra.grib(path, 3, 3, (45.0, 5.0), rows, np.array([403224]), fields,
-                                         accumulation_hours=accumulation),
+        lambda path, _: write_cerra.grib(
+            path, 3, 3, (45.0, 5.0), rows, np.array([403224]), fields, accumulation_hours=accumulation
+        ),
         "f.grib",
     )
 
@@ -129,8 +135,15 @@ def land_cover_zip(year: int, area: list[float]) -> bytes:
     classes = np.random.default_rng(year).choice(np.array([10, 50, 70, 130, 210], dtype="uint8"), (lat.size, lon.size))
     return _written(
         lambda path, folder: write_land_cover.lccs_zip(
-            path, year, area, folder, lat=lat, lon=lon, classes=classes,
-            observation_count=np.full(classes.shape, 10, np.uint16), tracking_id=str(uuid.UUID(int=year)),
+            path,
+            year,
+            area,
+            folder,
+            lat=lat,
+            lon=lon,
+            classes=classes,
+            observation_count=np.full(classes.shape, 10, np.uint16),
+            tracking_id=str(uuid.UUID(int=year)),
             creation_date=f"{year + 1}0101T000000Z",
         ),
         "f.zip",
@@ -295,7 +308,15 @@ class _Server:
 
 def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:
     """An RFC 7807-like error body as the CDS sends it."""
-    return {"type": kind, "title": title, "status": status, "detail": detail, "instance": instance, "trace_id": str(uuid.uuid4()), **extra}
+    return {
+        "type": kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "trace_id": str(uuid.uuid4()),
+        **extra,
+    }
 
 
 class FakeCDS(_Server):
@@ -323,7 +344,11 @@ class FakeCDS(_Server):
             job = self.jobs.get(path.rsplit("/", 1)[1].split(".")[0])
             if job is None:
                 return self.send_json(h, 404, problem(404, "not found", "results not found", "no such file", instance))
-            cut = call["method"] == "GET" and self.transfers < self.faults.cut_transfers and "range" not in call["headers"]
+            cut = (
+                call["method"] == "GET"
+                and self.transfers < self.faults.cut_transfers
+                and "range" not in call["headers"]
+            )
             if call["method"] == "GET":
                 self.transfers += 1
             return self.send_file(h, call, job.content, job.mime, cut)
@@ -331,12 +356,22 @@ class FakeCDS(_Server):
             return self.send_json(h, 404, problem(404, "not found", "not found", path, instance))
         if call["headers"].get("private-token") != self.token:
             return self.send_json(
-                h, 401, problem(401, "authentication failed", "authentication required", "invalid or missing PRIVATE-TOKEN", instance)
+                h,
+                401,
+                problem(
+                    401,
+                    "authentication failed",
+                    "authentication required",
+                    "invalid or missing PRIVATE-TOKEN",
+                    instance,
+                ),
             )
         parts = path[len("/api/retrieve/v1/") :].split("/")
         if parts[0] == "processes" and len(parts) == 2 and call["method"] == "GET":
             if parts[1] not in self.DATASETS:
-                return self.send_json(h, 404, problem(404, "not found", "process not found", f"process {parts[1]} not found", instance))
+                return self.send_json(
+                    h, 404, problem(404, "not found", "process not found", f"process {parts[1]} not found", instance)
+                )
             return self.send_json(h, 200, {"id": parts[1], "title": parts[1], "links": []})
         if parts[0] == "processes" and len(parts) == 3 and parts[2] == "execution" and call["method"] == "POST":
             return self.submit(h, parts[1], (call["json"] or {}).get("inputs", {}), instance)
@@ -352,7 +387,9 @@ class FakeCDS(_Server):
         faults = self.faults
         self.submissions += 1
         if self.submissions <= faults.server_errors:
-            return self.send_json(h, 503, problem(503, "service unavailable", "service unavailable", "try again later", instance))
+            return self.send_json(
+                h, 503, problem(503, "service unavailable", "service unavailable", "try again later", instance)
+            )
         if self.submissions <= faults.server_errors + faults.rate_limits:
             return self.send_json(
                 h,
@@ -366,11 +403,27 @@ class FakeCDS(_Server):
                 "permission denied",
                 "required licences not accepted",
                 "Not all the required licences have been accepted; please visit "
-                f"https://cds.climate.copernicus.eu/datasets/{dataset}?tab=download#manage-licences to accept the required licence(s).",
+                f"https://cds.climate.copernicus.eu/datasets/{dataset}?tab=download#manage-licences "
+                "to accept the required licence(s).",
             ),
-            "cost": (403, "cost limits exceeded", "cost limits exceeded", "Your request is too large, please reduce your selection."),
-            "400": (400, "invalid request", "invalid request", "Request has not produced a valid combination of values, please check your selection."),
-            "422": (422, "invalid parameter", "invalid parameter", "the value 'not_a_variable' of 'variable' is not valid"),
+            "cost": (
+                403,
+                "cost limits exceeded",
+                "cost limits exceeded",
+                "Your request is too large, please reduce your selection.",
+            ),
+            "400": (
+                400,
+                "invalid request",
+                "invalid request",
+                "Request has not produced a valid combination of values, please check your selection.",
+            ),
+            "422": (
+                422,
+                "invalid parameter",
+                "invalid parameter",
+                "the value 'not_a_variable' of 'variable' is not valid",
+            ),
         }
         if faults.submit_error in errors:
             status, kind, title, detail = errors[faults.submit_error]
@@ -388,7 +441,10 @@ class FakeCDS(_Server):
             "status": "accepted",
             "created": job.created,
             "updated": job.created,
-            "links": [{"href": monitor, "rel": "self", "type": "application/json"}, {"href": monitor, "rel": "monitor", "type": "application/json"}],
+            "links": [
+                {"href": monitor, "rel": "self", "type": "application/json"},
+                {"href": monitor, "rel": "monitor", "type": "application/json"},
+            ],
         }
         return self.send_json(h, 201, body)
 
@@ -438,7 +494,9 @@ class FakeCDS(_Server):
                 ),
             )
         if job.status != "successful":
-            return self.send_json(h, 404, problem(404, "results not ready", "results not ready", f"job status is {job.status}", instance))
+            return self.send_json(
+                h, 404, problem(404, "results not ready", "results not ready", f"job status is {job.status}", instance)
+            )
         asset = {
             "type": job.mime,
             "href": f"{self.base}/download/{job_id}.{job.ext}",
@@ -456,7 +514,15 @@ class FakeFiles(_Server):
     """Serves ``files`` ({'/path': bytes}); ``cut_transfers`` breaks the first N full GETs off half-way,
     ``statuses`` answers the first requests with these codes (429/503 carry ``Retry-After``)."""
 
-    def __init__(self, files: dict[str, bytes], *, cut_transfers: int = 0, statuses: tuple[int, ...] = (), retry_after: str = "1", ranges: bool = True) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        *,
+        cut_transfers: int = 0,
+        statuses: tuple[int, ...] = (),
+        retry_after: str = "1",
+        ranges: bool = True,
+    ) -> None:
         super().__init__()
         self.files = dict(files)
         self.cut_transfers = cut_transfers

@@ -106,7 +106,9 @@ def test_job_accepted_then_running_is_polled_until_successful(cds, tmp_path, cap
     cds.faults = Faults(polls_accepted=2, polls_running=2)
     spec, target = era5_month(tmp_path)
     fetch(spec, target)
-    polls = [c for c in cds.calls if c["path"].startswith("/api/retrieve/v1/jobs/") and c["query"].get("log") == ["True"]]
+    polls = [
+        c for c in cds.calls if c["path"].startswith("/api/retrieve/v1/jobs/") and c["query"].get("log") == ["True"]
+    ]
     assert len(polls) >= 4
     assert "status has been updated to running" in caplog.text
     assert "status has been updated to successful" in caplog.text
@@ -214,9 +216,16 @@ def test_unexpected_format_is_refused(cds, tmp_path):
 
 
 def test_daily_statistics_cerra_and_land_cover_requests_are_served(cds, tmp_path):
-    daily = era5_land.daily_request(dict(ERA5, daily_statistic="daily_mean", daily_frequency="1_hourly"), REGION, 2016, 2)
+    daily = era5_land.daily_request(
+        dict(ERA5, daily_statistic="daily_mean", daily_frequency="1_hourly"), REGION, 2016, 2
+    )
     fetch(daily, tmp_path / "daily.zip", allowed=("zip",))
-    settings = {"variables": ["2m_temperature"], "forecast_variables": ["total_precipitation"], "hours": [0, 3], "leadtime_hour": 3}
+    settings = {
+        "variables": ["2m_temperature"],
+        "forecast_variables": ["total_precipitation"],
+        "hours": [0, 3],
+        "leadtime_hour": 3,
+    }
     fetch(cerra.request(settings, "forecast", 2016, 1), tmp_path / "forecast.grib", allowed=("grib",))
     fetch(land_cover.request(REGION, 2015), tmp_path / "lc.zip", allowed=("zip",))
     inputs = [c["json"]["inputs"] for c in cds.calls if c["path"].endswith("/execution")]

@@ -38,7 +38,9 @@ def assert_nothing_left(folder):
 def test_file_with_checksum_and_sidecars(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}) as server:
         target = tmp_path / "vhp" / vhp.file_name("npp", 2016, 1)
-        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum="md5:" + hashlib.md5(netcdf).hexdigest())
+        described = download(
+            server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum="md5:" + hashlib.md5(netcdf).hexdigest()
+        )
     assert target.read_bytes() == netcdf
     sidecar = json.loads((tmp_path / "vhp" / f"{target.name}.request.json").read_text())
     assert sidecar["url"] == server.url(VHP)
@@ -49,7 +51,9 @@ def test_file_with_checksum_and_sidecars(tmp_path, netcdf):
 def test_broken_transfer_resumes_with_range(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}, cut_transfers=1) as server:
         target = tmp_path / "f.nc"
-        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum=hashlib.sha256(netcdf).hexdigest())
+        described = download(
+            server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum=hashlib.sha256(netcdf).hexdigest()
+        )
     gets = [c for c in server.calls if c["method"] == "GET"]
     assert len(gets) == 2
     assert "range" not in gets[0]["headers"]
@@ -85,7 +89,14 @@ def test_retry_after_as_seconds_or_http_date():
 def test_checksum_mismatch_leaves_nothing(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}) as server:
         with pytest.raises(errors.ChecksumMismatch, match="sources.insitu.sha256"):
-            download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF, checksum="0" * 64, checksum_key="sources.insitu.sha256")
+            download(
+                server.url(VHP),
+                tmp_path / "f.nc",
+                SETTINGS,
+                allowed=NETCDF,
+                checksum="0" * 64,
+                checksum_key="sources.insitu.sha256",
+            )
     assert_nothing_left(tmp_path)
 
 
@@ -134,20 +145,32 @@ def test_carbonsense_archive_is_verified_unpacked_and_removed(tmp_path):
     with FakeFiles({"/records/11403428/files/carbonsense.tar": archive}, cut_transfers=1) as server:
         target = tmp_path / "insitu" / "carbonsense"
         described = download_carbonsense(
-            server.url("/records/11403428/files/carbonsense.tar"), target, SETTINGS, checksum=hashlib.sha256(archive).hexdigest()
+            server.url("/records/11403428/files/carbonsense.tar"),
+            target,
+            SETTINGS,
+            checksum=hashlib.sha256(archive).hexdigest(),
         )
     period = target / "AU-ASM" / PERIOD
     assert sorted(p.name for p in period.iterdir()) == sorted(insitu.CARBONSENSE_FILES)  # no modis.pkl
     assert json.loads((period / insitu.CARBONSENSE_FILES[0]).read_text())["SITE_ID"] == "AU-ASM"
     assert described["delivery"]["sites"] == 2 and described["delivery"]["format"] == "tar"
     assert (tmp_path / "insitu" / "carbonsense.sha256").read_text().split()[0] == hashlib.sha256(archive).hexdigest()
-    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == ["carbonsense", "carbonsense.request.json", "carbonsense.sha256"]
+    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == [
+        "carbonsense",
+        "carbonsense.request.json",
+        "carbonsense.sha256",
+    ]
 
 
 def test_carbonsense_archive_with_wrong_checksum_leaves_nothing(tmp_path):
     with FakeFiles({"/carbonsense.tar": carbonsense_tar()}) as server:
         with pytest.raises(errors.ChecksumMismatch):
-            download_carbonsense(server.url("/carbonsense.tar"), tmp_path / "insitu" / "carbonsense", SETTINGS, checksum="md5:" + "0" * 32)
+            download_carbonsense(
+                server.url("/carbonsense.tar"),
+                tmp_path / "insitu" / "carbonsense",
+                SETTINGS,
+                checksum="md5:" + "0" * 32,
+            )
     assert_nothing_left(tmp_path / "insitu")
 
 

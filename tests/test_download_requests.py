@@ -45,7 +45,9 @@ def test_cerra_requests_for_analysis_and_forecast_only_precipitation():
     assert "area" not in analysis and analysis["data_format"] == "grib"
 
 
-@pytest.mark.parametrize(("year", "version"), [(1992, "v2_0_7cds"), (2015, "v2_0_7cds"), (2016, "v2_1_1"), (2022, "v2_1_1")])
+@pytest.mark.parametrize(
+    ("year", "version"), [(1992, "v2_0_7cds"), (2015, "v2_0_7cds"), (2016, "v2_1_1"), (2022, "v2_1_1")]
+)
 def test_land_cover_version_by_year(year, version):
     spec = land_cover.request(REGION, year)
     request = spec["request"]

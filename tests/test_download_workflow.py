@@ -64,7 +64,9 @@ def test_download_rules_build_an_era5_land_month_and_a_land_cover_year(cds, tmp_
 
 def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left(cds, tmp_path):
     cds.faults = Faults(submit_error="licence")
-    done = snakemake("--cores", "1", LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path, check=False)
+    done = snakemake(
+        "--cores", "1", LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path, check=False
+    )
     assert done.returncode != 0
     assert "terraflux [download_land_cover]: the licence of the CDS dataset 'satellite-land-cover'" in done.stderr
     assert "datasets/satellite-land-cover?tab=download#manage-licences" in done.stderr
@@ -74,7 +76,9 @@ def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left
 
 def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, repo_root):
     (tmp_path / "config.yaml").write_text(CONFIG)
-    done = snakemake("-n", "--nolock", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path)
+    done = snakemake(
+        "-n", "--nolock", ERA5, LAND_COVER, "--configfile", str(tmp_path / "config.yaml"), workdir=tmp_path
+    )
     assert done.stdout.count("cds_requests=1") == 2
     assert "cds_requests=4" in (repo_root / "profiles/default/profile.yaml").read_text()
 

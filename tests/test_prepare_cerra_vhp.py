@@ -27,11 +27,22 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
             for short, param, level_type, level in variables:
                 h = eccodes.codes_grib_new_from_samples("GRIB2")
                 for key, value in (
-                    ("gridType", "lambert"), ("shapeOfTheEarth", 6), ("Nx", NX), ("Ny", NY),
-                    ("latitudeOfFirstGridPointInDegrees", 45.0), ("longitudeOfFirstGridPointInDegrees", 5.0),
-                    ("LaDInDegrees", 50.0), ("LoVInDegrees", 8.0), ("Latin1InDegrees", 50.0), ("Latin2InDegrees", 50.0),
-                    ("DxInMetres", 5500.0), ("DyInMetres", 5500.0), ("iScansNegatively", 0), ("jScansPositively", 1),
-                    ("latitudeOfSouthernPoleInDegrees", -90.0), ("longitudeOfSouthernPoleInDegrees", 0.0),
+                    ("gridType", "lambert"),
+                    ("shapeOfTheEarth", 6),
+                    ("Nx", NX),
+                    ("Ny", NY),
+                    ("latitudeOfFirstGridPointInDegrees", 45.0),
+                    ("longitudeOfFirstGridPointInDegrees", 5.0),
+                    ("LaDInDegrees", 50.0),
+                    ("LoVInDegrees", 8.0),
+                    ("Latin1InDegrees", 50.0),
+                    ("Latin2InDegrees", 50.0),
+                    ("DxInMetres", 5500.0),
+                    ("DyInMetres", 5500.0),
+                    ("iScansNegatively", 0),
+                    ("jScansPositively", 1),
+                    ("latitudeOfSouthernPoleInDegrees", -90.0),
+                    ("longitudeOfSouthernPoleInDegrees", 0.0),
                 ):
                     eccodes.codes_set(h, key, value)
                 if forecast:
@@ -58,7 +69,9 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
 
 def month_steps(year, month):
     start = pd.Timestamp(year, month, 1)
-    return pd.date_range(start, start + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=12), freq="12h")  # 2 steps a day: small
+    return pd.date_range(
+        start, start + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=12), freq="12h"
+    )  # 2 steps a day: small
 
 
 def test_cerra_reader_lambert_grid_in_metres(tmp_path):
@@ -88,7 +101,11 @@ def test_cerra_reader_duplicated_times_and_levels_name_the_file(tmp_path):
     path = write_cerra(tmp_path / "analysis-01.grib", steps.append(steps[1:2]))
     with pytest.raises(DataError, match=r"analysis-01\.grib: t2m appears twice at 2016-01-01T12:00"):
         open_cerra(path)
-    path = write_cerra(tmp_path / "analysis-02.grib", month_steps(2016, 2)[:2], (("vsw", 260199, "soilLayer", 1), ("vsw", 260199, "soilLayer", 2)))
+    path = write_cerra(
+        tmp_path / "analysis-02.grib",
+        month_steps(2016, 2)[:2],
+        (("vsw", 260199, "soilLayer", 1), ("vsw", 260199, "soilLayer", 2)),
+    )
     with pytest.raises(DataError, match=r"analysis-02\.grib: vsw on 2 levels"):
         open_cerra(path)
 
@@ -100,7 +117,15 @@ def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
         forecast = write_cerra(tmp_path / f"forecast-{month:02d}.grib", month_steps(2016, month), (TP,), forecast=True)
         files[(2016, month)] = [str(analysis), str(forecast)]
     out = tmp_path / "cerra_weekly.zarr"
-    prepare_cerra(files, out_path=out, variables=[], period={"start_year": 2016, "end_year": 2016, "train_years": [2016]}, crop=[1, 5, 0, 4], reproject=None, workers=2)
+    prepare_cerra(
+        files,
+        out_path=out,
+        variables=[],
+        period={"start_year": 2016, "end_year": 2016, "train_years": [2016]},
+        crop=[1, 5, 0, 4],
+        reproject=None,
+        workers=2,
+    )
     ds = xr.open_zarr(out)
     assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes == {"time": 52, "y": 4, "x": 4, "week_of_year": 52}
     values = 280.0 + np.arange(2)  # every day the same 2 steps
@@ -113,18 +138,25 @@ def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
 
 
 def test_cerra_reprojected_to_lat_lon_keeps_a_linear_field(tmp_path):
-    files = {(2016, m): [str(write_cerra(tmp_path / f"analysis-{m:02d}.grib", month_steps(2016, m), gradient=0.1))] for m in range(1, 13)}
+    files = {
+        (2016, m): [str(write_cerra(tmp_path / f"analysis-{m:02d}.grib", month_steps(2016, m), gradient=0.1))]
+        for m in range(1, 13)
+    }
     period = {"start_year": 2016, "end_year": 2016, "train_years": [2016]}
     target = Target.from_config({"reproject_crs": "EPSG:4326", "reproject_resolution": 0.02, "resampling": "bilinear"})
     out = tmp_path / "cerra_weekly.zarr"
     prepare_cerra(files, out_path=out, variables=[], period=period, crop=None, reproject=target, workers=1)
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".grib")) == ["cerra_weekly.zarr"]  # no scratch left
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".grib")) == [
+        "cerra_weekly.zarr"
+    ]  # no scratch left
     ds = xr.open_zarr(out)
     assert ds.rio.crs.to_epsg() == 4326 and ds.attrs["reprojection"]["resampling"] == "bilinear"
     assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes["time"] == 52
     np.testing.assert_allclose(np.abs(np.diff(ds["x"].values)), 0.02)
     assert ds["x"].attrs["units"] == "degrees_east" and ds["latitude"].dims == ("y", "x")
-    np.testing.assert_allclose(ds["longitude"].values, np.broadcast_to(ds["x"].values, ds["longitude"].shape), atol=1e-9)
+    np.testing.assert_allclose(
+        ds["longitude"].values, np.broadcast_to(ds["x"].values, ds["longitude"].shape), atol=1e-9
+    )
     native = open_cerra(files[(2016, 1)][0])
     to_native = pyproj.Transformer.from_crs("EPSG:4326", native.attrs["crs_wkt"], always_xy=True)
     col = (to_native.transform(ds["longitude"].values, ds["latitude"].values)[0] - native["x"].values[0]) / 5500.0
@@ -166,10 +198,14 @@ def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):
     """A VHP VH file in NOAA's layout: HEIGHT x WIDTH, edges in global attributes, fill -999."""
     ny, nx = vhi.shape
     with netCDF4.Dataset(path, "w") as nc:
-        nc.setncatts({
-            "START_LATITUDE_RANGE": np.float32(north), "END_LATITUDE_RANGE": np.float32(north - ny * step),
-            "START_LONGITUDE_RANGE": np.float32(west), "END_LONGITUDE_RANGE": np.float32(west + nx * step),
-        })
+        nc.setncatts(
+            {
+                "START_LATITUDE_RANGE": np.float32(north),
+                "END_LATITUDE_RANGE": np.float32(north - ny * step),
+                "START_LONGITUDE_RANGE": np.float32(west),
+                "END_LONGITUDE_RANGE": np.float32(west + nx * step),
+            }
+        )
         nc.createDimension("HEIGHT", ny)
         nc.createDimension("WIDTH", nx)
         for name in ("VCI", "TCI", "VHI"):
@@ -181,7 +217,9 @@ def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):
 def weekly_target(path, lat, lon, two_d=False):
     coords = {**weekly.coords(2016, 2016)}
     if two_d:
-        coords.update(y=(("y",), np.arange(lat.shape[0]) * 5500.0, {}), x=(("x",), np.arange(lat.shape[1]) * 5500.0, {}))
+        coords.update(
+            y=(("y",), np.arange(lat.shape[0]) * 5500.0, {}), x=(("x",), np.arange(lat.shape[1]) * 5500.0, {})
+        )
         coords.update(latitude=(("y", "x"), lat, {}), longitude=(("y", "x"), lon, {}))
         space = ("y", "x")
     else:
@@ -218,7 +256,10 @@ def test_vhp_on_regular_and_lambert_grids(tmp_path):
 
 
 def test_vhp_missing_week_is_an_error(tmp_path):
-    files = {(2016, w): write_vhp(tmp_path / vhp.file_name("npp", 2016, w), np.full((8, 12), 50.0, np.float32)) for w in range(1, 52)}
+    files = {
+        (2016, w): write_vhp(tmp_path / vhp.file_name("npp", 2016, w), np.full((8, 12), 50.0, np.float32))
+        for w in range(1, 52)
+    }
     target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
     with pytest.raises(DataError, match=r"VHP data missing or all invalid for week\(s\) \['2016-W52'\]"):
         prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")

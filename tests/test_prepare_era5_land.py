@@ -38,10 +38,20 @@ def raw(tmp_path_factory):
 
 def run(files, out, workers=1, **kwargs):
     paths = {k: out / f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")}
-    options = dict(variables=VARIABLES, region=REGION, period=PERIOD, factor=2, product="hourly", hours=range(24),
-                   workers=workers, strict=True)
+    options = dict(
+        variables=VARIABLES,
+        region=REGION,
+        period=PERIOD,
+        factor=2,
+        product="hourly",
+        hours=range(24),
+        workers=workers,
+        strict=True,
+    )
     options.update(kwargs)
-    summary = prepare_era5_land(files, daily_path=paths["daily"], weekly_path=paths["weekly"], monthly_path=paths["monthly"], **options)
+    summary = prepare_era5_land(
+        files, daily_path=paths["daily"], weekly_path=paths["weekly"], monthly_path=paths["monthly"], **options
+    )
     return summary, paths
 
 
@@ -69,10 +79,16 @@ def test_daily_values_and_deaccumulation_across_month_end(prepared):
         tp = truth("tp", start + pd.Timedelta(hours=1), start + pd.Timedelta(hours=24)).sum(axis=0)
         np.testing.assert_allclose(daily["tp"].sel(time=day).values[~sea], tp[~sea], rtol=1e-5)
     assert np.isnan(daily["t2m"].isel(time=0).values[sea]).all()
-    assert daily["tp"].attrs["units"] == "m d-1" and daily["t2m"].attrs["units"] == "K" and daily["vpd"].attrs["units"] == "hPa"
+    assert (
+        daily["tp"].attrs["units"] == "m d-1"
+        and daily["t2m"].attrs["units"] == "K"
+        and daily["vpd"].attrs["units"] == "hPa"
+    )
     assert daily["t2m"].dtype == np.float32
     assert daily.sizes["time"] == 731
-    hourly_vpd = vpd_hpa(truth("t2m", "2016-07-01", "2016-07-01 23:00"), truth("d2m", "2016-07-01", "2016-07-01 23:00")).mean(axis=0)
+    hourly_vpd = vpd_hpa(
+        truth("t2m", "2016-07-01", "2016-07-01 23:00"), truth("d2m", "2016-07-01", "2016-07-01 23:00")
+    ).mean(axis=0)
     np.testing.assert_allclose(daily["vpd"].sel(time="2016-07-01").values[~sea], hourly_vpd[~sea], rtol=1e-5)
 
 
@@ -181,14 +197,19 @@ def test_era5t_hours_are_recorded(tmp_path):
     times = cds_files.month_times(2016, 1)
     codes = ["0001"] * (len(times) - 48) + ["0005"] * 48
     path = cds_files.write_month(tmp_path / "january.nc", 2016, 1, ("t2m",), NY, NX, expver=codes)
-    result = reduce_month(MonthTask(2016, 1, [str(path)], [], "hourly"), Settings(["t2m"], REGION, 2, 2016, list(range(24)), True))
+    result = reduce_month(
+        MonthTask(2016, 1, [str(path)], [], "hourly"), Settings(["t2m"], REGION, 2, 2016, list(range(24)), True)
+    )
     assert result.era5t_hours == 48
 
 
 def test_real_sample_through_the_same_code(samples):
     paths = [str(next((samples / "era5_land").glob(f"*_{kind}_temperature_*.nc"))) for kind in ("air", "dewpoint")]
     region = {"north": 60.0, "south": 59.7, "west": 0.0, "east": 0.3}
-    result = reduce_month(MonthTask(2020, 1, paths, [], "hourly"), Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False))
+    result = reduce_month(
+        MonthTask(2020, 1, paths, [], "hourly"),
+        Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False),
+    )
     with netCDF4.Dataset(paths[0]) as nc:
         raw = np.asarray(nc["t2m"][:], dtype=np.float64)
     np.testing.assert_allclose(result.daily["t2m"][0], raw.mean(axis=0), rtol=1e-6)
@@ -213,7 +234,9 @@ def test_daily_statistics_product_zip(tmp_path):
     with zipfile.ZipFile(bundle, "w") as archive:
         for path in members:
             archive.write(path, path.name)
-    result = reduce_month(MonthTask(2016, 1, [str(bundle)], [], "daily"), Settings(["t2m", "tp"], REGION, 2, 2016, [0], True))
+    result = reduce_month(
+        MonthTask(2016, 1, [str(bundle)], [], "daily"), Settings(["t2m", "tp"], REGION, 2, 2016, [0], True)
+    )
     sea = cds_files.sea(NY, NX)
     np.testing.assert_allclose(result.daily["t2m"][:, ~sea], cds_files.hourly_truth("t2m", days, NY, NX)[:, ~sea])
     np.testing.assert_allclose(result.daily["tp"][:, ~sea], 24e-4, rtol=1e-6)  # per day

@@ -22,16 +22,32 @@ CELL_LON = np.array([8.1, 8.3, 8.5, 8.7])
 
 
 def outputs(tmp_path):
-    return {"sites_path": tmp_path / "sites.parquet", "daily_path": tmp_path / "daily.parquet", "monthly_path": tmp_path / "monthly.parquet"}
+    return {
+        "sites_path": tmp_path / "sites.parquet",
+        "daily_path": tmp_path / "daily.parquet",
+        "monthly_path": tmp_path / "monthly.parquet",
+    }
 
 
 def test_fluxnet_monthly_values_equal_the_file(tmp_path, samples):
     root = tmp_path / "fluxnet2015"
     root.mkdir()
     shutil.copy(samples / FLUXNET_MM, root)
-    (root / SITES_FILE).write_text("SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n")
+    (root / SITES_FILE).write_text(
+        "SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n"
+    )
     out = outputs(tmp_path)
-    sites = prepare_insitu(root, fmt="fluxnet2015", cell_lat=np.array([44.0, 43.5]), cell_lon=np.array([3.5, 4.0]), period={"start_year": 2007, "end_year": 2014}, partitioning="NT", min_coverage=0.0, provenance={"rule": "t"}, **out)
+    sites = prepare_insitu(
+        root,
+        fmt="fluxnet2015",
+        cell_lat=np.array([44.0, 43.5]),
+        cell_lon=np.array([3.5, 4.0]),
+        period={"start_year": 2007, "end_year": 2014},
+        partitioning="NT",
+        min_coverage=0.0,
+        provenance={"rule": "t"},
+        **out,
+    )
     assert sites.iloc[0][["cell_iy", "cell_ix"]].tolist() == [1, 0] and sites.iloc[0]["network"] == "FLUXNET2015"
     monthly = pd.read_parquet(out["monthly_path"])
     raw = pd.read_csv(samples / FLUXNET_MM, na_values=[-9999])
@@ -48,7 +64,16 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     write_carbonsense_site(root, "AA-One", 47.71, 8.29, days=40, nee=2.0, gaps=18)  # day 1: 6 of 24 good hours
     write_carbonsense_site(root, "BB-Far", 10.0, 100.0, days=2)  # outside the grid: left out
     out = outputs(tmp_path)
-    sites = prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, partitioning="NT", min_coverage=0.5, **out)
+    sites = prepare_insitu(
+        root,
+        fmt="carbonsense",
+        cell_lat=CELL_LAT,
+        cell_lon=CELL_LON,
+        period={"start_year": 2016, "end_year": 2016},
+        partitioning="NT",
+        min_coverage=0.5,
+        **out,
+    )
     assert sites["site_id"].tolist() == ["AA-One"]
     assert sites.iloc[0][["cell_iy", "cell_ix", "igbp", "network"]].tolist() == [1, 1, "DBF", "ICOS"]
     daily = pd.read_parquet(out["daily_path"])
@@ -57,7 +82,9 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     assert daily["GPP"].iloc[1] == pytest.approx(4.0 * 1.0368, rel=1e-3)
     monthly = pd.read_parquet(out["monthly_path"])
     jan, feb = monthly.iloc[0], monthly.iloc[1]
-    assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6)
+    assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(
+        2.0 * UMOL_TO_GC_PER_DAY, rel=1e-6
+    )
     assert feb["coverage"] == pytest.approx(9 / 29) and np.isnan(feb["NEE"])  # 9 of 29 days: below the threshold
 
 
@@ -66,7 +93,16 @@ def test_missing_site_folder_content_is_a_clear_error(tmp_path):
     folder = write_carbonsense_site(root)
     (folder / "targets.csv").write_text("")
     with pytest.raises(DataError, match=r"targets\.csv: the site file is empty"):
-        prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, partitioning="NT", min_coverage=0.5, **outputs(tmp_path))
+        prepare_insitu(
+            root,
+            fmt="carbonsense",
+            cell_lat=CELL_LAT,
+            cell_lon=CELL_LON,
+            period={"start_year": 2016, "end_year": 2016},
+            partitioning="NT",
+            min_coverage=0.5,
+            **outputs(tmp_path),
+        )
     assert not (tmp_path / "sites.parquet").exists()
 
 
@@ -84,9 +120,16 @@ def lccs_zip(path, classes, north=48.0, west=8.0):
     ny, nx = classes.shape
     area = [north, west, north - ny / 360, west + nx / 360]
     land_cover_write.lccs_zip(
-        path, 2016, area, path.parent,
-        lat=north - (np.arange(ny) + 0.5) / 360, lon=west + (np.arange(nx) + 0.5) / 360, classes=classes,
-        observation_count=np.ones(classes.shape, np.uint16), tracking_id="test", creation_date="20170518T101540Z",
+        path,
+        2016,
+        area,
+        path.parent,
+        lat=north - (np.arange(ny) + 0.5) / 360,
+        lon=west + (np.arange(nx) + 0.5) / 360,
+        classes=classes,
+        observation_count=np.ones(classes.shape, np.uint16),
+        tracking_id="test",
+        creation_date="20170518T101540Z",
     )
     return path
 
@@ -98,7 +141,9 @@ def test_pft_fractions_match_the_crosswalk(tmp_path):
     classes[36:, 36:] = 210
     path = lccs_zip(tmp_path / "lccs.zip", classes)
     out = tmp_path / "pft.zarr"
-    pft.prepare_pft({2016: path}, out_path=out, cell_lat=np.array([47.9]), cell_lon=np.array([8.1]), cell_size=0.2, product="lccs")
+    pft.prepare_pft(
+        {2016: path}, out_path=out, cell_lat=np.array([47.9]), cell_lon=np.array([8.1]), cell_size=0.2, product="lccs"
+    )
     ds = xr.open_zarr(out)
     frac = ds["fraction"].sel(year=2016).values[:, 0, 0]
     land = 0.75
@@ -114,7 +159,14 @@ def test_pft_fractions_match_the_crosswalk(tmp_path):
 
 def test_pft_on_the_real_sample_is_all_water(tmp_path, samples):
     out = tmp_path / "pft.zarr"
-    pft.prepare_pft({2020: samples / LCCS_2020}, out_path=out, cell_lat=np.array([59.9, 59.8]), cell_lon=np.array([0.05, 0.15]), cell_size=0.1, product="lccs")
+    pft.prepare_pft(
+        {2020: samples / LCCS_2020},
+        out_path=out,
+        cell_lat=np.array([59.9, 59.8]),
+        cell_lon=np.array([0.05, 0.15]),
+        cell_size=0.1,
+        product="lccs",
+    )
     ds = xr.open_zarr(out)
     pft14 = ds["pft14"].values
     assert ((pft14 >= 0) & (pft14 <= 1)).all()

@@ -17,6 +17,7 @@ from terraflux.sources.era5_land import STEP_TYPE_MEMBER
 from terraflux.sources.era5_land import read as era5_land
 from terraflux.sources.formats.sniff import sniff
 from terraflux.sources.insitu import read as insitu_read
+from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import read as land_cover_read
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -129,7 +130,9 @@ def test_wrong_units_attribute_names_the_file(tmp_path):
 
 
 def test_duplicated_times_are_an_error(tmp_path):
-    times = pd.DatetimeIndex(list(pd.date_range("2016-01-01", periods=3, freq="h")) + [pd.Timestamp("2016-01-01 01:00")])
+    times = pd.DatetimeIndex(
+        list(pd.date_range("2016-01-01", periods=3, freq="h")) + [pd.Timestamp("2016-01-01 01:00")]
+    )
     path = cds_files.write_month(tmp_path / "dup.nc", 2016, 1, times=times, variables=("t2m",))
     with pytest.raises(DataError, match=r"dup\.nc: duplicated time 2016-01-01 01:00"):
         with era5_land.open_hourly(path, ["t2m"]):
@@ -164,7 +167,9 @@ def test_fluxnet_monthly_sample_values(samples):
 
 
 def test_fluxnet_yearly_file_with_cr_line_endings_parses(samples):
-    assert b"\r" in (samples / FLUXNET_YY).read_bytes()[:5000] and b"\n" not in (samples / FLUXNET_YY).read_bytes()[:5000]
+    assert (
+        b"\r" in (samples / FLUXNET_YY).read_bytes()[:5000] and b"\n" not in (samples / FLUXNET_YY).read_bytes()[:5000]
+    )
     frame = insitu_read.read_fluxnet(samples / FLUXNET_YY, "NT")
     assert list(frame["time"].dt.year) == list(range(2007, 2015))
     assert frame.attrs["resolution"] == "YY"
@@ -181,34 +186,37 @@ def test_empty_header_only_and_fluxless_site_files_name_the_file(tmp_path, sampl
         insitu_read.read_fluxnet(empty, "NT")
     frame = pd.read_csv(samples / FLUXNET_MM).drop(columns=["GPP_NT_VUT_REF", "RECO_NT_VUT_REF"])
     frame.to_csv(empty, index=False)
-    with pytest.raises(DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"):
+    with pytest.raises(
+        DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"
+    ):
         insitu_read.read_fluxnet(empty, "NT")
 
 
 def write_carbonsense_site(root, site="XX-Abc", lat=47.0, lon=9.0, days=3, nee=1.0, gaps=0):
-    folder = root / site / "2016-01-01_2016-12-31"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meta.json").write_text(
-        f'{{"SITE_ID": "{site}", "LOCATION_LAT": {lat}, "LOCATION_LON": {lon}, "LOCATION_ELEV": 500, "IGBP": "DBF", "SOURCES": ["ICOS"], "TIME": "UTC"}}'
-    )
-    times = pd.date_range("2016-01-01", periods=24 * days, freq="h")
-    frame = pd.DataFrame({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S")})
-    for column in ("NEE_VUT_REF", "GPP_NT_VUT_REF", "GPP_DT_VUT_REF", "RECO_NT_VUT_REF", "RECO_DT_VUT_REF"):
-        frame[column] = nee * (2.0 if column.startswith("GPP") else 1.0)
-    if gaps:
-        frame.loc[: gaps - 1, "NEE_VUT_REF"] = np.nan
-    frame.to_csv(folder / "targets.csv", index=False)
-    return folder
+    """One CarbonSense site period of ``days`` hourly records from 2016-01-01: NEE and RECO ``nee``, GPP twice
+    that, the first ``gaps`` NEE records missing; returns the period folder."""
+    meta = {"site_id": site, "latitude": lat, "longitude": lon, "elevation": 500.0, "igbp": "DBF", "network": "ICOS"}
+    times = pd.Series(pd.date_range("2016-01-01", periods=24 * days, freq="h"))
+    targets = {c: np.full(len(times), nee * (2.0 if c.startswith("GPP") else 1.0)) for c in insitu.TARGET_COLUMNS}
+    targets["NEE_VUT_REF"][:gaps] = np.nan
+    return insitu_write.carbonsense_site(root, meta, times, targets, {})
 
 
 def test_carbonsense_site_meta_and_targets(tmp_path):
-    write_carbonsense_site(tmp_path)
+    period = write_carbonsense_site(tmp_path)
     (site,) = insitu_read.site_dirs(tmp_path)
     meta = insitu_read.read_meta(site)
-    assert meta == {"site_id": "XX-Abc", "latitude": 47.0, "longitude": 9.0, "elevation": 500.0, "igbp": "DBF", "network": "ICOS"}
+    assert meta == {
+        "site_id": "XX-Abc",
+        "latitude": 47.0,
+        "longitude": 9.0,
+        "elevation": 500.0,
+        "igbp": "DBF",
+        "network": "ICOS",
+    }
     frame = insitu_read.read_targets(site, "NT")
     assert len(frame) == 72 and frame["GPP"].iloc[0] == 2.0
-    (site / "2016-01-01_2016-12-31" / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
+    (period / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
     with pytest.raises(DataError, match=r"targets\.csv: the site file has a header but no data rows"):
         insitu_read.read_targets(site, "NT")
 
@@ -242,10 +250,16 @@ def write_era5_grib(path, day, ny=3, nx=4):
             for short, param in (("2t", 167), ("tp", 228)):
                 h = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
                 for key, value in (
-                    ("Ni", nx), ("Nj", ny), ("latitudeOfFirstGridPointInDegrees", 48.0),
-                    ("latitudeOfLastGridPointInDegrees", 48.0 - 0.1 * (ny - 1)), ("longitudeOfFirstGridPointInDegrees", 8.0),
-                    ("longitudeOfLastGridPointInDegrees", 8.0 + 0.1 * (nx - 1)), ("iDirectionIncrementInDegrees", 0.1),
-                    ("jDirectionIncrementInDegrees", 0.1), ("paramId", param), ("dataDate", int(day.strftime("%Y%m%d"))),
+                    ("Ni", nx),
+                    ("Nj", ny),
+                    ("latitudeOfFirstGridPointInDegrees", 48.0),
+                    ("latitudeOfLastGridPointInDegrees", 48.0 - 0.1 * (ny - 1)),
+                    ("longitudeOfFirstGridPointInDegrees", 8.0),
+                    ("longitudeOfLastGridPointInDegrees", 8.0 + 0.1 * (nx - 1)),
+                    ("iDirectionIncrementInDegrees", 0.1),
+                    ("jDirectionIncrementInDegrees", 0.1),
+                    ("paramId", param),
+                    ("dataDate", int(day.strftime("%Y%m%d"))),
                 ):
                     eccodes.codes_set(h, key, value)
                 if short == "2t":
@@ -266,7 +280,11 @@ def test_grib_variant_is_unstacked_to_valid_times(tmp_path):
     assert sniff(path) == "grib"
     with era5_land.open_hourly(path, ["t2m", "tp"]) as ds:
         times = pd.DatetimeIndex(ds["time"].values)
-        assert times[0] == pd.Timestamp("2016-01-01 00:00") and times[-1] == pd.Timestamp("2016-01-02 00:00") and len(times) == 25
+        assert (
+            times[0] == pd.Timestamp("2016-01-01 00:00")
+            and times[-1] == pd.Timestamp("2016-01-02 00:00")
+            and len(times) == 25
+        )
         np.testing.assert_allclose(ds["t2m"].values[:3, 0, 0], [270, 271, 272])
         assert np.isnan(ds["tp"].values[0, 0, 0])  # no accumulation ends at the first 00 UTC in this file
         np.testing.assert_allclose(ds["tp"].values[1:3, 0, 0], [0.001, 0.002], rtol=1e-6)

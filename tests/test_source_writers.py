@@ -52,7 +52,9 @@ def era5_file(tmp_path):
     lat, lon = np.round(60.0 - 0.1 * np.arange(4), 1), np.round(0.1 * np.arange(5), 1)
     seconds = 1577836800 + 3600 * np.arange(6, dtype=np.int64)
     path = tmp_path / "ours.nc"
-    era5_write.netcdf(path, lat, lon, seconds, ["0001"] * 6, era5_fields(["t2m", "tp"]), era5_write.delivery_time(2020, 1))
+    era5_write.netcdf(
+        path, lat, lon, seconds, ["0001"] * 6, era5_fields(["t2m", "tp"]), era5_write.delivery_time(2020, 1)
+    )
     return path
 
 
@@ -75,8 +77,16 @@ def test_era5_land_netcdf_has_the_structure_of_the_real_sample(era5_file, sample
     for key in ("GRIB_paramId", "GRIB_shortName", "GRIB_stepType", "GRIB_units", "long_name", "units", "GRIB_name"):
         assert t2m.getncattr(key) == sample.getncattr(key), key
     assert np.isnan(t2m.getncattr("_FillValue")) and np.isnan(sample.getncattr("_FillValue"))
-    assert {k: t2m.filters()[k] for k in ("zlib", "shuffle", "complevel")} == {"zlib": True, "shuffle": True, "complevel": 1}
-    assert {k: sample.filters()[k] for k in ("zlib", "shuffle", "complevel")} == {"zlib": True, "shuffle": True, "complevel": 1}
+    assert {k: t2m.filters()[k] for k in ("zlib", "shuffle", "complevel")} == {
+        "zlib": True,
+        "shuffle": True,
+        "complevel": 1,
+    }
+    assert {k: sample.filters()[k] for k in ("zlib", "shuffle", "complevel")} == {
+        "zlib": True,
+        "shuffle": True,
+        "complevel": 1,
+    }
     assert ours["tp"].GRIB_stepType == "accum" and ours["tp"].GRIB_paramId == 228
 
 
@@ -86,18 +96,29 @@ def test_era5_land_table_matches_the_real_samples_attributes(samples):
             (name,) = [v for v in nc.variables if nc[v].dimensions == ("valid_time", "latitude", "longitude")]
             row = era5_land.BY_SHORT[name]
             assert (row.param_id, row.grib_short, row.units, row.name) == (
-                nc[name].GRIB_paramId, nc[name].GRIB_shortName, nc[name].units, nc[name].long_name)
+                nc[name].GRIB_paramId,
+                nc[name].GRIB_shortName,
+                nc[name].units,
+                nc[name].long_name,
+            )
             assert row.step_type == nc[name].GRIB_stepType
 
 
 def test_era5_land_reader_reads_the_written_and_the_real_file_alike(era5_file, samples):
-    with era5_read.open_hourly(era5_sample(samples), ["2m_temperature"]) as real, \
-            era5_read.open_hourly(era5_file, ["2m_temperature"]) as ours:
+    with (
+        era5_read.open_hourly(era5_sample(samples), ["2m_temperature"]) as real,
+        era5_read.open_hourly(era5_file, ["2m_temperature"]) as ours,
+    ):
         for ds in (real, ours):
             assert ds["t2m"].dims == ("time", "latitude", "longitude") and ds["t2m"].dtype == np.float32
-            assert ds["time"].dtype == np.dtype("datetime64[ns]") and list(ds["expver"].values) == ["0001"] * ds.sizes["time"]
+            assert (
+                ds["time"].dtype == np.dtype("datetime64[ns]")
+                and list(ds["expver"].values) == ["0001"] * ds.sizes["time"]
+            )
             assert (np.diff(ds["latitude"].values) < 0).all() and ds.attrs["era5t_hours"] == 0
-        assert pd.Timestamp(ours["time"].values[0]) == pd.Timestamp(real["time"].values[0]) == pd.Timestamp("2020-01-01")
+        assert (
+            pd.Timestamp(ours["time"].values[0]) == pd.Timestamp(real["time"].values[0]) == pd.Timestamp("2020-01-01")
+        )
         assert set(ours.coords) == set(real.coords)
 
 
@@ -110,13 +131,18 @@ def test_era5_land_deliveries_read_alike(tmp_path):
     paths = {}
     for kind, data_format, as_zip in (("netcdf", "netcdf", False), ("grib", "grib", False), ("zip", "netcdf", True)):
         paths[kind] = tmp_path / f"{kind}.nc"
-        era5_write.hourly_month(paths[kind], lat, lon, hours, ["0001"] * 24, fields, history, data_format=data_format,
-                                as_zip=as_zip)
+        era5_write.hourly_month(
+            paths[kind], lat, lon, hours, ["0001"] * 24, fields, history, data_format=data_format, as_zip=as_zip
+        )
     assert [sniff(p) for p in paths.values()] == ["netcdf4", "grib", "zip"]
     assert sorted(zipfile.ZipFile(paths["zip"]).namelist()) == sorted(
-        era5_land.STEP_TYPE_MEMBER.format(step_type=s) for s in ("instant", "accum"))
-    with era5_read.open_hourly(paths["netcdf"]) as ref, era5_read.open_hourly(paths["grib"]) as grib, \
-            era5_read.open_hourly(paths["zip"]) as zipped:
+        era5_land.STEP_TYPE_MEMBER.format(step_type=s) for s in ("instant", "accum")
+    )
+    with (
+        era5_read.open_hourly(paths["netcdf"]) as ref,
+        era5_read.open_hourly(paths["grib"]) as grib,
+        era5_read.open_hourly(paths["zip"]) as zipped,
+    ):
         for other, tolerance in ((grib, 0.01), (zipped, 0.0)):
             np.testing.assert_array_equal(other["time"].values, ref["time"].values)
             for name in ("t2m", "tp"):
@@ -127,7 +153,9 @@ def test_era5_land_old_cds_netcdf3_reads_like_the_new_layout(tmp_path):
     lat, lon = np.round(48.0 - 0.1 * np.arange(3), 1), np.round(8.0 + 0.1 * np.arange(4), 1)
     times = pd.date_range("2016-01-01", periods=6, freq="h")
     fields = era5_fields(["t2m"], 3, 4, 6)
-    era5_write.netcdf3(tmp_path / "old.nc", lat, lon, (times - pd.Timestamp("1900-01-01")) // pd.Timedelta(hours=1), fields)
+    era5_write.netcdf3(
+        tmp_path / "old.nc", lat, lon, (times - pd.Timestamp("1900-01-01")) // pd.Timedelta(hours=1), fields
+    )
     assert sniff(tmp_path / "old.nc") == "netcdf3"
     with era5_read.open_hourly(tmp_path / "old.nc", ["t2m"]) as ds:
         assert list(pd.DatetimeIndex(ds["time"].values)) == list(times) and ds["t2m"].dtype == np.float32
@@ -138,8 +166,17 @@ def test_era5_land_daily_zip_holds_one_file_per_variable(tmp_path):
     lat, lon = np.round(48.0 - 0.1 * np.arange(3), 1), np.round(8.0 + 0.1 * np.arange(4), 1)
     days = (pd.date_range("2016-02-01", periods=29) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
     fields = era5_fields(["t2m", "tp"], 3, 4, 29)
-    era5_write.daily_zip(tmp_path / "d.zip", lat, lon, np.asarray(days), ["0001"] * 29, fields, "daily_mean",
-                         era5_write.delivery_time(2016, 2), tmp_path)
+    era5_write.daily_zip(
+        tmp_path / "d.zip",
+        lat,
+        lon,
+        np.asarray(days),
+        ["0001"] * 29,
+        fields,
+        "daily_mean",
+        era5_write.delivery_time(2016, 2),
+        tmp_path,
+    )
     names = zipfile.ZipFile(tmp_path / "d.zip").namelist()
     assert names == [era5_land.DAILY_MEMBER.format(request=v.request, statistic="daily_mean") for v, _ in fields]
     with era5_read.open_daily(tmp_path / "d.zip", ["t2m", "tp"]) as ds:
@@ -162,9 +199,18 @@ def lccs_zip(tmp_path):
     lon = (np.arange(40) + 0.5) / 360
     classes = np.random.default_rng(0).choice(land_cover.FLAG_VALUES[1:], (30, 40)).astype(np.uint8)
     path = tmp_path / "ours.zip"
-    land_cover_write.lccs_zip(path, 2020, SAMPLE_AREA, tmp_path, lat=lat, lon=lon, classes=classes,
-                              observation_count=np.full(classes.shape, 7, np.uint16),
-                              tracking_id="00000000-0000-0000-0000-000000000000", creation_date="20210518T101540Z")
+    land_cover_write.lccs_zip(
+        path,
+        2020,
+        SAMPLE_AREA,
+        tmp_path,
+        lat=lat,
+        lon=lon,
+        classes=classes,
+        observation_count=np.full(classes.shape, 7, np.uint16),
+        tracking_id="00000000-0000-0000-0000-000000000000",
+        creation_date="20210518T101540Z",
+    )
     return path
 
 
@@ -207,7 +253,14 @@ def test_land_cover_member_names_by_version():
 
 # ---- FLUXNET2015 and CarbonSense ---------------------------------------------------------------------------
 
-SITE = {"site_id": "FR-Pue", "latitude": 43.7413, "longitude": 3.5957, "elevation": 270.0, "igbp": "EBF", "network": "x"}
+SITE = {
+    "site_id": "FR-Pue",
+    "latitude": 43.7413,
+    "longitude": 3.5957,
+    "elevation": 270.0,
+    "igbp": "EBF",
+    "network": "x",
+}
 
 
 def fluxnet_sample(samples) -> Path:
@@ -218,8 +271,13 @@ def fluxnet_sample(samples) -> Path:
 def fluxnet_mm(tmp_path):
     periods = pd.period_range("2007-01", "2008-12", freq="M")
     n = len(periods)
-    columns = {"NEE_VUT_REF": np.linspace(-2, 1, n), "NEE_VUT_REF_QC": np.full(n, 0.9), "GPP_NT_VUT_REF": np.linspace(1, 5, n),
-               "RECO_NT_VUT_REF": np.linspace(1, 4, n), "TA_F": np.linspace(0, 20, n)}
+    columns = {
+        "NEE_VUT_REF": np.linspace(-2, 1, n),
+        "NEE_VUT_REF_QC": np.full(n, 0.9),
+        "GPP_NT_VUT_REF": np.linspace(1, 5, n),
+        "RECO_NT_VUT_REF": np.linspace(1, 4, n),
+        "TA_F": np.linspace(0, 20, n),
+    }
     return insitu_write.fluxnet_file(tmp_path, SITE, "MM", 2007, 2008, "1-4", periods, columns)
 
 
@@ -287,17 +345,37 @@ def test_cerra_grib_has_the_documented_grid_and_parameters(product, tmp_path):
     i0, j0, nx, ny = 600, 500, 5, 4
     to_geo = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(cerra.PROJ4), "EPSG:4326", always_xy=True)
     lon0, lat0 = to_geo.transform((i0 - cerra.CENTRE) * cerra.SPACING, (j0 - cerra.CENTRE) * cerra.SPACING)
-    names = ["2m_temperature", "2m_relative_humidity", "total_cloud_cover"] if product == "analysis" else ["total_precipitation"]
+    names = (
+        ["2m_temperature", "2m_relative_humidity", "total_cloud_cover"]
+        if product == "analysis"
+        else ["total_precipitation"]
+    )
     variables = cerra.variables(names, "test")
-    base = (pd.DatetimeIndex(["2016-01-22 00:00", "2016-01-22 03:00"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1)
+    base = (pd.DatetimeIndex(["2016-01-22 00:00", "2016-01-22 03:00"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(
+        hours=1
+    )
     base = np.asarray(base, dtype=np.int64)
     fields = {v.short: np.full((2, ny, nx), 50.0, np.float32) for v in variables}
     accumulation = 3 if product == "forecast" else None
     path = tmp_path / "f.grib"
     cerra_write.grib(path, nx, ny, (lat0, lon0), variables, base, fields, accumulation_hours=accumulation)
-    keys = ("editionNumber", "gridType", "shapeOfTheEarth", "LaDInDegrees", "LoVInDegrees", "Latin1InDegrees",
-            "Latin2InDegrees", "DxInMetres", "DyInMetres", "iScansNegatively", "jScansPositively", "paramId", "units",
-            "cfVarName", "stepType")
+    keys = (
+        "editionNumber",
+        "gridType",
+        "shapeOfTheEarth",
+        "LaDInDegrees",
+        "LoVInDegrees",
+        "Latin1InDegrees",
+        "Latin2InDegrees",
+        "DxInMetres",
+        "DyInMetres",
+        "iScansNegatively",
+        "jScansPositively",
+        "paramId",
+        "units",
+        "cfVarName",
+        "stepType",
+    )
     with open(path, "rb") as handle:
         messages = []
         while (h := eccodes.codes_grib_new_from_file(handle)) is not None:
@@ -327,7 +405,9 @@ def test_cerra_grib_has_the_documented_grid_and_parameters(product, tmp_path):
 def test_vhp_global_grid_facts():
     assert vhp.LAT_TOP - vhp.HEIGHT * vhp.STEP == pytest.approx(-55.152)
     assert vhp.LON_LEFT + vhp.WIDTH * vhp.STEP == pytest.approx(180.0)
-    assert re.fullmatch(vhp.NAME, vhp.file_name("j01", 2020, 7)) and vhp.file_name("j01", 2020, 7).endswith("P2020007.VH.nc")
+    assert re.fullmatch(vhp.NAME, vhp.file_name("j01", 2020, 7)) and vhp.file_name("j01", 2020, 7).endswith(
+        "P2020007.VH.nc"
+    )
 
 
 def test_vhp_week_file_has_the_documented_layout_and_reads_back(tmp_path):
@@ -338,8 +418,17 @@ def test_vhp_week_file_has_the_documented_layout_and_reads_back(tmp_path):
     sea = np.zeros((4, 6), bool)
     sea[0, 0] = True
     path = tmp_path / vhp.file_name("npp", 2016, 30)
-    vhp_write.week_file(path, lat, lon, {"VCI": vhi + 2, "TCI": vhi - 2, "VHI": vhi}, sea, "npp", 2016, 30,
-                        pd.Timestamp("2016-07-22").date())
+    vhp_write.week_file(
+        path,
+        lat,
+        lon,
+        {"VCI": vhi + 2, "TCI": vhi - 2, "VHI": vhi},
+        sea,
+        "npp",
+        2016,
+        30,
+        pd.Timestamp("2016-07-22").date(),
+    )
     with netCDF4.Dataset(path) as nc:
         assert list(nc.dimensions) == ["HEIGHT", "WIDTH"] and nc.SATELLITE == "npp" and nc.PERIOD_OF_YEAR == 30
         for name in vhp.VARIABLES:

@@ -66,6 +66,7 @@ def attrs(var) -> dict:
 
 # ---- the files read through the project readers ---------------------------------------------------
 
+
 def test_fluxnet_files_read_through_the_project_reader(world, tmp_path):
     towers.write_fluxnet(tmp_path, world)
     files = insitu_read.fluxnet_files(tmp_path)
@@ -94,6 +95,7 @@ def test_carbonsense_sites_read_through_the_project_reader(world, tmp_path):
 
 # ---- the contents: accumulation, sea, coherence with the truth ------------------------------------
 
+
 def test_accumulated_fields_accumulate_from_midnight_and_sea_is_nan(world, era5_file):
     ds = netCDF4.Dataset(era5_file)
     hours = era5_land.month_hours(2016, 7)
@@ -102,7 +104,7 @@ def test_accumulated_fields_accumulate_from_midnight_and_sea_is_nan(world, era5_
     tp = ds["tp"][:].filled(np.nan)
     land = world.land_mask
     # 00 UTC of 2 July holds the whole of 1 July (hours ending 01..24 UTC)
-    day = amounts[23 + 1: 23 + 25].sum(axis=0).reshape(land.shape)
+    day = amounts[23 + 1 : 23 + 25].sum(axis=0).reshape(land.shape)
     np.testing.assert_allclose(tp[24][land], day[land], rtol=1e-5, atol=1e-9)
     assert np.all(np.diff(tp[1:24], axis=0)[:, land] >= -1e-9)  # non-decreasing within the day
     assert (~land).any()
@@ -171,7 +173,7 @@ def test_anomalies_are_injected_exactly_where_the_truth_masks_say(world):
         hour = (pd.Timestamp(start) - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1) + 36
         w = Weather(points, np.array([hour]))
         changed = np.abs(w.get(var) - w.base(var))[0].reshape(land.shape) > 1e-6
-        marked = (ds["driver"].sel(variable=var).values[gw] | ds["distractor"].sel(variable=var).values[gw])
+        marked = ds["driver"].sel(variable=var).values[gw] | ds["distractor"].sel(variable=var).values[gw]
         np.testing.assert_array_equal(changed[land], marked[land])
         assert marked.any()
     # every extreme pixel-week lies inside the driver footprint of every coupled variable
@@ -203,14 +205,35 @@ def test_cerra_grib_has_cerras_lambert_grid_and_the_same_weather(world, config, 
 
     from terraflux.synthetic.cerra import write_analysis
 
-    write_analysis(tmp_path / "a.grib", world, 2016, 1, cerra.variables(["2m_temperature", "surface_pressure"], "x"), [0, 12])
+    write_analysis(
+        tmp_path / "a.grib", world, 2016, 1, cerra.variables(["2m_temperature", "surface_pressure"], "x"), [0, 12]
+    )
     with open(tmp_path / "a.grib", "rb") as handle:
         msg = eccodes.codes_grib_new_from_file(handle)
-        keys = {k: eccodes.codes_get(msg, k) for k in ("gridType", "LaDInDegrees", "LoVInDegrees", "Latin1InDegrees",
-                                                        "Latin2InDegrees", "DxInMetres", "DyInMetres", "editionNumber")}
+        keys = {
+            k: eccodes.codes_get(msg, k)
+            for k in (
+                "gridType",
+                "LaDInDegrees",
+                "LoVInDegrees",
+                "Latin1InDegrees",
+                "Latin2InDegrees",
+                "DxInMetres",
+                "DyInMetres",
+                "editionNumber",
+            )
+        }
         eccodes.codes_release(msg)
-    assert keys == {"gridType": "lambert", "LaDInDegrees": 50.0, "LoVInDegrees": 8.0, "Latin1InDegrees": 50.0,
-                    "Latin2InDegrees": 50.0, "DxInMetres": 5500, "DyInMetres": 5500, "editionNumber": 2}
+    assert keys == {
+        "gridType": "lambert",
+        "LaDInDegrees": 50.0,
+        "LoVInDegrees": 8.0,
+        "Latin1InDegrees": 50.0,
+        "Latin2InDegrees": 50.0,
+        "DxInMetres": 5500,
+        "DyInMetres": 5500,
+        "editionNumber": 2,
+    }
     grid = cerra_grid(world.spec.region)
     assert grid.x[0] == (grid.i0 - cerra.CENTRE) * cerra.SPACING
     ds = [d for d in cfgrib.open_datasets(str(tmp_path / "a.grib"), indexpath="") if "t2m" in d][0]
@@ -218,11 +241,14 @@ def test_cerra_grib_has_cerras_lambert_grid_and_the_same_weather(world, config, 
     lat, lon = grid.latlon()
     np.testing.assert_allclose(ds["latitude"].values, lat, atol=1e-3)
     assert ds["latitude"].min() < world.spec.region.south and ds["latitude"].max() > world.spec.region.north
-    era = Weather(Points(world, lat, lon), np.array([ds["time"].values[1].astype("datetime64[h]").astype(np.int64)])).get("t2m")
+    era = Weather(
+        Points(world, lat, lon), np.array([ds["time"].values[1].astype("datetime64[h]").astype(np.int64)])
+    ).get("t2m")
     np.testing.assert_allclose(ds["t2m"].values[1], era.reshape(lat.shape), atol=0.05)  # 16-bit packing
 
 
 # ---- reproducibility and configuration errors -------------------------------------------------------
+
 
 def test_files_are_reproducible_bit_for_bit_and_depend_on_the_seed(config, world, era5_file, tmp_path):
     again = World.create(WorldSpec.from_config(config))
@@ -257,8 +283,9 @@ def test_daily_zip_and_era5t_months_read_through_the_project_reader(config, tmp_
         t2m = ds["t2m"].values[:, world.land_mask]
         assert np.isfinite(t2m).all() and 250 < t2m.mean() < 290
     for name, month in (("dec.nc", 12), ("nov.nc", 11)):
-        era5_land.write_hourly_month(tmp_path / name, world, 2017, month, variables, list(range(24)), data_format="netcdf",
-                                     as_zip=False)
+        era5_land.write_hourly_month(
+            tmp_path / name, world, 2017, month, variables, list(range(24)), data_format="netcdf", as_zip=False
+        )
     assert set(netCDF4.Dataset(tmp_path / "dec.nc")["expver"][:]) == {"0005"}
     assert set(netCDF4.Dataset(tmp_path / "nov.nc")["expver"][:]) == {"0001"}
     with open_hourly(tmp_path / "dec.nc", ["t2m", "tp"]) as ds:
@@ -284,8 +311,13 @@ def test_grib_and_zip_deliveries_read_like_the_netcdf_file(world, era5_file, tmp
     era5_land.write_hourly_month(tmp_path / "z.nc", world, 2016, 7, variables, hours, data_format="netcdf", as_zip=True)
     assert sniff(tmp_path / "g.nc") == "grib" and sniff(tmp_path / "z.nc") == "zip"
     assert sorted(zipfile.ZipFile(tmp_path / "z.nc").namelist()) == sorted(
-        era5_land_source.STEP_TYPE_MEMBER.format(step_type=s) for s in ("accum", "instant"))
-    with open_hourly(era5_file) as ref, open_hourly(tmp_path / "g.nc") as grib, open_hourly(tmp_path / "z.nc") as zipped:
+        era5_land_source.STEP_TYPE_MEMBER.format(step_type=s) for s in ("accum", "instant")
+    )
+    with (
+        open_hourly(era5_file) as ref,
+        open_hourly(tmp_path / "g.nc") as grib,
+        open_hourly(tmp_path / "z.nc") as zipped,
+    ):
         for name, tol in (("t2m", 1e-3), ("tp", 1e-6), ("swvl1", 1e-5)):
             np.testing.assert_array_equal(ref["time"].values, grib["time"].values)
             np.testing.assert_allclose(grib[name].values, ref[name].values, atol=tol)  # 16-bit packing
@@ -298,7 +330,12 @@ def test_cerra_truth_carries_the_anomalies_of_the_variables_each_cerra_field_is_
     ds = truth.extremes_cerra_dataset(world, variables)
     grid = cerra_grid(world.spec.region)
     assert ds["driver"].dims == ("variable", "time", "y", "x") and ds.sizes["y"] == grid.ny and ds.sizes["x"] == grid.nx
-    assert dict(zip(ds["variable"].values, ds["coupled"].values)) == {"t2m": True, "r2": True, "vsw": True, "tcc": False}
+    assert dict(zip(ds["variable"].values, ds["coupled"].values)) == {
+        "t2m": True,
+        "r2": True,
+        "vsw": True,
+        "tcc": False,
+    }
     lat, lon = grid.latlon()
     era = extremes.truth_masks(world, ["t2m", "d2m", "swvl1"], lat, lon, ds["land_mask"].values)
     np.testing.assert_array_equal(ds["driver"].sel(variable="r2").values, era["driver"][0] | era["driver"][1])

@@ -63,7 +63,10 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     [
         ("sources:\n  land_cover: {product: pft}\n", "'sources.land_cover.product: pft' is download only"),
         ("synthetic:\n  coupled_variables: [t2m, u10]\n", "'synthetic.coupled_variables' names ['u10']"),
-        ("sources:\n  cerra: {variables: [2m_temperature, snow_fall]}\n", "'sources.cerra.variables' holds ['snow_fall']"),
+        (
+            "sources:\n  cerra: {variables: [2m_temperature, snow_fall]}\n",
+            "'sources.cerra.variables' holds ['snow_fall']",
+        ),
     ],
 )
 def test_settings_the_synthetic_world_cannot_honour_fail_before_any_job(tmp_path, text, message):

@@ -32,4 +32,6 @@ described = retrieve(
     allowed=snakemake.params.allowed,
     provenance=from_snakemake(snakemake, params={"spec": spec}),
 )
-log.info("wrote %s (%s, %d bytes)", snakemake.output.data, described["delivery"]["format"], described["delivery"]["size"])
+log.info(
+    "wrote %s (%s, %d bytes)", snakemake.output.data, described["delivery"]["format"], described["delivery"]["size"]
+)

@@ -27,7 +27,6 @@ for month, path in zip(snakemake.params.months, snakemake.output.files, strict=T
     with atomic_output(path) as tmp:
         work = tmp.parent / f"{tmp.name}.d"
         work.mkdir(exist_ok=True)
-        write_daily_zip(tmp, world, year, int(month), variables, params["daily_statistic"],
-                        Path(work))
+        write_daily_zip(tmp, world, year, int(month), variables, params["daily_statistic"], Path(work))
         work.rmdir()
     log.info("wrote %s", path)

@@ -27,6 +27,14 @@ variables = era5_land.variables(params["variables"])
 world = World.load(snakemake.input.world)
 for month, path in zip(snakemake.params.months, snakemake.output.files, strict=True):
     with atomic_output(path) as tmp:
-        write_hourly_month(tmp, world, year, int(month), variables, params["hours"],
-                           data_format=params["data_format"], as_zip=snakemake.params.as_zip)
+        write_hourly_month(
+            tmp,
+            world,
+            year,
+            int(month),
+            variables,
+            params["hours"],
+            data_format=params["data_format"],
+            as_zip=snakemake.params.as_zip,
+        )
     log.info("wrote %s", path)

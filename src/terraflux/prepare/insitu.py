@@ -121,7 +121,8 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
         info = meta[meta["SITE_ID"] == site]
         if info.empty:
             raise DataError(
-                f"{root}: the site list has no row for site {site} (files {sorted(by_res.values())[0]}); add its coordinates"
+                f"{root}: the site list has no row for site {site} (files {sorted(by_res.values())[0]}); "
+                "add its coordinates"
             )
         info = info.iloc[0]
         rows.append({
@@ -133,7 +134,8 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
             day = from_aggregated(insitu.read_fluxnet(by_res["DD"], partitioning), min_coverage)
         elif "HH" in by_res or "HR" in by_res:
             res = "HH" if "HH" in by_res else "HR"
-            day = daily_from_subdaily(insitu.read_fluxnet(by_res[res], partitioning), 48 if res == "HH" else 24, min_coverage)
+            frame = insitu.read_fluxnet(by_res[res], partitioning)
+            day = daily_from_subdaily(frame, 48 if res == "HH" else 24, min_coverage)
         if day is not None:
             daily.append(day.assign(site_id=site))
         if "MM" in by_res:

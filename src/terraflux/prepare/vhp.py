@@ -62,7 +62,8 @@ def prepare_vhp(
     out_path: str | Path,
     provenance: Mapping | None = None,
 ) -> None:
-    """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files ``{(year, week): path}``."""
+    """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files
+    ``{(year, week): path}``."""
     target = xr.open_zarr(weekly_store)
     years = target["year"].values
     week = target["week"].values

@@ -22,8 +22,15 @@ from terraflux.synthetic.weather import Weather
 
 #: CERRA short name -> (quantity of :class:`terraflux.synthetic.weather.Weather`, factor to the file's units).
 QUANTITIES = {
-    "t2m": ("t2m", 1.0), "r2": ("rh", 100.0), "sp": ("sp", 1.0), "tcc": ("cloud", 100.0), "al": ("fal", 100.0),
-    "vsw": ("swvl1", 1.0), "skt": ("skt", 1.0), "si10": ("wind", 1.0), "tp": ("tp", 1000.0),
+    "t2m": ("t2m", 1.0),
+    "r2": ("rh", 100.0),
+    "sp": ("sp", 1.0),
+    "tcc": ("cloud", 100.0),
+    "al": ("fal", 100.0),
+    "vsw": ("swvl1", 1.0),
+    "skt": ("skt", 1.0),
+    "si10": ("wind", 1.0),
+    "tp": ("tp", 1000.0),
 }
 #: Hours of a forecast accumulation.
 ACCUMULATION_HOURS = 3
@@ -43,7 +50,9 @@ def _month_base_hours(year: int, month: int, hours_utc: list[int]) -> np.ndarray
     return base.ravel().astype(np.int64)
 
 
-def write_analysis(path: str | Path, world, year: int, month: int, variables: list[Variable], hours_utc: list[int]) -> None:
+def write_analysis(
+    path: str | Path, world, year: int, month: int, variables: list[Variable], hours_utc: list[int]
+) -> None:
     """The month's analysis file: all variables at each analysis time."""
     grid, lat, lon, points = _grid_points(world)
     base = _month_base_hours(year, month, hours_utc)
@@ -55,7 +64,9 @@ def write_analysis(path: str | Path, world, year: int, month: int, variables: li
     write.grib(path, grid.nx, grid.ny, (lat[0, 0], lon[0, 0]), variables, base, fields, accumulation_hours=None)
 
 
-def write_forecast(path: str | Path, world, year: int, month: int, variables: list[Variable], hours_utc: list[int]) -> None:
+def write_forecast(
+    path: str | Path, world, year: int, month: int, variables: list[Variable], hours_utc: list[int]
+) -> None:
     """The month's forecast file: accumulations over the 3 hours after each base time (tp: kg m-2)."""
     grid, lat, lon, points = _grid_points(world)
     base = _month_base_hours(year, month, hours_utc)
@@ -67,5 +78,6 @@ def write_forecast(path: str | Path, world, year: int, month: int, variables: li
         quantity, factor = QUANTITIES[var.short]
         amounts = weather.get(quantity)
         totals[var.short] = sum(amounts[np.searchsorted(hourly, base + k)] for k in steps) * np.float32(factor)
-    write.grib(path, grid.nx, grid.ny, (lat[0, 0], lon[0, 0]), variables, base, totals,
-               accumulation_hours=ACCUMULATION_HOURS)
+    write.grib(
+        path, grid.nx, grid.ny, (lat[0, 0], lon[0, 0]), variables, base, totals, accumulation_hours=ACCUMULATION_HOURS
+    )

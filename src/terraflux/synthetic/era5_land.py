@@ -67,16 +67,33 @@ def expver_for(world, year: int, month: int, n: int) -> list[str]:
     return [PRELIMINARY if months_left < int(world.spec.knobs["era5t_months"]) else FINAL] * n
 
 
-def write_hourly_month(path: str | Path, world, year: int, month: int, variables: list[Variable], hours_utc: list[int],
-                       *, data_format: str, as_zip: bool) -> None:
+def write_hourly_month(
+    path: str | Path,
+    world,
+    year: int,
+    month: int,
+    variables: list[Variable],
+    hours_utc: list[int],
+    *,
+    data_format: str,
+    as_zip: bool,
+) -> None:
     """The month's hourly file: the configured variables at the configured UTC hours (see the module doc)."""
     hours = month_hours(year, month)
     hours = hours[np.isin(hours % 24, hours_utc)]
     fields = era5_fields(world, hours, variables)
     grid = world.era5_grid
-    write.hourly_month(path, grid.lat, grid.lon, hours, expver_for(world, year, month, len(hours)),
-                       [(v, fields[v.short]) for v in variables], write.delivery_time(year, month),
-                       data_format=data_format, as_zip=as_zip)
+    write.hourly_month(
+        path,
+        grid.lat,
+        grid.lon,
+        hours,
+        expver_for(world, year, month, len(hours)),
+        [(v, fields[v.short]) for v in variables],
+        write.delivery_time(year, month),
+        data_format=data_format,
+        as_zip=as_zip,
+    )
 
 
 def daily_statistic(world, year: int, month: int, var: Variable, statistic: str) -> np.ndarray:
@@ -92,11 +109,21 @@ def daily_statistic(world, year: int, month: int, var: Variable, statistic: str)
     return out
 
 
-def write_daily_zip(path: str | Path, world, year: int, month: int, variables: list[Variable], statistic: str,
-                    tmpdir: Path) -> None:
+def write_daily_zip(
+    path: str | Path, world, year: int, month: int, variables: list[Variable], statistic: str, tmpdir: Path
+) -> None:
     """The month's daily-statistics zip (one file per variable, written in ``tmpdir`` first)."""
     days = month_hours(year, month)[::24]
     grid = world.era5_grid
     fields = [(var, daily_statistic(world, year, month, var, statistic)) for var in variables]
-    write.daily_zip(path, grid.lat, grid.lon, days * 3600, expver_for(world, year, month, len(days)), fields, statistic,
-                    write.delivery_time(year, month), tmpdir)
+    write.daily_zip(
+        path,
+        grid.lat,
+        grid.lon,
+        days * 3600,
+        expver_for(world, year, month, len(days)),
+        fields,
+        statistic,
+        write.delivery_time(year, month),
+        tmpdir,
+    )

@@ -27,7 +27,10 @@ def write_zip(path: str | Path, world, year: int, tmpdir: Path) -> None:
     classes = fine_classes(world, year)[rows, cols]
     rng = np.random.default_rng(stage_seed(world.spec.seed, "land_cover", year))
     write.lccs_zip(
-        path, year, cds.area(asdict(region)), tmpdir,
+        path,
+        year,
+        cds.area(asdict(region)),
+        tmpdir,
         lat=world.fine_grid.lat[rows],
         lon=world.fine_grid.lon[cols],
         classes=classes,

@@ -51,11 +51,24 @@ def draw_sites(world, rng: np.random.Generator) -> None:
         pool = candidates[dominant.ravel()[candidates] == g]
         if pool.size:
             w = weights[np.isin(candidates, pool)]
-            per_group.append(list(rng.choice(pool, size=min(pool.size, int(np.ceil(knobs["n_sites"] / 3))), replace=False, p=w / w.sum())))
-    order = [cell for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group]) for cell in group if cell is not None]
+            per_group.append(
+                list(
+                    rng.choice(
+                        pool, size=min(pool.size, int(np.ceil(knobs["n_sites"] / 3))), replace=False, p=w / w.sum()
+                    )
+                )
+            )
+    order = [
+        cell
+        for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group])
+        for cell in group
+        if cell is not None
+    ]
     rest = np.setdiff1d(candidates, order)
     order.extend(rng.permutation(rest))
-    chosen = order[: knobs["n_sites"]] if len(order) >= knobs["n_sites"] else list(rng.choice(candidates, knobs["n_sites"]))
+    chosen = (
+        order[: knobs["n_sites"]] if len(order) >= knobs["n_sites"] else list(rng.choice(candidates, knobs["n_sites"]))
+    )
     from terraflux.synthetic.land import elevation
 
     sites = []
@@ -75,15 +88,25 @@ def draw_sites(world, rng: np.random.Generator) -> None:
             igbp = "CRO" if elev < 900 and rng.uniform() < 0.5 else "GRA"
         first = spec.years[0] + (int(rng.integers(0, 2)) if nyears > 2 else 0)
         last = spec.years[-1] - (int(rng.integers(0, 2)) if nyears > 3 else 0)
-        sites.append({
-            "site_id": f"SY-{LETTERS[n // len(LETTERS) % len(LETTERS)]}{LETTERS[n % len(LETTERS)].lower()}{n % 10}",
-            "latitude": round(lat, 4), "longitude": round(lon, 4), "elevation": round(elev, 1),
-            "pft": PFTS[g], "igbp": igbp, "network": networks[n % len(networks)],
-            "cell_iy": int(iy), "cell_ix": int(ix),
-            "cell_latitude": float(grid.lat[iy]), "cell_longitude": float(grid.lon[ix]),
-            "age_offset": float(rng.normal(0, 8)), "param_factor": float(np.exp(rng.normal(0, 0.1))),
-            "first_year": int(first), "last_year": int(last),
-        })
+        sites.append(
+            {
+                "site_id": f"SY-{LETTERS[n // len(LETTERS) % len(LETTERS)]}{LETTERS[n % len(LETTERS)].lower()}{n % 10}",
+                "latitude": round(lat, 4),
+                "longitude": round(lon, 4),
+                "elevation": round(elev, 1),
+                "pft": PFTS[g],
+                "igbp": igbp,
+                "network": networks[n % len(networks)],
+                "cell_iy": int(iy),
+                "cell_ix": int(ix),
+                "cell_latitude": float(grid.lat[iy]),
+                "cell_longitude": float(grid.lon[ix]),
+                "age_offset": float(rng.normal(0, 8)),
+                "param_factor": float(np.exp(rng.normal(0, 0.1))),
+                "first_year": int(first),
+                "last_year": int(last),
+            }
+        )
     world.tables["sites"] = sites
 
 
@@ -111,7 +134,10 @@ def site_records(world, site: dict) -> pd.DataFrame:
     points = Points(world, np.array([site["latitude"]]), np.array([site["longitude"]]))
     weather = Weather(points, starts + 1)  # the hour ending one hour after the record start
     years = pd.to_datetime(starts, unit="h").year.values
-    ages = {y: float(world.arrays["forest_age"][world.spec.years.index(y), site["cell_iy"], site["cell_ix"]]) for y in np.unique(years)}
+    ages = {
+        y: float(world.arrays["forest_age"][world.spec.years.index(y), site["cell_iy"], site["cell_ix"]])
+        for y in np.unique(years)
+    }
     age = np.maximum(np.array([ages[y] for y in years]) + site["age_offset"], 1.0)[:, None].astype(np.float32)
     true = {k: v[:, 0] for k, v in group_fluxes(weather, site["pft"], age, site["param_factor"]).items()}
     n = starts.size
@@ -124,7 +150,7 @@ def site_records(world, site: dict) -> pd.DataFrame:
     for _ in range(n_long):
         length = int(rng.integers(7 * 24, 35 * 24))
         first = int(rng.integers(0, max(n - length, 1)))
-        gap[first: first + length] = True
+        gap[first : first + length] = True
     scale = float(knobs["flux_noise"]) * np.abs(true["NEE"]) + 0.3
     nee_meas = true["NEE"] + rng.laplace(0.0, scale)
     nee_filled = np.where(gap, true["NEE"] + rng.normal(0.0, 0.5 * scale), nee_meas)
@@ -132,27 +158,40 @@ def site_records(world, site: dict) -> pd.DataFrame:
     gpp_nt = np.maximum(true["GPP"] * (1 + rng.normal(0, 0.05)) + rng.normal(0, 0.1, n) * (1 - night), 0.0)
     gpp_dt = np.maximum(true["GPP"] * (1 + rng.normal(0, 0.05)) + rng.normal(0, 0.1, n) * (1 - night), 0.0)
     met_noise = lambda s: rng.normal(0.0, s, n)  # noqa: E731
-    records = pd.DataFrame({
-        "timestamp": pd.to_datetime(starts, unit="h"),
-        "GPP_true": true["GPP"], "RECO_true": true["RECO"], "NEE_true": true["NEE"],
-        "NEE_obs": np.where(gap, np.nan, nee_meas), "NEE_filled": nee_filled,
-        "GPP_NT": gpp_nt, "GPP_DT": gpp_dt, "RECO_NT": gpp_nt + nee_filled, "RECO_DT": gpp_dt + nee_filled,
-        "gap": gap,
-        "TA_F": weather.get("t2m")[:, 0] - 273.15 + met_noise(0.3),
-        "SW_IN_F": np.maximum(weather.sw_down()[:, 0] * (1 + met_noise(0.03)), 0.0),
-        "LW_IN_F": weather.get("strd")[:, 0] / 3600.0 + met_noise(5.0),
-        "VPD_F": np.maximum(weather.get("vpd")[:, 0] + met_noise(0.2), 0.0),
-        "PA_F": weather.get("sp")[:, 0] / 1000.0 + met_noise(0.05),
-        "P_F": weather.get("tp")[:, 0] * 1000.0,
-        "WS_F": np.maximum(weather.get("wind")[:, 0] + met_noise(0.2), 0.0),
-    })
+    records = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(starts, unit="h"),
+            "GPP_true": true["GPP"],
+            "RECO_true": true["RECO"],
+            "NEE_true": true["NEE"],
+            "NEE_obs": np.where(gap, np.nan, nee_meas),
+            "NEE_filled": nee_filled,
+            "GPP_NT": gpp_nt,
+            "GPP_DT": gpp_dt,
+            "RECO_NT": gpp_nt + nee_filled,
+            "RECO_DT": gpp_dt + nee_filled,
+            "gap": gap,
+            "TA_F": weather.get("t2m")[:, 0] - 273.15 + met_noise(0.3),
+            "SW_IN_F": np.maximum(weather.sw_down()[:, 0] * (1 + met_noise(0.03)), 0.0),
+            "LW_IN_F": weather.get("strd")[:, 0] / 3600.0 + met_noise(5.0),
+            "VPD_F": np.maximum(weather.get("vpd")[:, 0] + met_noise(0.2), 0.0),
+            "PA_F": weather.get("sp")[:, 0] / 1000.0 + met_noise(0.05),
+            "P_F": weather.get("tp")[:, 0] * 1000.0,
+            "WS_F": np.maximum(weather.get("wind")[:, 0] + met_noise(0.2), 0.0),
+        }
+    )
     return records
 
 
 # ---- CarbonSense v1 ---------------------------------------------------------------------------------
 #: CarbonSense target column -> column of :func:`site_records`.
-TARGETS = {"NEE_VUT_REF": "NEE_obs", "GPP_DT_VUT_REF": "GPP_DT", "GPP_NT_VUT_REF": "GPP_NT",
-           "RECO_DT_VUT_REF": "RECO_DT", "RECO_NT_VUT_REF": "RECO_NT"}
+TARGETS = {
+    "NEE_VUT_REF": "NEE_obs",
+    "GPP_DT_VUT_REF": "GPP_DT",
+    "GPP_NT_VUT_REF": "GPP_NT",
+    "RECO_DT_VUT_REF": "RECO_DT",
+    "RECO_NT_VUT_REF": "RECO_NT",
+}
 PREDICTORS = ["TA_F", "SW_IN_F", "LW_IN_F", "VPD_F", "PA_F", "P_F", "WS_F"]
 
 
@@ -205,8 +244,12 @@ def _fluxnet_columns(agg: pd.DataFrame, columns: list[str], rng: np.random.Gener
     nee = agg["NEE_filled"].to_numpy()
     sd = 0.05 * np.abs(nee) + 0.05
     cov = agg["coverage"].to_numpy()
-    partition = {("GPP", "NT"): agg["GPP_NT"], ("GPP", "DT"): agg["GPP_DT"], ("RECO", "NT"): agg["RECO_NT"],
-                 ("RECO", "DT"): agg["RECO_DT"]}
+    partition = {
+        ("GPP", "NT"): agg["GPP_NT"],
+        ("GPP", "DT"): agg["GPP_DT"],
+        ("RECO", "NT"): agg["RECO_NT"],
+        ("RECO", "DT"): agg["RECO_DT"],
+    }
     met = {"TA": "TA_F", "SW_IN": "SW_IN_F", "LW_IN": "LW_IN_F", "VPD": "VPD_F", "PA": "PA_F", "P": "P_F", "WS": "WS_F"}
     for column in columns[1:]:
         m = re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN|\d\d)(_QC)?", column)
@@ -214,8 +257,9 @@ def _fluxnet_columns(agg: pd.DataFrame, columns: list[str], rng: np.random.Gener
             z = PERCENTILE_Z.get(m.group(2), 0.0)
             out[column] = cov if m.group(3) else nee + z * sd + (0.01 if m.group(1) == "CUT" else 0.0)
             continue
-        m = (re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN)_(RANDUNC|JOINTUNC|SE)", column)
-             or re.fullmatch(r"NEE_(CUT|VUT)_(SE)", column))
+        m = re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN)_(RANDUNC|JOINTUNC|SE)", column) or re.fullmatch(
+            r"NEE_(CUT|VUT)_(SE)", column
+        )
         if m:
             out[column] = sd
             continue
@@ -256,7 +300,17 @@ def write_fluxnet(root: str | Path, world) -> list[Path]:
         rng = stage_rng(world.spec.seed, "fluxnet", site["site_id"])
         for resolution, freq in (("DD", "D"), ("MM", "M")):
             agg = _aggregate(rec, freq)
-            files.append(write.fluxnet_file(root, site, resolution, site["first_year"], site["last_year"],
-                                            FLUXNET_VERSION, agg.index, _fluxnet_columns(agg, columns, rng)))
+            files.append(
+                write.fluxnet_file(
+                    root,
+                    site,
+                    resolution,
+                    site["first_year"],
+                    site["last_year"],
+                    FLUXNET_VERSION,
+                    agg.index,
+                    _fluxnet_columns(agg, columns, rng),
+                )
+            )
     files.append(write.site_list(root, world.tables["sites"]))
     return files

@@ -46,5 +46,14 @@ def write_year(paths: dict[int, str | Path], world, year: int, satellite: str) -
     vhi, vci, tci = (a.reshape((len(weeks),) + grid.shape) for a in vhi_weeks(world, year, weeks, points))
     sea = sea_score(world, lat, lon) < world.scalars["sea_threshold"]
     for k, week in enumerate(weeks):
-        write.week_file(paths[week], grid.lat, grid.lon, {"VCI": vci[k], "TCI": tci[k], "VHI": vhi[k]}, sea, satellite,
-                        year, week, week_start(year, week))
+        write.week_file(
+            paths[week],
+            grid.lat,
+            grid.lon,
+            {"VCI": vci[k], "TCI": tci[k], "VHI": vhi[k]},
+            sea,
+            satellite,
+            year,
+            week,
+            week_start(year, week),
+        )

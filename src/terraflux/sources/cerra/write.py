@@ -21,6 +21,7 @@ from terraflux.sources.cerra import LAD, LATIN, LOV, SPACING, Variable
 def _template(nx: int, ny: int, lat0: float, lon0: float) -> int:
     """A GRIB2 handle with CERRA's Lambert grid set (the caller releases it)."""
     import eccodes  # late: pyproj is loaded first by terraflux
+
     h = eccodes.codes_grib_new_from_samples("GRIB2")
     eccodes.codes_set(h, "centre", "ecmf")
     eccodes.codes_set(h, "gridType", "lambert")
@@ -39,6 +40,7 @@ def _template(nx: int, ny: int, lat0: float, lon0: float) -> int:
 def _handles(template: int, variables: Sequence[Variable], accumulation_hours: int | None) -> dict[str, int]:
     """One configured GRIB2 handle per variable (setting the parameter is slow: done once)."""
     import eccodes
+
     forecast = accumulation_hours is not None
     handles = {}
     eccodes.codes_set(template, "typeOfProcessedData", 1 if forecast else 0)
@@ -57,8 +59,17 @@ def _handles(template: int, variables: Sequence[Variable], accumulation_hours: i
     return handles
 
 
-def grib(path: str | Path, nx: int, ny: int, first_point: tuple[float, float], variables: Sequence[Variable],
-         base_hours: np.ndarray, fields: Mapping[str, np.ndarray], *, accumulation_hours: int | None) -> None:
+def grib(
+    path: str | Path,
+    nx: int,
+    ny: int,
+    first_point: tuple[float, float],
+    variables: Sequence[Variable],
+    base_hours: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    *,
+    accumulation_hours: int | None,
+) -> None:
     """One GRIB2 file: for each base time (``base_hours`` [T], int64 hours since 1970) every variable's field.
 
     ``first_point``: (latitude, longitude) of the window's south-west point, degrees; ``fields``: short name ->

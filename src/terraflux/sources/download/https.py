@@ -93,7 +93,12 @@ def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Sess
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
                     raise _Retry()
                 if response.status_code == 404:
-                    raise errors.HttpError(url, 404, response.reason, "The file does not exist there: check the base URL and the years in the config.")
+                    raise errors.HttpError(
+                        url,
+                        404,
+                        response.reason,
+                        "The file does not exist there: check the base URL and the years in the config.",
+                    )
                 if response.status_code >= 400:
                     raise errors.HttpError(url, response.status_code, response.reason)
                 if have and response.status_code == 206:

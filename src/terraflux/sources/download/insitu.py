@@ -69,15 +69,17 @@ def unpack_carbonsense(archive: Path, into: Path) -> int:
                 sink.write(block)
         sites.add(dest.parts[0])
     if not sites:
-        raise DataError(
-            f"{archive}: no {LAYOUTS['carbonsense']} in the archive; "
-            "check config 'sources.insitu.url'"
-        )
+        raise DataError(f"{archive}: no {LAYOUTS['carbonsense']} in the archive; " "check config 'sources.insitu.url'")
     return len(sites)
 
 
 def download_carbonsense(
-    url: str, target: str | Path, settings: ClientSettings, *, checksum: str | None, provenance: Mapping[str, Any] | None = None
+    url: str,
+    target: str | Path,
+    settings: ClientSettings,
+    *,
+    checksum: str | None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
     target = Path(target)
@@ -126,7 +128,9 @@ def _is_fullset(name: str) -> bool:
     return match is not None and match["set"] == "FULLSET"
 
 
-def link_local(local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def link_local(
+    local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
     local, target = Path(local_dir).expanduser().resolve(), Path(target)
     layout = LAYOUTS[fmt]

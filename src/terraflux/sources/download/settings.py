@@ -20,4 +20,8 @@ class ClientSettings:
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClientSettings":
-        return cls(retry_max=int(section["retry_max"]), sleep_max=float(section["sleep_max"]), timeout=float(section["timeout"]))
+        return cls(
+            retry_max=int(section["retry_max"]),
+            sleep_max=float(section["sleep_max"]),
+            timeout=float(section["timeout"]),
+        )

@@ -62,6 +62,7 @@ class Variable:
 _WATER = "m of water equivalent"
 _FRACTION = ("1", "", "dimensionless", "~")
 
+# fmt: off
 VARIABLES = [
     Variable("2m_temperature", "t2m", 167, "2t", "2 metre temperature", "K", "instant"),
     Variable("2m_dewpoint_temperature", "d2m", 168, "2d", "2 metre dewpoint temperature", "K", "instant"),
@@ -70,31 +71,33 @@ VARIABLES = [
     Variable("10m_u_component_of_wind", "u10", 165, "10u", "10 metre U wind component", "m s**-1", "instant"),
     Variable("10m_v_component_of_wind", "v10", 166, "10v", "10 metre V wind component", "m s**-1", "instant"),
     Variable("total_precipitation", "tp", 228, "tp", "Total precipitation", "m", "accum"),
-    Variable("surface_solar_radiation_downwards", "ssrd", 169, "ssrd", "Surface short-wave (solar) radiation downwards",
-             "J m**-2", "accum"),
-    Variable("surface_thermal_radiation_downwards", "strd", 175, "strd", "Surface long-wave (thermal) radiation downwards",
-             "J m**-2", "accum"),
-    Variable("surface_net_solar_radiation", "ssr", 176, "ssr", "Surface net short-wave (solar) radiation", "J m**-2", "accum"),
-    Variable("surface_net_thermal_radiation", "str", 177, "str", "Surface net long-wave (thermal) radiation", "J m**-2",
-             "accum"),
-    Variable("surface_latent_heat_flux", "slhf", 147, "slhf", "Time-integrated surface latent heat net flux", "J m**-2",
-             "accum"),
-    Variable("surface_sensible_heat_flux", "sshf", 146, "sshf", "Time-integrated surface sensible heat net flux",
-             "J m**-2", "accum"),
+    Variable("surface_solar_radiation_downwards", "ssrd", 169, "ssrd",
+             "Surface short-wave (solar) radiation downwards", "J m**-2", "accum"),
+    Variable("surface_thermal_radiation_downwards", "strd", 175, "strd",
+             "Surface long-wave (thermal) radiation downwards", "J m**-2", "accum"),
+    Variable("surface_net_solar_radiation", "ssr", 176, "ssr",
+             "Surface net short-wave (solar) radiation", "J m**-2", "accum"),
+    Variable("surface_net_thermal_radiation", "str", 177, "str",
+             "Surface net long-wave (thermal) radiation", "J m**-2", "accum"),
+    Variable("surface_latent_heat_flux", "slhf", 147, "slhf",
+             "Time-integrated surface latent heat net flux", "J m**-2", "accum"),
+    Variable("surface_sensible_heat_flux", "sshf", 146, "sshf",
+             "Time-integrated surface sensible heat net flux", "J m**-2", "accum"),
     Variable("total_evaporation", "e", 182, "e", "Total evaporation", _WATER, "accum", ("m",)),
     Variable("potential_evaporation", "pev", 228251, "pev", "Potential evaporation", "m", "accum", (_WATER,)),
     Variable("runoff", "ro", 205, "ro", "Runoff", "m", "accum", (_WATER,)),
     *(Variable(f"volumetric_soil_water_layer_{i}", f"swvl{i}", param, f"swvl{i}", f"Volumetric soil water layer {i}",
                "m**3 m**-3", "instant") for i, param in zip(range(1, 5), (39, 40, 41, 42))),
-    *(Variable(f"soil_temperature_level_{i}", f"stl{i}", param, f"stl{i}", f"Soil temperature level {i}", "K", "instant")
-      for i, param in zip(range(1, 5), (139, 170, 183, 236))),
-    Variable("leaf_area_index_high_vegetation", "lai_hv", 66, "lai_hv", "Leaf area index, high vegetation", "m**2 m**-2",
-             "instant"),
-    Variable("leaf_area_index_low_vegetation", "lai_lv", 67, "lai_lv", "Leaf area index, low vegetation", "m**2 m**-2",
-             "instant"),
+    *(Variable(f"soil_temperature_level_{i}", f"stl{i}", param, f"stl{i}", f"Soil temperature level {i}", "K",
+               "instant") for i, param in zip(range(1, 5), (139, 170, 183, 236))),
+    Variable("leaf_area_index_high_vegetation", "lai_hv", 66, "lai_hv",
+             "Leaf area index, high vegetation", "m**2 m**-2", "instant"),
+    Variable("leaf_area_index_low_vegetation", "lai_lv", 67, "lai_lv",
+             "Leaf area index, low vegetation", "m**2 m**-2", "instant"),
     Variable("snow_depth_water_equivalent", "sd", 141, "sd", "Snow depth", _WATER, "instant", ("m",)),
     Variable("forecast_albedo", "fal", 243, "fal", "Forecast albedo", "(0 - 1)", "instant", _FRACTION),
 ]
+# fmt: on
 BY_REQUEST = {v.request: v for v in VARIABLES}
 BY_SHORT = {v.short: v for v in VARIABLES}
 #: CDS request names -> short names in the files.

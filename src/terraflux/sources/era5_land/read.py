@@ -53,7 +53,9 @@ def _from_grib(path: Path) -> xr.Dataset:
         raise DataError(f"{path}: cannot be read as GRIB ({error}); delete it and rerun its download") from error
     out = []
     for part in parts:
-        part = part.drop_vars([c for c in ("number", "surface", "heightAboveGround", "depthBelowLandLayer") if c in part.coords])
+        part = part.drop_vars(
+            [c for c in ("number", "surface", "heightAboveGround", "depthBelowLandLayer") if c in part.coords]
+        )
         if "step" in part.dims:
             if "time" not in part.dims:
                 part = part.expand_dims("time")
@@ -115,7 +117,9 @@ def standardize(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         ds = ds.rename(valid_time="time")
     elif "valid_time" in ds.coords and "time" in ds.dims:
         ds = ds.drop_vars("valid_time")
-    ds = ds.drop_vars([c for c in ds.coords if c not in ("time", "latitude", "longitude", "expver") and c not in ds.dims])
+    ds = ds.drop_vars(
+        [c for c in ds.coords if c not in ("time", "latitude", "longitude", "expver") and c not in ds.dims]
+    )
     for name, var in ds.data_vars.items():
         if set(var.dims) != {"time", "latitude", "longitude"} and not ("expver" in var.dims):
             raise DataError(f"{path}: variable {name} has dims {var.dims}, expected (time, latitude, longitude)")
@@ -186,12 +190,20 @@ def open_hourly(paths: str | Path | Iterable[str | Path], variables: Iterable[st
         missing = [name for name in wanted if name not in present]
         if missing:
             where = ", ".join(str(p) for p in paths)
-            raise DataError(f"{where}: variable(s) {missing} missing (found {sorted(present)}); rerun the download of this month")
+            raise DataError(
+                f"{where}: variable(s) {missing} missing (found {sorted(present)}); rerun the download of this month"
+            )
         first_path, merged = parts[0]
         for path, part in parts[1:]:
-            if part.sizes["time"] != merged.sizes["time"] or not np.array_equal(part["time"].values, merged["time"].values):
-                raise DataError(f"{path}: time axis differs from {first_path} of the same month; rerun the download of this month")
-            merged = xr.merge([merged, part.drop_vars("expver")], join="exact", compat="override", combine_attrs="drop_conflicts")
+            if part.sizes["time"] != merged.sizes["time"] or not np.array_equal(
+                part["time"].values, merged["time"].values
+            ):
+                raise DataError(
+                    f"{path}: time axis differs from {first_path} of the same month; rerun the download of this month"
+                )
+            merged = xr.merge(
+                [merged, part.drop_vars("expver")], join="exact", compat="override", combine_attrs="drop_conflicts"
+            )
         merged.attrs["era5t_hours"] = max(int(p.attrs["era5t_hours"]) for _, p in parts)
         merged.attrs["era5t_replaced_hours"] = max(int(p.attrs["era5t_replaced_hours"]) for _, p in parts)
         if wanted:

@@ -86,21 +86,31 @@ def grib_attrs(var: Variable, lat: np.ndarray, lon: np.ndarray, step_type: str |
     }
 
 
-def netcdf(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.ndarray, expver: Sequence[str],
-           fields: Fields, history: dt.datetime, step_type: str | None = None) -> None:
+def netcdf(
+    path: str | Path,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    seconds: np.ndarray,
+    expver: Sequence[str],
+    fields: Fields,
+    history: dt.datetime,
+    step_type: str | None = None,
+) -> None:
     """One NetCDF4 file of the new CDS. ``seconds`` [T]: valid times, int64 seconds since 1970; ``expver`` [T];
     ``history``: when the CDS produced the file (:func:`delivery_time`); ``step_type`` overrides the
     variables' own ``GRIB_stepType`` (the daily product says 'instant')."""
     ny, nx = len(lat), len(lon)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts({
-            "GRIB_centre": "ecmf",
-            "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
-            "GRIB_subCentre": np.int64(0),
-            "Conventions": "CF-1.7",
-            "institution": "European Centre for Medium-Range Weather Forecasts",
-            "history": f"{history:%Y-%m-%dT%H:%M} {CFGRIB_HISTORY}",
-        })
+        nc.setncatts(
+            {
+                "GRIB_centre": "ecmf",
+                "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
+                "GRIB_subCentre": np.int64(0),
+                "Conventions": "CF-1.7",
+                "institution": "European Centre for Medium-Range Weather Forecasts",
+                "history": f"{history:%Y-%m-%dT%H:%M} {CFGRIB_HISTORY}",
+            }
+        )
         nc.createDimension("valid_time", len(seconds))
         nc.createDimension("latitude", ny)
         nc.createDimension("longitude", nx)
@@ -108,12 +118,24 @@ def netcdf(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.ndarr
         number.setncatts({"long_name": "ensemble member numerical id", "units": "1", "standard_name": "realization"})
         number.assignValue(0)
         vt = nc.createVariable("valid_time", "i8", ("valid_time",))
-        vt.setncatts({"long_name": "time", "standard_name": "time", "units": "seconds since 1970-01-01",
-                      "calendar": "proleptic_gregorian"})
+        vt.setncatts(
+            {
+                "long_name": "time",
+                "standard_name": "time",
+                "units": "seconds since 1970-01-01",
+                "calendar": "proleptic_gregorian",
+            }
+        )
         vt[:] = seconds
         la = nc.createVariable("latitude", "f8", ("latitude",), fill_value=np.nan)
-        la.setncatts({"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude",
-                      "stored_direction": "decreasing"})
+        la.setncatts(
+            {
+                "units": "degrees_north",
+                "standard_name": "latitude",
+                "long_name": "latitude",
+                "stored_direction": "decreasing",
+            }
+        )
         la[:] = lat
         lo = nc.createVariable("longitude", "f8", ("longitude",), fill_value=np.nan)
         lo.setncatts({"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"})
@@ -121,8 +143,16 @@ def netcdf(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.ndarr
         ev = nc.createVariable("expver", str, ("valid_time",))
         ev[:] = np.array(list(expver), dtype=object)
         for var, values in fields:
-            data = nc.createVariable(var.short, "f4", ("valid_time", "latitude", "longitude"), zlib=True, complevel=1,
-                                     shuffle=True, chunksizes=(1, ny, nx), fill_value=np.float32(np.nan))
+            data = nc.createVariable(
+                var.short,
+                "f4",
+                ("valid_time", "latitude", "longitude"),
+                zlib=True,
+                complevel=1,
+                shuffle=True,
+                chunksizes=(1, ny, nx),
+                fill_value=np.float32(np.nan),
+            )
             data.setncatts(grib_attrs(var, lat, lon, step_type))
             data[:] = values
 
@@ -165,11 +195,19 @@ def grib(path: str | Path, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray, 
     handles = {}
     try:
         for key, value in (
-            ("centre", "ecmf"), ("Ni", nx), ("Nj", ny),
-            ("latitudeOfFirstGridPointInDegrees", float(lat[0])), ("longitudeOfFirstGridPointInDegrees", float(lon[0])),
-            ("latitudeOfLastGridPointInDegrees", float(lat[-1])), ("longitudeOfLastGridPointInDegrees", float(lon[-1])),
-            ("iDirectionIncrementInDegrees", STEP), ("jDirectionIncrementInDegrees", STEP), ("jScansPositively", 0),
-            ("bitsPerValue", 16), ("bitmapPresent", 1), ("missingValue", 9999.0),
+            ("centre", "ecmf"),
+            ("Ni", nx),
+            ("Nj", ny),
+            ("latitudeOfFirstGridPointInDegrees", float(lat[0])),
+            ("longitudeOfFirstGridPointInDegrees", float(lon[0])),
+            ("latitudeOfLastGridPointInDegrees", float(lat[-1])),
+            ("longitudeOfLastGridPointInDegrees", float(lon[-1])),
+            ("iDirectionIncrementInDegrees", STEP),
+            ("jDirectionIncrementInDegrees", STEP),
+            ("jScansPositively", 0),
+            ("bitsPerValue", 16),
+            ("bitmapPresent", 1),
+            ("missingValue", 9999.0),
         ):
             eccodes.codes_set(sample, key, value)
         for var, _ in fields:
@@ -188,7 +226,9 @@ def grib(path: str | Path, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray, 
                     if var.step_type == "accum":
                         eccodes.codes_set(h, "startStep", 0)
                     eccodes.codes_set(h, "endStep", int(hour) - base)
-                    eccodes.codes_set_values(h, np.where(np.isnan(values[t]), 9999.0, values[t]).astype(np.float64).ravel())
+                    eccodes.codes_set_values(
+                        h, np.where(np.isnan(values[t]), 9999.0, values[t]).astype(np.float64).ravel()
+                    )
                     eccodes.codes_write(h, out)
     finally:
         for h in handles.values():
@@ -196,8 +236,15 @@ def grib(path: str | Path, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray, 
         eccodes.codes_release(sample)
 
 
-def step_type_zip(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.ndarray, expver: Sequence[str],
-                  fields: Fields, history: dt.datetime) -> None:
+def step_type_zip(
+    path: str | Path,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    seconds: np.ndarray,
+    expver: Sequence[str],
+    fields: Fields,
+    history: dt.datetime,
+) -> None:
     """The zip of ``data_stream-oper_stepType-{instant,accum}.nc`` members (each as :func:`netcdf`)."""
     files, names = [], []
     for step_type in ("instant", "accum"):
@@ -210,8 +257,17 @@ def step_type_zip(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: n
     zip_files(path, files, names)
 
 
-def daily_zip(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.ndarray, expver: Sequence[str],
-              fields: Fields, statistic: str, history: dt.datetime, tmpdir: Path) -> None:
+def daily_zip(
+    path: str | Path,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    seconds: np.ndarray,
+    expver: Sequence[str],
+    fields: Fields,
+    statistic: str,
+    history: dt.datetime,
+    tmpdir: Path,
+) -> None:
     """The daily-statistics zip: one :func:`netcdf` per variable, ``{request}_{statistic}.nc``, written in
     ``tmpdir`` first; ``seconds`` [D] are the days' 00 UTC."""
     files = []
@@ -221,8 +277,18 @@ def daily_zip(path: str | Path, lat: np.ndarray, lon: np.ndarray, seconds: np.nd
     zip_files(path, files)
 
 
-def hourly_month(path: str | Path, lat: np.ndarray, lon: np.ndarray, hours: np.ndarray, expver: Sequence[str],
-                 fields: Fields, history: dt.datetime, *, data_format: str, as_zip: bool) -> None:
+def hourly_month(
+    path: str | Path,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    hours: np.ndarray,
+    expver: Sequence[str],
+    fields: Fields,
+    history: dt.datetime,
+    *,
+    data_format: str,
+    as_zip: bool,
+) -> None:
     """One month of the hourly product as the CDS delivers it: NetCDF4, GRIB1 (``data_format='grib'``) or the
     zip of per-step-type NetCDF4 files (``as_zip``). ``hours`` [T]: valid times, int64 hours since 1970."""
     if data_format == "grib":

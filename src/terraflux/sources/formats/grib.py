@@ -18,7 +18,9 @@ def check_grib_complete(path: str | Path) -> None:
         handle.seek(max(size - 4, 0))
         tail = handle.read(4)
     if tail != b"7777":
-        raise DataError(f"{path}: the last GRIB message is incomplete (file truncated); delete it and rerun its download")
+        raise DataError(
+            f"{path}: the last GRIB message is incomplete (file truncated); delete it and rerun its download"
+        )
 
 
 def open_grib_datasets(path: str | Path, **kwargs) -> list:

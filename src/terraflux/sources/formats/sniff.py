@@ -26,13 +26,15 @@ def sniff(path: str | Path) -> str:
         with open(path, "rb") as handle:
             head = handle.read(8)
     except OSError as error:
-        raise DataError(f"{path}: cannot be read ({error.strerror}); check that the acquire step produced it") from error
+        raise DataError(
+            f"{path}: cannot be read ({error.strerror}); check that the acquire step produced it"
+        ) from error
     if not head:
         raise DataError(f"{path}: the file is empty; delete it and rerun its download")
     for magic, kind in MAGIC.items():
         if head.startswith(magic):
             return kind
     raise DataError(
-        f"{path}: unknown format (first bytes {head!r}); expected zip, NetCDF or GRIB. Delete the file and rerun its download"
+        f"{path}: unknown format (first bytes {head!r}); expected zip, NetCDF or GRIB. "
+        "Delete the file and rerun its download"
     )
-

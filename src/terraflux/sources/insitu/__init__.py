@@ -1,9 +1,9 @@
 """In-situ carbon fluxes: CarbonSense v1 site folders and FLUXNET2015 FULLSET site files.
 
 CarbonSense v1 (Fortier et al. 2024, CarbonSense: a multimodal dataset and baseline for carbon flux
-modelling, arXiv:2406.04940; Zenodo record 11403428, CC-BY-4.0): one archive ``carbonsense.tar`` holding per site and period
-``{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json, predictors.csv, targets.csv, modis.pkl}``; ``targets.csv``
-has ``timestamp`` and the ONEFlux flux columns hourly in umol CO2 m-2 s-1; ``meta.json`` has SITE_ID,
+modelling, arXiv:2406.04940; Zenodo record 11403428, CC-BY-4.0): one archive ``carbonsense.tar`` holding
+per site and period ``{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json, predictors.csv, targets.csv, modis.pkl}``;
+``targets.csv`` has ``timestamp`` and the ONEFlux flux columns hourly in umol CO2 m-2 s-1; ``meta.json`` has SITE_ID,
 LOCATION_LAT, LOCATION_LON, LOCATION_ELEV, IGBP, SOURCES (networks), TIME. ``modis.pkl`` is never extracted
 nor read (no unpickling of downloaded files).
 
@@ -48,8 +48,14 @@ FLUXNET_FILE = re.compile(
 )
 FLUXNET_GLOB = "FLX_*_FLUXNET2015_*.csv"
 TIME_FORMATS = {"HH": "%Y%m%d%H%M", "HR": "%Y%m%d%H%M", "DD": "%Y%m%d", "WW": "%Y%m%d", "MM": "%Y%m", "YY": "%Y"}
-UNITS = {"HH": "umol CO2 m-2 s-1", "HR": "umol CO2 m-2 s-1", "DD": "gC m-2 d-1", "WW": "gC m-2 d-1",
-         "MM": "gC m-2 d-1", "YY": "gC m-2 y-1"}
+UNITS = {
+    "HH": "umol CO2 m-2 s-1",
+    "HR": "umol CO2 m-2 s-1",
+    "DD": "gC m-2 d-1",
+    "WW": "gC m-2 d-1",
+    "MM": "gC m-2 d-1",
+    "YY": "gC m-2 y-1",
+}
 MISSING = -9999
 #: The site list beside the FLUXNET files, and its columns.
 SITES_FILE = "sites.csv"
@@ -60,8 +66,10 @@ FULLSET_COLUMNS_FILE = DATA_DIR / "fluxnet2015_fullset_columns.txt"
 #: How a user-supplied directory of each format must look (for error messages).
 LAYOUTS = {
     "carbonsense": "CarbonSense v1 site folders {SITE}/{YYYY-MM-DD_YYYY-MM-DD}/meta.json",
-    "fluxnet2015": "FLUXNET2015 / ONEFlux files " + FLUXNET_NAME.format(
-        site="{SITE}", resolution="{HH,DD,MM,YY}", first_year="{Y0}", last_year="{Y1}", version="{v}"),
+    "fluxnet2015": "FLUXNET2015 / ONEFlux files "
+    + FLUXNET_NAME.format(
+        site="{SITE}", resolution="{HH,DD,MM,YY}", first_year="{Y0}", last_year="{Y1}", version="{v}"
+    ),
 }
 
 
@@ -83,8 +91,9 @@ def fullset_columns() -> list[str]:
 
 def fluxnet_file_name(site: str, resolution: str, first_year: int, last_year: int, version: str) -> str:
     """The FULLSET file of a site at ``resolution`` (HH, HR, DD, WW, MM, YY) for the years it covers."""
-    return FLUXNET_NAME.format(site=site, resolution=resolution, first_year=first_year, last_year=last_year,
-                               version=version)
+    return FLUXNET_NAME.format(
+        site=site, resolution=resolution, first_year=first_year, last_year=last_year, version=version
+    )
 
 
 def period_folder(first, last) -> str:

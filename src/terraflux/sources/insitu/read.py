@@ -18,8 +18,18 @@ import pandas as pd
 
 from terraflux.errors import DataError
 from terraflux.sources.insitu import (
-    CARBONSENSE_FILES, CARBONSENSE_UNITS, FLUXNET_FILE, FLUXNET_GLOB, LAYOUTS, META_KEYS, MISSING, SITES_COLUMNS,
-    SITES_FILE, TIME_FORMATS, UNITS, flux_columns,
+    CARBONSENSE_FILES,
+    CARBONSENSE_UNITS,
+    FLUXNET_FILE,
+    FLUXNET_GLOB,
+    LAYOUTS,
+    META_KEYS,
+    MISSING,
+    SITES_COLUMNS,
+    SITES_FILE,
+    TIME_FORMATS,
+    UNITS,
+    flux_columns,
 )
 
 META, _, TARGETS = CARBONSENSE_FILES

@@ -19,8 +19,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from terraflux.sources.insitu import (
-    CARBONSENSE_FILES, MISSING, SITES_FILE, TARGET_COLUMNS, TIME_FORMATS, TIMESTAMP_FORMAT, fluxnet_file_name,
-    fullset_columns, period_folder,
+    CARBONSENSE_FILES,
+    MISSING,
+    SITES_FILE,
+    TARGET_COLUMNS,
+    TIME_FORMATS,
+    TIMESTAMP_FORMAT,
+    fluxnet_file_name,
+    fullset_columns,
+    period_folder,
 )
 
 META, PREDICTORS, TARGETS = CARBONSENSE_FILES
@@ -41,8 +48,13 @@ def write_csv(table: pd.DataFrame, path: Path, decimals: int, final_newline: boo
     path.write_text(text if final_newline else text.rstrip("\n"))
 
 
-def carbonsense_site(root: str | Path, site: Mapping, times: pd.Series, targets: Mapping[str, np.ndarray],
-                     predictors: Mapping[str, np.ndarray]) -> Path:
+def carbonsense_site(
+    root: str | Path,
+    site: Mapping,
+    times: pd.Series,
+    targets: Mapping[str, np.ndarray],
+    predictors: Mapping[str, np.ndarray],
+) -> Path:
     """One site's period folder under ``root``; returns it.
 
     ``times`` [T]: record start times (hourly); ``targets``: the flux columns of ``targets.csv``
@@ -58,16 +70,28 @@ def carbonsense_site(root: str | Path, site: Mapping, times: pd.Series, targets:
     write_csv(pd.DataFrame({"timestamp": stamp, **targets}), folder / TARGETS, decimals=5)
     write_csv(pd.DataFrame({"timestamp": stamp, **predictors}), folder / PREDICTORS, decimals=6)
     meta = {
-        "SITE_ID": site["site_id"], "LOCATION_LAT": site["latitude"], "LOCATION_LON": site["longitude"],
-        "LOCATION_ELEV": site["elevation"], "IGBP": site["igbp"], "SOURCES": [site["network"]],
+        "SITE_ID": site["site_id"],
+        "LOCATION_LAT": site["latitude"],
+        "LOCATION_LON": site["longitude"],
+        "LOCATION_ELEV": site["elevation"],
+        "IGBP": site["igbp"],
+        "SOURCES": [site["network"]],
         "TIME": {"start": f"{first:{TIMESTAMP_FORMAT}}", "end": f"{last:{TIMESTAMP_FORMAT}}"},
     }
     (folder / META).write_text(json.dumps(meta, indent=2) + "\n")
     return folder
 
 
-def fluxnet_file(root: str | Path, site: Mapping, resolution: str, first_year: int, last_year: int, version: str,
-                 periods: Sequence, columns: Mapping[str, np.ndarray | float]) -> Path:
+def fluxnet_file(
+    root: str | Path,
+    site: Mapping,
+    resolution: str,
+    first_year: int,
+    last_year: int,
+    version: str,
+    periods: Sequence,
+    columns: Mapping[str, np.ndarray | float],
+) -> Path:
     """One aggregated FULLSET file (DD, WW, MM or YY) under ``root``; returns it.
 
     ``periods`` [N]: the rows' periods (anything with ``strftime``), written as ``TIMESTAMP``; ``columns``:
@@ -89,9 +113,19 @@ def fluxnet_file(root: str | Path, site: Mapping, resolution: str, first_year: i
 
 def site_list(root: str | Path, sites: Sequence[Mapping]) -> Path:
     """``sites.csv`` beside FLUXNET2015 files (the files carry no coordinates); returns it."""
-    table = pd.DataFrame([{"SITE_ID": s["site_id"], "LOCATION_LAT": s["latitude"], "LOCATION_LON": s["longitude"],
-                           "LOCATION_ELEV": s["elevation"], "IGBP": s["igbp"], "NETWORK": s["network"]}
-                          for s in sites])
+    table = pd.DataFrame(
+        [
+            {
+                "SITE_ID": s["site_id"],
+                "LOCATION_LAT": s["latitude"],
+                "LOCATION_LON": s["longitude"],
+                "LOCATION_ELEV": s["elevation"],
+                "IGBP": s["igbp"],
+                "NETWORK": s["network"],
+            }
+            for s in sites
+        ]
+    )
     path = Path(root) / SITES_FILE
     table.to_csv(path, index=False)
     return path

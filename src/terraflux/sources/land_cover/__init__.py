@@ -42,11 +42,52 @@ PATHS = {
     "pft": "land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-" + PFT_VERSION + ".nc",
 }
 
-FLAG_VALUES = np.array([0, 10, 11, 12, 20, 30, 40, 50, 60, 61, 62, 70, 71, 72, 80, 81, 82, 90, 100, 110, 120, 121, 122,
-                        130, 140, 150, 151, 152, 153, 160, 170, 180, 190, 200, 201, 202, 210, 220], dtype=np.uint8)
+FLAG_VALUES = np.array(
+    [
+        0,
+        10,
+        11,
+        12,
+        20,
+        30,
+        40,
+        50,
+        60,
+        61,
+        62,
+        70,
+        71,
+        72,
+        80,
+        81,
+        82,
+        90,
+        100,
+        110,
+        120,
+        121,
+        122,
+        130,
+        140,
+        150,
+        151,
+        152,
+        153,
+        160,
+        170,
+        180,
+        190,
+        200,
+        201,
+        202,
+        210,
+        220,
+    ],
+    dtype=np.uint8,
+)
 FLAG_MEANINGS = (
-    "no_data cropland_rainfed cropland_rainfed_herbaceous_cover cropland_rainfed_tree_or_shrub_cover cropland_irrigated "
-    "mosaic_cropland mosaic_natural_vegetation tree_broadleaved_evergreen_closed_to_open "
+    "no_data cropland_rainfed cropland_rainfed_herbaceous_cover cropland_rainfed_tree_or_shrub_cover "
+    "cropland_irrigated mosaic_cropland mosaic_natural_vegetation tree_broadleaved_evergreen_closed_to_open "
     "tree_broadleaved_deciduous_closed_to_open tree_broadleaved_deciduous_closed tree_broadleaved_deciduous_open "
     "tree_needleleaved_evergreen_closed_to_open tree_needleleaved_evergreen_closed tree_needleleaved_evergreen_open "
     "tree_needleleaved_deciduous_closed_to_open tree_needleleaved_deciduous_closed tree_needleleaved_deciduous_open "
@@ -63,8 +104,22 @@ FLAG_COLORS = (
 CLASS_WATER = 210
 CLASS_SNOW_ICE = 220
 
-PFT_VARIABLES = ("TREES-BE", "TREES-BD", "TREES-NE", "TREES-ND", "SHRUBS-BE", "SHRUBS-BD", "SHRUBS-NE", "SHRUBS-ND",
-                 "GRASS-NAT", "GRASS-MAN", "BUILT", "BARE", "WATER", "SNOWICE")
+PFT_VARIABLES = (
+    "TREES-BE",
+    "TREES-BD",
+    "TREES-NE",
+    "TREES-ND",
+    "SHRUBS-BE",
+    "SHRUBS-BD",
+    "SHRUBS-NE",
+    "SHRUBS-ND",
+    "GRASS-NAT",
+    "GRASS-MAN",
+    "BUILT",
+    "BARE",
+    "WATER",
+    "SNOWICE",
+)
 
 
 def map_year(year: int, product: str) -> int:

@@ -18,13 +18,22 @@ import numpy as np
 
 from terraflux.sources.formats.zips import zip_files
 from terraflux.sources.land_cover import (
-    CLASS_SNOW_ICE, CLASS_WATER, FLAG_COLORS, FLAG_MEANINGS, FLAG_VALUES, PIXELS_PER_DEGREE, member_name, product,
+    CLASS_SNOW_ICE,
+    CLASS_WATER,
+    FLAG_COLORS,
+    FLAG_MEANINGS,
+    FLAG_VALUES,
+    PIXELS_PER_DEGREE,
+    member_name,
+    product,
 )
 
 WGS84_WKT = (
     'GEOGCS["WGS 84", \n  DATUM["World Geodetic System 1984", \n    SPHEROID["WGS 84", 6378137.0, 298.257223563, '
-    'AUTHORITY["EPSG","7030"]], \n    AUTHORITY["EPSG","6326"]], \n  PRIMEM["Greenwich", 0.0, AUTHORITY["EPSG","8901"]], \n'
-    '  UNIT["degree", 0.017453292519943295], \n  AXIS["Geodetic longitude", EAST], \n  AXIS["Geodetic latitude", NORTH], \n'
+    'AUTHORITY["EPSG","7030"]], \n    AUTHORITY["EPSG","6326"]], \n'
+    '  PRIMEM["Greenwich", 0.0, AUTHORITY["EPSG","8901"]], \n'
+    '  UNIT["degree", 0.017453292519943295], \n  AXIS["Geodetic longitude", EAST], \n'
+    '  AXIS["Geodetic latitude", NORTH], \n'
     '  AUTHORITY["EPSG","4326"]]'
 )
 COMPRESSION = dict(zlib=True, complevel=5, shuffle=True)
@@ -41,7 +50,8 @@ def _global_attrs(year: int, tracking_id: str, creation_date: str) -> dict:
         "standard_name_vocabulary": "NetCDF Climate and Forecast (CF) Standard Names version 21",
         "keywords": "land cover classification,satellite,observation",
         "keywords_vocabulary": "NASA Global Change Master Directory (GCMD) Science Keywords",
-        "license": "EC C3S Land cover Data Policy", "naming_authority": "", "cdm_data_type": "grid", "TileSize": "2025:2025",
+        "license": "EC C3S Land cover Data Policy", "naming_authority": "", "cdm_data_type": "grid",
+        "TileSize": "2025:2025",
         "tracking_id": tracking_id,
         "product_version": release, "creation_date": creation_date, "creator_name": "UCLouvain",
         "creator_url": "http://www.uclouvain.be/", "creator_email": "landcover-cci@uclouvain.be",
@@ -55,8 +65,16 @@ def _global_attrs(year: int, tracking_id: str, creation_date: str) -> dict:
     }  # fmt: skip
 
 
-def lccs_netcdf(path: str | Path, year: int, lat: np.ndarray, lon: np.ndarray, classes: np.ndarray,
-                observation_count: np.ndarray, tracking_id: str, creation_date: str) -> None:
+def lccs_netcdf(
+    path: str | Path,
+    year: int,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    classes: np.ndarray,
+    observation_count: np.ndarray,
+    tracking_id: str,
+    creation_date: str,
+) -> None:
     """The year's LCCS NetCDF: ``classes`` uint8 [ny, nx] (LCCS codes) on pixel centres ``lat`` [ny] (descending)
     and ``lon`` [nx], degrees; ``observation_count`` uint16 [ny, nx]; ``tracking_id`` (a UUID) and
     ``creation_date`` (``YYYYMMDDTHHMMSSZ``) as the product's global attributes."""
@@ -71,54 +89,124 @@ def lccs_netcdf(path: str | Path, year: int, lat: np.ndarray, lon: np.ndarray, c
         nc.createDimension("lon", nx)
         nc.createDimension("bounds", 2)
         v = nc.createVariable("lccs_class", "u1", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts({
-            "standard_name": "land_cover_lccs", "flag_colors": FLAG_COLORS, "long_name": "Land cover class defined in LCCS",
-            "valid_min": np.int32(1), "valid_max": np.int32(220),
-            "ancillary_variables": "processed_flag current_pixel_state observation_count change_count",
-            "flag_meanings": FLAG_MEANINGS, "flag_values": FLAG_VALUES,
-        })
+        v.setncatts(
+            {
+                "standard_name": "land_cover_lccs",
+                "flag_colors": FLAG_COLORS,
+                "long_name": "Land cover class defined in LCCS",
+                "valid_min": np.int32(1),
+                "valid_max": np.int32(220),
+                "ancillary_variables": "processed_flag current_pixel_state observation_count change_count",
+                "flag_meanings": FLAG_MEANINGS,
+                "flag_values": FLAG_VALUES,
+            }
+        )
         v[0] = classes
-        v = nc.createVariable("processed_flag", "i1", ("time", "lat", "lon"), fill_value=np.int8(-1), chunksizes=(1, ny, nx),
-                              **COMPRESSION)
-        v.setncatts({"long_name": "LC map processed area flag", "standard_name": "land_cover_lccs status_flag",
-                     "valid_min": np.int32(0), "valid_max": np.int32(1), "flag_meanings": "not_processed processed",
-                     "flag_values": np.array([0, 1], dtype=np.int8)})
+        v = nc.createVariable(
+            "processed_flag",
+            "i1",
+            ("time", "lat", "lon"),
+            fill_value=np.int8(-1),
+            chunksizes=(1, ny, nx),
+            **COMPRESSION,
+        )
+        v.setncatts(
+            {
+                "long_name": "LC map processed area flag",
+                "standard_name": "land_cover_lccs status_flag",
+                "valid_min": np.int32(0),
+                "valid_max": np.int32(1),
+                "flag_meanings": "not_processed processed",
+                "flag_values": np.array([0, 1], dtype=np.int8),
+            }
+        )
         v[0] = np.ones((ny, nx), dtype=np.int8)
-        v = nc.createVariable("current_pixel_state", "i1", ("time", "lat", "lon"), fill_value=np.int8(-1),
-                              chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts({"long_name": "LC pixel type mask", "standard_name": "land_cover_lccs status_flag",
-                     "valid_min": np.int32(0), "valid_max": np.int32(5),
-                     "flag_meanings": "invalid clear_land clear_water clear_snow_ice cloud cloud_shadow",
-                     "flag_values": np.array([0, 1, 2, 3, 4, 5], dtype=np.int8)})
+        v = nc.createVariable(
+            "current_pixel_state",
+            "i1",
+            ("time", "lat", "lon"),
+            fill_value=np.int8(-1),
+            chunksizes=(1, ny, nx),
+            **COMPRESSION,
+        )
+        v.setncatts(
+            {
+                "long_name": "LC pixel type mask",
+                "standard_name": "land_cover_lccs status_flag",
+                "valid_min": np.int32(0),
+                "valid_max": np.int32(5),
+                "flag_meanings": "invalid clear_land clear_water clear_snow_ice cloud cloud_shadow",
+                "flag_values": np.array([0, 1, 2, 3, 4, 5], dtype=np.int8),
+            }
+        )
         v[0] = np.where(classes == CLASS_WATER, 2, np.where(classes == CLASS_SNOW_ICE, 3, 1)).astype(np.int8)
         v = nc.createVariable("observation_count", "u2", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts({"long_name": "number of valid observations", "standard_name": "land_cover_lccs number_of_observations",
-                     "valid_min": np.int32(0), "valid_max": np.int32(32767)})
+        v.setncatts(
+            {
+                "long_name": "number of valid observations",
+                "standard_name": "land_cover_lccs number_of_observations",
+                "valid_min": np.int32(0),
+                "valid_max": np.int32(32767),
+            }
+        )
         v[0] = observation_count
         v = nc.createVariable("change_count", "u1", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
         v.setncatts({"long_name": "number of class changes", "valid_min": np.int32(0), "valid_max": np.int32(100)})
         v[0] = np.zeros((ny, nx), dtype=np.uint8)
         v = nc.createVariable("crs", "i4", ("lon",))
         v.setncatts({"wkt": WGS84_WKT, "i2m": "0.002777777777778,0.0,0.0,-0.002777777777778,-180.0,90.0"})
-        v = nc.createVariable("lat_bounds", "f8", ("lon", "lat", "bounds"), fill_value=np.nan, chunksizes=(nx, ny, 2),
-                              **COMPRESSION)
+        v = nc.createVariable(
+            "lat_bounds", "f8", ("lon", "lat", "bounds"), fill_value=np.nan, chunksizes=(nx, ny, 2), **COMPRESSION
+        )
         v[:] = np.broadcast_to(np.stack([lat + half, lat - half], axis=-1)[None], (nx, ny, 2))
-        v = nc.createVariable("lon_bounds", "f8", ("lon", "bounds"), fill_value=np.nan, chunksizes=(nx, 2), **COMPRESSION)
+        v = nc.createVariable(
+            "lon_bounds", "f8", ("lon", "bounds"), fill_value=np.nan, chunksizes=(nx, 2), **COMPRESSION
+        )
         v[:] = np.stack([lon - half, lon + half], axis=-1)
         v = nc.createVariable("time_bounds", "f8", ("lon", "time", "bounds"), fill_value=np.nan)
         v[:] = np.broadcast_to(np.array([start, end], dtype=np.float64), (nx, 1, 2))
         for name, values, attrs in (
-            ("lat", lat, {"units": "degrees_north", "long_name": "latitude", "standard_name": "latitude", "valid_min": -90.0,
-                          "valid_max": 90.0, "bounds": "lat_bounds", "axis": "Y"}),
-            ("lon", lon, {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude",
-                          "valid_min": -180.0, "valid_max": 180.0, "bounds": "lon_bounds", "axis": "X"}),
+            (
+                "lat",
+                lat,
+                {
+                    "units": "degrees_north",
+                    "long_name": "latitude",
+                    "standard_name": "latitude",
+                    "valid_min": -90.0,
+                    "valid_max": 90.0,
+                    "bounds": "lat_bounds",
+                    "axis": "Y",
+                },
+            ),
+            (
+                "lon",
+                lon,
+                {
+                    "units": "degrees_east",
+                    "long_name": "longitude",
+                    "standard_name": "longitude",
+                    "valid_min": -180.0,
+                    "valid_max": 180.0,
+                    "bounds": "lon_bounds",
+                    "axis": "X",
+                },
+            ),
         ):
             v = nc.createVariable(name, "f8", (name,), fill_value=np.nan, chunksizes=(len(values),), **COMPRESSION)
             v.setncatts({k: (np.float64(a) if isinstance(a, float) else a) for k, a in attrs.items()})
             v[:] = values
         v = nc.createVariable("time", "f8", ("time",), fill_value=np.nan)
-        v.setncatts({"standard_name": "time", "long_name": "time", "axis": "T", "bounds": "time_bounds",
-                     "units": "days since 1970-01-01", "calendar": "standard"})
+        v.setncatts(
+            {
+                "standard_name": "time",
+                "long_name": "time",
+                "axis": "T",
+                "bounds": "time_bounds",
+                "units": "days since 1970-01-01",
+                "calendar": "standard",
+            }
+        )
         v[:] = [float(start)]
 
 

@@ -74,8 +74,15 @@ def url(base_url: str, satellite_code: str, year: int, week: int) -> str:
     return f"{base_url.rstrip('/')}/{file_name(satellite_code, year, week)}"
 
 
-def download(base_url: str, satellite_code: str, year: int, week: int, target: str | Path,
-             settings: "ClientSettings", **kwargs: Any) -> dict[str, Any]:
+def download(
+    base_url: str,
+    satellite_code: str,
+    year: int,
+    week: int,
+    target: str | Path,
+    settings: "ClientSettings",
+    **kwargs: Any,
+) -> dict[str, Any]:
     """Download one weekly file (:func:`terraflux.sources.download.https.download`, ``kwargs`` passed on);
     a missing file's error names the satellite(s) the server lists for that week."""
     from terraflux.sources.download import errors, https

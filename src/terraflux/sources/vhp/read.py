@@ -46,5 +46,9 @@ def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:
     for name in variables:
         values = out[name].values.astype(np.float32)
         values[(values < 0) | (values > 100)] = np.nan
-        out[name] = (("latitude", "longitude"), values, {"units": "1", "long_name": out[name].attrs.get("long_name", name)})
+        out[name] = (
+            ("latitude", "longitude"),
+            values,
+            {"units": "1", "long_name": out[name].attrs.get("long_name", name)},
+        )
     return out

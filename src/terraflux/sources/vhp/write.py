@@ -19,28 +19,39 @@ from terraflux.sources.vhp import FILL, STEP
 LONG_NAMES = {"VCI": "Vegetation Condition Index", "TCI": "Thermal Condition Index", "VHI": "Vegetation Health Index"}
 
 
-def week_file(path: str | Path, lat: np.ndarray, lon: np.ndarray, indices: dict[str, np.ndarray], sea: np.ndarray,
-              satellite: str, year: int, week: int, begin: dt.date) -> None:
+def week_file(
+    path: str | Path,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    indices: dict[str, np.ndarray],
+    sea: np.ndarray,
+    satellite: str,
+    year: int,
+    week: int,
+    begin: dt.date,
+) -> None:
     """One weekly file. ``lat`` [ny] (descending) and ``lon`` [nx]: pixel centres, degrees; ``indices``: VCI,
     TCI, VHI float32 [ny, nx]; ``sea`` bool [ny, nx] (fill value and QA 1 there); ``begin``: the week's first
     day."""
     fill = np.float32(FILL)
     day = begin.timetuple().tm_yday
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts({
-            "title": "Vegetation Health Products (VHP), blended 4 km, weekly",
-            "institution": "NOAA/NESDIS/STAR",
-            "SATELLITE": satellite,
-            "YEAR": np.int16(year),
-            "PERIOD_OF_YEAR": np.int16(week),
-            "DATE_BEGIN": np.int16(day),
-            "DATE_END": np.int16(min(day + 6, 366)),
-            "START_LATITUDE_RANGE": np.float32(round(lat[0] + STEP / 2, 6)),
-            "END_LATITUDE_RANGE": np.float32(round(lat[-1] - STEP / 2, 6)),
-            "START_LONGITUDE_RANGE": np.float32(round(lon[0] - STEP / 2, 6)),
-            "END_LONGITUDE_RANGE": np.float32(round(lon[-1] + STEP / 2, 6)),
-            "PROJECTION": "Plate_Carree",
-        })
+        nc.setncatts(
+            {
+                "title": "Vegetation Health Products (VHP), blended 4 km, weekly",
+                "institution": "NOAA/NESDIS/STAR",
+                "SATELLITE": satellite,
+                "YEAR": np.int16(year),
+                "PERIOD_OF_YEAR": np.int16(week),
+                "DATE_BEGIN": np.int16(day),
+                "DATE_END": np.int16(min(day + 6, 366)),
+                "START_LATITUDE_RANGE": np.float32(round(lat[0] + STEP / 2, 6)),
+                "END_LATITUDE_RANGE": np.float32(round(lat[-1] - STEP / 2, 6)),
+                "START_LONGITUDE_RANGE": np.float32(round(lon[0] - STEP / 2, 6)),
+                "END_LONGITUDE_RANGE": np.float32(round(lon[-1] + STEP / 2, 6)),
+                "PROJECTION": "Plate_Carree",
+            }
+        )
         nc.createDimension("HEIGHT", len(lat))
         nc.createDimension("WIDTH", len(lon))
         for name in ("VCI", "TCI", "VHI"):
