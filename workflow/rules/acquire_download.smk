@@ -102,7 +102,9 @@ rule download_cerra:
         **job_resources("download"),
         cds_requests=1,
     params:
-        spec=lambda w: cerra.request(SOURCES["cerra"], w.product, int(w.year), int(w.month)),
+        spec=lambda w: cerra.request(
+            SOURCES["cerra"], w.product, int(w.year), int(w.month)
+        ),
         allowed=["grib"],
     script:
         "../scripts/download_era5_land_cerra_land_cover.py"
@@ -153,7 +155,9 @@ rule download_land_cover_pft:
     resources:
         **job_resources("download"),
     params:
-        url=lambda w: land_cover.pft_url(SOURCES["land_cover"]["pft_base_url"], int(w.year)),
+        url=lambda w: land_cover.pft_url(
+            SOURCES["land_cover"]["pft_base_url"], int(w.year)
+        ),
         allowed=["netcdf4", "netcdf3"],
     script:
         "../scripts/download_land_cover_pft.py"

@@ -83,7 +83,10 @@ rule prepare_era5_land:
 rule prepare_pft:
     """Yearly land-cover maps -> BL/NL/GS/other and 14-PFT fractions per model-grid cell (pft.zarr)."""
     input:
-        files=[raw(land_cover.raw_path(LAND_COVER_PRODUCT, y)) for y in LAND_COVER_MAP_YEARS],
+        files=[
+            raw(land_cover.raw_path(LAND_COVER_PRODUCT, y))
+            for y in LAND_COVER_MAP_YEARS
+        ],
         monthly=PREPARED["era5_land_monthly.zarr"],
         crosswalk=repo_file("src/terraflux/data/lccs_pft_crosswalk.csv"),
         groups=repo_file("src/terraflux/data/pft_groups.csv"),
