@@ -82,23 +82,17 @@ def _era5_fields(variables: list[str], area: list[float], times: int):
     return lat, lon, fields
 
 
-def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2) -> bytes:
-    """An ERA5-Land file of the new CDS (valid_time, latitude, longitude) from 2016-01-01 00 UTC, tiny."""
+def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2, as_zip: bool = False) -> bytes:
+    """An hourly ERA5-Land file of the new CDS from 2016-01-01 00 UTC, tiny: NetCDF4, or (``as_zip``) the zip of
+    one NetCDF per step type the CDS sends for mixed instantaneous and accumulated fields."""
     lat, lon, fields = _era5_fields(variables, area, times)
-    seconds = 1451606400 + 3600 * np.arange(times, dtype=np.int64)
+    hours = 403224 + np.arange(times, dtype=np.int64)  # 2016-01-01 00 UTC, hours since 1970
     history = write_era5.delivery_time(2016, 1)
     return _written(
-        lambda path, _: write_era5.netcdf(path, lat, lon, seconds, ["0001"] * times, fields, history), "f.nc"
-    )
-
-
-def era5_land_step_type_zip(variables: list[str], area: list[float], times: int = 2) -> bytes:
-    """The zip of one NetCDF per step type the CDS sends for mixed instantaneous and accumulated fields."""
-    lat, lon, fields = _era5_fields(variables, area, times)
-    seconds = 1451606400 + 3600 * np.arange(times, dtype=np.int64)
-    history = write_era5.delivery_time(2016, 1)
-    return _written(
-        lambda path, _: write_era5.step_type_zip(path, lat, lon, seconds, ["0001"] * times, fields, history), "f.zip"
+        lambda path, _: write_era5.hourly_month(
+            path, lat, lon, hours, ["0001"] * times, fields, history, data_format="netcdf", as_zip=as_zip
+        ),
+        "f.nc",
     )
 
 
@@ -160,7 +154,7 @@ def make_asset(dataset: str, inputs: dict[str, Any], faults: "Faults") -> tuple[
     variables = list(inputs.get("variable", []))
     if dataset == era5_land.HOURLY_DATASET:
         if faults.zip_for_netcdf:
-            return era5_land_step_type_zip(variables, area), "application/zip", "zip"
+            return era5_land_netcdf(variables, area, as_zip=True), "application/zip", "zip"
         return era5_land_netcdf(variables, area, faults.asset_times), "application/netcdf", "nc"
     if dataset == era5_land.DAILY_DATASET:
         return era5_land_daily_zip(variables, area, inputs["daily_statistic"]), "application/zip", "zip"

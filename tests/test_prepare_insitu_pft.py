@@ -29,6 +29,15 @@ def outputs(tmp_path):
     }
 
 
+def prepare_carbonsense_2016(root, out, min_coverage=0.5):
+    """prepare_insitu of the CarbonSense sites under ``root`` on the test grid, 2016, night-time partitioning."""
+    period = {"start_year": 2016, "end_year": 2016}
+    return prepare_insitu(
+        root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period=period, partitioning="NT",
+        min_coverage=min_coverage, **out,
+    )  # fmt: skip
+
+
 def test_fluxnet_monthly_values_equal_the_file(tmp_path, samples):
     root = tmp_path / "fluxnet2015"
     root.mkdir()
@@ -64,16 +73,7 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     write_carbonsense_site(root, "AA-One", 47.71, 8.29, days=40, nee=2.0, gaps=18)  # day 1: 6 of 24 good hours
     write_carbonsense_site(root, "BB-Far", 10.0, 100.0, days=2)  # outside the grid: left out
     out = outputs(tmp_path)
-    sites = prepare_insitu(
-        root,
-        fmt="carbonsense",
-        cell_lat=CELL_LAT,
-        cell_lon=CELL_LON,
-        period={"start_year": 2016, "end_year": 2016},
-        partitioning="NT",
-        min_coverage=0.5,
-        **out,
-    )
+    sites = prepare_carbonsense_2016(root, out)
     assert sites["site_id"].tolist() == ["AA-One"]
     assert sites.iloc[0][["cell_iy", "cell_ix", "igbp", "network"]].tolist() == [1, 1, "DBF", "ICOS"]
     daily = pd.read_parquet(out["daily_path"])
@@ -93,16 +93,7 @@ def test_missing_site_folder_content_is_a_clear_error(tmp_path):
     folder = write_carbonsense_site(root)
     (folder / "targets.csv").write_text("")
     with pytest.raises(DataError, match=r"targets\.csv: the site file is empty"):
-        prepare_insitu(
-            root,
-            fmt="carbonsense",
-            cell_lat=CELL_LAT,
-            cell_lon=CELL_LON,
-            period={"start_year": 2016, "end_year": 2016},
-            partitioning="NT",
-            min_coverage=0.5,
-            **outputs(tmp_path),
-        )
+        prepare_carbonsense_2016(root, outputs(tmp_path))
     assert not (tmp_path / "sites.parquet").exists()
 
 

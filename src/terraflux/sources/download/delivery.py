@@ -67,8 +67,9 @@ def save_download(
     """Run ``fetch(tmp)`` to write the data to a temporary sibling, verify it, then publish it.
 
     ``fetch`` returns facts about the delivery (asset type, size, ...; ``sha256`` if it already hashed the
-    file), stored in the request sidecar under ``delivery`` with the detected ``format`` and the ``sha256``. ``allowed`` lists the formats
-    accepted for this target (see :func:`sniff_format`). Returns the full sidecar description.
+    file), stored in the request sidecar under ``delivery`` with the detected ``format`` and the ``sha256``.
+    ``allowed`` lists the formats accepted for this target (see :func:`sniff_format`). Returns the full sidecar
+    description.
     """
     target = Path(target)
     allowed = tuple(allowed)

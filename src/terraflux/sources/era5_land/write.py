@@ -100,17 +100,16 @@ def netcdf(
     ``history``: when the CDS produced the file (:func:`delivery_time`); ``step_type`` overrides the
     variables' own ``GRIB_stepType`` (the daily product says 'instant')."""
     ny, nx = len(lat), len(lon)
+    # fmt: off
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts(
-            {
-                "GRIB_centre": "ecmf",
-                "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
-                "GRIB_subCentre": np.int64(0),
-                "Conventions": "CF-1.7",
-                "institution": "European Centre for Medium-Range Weather Forecasts",
-                "history": f"{history:%Y-%m-%dT%H:%M} {CFGRIB_HISTORY}",
-            }
-        )
+        nc.setncatts({
+            "GRIB_centre": "ecmf",
+            "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
+            "GRIB_subCentre": np.int64(0),
+            "Conventions": "CF-1.7",
+            "institution": "European Centre for Medium-Range Weather Forecasts",
+            "history": f"{history:%Y-%m-%dT%H:%M} {CFGRIB_HISTORY}",
+        })
         nc.createDimension("valid_time", len(seconds))
         nc.createDimension("latitude", ny)
         nc.createDimension("longitude", nx)
@@ -118,24 +117,12 @@ def netcdf(
         number.setncatts({"long_name": "ensemble member numerical id", "units": "1", "standard_name": "realization"})
         number.assignValue(0)
         vt = nc.createVariable("valid_time", "i8", ("valid_time",))
-        vt.setncatts(
-            {
-                "long_name": "time",
-                "standard_name": "time",
-                "units": "seconds since 1970-01-01",
-                "calendar": "proleptic_gregorian",
-            }
-        )
+        vt.setncatts({"long_name": "time", "standard_name": "time", "units": "seconds since 1970-01-01",
+                      "calendar": "proleptic_gregorian"})
         vt[:] = seconds
         la = nc.createVariable("latitude", "f8", ("latitude",), fill_value=np.nan)
-        la.setncatts(
-            {
-                "units": "degrees_north",
-                "standard_name": "latitude",
-                "long_name": "latitude",
-                "stored_direction": "decreasing",
-            }
-        )
+        la.setncatts({"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude",
+                      "stored_direction": "decreasing"})
         la[:] = lat
         lo = nc.createVariable("longitude", "f8", ("longitude",), fill_value=np.nan)
         lo.setncatts({"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"})
@@ -143,18 +130,11 @@ def netcdf(
         ev = nc.createVariable("expver", str, ("valid_time",))
         ev[:] = np.array(list(expver), dtype=object)
         for var, values in fields:
-            data = nc.createVariable(
-                var.short,
-                "f4",
-                ("valid_time", "latitude", "longitude"),
-                zlib=True,
-                complevel=1,
-                shuffle=True,
-                chunksizes=(1, ny, nx),
-                fill_value=np.float32(np.nan),
-            )
+            data = nc.createVariable(var.short, "f4", ("valid_time", "latitude", "longitude"), zlib=True, complevel=1,
+                                     shuffle=True, chunksizes=(1, ny, nx), fill_value=np.float32(np.nan))
             data.setncatts(grib_attrs(var, lat, lon, step_type))
             data[:] = values
+    # fmt: on
 
 
 def netcdf3(path: str | Path, lat: np.ndarray, lon: np.ndarray, hours_since_1900: np.ndarray, fields: Fields) -> None:

@@ -65,6 +65,40 @@ def _global_attrs(year: int, tracking_id: str, creation_date: str) -> dict:
     }  # fmt: skip
 
 
+def _layers(classes: np.ndarray, state: np.ndarray, observation_count: np.ndarray) -> list[tuple]:
+    """(name, dtype, fill value, attributes, values [ny, nx]) of the map and its quality layers, in file order."""
+    ny, nx = classes.shape
+    # fmt: off
+    return [
+        ("lccs_class", "u1", None, {
+            "standard_name": "land_cover_lccs", "flag_colors": FLAG_COLORS,
+            "long_name": "Land cover class defined in LCCS",
+            "valid_min": np.int32(1), "valid_max": np.int32(220),
+            "ancillary_variables": "processed_flag current_pixel_state observation_count change_count",
+            "flag_meanings": FLAG_MEANINGS, "flag_values": FLAG_VALUES,
+        }, classes),
+        ("processed_flag", "i1", np.int8(-1), {
+            "long_name": "LC map processed area flag", "standard_name": "land_cover_lccs status_flag",
+            "valid_min": np.int32(0), "valid_max": np.int32(1), "flag_meanings": "not_processed processed",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+        }, np.ones((ny, nx), dtype=np.int8)),
+        ("current_pixel_state", "i1", np.int8(-1), {
+            "long_name": "LC pixel type mask", "standard_name": "land_cover_lccs status_flag",
+            "valid_min": np.int32(0), "valid_max": np.int32(5),
+            "flag_meanings": "invalid clear_land clear_water clear_snow_ice cloud cloud_shadow",
+            "flag_values": np.array([0, 1, 2, 3, 4, 5], dtype=np.int8),
+        }, state),
+        ("observation_count", "u2", None, {
+            "long_name": "number of valid observations", "standard_name": "land_cover_lccs number_of_observations",
+            "valid_min": np.int32(0), "valid_max": np.int32(32767),
+        }, observation_count),
+        ("change_count", "u1", None, {
+            "long_name": "number of class changes", "valid_min": np.int32(0), "valid_max": np.int32(100),
+        }, np.zeros((ny, nx), dtype=np.uint8)),
+    ]
+    # fmt: on
+
+
 def lccs_netcdf(
     path: str | Path,
     year: int,
@@ -88,71 +122,12 @@ def lccs_netcdf(
         nc.createDimension("lat", ny)
         nc.createDimension("lon", nx)
         nc.createDimension("bounds", 2)
-        v = nc.createVariable("lccs_class", "u1", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts(
-            {
-                "standard_name": "land_cover_lccs",
-                "flag_colors": FLAG_COLORS,
-                "long_name": "Land cover class defined in LCCS",
-                "valid_min": np.int32(1),
-                "valid_max": np.int32(220),
-                "ancillary_variables": "processed_flag current_pixel_state observation_count change_count",
-                "flag_meanings": FLAG_MEANINGS,
-                "flag_values": FLAG_VALUES,
-            }
-        )
-        v[0] = classes
-        v = nc.createVariable(
-            "processed_flag",
-            "i1",
-            ("time", "lat", "lon"),
-            fill_value=np.int8(-1),
-            chunksizes=(1, ny, nx),
-            **COMPRESSION,
-        )
-        v.setncatts(
-            {
-                "long_name": "LC map processed area flag",
-                "standard_name": "land_cover_lccs status_flag",
-                "valid_min": np.int32(0),
-                "valid_max": np.int32(1),
-                "flag_meanings": "not_processed processed",
-                "flag_values": np.array([0, 1], dtype=np.int8),
-            }
-        )
-        v[0] = np.ones((ny, nx), dtype=np.int8)
-        v = nc.createVariable(
-            "current_pixel_state",
-            "i1",
-            ("time", "lat", "lon"),
-            fill_value=np.int8(-1),
-            chunksizes=(1, ny, nx),
-            **COMPRESSION,
-        )
-        v.setncatts(
-            {
-                "long_name": "LC pixel type mask",
-                "standard_name": "land_cover_lccs status_flag",
-                "valid_min": np.int32(0),
-                "valid_max": np.int32(5),
-                "flag_meanings": "invalid clear_land clear_water clear_snow_ice cloud cloud_shadow",
-                "flag_values": np.array([0, 1, 2, 3, 4, 5], dtype=np.int8),
-            }
-        )
-        v[0] = np.where(classes == CLASS_WATER, 2, np.where(classes == CLASS_SNOW_ICE, 3, 1)).astype(np.int8)
-        v = nc.createVariable("observation_count", "u2", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts(
-            {
-                "long_name": "number of valid observations",
-                "standard_name": "land_cover_lccs number_of_observations",
-                "valid_min": np.int32(0),
-                "valid_max": np.int32(32767),
-            }
-        )
-        v[0] = observation_count
-        v = nc.createVariable("change_count", "u1", ("time", "lat", "lon"), chunksizes=(1, ny, nx), **COMPRESSION)
-        v.setncatts({"long_name": "number of class changes", "valid_min": np.int32(0), "valid_max": np.int32(100)})
-        v[0] = np.zeros((ny, nx), dtype=np.uint8)
+        state = np.where(classes == CLASS_WATER, 2, np.where(classes == CLASS_SNOW_ICE, 3, 1)).astype(np.int8)
+        for name, dtype, fill, attrs, values in _layers(classes, state, observation_count):
+            cube = ("time", "lat", "lon")
+            v = nc.createVariable(name, dtype, cube, fill_value=fill, chunksizes=(1, ny, nx), **COMPRESSION)
+            v.setncatts(attrs)
+            v[0] = values
         v = nc.createVariable("crs", "i4", ("lon",))
         v.setncatts({"wkt": WGS84_WKT, "i2m": "0.002777777777778,0.0,0.0,-0.002777777777778,-180.0,90.0"})
         v = nc.createVariable(
@@ -165,48 +140,20 @@ def lccs_netcdf(
         v[:] = np.stack([lon - half, lon + half], axis=-1)
         v = nc.createVariable("time_bounds", "f8", ("lon", "time", "bounds"), fill_value=np.nan)
         v[:] = np.broadcast_to(np.array([start, end], dtype=np.float64), (nx, 1, 2))
+        # fmt: off
         for name, values, attrs in (
-            (
-                "lat",
-                lat,
-                {
-                    "units": "degrees_north",
-                    "long_name": "latitude",
-                    "standard_name": "latitude",
-                    "valid_min": -90.0,
-                    "valid_max": 90.0,
-                    "bounds": "lat_bounds",
-                    "axis": "Y",
-                },
-            ),
-            (
-                "lon",
-                lon,
-                {
-                    "units": "degrees_east",
-                    "long_name": "longitude",
-                    "standard_name": "longitude",
-                    "valid_min": -180.0,
-                    "valid_max": 180.0,
-                    "bounds": "lon_bounds",
-                    "axis": "X",
-                },
-            ),
+            ("lat", lat, {"units": "degrees_north", "long_name": "latitude", "standard_name": "latitude",
+                          "valid_min": -90.0, "valid_max": 90.0, "bounds": "lat_bounds", "axis": "Y"}),
+            ("lon", lon, {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude",
+                          "valid_min": -180.0, "valid_max": 180.0, "bounds": "lon_bounds", "axis": "X"}),
         ):
             v = nc.createVariable(name, "f8", (name,), fill_value=np.nan, chunksizes=(len(values),), **COMPRESSION)
             v.setncatts({k: (np.float64(a) if isinstance(a, float) else a) for k, a in attrs.items()})
             v[:] = values
         v = nc.createVariable("time", "f8", ("time",), fill_value=np.nan)
-        v.setncatts(
-            {
-                "standard_name": "time",
-                "long_name": "time",
-                "axis": "T",
-                "bounds": "time_bounds",
-                "units": "days since 1970-01-01",
-                "calendar": "standard",
-            }
-        )
+        v.setncatts({"standard_name": "time", "long_name": "time", "axis": "T", "bounds": "time_bounds",
+                     "units": "days since 1970-01-01", "calendar": "standard"})
+        # fmt: on
         v[:] = [float(start)]
 
 
