@@ -225,7 +225,8 @@ def step_type_zip(
     fields: Fields,
     history: dt.datetime,
 ) -> None:
-    """The zip of ``data_stream-oper_stepType-{instant,accum}.nc`` members (each as :func:`netcdf`)."""
+    """The zip of one :func:`netcdf` per step type (instant, accum), members named as
+    :data:`~terraflux.sources.era5_land.STEP_TYPE_MEMBER`."""
     files, names = [], []
     for step_type in ("instant", "accum"):
         group = [(var, values) for var, values in fields if var.step_type == step_type]

@@ -1,4 +1,4 @@
-"""A NOAA VHP weekly file written from arrays (``VHP.G04.C07`` layout on the global 0.036 degree grid).
+"""A NOAA VHP weekly file written from arrays (the blended 4 km layout on the global 0.036 degree grid).
 
 Dims ``HEIGHT`` x ``WIDTH`` (north row first) of a window of the global grid; ``VCI``, ``TCI``, ``VHI`` float32
 (0..100, fill -999, zlib level 4) and ``QA`` int16; global attributes: satellite, year, week, its first and
