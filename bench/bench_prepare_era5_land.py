@@ -1,4 +1,4 @@
-"""Benchmark: ERA5-Land hourly CDS-layout NetCDF -> prepared zarr stores (issue 4).
+"""Benchmark: ERA5-Land hourly CDS-layout NetCDF -> prepared zarr stores.
 
 Generates monthly files (default 100 x 150 grid, 4 float32 variables t2m, d2m, tp, swvl1, zlib 1 + shuffle,
 chunks (1, lat, lon) as the CDS writes them: 12 months = 2.1 GB uncompressed) and times, each in its own
@@ -13,7 +13,8 @@ Prints wall time, MB/s of uncompressed input, CPU time (the process and its work
 average during the run, and the ratios (targets: >= 2x faster than naive,
 <= 1.5x decode-only, peak RSS flat within 25 % from 1x to 4x and < 2 GB).
 
-    python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2] [--repeat 3]
+    python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2] \
+        [--repeat 3]
 """
 
 from __future__ import annotations
@@ -33,14 +34,22 @@ HERE = Path(__file__).resolve().parent
 VARIABLES = ("t2m", "d2m", "tp", "swvl1")
 
 
+def month_of(index: int) -> tuple[int, int]:
+    """(year, month) of the index-th generated month (from January 2001)."""
+    return 2001 + index // 12, index % 12 + 1
+
+
 def generate(root: Path, months: int, ny: int, nx: int) -> list[Path]:
+    """The first ``months`` monthly files under ``root`` (raw layout), in month order."""
     sys.path.insert(0, str(HERE))
     import cds_files
 
+    from terraflux.sources import era5_land
+
     files = []
     for index in range(months):
-        year, month = 2001 + index // 12, index % 12 + 1
-        path = root / f"era5-land_{year}-{month:02d}.nc"
+        year, month = month_of(index)
+        path = root / era5_land.raw_path("hourly", year, month)
         if not path.exists():
             tmp = path.with_suffix(".tmp")
             cds_files.write_month(tmp, year, month, VARIABLES, ny, nx, north=60.0, west=0.0)
@@ -55,7 +64,7 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
     import xarray as xr
 
     if mode == "decode":
-        from terraflux.sources.readers.netcdf import small_chunk_cache
+        from terraflux.sources.formats.netcdf import small_chunk_cache
 
         small_chunk_cache()
         for path in files:
@@ -69,8 +78,8 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
     elif mode == "terraflux":
         from terraflux.prepare.era5_land import prepare_era5_land
 
-        years = sorted({int(Path(f).stem[-7:-3]) for f in files})
-        mapping = {(int(Path(f).stem[-7:-3]), int(Path(f).stem[-2:])): [f] for f in files}
+        mapping = {month_of(index): [f] for index, f in enumerate(files)}
+        years = sorted({year for year, _ in mapping})
         prepare_era5_land(
             mapping,
             daily_path=f"{out}/daily.zarr",
@@ -80,7 +89,10 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
             region={"north": 90, "south": -90, "west": -180, "east": 360},
             period={"start_year": years[0], "end_year": years[-1], "train_years": years[:1]},
             factor=5,
+            product="hourly",
+            hours=range(24),
             workers=workers,
+            strict=True,
         )
 
 
@@ -119,7 +131,9 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of decode-only and terraflux, interleaved; the fastest counts")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of decode-only and terraflux, interleaved; the fastest counts"
+    )
     parser.add_argument("--child")
     parser.add_argument("--out")
     parser.add_argument("files", nargs="*")
@@ -133,7 +147,7 @@ def main() -> None:
     results = {}
     for scale in args.scales:
         files = generate(root / "raw", args.months * scale, args.ny, args.nx)
-        size = sum(4 * args.ny * args.nx * len(VARIABLES) * (24 * _days(f)) for f in files) / 1e6
+        size = sum(4 * args.ny * args.nx * len(VARIABLES) * 24 * _days(i) for i in range(len(files))) / 1e6
         disk = sum(f.stat().st_size for f in files) / 1e6
         for f in files:  # inputs in the page cache, as in PERFORMANCE.md
             f.read_bytes()
@@ -158,7 +172,10 @@ def main() -> None:
         print(f"  terraflux / decode-only: {ours / row['decode']['wall_s']:.2f} wall (target <= 1.5)")
         # on an otherwise idle machine the job's wall time is about its CPU time / workers (decode-only: 1 process)
         idle = row["terraflux"]["cpu_s"] / max(1, args.workers) / row["decode"]["cpu_s"]
-        print(f"  terraflux CPU / {args.workers} workers / decode-only CPU: {idle:.2f} (the wall ratio on an idle machine)")
+        print(
+            f"  terraflux CPU / {args.workers} workers / decode-only CPU: {idle:.2f} "
+            "(the wall ratio on an idle machine)"
+        )
         if "naive" in row:
             print(f"  naive / terraflux: {row['naive']['wall_s'] / ours:.2f}x faster (target >= 2)")
     if len(results) > 1:
@@ -168,11 +185,10 @@ def main() -> None:
     (root / "results.json").write_text(json.dumps(results, indent=1))
 
 
-def _days(path: Path) -> int:
+def _days(index: int) -> int:
     import calendar
 
-    year, month = int(path.stem[-7:-3]), int(path.stem[-2:])
-    return calendar.monthrange(year, month)[1]
+    return calendar.monthrange(*month_of(index))[1]
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
 """Generated ERA5-Land hourly files in the CDS layouts (for the prepare benchmarks and tests).
 
-Not the synthetic world (that is ``terraflux.synthetic``): a small, fast writer of files with a known,
-closed-form content, so that tests can compare prepared values with the truth. Layouts:
+Not the synthetic world (that is ``terraflux.synthetic``): a small, fast source of files with a known,
+closed-form content, so that tests can compare prepared values with the truth. The files are written by
+:mod:`terraflux.sources.era5_land.write` in either layout:
 
-- ``netcdf4``: the new CDS (dims ``valid_time, latitude, longitude``; ``valid_time`` int64 seconds since
-  1970; ``expver(valid_time)`` strings; scalar ``number``; float32, NaN fill, zlib 1 + shuffle, chunks
-  (1, lat, lon); ``GRIB_*`` attributes);
+- ``netcdf4``: the new CDS (:func:`terraflux.sources.era5_land.write.netcdf`);
 - ``netcdf3``: the old CDS (``time`` hours since 1900-01-01, int16 packed with scale/offset).
 
 Content per variable at hour t (K, m, J m-2 ...): see :func:`hourly_truth`. Accumulated fields are written
@@ -16,18 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 
-ATTRS = {
-    "t2m": ("2 metre temperature", "K", "instant", 167, "2t"),
-    "d2m": ("2 metre dewpoint temperature", "K", "instant", 168, "2d"),
-    "tp": ("Total precipitation", "m", "accum", 228, "tp"),
-    "ssrd": ("Surface short-wave (solar) radiation downwards", "J m**-2", "accum", 169, "ssrd"),
-    "swvl1": ("Volumetric soil water layer 1", "m**3 m**-3", "instant", 39, "swvl1"),
-    "sp": ("Surface pressure", "Pa", "instant", 134, "sp"),
-}
+from terraflux.sources import era5_land
+from terraflux.sources.era5_land import write
 
 
 def grid(ny: int, nx: int, north: float = 48.0, west: float = 8.0, step: float = 0.1):
@@ -75,7 +67,7 @@ def month_times(year: int, month: int, hours=range(24)) -> pd.DatetimeIndex:
 
 def file_values(name: str, times: pd.DatetimeIndex, ny: int, nx: int) -> np.ndarray:
     """What the CDS file holds at ``times``: accumulations from 00 UTC for accumulated fields."""
-    if ATTRS[name][2] != "accum":
+    if name not in era5_land.ACCUMULATED:
         values = hourly_truth(name, times, ny, nx).copy()
     else:
         # A(t) = sum of the increments of the hours ending in (floor_day(t - 1 h), t]
@@ -110,60 +102,12 @@ def write_month(
     path.parent.mkdir(parents=True, exist_ok=True)
     times = month_times(year, month) if times is None else times
     lat, lon = grid(ny, nx, north, west)
-    fmt = "NETCDF4" if layout == "netcdf4" else "NETCDF3_64BIT_OFFSET"
-    with netCDF4.Dataset(path, "w", format=fmt) as nc:
-        nc.Conventions = "CF-1.7"
-        nc.institution = "European Centre for Medium-Range Weather Forecasts"
-        tname = "valid_time" if layout == "netcdf4" else "time"
-        nc.createDimension(tname, len(times))
-        nc.createDimension("latitude", ny)
-        nc.createDimension("longitude", nx)
-        if layout == "netcdf4":
-            number = nc.createVariable("number", "i8", ())
-            number.long_name = "ensemble member numerical id"
-            number.units = "1"
-            number[...] = 0
-            tv = nc.createVariable("valid_time", "i8", (tname,))
-            tv.units = "seconds since 1970-01-01"
-            tv.calendar = "proleptic_gregorian"
-            tv[:] = (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
-            ev = nc.createVariable("expver", str, (tname,))
-            codes = expver or ["0001"] * len(times)
-            for i, code in enumerate(codes):
-                ev[i] = code
-        else:
-            tv = nc.createVariable("time", "i4", (tname,))
-            tv.units = "hours since 1900-01-01 00:00:00.0"
-            tv.calendar = "gregorian"
-            tv[:] = (times - pd.Timestamp("1900-01-01")) // pd.Timedelta(hours=1)
-        la = nc.createVariable("latitude", "f8" if layout == "netcdf4" else "f4", ("latitude",))
-        la.units = "degrees_north"
-        la[:] = lat
-        lo = nc.createVariable("longitude", "f8" if layout == "netcdf4" else "f4", ("longitude",))
-        lo.units = "degrees_east"
-        lo[:] = lon
-        for name in variables:
-            long_name, units, step_type, param, grib_short = ATTRS[name]
-            values = file_values(name, times, ny, nx)
-            if layout == "netcdf4":
-                var = nc.createVariable(
-                    name, "f4", (tname, "latitude", "longitude"), zlib=True, complevel=1, shuffle=True,
-                    chunksizes=(1, ny, nx), fill_value=np.float32(np.nan),
-                )
-                var.setncatts({
-                    "GRIB_paramId": param, "GRIB_shortName": grib_short, "GRIB_stepType": step_type,
-                    "GRIB_units": units, "long_name": long_name, "units": units, "standard_name": "unknown",
-                    "coordinates": "number valid_time latitude longitude expver",
-                })
-                var[:] = values
-            else:
-                lo_v, hi_v = np.nanmin(values), np.nanmax(values)
-                scale = (hi_v - lo_v) / 65000 if hi_v > lo_v else 1.0
-                offset = (hi_v + lo_v) / 2
-                var = nc.createVariable(name, "i2", (tname, "latitude", "longitude"), fill_value=np.int16(-32767))
-                var.scale_factor = scale
-                var.add_offset = offset
-                var.units = units
-                var.long_name = long_name
-                var[:] = np.ma.masked_invalid(values)  # netCDF4 packs with scale/offset
+    fields = [(era5_land.BY_SHORT[name], file_values(name, times, ny, nx)) for name in variables]
+    if layout == "netcdf4":
+        seconds = (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+        codes = expver or [era5_land.FINAL] * len(times)
+        write.netcdf(path, lat, lon, np.asarray(seconds), codes, fields, write.delivery_time(year, month))
+    else:
+        hours = (times - pd.Timestamp("1900-01-01")) // pd.Timedelta(hours=1)
+        write.netcdf3(path, lat, lon, np.asarray(hours), fields)
     return path

@@ -3,7 +3,7 @@
 Both listen on 127.0.0.1 at a free port, in a thread of the test process, and never reach the internet.
 
 ``FakeCDS`` speaks the protocol of the current CDS as the real ``cdsapi`` client (0.7.x, delegating to
-``ecmwf.datastores``) uses it (SOURCES.md section 1):
+``ecmwf.datastores``) uses it (the CDS API and the client's source, https://github.com/ecmwf/cdsapi):
 
     GET  /api/catalogue/v1/messages                        {"messages": []}
     GET  /api/retrieve/v1/processes/{dataset}              {"id": dataset, ...}; 404 for unknown datasets
@@ -16,8 +16,8 @@ Both listen on 127.0.0.1 at a free port, in a thread of the test process, and ne
 
 Every /retrieve call must carry ``PRIVATE-TOKEN: <token>`` (else 401). Errors are RFC 7807-like bodies
 ``{type, title, status, detail, instance, trace_id}``. ``Faults`` injects what the real service does
-when things go wrong. The files served are small but real: NetCDF4 written with xarray/netCDF4, GRIB2
-written with eccodes, zips as the CDS packs them.
+when things go wrong. The files served are small but real, written by the source modules' writers
+(``terraflux.sources.<source>.write``): NetCDF4, GRIB2 and zips as the CDS delivers them.
 
 ``FakeFiles`` serves a dict of files (HEAD/GET with Range, Accept-Ranges) and can break off the first
 transfers or answer 503/429 with Retry-After first.
@@ -25,12 +25,10 @@ transfers or answer 503/429 with Retry-After first.
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 import threading
 import uuid
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,21 +39,10 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 import terraflux  # noqa: F401  (native library order, see terraflux/__init__.py)
-
-SHORT_NAMES = {
-    "2m_temperature": "t2m",
-    "2m_dewpoint_temperature": "d2m",
-    "skin_temperature": "skt",
-    "surface_pressure": "sp",
-    "total_precipitation": "tp",
-    "surface_solar_radiation_downwards": "ssrd",
-    "volumetric_soil_water_layer_1": "swvl1",
-    "soil_temperature_level_1": "stl1",
-    "total_evaporation": "e",
-    "forecast_albedo": "fal",
-}
-ACCUMULATED = {"tp", "ssrd", "e", "strd"}
-
+from terraflux.sources import cerra, era5_land, land_cover
+from terraflux.sources.cerra import write as write_cerra
+from terraflux.sources.era5_land import write as write_era5
+from terraflux.sources.land_cover import write as write_land_cover
 
 # netCDF-C/HDF5 and eccodes are not thread-safe, and the server answers each request in its own thread:
 # two jobs submitted at once (Snakemake runs downloads in parallel) would write files concurrently and
@@ -67,15 +54,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-# --- small real files -------------------------------------------------------------------------------
-
-
-def _netcdf_bytes(ds) -> bytes:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "file.nc"
-        encoding = {name: {"zlib": True, "complevel": 1, "shuffle": True} for name in ds.data_vars}
-        ds.to_netcdf(path, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        return path.read_bytes()
+# --- small real files, written by the source modules' writers ----------------------------------------------
 
 
 def _grid(area: list[float], step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -85,84 +64,84 @@ def _grid(area: list[float], step: float) -> tuple[np.ndarray, np.ndarray]:
     return lat, lon
 
 
-def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2) -> bytes:
-    """An ERA5-Land file of the new CDS (valid_time, latitude, longitude), tiny."""
-    import pandas as pd
-    import xarray as xr
+def _written(write, name: str) -> bytes:
+    """The bytes a writer (``write(path)``) puts in a file."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        write(path, Path(folder))
+        return path.read_bytes()
 
-    lat, lon = _grid(area or [48, 8, 46, 11], 0.1)
-    valid_time = pd.date_range("2016-01-01", periods=times, freq="h")
+
+def _era5_fields(variables: list[str], area: list[float], times: int):
+    lat, lon = _grid(area or [48, 8, 46, 11], era5_land.STEP)
     rng = np.random.default_rng(0)
-    data = {}
-    for name in variables:
-        short = SHORT_NAMES.get(name, name[:4])
-        values = rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32")
-        data[short] = xr.DataArray(
-            values,
-            dims=("valid_time", "latitude", "longitude"),
-            attrs={"GRIB_shortName": short, "GRIB_stepType": "accum" if short in ACCUMULATED else "instant", "long_name": name, "units": "K"},
-        )
-    ds = xr.Dataset(
-        data,
-        coords={
-            "valid_time": valid_time,
-            "latitude": lat,
-            "longitude": lon,
-            "number": 0,
-            "expver": ("valid_time", np.array(["0001"] * times)),
-        },
-        attrs={"Conventions": "CF-1.7", "institution": "European Centre for Medium-Range Weather Forecasts"},
+    fields = [
+        (era5_land.BY_REQUEST[name], rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32"))
+        for name in variables
+    ]
+    return lat, lon, fields
+
+
+def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2, as_zip: bool = False) -> bytes:
+    """An hourly ERA5-Land file of the new CDS from 2016-01-01 00 UTC, tiny: NetCDF4, or (``as_zip``) the zip of
+    one NetCDF per step type the CDS sends for mixed instantaneous and accumulated fields."""
+    lat, lon, fields = _era5_fields(variables, area, times)
+    hours = 403224 + np.arange(times, dtype=np.int64)  # 2016-01-01 00 UTC, hours since 1970
+    history = write_era5.delivery_time(2016, 1)
+    return _written(
+        lambda path, _: write_era5.hourly_month(
+            path, lat, lon, hours, ["0001"] * times, fields, history, data_format="netcdf", as_zip=as_zip
+        ),
+        "f.nc",
     )
-    return _netcdf_bytes(ds)
 
 
-def zipped(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
+def era5_land_daily_zip(variables: list[str], area: list[float], statistic: str) -> bytes:
+    """The daily-statistics zip of one day: one NetCDF per variable."""
+    lat, lon, fields = _era5_fields(variables, area, 1)
+    history = write_era5.delivery_time(2016, 1)
+    return _written(
+        lambda path, folder: write_era5.daily_zip(
+            path, lat, lon, np.array([1451606400]), ["0001"], fields, statistic, history, folder
+        ),
+        "f.zip",
+    )
 
 
-def cerra_grib(variables: list[str]) -> bytes:
-    """One small GRIB2 message per variable, written with eccodes."""
-    import eccodes
-
-    messages = []
-    for number, _name in enumerate(variables):
-        handle = eccodes.codes_grib_new_from_samples("GRIB2")
-        try:
-            eccodes.codes_set(handle, "dataDate", 20160101)
-            eccodes.codes_set_values(handle, np.full(eccodes.codes_get(handle, "numberOfValues"), 280.0 + number))
-            messages.append(eccodes.codes_get_message(handle))
-        finally:
-            eccodes.codes_release(handle)
-    return b"".join(messages)
+def cerra_grib(variables: list[str], product: str) -> bytes:
+    """One small GRIB2 message per variable on a 3 x 3 window of CERRA's Lambert grid (2016-01-01 00 UTC)."""
+    rows = cerra.variables(variables, "request")
+    fields = {v.short: np.full((1, 3, 3), 280.0 + n, np.float32) for n, v in enumerate(rows)}
+    accumulation = 3 if product == "forecast" else None
+    return _written(
+        lambda path, _: write_cerra.grib(
+            path, 3, 3, (45.0, 5.0), rows, np.array([403224]), fields, accumulation_hours=accumulation
+        ),
+        "f.grib",
+    )
 
 
-def land_cover_zip(year: int, version: str, area: list[float]) -> bytes:
+def land_cover_zip(year: int, area: list[float]) -> bytes:
     """The CDS satellite-land-cover zip: one NetCDF with ``lccs_class`` (uint8, flag_values)."""
-    import xarray as xr
-
-    north, west, south, east = area or [48, 8, 46, 11]
-    lat = np.linspace(north, north - 0.1, 36, endpoint=False)
-    lon = np.linspace(west, west + 0.1, 36, endpoint=False)
-    classes = np.array([10, 50, 70, 130, 210], dtype="uint8")
-    values = np.random.default_rng(year).choice(classes, (1, lat.size, lon.size))
-    ds = xr.Dataset(
-        {
-            "lccs_class": xr.DataArray(
-                values,
-                dims=("time", "lat", "lon"),
-                attrs={"flag_values": classes, "flag_meanings": "cropland_rainfed tree_broadleaved_evergreen tree_needleleaved_evergreen grassland water"},
-            )
-        },
-        coords={"time": [np.datetime64(f"{year}-01-01")], "lat": lat, "lon": lon},
+    north, west, south, east = area = area or [48, 8, 46, 11]
+    lat = north - (np.arange(36) + 0.5) / land_cover.PIXELS_PER_DEGREE
+    lon = west + (np.arange(36) + 0.5) / land_cover.PIXELS_PER_DEGREE
+    classes = np.random.default_rng(year).choice(np.array([10, 50, 70, 130, 210], dtype="uint8"), (lat.size, lon.size))
+    return _written(
+        lambda path, folder: write_land_cover.lccs_zip(
+            path,
+            year,
+            area,
+            folder,
+            lat=lat,
+            lon=lon,
+            classes=classes,
+            observation_count=np.full(classes.shape, 10, np.uint16),
+            tracking_id=str(uuid.UUID(int=year)),
+            creation_date=f"{year + 1}0101T000000Z",
+        ),
+        "f.zip",
     )
-    release = "v2.1.1" if version == "v2_1_1" else "v2.0.7cds"
-    prefix = "C3S" if version == "v2_1_1" else "ESACCI"
-    name = f"{prefix}-LC-L4-LCCS-Map-300m-P1Y-{year}-{release}.area-subset.{north}.{east}.{south}.{west}.nc"
-    return zipped({name: _netcdf_bytes(ds)})
 
 
 def _first(value: Any) -> Any:
@@ -172,26 +151,20 @@ def _first(value: Any) -> Any:
 def make_asset(dataset: str, inputs: dict[str, Any], faults: "Faults") -> tuple[bytes, str, str]:
     """(content, MIME type, file extension) of the result of a request."""
     area = inputs.get("area")
-    if dataset == "reanalysis-era5-land":
-        variables = list(inputs.get("variable", []))
+    variables = list(inputs.get("variable", []))
+    if dataset == era5_land.HOURLY_DATASET:
         if faults.zip_for_netcdf:
-            instant = [v for v in variables if SHORT_NAMES.get(v) not in ACCUMULATED]
-            accum = [v for v in variables if SHORT_NAMES.get(v) in ACCUMULATED]
-            files = {}
-            for step, names in (("instant", instant), ("accum", accum)):
-                if names:
-                    files[f"data_stream-oper_stepType-{step}.nc"] = era5_land_netcdf(names, area)
-            return zipped(files), "application/zip", "zip"
+            return era5_land_netcdf(variables, area, as_zip=True), "application/zip", "zip"
         return era5_land_netcdf(variables, area, faults.asset_times), "application/netcdf", "nc"
-    if dataset == "derived-era5-land-daily-statistics":
-        files = {
-            f"{name}_0_daily-mean.nc": era5_land_netcdf([name], area, times=1) for name in inputs.get("variable", [])
-        }
-        return zipped(files), "application/zip", "zip"
-    if dataset == "reanalysis-cerra-single-levels":
-        return cerra_grib(list(inputs.get("variable", []))), "application/x-grib", "grib"
-    if dataset == "satellite-land-cover":
-        return land_cover_zip(int(_first(inputs["year"])), _first(inputs["version"]), area), "application/zip", "zip"
+    if dataset == era5_land.DAILY_DATASET:
+        return era5_land_daily_zip(variables, area, inputs["daily_statistic"]), "application/zip", "zip"
+    if dataset == cerra.DATASET:
+        return cerra_grib(variables, inputs["product_type"]), "application/x-grib", "grib"
+    if dataset == land_cover.DATASET:
+        year = int(_first(inputs["year"]))
+        if _first(inputs["version"]) != land_cover.version(year):
+            raise ValueError(f"satellite-land-cover has {year} in version {land_cover.version(year)}")
+        return land_cover_zip(year, area), "application/zip", "zip"
     raise KeyError(dataset)
 
 
@@ -329,13 +302,21 @@ class _Server:
 
 def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:
     """An RFC 7807-like error body as the CDS sends it."""
-    return {"type": kind, "title": title, "status": status, "detail": detail, "instance": instance, "trace_id": str(uuid.uuid4()), **extra}
+    return {
+        "type": kind,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "trace_id": str(uuid.uuid4()),
+        **extra,
+    }
 
 
 class FakeCDS(_Server):
     """The fake Climate Data Store. ``url`` is what CDSAPI_URL must be set to; ``token`` the key."""
 
-    DATASETS = ("reanalysis-era5-land", "derived-era5-land-daily-statistics", "reanalysis-cerra-single-levels", "satellite-land-cover")
+    DATASETS = (era5_land.HOURLY_DATASET, era5_land.DAILY_DATASET, cerra.DATASET, land_cover.DATASET)
 
     def __init__(self, token: str = "00000000-fake-cds-token", faults: Faults | None = None) -> None:
         super().__init__()
@@ -357,7 +338,11 @@ class FakeCDS(_Server):
             job = self.jobs.get(path.rsplit("/", 1)[1].split(".")[0])
             if job is None:
                 return self.send_json(h, 404, problem(404, "not found", "results not found", "no such file", instance))
-            cut = call["method"] == "GET" and self.transfers < self.faults.cut_transfers and "range" not in call["headers"]
+            cut = (
+                call["method"] == "GET"
+                and self.transfers < self.faults.cut_transfers
+                and "range" not in call["headers"]
+            )
             if call["method"] == "GET":
                 self.transfers += 1
             return self.send_file(h, call, job.content, job.mime, cut)
@@ -365,12 +350,22 @@ class FakeCDS(_Server):
             return self.send_json(h, 404, problem(404, "not found", "not found", path, instance))
         if call["headers"].get("private-token") != self.token:
             return self.send_json(
-                h, 401, problem(401, "authentication failed", "authentication required", "invalid or missing PRIVATE-TOKEN", instance)
+                h,
+                401,
+                problem(
+                    401,
+                    "authentication failed",
+                    "authentication required",
+                    "invalid or missing PRIVATE-TOKEN",
+                    instance,
+                ),
             )
         parts = path[len("/api/retrieve/v1/") :].split("/")
         if parts[0] == "processes" and len(parts) == 2 and call["method"] == "GET":
             if parts[1] not in self.DATASETS:
-                return self.send_json(h, 404, problem(404, "not found", "process not found", f"process {parts[1]} not found", instance))
+                return self.send_json(
+                    h, 404, problem(404, "not found", "process not found", f"process {parts[1]} not found", instance)
+                )
             return self.send_json(h, 200, {"id": parts[1], "title": parts[1], "links": []})
         if parts[0] == "processes" and len(parts) == 3 and parts[2] == "execution" and call["method"] == "POST":
             return self.submit(h, parts[1], (call["json"] or {}).get("inputs", {}), instance)
@@ -386,7 +381,9 @@ class FakeCDS(_Server):
         faults = self.faults
         self.submissions += 1
         if self.submissions <= faults.server_errors:
-            return self.send_json(h, 503, problem(503, "service unavailable", "service unavailable", "try again later", instance))
+            return self.send_json(
+                h, 503, problem(503, "service unavailable", "service unavailable", "try again later", instance)
+            )
         if self.submissions <= faults.server_errors + faults.rate_limits:
             return self.send_json(
                 h,
@@ -400,11 +397,27 @@ class FakeCDS(_Server):
                 "permission denied",
                 "required licences not accepted",
                 "Not all the required licences have been accepted; please visit "
-                f"https://cds.climate.copernicus.eu/datasets/{dataset}?tab=download#manage-licences to accept the required licence(s).",
+                f"https://cds.climate.copernicus.eu/datasets/{dataset}?tab=download#manage-licences "
+                "to accept the required licence(s).",
             ),
-            "cost": (403, "cost limits exceeded", "cost limits exceeded", "Your request is too large, please reduce your selection."),
-            "400": (400, "invalid request", "invalid request", "Request has not produced a valid combination of values, please check your selection."),
-            "422": (422, "invalid parameter", "invalid parameter", "the value 'not_a_variable' of 'variable' is not valid"),
+            "cost": (
+                403,
+                "cost limits exceeded",
+                "cost limits exceeded",
+                "Your request is too large, please reduce your selection.",
+            ),
+            "400": (
+                400,
+                "invalid request",
+                "invalid request",
+                "Request has not produced a valid combination of values, please check your selection.",
+            ),
+            "422": (
+                422,
+                "invalid parameter",
+                "invalid parameter",
+                "the value 'not_a_variable' of 'variable' is not valid",
+            ),
         }
         if faults.submit_error in errors:
             status, kind, title, detail = errors[faults.submit_error]
@@ -422,7 +435,10 @@ class FakeCDS(_Server):
             "status": "accepted",
             "created": job.created,
             "updated": job.created,
-            "links": [{"href": monitor, "rel": "self", "type": "application/json"}, {"href": monitor, "rel": "monitor", "type": "application/json"}],
+            "links": [
+                {"href": monitor, "rel": "self", "type": "application/json"},
+                {"href": monitor, "rel": "monitor", "type": "application/json"},
+            ],
         }
         return self.send_json(h, 201, body)
 
@@ -472,7 +488,9 @@ class FakeCDS(_Server):
                 ),
             )
         if job.status != "successful":
-            return self.send_json(h, 404, problem(404, "results not ready", "results not ready", f"job status is {job.status}", instance))
+            return self.send_json(
+                h, 404, problem(404, "results not ready", "results not ready", f"job status is {job.status}", instance)
+            )
         asset = {
             "type": job.mime,
             "href": f"{self.base}/download/{job_id}.{job.ext}",
@@ -490,7 +508,15 @@ class FakeFiles(_Server):
     """Serves ``files`` ({'/path': bytes}); ``cut_transfers`` breaks the first N full GETs off half-way,
     ``statuses`` answers the first requests with these codes (429/503 carry ``Retry-After``)."""
 
-    def __init__(self, files: dict[str, bytes], *, cut_transfers: int = 0, statuses: tuple[int, ...] = (), retry_after: str = "1", ranges: bool = True) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        *,
+        cut_transfers: int = 0,
+        statuses: tuple[int, ...] = (),
+        retry_after: str = "1",
+        ranges: bool = True,
+    ) -> None:
         super().__init__()
         self.files = dict(files)
         self.cut_transfers = cut_transfers

@@ -9,9 +9,11 @@ import xarray as xr
 from fake_cds import FakeCDS, Faults
 
 import terraflux  # noqa: F401
-from terraflux.sources.download import builders, errors
-from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources import cerra, era5_land, land_cover
+from terraflux.sources.download import errors
 from terraflux.sources.download.cds import retrieve
+from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import sha256_file
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
@@ -30,9 +32,9 @@ def cds(monkeypatch, tmp_path):
         yield server
 
 
-def era5_month(tmp_path, name="era5-land_2016-01.nc"):
-    spec = builders.era5_land_hourly(ERA5, REGION, 2016, 1)
-    target = tmp_path / "raw" / name
+def era5_month(tmp_path):
+    spec = era5_land.hourly_request(ERA5, REGION, 2016, 1)
+    target = tmp_path / "raw" / era5_land.raw_path("hourly", 2016, 1)
     return spec, target
 
 
@@ -53,12 +55,12 @@ def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, capl
     with xr.open_dataset(target) as ds:
         assert set(ds.data_vars) == {"t2m", "tp"}
         assert ds.sizes["latitude"] == 6 and ds.sizes["longitude"] == 6
-    sidecar = json.loads((tmp_path / "raw" / "era5-land_2016-01.nc.request.json").read_text())
+    sidecar = json.loads(request_sidecar(target).read_text())
     assert sidecar["dataset"] == "reanalysis-era5-land"
     assert sidecar["request"] == spec["request"]
     assert sidecar["delivery"]["format"] == "netcdf4"
     assert sidecar["sha256"] == sha256_file(target) == described["sha256"]
-    assert (tmp_path / "raw" / "era5-land_2016-01.nc.sha256").read_text() == f"{sha256_file(target)}  {target.name}\n"
+    assert sha256_sidecar(target).read_text() == f"{sha256_file(target)}  {target.name}\n"
 
     # what the server saw: the request as built, the token on every API call, none on the file transfer
     submitted = [c for c in cds.calls if c["path"].endswith("/execution")]
@@ -104,7 +106,9 @@ def test_job_accepted_then_running_is_polled_until_successful(cds, tmp_path, cap
     cds.faults = Faults(polls_accepted=2, polls_running=2)
     spec, target = era5_month(tmp_path)
     fetch(spec, target)
-    polls = [c for c in cds.calls if c["path"].startswith("/api/retrieve/v1/jobs/") and c["query"].get("log") == ["True"]]
+    polls = [
+        c for c in cds.calls if c["path"].startswith("/api/retrieve/v1/jobs/") and c["query"].get("log") == ["True"]
+    ]
     assert len(polls) >= 4
     assert "status has been updated to running" in caplog.text
     assert "status has been updated to successful" in caplog.text
@@ -133,8 +137,8 @@ def test_wrong_token_is_a_401_with_advice(cds, tmp_path, monkeypatch):
 
 def test_licence_not_accepted_names_the_dataset_and_where_to_accept(cds, tmp_path):
     cds.faults = Faults(submit_error="licence")
-    spec = builders.land_cover(REGION, 2016)
-    target = tmp_path / "raw" / "land-cover_LCCS_MAP_300m_2016.zip"
+    spec = land_cover.request(REGION, 2016)
+    target = tmp_path / "raw" / land_cover.raw_path("lccs", 2016)
     with pytest.raises(errors.LicenceNotAccepted) as raised:
         fetch(spec, target, allowed=("zip",))
     message = str(raised.value)
@@ -184,8 +188,8 @@ def test_asset_shorter_than_announced_is_a_truncated_download(cds, tmp_path):
 def test_transfer_broken_off_is_resumed_with_range(cds, tmp_path):
     # the client writes in 1 MiB chunks: a file of several MiB, broken off half-way, resumes past 1 MiB
     cds.faults = Faults(cut_transfers=1, asset_times=600)
-    spec = builders.era5_land_hourly(ERA5, dict(REGION, south=45.0, east=11.0), 2016, 1)
-    target = tmp_path / "raw" / "era5-land_2016-01.nc"
+    spec = era5_land.hourly_request(ERA5, dict(REGION, south=45.0, east=11.0), 2016, 1)
+    target = tmp_path / "raw" / era5_land.raw_path("hourly", 2016, 1)
     fetch(spec, target)
     gets = [c for c in cds.calls if c["path"].startswith("/download/") and c["method"] == "GET"]
     assert len(gets) == 2
@@ -212,11 +216,18 @@ def test_unexpected_format_is_refused(cds, tmp_path):
 
 
 def test_daily_statistics_cerra_and_land_cover_requests_are_served(cds, tmp_path):
-    daily = builders.era5_land_daily(dict(ERA5, daily_statistic="daily_mean", daily_frequency="1_hourly"), REGION, 2016, 2)
+    daily = era5_land.daily_request(
+        dict(ERA5, daily_statistic="daily_mean", daily_frequency="1_hourly"), REGION, 2016, 2
+    )
     fetch(daily, tmp_path / "daily.zip", allowed=("zip",))
-    cerra = {"variables": ["2m_temperature"], "forecast_variables": ["total_precipitation"], "hours": [0, 3], "leadtime_hour": 3}
-    fetch(builders.cerra_forecast(cerra, 2016, 1), tmp_path / "forecast.grib", allowed=("grib",))
-    fetch(builders.land_cover(REGION, 2015), tmp_path / "lc.zip", allowed=("zip",))
+    settings = {
+        "variables": ["2m_temperature"],
+        "forecast_variables": ["total_precipitation"],
+        "hours": [0, 3],
+        "leadtime_hour": 3,
+    }
+    fetch(cerra.request(settings, "forecast", 2016, 1), tmp_path / "forecast.grib", allowed=("grib",))
+    fetch(land_cover.request(REGION, 2015), tmp_path / "lc.zip", allowed=("zip",))
     inputs = [c["json"]["inputs"] for c in cds.calls if c["path"].endswith("/execution")]
     assert inputs[0]["day"][-1] == "29"  # 2016 is a leap year
     assert inputs[1]["product_type"] == "forecast" and inputs[1]["leadtime_hour"] == ["3"] and "area" not in inputs[1]
@@ -246,7 +257,7 @@ def test_credentials_from_the_rc_file(monkeypatch, tmp_path):
         spec, target = era5_month(tmp_path)
         fetch(spec, target)
     assert target.exists()
-    assert server.token not in (tmp_path / "raw" / "era5-land_2016-01.nc.request.json").read_text()
+    assert server.token not in request_sidecar(target).read_text()
 
 
 def test_old_style_key_is_refused_with_advice(cds, monkeypatch, tmp_path):

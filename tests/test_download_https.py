@@ -6,20 +6,22 @@ import io
 import json
 import tarfile
 import time
+from datetime import date
 
 import pytest
 from fake_cds import FakeFiles, era5_land_netcdf
 
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError
+from terraflux.sources import insitu, vhp
 from terraflux.sources.download import errors
-from terraflux.sources.download.settings import ClientSettings
-from terraflux.sources.download.https import download, download_vhp, retry_after_seconds
+from terraflux.sources.download.https import download, retry_after_seconds
 from terraflux.sources.download.insitu import download_carbonsense, link_local
+from terraflux.sources.download.settings import ClientSettings
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 NETCDF = ("netcdf4", "netcdf3")
-VHP = "/VH/VHP.G04.C07.npp.P2016001.VH.nc"
+VHP = "/VH/" + vhp.file_name("npp", 2016, 1)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,10 @@ def assert_nothing_left(folder):
 
 def test_file_with_checksum_and_sidecars(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}) as server:
-        target = tmp_path / "vhp" / "VHP.G04.C07.npp.P2016001.VH.nc"
-        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum="md5:" + hashlib.md5(netcdf).hexdigest())
+        target = tmp_path / "vhp" / vhp.file_name("npp", 2016, 1)
+        described = download(
+            server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum="md5:" + hashlib.md5(netcdf).hexdigest()
+        )
     assert target.read_bytes() == netcdf
     sidecar = json.loads((tmp_path / "vhp" / f"{target.name}.request.json").read_text())
     assert sidecar["url"] == server.url(VHP)
@@ -47,7 +51,9 @@ def test_file_with_checksum_and_sidecars(tmp_path, netcdf):
 def test_broken_transfer_resumes_with_range(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}, cut_transfers=1) as server:
         target = tmp_path / "f.nc"
-        described = download(server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum=hashlib.sha256(netcdf).hexdigest())
+        described = download(
+            server.url(VHP), target, SETTINGS, allowed=NETCDF, checksum=hashlib.sha256(netcdf).hexdigest()
+        )
     gets = [c for c in server.calls if c["method"] == "GET"]
     assert len(gets) == 2
     assert "range" not in gets[0]["headers"]
@@ -83,7 +89,14 @@ def test_retry_after_as_seconds_or_http_date():
 def test_checksum_mismatch_leaves_nothing(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}) as server:
         with pytest.raises(errors.ChecksumMismatch, match="sources.insitu.sha256"):
-            download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF, checksum="0" * 64, checksum_key="sources.insitu.sha256")
+            download(
+                server.url(VHP),
+                tmp_path / "f.nc",
+                SETTINGS,
+                allowed=NETCDF,
+                checksum="0" * 64,
+                checksum_key="sources.insitu.sha256",
+            )
     assert_nothing_left(tmp_path)
 
 
@@ -106,18 +119,22 @@ def test_missing_file_and_error_page_are_clear_errors(tmp_path):
 # --- CarbonSense archive and user-supplied site directories -----------------------------------------
 
 
+PERIOD = insitu.period_folder(date(2010, 1, 1), date(2013, 12, 31))
+
+
 def carbonsense_tar() -> bytes:
     """A CarbonSense-like tar: a top folder, two sites, each with one period and the four files."""
     buffer = io.BytesIO()
+    meta, predictors, targets = insitu.CARBONSENSE_FILES
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for site in ("AU-ASM", "DE-Hai"):
             for name, content in {
-                "meta.json": json.dumps({"SITE_ID": site, "IGBP": "ENF"}).encode(),
-                "predictors.csv": b"timestamp,TA_F\n2010-01-01 00:00:00,0.5\n",
-                "targets.csv": b"timestamp,NEE_VUT_REF\n2010-01-01 00:00:00,1.2\n",
+                meta: json.dumps({"SITE_ID": site, "IGBP": "ENF"}).encode(),
+                predictors: b"timestamp,TA_F\n2010-01-01 00:00:00,0.5\n",
+                targets: b"timestamp,NEE_VUT_REF\n2010-01-01 00:00:00,1.2\n",
                 "modis.pkl": b"\x80\x04not-to-be-unpickled.",
             }.items():
-                info = tarfile.TarInfo(f"carbonsense/{site}/2010-01-01_2013-12-31/{name}")
+                info = tarfile.TarInfo(f"carbonsense/{site}/{PERIOD}/{name}")
                 info.size = len(content)
                 tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
@@ -128,20 +145,32 @@ def test_carbonsense_archive_is_verified_unpacked_and_removed(tmp_path):
     with FakeFiles({"/records/11403428/files/carbonsense.tar": archive}, cut_transfers=1) as server:
         target = tmp_path / "insitu" / "carbonsense"
         described = download_carbonsense(
-            server.url("/records/11403428/files/carbonsense.tar"), target, SETTINGS, checksum=hashlib.sha256(archive).hexdigest()
+            server.url("/records/11403428/files/carbonsense.tar"),
+            target,
+            SETTINGS,
+            checksum=hashlib.sha256(archive).hexdigest(),
         )
-    period = target / "AU-ASM" / "2010-01-01_2013-12-31"
-    assert sorted(p.name for p in period.iterdir()) == ["meta.json", "predictors.csv", "targets.csv"]  # no modis.pkl
-    assert json.loads((period / "meta.json").read_text())["SITE_ID"] == "AU-ASM"
+    period = target / "AU-ASM" / PERIOD
+    assert sorted(p.name for p in period.iterdir()) == sorted(insitu.CARBONSENSE_FILES)  # no modis.pkl
+    assert json.loads((period / insitu.CARBONSENSE_FILES[0]).read_text())["SITE_ID"] == "AU-ASM"
     assert described["delivery"]["sites"] == 2 and described["delivery"]["format"] == "tar"
     assert (tmp_path / "insitu" / "carbonsense.sha256").read_text().split()[0] == hashlib.sha256(archive).hexdigest()
-    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == ["carbonsense", "carbonsense.request.json", "carbonsense.sha256"]
+    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == [
+        "carbonsense",
+        "carbonsense.request.json",
+        "carbonsense.sha256",
+    ]
 
 
 def test_carbonsense_archive_with_wrong_checksum_leaves_nothing(tmp_path):
     with FakeFiles({"/carbonsense.tar": carbonsense_tar()}) as server:
         with pytest.raises(errors.ChecksumMismatch):
-            download_carbonsense(server.url("/carbonsense.tar"), tmp_path / "insitu" / "carbonsense", SETTINGS, checksum="md5:" + "0" * 32)
+            download_carbonsense(
+                server.url("/carbonsense.tar"),
+                tmp_path / "insitu" / "carbonsense",
+                SETTINGS,
+                checksum="md5:" + "0" * 32,
+            )
     assert_nothing_left(tmp_path / "insitu")
 
 
@@ -149,7 +178,7 @@ def test_local_fluxnet_directory_is_validated_and_linked(tmp_path, samples):
     target = tmp_path / "insitu" / "fluxnet2015"
     described = link_local(samples / "fluxnet2015", target, "fluxnet2015")
     names = sorted(p.name for p in target.iterdir())
-    assert names == sorted(p.name for p in (samples / "fluxnet2015").glob("FLX_*.csv"))
+    assert names == sorted(p.name for p in (samples / "fluxnet2015").glob(insitu.FLUXNET_GLOB))
     assert all((target / name).is_symlink() for name in names)
     assert described["delivery"]["entries"] == len(names)
     assert len((tmp_path / "insitu" / "fluxnet2015.sha256").read_text().split()[0]) == 64
@@ -163,10 +192,11 @@ def test_local_directory_without_sites_names_the_key(tmp_path):
 
 
 def test_missing_vhp_week_names_the_satellite_the_server_has(tmp_path, netcdf):
-    listing = b'<html><a href="VHP.G04.C07.j01.P2016001.VH.nc">VHP.G04.C07.j01.P2016001.VH.nc</a></html>'
-    files = {"/VH/": listing, "/VH/VHP.G04.C07.j01.P2016001.VH.nc": netcdf}
+    name = vhp.file_name("j01", 2016, 1)
+    listing = f'<html><a href="{name}">{name}</a> <a href="{vhp.file_name("npp", 2016, 2)}">x</a></html>'.encode()
+    files = {"/VH/": listing, f"/VH/{name}": netcdf}
     with FakeFiles(files) as server:
         with pytest.raises(errors.HttpError, match="satellite\\(s\\) j01.*sources.vhp.satellites.*2016 maps to j01"):
-            download_vhp(server.url("/VH"), "npp", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
-        download_vhp(server.url("/VH"), "j01", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
+            vhp.download(server.url("/VH"), "npp", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
+        vhp.download(server.url("/VH"), "j01", 2016, 1, tmp_path / "v.nc", SETTINGS, allowed=NETCDF)
     assert (tmp_path / "v.nc").read_bytes() == netcdf

@@ -9,14 +9,19 @@ import xarray as xr
 from fake_cds import FakeCDS, Faults
 
 import terraflux  # noqa: F401
+from terraflux.sources import era5_land, insitu, land_cover
+from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
+from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.provenance import sha256_file
 
 from support.configs import configfile_args
 from support.workflow import snakemake
 
 CONFIG = configfile_args("download")
-ERA5 = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
-LAND_COVER = "resources/dl/raw/land_cover/land-cover_LCCS_MAP_300m_2016.zip"
+RAW = RunPaths("dl").raw
+ERA5 = RAW(era5_land.raw_path("hourly", 2016, 1))
+LAND_COVER = RAW(land_cover.raw_path("lccs", 2016))
+FLUXNET = RAW(insitu.raw_path("fluxnet2015"))
 
 
 @pytest.fixture
@@ -36,14 +41,14 @@ def test_download_rules_build_an_era5_land_month_and_a_land_cover_year(cds, tmp_
 
     with xr.open_dataset(tmp_path / ERA5) as ds:
         assert set(ds.data_vars) == {"t2m", "tp"}
-    sidecar = json.loads((tmp_path / f"{ERA5}.request.json").read_text())
+    sidecar = json.loads((tmp_path / request_sidecar(ERA5)).read_text())
     assert sidecar["dataset"] == "reanalysis-era5-land"
     assert sidecar["request"]["area"] == [48.0, 8.0, 47.5, 8.5]
     assert sidecar["request"]["variable"] == ["2m_temperature", "total_precipitation"]
     assert sidecar["provenance"]["rule"] == "download_era5_land_hourly"
-    assert (tmp_path / f"{ERA5}.sha256").read_text().split()[0] == sha256_file(tmp_path / ERA5)
-    land_cover = json.loads((tmp_path / f"{LAND_COVER}.request.json").read_text())
-    assert land_cover["request"]["version"] == ["v2_1_1"]
+    assert (tmp_path / sha256_sidecar(ERA5)).read_text().split()[0] == sha256_file(tmp_path / ERA5)
+    lccs = json.loads((tmp_path / request_sidecar(LAND_COVER)).read_text())
+    assert lccs["request"]["version"] == ["v2_1_1"]
     assert (tmp_path / LAND_COVER).read_bytes()[:4] == b"PK\x03\x04"
 
     # the token is nowhere in what the run wrote
@@ -59,7 +64,7 @@ def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left
     assert done.returncode != 0
     assert "terraflux [download_land_cover]: the licence of the CDS dataset 'satellite-land-cover'" in done.stderr
     assert "datasets/satellite-land-cover?tab=download#manage-licences" in done.stderr
-    folder = tmp_path / "resources/dl/raw/land_cover"
+    folder = (tmp_path / LAND_COVER).parent
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
@@ -71,10 +76,10 @@ def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, re
 
 @pytest.mark.slow
 def test_download_insitu_links_the_users_fluxnet_directory(tmp_path, samples):
-    insitu = f"sources: {{insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}}}\n"
-    config = configfile_args("download", tmp_path, insitu)
-    snakemake("--cores", "1", "resources/dl/raw/insitu/fluxnet2015", *config, workdir=tmp_path)
-    linked = tmp_path / "resources/dl/raw/insitu/fluxnet2015"
-    assert {p.name for p in linked.iterdir() if p.name.startswith("FLX_")} == {p.name for p in (samples / "fluxnet2015").iterdir()}
-    sidecar = json.loads((tmp_path / "resources/dl/raw/insitu/fluxnet2015.request.json").read_text())
+    local = f"sources: {{insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}}}\n"
+    config = configfile_args("download", tmp_path, local)
+    snakemake("--cores", "1", FLUXNET, *config, workdir=tmp_path)
+    linked = tmp_path / FLUXNET
+    assert {p.name for p in linked.glob(insitu.FLUXNET_GLOB)} == {p.name for p in (samples / "fluxnet2015").iterdir()}
+    sidecar = json.loads((tmp_path / request_sidecar(FLUXNET)).read_text())
     assert Path(sidecar["request"]["local_dir"]).resolve() == (samples / "fluxnet2015").resolve()

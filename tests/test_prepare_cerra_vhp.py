@@ -11,7 +11,8 @@ import terraflux  # noqa: F401
 from terraflux.errors import ConfigError, DataError
 from terraflux.prepare.cerra import prepare_cerra
 from terraflux.prepare.regrid import Target
-from terraflux.sources.readers.cerra import open_cerra, read_values
+from terraflux.sources import vhp
+from terraflux.sources.cerra.read import open_cerra, read_values
 
 NX, NY = 6, 5
 T2M = ("2t", 167, "heightAboveGround", 2)
@@ -26,11 +27,22 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
             for short, param, level_type, level in variables:
                 h = eccodes.codes_grib_new_from_samples("GRIB2")
                 for key, value in (
-                    ("gridType", "lambert"), ("shapeOfTheEarth", 6), ("Nx", NX), ("Ny", NY),
-                    ("latitudeOfFirstGridPointInDegrees", 45.0), ("longitudeOfFirstGridPointInDegrees", 5.0),
-                    ("LaDInDegrees", 50.0), ("LoVInDegrees", 8.0), ("Latin1InDegrees", 50.0), ("Latin2InDegrees", 50.0),
-                    ("DxInMetres", 5500.0), ("DyInMetres", 5500.0), ("iScansNegatively", 0), ("jScansPositively", 1),
-                    ("latitudeOfSouthernPoleInDegrees", -90.0), ("longitudeOfSouthernPoleInDegrees", 0.0),
+                    ("gridType", "lambert"),
+                    ("shapeOfTheEarth", 6),
+                    ("Nx", NX),
+                    ("Ny", NY),
+                    ("latitudeOfFirstGridPointInDegrees", 45.0),
+                    ("longitudeOfFirstGridPointInDegrees", 5.0),
+                    ("LaDInDegrees", 50.0),
+                    ("LoVInDegrees", 8.0),
+                    ("Latin1InDegrees", 50.0),
+                    ("Latin2InDegrees", 50.0),
+                    ("DxInMetres", 5500.0),
+                    ("DyInMetres", 5500.0),
+                    ("iScansNegatively", 0),
+                    ("jScansPositively", 1),
+                    ("latitudeOfSouthernPoleInDegrees", -90.0),
+                    ("longitudeOfSouthernPoleInDegrees", 0.0),
                 ):
                     eccodes.codes_set(h, key, value)
                 if forecast:
@@ -57,11 +69,13 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
 
 def month_steps(year, month):
     start = pd.Timestamp(year, month, 1)
-    return pd.date_range(start, start + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=12), freq="12h")  # 2 steps a day: small
+    return pd.date_range(
+        start, start + pd.offsets.MonthEnd(0) + pd.Timedelta(hours=12), freq="12h"
+    )  # 2 steps a day: small
 
 
 def test_cerra_reader_lambert_grid_in_metres(tmp_path):
-    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:4])
+    path = write_cerra(tmp_path / "analysis-01.grib", month_steps(2016, 1)[:4])
     ds = open_cerra(path)
     assert ds["t2m"].dims == ("time", "y", "x") and ds["t2m"].dtype == np.float32
     assert ds["latitude"].dims == ("y", "x")
@@ -72,7 +86,7 @@ def test_cerra_reader_lambert_grid_in_metres(tmp_path):
 
 
 def test_cerra_reader_decodes_only_the_window_and_masks_missing_points(tmp_path):
-    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:6], gradient=0.5, missing_first=True)
+    path = write_cerra(tmp_path / "analysis-01.grib", month_steps(2016, 1)[:6], gradient=0.5, missing_first=True)
     ds = open_cerra(path)
     full = read_values(ds, "t2m")
     assert np.isnan(full[:, 0, 0]).all() and np.isfinite(full[:, 1:, :]).all()
@@ -84,22 +98,34 @@ def test_cerra_reader_decodes_only_the_window_and_masks_missing_points(tmp_path)
 
 def test_cerra_reader_duplicated_times_and_levels_name_the_file(tmp_path):
     steps = month_steps(2016, 1)[:3]
-    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", steps.append(steps[1:2]))
-    with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: t2m appears twice at 2016-01-01T12:00"):
+    path = write_cerra(tmp_path / "analysis-01.grib", steps.append(steps[1:2]))
+    with pytest.raises(DataError, match=r"analysis-01\.grib: t2m appears twice at 2016-01-01T12:00"):
         open_cerra(path)
-    path = write_cerra(tmp_path / "cerra_analysis_2016-02.grib", month_steps(2016, 2)[:2], (("vsw", 260199, "soilLayer", 1), ("vsw", 260199, "soilLayer", 2)))
-    with pytest.raises(DataError, match=r"cerra_analysis_2016-02\.grib: vsw on 2 levels"):
+    path = write_cerra(
+        tmp_path / "analysis-02.grib",
+        month_steps(2016, 2)[:2],
+        (("vsw", 260199, "soilLayer", 1), ("vsw", 260199, "soilLayer", 2)),
+    )
+    with pytest.raises(DataError, match=r"analysis-02\.grib: vsw on 2 levels"):
         open_cerra(path)
 
 
 def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
     files = {}
     for month in range(1, 13):
-        analysis = write_cerra(tmp_path / f"cerra_analysis_2016-{month:02d}.grib", month_steps(2016, month))
-        forecast = write_cerra(tmp_path / f"cerra_forecast_2016-{month:02d}.grib", month_steps(2016, month), (TP,), forecast=True)
+        analysis = write_cerra(tmp_path / f"analysis-{month:02d}.grib", month_steps(2016, month))
+        forecast = write_cerra(tmp_path / f"forecast-{month:02d}.grib", month_steps(2016, month), (TP,), forecast=True)
         files[(2016, month)] = [str(analysis), str(forecast)]
     out = tmp_path / "cerra_weekly.zarr"
-    prepare_cerra(files, out_path=out, variables=[], period={"start_year": 2016, "end_year": 2016, "train_years": [2016]}, crop=[1, 5, 0, 4], workers=2)
+    prepare_cerra(
+        files,
+        out_path=out,
+        variables=[],
+        period={"start_year": 2016, "end_year": 2016, "train_years": [2016]},
+        crop=[1, 5, 0, 4],
+        reproject=None,
+        workers=2,
+    )
     ds = xr.open_zarr(out)
     assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes == {"time": 52, "y": 4, "x": 4, "week_of_year": 52}
     values = 280.0 + np.arange(2)  # every day the same 2 steps
@@ -112,18 +138,25 @@ def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
 
 
 def test_cerra_reprojected_to_lat_lon_keeps_a_linear_field(tmp_path):
-    files = {(2016, m): [str(write_cerra(tmp_path / f"cerra_analysis_2016-{m:02d}.grib", month_steps(2016, m), gradient=0.1))] for m in range(1, 13)}
+    files = {
+        (2016, m): [str(write_cerra(tmp_path / f"analysis-{m:02d}.grib", month_steps(2016, m), gradient=0.1))]
+        for m in range(1, 13)
+    }
     period = {"start_year": 2016, "end_year": 2016, "train_years": [2016]}
     target = Target.from_config({"reproject_crs": "EPSG:4326", "reproject_resolution": 0.02, "resampling": "bilinear"})
     out = tmp_path / "cerra_weekly.zarr"
-    prepare_cerra(files, out_path=out, variables=[], period=period, reproject=target, workers=1)
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".grib")) == ["cerra_weekly.zarr"]  # no scratch left
+    prepare_cerra(files, out_path=out, variables=[], period=period, crop=None, reproject=target, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".grib")) == [
+        "cerra_weekly.zarr"
+    ]  # no scratch left
     ds = xr.open_zarr(out)
     assert ds.rio.crs.to_epsg() == 4326 and ds.attrs["reprojection"]["resampling"] == "bilinear"
     assert ds["t2m_mean"].dims == ("time", "y", "x") and ds.sizes["time"] == 52
     np.testing.assert_allclose(np.abs(np.diff(ds["x"].values)), 0.02)
     assert ds["x"].attrs["units"] == "degrees_east" and ds["latitude"].dims == ("y", "x")
-    np.testing.assert_allclose(ds["longitude"].values, np.broadcast_to(ds["x"].values, ds["longitude"].shape), atol=1e-9)
+    np.testing.assert_allclose(
+        ds["longitude"].values, np.broadcast_to(ds["x"].values, ds["longitude"].shape), atol=1e-9
+    )
     native = open_cerra(files[(2016, 1)][0])
     to_native = pyproj.Transformer.from_crs("EPSG:4326", native.attrs["crs_wkt"], always_xy=True)
     col = (to_native.transform(ds["longitude"].values, ds["latitude"].values)[0] - native["x"].values[0]) / 5500.0
@@ -139,17 +172,17 @@ def test_cerra_reprojected_to_lat_lon_keeps_a_linear_field(tmp_path):
 def test_reprojection_config_errors_name_the_key():
     assert Target.from_config({"reproject_crs": "none", "reproject_resolution": 0, "resampling": "bilinear"}) is None
     with pytest.raises(ConfigError, match="prepare.cerra.reproject_crs"):
-        Target.from_config({"reproject_crs": "EPSG:99999999"})
+        Target.from_config({"reproject_crs": "EPSG:99999999", "reproject_resolution": 0, "resampling": "bilinear"})
     with pytest.raises(ConfigError, match="prepare.cerra.reproject_resolution"):
-        Target.from_config({"reproject_crs": "EPSG:3035", "reproject_resolution": -1})
+        Target.from_config({"reproject_crs": "EPSG:3035", "reproject_resolution": -1, "resampling": "bilinear"})
     with pytest.raises(ConfigError, match="prepare.cerra.resampling"):
-        Target.from_config({"reproject_crs": "EPSG:3035", "resampling": "lanczos3"})
+        Target.from_config({"reproject_crs": "EPSG:3035", "reproject_resolution": 0, "resampling": "lanczos3"})
 
 
 def test_cerra_truncated_file_names_it(tmp_path):
-    path = write_cerra(tmp_path / "cerra_analysis_2016-01.grib", month_steps(2016, 1)[:4])
+    path = write_cerra(tmp_path / "analysis-01.grib", month_steps(2016, 1)[:4])
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DataError, match=r"cerra_analysis_2016-01\.grib: the last GRIB message is incomplete"):
+    with pytest.raises(DataError, match=r"analysis-01\.grib: the last GRIB message is incomplete"):
         read_values(open_cerra(path), "t2m")
 
 
@@ -165,10 +198,14 @@ def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):
     """A VHP VH file in NOAA's layout: HEIGHT x WIDTH, edges in global attributes, fill -999."""
     ny, nx = vhi.shape
     with netCDF4.Dataset(path, "w") as nc:
-        nc.setncatts({
-            "START_LATITUDE_RANGE": np.float32(north), "END_LATITUDE_RANGE": np.float32(north - ny * step),
-            "START_LONGITUDE_RANGE": np.float32(west), "END_LONGITUDE_RANGE": np.float32(west + nx * step),
-        })
+        nc.setncatts(
+            {
+                "START_LATITUDE_RANGE": np.float32(north),
+                "END_LATITUDE_RANGE": np.float32(north - ny * step),
+                "START_LONGITUDE_RANGE": np.float32(west),
+                "END_LONGITUDE_RANGE": np.float32(west + nx * step),
+            }
+        )
         nc.createDimension("HEIGHT", ny)
         nc.createDimension("WIDTH", nx)
         for name in ("VCI", "TCI", "VHI"):
@@ -180,7 +217,9 @@ def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):
 def weekly_target(path, lat, lon, two_d=False):
     coords = {**weekly.coords(2016, 2016)}
     if two_d:
-        coords.update(y=(("y",), np.arange(lat.shape[0]) * 5500.0, {}), x=(("x",), np.arange(lat.shape[1]) * 5500.0, {}))
+        coords.update(
+            y=(("y",), np.arange(lat.shape[0]) * 5500.0, {}), x=(("x",), np.arange(lat.shape[1]) * 5500.0, {})
+        )
         coords.update(latitude=(("y", "x"), lat, {}), longitude=(("y", "x"), lon, {}))
         space = ("y", "x")
     else:
@@ -193,12 +232,12 @@ def weekly_target(path, lat, lon, two_d=False):
 
 
 def test_vhp_on_regular_and_lambert_grids(tmp_path):
-    files = []
+    files = {}
     base = np.full((8, 12), 50.0, np.float32)
     base[:4, :4] = 20.0  # a drought in the north-west 0.1 x 0.1 degree cell
     base[0, 0] = np.nan  # one invalid pixel (fill value)
     for week in range(1, 53):
-        files.append(write_vhp(tmp_path / f"VHP.G04.C07.npp.P2016{week:03d}.VH.nc", base + (week == 3) * 10))
+        files[(2016, week)] = write_vhp(tmp_path / vhp.file_name("npp", 2016, week), base + (week == 3) * 10)
     target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95, 47.85]), np.array([8.05, 8.15, 8.25]))
     prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp_era5_land.zarr")
     ds = xr.open_zarr(tmp_path / "vhp_era5_land.zarr")
@@ -217,7 +256,10 @@ def test_vhp_on_regular_and_lambert_grids(tmp_path):
 
 
 def test_vhp_missing_week_is_an_error(tmp_path):
-    files = [write_vhp(tmp_path / f"VHP.G04.C07.npp.P2016{week:03d}.VH.nc", np.full((8, 12), 50.0, np.float32)) for week in range(1, 52)]
+    files = {
+        (2016, w): write_vhp(tmp_path / vhp.file_name("npp", 2016, w), np.full((8, 12), 50.0, np.float32))
+        for w in range(1, 52)
+    }
     target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
     with pytest.raises(DataError, match=r"VHP data missing or all invalid for week\(s\) \['2016-W52'\]"):
         prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")

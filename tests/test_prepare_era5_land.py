@@ -13,6 +13,7 @@ import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import grid, weeks
 from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
+from terraflux.sources import era5_land
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
@@ -29,7 +30,7 @@ def raw(tmp_path_factory):
     files = {}
     for year in (2016, 2017):
         for month in range(1, 13):
-            path = root / f"era5-land_{year}-{month:02d}.nc"
+            path = root / era5_land.raw_path("hourly", year, month)
             cds_files.write_month(path, year, month, ("t2m", "d2m", "tp"), NY, NX)
             files[(year, month)] = [str(path)]
     return files
@@ -37,9 +38,20 @@ def raw(tmp_path_factory):
 
 def run(files, out, workers=1, **kwargs):
     paths = {k: out / f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")}
-    options = dict(variables=VARIABLES, region=REGION, period=PERIOD, factor=2, workers=workers)
+    options = dict(
+        variables=VARIABLES,
+        region=REGION,
+        period=PERIOD,
+        factor=2,
+        product="hourly",
+        hours=range(24),
+        workers=workers,
+        strict=True,
+    )
     options.update(kwargs)
-    summary = prepare_era5_land(files, daily_path=paths["daily"], weekly_path=paths["weekly"], monthly_path=paths["monthly"], **options)
+    summary = prepare_era5_land(
+        files, daily_path=paths["daily"], weekly_path=paths["weekly"], monthly_path=paths["monthly"], **options
+    )
     return summary, paths
 
 
@@ -67,11 +79,17 @@ def test_daily_values_and_deaccumulation_across_month_end(prepared):
         tp = truth("tp", start + pd.Timedelta(hours=1), start + pd.Timedelta(hours=24)).sum(axis=0)
         np.testing.assert_allclose(daily["tp"].sel(time=day).values[~sea], tp[~sea], rtol=1e-5)
     assert np.isnan(daily["t2m"].isel(time=0).values[sea]).all()
-    assert daily["tp"].attrs["units"] == "m d-1" and daily["t2m"].attrs["units"] == "K" and daily["vpd"].attrs["units"] == "hPa"
+    assert (
+        daily["tp"].attrs["units"] == "m d-1"
+        and daily["t2m"].attrs["units"] == "K"
+        and daily["vpd"].attrs["units"] == "hPa"
+    )
     assert daily["t2m"].dtype == np.float32
     assert daily.sizes["time"] == 731
-    hourly_vpd = vpd_hpa(truth("t2m", "2016-07-01", "2016-07-01 23:00"), truth("d2m", "2016-07-01", "2016-07-01 23:00")).mean(axis=0)
-    np.testing.assert_allclose(daily["vpd"].sel(time="2016-07-01").values[~sea], hourly_vpd[~sea], rtol=1e-5)  # hourly, then mean
+    hourly_vpd = vpd_hpa(
+        truth("t2m", "2016-07-01", "2016-07-01 23:00"), truth("d2m", "2016-07-01", "2016-07-01 23:00")
+    ).mean(axis=0)
+    np.testing.assert_allclose(daily["vpd"].sel(time="2016-07-01").values[~sea], hourly_vpd[~sea], rtol=1e-5)
     # the hourly VPD against tabulated saturation vapour pressures over water (Buck 1981, J. Appl. Meteor. 20,
     # 1527-1532): 12.28 hPa at 10 degC, 23.39 hPa at 20 degC; none when the air is saturated
     tabulated = vpd_hpa(np.array([293.15, 283.15, 290.0], np.float32), np.array([283.15, 273.15, 290.0], np.float32))
@@ -161,36 +179,41 @@ def test_month_missing_names_it_and_writes_nothing(raw, tmp_path):
 
 def test_bad_file_midway_leaves_nothing_half_written(raw, tmp_path):
     files = dict(raw)
-    broken = tmp_path / "raw" / "era5-land_2016-07.nc"
+    broken = tmp_path / "raw" / "broken.nc"
     broken.parent.mkdir()
     broken.write_bytes(Path(raw[(2016, 7)][0]).read_bytes()[:5000])
     files[(2016, 7)] = [str(broken)]
     out = tmp_path / "out"
-    with pytest.raises(DataError, match=r"era5-land_2016-07\.nc.*truncated or corrupt"):
+    with pytest.raises(DataError, match=r"broken\.nc.*truncated or corrupt"):
         run(files, out, workers=2)
     assert not list(out.iterdir())
 
 
 def test_incomplete_month_is_an_error_when_strict(tmp_path):
     times = pd.date_range("2016-02-01", "2016-02-20", freq="h")
-    path = cds_files.write_month(tmp_path / "era5-land_2016-02.nc", 2016, 2, ("t2m",), NY, NX, times=times)
+    path = cds_files.write_month(tmp_path / "february.nc", 2016, 2, ("t2m",), NY, NX, times=times)
     settings = Settings(["t2m"], REGION, 2, 2016, list(range(24)), strict=True)
-    with pytest.raises(DataError, match=r"era5-land_2016-02\.nc: 239 of 696 hourly steps of 2016-02 are missing"):
-        reduce_month(MonthTask(2016, 2, [str(path)]), settings)
+    with pytest.raises(DataError, match=r"february\.nc: 239 of 696 hourly steps of 2016-02 are missing"):
+        reduce_month(MonthTask(2016, 2, [str(path)], [], "hourly"), settings)
 
 
 def test_era5t_hours_are_recorded(tmp_path):
     times = cds_files.month_times(2016, 1)
     codes = ["0001"] * (len(times) - 48) + ["0005"] * 48
-    path = cds_files.write_month(tmp_path / "era5-land_2016-01.nc", 2016, 1, ("t2m",), NY, NX, expver=codes)
-    result = reduce_month(MonthTask(2016, 1, [str(path)]), Settings(["t2m"], REGION, 2, 2016, list(range(24))))
+    path = cds_files.write_month(tmp_path / "january.nc", 2016, 1, ("t2m",), NY, NX, expver=codes)
+    result = reduce_month(
+        MonthTask(2016, 1, [str(path)], [], "hourly"), Settings(["t2m"], REGION, 2, 2016, list(range(24)), True)
+    )
     assert result.era5t_hours == 48
 
 
 def test_real_sample_through_the_same_code(samples):
-    paths = [str(samples / "era5_land/era5-land_air_temperature_2020-1.nc"), str(samples / "era5_land/era5-land_dewpoint_temperature_2020-1.nc")]
+    paths = [str(next((samples / "era5_land").glob(f"*_{kind}_temperature_*.nc"))) for kind in ("air", "dewpoint")]
     region = {"north": 60.0, "south": 59.7, "west": 0.0, "east": 0.3}
-    result = reduce_month(MonthTask(2020, 1, paths), Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False))
+    result = reduce_month(
+        MonthTask(2020, 1, paths, [], "hourly"),
+        Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False),
+    )
     with netCDF4.Dataset(paths[0]) as nc:
         raw = np.asarray(nc["t2m"][:], dtype=np.float64)
     np.testing.assert_allclose(result.daily["t2m"][0], raw.mean(axis=0), rtol=1e-6)
@@ -205,16 +228,19 @@ def test_daily_statistics_product_zip(tmp_path):
     days = pd.date_range("2016-01-01", "2016-01-31", freq="D")
     members = []
     for name, long in (("t2m", "2m_temperature"), ("tp", "total_precipitation")):
-        path = cds_files.write_month(tmp_path / f"{long}_daily_mean.nc", 2016, 1, (name,), NY, NX, times=days)
+        member = era5_land.DAILY_MEMBER.format(request=long, statistic="daily_mean")
+        path = cds_files.write_month(tmp_path / member, 2016, 1, (name,), NY, NX, times=days)
         with netCDF4.Dataset(path, "a") as nc:  # the product's values: a statistic of hourly amounts (m per hour)
             if name == "tp":
                 nc["tp"][:] = np.full((len(days), NY, NX), 1e-4, np.float32)
         members.append(path)
-    bundle = tmp_path / "era5-land-daily_2016-01.zip"
+    bundle = tmp_path / "daily.zip"
     with zipfile.ZipFile(bundle, "w") as archive:
         for path in members:
             archive.write(path, path.name)
-    result = reduce_month(MonthTask(2016, 1, [str(bundle)], product="daily"), Settings(["t2m", "tp"], REGION, 2, 2016, [0]))
+    result = reduce_month(
+        MonthTask(2016, 1, [str(bundle)], [], "daily"), Settings(["t2m", "tp"], REGION, 2, 2016, [0], True)
+    )
     sea = cds_files.sea(NY, NX)
     np.testing.assert_allclose(result.daily["t2m"][:, ~sea], cds_files.hourly_truth("t2m", days, NY, NX)[:, ~sea])
     np.testing.assert_allclose(result.daily["tp"][:, ~sea], 24e-4, rtol=1e-6)  # per day

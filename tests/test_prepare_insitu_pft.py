@@ -2,9 +2,7 @@
 
 import json
 import shutil
-import zipfile
 
-import netCDF4
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -15,23 +13,50 @@ import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import pft
 from terraflux.prepare.insitu import prepare_insitu
-from test_readers import FLUXNET_MM, write_carbonsense_site
+from terraflux.sources.insitu import SITES_FILE
+from terraflux.sources.land_cover import write as land_cover_write
+from test_readers import FLUXNET_MM, LCCS_2020, write_carbonsense_site
 
 CELL_LAT = np.array([47.9, 47.7, 47.5])
 CELL_LON = np.array([8.1, 8.3, 8.5, 8.7])
 
 
 def outputs(tmp_path):
-    return {"sites_path": tmp_path / "sites.parquet", "daily_path": tmp_path / "daily.parquet", "monthly_path": tmp_path / "monthly.parquet"}
+    return {
+        "sites_path": tmp_path / "sites.parquet",
+        "daily_path": tmp_path / "daily.parquet",
+        "monthly_path": tmp_path / "monthly.parquet",
+    }
+
+
+def prepare_carbonsense_2016(root, out, min_coverage=0.5):
+    """prepare_insitu of the CarbonSense sites under ``root`` on the test grid, 2016, night-time partitioning."""
+    period = {"start_year": 2016, "end_year": 2016}
+    return prepare_insitu(
+        root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period=period, partitioning="NT",
+        min_coverage=min_coverage, **out,
+    )  # fmt: skip
 
 
 def test_fluxnet_monthly_values_equal_the_file(tmp_path, samples):
     root = tmp_path / "fluxnet2015"
     root.mkdir()
     shutil.copy(samples / FLUXNET_MM, root)
-    (root / "sites.csv").write_text("SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n")
+    (root / SITES_FILE).write_text(
+        "SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n"
+    )
     out = outputs(tmp_path)
-    sites = prepare_insitu(root, fmt="fluxnet2015", cell_lat=np.array([44.0, 43.5]), cell_lon=np.array([3.5, 4.0]), period={"start_year": 2007, "end_year": 2014}, min_coverage=0.0, provenance={"rule": "t"}, **out)
+    sites = prepare_insitu(
+        root,
+        fmt="fluxnet2015",
+        cell_lat=np.array([44.0, 43.5]),
+        cell_lon=np.array([3.5, 4.0]),
+        period={"start_year": 2007, "end_year": 2014},
+        partitioning="NT",
+        min_coverage=0.0,
+        provenance={"rule": "t"},
+        **out,
+    )
     assert sites.iloc[0][["cell_iy", "cell_ix"]].tolist() == [1, 0] and sites.iloc[0]["network"] == "FLUXNET2015"
     monthly = pd.read_parquet(out["monthly_path"])
     raw = pd.read_csv(samples / FLUXNET_MM, na_values=[-9999])
@@ -48,7 +73,7 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     write_carbonsense_site(root, "AA-One", 47.71, 8.29, days=40, nee=2.0, gaps=18)  # day 1: 6 of 24 good hours
     write_carbonsense_site(root, "BB-Far", 10.0, 100.0, days=2)  # outside the grid: left out
     out = outputs(tmp_path)
-    sites = prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, min_coverage=0.5, **out)
+    sites = prepare_carbonsense_2016(root, out)
     assert sites["site_id"].tolist() == ["AA-One"]
     assert sites.iloc[0][["cell_iy", "cell_ix", "igbp", "network"]].tolist() == [1, 1, "DBF", "ICOS"]
     daily = pd.read_parquet(out["daily_path"])
@@ -67,7 +92,7 @@ def test_missing_site_folder_content_is_a_clear_error(tmp_path):
     folder = write_carbonsense_site(root)
     (folder / "targets.csv").write_text("")
     with pytest.raises(DataError, match=r"targets\.csv: the site file is empty"):
-        prepare_insitu(root, fmt="carbonsense", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016}, **outputs(tmp_path))
+        prepare_carbonsense_2016(root, outputs(tmp_path))
     assert not (tmp_path / "sites.parquet").exists()
 
 
@@ -81,20 +106,21 @@ def test_crosswalk_rows_sum_to_100_and_match_the_source_examples():
 
 
 def lccs_zip(path, classes, north=48.0, west=8.0):
-    """A CDS-like land-cover zip with the given class map (1/360 degree pixels)."""
+    """The CDS land-cover zip of 2016 with the given class map (1/360 degree pixels from north, west)."""
     ny, nx = classes.shape
-    nc_path = path.with_suffix(".nc")
-    with netCDF4.Dataset(nc_path, "w") as nc:
-        nc.createDimension("time", 1)
-        nc.createDimension("lat", ny)
-        nc.createDimension("lon", nx)
-        nc.createVariable("lat", "f8", ("lat",))[:] = north - (np.arange(ny) + 0.5) / 360
-        nc.createVariable("lon", "f8", ("lon",))[:] = west + (np.arange(nx) + 0.5) / 360
-        var = nc.createVariable("lccs_class", "u1", ("time", "lat", "lon"))
-        var[:] = classes[None]
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.write(nc_path, "C3S-LC-L4-LCCS-Map-300m-P1Y-2016-v2.1.1.nc")
-    nc_path.unlink()
+    area = [north, west, north - ny / 360, west + nx / 360]
+    land_cover_write.lccs_zip(
+        path,
+        2016,
+        area,
+        path.parent,
+        lat=north - (np.arange(ny) + 0.5) / 360,
+        lon=west + (np.arange(nx) + 0.5) / 360,
+        classes=classes,
+        observation_count=np.ones(classes.shape, np.uint16),
+        tracking_id="test",
+        creation_date="20170518T101540Z",
+    )
     return path
 
 
@@ -103,9 +129,11 @@ def test_pft_fractions_match_the_crosswalk(tmp_path):
     classes = np.full((72, 72), 50, np.uint8)
     classes[:, 36:] = 70
     classes[36:, 36:] = 210
-    path = lccs_zip(tmp_path / "land-cover_LCCS_MAP_300m_2016.zip", classes)
+    path = lccs_zip(tmp_path / "lccs.zip", classes)
     out = tmp_path / "pft.zarr"
-    pft.prepare_pft({2016: path}, out_path=out, cell_lat=np.array([47.9]), cell_lon=np.array([8.1]), cell_size=0.2)
+    pft.prepare_pft(
+        {2016: path}, out_path=out, cell_lat=np.array([47.9]), cell_lon=np.array([8.1]), cell_size=0.2, product="lccs"
+    )
     ds = xr.open_zarr(out)
     frac = ds["fraction"].sel(year=2016).values[:, 0, 0]
     land = 0.75
@@ -121,7 +149,14 @@ def test_pft_fractions_match_the_crosswalk(tmp_path):
 
 def test_pft_on_the_real_sample_is_all_water(tmp_path, samples):
     out = tmp_path / "pft.zarr"
-    pft.prepare_pft({2020: samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip"}, out_path=out, cell_lat=np.array([59.9, 59.8]), cell_lon=np.array([0.05, 0.15]), cell_size=0.1)
+    pft.prepare_pft(
+        {2020: samples / LCCS_2020},
+        out_path=out,
+        cell_lat=np.array([59.9, 59.8]),
+        cell_lon=np.array([0.05, 0.15]),
+        cell_size=0.1,
+        product="lccs",
+    )
     ds = xr.open_zarr(out)
     pft14 = ds["pft14"].values
     assert ((pft14 >= 0) & (pft14 <= 1)).all()

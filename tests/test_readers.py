@@ -1,4 +1,4 @@
-"""Raw-format readers on the real samples and on every bad-input case of issue 4."""
+"""Raw-format readers on the real samples and on every bad-input case."""
 
 import shutil
 import sys
@@ -12,14 +12,25 @@ import pytest
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
-from terraflux.sources.readers import carbonsense, era5_land, fluxnet, land_cover
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources import insitu, land_cover
+from terraflux.sources.era5_land import STEP_TYPE_MEMBER
+from terraflux.sources.era5_land import read as era5_land
+from terraflux.sources.formats.sniff import sniff
+from terraflux.sources.insitu import read as insitu_read
+from terraflux.sources.insitu import write as insitu_write
+from terraflux.sources.land_cover import read as land_cover_read
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
 
-FLUXNET_MM = "fluxnet2015/FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
-FLUXNET_YY = "fluxnet2015/FLX_FR-Pue_FLUXNET2015_FULLSET_YY_2007-2014_2-3.csv"
+FLUXNET_MM = "fluxnet2015/" + insitu.fluxnet_file_name("FR-Pue", "MM", 2007, 2014, "2-3")
+FLUXNET_YY = "fluxnet2015/" + insitu.fluxnet_file_name("FR-Pue", "YY", 2007, 2014, "2-3")
+LCCS_2020 = "esa_cci_lc/" + Path(land_cover.raw_path("lccs", 2020)).name
+
+
+def era5_land_samples(samples) -> list[Path]:
+    """The real ERA5-Land samples: 2 m temperature, then 2 m dewpoint temperature."""
+    return [next((samples / "era5_land").glob(f"*_{kind}_temperature_*.nc")) for kind in ("air", "dewpoint")]
 
 
 def one_day(tmp_path, name="f.nc", **kwargs):
@@ -31,8 +42,8 @@ def one_day(tmp_path, name="f.nc", **kwargs):
 
 
 def test_sniff_detects_every_format(tmp_path, samples):
-    assert sniff(samples / "era5_land/era5-land_air_temperature_2020-1.nc") == "netcdf4"
-    assert sniff(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip") == "zip"
+    assert sniff(era5_land_samples(samples)[0]) == "netcdf4"
+    assert sniff(samples / LCCS_2020) == "zip"
     path, _ = one_day(tmp_path, layout="netcdf3")
     assert sniff(path) == "netcdf3"
     (tmp_path / "g.grib").write_bytes(b"GRIB\x00\x00\x01")
@@ -49,7 +60,7 @@ def test_sniff_detects_every_format(tmp_path, samples):
 
 
 def test_real_sample_values_and_time_axis_are_exact(samples):
-    paths = [samples / "era5_land/era5-land_air_temperature_2020-1.nc", samples / "era5_land/era5-land_dewpoint_temperature_2020-1.nc"]
+    paths = era5_land_samples(samples)
     with era5_land.open_hourly(paths, ["2m_temperature", "2m_dewpoint_temperature"]) as ds:
         assert ds["t2m"].dims == ("time", "latitude", "longitude")
         assert ds["t2m"].dtype == np.float32 and ds["d2m"].dtype == np.float32
@@ -72,9 +83,9 @@ def test_old_cds_netcdf3_packed_matches_the_values(tmp_path):
 
 
 def test_zip_of_step_type_files_is_merged(tmp_path):
-    instant, times = one_day(tmp_path, "data_stream-oper_stepType-instant.nc", variables=("t2m",))
-    accum, _ = one_day(tmp_path, "data_stream-oper_stepType-accum.nc", variables=("tp",))
-    bundle = tmp_path / "era5-land_2016-01.nc"
+    instant, times = one_day(tmp_path, STEP_TYPE_MEMBER.format(step_type="instant"), variables=("t2m",))
+    accum, _ = one_day(tmp_path, STEP_TYPE_MEMBER.format(step_type="accum"), variables=("tp",))
+    bundle = tmp_path / "month.nc"
     with zipfile.ZipFile(bundle, "w") as archive:
         archive.write(instant, instant.name)
         archive.write(accum, accum.name)
@@ -119,7 +130,9 @@ def test_wrong_units_attribute_names_the_file(tmp_path):
 
 
 def test_duplicated_times_are_an_error(tmp_path):
-    times = pd.DatetimeIndex(list(pd.date_range("2016-01-01", periods=3, freq="h")) + [pd.Timestamp("2016-01-01 01:00")])
+    times = pd.DatetimeIndex(
+        list(pd.date_range("2016-01-01", periods=3, freq="h")) + [pd.Timestamp("2016-01-01 01:00")]
+    )
     path = cds_files.write_month(tmp_path / "dup.nc", 2016, 1, times=times, variables=("t2m",))
     with pytest.raises(DataError, match=r"dup\.nc: duplicated time 2016-01-01 01:00"):
         with era5_land.open_hourly(path, ["t2m"]):
@@ -145,7 +158,7 @@ def test_era5t_mixed_with_final_keeps_final(tmp_path):
 
 
 def test_fluxnet_monthly_sample_values(samples):
-    frame = fluxnet.read_fluxnet(samples / FLUXNET_MM)
+    frame = insitu_read.read_fluxnet(samples / FLUXNET_MM, "NT")
     raw = pd.read_csv(samples / FLUXNET_MM, na_values=[-9999])
     assert len(frame) == 96 and frame["time"].iloc[0] == pd.Timestamp("2007-01-01")
     np.testing.assert_array_equal(frame["GPP"].to_numpy(), raw["GPP_NT_VUT_REF"].to_numpy())
@@ -154,72 +167,77 @@ def test_fluxnet_monthly_sample_values(samples):
 
 
 def test_fluxnet_yearly_file_with_cr_line_endings_parses(samples):
-    assert b"\r" in (samples / FLUXNET_YY).read_bytes()[:5000] and b"\n" not in (samples / FLUXNET_YY).read_bytes()[:5000]
-    frame = fluxnet.read_fluxnet(samples / FLUXNET_YY)
+    assert (
+        b"\r" in (samples / FLUXNET_YY).read_bytes()[:5000] and b"\n" not in (samples / FLUXNET_YY).read_bytes()[:5000]
+    )
+    frame = insitu_read.read_fluxnet(samples / FLUXNET_YY, "NT")
     assert list(frame["time"].dt.year) == list(range(2007, 2015))
     assert frame.attrs["resolution"] == "YY"
 
 
 def test_empty_header_only_and_fluxless_site_files_name_the_file(tmp_path, samples):
-    empty = tmp_path / "FLX_FR-Pue_FLUXNET2015_FULLSET_MM_2007-2014_2-3.csv"
+    empty = tmp_path / Path(FLUXNET_MM).name
     empty.write_text("")
     with pytest.raises(DataError, match=rf"{empty.name}: the site file is empty"):
-        fluxnet.read_fluxnet(empty)
+        insitu_read.read_fluxnet(empty, "NT")
     header = (samples / FLUXNET_MM).read_text().splitlines()[0]
     empty.write_text(header + "\n")
     with pytest.raises(DataError, match=rf"{empty.name}: the site file has a header but no data rows"):
-        fluxnet.read_fluxnet(empty)
+        insitu_read.read_fluxnet(empty, "NT")
     frame = pd.read_csv(samples / FLUXNET_MM).drop(columns=["GPP_NT_VUT_REF", "RECO_NT_VUT_REF"])
     frame.to_csv(empty, index=False)
-    with pytest.raises(DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"):
-        fluxnet.read_fluxnet(empty)
+    with pytest.raises(
+        DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"
+    ):
+        insitu_read.read_fluxnet(empty, "NT")
 
 
 def write_carbonsense_site(root, site="XX-Abc", lat=47.0, lon=9.0, days=3, nee=1.0, gaps=0):
-    folder = root / site / "2016-01-01_2016-12-31"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meta.json").write_text(
-        f'{{"SITE_ID": "{site}", "LOCATION_LAT": {lat}, "LOCATION_LON": {lon}, "LOCATION_ELEV": 500, "IGBP": "DBF", "SOURCES": ["ICOS"], "TIME": "UTC"}}'
-    )
-    times = pd.date_range("2016-01-01", periods=24 * days, freq="h")
-    frame = pd.DataFrame({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S")})
-    for column in ("NEE_VUT_REF", "GPP_NT_VUT_REF", "GPP_DT_VUT_REF", "RECO_NT_VUT_REF", "RECO_DT_VUT_REF"):
-        frame[column] = nee * (2.0 if column.startswith("GPP") else 1.0)
-    if gaps:
-        frame.loc[: gaps - 1, "NEE_VUT_REF"] = np.nan
-    frame.to_csv(folder / "targets.csv", index=False)
-    return folder
+    """One CarbonSense site period of ``days`` hourly records from 2016-01-01: NEE and RECO ``nee``, GPP twice
+    that, the first ``gaps`` NEE records missing; returns the period folder."""
+    meta = {"site_id": site, "latitude": lat, "longitude": lon, "elevation": 500.0, "igbp": "DBF", "network": "ICOS"}
+    times = pd.Series(pd.date_range("2016-01-01", periods=24 * days, freq="h"))
+    targets = {c: np.full(len(times), nee * (2.0 if c.startswith("GPP") else 1.0)) for c in insitu.TARGET_COLUMNS}
+    targets["NEE_VUT_REF"][:gaps] = np.nan
+    return insitu_write.carbonsense_site(root, meta, times, targets, {})
 
 
 def test_carbonsense_site_meta_and_targets(tmp_path):
-    write_carbonsense_site(tmp_path)
-    (site,) = carbonsense.site_dirs(tmp_path)
-    meta = carbonsense.read_meta(site)
-    assert meta == {"site_id": "XX-Abc", "latitude": 47.0, "longitude": 9.0, "elevation": 500.0, "igbp": "DBF", "network": "ICOS"}
-    frame = carbonsense.read_targets(site)
+    period = write_carbonsense_site(tmp_path)
+    (site,) = insitu_read.site_dirs(tmp_path)
+    meta = insitu_read.read_meta(site)
+    assert meta == {
+        "site_id": "XX-Abc",
+        "latitude": 47.0,
+        "longitude": 9.0,
+        "elevation": 500.0,
+        "igbp": "DBF",
+        "network": "ICOS",
+    }
+    frame = insitu_read.read_targets(site, "NT")
     assert len(frame) == 72 and frame["GPP"].iloc[0] == 2.0
-    (site / "2016-01-01_2016-12-31" / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
+    (period / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
     with pytest.raises(DataError, match=r"targets\.csv: the site file has a header but no data rows"):
-        carbonsense.read_targets(site)
+        insitu_read.read_targets(site, "NT")
 
 
 # --- land cover ---------------------------------------------------------------------------------------
 
 
 def test_land_cover_sample_zip(samples):
-    with land_cover.open_lccs(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip") as lccs:
+    with land_cover_read.open_lccs(samples / LCCS_2020) as lccs:
         assert lccs.dims == ("latitude", "longitude") and lccs.dtype == np.uint8
         assert lccs.shape == (100, 100)
         assert (np.diff(lccs["latitude"].values) < 0).all()
-        assert set(np.unique(lccs.values)) <= {0, 10, 11, 12, 20, 30, 40, 50, 60, 61, 62, 70, 71, 72, 80, 81, 82, 90, 100, 110, 120, 121, 122, 130, 140, 150, 151, 152, 153, 160, 170, 180, 190, 200, 201, 202, 210, 220}
+        assert set(np.unique(lccs.values)) <= set(land_cover.FLAG_VALUES.tolist())
 
 
 def test_corrupt_land_cover_zip_names_the_file(tmp_path, samples):
-    bad = tmp_path / "land-cover_LCCS_MAP_300m_2020.zip"
-    shutil.copy(samples / "esa_cci_lc/land-cover_LCCS_MAP_300m_2020.zip", bad)
+    bad = tmp_path / "corrupt.zip"
+    shutil.copy(samples / LCCS_2020, bad)
     bad.write_bytes(bad.read_bytes()[:2000])
     with pytest.raises(DataError, match=bad.name):
-        with land_cover.open_lccs(bad) as lccs:
+        with land_cover_read.open_lccs(bad) as lccs:
             lccs.values
 
 
@@ -232,10 +250,16 @@ def write_era5_grib(path, day, ny=3, nx=4):
             for short, param in (("2t", 167), ("tp", 228)):
                 h = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib1")
                 for key, value in (
-                    ("Ni", nx), ("Nj", ny), ("latitudeOfFirstGridPointInDegrees", 48.0),
-                    ("latitudeOfLastGridPointInDegrees", 48.0 - 0.1 * (ny - 1)), ("longitudeOfFirstGridPointInDegrees", 8.0),
-                    ("longitudeOfLastGridPointInDegrees", 8.0 + 0.1 * (nx - 1)), ("iDirectionIncrementInDegrees", 0.1),
-                    ("jDirectionIncrementInDegrees", 0.1), ("paramId", param), ("dataDate", int(day.strftime("%Y%m%d"))),
+                    ("Ni", nx),
+                    ("Nj", ny),
+                    ("latitudeOfFirstGridPointInDegrees", 48.0),
+                    ("latitudeOfLastGridPointInDegrees", 48.0 - 0.1 * (ny - 1)),
+                    ("longitudeOfFirstGridPointInDegrees", 8.0),
+                    ("longitudeOfLastGridPointInDegrees", 8.0 + 0.1 * (nx - 1)),
+                    ("iDirectionIncrementInDegrees", 0.1),
+                    ("jDirectionIncrementInDegrees", 0.1),
+                    ("paramId", param),
+                    ("dataDate", int(day.strftime("%Y%m%d"))),
                 ):
                     eccodes.codes_set(h, key, value)
                 if short == "2t":
@@ -252,11 +276,15 @@ def write_era5_grib(path, day, ny=3, nx=4):
 
 
 def test_grib_variant_is_unstacked_to_valid_times(tmp_path):
-    path = write_era5_grib(tmp_path / "era5-land_2016-01.nc", pd.Timestamp("2016-01-01"))  # the CDS name, GRIB inside
+    path = write_era5_grib(tmp_path / "month.nc", pd.Timestamp("2016-01-01"))  # a NetCDF name, GRIB inside
     assert sniff(path) == "grib"
     with era5_land.open_hourly(path, ["t2m", "tp"]) as ds:
         times = pd.DatetimeIndex(ds["time"].values)
-        assert times[0] == pd.Timestamp("2016-01-01 00:00") and times[-1] == pd.Timestamp("2016-01-02 00:00") and len(times) == 25
+        assert (
+            times[0] == pd.Timestamp("2016-01-01 00:00")
+            and times[-1] == pd.Timestamp("2016-01-02 00:00")
+            and len(times) == 25
+        )
         np.testing.assert_allclose(ds["t2m"].values[:3, 0, 0], [270, 271, 272])
         assert np.isnan(ds["tp"].values[0, 0, 0])  # no accumulation ends at the first 00 UTC in this file
         np.testing.assert_allclose(ds["tp"].values[1:3, 0, 0], [0.001, 0.002], rtol=1e-6)

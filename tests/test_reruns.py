@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from terraflux.sources import era5_land
+from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.placeholders import write_placeholders
 
 from support import tiny_demo
@@ -148,7 +150,8 @@ def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
     target = ["resources/years/prepared/era5_land_monthly.zarr"]
     materialize(repo, tmp_path, target, configfile_args("years"))  # 2016-2018
     jobs, out = dry_run(repo, tmp_path, target, configfile_args("years", tmp_path, "period: {end_year: 2019}\n"))
-    downloads = re.findall(r"output: resources/years/raw/era5_land/hourly/era5-land_(\d{4})-(\d{2})\.nc\b", out)
+    month = re.escape(RunPaths("years").raw(era5_land.PATHS["hourly"].format(year="YEAR", month="MONTH")))
+    downloads = re.findall("output: " + month.replace("YEAR", r"(\d{4})").replace("MONTH", r"(\d{2})") + r"\b", out)
     assert sorted(f"{y}-{m}" for y, m in downloads) == [f"2019-{m:02d}" for m in range(1, 13)], downloads
     assert jobs.get("download_era5_land_hourly") == 12, jobs
     assert "prepare_era5_land" in jobs  # one store over the whole period (statistics from training years)

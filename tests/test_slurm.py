@@ -53,7 +53,10 @@ DOWNLOAD_COMPUTE = "compute: {{local_downloads: {local}, download: {{mem_mb: 500
 def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm, local):
     fake_cds = pytest.importorskip("fake_cds")
     config = configfile_args("download", tmp_path, DOWNLOAD_COMPUTE.format(local=str(local).lower()))
-    target = "resources/dl/raw/era5_land/hourly/era5-land_2016-01.nc"
+    from terraflux.sources import era5_land
+    from terraflux.workflow.paths import RunPaths
+
+    target = RunPaths("dl").raw(era5_land.raw_path("hourly", 2016, 1))
     with fake_cds.FakeCDS() as cds:
         env = dict(os.environ, CDSAPI_URL=cds.url, CDSAPI_KEY=cds.token, CDSAPI_RC=str(tmp_path / "no-cdsapirc"))
         done = profile_run(tmp_path, [target], *config, env=env)

@@ -4,15 +4,24 @@
 # profile's global `cds_requests=4` caps concurrent CDS requests. With compute.local_downloads the
 # downloads run on the submitting (login) node. Credentials are read inside the jobs only.
 
-from terraflux.sources.download import builders
+from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
+from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 
 LOCAL_DOWNLOADS = config["compute"]["local_downloads"]
 # The download code is declared but `ancient`: a code edit must not re-download terabytes; what defines
 # the data is the request, passed as params (a changed request reruns exactly its downloads).
-DOWNLOAD_CODE = ancient(
-    library("sources/__init__", "sources/download", "sources/readers/sniff")
-)
+DOWNLOAD_CODE = ancient(library("sources"))
 SOURCES = config["sources"]
+
+
+def request_of(pattern):
+    """The request sidecar of a raw file (pattern) of the source modules."""
+    return raw(str(request_sidecar(pattern)))
+
+
+def sha256_of(pattern):
+    """The checksum sidecar of a raw file (pattern) of the source modules."""
+    return raw(str(sha256_sidecar(pattern)))
 
 
 rule download_era5_land_hourly:
@@ -20,9 +29,9 @@ rule download_era5_land_hourly:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("era5_land/hourly/era5-land_{year}-{month}.nc"),
-        request=raw("era5_land/hourly/era5-land_{year}-{month}.nc.request.json"),
-        sha256=raw("era5_land/hourly/era5-land_{year}-{month}.nc.sha256"),
+        data=raw(era5_land.PATHS["hourly"]),
+        request=request_of(era5_land.PATHS["hourly"]),
+        sha256=sha256_of(era5_land.PATHS["hourly"]),
     log:
         logs("download_era5_land_hourly/{year}-{month}.log"),
     benchmark:
@@ -35,12 +44,12 @@ rule download_era5_land_hourly:
         **job_resources("download"),
         cds_requests=1,
     params:
-        spec=lambda w: builders.era5_land_hourly(
+        spec=lambda w: era5_land.hourly_request(
             SOURCES["era5_land"], config["region"], int(w.year), int(w.month)
         ),
         allowed=["netcdf4", "netcdf3", "zip", "grib"],
     script:
-        "../scripts/download_cds.py"
+        "../scripts/download_era5_land_cerra_land_cover.py"
 
 
 rule download_era5_land_daily:
@@ -48,9 +57,9 @@ rule download_era5_land_daily:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("era5_land/daily/era5-land-daily_{year}-{month}.zip"),
-        request=raw("era5_land/daily/era5-land-daily_{year}-{month}.zip.request.json"),
-        sha256=raw("era5_land/daily/era5-land-daily_{year}-{month}.zip.sha256"),
+        data=raw(era5_land.PATHS["daily"]),
+        request=request_of(era5_land.PATHS["daily"]),
+        sha256=sha256_of(era5_land.PATHS["daily"]),
     log:
         logs("download_era5_land_daily/{year}-{month}.log"),
     benchmark:
@@ -63,12 +72,12 @@ rule download_era5_land_daily:
         **job_resources("download"),
         cds_requests=1,
     params:
-        spec=lambda w: builders.era5_land_daily(
+        spec=lambda w: era5_land.daily_request(
             SOURCES["era5_land"], config["region"], int(w.year), int(w.month)
         ),
         allowed=["zip", "netcdf4", "netcdf3"],
     script:
-        "../scripts/download_cds.py"
+        "../scripts/download_era5_land_cerra_land_cover.py"
 
 
 rule download_cerra:
@@ -76,15 +85,15 @@ rule download_cerra:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("cerra/cerra_{product}_{year}-{month}.grib"),
-        request=raw("cerra/cerra_{product}_{year}-{month}.grib.request.json"),
-        sha256=raw("cerra/cerra_{product}_{year}-{month}.grib.sha256"),
+        data=raw(cerra.PATH),
+        request=request_of(cerra.PATH),
+        sha256=sha256_of(cerra.PATH),
     log:
         logs("download_cerra/{product}_{year}-{month}.log"),
     benchmark:
         benchmarks("download_cerra/{product}_{year}-{month}.tsv")
     wildcard_constraints:
-        product="analysis|forecast",
+        product="|".join(cerra.PRODUCTS),
     localrule: LOCAL_DOWNLOADS
     conda:
         ENV
@@ -93,12 +102,12 @@ rule download_cerra:
         **job_resources("download"),
         cds_requests=1,
     params:
-        spec=lambda w: getattr(builders, f"cerra_{w.product}")(
-            SOURCES["cerra"], int(w.year), int(w.month)
+        spec=lambda w: cerra.request(
+            SOURCES["cerra"], w.product, int(w.year), int(w.month)
         ),
         allowed=["grib"],
     script:
-        "../scripts/download_cds.py"
+        "../scripts/download_era5_land_cerra_land_cover.py"
 
 
 rule download_land_cover:
@@ -106,9 +115,9 @@ rule download_land_cover:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("land_cover/land-cover_LCCS_MAP_300m_{year}.zip"),
-        request=raw("land_cover/land-cover_LCCS_MAP_300m_{year}.zip.request.json"),
-        sha256=raw("land_cover/land-cover_LCCS_MAP_300m_{year}.zip.sha256"),
+        data=raw(land_cover.PATHS["lccs"]),
+        request=request_of(land_cover.PATHS["lccs"]),
+        sha256=sha256_of(land_cover.PATHS["lccs"]),
     log:
         logs("download_land_cover/{year}.log"),
     benchmark:
@@ -121,10 +130,10 @@ rule download_land_cover:
         **job_resources("download"),
         cds_requests=1,
     params:
-        spec=lambda w: builders.land_cover(config["region"], int(w.year)),
+        spec=lambda w: land_cover.request(config["region"], int(w.year)),
         allowed=["zip"],
     script:
-        "../scripts/download_cds.py"
+        "../scripts/download_era5_land_cerra_land_cover.py"
 
 
 rule download_land_cover_pft:
@@ -132,11 +141,9 @@ rule download_land_cover_pft:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc"),
-        request=raw(
-            "land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc.request.json"
-        ),
-        sha256=raw("land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc.sha256"),
+        data=raw(land_cover.PATHS["pft"]),
+        request=request_of(land_cover.PATHS["pft"]),
+        sha256=sha256_of(land_cover.PATHS["pft"]),
     log:
         logs("download_land_cover_pft/{year}.log"),
     benchmark:
@@ -148,12 +155,12 @@ rule download_land_cover_pft:
     resources:
         **job_resources("download"),
     params:
-        url=lambda w: builders.pft_url(
+        url=lambda w: land_cover.pft_url(
             SOURCES["land_cover"]["pft_base_url"], int(w.year)
         ),
         allowed=["netcdf4", "netcdf3"],
     script:
-        "../scripts/download_https.py"
+        "../scripts/download_land_cover_pft.py"
 
 
 rule download_vhp:
@@ -161,9 +168,9 @@ rule download_vhp:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=raw("vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc"),
-        request=raw("vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc.request.json"),
-        sha256=raw("vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc.sha256"),
+        data=raw(vhp.PATH),
+        request=request_of(vhp.PATH),
+        sha256=sha256_of(vhp.PATH),
     log:
         logs("download_vhp/{satellite}_{year}{week}.log"),
     benchmark:
@@ -188,15 +195,15 @@ rule download_insitu:
     input:
         code=DOWNLOAD_CODE,
     output:
-        data=directory(raw("insitu/{insitu_format}")),
-        request=raw("insitu/{insitu_format}.request.json"),
-        sha256=raw("insitu/{insitu_format}.sha256"),
+        data=directory(raw(insitu.PATH)),
+        request=request_of(insitu.PATH),
+        sha256=sha256_of(insitu.PATH),
     log:
         logs("download_insitu/{insitu_format}.log"),
     benchmark:
         benchmarks("download_insitu/{insitu_format}.tsv")
     wildcard_constraints:
-        insitu_format="carbonsense|fluxnet2015",
+        insitu_format="|".join(insitu.FORMATS),
     localrule: LOCAL_DOWNLOADS
     conda:
         ENV

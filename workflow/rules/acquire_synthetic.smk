@@ -5,11 +5,12 @@
 # ground truth under resources/{run}/truth/ (read by evaluation only). Jobs are per year, not per month:
 # each writes 12 months in one process (a job's interpreter start-up costs as much as a month's file).
 
+from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
 from terraflux.synthetic.world import check_config as _check_synthetic
 
 SYN_SOURCES = config["sources"]
 SYN_MONTHS = [f"{m:02d}" for m in range(1, 13)]
-SYN_WEEKS = [f"{w:03d}" for w in range(1, 53)]
+SYN_WEEKS = [f"{w:03d}" for w in range(1, vhp.WEEKS + 1)]
 SYN_SATELLITE = config["synthetic"]["vhp_satellite"]
 SYN_WORLD = resources_path("synthetic/world.zarr")
 SYN_CODE = library("synthetic")
@@ -20,35 +21,19 @@ except ConfigError as _error:
     sys.exit(f"terraflux: {_error}")
 
 # Every raw file the synthetic world writes for this config.
-SYN_RAW_TARGETS = (
-    expand(
-        raw("era5_land/hourly/era5-land_{year}-{month}.nc"),
-        year=YEARS,
-        month=SYN_MONTHS,
-    )
-    if SYN_SOURCES["era5_land"]["product"] == "hourly"
-    else expand(
-        raw("era5_land/daily/era5-land-daily_{year}-{month}.zip"),
-        year=YEARS,
-        month=SYN_MONTHS,
-    )
+SYN_RAW_TARGETS = expand(
+    raw(era5_land.PATHS[SYN_SOURCES["era5_land"]["product"]]),
+    year=YEARS,
+    month=SYN_MONTHS,
 )
 if SYN_SOURCES["cerra"]["enabled"]:
     SYN_RAW_TARGETS += expand(
-        raw("cerra/cerra_{product}_{year}-{month}.grib"),
-        product=["analysis", "forecast"],
-        year=YEARS,
-        month=SYN_MONTHS,
+        raw(cerra.PATH), product=cerra.PRODUCTS, year=YEARS, month=SYN_MONTHS
     )
+SYN_RAW_TARGETS += expand(raw(land_cover.PATHS["lccs"]), year=YEARS)
+SYN_RAW_TARGETS += [raw(insitu.raw_path(SYN_SOURCES["insitu"]["format"]))]
 SYN_RAW_TARGETS += expand(
-    raw("land_cover/land-cover_LCCS_MAP_300m_{year}.zip"), year=YEARS
-)
-SYN_RAW_TARGETS += [raw(f"insitu/{SYN_SOURCES['insitu']['format']}")]
-SYN_RAW_TARGETS += expand(
-    raw("vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc"),
-    satellite=SYN_SATELLITE,
-    year=YEARS,
-    week=SYN_WEEKS,
+    raw(vhp.PATH), satellite=SYN_SATELLITE, year=YEARS, week=SYN_WEEKS
 )
 
 SYNTHETIC_TRUTH = {
@@ -99,7 +84,7 @@ rule synthesize_era5_land_hourly:
         code=SYN_CODE,
     output:
         files=expand(
-            raw("era5_land/hourly/era5-land_{{year}}-{month}.nc"), month=SYN_MONTHS
+            raw(era5_land.PATHS["hourly"]), month=SYN_MONTHS, allow_missing=True
         ),
     log:
         logs("synthesize_era5_land_hourly/{year}.log"),
@@ -116,6 +101,7 @@ rule synthesize_era5_land_hourly:
             for k in ("variables", "hours", "data_format")
         },
         as_zip=config["synthetic"]["era5_land_zip"],
+        months=SYN_MONTHS,
     script:
         "../scripts/synthesize_era5_land_hourly.py"
 
@@ -127,8 +113,7 @@ rule synthesize_era5_land_daily:
         code=SYN_CODE,
     output:
         files=expand(
-            raw("era5_land/daily/era5-land-daily_{{year}}-{month}.zip"),
-            month=SYN_MONTHS,
+            raw(era5_land.PATHS["daily"]), month=SYN_MONTHS, allow_missing=True
         ),
     log:
         logs("synthesize_era5_land_daily/{year}.log"),
@@ -143,6 +128,7 @@ rule synthesize_era5_land_daily:
         era5_land={
             k: SYN_SOURCES["era5_land"][k] for k in ("variables", "daily_statistic")
         },
+        months=SYN_MONTHS,
     script:
         "../scripts/synthesize_era5_land_daily.py"
 
@@ -154,10 +140,10 @@ rule synthesize_cerra:
         code=SYN_CODE,
     output:
         analysis=expand(
-            raw("cerra/cerra_analysis_{{year}}-{month}.grib"), month=SYN_MONTHS
+            raw(cerra.PATH), product="analysis", month=SYN_MONTHS, allow_missing=True
         ),
         forecast=expand(
-            raw("cerra/cerra_forecast_{{year}}-{month}.grib"), month=SYN_MONTHS
+            raw(cerra.PATH), product="forecast", month=SYN_MONTHS, allow_missing=True
         ),
     log:
         logs("synthesize_cerra/{year}.log"),
@@ -170,6 +156,7 @@ rule synthesize_cerra:
         **job_resources("synthesize"),
     params:
         cerra=SYN_SOURCES["cerra"],
+        months=SYN_MONTHS,
     script:
         "../scripts/synthesize_cerra.py"
 
@@ -180,7 +167,7 @@ rule synthesize_land_cover:
         world=SYN_WORLD,
         code=SYN_CODE,
     output:
-        data=raw("land_cover/land-cover_LCCS_MAP_300m_{year}.zip"),
+        data=raw(land_cover.PATHS["lccs"]),
     log:
         logs("synthesize_land_cover/{year}.log"),
     benchmark:
@@ -202,13 +189,13 @@ rule synthesize_insitu:
         world=SYN_WORLD,
         code=SYN_CODE,
     output:
-        data=directory(raw("insitu/{insitu_format}")),
+        data=directory(raw(insitu.PATH)),
     log:
         logs("synthesize_insitu/{insitu_format}.log"),
     benchmark:
         benchmarks("synthesize_insitu/{insitu_format}.tsv")
     wildcard_constraints:
-        insitu_format="carbonsense|fluxnet2015",
+        insitu_format="|".join(insitu.FORMATS),
     conda:
         ENV
     threads: job_threads("synthesize")
@@ -224,9 +211,7 @@ rule synthesize_vhp:
         world=SYN_WORLD,
         code=SYN_CODE,
     output:
-        files=expand(
-            raw("vhp/VHP.G04.C07.{{satellite}}.P{{year}}{week}.VH.nc"), week=SYN_WEEKS
-        ),
+        files=expand(raw(vhp.PATH), week=SYN_WEEKS, allow_missing=True),
     log:
         logs("synthesize_vhp/{satellite}_{year}.log"),
     benchmark:
@@ -238,6 +223,8 @@ rule synthesize_vhp:
     threads: job_threads("synthesize")
     resources:
         **job_resources("synthesize"),
+    params:
+        weeks=SYN_WEEKS,
     script:
         "../scripts/synthesize_vhp.py"
 

@@ -1,40 +1,32 @@
 # Layer 'prepare': raw files -> the analysis-ready stores of resources/{run}/prepared/ (docs/data-layout.md).
-# The only layer that reads raw formats (terraflux.sources.readers); the library is terraflux.prepare.
+# The only layer that reads raw formats (the readers terraflux.sources.<source>.read); the library is
+# terraflux.prepare. Raw paths come from the source modules (terraflux.sources.<source>).
 
-from terraflux.sources import land_cover_year
+from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
 
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
-ERA5_PRODUCT = config["sources"]["era5_land"]["product"]
-ERA5_PATTERN = {
-    "hourly": "era5_land/hourly/era5-land_{year}-{month}.nc",
-    "daily": "era5_land/daily/era5-land-daily_{year}-{month}.zip",
-}[ERA5_PRODUCT]
-LAND_COVER_PATTERN = {
-    "lccs": "land_cover/land-cover_LCCS_MAP_300m_{year}.zip",
-    "pft": "land_cover/ESACCI-LC-L4-PFT-Map-300m-P1Y-{year}-v2.0.8.nc",
-}[config["sources"]["land_cover"]["product"]]
+# Months of the period, in the order in which expand() lists the monthly inputs (year, then month).
+PERIOD_MONTHS = [[year, int(month)] for year in YEARS for month in MONTHS]
+ERA5_PATTERN = era5_land.PATHS[config["sources"]["era5_land"]["product"]]
+LAND_COVER_PRODUCT = config["sources"]["land_cover"]["product"]
 # The land-cover map of each year of the period (the nearest year with a map outside the product's range).
-LAND_COVER_MAP_YEARS = [
-    land_cover_year(y, config["sources"]["land_cover"]["product"]) for y in YEARS
-]
+LAND_COVER_MAP_YEARS = [land_cover.map_year(y, LAND_COVER_PRODUCT) for y in YEARS]
 INSITU_FORMAT = config["sources"]["insitu"]["format"]
-CERRA_PRODUCTS = ["analysis"] + (
-    ["forecast"] if config["sources"]["cerra"]["forecast_variables"] else []
-)
+CERRA_FORECAST = bool(config["sources"]["cerra"]["forecast_variables"])
 # Satellite code in the VHP file names, per year (synthetic world: one code; real data: by period).
-VHP_SATELLITE = {
-    year: (
-        config["synthetic"]["vhp_satellite"]
-        if config["run"]["origin"] == "synthetic"
-        else config["sources"]["vhp"]["satellites"][
-            max(
-                (k for k in config["sources"]["vhp"]["satellites"] if int(k) <= year),
-                key=int,
-            )
-        ]
-    )
-    for year in YEARS
-}
+try:
+    VHP_SATELLITE = {
+        year: (
+            config["synthetic"]["vhp_satellite"]
+            if config["run"]["origin"] == "synthetic"
+            else vhp.satellite(year, config["sources"]["vhp"]["satellites"])
+        )
+        for year in YEARS
+    }
+except ConfigError as _error:
+    sys.exit(f"terraflux: {_error}")
+# Weeks of the period, in the order of the weekly inputs.
+PERIOD_WEEKS = [[year, week] for year in YEARS for week in range(1, vhp.WEEKS + 1)]
 # Sources with a producer of their raw files in the acquire layer (download_* or synthesize_* rules).
 ACQUIRED = {
     source
@@ -83,6 +75,7 @@ rule prepare_era5_land:
         prepare={
             k: config["prepare"][k] for k in ("model_grid_factor", "strict_months")
         },
+        months=PERIOD_MONTHS,
     script:
         "../scripts/prepare_era5_land.py"
 
@@ -90,7 +83,10 @@ rule prepare_era5_land:
 rule prepare_pft:
     """Yearly land-cover maps -> BL/NL/GS/other and 14-PFT fractions per model-grid cell (pft.zarr)."""
     input:
-        files=[raw(LAND_COVER_PATTERN.format(year=y)) for y in LAND_COVER_MAP_YEARS],
+        files=[
+            raw(land_cover.raw_path(LAND_COVER_PRODUCT, y))
+            for y in LAND_COVER_MAP_YEARS
+        ],
         monthly=PREPARED["era5_land_monthly.zarr"],
         crosswalk=repo_file("src/terraflux/data/lccs_pft_crosswalk.csv"),
         groups=repo_file("src/terraflux/data/pft_groups.csv"),
@@ -117,11 +113,11 @@ rule prepare_pft:
 rule prepare_cerra:
     """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid, or reprojected (cerra_weekly.zarr)."""
     input:
-        files=expand(
-            raw("cerra/cerra_{product}_{year}-{month}.grib"),
-            product=CERRA_PRODUCTS,
-            year=YEARS,
-            month=MONTHS,
+        analysis=expand(raw(cerra.PATH), product="analysis", year=YEARS, month=MONTHS),
+        forecast=(
+            expand(raw(cerra.PATH), product="forecast", year=YEARS, month=MONTHS)
+            if CERRA_FORECAST
+            else []
         ),
         code=library("sources", "prepare"),
     output:
@@ -138,6 +134,7 @@ rule prepare_cerra:
     params:
         period=config["period"],
         cerra=config["prepare"]["cerra"],
+        months=PERIOD_MONTHS,
     script:
         "../scripts/prepare_cerra.py"
 
@@ -145,11 +142,7 @@ rule prepare_cerra:
 rule prepare_vhp:
     """NOAA VHP weekly VHI -> VHI and extremes masks on the weekly grid of one extremes dataset."""
     input:
-        files=[
-            raw(f"vhp/VHP.G04.C07.{VHP_SATELLITE[year]}.P{year}{week:03d}.VH.nc")
-            for year in YEARS
-            for week in range(1, 53)
-        ],
+        files=[raw(vhp.raw_path(VHP_SATELLITE[y], y, w)) for y, w in PERIOD_WEEKS],
         weekly=resources_path("prepared/{dataset}_weekly.zarr"),
         code=library("sources", "prepare"),
     output:
@@ -165,6 +158,8 @@ rule prepare_vhp:
     threads: 1
     resources:
         **job_resources("prepare"),
+    params:
+        weeks=PERIOD_WEEKS,
     script:
         "../scripts/prepare_vhp.py"
 
@@ -172,7 +167,7 @@ rule prepare_vhp:
 rule prepare_insitu:
     """In-situ site files -> site table and daily/monthly GPP, RECO, NEE (gC m-2 d-1) per site (parquet)."""
     input:
-        sites=raw(f"insitu/{INSITU_FORMAT}"),
+        sites=raw(insitu.raw_path(INSITU_FORMAT)),
         monthly=PREPARED["era5_land_monthly.zarr"],
         code=library("sources", "prepare"),
     output:

@@ -6,9 +6,9 @@ Input:   code  library sources
 Params:  insitu  config `sources.insitu`: local_dir (a directory the user already has: validated and linked,
                  not copied), url and sha256 of the CarbonSense v1 archive (downloaded with resume, checksum
                  verified when given, unpacked, removed)
-Output:  data     insitu/carbonsense/{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json,predictors.csv,targets.csv}
-                  or insitu/fluxnet2015/FLX_{SITE}_FLUXNET2015_FULLSET_{HH,DD,MM,YY}_{Y0}-{Y1}_{v}.csv
-                  (fluxes in umol CO2 m-2 s-1 hourly / gC m-2 d-1 monthly, as the sources deliver them)
+Output:  data     insitu/carbonsense/ (CarbonSense v1 site folders) or insitu/fluxnet2015/ (FLUXNET2015 FULLSET
+                  files), layouts in terraflux.sources.insitu (fluxes in umol CO2 m-2 s-1 hourly / gC m-2 d-1
+                  monthly, as the sources deliver them)
          request  insitu/<format>.request.json (URL or local directory, sites, provenance)
          sha256   insitu/<format>.sha256 (of the archive, or of the linked directory's listing)
 """

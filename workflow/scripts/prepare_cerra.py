@@ -1,7 +1,8 @@
 """CERRA monthly GRIB2 files -> weekly statistics store on the native Lambert grid or, with
 ``prepare.cerra.reproject_crs``, reprojected to another grid (rule prepare_cerra).
 
-Inputs: ``files`` (``cerra_{analysis,forecast}_{YYYY-MM}.grib``). Output ``cerra_weekly.zarr``:
+Inputs: ``analysis`` and (optional) ``forecast``, one GRIB2 file per month of the period, with ``params.months``
+the [year, month] of each. Output ``cerra_weekly.zarr``:
 
 | variable | dims | units |
 |---|---|---|
@@ -20,11 +21,10 @@ from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
-files = {}
-for path in sm.input.files:
-    stem = path.rsplit("_", 1)[-1].split(".")[0]  # YYYY-MM
-    year, month = stem.split("-")
-    files.setdefault((int(year), int(month)), []).append(path)
+months = [tuple(month) for month in sm.params.months]
+files = {month: [path] for month, path in zip(months, sm.input.analysis, strict=True)}
+for month, path in zip(months, sm.input.forecast):
+    files[month].append(path)
 prepare_cerra(
     files,
     out_path=sm.output.weekly,

@@ -1,6 +1,7 @@
 """ERA5-Land monthly raw files -> daily, weekly and monthly prepared stores (rule prepare_era5_land).
 
-Inputs: ``files`` (one per month of the period: hourly NetCDF/zip/GRIB, or daily-statistics zips).
+Inputs: ``files`` (one per month of the period: hourly NetCDF/zip/GRIB, or daily-statistics zips), with
+``params.months`` the [year, month] of each.
 Outputs (zarr, see docs/data-layout.md):
 
 | store | variables | dims | units |
@@ -19,11 +20,7 @@ log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
 era5 = sm.params.era5_land
 period = sm.params.period
-files = {}
-for path in sm.input.files:
-    stem = path.rsplit("_", 1)[-1].split(".")[0]  # YYYY-MM
-    year, month = stem.split("-")
-    files[(int(year), int(month))] = [path]
+files = {(year, month): [path] for (year, month), path in zip(sm.params.months, sm.input.files, strict=True)}
 summary = prepare_era5_land(
     files,
     daily_path=sm.output.daily,

@@ -1,7 +1,7 @@
 """NOAA VHP weekly files -> VHI and drought-extreme masks on an extremes dataset's weekly grid (rule prepare_vhp).
 
-Inputs: ``files`` (VHP.G04.C07.{satellite}.P{YYYY}{WWW}.VH.nc), ``weekly`` (the dataset's weekly store: grid
-and weeks). Output ``vhp_{dataset}.zarr``:
+Inputs: ``files`` (one NOAA VHP file per week of the period, ``params.weeks`` the [year, week] of each),
+``weekly`` (the dataset's weekly store: grid and weeks). Output ``vhp_{dataset}.zarr``:
 
 | variable | dims | units |
 |---|---|---|
@@ -16,5 +16,6 @@ from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
-prepare_vhp(sm.input.files, weekly_store=sm.input.weekly, out_path=sm.output.vhp, provenance=from_snakemake(sm, params={}))
+files = {(year, week): path for (year, week), path in zip(sm.params.weeks, sm.input.files, strict=True)}
+prepare_vhp(files, weekly_store=sm.input.weekly, out_path=sm.output.vhp, provenance=from_snakemake(sm, params={}))
 log.info("VHP on the %s weekly grid written", sm.wildcards.dataset)

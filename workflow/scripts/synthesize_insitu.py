@@ -1,10 +1,10 @@
 """Write the synthetic flux-tower sites, in CarbonSense v1 or FLUXNET2015 FULLSET layout.
 
 Input:  world (resources/{run}/synthetic/world.zarr); wildcard insitu_format (carbonsense | fluxnet2015)
-Output: raw insitu/carbonsense/{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json, predictors.csv, targets.csv}
-        (targets hourly NEE_VUT_REF, GPP_DT/NT_VUT_REF, RECO_DT/NT_VUT_REF in umol CO2 m-2 s-1, NaN gaps;
-        predictors min-max normalised), or raw insitu/fluxnet2015/FLX_{SITE}_FLUXNET2015_FULLSET_{DD,MM}_
-        {Y0}-{Y1}_1-4.csv (fluxes gC m-2 d-1, -9999 missing, _QC = share of measured records).
+Output: raw insitu/carbonsense/: CarbonSense v1 site folders (targets hourly NEE_VUT_REF, GPP_DT/NT_VUT_REF,
+        RECO_DT/NT_VUT_REF in umol CO2 m-2 s-1, NaN gaps; predictors min-max normalised), or raw
+        insitu/fluxnet2015/: FLUXNET2015 FULLSET DD and MM files and sites.csv (fluxes gC m-2 d-1, -9999
+        missing, _QC = share of measured records); layouts in terraflux.sources.insitu.
 """
 
 import json

@@ -1,9 +1,9 @@
 """Write the year's synthetic ESA-CCI / C3S land-cover zip (as the CDS satellite-land-cover returns it).
 
 Input:  world (resources/{run}/synthetic/world.zarr)
-Output: raw land_cover/land-cover_LCCS_MAP_300m_{year}.zip holding
-        C3S-LC-L4-LCCS-Map-300m-P1Y-{year}-v2.1.1.area-subset.{N}.{W}.{S}.{E}.nc: lccs_class uint8
-        (time, lat, lon) at 1/360 deg, latitude descending, and the ancillary variables of the real file.
+Output: the year's raw zip (terraflux.sources.land_cover.PATHS["lccs"]) holding the NetCDF the CDS names for
+        the region's area: lccs_class uint8 (time, lat, lon) at 1/360 deg, latitude descending, and the
+        ancillary variables of the real file.
 """
 
 import json

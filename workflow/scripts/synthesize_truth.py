@@ -11,8 +11,8 @@ Output: resources/{run}/truth/
         extremes_cerra.zarr  the same on the CERRA sub-grid (time, y, x) for params.cerra variables
 """
 
+from terraflux.sources.cerra import variables as cerra_variables
 from terraflux.synthetic import truth
-from terraflux.synthetic.variables import cerra_vars
 from terraflux.synthetic.world import World
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -22,7 +22,7 @@ log = setup_logging(snakemake)
 provenance = from_snakemake(snakemake)
 world = World.load(snakemake.input.world)
 cerra = snakemake.params.cerra
-variables = cerra_vars(cerra["variables"] + cerra["forecast_variables"], "sources.cerra.variables")
+variables = cerra_variables(cerra["variables"] + cerra["forecast_variables"], "sources.cerra.variables")
 out = snakemake.output
 with atomic_output(out.land) as land, atomic_output(out.fluxes) as fluxes, atomic_output(out.sites) as sites:
     with atomic_output(out.extremes) as extremes, atomic_output(out.extremes_cerra) as extremes_cerra:

@@ -1,17 +1,17 @@
 """Write a year of synthetic NOAA VHP weekly files (VHI, VCI, TCI).
 
-Input:  world (resources/{run}/synthetic/world.zarr)
-Output: raw vhp/VHP.G04.C07.{satellite}.P{year}{week}.VH.nc, weeks 001..052: dims HEIGHT x WIDTH
+Input:  world (resources/{run}/synthetic/world.zarr); wildcards satellite, year; params.weeks: the weeks of the
+        output files, in their order
+Output: the year's 52 raw weekly files (terraflux.sources.vhp.PATH): dims HEIGHT x WIDTH
         (pixels of the global 0.036 deg VHP grid inside the region, north row first; edges in the
         START/END_LATITUDE_RANGE, START/END_LONGITUDE_RANGE attributes), VHI, VCI, TCI float32 0..100
         (fill -999 over sea), QA int16. VHI < 26 exactly inside the world's extreme events.
 """
 
 import json
-import re
 from contextlib import ExitStack
 
-from terraflux.synthetic.extremes import write_vhp_year
+from terraflux.synthetic.vhp import write_year
 from terraflux.synthetic.world import World
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -21,9 +21,9 @@ log = setup_logging(snakemake)
 log.info("provenance %s", json.dumps(from_snakemake(snakemake), sort_keys=True))
 world = World.load(snakemake.input.world)
 year = int(snakemake.wildcards.year)
-weeks = {int(re.search(r"\.P\d{4}(\d{3})\.VH\.nc$", path).group(1)): path for path in snakemake.output.files}
+weeks = {int(week): path for week, path in zip(snakemake.params.weeks, snakemake.output.files, strict=True)}
 # Write every week to its temporary sibling, then publish them one by one (atomic per file).
 with ExitStack() as stack:
     temporaries = {week: stack.enter_context(atomic_output(path)) for week, path in weeks.items()}
-    write_vhp_year(temporaries, world, year, snakemake.wildcards.satellite)
+    write_year(temporaries, world, year, snakemake.wildcards.satellite)
 log.info("wrote %d files", len(weeks))

@@ -31,7 +31,7 @@ from terraflux.prepare.regrid import Target, reproject_weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
-from terraflux.sources.readers.cerra import open_cerra, read_values
+from terraflux.sources.cerra.read import open_cerra, read_values
 from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,8 @@ def prepare_cerra(
     out_path: str | Path,
     variables: Sequence[str],
     period: Mapping,
-    crop: Sequence[int] | None = None,
-    reproject: Target | None = None,
+    crop: Sequence[int] | None,
+    reproject: Target | None,
     workers: int = 1,
     provenance: Mapping | None = None,
 ) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -43,8 +43,9 @@ from terraflux.errors import DataError
 from terraflux.prepare import grid, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
-from terraflux.sources.readers import era5_land as reader
-from terraflux.sources.readers.netcdf import small_chunk_cache
+from terraflux.sources.era5_land import ACCUMULATED, short_name
+from terraflux.sources.era5_land import read as reader
+from terraflux.sources.formats.netcdf import small_chunk_cache
 from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def daily_units(name: str, units: str | None) -> str:
     """Units of the daily value of a variable (accumulated fields become totals per day)."""
     if name in DAILY_UNITS:
         return DAILY_UNITS[name]
-    if name in reader.ACCUMULATED:
+    if name in ACCUMULATED:
         return f"{units} d-1" if units else "d-1"
     return units or ""
 
@@ -108,8 +109,8 @@ class MonthTask:
     year: int
     month: int
     paths: list[str]
-    next_paths: list[str] = field(default_factory=list)
-    product: str = "hourly"
+    next_paths: list[str]
+    product: str
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Settings:
     factor: int
     start_year: int
     hours: list[int]
-    strict: bool = True
+    strict: bool
 
 
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +223,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     month_end = (pd.Timestamp(month_start) + pd.offsets.MonthBegin(1)).to_datetime64().astype("datetime64[D]")
     days = np.arange(month_start, month_end, DAY)
     hourly = task.product == "hourly"
-    accumulated = [v for v in settings.variables if v in reader.ACCUMULATED] if hourly else []
+    accumulated = [v for v in settings.variables if v in ACCUMULATED] if hourly else []
     daily: dict[str, np.ndarray] = {}
     week_parts: dict[int, dict[str, Moments]] = {}
     monthly: dict[str, np.ndarray] = {}
@@ -287,7 +288,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
                 # daily total = mean hourly increment x 24; weekly statistics as rates per day (x 24)
                 store(name, day_of, inc, scale=24.0, total=True)
                 del inc
-            elif not hourly and name in reader.ACCUMULATED:
+            elif not hourly and name in ACCUMULATED:
                 # daily-statistics product: statistic of the hourly amounts (m per hour) -> per day (x 24)
                 store(name, times.astype("datetime64[D]"), values, scale=24.0, total=True)
             else:
@@ -364,19 +365,21 @@ def prepare_era5_land(
     variables: Iterable[str],
     region: Mapping,
     period: Mapping,
-    factor: int = 1,
-    product: str = "hourly",
-    hours: Iterable[int] = range(24),
-    workers: int = 1,
-    strict: bool = True,
+    factor: int,
+    product: str,
+    hours: Iterable[int],
+    workers: int,
+    strict: bool,
     provenance: Mapping | None = None,
 ) -> dict:
     """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}``.
 
     ``variables``: CDS or short names; ``period``: start_year, end_year, train_years; ``factor``: model-grid
-    block size. Every store is written atomically. Returns a summary (ERA5T hours, extrapolated days).
+    block size (config ``prepare.model_grid_factor``); ``product``, ``hours``: config ``sources.era5_land``;
+    ``strict``: config ``prepare.strict_months``. Every store is written atomically. Returns a summary (ERA5T
+    hours, extrapolated days).
     """
-    short = [reader.short_name(v) for v in variables]
+    short = [short_name(v) for v in variables]
     settings = Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict)
     start_year, end_year = int(period["start_year"]), int(period["end_year"])
     train = sorted(int(y) for y in period["train_years"])

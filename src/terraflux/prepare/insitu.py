@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from terraflux.errors import DataError
 from terraflux.prepare.stores import jsonable
-from terraflux.sources.readers import carbonsense, fluxnet
+from terraflux.sources.insitu import read as insitu
 from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ def nearest_cells(sites: pd.DataFrame, cell_lat: np.ndarray, cell_lon: np.ndarra
 def read_carbonsense(root: str | Path, partitioning: str, min_coverage: float):
     """(site rows, daily frames, monthly frames) of every CarbonSense site under ``root``."""
     rows, daily, monthly = [], [], []
-    for site_dir in carbonsense.site_dirs(root):
-        meta = carbonsense.read_meta(site_dir)
-        hourly = carbonsense.read_targets(site_dir, partitioning)
+    for site_dir in insitu.site_dirs(root):
+        meta = insitu.read_meta(site_dir)
+        hourly = insitu.read_targets(site_dir, partitioning)
         step = hourly["time"].diff().median()
         per_day = int(round(pd.Timedelta(days=1) / step)) if pd.notna(step) and step > pd.Timedelta(0) else 24
         day = daily_from_subdaily(hourly, per_day, min_coverage)
@@ -114,19 +114,16 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
     from daily).
     """
     root = Path(root)
-    table = root / "sites.csv"
-    if not table.exists():
-        raise DataError(f"{table}: missing; FLUXNET2015 files carry no coordinates: list SITE_ID, LOCATION_LAT, LOCATION_LON, LOCATION_ELEV, IGBP there")
-    meta = pd.read_csv(table)
-    files: dict[str, dict[str, Path]] = {}
-    for path in sorted(root.glob("FLX_*_FLUXNET2015_*.csv")):
-        site, res = fluxnet.parse_name(path)
-        files.setdefault(site, {})[res] = path
+    meta = insitu.read_site_list(root)
+    files = insitu.fluxnet_files(root)
     rows, daily, monthly = [], [], []
     for site, by_res in sorted(files.items()):
         info = meta[meta["SITE_ID"] == site]
         if info.empty:
-            raise DataError(f"{table}: no row for site {site} (files {sorted(by_res.values())[0]}); add its coordinates")
+            raise DataError(
+                f"{root}: the site list has no row for site {site} (files {sorted(by_res.values())[0]}); "
+                "add its coordinates"
+            )
         info = info.iloc[0]
         rows.append({
             "site_id": site, "latitude": float(info["LOCATION_LAT"]), "longitude": float(info["LOCATION_LON"]),
@@ -134,14 +131,15 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
         })
         day = None
         if "DD" in by_res:
-            day = from_aggregated(fluxnet.read_fluxnet(by_res["DD"], partitioning), min_coverage)
+            day = from_aggregated(insitu.read_fluxnet(by_res["DD"], partitioning), min_coverage)
         elif "HH" in by_res or "HR" in by_res:
             res = "HH" if "HH" in by_res else "HR"
-            day = daily_from_subdaily(fluxnet.read_fluxnet(by_res[res], partitioning), 48 if res == "HH" else 24, min_coverage)
+            frame = insitu.read_fluxnet(by_res[res], partitioning)
+            day = daily_from_subdaily(frame, 48 if res == "HH" else 24, min_coverage)
         if day is not None:
             daily.append(day.assign(site_id=site))
         if "MM" in by_res:
-            month = from_aggregated(fluxnet.read_fluxnet(by_res["MM"], partitioning), min_coverage)
+            month = from_aggregated(insitu.read_fluxnet(by_res["MM"], partitioning), min_coverage)
         elif day is not None:
             month = monthly_from_daily(day, min_coverage)
         else:
@@ -178,8 +176,8 @@ def prepare_insitu(
     daily_path: str | Path,
     monthly_path: str | Path,
     period: Mapping,
-    partitioning: str = "NT",
-    min_coverage: float = 0.5,
+    partitioning: str,
+    min_coverage: float,
     provenance: Mapping | None = None,
 ) -> pd.DataFrame:
     """Write sites, daily and monthly parquet tables for the sites under ``root``; return the site table."""

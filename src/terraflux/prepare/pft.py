@@ -24,7 +24,8 @@ import pandas as pd
 from terraflux.data import DATA_DIR
 from terraflux.errors import DataError
 from terraflux.prepare import stores
-from terraflux.sources.readers import land_cover
+from terraflux.sources import land_cover
+from terraflux.sources.land_cover import read as land_cover_read
 from terraflux.workflow.atomic import atomic_output
 
 GROUPS = ("BL", "NL", "GS", "other")
@@ -111,7 +112,7 @@ def prepare_pft(
     cell_lat: Sequence[float],
     cell_lon: Sequence[float],
     cell_size: float,
-    product: str = "lccs",
+    product: str,
     provenance: Mapping | None = None,
 ) -> None:
     """Write ``pft.zarr`` from one land-cover file per year ``{year: path}`` (``product``: lccs or pft)."""
@@ -123,11 +124,11 @@ def prepare_pft(
     for year in years:
         path = files[year]
         if product == "lccs":
-            with land_cover.open_lccs(path) as lccs:
+            with land_cover_read.open_lccs(path) as lccs:
                 lat, lon = lccs["latitude"].values, lccs["longitude"].values
                 total = shares(lambda rows: ("codes", (lccs[rows].values, lut)), lat, lon, cell_lat, cell_lon, cell_size)
         elif product == "pft":
-            with land_cover.open_pft(path) as ds:
+            with land_cover_read.open_pft(path) as ds:
                 lat, lon = ds["latitude"].values, ds["longitude"].values
 
                 def block(rows):

@@ -37,23 +37,23 @@ class Target:
     """Target grid: ``crs`` (pyproj-readable), ``resolution`` (target CRS units per pixel, 0 = automatic)."""
 
     crs: str
-    resolution: float = 0.0
-    resampling: str = "bilinear"
+    resolution: float
+    resampling: str
 
     @classmethod
     def from_config(cls, cerra: Mapping) -> "Target | None":
         """The target of config ``prepare.cerra`` (None when ``reproject_crs`` is ``none``); bad keys -> ConfigError."""
-        crs = str(cerra.get("reproject_crs", "none")).strip()
+        crs = str(cerra["reproject_crs"]).strip()
         if crs.lower() in ("", "none"):
             return None
         try:
             pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError as error:
             raise ConfigError(f"config `prepare.cerra.reproject_crs` {crs!r} is not a CRS pyproj knows ({error}); use e.g. 'EPSG:4326' or 'none'") from error
-        resolution = float(cerra.get("reproject_resolution", 0.0))
+        resolution = float(cerra["reproject_resolution"])
         if resolution < 0:
             raise ConfigError(f"config `prepare.cerra.reproject_resolution` must be >= 0 (0 = automatic), got {resolution}")
-        resampling = str(cerra.get("resampling", "bilinear"))
+        resampling = str(cerra["resampling"])
         if resampling not in RESAMPLING:
             raise ConfigError(f"config `prepare.cerra.resampling` {resampling!r} is not one of {list(RESAMPLING)}")
         return cls(crs, resolution, resampling)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 import xarray as xr
@@ -19,7 +19,7 @@ import xarray as xr
 from terraflux.errors import DataError
 from terraflux.prepare import stores, weekly
 from terraflux.prepare.pft import cell_index
-from terraflux.sources.readers.vhp import open_vhp, parse_name
+from terraflux.sources.vhp.read import open_vhp
 from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,14 @@ def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
 
 
 def prepare_vhp(
-    files: Iterable[str | Path],
+    files: Mapping[tuple[int, int], str | Path],
     *,
     weekly_store: str | Path,
     out_path: str | Path,
     provenance: Mapping | None = None,
 ) -> None:
-    """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files."""
+    """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files
+    ``{(year, week): path}``."""
     target = xr.open_zarr(weekly_store)
     years = target["year"].values
     week = target["week"].values
@@ -70,11 +71,9 @@ def prepare_vhp(
     spatial = target["land_mask"].dims
     shape = target["land_mask"].shape
     vhi = np.full((len(years), *shape), np.nan, np.float32)
-    for path in sorted(map(str, files)):
-        _, year, wk = parse_name(path)
-        if (year, wk) not in index:
-            continue
-        vhi[index[(year, wk)]] = regrid(open_vhp(path)["VHI"], target)
+    for key, path in sorted(files.items()):
+        if key in index:
+            vhi[index[key]] = regrid(open_vhp(path)["VHI"], target)
     missing = [f"{y}-W{w:02d}" for (y, w), i in index.items() if np.isnan(vhi[i]).all()]
     if missing:
         raise DataError(f"VHP data missing or all invalid for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; rerun the acquire step for them")

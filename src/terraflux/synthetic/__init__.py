@@ -4,20 +4,22 @@ A small latent *world* (:mod:`.world`) holds everything random: the land surface
 plant-functional-type composition and forest age, slowly changing by year), low-rank spatially
 correlated weather processes (daily series x smooth spatial modes), extreme events with their driver
 anomalies and distractors, and the flux-tower sites. Every source is a deterministic function of it,
-evaluated on that source's own grid and written in that source's real file format:
+evaluated on that source's own grid; the values are written in the source's real file format by the
+source's writer (``terraflux.sources.<source>.write``):
 
 =================  =====================================================================
-module             writes
+module             computes
 =================  =====================================================================
-``grids``          the grids: ERA5-Land 0.1 deg, ESA-CCI 1/360 deg, CERRA Lambert, VHP 0.036 deg
+``grids``          the grids of the region: ERA5-Land, ESA-CCI 1/360 deg, CERRA window, VHP window
 ``land``           land surface: sea mask, elevation, PFT composition, forest age, 300 m map
 ``weather``        hourly weather at any points (ERA5-Land variables and CERRA's derived ones)
-``extremes``       extreme events, driver / distractor anomalies, VHI; NOAA VHP files
+``extremes``       extreme events, driver / distractor anomalies
 ``fluxes``         the hidden flux parameterisation (true GPP, RECO, NEE per PFT)
-``era5_land``      ERA5-Land hourly NetCDF (new CDS layout) and daily-statistics zips
-``cerra``          CERRA GRIB2 analysis and forecast files (eccodes)
-``land_cover``     ESA-CCI / C3S LCCS land-cover zips
-``towers``         sites in CarbonSense v1 and FLUXNET2015 FULLSET layouts
+``era5_land``      ERA5-Land hourly months and daily statistics
+``cerra``          CERRA analysis and forecast months
+``land_cover``     the yearly LCCS class maps
+``towers``         sites, their hourly records, CarbonSense and FLUXNET2015 tables
+``vhp``            weekly VHI, VCI, TCI
 ``truth``          the ground-truth stores read by evaluation only
 =================  =====================================================================
 

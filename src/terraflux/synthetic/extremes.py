@@ -1,4 +1,4 @@
-"""Extreme events, their driver anomalies, distractors, and the vegetation-health index (NOAA VHP).
+"""Extreme events, their driver anomalies and distractors (the vegetation-health index: :mod:`.vhp`).
 
 Weeks follow the extremes model's convention: week of year = min((doy - 1) // 7 + 1, 52) (days
 365/366 fold into week 52); the global week index counts 52 weeks per year from the first year.
@@ -17,17 +17,21 @@ The truth keeps the event mask, the driver masks, the distractor masks and which
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 
 WEEKS = 52
 DRIVER_SCALE = 1.25
-VHI_FILL = np.float32(-999.0)
 # Distractor directions that keep the dewpoint below the air temperature (each gets its own anomalies).
 ONE_SIDED = {"t2m": 1, "d2m": -1}
+# Direction of each variable's anomaly during a drought (used for drivers; distractors draw a sign).
+DROUGHT_SIGN = {
+    "t2m": 1, "d2m": -1, "skt": 1, "sp": 1, "stl1": 1, "stl2": 1, "stl3": 1, "stl4": 1, "u10": 1, "v10": 1,
+    "fal": 1, "swvl1": -1, "swvl2": -1, "swvl3": -1, "swvl4": -1, "tp": -1, "ro": -1, "sd": -1,
+    "ssrd": 1, "ssr": 1, "strd": -1, "str": -1, "slhf": -1, "sshf": 1, "e": -1, "pev": 1,
+    "lai_hv": -1, "lai_lv": -1,
+}
 
 
 def week_of_year(doy: np.ndarray) -> np.ndarray:
@@ -113,8 +117,6 @@ def _overlaps(rec: dict, events: list[dict], drivers: list[dict], coslat: float)
 
 def _records(world, variable: str) -> list[tuple[dict, float, float]]:
     """(geometry, sign, footprint scale) of every anomaly of ``variable``, with start/end weeks."""
-    from terraflux.synthetic.weather import DROUGHT_SIGN
-
     events = {ev["id"]: ev for ev in world.tables.get("events", [])}
     out = []
     for d in world.tables.get("drivers", []):
@@ -191,84 +193,3 @@ def truth_masks(world, variables: list[str], lat: np.ndarray | None = None, lon:
                 inside = (_ellipse_d2(d, lat, lon, world.coslat) < 1.0) & land
                 distractor[k, d["start"]: d["end"] + 1] |= inside
     return {"extreme": extreme, "driver": driver, "distractor": distractor}
-
-
-def vhi_weeks(world, year: int, weeks: list[int], points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(VHI, VCI, TCI) float32 [W, P] at ``points`` (a weather.Points) for weeks of ``year``:
-    VHI < 26 exactly inside the events, 28..95 elsewhere; VHI = (VCI + TCI) / 2."""
-    from terraflux.synthetic.weather import Weather
-
-    mids = [week_start(year, week) + dt.timedelta(days=3) for week in weeks]
-    hours = np.array([(mid - dt.date(1970, 1, 1)).days * 24 + 12 for mid in mids], dtype=np.int64)
-    w = Weather(points, hours)
-    wet, heat = w.process("wet_soil"), w.process("heat_soil")
-    base = 58.0 + 9.0 * wet - 6.0 * heat + 6.0 * world.field("vhi")(points.lat, points.lon)[None, :]
-    base = np.clip(base, 28.0, 95.0)
-    vhi = np.empty(base.shape, dtype=np.float32)
-    for k, week in enumerate(weeks):
-        ext, depth = masks_for_week(world, (year - world.spec.years[0]) * WEEKS + week - 1, points.lat, points.lon)
-        vhi[k] = np.where(ext, 25.0 - 15.0 * depth, base[k])
-    delta = (4.0 * np.tanh(heat)).astype(np.float32)
-    delta = np.minimum(np.abs(delta), np.minimum(vhi, 100 - vhi)) * np.sign(delta)
-    return vhi, (vhi + delta).astype(np.float32), (vhi - delta).astype(np.float32)
-
-
-def vhp_name(satellite: str, year: int, week: int) -> str:
-    return f"VHP.G04.C07.{satellite}.P{year}{week:03d}.VH.nc"
-
-
-def write_vhp(path: str | Path, world, year: int, week: int, satellite: str) -> None:
-    """One weekly NOAA VHP file over the region (see :func:`write_vhp_year`)."""
-    write_vhp_year({week: path}, world, year, satellite)
-
-
-def write_vhp_year(paths: dict[int, str | Path], world, year: int, satellite: str) -> None:
-    """Weekly NOAA VHP files of ``year`` (``paths``: week -> file): dims HEIGHT x WIDTH of the global
-    0.036 deg grid's pixels inside the box (north row first), VCI / TCI / VHI float32 with fill -999
-    over sea, QA int16. Global attributes give the year, week, days and the crop's edges."""
-    from terraflux.synthetic.grids import VHP_STEP, vhp_grid
-    from terraflux.synthetic.land import sea_score
-    from terraflux.synthetic.weather import Points
-
-    grid, _, _ = vhp_grid(world.spec.region)
-    lat, lon = grid.mesh()
-    points = Points(world, lat, lon)
-    weeks = sorted(paths)
-    vhi, vci, tci = (a.reshape((len(weeks),) + grid.shape) for a in vhi_weeks(world, year, weeks, points))
-    sea = sea_score(world, lat, lon) < world.scalars["sea_threshold"]
-    for k, week in enumerate(weeks):
-        _write_vhp_file(paths[week], grid, VHP_STEP, sea, vhi[k], vci[k], tci[k], year, week, satellite)
-
-
-def _write_vhp_file(path, grid, step, sea, vhi, vci, tci, year, week, satellite) -> None:
-    begin = week_start(year, week)
-    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
-        nc.setncatts({
-            "title": "Vegetation Health Products (VHP), blended 4 km, weekly",
-            "institution": "NOAA/NESDIS/STAR",
-            "SATELLITE": satellite,
-            "YEAR": np.int16(year),
-            "PERIOD_OF_YEAR": np.int16(week),
-            "DATE_BEGIN": np.int16(begin.timetuple().tm_yday),
-            "DATE_END": np.int16(min(begin.timetuple().tm_yday + 6, 366)),
-            "START_LATITUDE_RANGE": np.float32(round(grid.lat[0] + step / 2, 6)),
-            "END_LATITUDE_RANGE": np.float32(round(grid.lat[-1] - step / 2, 6)),
-            "START_LONGITUDE_RANGE": np.float32(round(grid.lon[0] - step / 2, 6)),
-            "END_LONGITUDE_RANGE": np.float32(round(grid.lon[-1] + step / 2, 6)),
-            "PROJECTION": "Plate_Carree",
-        })
-        nc.createDimension("HEIGHT", grid.shape[0])
-        nc.createDimension("WIDTH", grid.shape[1])
-        for name, values, long_name in (
-            ("VCI", vci, "Vegetation Condition Index"),
-            ("TCI", tci, "Thermal Condition Index"),
-            ("VHI", vhi, "Vegetation Health Index"),
-        ):
-            var = nc.createVariable(name, "f4", ("HEIGHT", "WIDTH"), zlib=True, complevel=4, fill_value=VHI_FILL)
-            var.long_name = long_name
-            var.units = "1"
-            var.valid_range = np.array([0.0, 100.0], dtype=np.float32)
-            var[:] = np.where(sea, VHI_FILL, values)
-        qa = nc.createVariable("QA", "i2", ("HEIGHT", "WIDTH"), zlib=True, complevel=4)
-        qa.long_name = "Quality flag (0 good, 1 water)"
-        qa[:] = sea.astype(np.int16)

@@ -5,10 +5,10 @@
 - ESA-CCI land cover: 1/360 deg pixels, latitude descending; the CDS area subset holds the pixels
   whose centres lie inside the box. The world's fine map covers the ERA5-Land cells completely
   (36 x 36 pixels per cell), the file holds its subset inside the box.
-- NOAA VHP: the global 4 km grid, 10000 x 3616 pixels of 0.036 deg from 180 W / 75.024 N; the
-  synthetic files hold the pixels whose centres lie inside the box.
-- CERRA: Lambert conformal conic, 1069 x 1069 points, 5500 m, sphere R = 6371229 m (SOURCES.md 3);
-  the synthetic files hold the smallest index rectangle that covers the box.
+- NOAA VHP: the global 4 km grid (:mod:`terraflux.sources.vhp`); the synthetic files hold the pixels
+  whose centres lie inside the box.
+- CERRA: the Lambert conformal grid (:mod:`terraflux.sources.cerra`); the synthetic files hold the smallest
+  index rectangle that covers the box.
 """
 
 from __future__ import annotations
@@ -18,19 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyproj
 
-ERA5_STEP = 0.1
-LC_PIXELS_PER_DEG = 360
-LC_PER_ERA_CELL = 36
-VHP_STEP = 0.036
-VHP_LAT_TOP = 75.024
-VHP_LON_LEFT = -180.0
-VHP_HEIGHT = 3616
-VHP_WIDTH = 10000
+from terraflux.sources import cerra, era5_land, land_cover, vhp
 
-CERRA_PROJ = "+proj=lcc +lat_0=50 +lon_0=8 +lat_1=50 +lat_2=50 +x_0=0 +y_0=0 +R=6371229 +units=m +no_defs"
-CERRA_N = 1069
-CERRA_CENTRE = 534
-CERRA_DX = 5500.0
+ERA5_STEP = era5_land.STEP
+#: Land-cover pixels per side of an ERA5-Land cell (36).
+LC_PER_ERA_CELL = round(ERA5_STEP * land_cover.PIXELS_PER_DEGREE)
 
 
 @dataclass(frozen=True)
@@ -84,7 +76,7 @@ def era5_land_grid(region: Region) -> LatLonGrid:
 
 def land_cover_fine_grid(era: LatLonGrid) -> LatLonGrid:
     """1/360 deg pixels covering every ERA5-Land cell completely (36 x 36 pixels per cell)."""
-    step = 1.0 / LC_PIXELS_PER_DEG
+    step = 1.0 / land_cover.PIXELS_PER_DEGREE
     top = era.lat[0] + ERA5_STEP / 2
     left = era.lon[0] - ERA5_STEP / 2
     ny, nx = era.shape[0] * LC_PER_ERA_CELL, era.shape[1] * LC_PER_ERA_CELL
@@ -100,10 +92,10 @@ def land_cover_subset(fine: LatLonGrid, region: Region) -> tuple[slice, slice]:
 
 def vhp_grid(region: Region) -> tuple[LatLonGrid, int, int]:
     """VHP pixels inside the box: (grid, first row, first column) in the global 3616 x 10000 grid."""
-    rows = np.arange(VHP_HEIGHT)
-    cols = np.arange(VHP_WIDTH)
-    lat = VHP_LAT_TOP - VHP_STEP * (rows + 0.5)
-    lon = VHP_LON_LEFT + VHP_STEP * (cols + 0.5)
+    rows = np.arange(vhp.HEIGHT)
+    cols = np.arange(vhp.WIDTH)
+    lat = vhp.LAT_TOP - vhp.STEP * (rows + 0.5)
+    lon = vhp.LON_LEFT + vhp.STEP * (cols + 0.5)
     r = rows[(lat > region.south) & (lat < region.north)]
     c = cols[(lon > region.west) & (lon < region.east)]
     return LatLonGrid(lat=lat[r], lon=lon[c]), int(r[0]), int(c[0])
@@ -120,29 +112,30 @@ class CerraGrid:
 
     @property
     def x(self) -> np.ndarray:
-        return (np.arange(self.i0, self.i0 + self.nx) - CERRA_CENTRE) * CERRA_DX
+        return (np.arange(self.i0, self.i0 + self.nx) - cerra.CENTRE) * cerra.SPACING
 
     @property
     def y(self) -> np.ndarray:
-        return (np.arange(self.j0, self.j0 + self.ny) - CERRA_CENTRE) * CERRA_DX
+        return (np.arange(self.j0, self.j0 + self.ny) - cerra.CENTRE) * cerra.SPACING
 
     def latlon(self) -> tuple[np.ndarray, np.ndarray]:
         """2-D latitude, longitude [ny, nx] of the points (row 0 = southernmost, GRIB scanning +i +j)."""
         xx, yy = np.meshgrid(self.x, self.y)
-        to_geo = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(CERRA_PROJ), "EPSG:4326", always_xy=True)
+        to_geo = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(cerra.PROJ4), "EPSG:4326", always_xy=True)
         lon, lat = to_geo.transform(xx, yy)
         return lat, lon
 
 
 def cerra_grid(region: Region) -> CerraGrid:
     """The smallest CERRA index rectangle whose points cover the region box (one point margin)."""
-    to_lcc = pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_proj4(CERRA_PROJ), always_xy=True)
+    to_lcc = pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_proj4(cerra.PROJ4), always_xy=True)
     edge = np.linspace(0.0, 1.0, 50)
     lons = np.concatenate([region.west + (region.east - region.west) * edge, np.full(50, region.east),
                            region.west + (region.east - region.west) * edge, np.full(50, region.west)])
     lats = np.concatenate([np.full(50, region.south), region.south + (region.north - region.south) * edge,
                            np.full(50, region.north), region.south + (region.north - region.south) * edge])
     x, y = to_lcc.transform(lons, lats)
-    i = np.clip([int(np.floor(x.min() / CERRA_DX)) + CERRA_CENTRE - 1, int(np.ceil(x.max() / CERRA_DX)) + CERRA_CENTRE + 1], 0, CERRA_N - 1)
-    j = np.clip([int(np.floor(y.min() / CERRA_DX)) + CERRA_CENTRE - 1, int(np.ceil(y.max() / CERRA_DX)) + CERRA_CENTRE + 1], 0, CERRA_N - 1)
+    centre, dx, last = cerra.CENTRE, cerra.SPACING, cerra.SIZE - 1
+    i = np.clip([int(np.floor(x.min() / dx)) + centre - 1, int(np.ceil(x.max() / dx)) + centre + 1], 0, last)
+    j = np.clip([int(np.floor(y.min() / dx)) + centre - 1, int(np.ceil(y.max() / dx)) + centre + 1], 0, last)
     return CerraGrid(i0=int(i[0]), j0=int(j[0]), nx=int(i[1] - i[0] + 1), ny=int(j[1] - j[0] + 1))

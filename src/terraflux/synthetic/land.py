@@ -17,12 +17,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from terraflux.sources.land_cover import CLASS_WATER
 from terraflux.synthetic.grids import LC_PER_ERA_CELL, LatLonGrid
 
 PFTS = ("BL", "NL", "GS", "other")
 
 # LCCS classes used by the synthetic map, per group (see the flag_values of the real files).
-CLASS_WATER = 210
 GROUP_OF_CLASS = {
     10: "GS", 11: "GS", 12: "GS", 20: "GS", 30: "GS", 40: "GS",
     50: "BL", 60: "BL", 61: "BL", 62: "BL",

@@ -7,31 +7,28 @@ A site's fluxes are the hidden parameterisation (:mod:`.fluxes`) for its PFT at 
 forest age, with a per-site parameter perturbation (site heterogeneity), then measurement noise
 (Laplace, heteroscedastic) and gaps (random, more at night, plus a few gaps of weeks).
 
-Layouts:
-- CarbonSense v1: ``{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/meta.json, predictors.csv, targets.csv``; targets
-  hourly in umol CO2 m-2 s-1 (NaN = gap); predictors min-max normalised over all sites.
-- FLUXNET2015 FULLSET: ``FLX_{SITE}_FLUXNET2015_FULLSET_{DD,MM}_{Y0}-{Y1}_1-4.csv`` with the real
-  column set (``data/fluxnet2015_fullset_columns.txt``), -9999 = missing, fluxes in gC m-2 d-1 (means
-  of daily sums of the gap-filled series), ``_QC`` = share of measured (non-gap) records; columns the
-  world does not model stay -9999; ``sites.csv`` beside them (SITE_ID, LOCATION_LAT, LOCATION_LON,
-  LOCATION_ELEV, IGBP, NETWORK).
+Files (written by :mod:`terraflux.sources.insitu.write`):
+- CarbonSense v1: one period folder per site; targets hourly in umol CO2 m-2 s-1 (NaN = gap);
+  predictors min-max normalised over all sites.
+- FLUXNET2015 FULLSET: DD and MM files (version 1-4) of each site, fluxes in gC m-2 d-1 (means of daily
+  sums of the gap-filled series), ``_QC`` = share of measured (non-gap) records; columns the world does
+  not model stay -9999; the site list beside them.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from terraflux.sources.insitu import MISSING, TARGET_COLUMNS, fullset_columns, write
 from terraflux.synthetic.land import PFTS
 
-#: 1 umol CO2 m-2 s-1 = 1.0368 gC m-2 d-1 (SOURCES.md 5; 12 g C per mol x 86400 s / 1e6).
+#: 1 umol CO2 m-2 s-1 = 1.0368 gC m-2 d-1 (12 g C per mol x 86400 s / 1e6).
 UMOL_TO_GC_PER_DAY = 1.0368
-MISSING = -9999
 FLUXNET_VERSION = "1-4"
-COLUMNS_FILE = Path(__file__).with_name("data") / "fluxnet2015_fullset_columns.txt"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -54,11 +51,24 @@ def draw_sites(world, rng: np.random.Generator) -> None:
         pool = candidates[dominant.ravel()[candidates] == g]
         if pool.size:
             w = weights[np.isin(candidates, pool)]
-            per_group.append(list(rng.choice(pool, size=min(pool.size, int(np.ceil(knobs["n_sites"] / 3))), replace=False, p=w / w.sum())))
-    order = [cell for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group]) for cell in group if cell is not None]
+            per_group.append(
+                list(
+                    rng.choice(
+                        pool, size=min(pool.size, int(np.ceil(knobs["n_sites"] / 3))), replace=False, p=w / w.sum()
+                    )
+                )
+            )
+    order = [
+        cell
+        for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group])
+        for cell in group
+        if cell is not None
+    ]
     rest = np.setdiff1d(candidates, order)
     order.extend(rng.permutation(rest))
-    chosen = order[: knobs["n_sites"]] if len(order) >= knobs["n_sites"] else list(rng.choice(candidates, knobs["n_sites"]))
+    chosen = (
+        order[: knobs["n_sites"]] if len(order) >= knobs["n_sites"] else list(rng.choice(candidates, knobs["n_sites"]))
+    )
     from terraflux.synthetic.land import elevation
 
     sites = []
@@ -78,15 +88,25 @@ def draw_sites(world, rng: np.random.Generator) -> None:
             igbp = "CRO" if elev < 900 and rng.uniform() < 0.5 else "GRA"
         first = spec.years[0] + (int(rng.integers(0, 2)) if nyears > 2 else 0)
         last = spec.years[-1] - (int(rng.integers(0, 2)) if nyears > 3 else 0)
-        sites.append({
-            "site_id": f"SY-{LETTERS[n // len(LETTERS) % len(LETTERS)]}{LETTERS[n % len(LETTERS)].lower()}{n % 10}",
-            "latitude": round(lat, 4), "longitude": round(lon, 4), "elevation": round(elev, 1),
-            "pft": PFTS[g], "igbp": igbp, "network": networks[n % len(networks)],
-            "cell_iy": int(iy), "cell_ix": int(ix),
-            "cell_latitude": float(grid.lat[iy]), "cell_longitude": float(grid.lon[ix]),
-            "age_offset": float(rng.normal(0, 8)), "param_factor": float(np.exp(rng.normal(0, 0.1))),
-            "first_year": int(first), "last_year": int(last),
-        })
+        sites.append(
+            {
+                "site_id": f"SY-{LETTERS[n // len(LETTERS) % len(LETTERS)]}{LETTERS[n % len(LETTERS)].lower()}{n % 10}",
+                "latitude": round(lat, 4),
+                "longitude": round(lon, 4),
+                "elevation": round(elev, 1),
+                "pft": PFTS[g],
+                "igbp": igbp,
+                "network": networks[n % len(networks)],
+                "cell_iy": int(iy),
+                "cell_ix": int(ix),
+                "cell_latitude": float(grid.lat[iy]),
+                "cell_longitude": float(grid.lon[ix]),
+                "age_offset": float(rng.normal(0, 8)),
+                "param_factor": float(np.exp(rng.normal(0, 0.1))),
+                "first_year": int(first),
+                "last_year": int(last),
+            }
+        )
     world.tables["sites"] = sites
 
 
@@ -114,7 +134,10 @@ def site_records(world, site: dict) -> pd.DataFrame:
     points = Points(world, np.array([site["latitude"]]), np.array([site["longitude"]]))
     weather = Weather(points, starts + 1)  # the hour ending one hour after the record start
     years = pd.to_datetime(starts, unit="h").year.values
-    ages = {y: float(world.arrays["forest_age"][world.spec.years.index(y), site["cell_iy"], site["cell_ix"]]) for y in np.unique(years)}
+    ages = {
+        y: float(world.arrays["forest_age"][world.spec.years.index(y), site["cell_iy"], site["cell_ix"]])
+        for y in np.unique(years)
+    }
     age = np.maximum(np.array([ages[y] for y in years]) + site["age_offset"], 1.0)[:, None].astype(np.float32)
     true = {k: v[:, 0] for k, v in group_fluxes(weather, site["pft"], age, site["param_factor"]).items()}
     n = starts.size
@@ -127,7 +150,7 @@ def site_records(world, site: dict) -> pd.DataFrame:
     for _ in range(n_long):
         length = int(rng.integers(7 * 24, 35 * 24))
         first = int(rng.integers(0, max(n - length, 1)))
-        gap[first: first + length] = True
+        gap[first : first + length] = True
     scale = float(knobs["flux_noise"]) * np.abs(true["NEE"]) + 0.3
     nee_meas = true["NEE"] + rng.laplace(0.0, scale)
     nee_filled = np.where(gap, true["NEE"] + rng.normal(0.0, 0.5 * scale), nee_meas)
@@ -135,32 +158,45 @@ def site_records(world, site: dict) -> pd.DataFrame:
     gpp_nt = np.maximum(true["GPP"] * (1 + rng.normal(0, 0.05)) + rng.normal(0, 0.1, n) * (1 - night), 0.0)
     gpp_dt = np.maximum(true["GPP"] * (1 + rng.normal(0, 0.05)) + rng.normal(0, 0.1, n) * (1 - night), 0.0)
     met_noise = lambda s: rng.normal(0.0, s, n)  # noqa: E731
-    records = pd.DataFrame({
-        "timestamp": pd.to_datetime(starts, unit="h"),
-        "GPP_true": true["GPP"], "RECO_true": true["RECO"], "NEE_true": true["NEE"],
-        "NEE_obs": np.where(gap, np.nan, nee_meas), "NEE_filled": nee_filled,
-        "GPP_NT": gpp_nt, "GPP_DT": gpp_dt, "RECO_NT": gpp_nt + nee_filled, "RECO_DT": gpp_dt + nee_filled,
-        "gap": gap,
-        "TA_F": weather.get("t2m")[:, 0] - 273.15 + met_noise(0.3),
-        "SW_IN_F": np.maximum(weather.sw_down()[:, 0] * (1 + met_noise(0.03)), 0.0),
-        "LW_IN_F": weather.get("strd")[:, 0] / 3600.0 + met_noise(5.0),
-        "VPD_F": np.maximum(weather.get("vpd")[:, 0] + met_noise(0.2), 0.0),
-        "PA_F": weather.get("sp")[:, 0] / 1000.0 + met_noise(0.05),
-        "P_F": weather.get("tp")[:, 0] * 1000.0,
-        "WS_F": np.maximum(weather.get("wind")[:, 0] + met_noise(0.2), 0.0),
-    })
+    records = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(starts, unit="h"),
+            "GPP_true": true["GPP"],
+            "RECO_true": true["RECO"],
+            "NEE_true": true["NEE"],
+            "NEE_obs": np.where(gap, np.nan, nee_meas),
+            "NEE_filled": nee_filled,
+            "GPP_NT": gpp_nt,
+            "GPP_DT": gpp_dt,
+            "RECO_NT": gpp_nt + nee_filled,
+            "RECO_DT": gpp_dt + nee_filled,
+            "gap": gap,
+            "TA_F": weather.get("t2m")[:, 0] - 273.15 + met_noise(0.3),
+            "SW_IN_F": np.maximum(weather.sw_down()[:, 0] * (1 + met_noise(0.03)), 0.0),
+            "LW_IN_F": weather.get("strd")[:, 0] / 3600.0 + met_noise(5.0),
+            "VPD_F": np.maximum(weather.get("vpd")[:, 0] + met_noise(0.2), 0.0),
+            "PA_F": weather.get("sp")[:, 0] / 1000.0 + met_noise(0.05),
+            "P_F": weather.get("tp")[:, 0] * 1000.0,
+            "WS_F": np.maximum(weather.get("wind")[:, 0] + met_noise(0.2), 0.0),
+        }
+    )
     return records
 
 
 # ---- CarbonSense v1 ---------------------------------------------------------------------------------
-TARGETS = {"NEE_VUT_REF": "NEE_obs", "GPP_DT_VUT_REF": "GPP_DT", "GPP_NT_VUT_REF": "GPP_NT",
-           "RECO_DT_VUT_REF": "RECO_DT", "RECO_NT_VUT_REF": "RECO_NT"}
+#: CarbonSense target column -> column of :func:`site_records`.
+TARGETS = {
+    "NEE_VUT_REF": "NEE_obs",
+    "GPP_DT_VUT_REF": "GPP_DT",
+    "GPP_NT_VUT_REF": "GPP_NT",
+    "RECO_DT_VUT_REF": "RECO_DT",
+    "RECO_NT_VUT_REF": "RECO_NT",
+}
 PREDICTORS = ["TA_F", "SW_IN_F", "LW_IN_F", "VPD_F", "PA_F", "P_F", "WS_F"]
 
 
 def write_carbonsense(root: str | Path, world) -> list[Path]:
-    """All sites in CarbonSense v1 layout under ``root``; returns the site folders."""
-    root = Path(root)
+    """All sites in CarbonSense v1 layout under ``root``; returns the site period folders."""
     sites = world.tables["sites"]
     records = {s["site_id"]: site_records(world, s) for s in sites}
     allmet = pd.concat([r[PREDICTORS] for r in records.values()])
@@ -168,38 +204,16 @@ def write_carbonsense(root: str | Path, world) -> list[Path]:
     folders = []
     for site in sites:
         rec = records[site["site_id"]]
-        first, last = rec["timestamp"].iloc[0], rec["timestamp"].iloc[-1]
-        folder = root / site["site_id"] / f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
-        folder.mkdir(parents=True)
-        stamp = rec["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
         gap = rec["gap"].to_numpy()
-        targets = pd.DataFrame({"timestamp": stamp})
-        for column, source in TARGETS.items():
-            targets[column] = np.where(gap, np.nan, rec[source].to_numpy())
-        _write_csv(targets, folder / "targets.csv", decimals=5)
-        predictors = pd.DataFrame({
-            "timestamp": stamp,
-            "DOY": (rec["timestamp"].dt.day_of_year - 1) / 365.0,
-            "TOD": rec["timestamp"].dt.hour / 23.0,
-        })
+        targets = {column: np.where(gap, np.nan, rec[TARGETS[column]].to_numpy()) for column in TARGET_COLUMNS}
+        predictors = {"DOY": (rec["timestamp"].dt.day_of_year - 1) / 365.0, "TOD": rec["timestamp"].dt.hour / 23.0}
         for column in PREDICTORS:
             predictors[column] = (rec[column] - lo[column]) / max(hi[column] - lo[column], 1e-9)
-        _write_csv(predictors, folder / "predictors.csv", decimals=6)
-        meta = {
-            "SITE_ID": site["site_id"], "LOCATION_LAT": site["latitude"], "LOCATION_LON": site["longitude"],
-            "LOCATION_ELEV": site["elevation"], "IGBP": site["igbp"], "SOURCES": [site["network"]],
-            "TIME": {"start": f"{first:%Y-%m-%d %H:%M:%S}", "end": f"{last:%Y-%m-%d %H:%M:%S}"},
-        }
-        (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        folders.append(folder)
+        folders.append(write.carbonsense_site(root, site, rec["timestamp"], targets, predictors))
     return folders
 
 
 # ---- FLUXNET2015 FULLSET (DD, MM) ---------------------------------------------------------------------
-def fluxnet_columns() -> list[str]:
-    return [line for line in COLUMNS_FILE.read_text().splitlines() if line and not line.startswith("#")]
-
-
 def _aggregate(rec: pd.DataFrame, freq: str) -> pd.DataFrame:
     """Daily or monthly aggregates: fluxes in gC m-2 d-1 (means of daily sums), coverage of measured
     records, meteorology means (P_F: mm d-1), night/day NEE means."""
@@ -223,93 +237,80 @@ def _aggregate(rec: pd.DataFrame, freq: str) -> pd.DataFrame:
 PERCENTILE_Z = {"05": -1.645, "16": -0.994, "25": -0.674, "50": 0.0, "75": 0.674, "84": 0.994, "95": 1.645}
 
 
-def _fluxnet_table(agg: pd.DataFrame, columns: list[str], stamp_format: str, rng: np.random.Generator) -> pd.DataFrame:
-    import re
-
+def _fluxnet_columns(agg: pd.DataFrame, columns: list[str], rng: np.random.Generator) -> dict:
+    """Values of the FULLSET ``columns`` the world models, from aggregates (:func:`_aggregate`), in file units."""
     n = len(agg)
-    table = pd.DataFrame(MISSING, index=range(n), columns=columns, dtype=np.float64)
-    table["TIMESTAMP"] = [p.strftime(stamp_format) for p in agg.index]
+    out: dict = {}
     nee = agg["NEE_filled"].to_numpy()
     sd = 0.05 * np.abs(nee) + 0.05
     cov = agg["coverage"].to_numpy()
-    partition = {("GPP", "NT"): agg["GPP_NT"], ("GPP", "DT"): agg["GPP_DT"], ("RECO", "NT"): agg["RECO_NT"], ("RECO", "DT"): agg["RECO_DT"]}
+    partition = {
+        ("GPP", "NT"): agg["GPP_NT"],
+        ("GPP", "DT"): agg["GPP_DT"],
+        ("RECO", "NT"): agg["RECO_NT"],
+        ("RECO", "DT"): agg["RECO_DT"],
+    }
     met = {"TA": "TA_F", "SW_IN": "SW_IN_F", "LW_IN": "LW_IN_F", "VPD": "VPD_F", "PA": "PA_F", "P": "P_F", "WS": "WS_F"}
     for column in columns[1:]:
         m = re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN|\d\d)(_QC)?", column)
         if m:
             z = PERCENTILE_Z.get(m.group(2), 0.0)
-            table[column] = cov if m.group(3) else nee + z * sd + (0.01 if m.group(1) == "CUT" else 0.0)
+            out[column] = cov if m.group(3) else nee + z * sd + (0.01 if m.group(1) == "CUT" else 0.0)
             continue
-        m = re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN)_(RANDUNC|JOINTUNC|SE)", column) or re.fullmatch(r"NEE_(CUT|VUT)_(SE)", column)
+        m = re.fullmatch(r"NEE_(CUT|VUT)_(REF|USTAR50|MEAN)_(RANDUNC|JOINTUNC|SE)", column) or re.fullmatch(
+            r"NEE_(CUT|VUT)_(SE)", column
+        )
         if m:
-            table[column] = sd
+            out[column] = sd
             continue
         m = re.fullmatch(r"NEE_(CUT|VUT)_REF_(NIGHT|DAY)(_QC|_SD)?", column)
         if m:
             value = agg["NEE_night" if m.group(2) == "NIGHT" else "NEE_day"].fillna(MISSING).to_numpy()
-            table[column] = cov if m.group(3) == "_QC" else (sd if m.group(3) == "_SD" else value)
+            out[column] = cov if m.group(3) == "_QC" else (sd if m.group(3) == "_SD" else value)
             continue
         m = re.fullmatch(r"(GPP|RECO)_(NT|DT)_(CUT|VUT)_(REF|USTAR50|MEAN|SE|\d\d)", column)
         if m:
             base = partition[(m.group(1), m.group(2))].to_numpy()
             psd = 0.05 * np.abs(base) + 0.05
-            table[column] = psd if m.group(4) == "SE" else base + PERCENTILE_Z.get(m.group(4), 0.0) * psd
+            out[column] = psd if m.group(4) == "SE" else base + PERCENTILE_Z.get(m.group(4), 0.0) * psd
             continue
         m = re.fullmatch(r"(TA|SW_IN|LW_IN|VPD|PA|P|WS)_(F|F_MDS|ERA)(_QC)?", column)
         if m:
             value = agg[met[m.group(1)]].to_numpy()
             if m.group(3):
-                table[column] = np.clip(cov + 0.1, 0, 1) if m.group(2) != "ERA" else MISSING
+                out[column] = np.clip(cov + 0.1, 0, 1) if m.group(2) != "ERA" else MISSING
             else:
-                table[column] = value * (1 + rng.normal(0, 0.02, n)) if m.group(2) == "ERA" else value
+                out[column] = value * (1 + rng.normal(0, 0.02, n)) if m.group(2) == "ERA" else value
             continue
         if column in ("NIGHT_D", "DAY_D"):
-            table[column] = agg[column].to_numpy()
-    return table
-
-
-def _write_csv(table: pd.DataFrame, path: Path, decimals: int, final_newline: bool = True) -> None:
-    """CSV with floats rounded to ``decimals`` (shortest representation), NaN as empty fields (fast:
-    pyarrow's writer)."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    columns = {}
-    for name in table.columns:
-        values = table[name].to_numpy()
-        if values.dtype.kind == "f":
-            values = np.round(values, decimals)
-        columns[name] = pa.array(values, from_pandas=True)
-    buffer = io.BytesIO()
-    pacsv.write_csv(pa.table(columns), buffer, pacsv.WriteOptions(include_header=False, quoting_style="none"))
-    body = buffer.getvalue().decode()
-    text = ",".join(table.columns) + "\n" + body
-    path.write_text(text if final_newline else text.rstrip("\n"))
+            out[column] = agg[column].to_numpy()
+    return out
 
 
 def write_fluxnet(root: str | Path, world) -> list[Path]:
-    """All sites as FLUXNET2015 FULLSET DD and MM files under ``root``; returns the files."""
+    """All sites as FLUXNET2015 FULLSET DD and MM files under ``root`` with the site list; returns the files."""
     from terraflux.synthetic.fields import stage_rng
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    columns = fluxnet_columns()
+    columns = fullset_columns()
     files = []
     for site in world.tables["sites"]:
         rec = site_records(world, site)
         rng = stage_rng(world.spec.seed, "fluxnet", site["site_id"])
-        span = f"{site['first_year']}-{site['last_year']}"
-        for kind, freq, fmt in (("DD", "D", "%Y%m%d"), ("MM", "M", "%Y%m")):
-            table = _fluxnet_table(_aggregate(rec, freq), columns, fmt, rng)
-            path = root / f"FLX_{site['site_id']}_FLUXNET2015_FULLSET_{kind}_{span}_{FLUXNET_VERSION}.csv"
-            _write_csv(table, path, decimals=5, final_newline=False)  # the published files end without one
-            files.append(path)
-    # The FULLSET files carry no coordinates: the site list beside them (docs/data-layout.md).
-    sites = pd.DataFrame([{"SITE_ID": s["site_id"], "LOCATION_LAT": s["latitude"], "LOCATION_LON": s["longitude"],
-                           "LOCATION_ELEV": s["elevation"], "IGBP": s["igbp"], "NETWORK": s["network"]}
-                          for s in world.tables["sites"]])
-    sites.to_csv(root / "sites.csv", index=False)
-    files.append(root / "sites.csv")
+        for resolution, freq in (("DD", "D"), ("MM", "M")):
+            agg = _aggregate(rec, freq)
+            files.append(
+                write.fluxnet_file(
+                    root,
+                    site,
+                    resolution,
+                    site["first_year"],
+                    site["last_year"],
+                    FLUXNET_VERSION,
+                    agg.index,
+                    _fluxnet_columns(agg, columns, rng),
+                )
+            )
+    files.append(write.site_list(root, world.tables["sites"]))
     return files

@@ -25,7 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
+from terraflux.sources import cerra
 from terraflux.synthetic import fluxes as flux_model
+from terraflux.synthetic.cerra import QUANTITIES
 from terraflux.synthetic.era5_land import month_hours
 from terraflux.synthetic.extremes import WEEKS, truth_masks, week_start
 from terraflux.synthetic.land import PFTS
@@ -125,7 +127,8 @@ def extremes_cerra_dataset(world, cerra_variables) -> xr.Dataset:
     lat, lon = grid.latlon()
     land = sea_score(world, lat, lon) >= world.scalars["sea_threshold"]
     names = [v.short for v in cerra_variables]
-    sources = {v.short: CERRA_ANOMALY_SOURCES.get(v.source, (v.source,)) for v in cerra_variables}
+    quantities = {v.short: QUANTITIES[v.short][0] for v in cerra_variables}
+    sources = {n: CERRA_ANOMALY_SOURCES.get(q, (q,)) for n, q in quantities.items()}
     masks = truth_masks(world, names, lat, lon, land, sources)
     coupled = np.array([any(s in world.spec.knobs["coupled_variables"] for s in sources[n]) for n in names])
     time = pd.to_datetime([week_start(y, w) for y in world.spec.years for w in range(1, WEEKS + 1)])
@@ -156,12 +159,10 @@ def sites_table(world) -> pd.DataFrame:
 def write_all(world, land: str, fluxes: str, sites: str, extremes: str, extremes_cerra: str, cerra_variables,
               provenance: dict) -> None:
     """Write the truth outputs (each to the given path; callers make them atomic)."""
-    from terraflux.synthetic.grids import CERRA_PROJ
-
     _finish(land_dataset(world), provenance, land)
     _finish(monthly_fluxes(world), provenance, fluxes)
     _finish(extremes_dataset(world), provenance, extremes)
-    _finish(extremes_cerra_dataset(world, cerra_variables), provenance, extremes_cerra, crs=CERRA_PROJ)
+    _finish(extremes_cerra_dataset(world, cerra_variables), provenance, extremes_cerra, crs=cerra.PROJ4)
     table = pa.Table.from_pandas(sites_table(world), preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"provenance": json.dumps(provenance, sort_keys=True).encode()})
     pq.write_table(table, sites)

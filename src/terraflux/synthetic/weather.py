@@ -16,11 +16,10 @@ All outputs float32 [time, point].
 from __future__ import annotations
 
 import numpy as np
-
 import pandas as pd
 
+from terraflux.synthetic.extremes import anomaly
 from terraflux.synthetic.fields import ar1_series, exponential_smooth
-from terraflux.synthetic.variables import ERA5_BY_SHORT
 
 PROCESSES = {"heat": 0.85, "wet": 0.55, "cloud": 0.45, "pressure": 0.75, "wind_u": 0.6, "wind_v": 0.6}
 SOIL_MEMORY_DAYS = {"wet_soil": ("wet", 12.0), "heat_soil": ("heat", 8.0)}
@@ -38,13 +37,6 @@ ANOMALY_RULES = {
     "ssrd": ("mul", 0.12), "ssr": ("mul", 0.12), "strd": ("mul", 0.05), "str": ("mul", 0.15),
     "slhf": ("mul", 0.25), "sshf": ("mul", 0.25), "e": ("mul", 0.25), "pev": ("mul", 0.2),
     "lai_hv": ("mul", 0.12), "lai_lv": ("mul", 0.15),
-}
-# Direction of each variable's anomaly during a drought (used for drivers; distractors draw a sign).
-DROUGHT_SIGN = {
-    "t2m": 1, "d2m": -1, "skt": 1, "sp": 1, "stl1": 1, "stl2": 1, "stl3": 1, "stl4": 1, "u10": 1, "v10": 1,
-    "fal": 1, "swvl1": -1, "swvl2": -1, "swvl3": -1, "swvl4": -1, "tp": -1, "ro": -1, "sd": -1,
-    "ssrd": 1, "ssr": 1, "strd": -1, "str": -1, "slhf": -1, "sshf": 1, "e": -1, "pev": 1,
-    "lai_hv": -1, "lai_lv": -1,
 }
 GROUP_ALBEDO = np.array([0.15, 0.10, 0.19, 0.25])
 
@@ -183,8 +175,6 @@ class Weather:
     def get(self, name: str) -> np.ndarray:
         """A variable with its injected anomalies (see ANOMALY_RULES), float32 [T, P]."""
         if name not in self._cache:
-            from terraflux.synthetic.extremes import anomaly
-
             x = self.base(name)
             a = anomaly(self.world, name, self.hours, self.p.lat, self.p.lon) if name in ANOMALY_RULES else None
             if a is not None:
@@ -356,6 +346,3 @@ class Weather:
     def _v_lw_down(self):
         return self.get("strd") / 3600.0
 
-
-def is_accumulated(short: str) -> bool:
-    return ERA5_BY_SHORT[short].step_type == "accum"

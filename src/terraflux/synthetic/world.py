@@ -23,6 +23,8 @@ import numpy as np
 import xarray as xr
 
 from terraflux.errors import ConfigError
+from terraflux.sources import cerra, era5_land
+from terraflux.synthetic.cerra import QUANTITIES
 from terraflux.synthetic.fields import SmoothField, stage_rng
 from terraflux.synthetic.grids import LatLonGrid, Region, era5_land_grid, land_cover_fine_grid
 
@@ -38,21 +40,20 @@ class WorldSpec:
     years: tuple[int, ...]
     seed: int
     knobs: dict = field(hash=False)
-    variables: tuple[str, ...] = ()
+    variables: tuple[str, ...]
 
     @classmethod
     def from_config(cls, config: dict) -> "WorldSpec":
         """From the validated config (sections run, region, period, synthetic, sources.era5_land)."""
-        from terraflux.synthetic.variables import era5_short_names
-
         years = tuple(range(config["period"]["start_year"], config["period"]["end_year"] + 1))
-        variables = tuple(era5_short_names(config["sources"]["era5_land"]["variables"]))
-        spec = cls(Region.from_config(config["region"]), years, int(config["run"]["seed"]), dict(config["synthetic"]), variables)
+        variables = tuple(v.short for v in era5_land.variables(config["sources"]["era5_land"]["variables"]))
+        spec = cls(Region.from_config(config["region"]), years, int(config["run"]["seed"]), dict(config["synthetic"]),
+                   variables)
         spec.check()
         return spec
 
     def check(self) -> None:
-        unknown = [v for v in self.knobs.get("coupled_variables", []) if v not in self.variables]
+        unknown = [v for v in self.knobs["coupled_variables"] if v not in self.variables]
         if unknown:
             raise ConfigError(
                 f"'synthetic.coupled_variables' names {unknown}, which are not among the ERA5-Land variables "
@@ -74,12 +75,12 @@ def check_config(config: dict) -> None:
     """Everything the synthetic world needs from a validated config, checked before any job runs:
     known ERA5-Land and CERRA variables, coupled variables among the ERA5-Land ones, the LCCS product.
     Raises :class:`ConfigError` naming the key."""
-    from terraflux.synthetic.variables import cerra_vars
-
     WorldSpec.from_config(config)
-    cerra = config["sources"]["cerra"]
-    cerra_vars(cerra["variables"], "sources.cerra.variables")
-    cerra_vars(cerra["forecast_variables"], "sources.cerra.forecast_variables")
+    for key in ("variables", "forecast_variables"):
+        unknown = [v.request for v in cerra.variables(config["sources"]["cerra"][key], f"sources.cerra.{key}")
+                   if v.short not in QUANTITIES]
+        if unknown:
+            raise ConfigError(f"'sources.cerra.{key}' holds {unknown}, which the synthetic world cannot generate")
     if config["sources"]["land_cover"]["product"] != "lccs":
         raise ConfigError(
             "'sources.land_cover.product: pft' is download only (the ESA CCI PFT product); the synthetic world "
@@ -121,7 +122,7 @@ class World:
     def field(self, name: str) -> SmoothField:
         """The named smooth field, drawn on first use from its own seed (land fields) or stored."""
         if name not in self.fields:
-            length = self.FIELD_LENGTHS.get(name, self.spec.knobs.get("weather_length_deg", 0.8))
+            length = self.FIELD_LENGTHS.get(name, self.spec.knobs["weather_length_deg"])
             self.fields[name] = SmoothField.draw(stage_rng(self.spec.seed, "field", name), length, self.coslat)
         return self.fields[name]
 

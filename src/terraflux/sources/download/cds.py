@@ -173,7 +173,9 @@ def translate(error: BaseException, dataset: str, request: Mapping[str, Any], st
     if isinstance(error, ProcessingFailedError):
         return errors.JobFailed(dataset, status, request, str(error))
     # the client's size check ("downloaded N byte(s) out of M") and multiurl's ("N bytes instead of M")
-    if isinstance(error, ClientDownloadError) or (isinstance(error, AssertionError) and "File size mismatch" in str(error)):
+    if isinstance(error, ClientDownloadError) or (
+        isinstance(error, AssertionError) and "File size mismatch" in str(error)
+    ):
         numbers = [int(n) for n in re.findall(r"\d+", str(error))[:2]] or [0, 0]
         return errors.TruncatedDownload(f"'{dataset}' results", numbers[0], numbers[-1])
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):
@@ -207,9 +209,15 @@ def retrieve(
     def fetch(tmp: Path) -> dict[str, Any]:
         results = client.retrieve(dataset, dict(request))
         asset = results.asset
-        LOG.info("job finished; downloading %s (%s bytes, %s)", asset.get("href"), asset.get("file:size"), asset.get("type"))
+        LOG.info(
+            "job finished; downloading %s (%s bytes, %s)", asset.get("href"), asset.get("file:size"), asset.get("type")
+        )
         results.download(str(tmp))
-        return {"type": asset.get("type"), "file:size": asset.get("file:size"), "file:checksum": asset.get("file:checksum")}
+        return {
+            "type": asset.get("type"),
+            "file:size": asset.get("file:size"),
+            "file:checksum": asset.get("file:checksum"),
+        }
 
     try:
         described = save_download(target, fetch, allowed=allowed, description=description, what=f"'{dataset}' results")

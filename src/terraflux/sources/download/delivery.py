@@ -15,11 +15,12 @@ from typing import Any, Callable, Iterable
 
 from terraflux.errors import DataError
 from terraflux.sources.download.errors import UnexpectedFormat
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources.formats.sniff import sniff
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import sha256_file
 
 LOG = logging.getLogger(__name__)
+
 
 def sniff_format(path: str | Path) -> str:
     """'zip', 'netcdf4', 'netcdf3', 'grib' (the readers' detection), 'tar', or 'unknown' (e.g. an HTML page)."""
@@ -66,8 +67,9 @@ def save_download(
     """Run ``fetch(tmp)`` to write the data to a temporary sibling, verify it, then publish it.
 
     ``fetch`` returns facts about the delivery (asset type, size, ...; ``sha256`` if it already hashed the
-    file), stored in the request sidecar under ``delivery`` with the detected ``format`` and the ``sha256``. ``allowed`` lists the formats
-    accepted for this target (see :func:`sniff_format`). Returns the full sidecar description.
+    file), stored in the request sidecar under ``delivery`` with the detected ``format`` and the ``sha256``.
+    ``allowed`` lists the formats accepted for this target (see :func:`sniff_format`). Returns the full sidecar
+    description.
     """
     target = Path(target)
     allowed = tuple(allowed)

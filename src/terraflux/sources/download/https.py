@@ -93,7 +93,12 @@ def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Sess
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
                     raise _Retry()
                 if response.status_code == 404:
-                    raise errors.HttpError(url, 404, response.reason, "The file does not exist there: check the base URL and the years in the config.")
+                    raise errors.HttpError(
+                        url,
+                        404,
+                        response.reason,
+                        "The file does not exist there: check the base URL and the years in the config.",
+                    )
                 if response.status_code >= 400:
                     raise errors.HttpError(url, response.status_code, response.reason)
                 if have and response.status_code == 206:
@@ -167,33 +172,11 @@ def download(
     return save_download(target, fetch_and_verify, allowed=allowed, description=body, what=url)
 
 
-def listed_names(folder_url: str, pattern: str, settings: ClientSettings) -> list[str]:
-    """File names matching the regex ``pattern`` in a server's directory listing (empty if unreadable)."""
-    import re
-
+def listing(folder_url: str, settings: ClientSettings) -> str:
+    """The text of a server's directory listing (empty if it cannot be read)."""
     try:
         response = requests.get(folder_url.rstrip("/") + "/", timeout=settings.timeout)
         response.raise_for_status()
     except requests.RequestException:
-        return []
-    return sorted(set(re.findall(pattern, response.text)))
-
-
-def download_vhp(base_url: str, satellite: str, year: int, week: int, target: str | Path, settings: ClientSettings, **kwargs: Any) -> dict[str, Any]:
-    """One weekly NOAA VHP file; a missing file's error names the file the server has for that week."""
-    from terraflux.sources.download.builders import vhp_url
-
-    url = vhp_url(base_url, satellite, year, week)
-    try:
-        return download(url, target, settings, **kwargs)
-    except errors.HttpError as error:
-        if "404" not in str(error):
-            raise
-        found = listed_names(base_url, rf"VHP\.G04\.C07\.(\w+)\.P{year:04d}{week:03d}\.VH\.nc", settings)
-        hint = (
-            f"The server has this week from satellite(s) {', '.join(found)}: set config 'sources.vhp.satellites' so "
-            f"that {year} maps to {found[-1]}."
-            if found
-            else f"The server lists no file for {year} week {week:03d}: check 'sources.vhp.base_url' and the years."
-        )
-        raise errors.HttpError(url, 404, "Not Found", hint) from error
+        return ""
+    return response.text

@@ -1,9 +1,6 @@
 """In-situ carbon fluxes: the CarbonSense v1 archive (Zenodo, HTTPS), or a directory the user already has.
 
-Raw layout (``docs/data-layout.md``):
-
-- ``insitu/carbonsense/{SITE}/{YYYY-MM-DD_YYYY-MM-DD}/{meta.json,predictors.csv,targets.csv}``
-- ``insitu/fluxnet2015/FLX_{SITE}_FLUXNET2015_FULLSET_{HH,DD,WW,MM,YY}_{Y0}-{Y1}_{v}.csv``
+Raw layout: :mod:`terraflux.sources.insitu` (``insitu/carbonsense/``, ``insitu/fluxnet2015/``).
 
 The archive is downloaded (resumable, checksum-verified), only the three files per site period are
 unpacked (``modis.pkl`` is never extracted: it is not needed and must not be unpickled from a download),
@@ -17,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -28,12 +24,11 @@ from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import remove_sidecars, sniff_format, write_sidecars
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.https import fetch, file_digest, parse_checksum
+from terraflux.sources.insitu import CARBONSENSE_FILES, FLUXNET_FILE, LAYOUTS, PERIOD
 from terraflux.workflow.atomic import atomic_output, temporary_sibling
 
 LOG = logging.getLogger(__name__)
-CARBONSENSE_FILES = ("meta.json", "predictors.csv", "targets.csv")
-PERIOD = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}$")
-FLUXNET = re.compile(r"^FLX_[A-Za-z0-9-]+_FLUXNET2015_FULLSET_(HH|HR|DD|WW|MM|YY)_\d{4}-\d{4}_[\w-]+\.csv$")
+META = CARBONSENSE_FILES[0]
 
 
 def _carbonsense_member(name: str) -> PurePosixPath | None:
@@ -74,15 +69,17 @@ def unpack_carbonsense(archive: Path, into: Path) -> int:
                 sink.write(block)
         sites.add(dest.parts[0])
     if not sites:
-        raise DataError(
-            f"{archive}: no CarbonSense site folders ({{SITE}}/{{YYYY-MM-DD_YYYY-MM-DD}}/meta.json) in the archive; "
-            "check config 'sources.insitu.url'"
-        )
+        raise DataError(f"{archive}: no {LAYOUTS['carbonsense']} in the archive; " "check config 'sources.insitu.url'")
     return len(sites)
 
 
 def download_carbonsense(
-    url: str, target: str | Path, settings: ClientSettings, *, checksum: str | None, provenance: Mapping[str, Any] | None = None
+    url: str,
+    target: str | Path,
+    settings: ClientSettings,
+    *,
+    checksum: str | None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
     target = Path(target)
@@ -119,18 +116,24 @@ def download_carbonsense(
 def _entries(local: Path, fmt: str) -> list[Path]:
     if fmt == "carbonsense":
         return sorted(
-            site for site in local.iterdir() if site.is_dir() and any((p / "meta.json").is_file() for p in site.iterdir() if PERIOD.match(p.name))
+            site
+            for site in local.iterdir()
+            if site.is_dir() and any((p / META).is_file() for p in site.iterdir() if PERIOD.match(p.name))
         )
-    return sorted(p for p in local.iterdir() if p.is_file() and FLUXNET.match(p.name))
+    return sorted(p for p in local.iterdir() if p.is_file() and _is_fullset(p.name))
 
 
-def link_local(local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _is_fullset(name: str) -> bool:
+    match = FLUXNET_FILE.match(name)
+    return match is not None and match["set"] == "FULLSET"
+
+
+def link_local(
+    local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
     local, target = Path(local_dir).expanduser().resolve(), Path(target)
-    layout = {
-        "carbonsense": "CarbonSense v1 site folders {SITE}/{YYYY-MM-DD_YYYY-MM-DD}/meta.json",
-        "fluxnet2015": "FLUXNET2015 / ONEFlux files FLX_{SITE}_FLUXNET2015_FULLSET_{HH,DD,MM,YY}_{Y0}-{Y1}_{v}.csv",
-    }[fmt]
+    layout = LAYOUTS[fmt]
     if not local.is_dir():
         raise ConfigError(f"config 'sources.insitu.local_dir': {local} is not a directory")
     entries = _entries(local, fmt)

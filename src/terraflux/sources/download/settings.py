@@ -14,10 +14,14 @@ class ClientSettings:
     (and between CDS job polls), seconds; timeout: HTTP timeout of one call, seconds.
     """
 
-    retry_max: int = 5
-    sleep_max: float = 30.0
-    timeout: float = 600.0
+    retry_max: int
+    sleep_max: float
+    timeout: float
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> "ClientSettings":
-        return cls(retry_max=int(section["retry_max"]), sleep_max=float(section["sleep_max"]), timeout=float(section["timeout"]))
+        return cls(
+            retry_max=int(section["retry_max"]),
+            sleep_max=float(section["sleep_max"]),
+            timeout=float(section["timeout"]),
+        )

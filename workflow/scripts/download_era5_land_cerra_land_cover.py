@@ -1,11 +1,11 @@
 """Download one raw file from the Climate Data Store with the real cdsapi client.
 
-Used by the rules download_era5_land_hourly, download_era5_land_daily, download_cerra and
+The script of the rules download_era5_land_hourly, download_era5_land_daily, download_cerra and
 download_land_cover (one CDS request each; concurrency capped by the global resource `cds_requests`).
 
 Input:   code  library sources (reruns when the download code changes)
-Params:  spec     {"dataset": CDS dataset id, "request": request dict} built by
-                  terraflux.sources.download.builders from config `sources.*` and `region` (no secrets)
+Params:  spec     {"dataset": CDS dataset id, "request": request dict}, built by the source's module
+                  (terraflux.sources.era5_land / cerra / land_cover) from config `sources.*` and `region`
          allowed  file formats accepted for this target (zip, netcdf4, netcdf3, grib); the file is kept
                   exactly as the CDS delivers it, readers sniff the format
 Config:  sources.cds (retry_max, sleep_max, timeout) is read here, not passed as params: client settings
@@ -17,8 +17,8 @@ Output:  data     the file as delivered (ERA5-Land NetCDF/zip, CERRA GRIB2, land
 Credentials: CDSAPI_URL / CDSAPI_KEY or ~/.cdsapirc, read inside this job, never logged or written.
 """
 
-from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.cds import retrieve
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -32,4 +32,6 @@ described = retrieve(
     allowed=snakemake.params.allowed,
     provenance=from_snakemake(snakemake, params={"spec": spec}),
 )
-log.info("wrote %s (%s, %d bytes)", snakemake.output.data, described["delivery"]["format"], described["delivery"]["size"])
+log.info(
+    "wrote %s (%s, %d bytes)", snakemake.output.data, described["delivery"]["format"], described["delivery"]["size"]
+)

@@ -14,10 +14,9 @@ import numpy as np
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.netcdf import extracted, open_netcdf
-from terraflux.sources.readers.sniff import sniff
-
-PFT_VARIABLES = ("TREES-BE", "TREES-BD", "TREES-NE", "TREES-ND", "SHRUBS-BE", "SHRUBS-BD", "SHRUBS-NE", "SHRUBS-ND", "GRASS-NAT", "GRASS-MAN", "BUILT", "BARE", "WATER", "SNOWICE")
+from terraflux.sources.formats.netcdf import extracted, open_netcdf
+from terraflux.sources.formats.sniff import sniff
+from terraflux.sources.land_cover import PFT_VARIABLES
 
 
 def _standard(ds: xr.Dataset, path: Path, names: tuple[str, ...]) -> xr.Dataset:

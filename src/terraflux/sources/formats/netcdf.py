@@ -17,7 +17,7 @@ import netCDF4
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.sniff import sniff
+from terraflux.sources.formats.sniff import sniff
 
 CHUNK_CACHE_BYTES = 1 << 20
 
@@ -37,7 +37,8 @@ def open_netcdf(path: str | Path, *, decode: bool = True) -> xr.Dataset:
         return xr.open_dataset(path, engine="netcdf4", mask_and_scale=decode, decode_times=decode, cache=False)
     except (OSError, RuntimeError, ValueError, KeyError) as error:
         raise DataError(
-            f"{path}: cannot be read as NetCDF ({error}); the file is truncated or corrupt. Delete it and rerun its download"
+            f"{path}: cannot be read as NetCDF ({error}); the file is truncated or corrupt. "
+            "Delete it and rerun its download"
         ) from error
 
 
@@ -52,7 +53,9 @@ def extracted(path: str | Path, suffixes: tuple[str, ...] = (".nc",)) -> Iterato
     with archive, tempfile.TemporaryDirectory(prefix="terraflux-zip-") as tmp:
         names = sorted(n for n in archive.namelist() if n.lower().endswith(suffixes) and not n.endswith("/"))
         if not names:
-            raise DataError(f"{path}: the zip holds no {'/'.join(suffixes)} file ({archive.namelist()}); rerun its download")
+            raise DataError(
+                f"{path}: the zip holds no {'/'.join(suffixes)} file ({archive.namelist()}); rerun its download"
+            )
         out = []
         for index, name in enumerate(names):
             target = Path(tmp) / f"{index:03d}_{Path(name).name}"
@@ -61,6 +64,8 @@ def extracted(path: str | Path, suffixes: tuple[str, ...] = (".nc",)) -> Iterato
                     while block := source.read(1 << 22):
                         sink.write(block)
             except (zipfile.BadZipFile, OSError, EOFError) as error:
-                raise DataError(f"{path}: member {name} is corrupt ({error}); delete the zip and rerun its download") from error
+                raise DataError(
+                    f"{path}: member {name} is corrupt ({error}); delete the zip and rerun its download"
+                ) from error
             out.append(target)
         yield out

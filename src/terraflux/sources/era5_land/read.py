@@ -1,12 +1,12 @@
 """ERA5-Land hourly and daily-statistics files from the CDS, in every layout it delivers, as one dataset.
 
-Layouts accepted (detected from the first bytes, see :mod:`.sniff`):
+Layouts accepted (detected from the first bytes, :mod:`terraflux.sources.formats.sniff`):
 
 - NetCDF4 of the new CDS: dims ``valid_time, latitude, longitude``, ``expver(valid_time)`` strings, scalar
   ``number``, float32 with NaN fill;
 - NetCDF3 of the pre-2024 CDS: ``time`` in hours since 1900, int16 packed data (decoded to float32), and
   when final and preliminary data were mixed an extra ``expver`` dimension (1 = final, 5 = ERA5T);
-- a zip of per-stepType NetCDF files (``data_stream-oper_stepType-{instant,accum}.nc``);
+- a zip of per-step-type NetCDF files (instant and accum, :data:`~terraflux.sources.era5_land.STEP_TYPE_MEMBER`);
 - GRIB (cfgrib, ``engine="cfgrib"``): ``(time, step, latitude, longitude)`` unstacked to valid times.
 
 The result always has dims ``(time, latitude, longitude)``, latitude descending (a file with ascending
@@ -19,7 +19,6 @@ count the preliminary hours kept and the ones replaced by final data.
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -29,72 +28,12 @@ import pandas as pd
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.netcdf import extracted, open_netcdf
-from terraflux.sources.readers.sniff import check_grib_complete, open_grib_datasets, sniff
+from terraflux.sources.era5_land import FINAL, accepted_units, canonical_units, short_name
+from terraflux.sources.formats.grib import check_grib_complete, open_grib_datasets
+from terraflux.sources.formats.netcdf import extracted, open_netcdf
+from terraflux.sources.formats.sniff import sniff
 
 log = logging.getLogger(__name__)
-
-#: CDS request names -> short names in the files (SOURCES.md section 2).
-SHORT_NAMES = {
-    "2m_temperature": "t2m",
-    "2m_dewpoint_temperature": "d2m",
-    "skin_temperature": "skt",
-    "surface_pressure": "sp",
-    "10m_u_component_of_wind": "u10",
-    "10m_v_component_of_wind": "v10",
-    "total_precipitation": "tp",
-    "surface_solar_radiation_downwards": "ssrd",
-    "surface_thermal_radiation_downwards": "strd",
-    "surface_net_solar_radiation": "ssr",
-    "surface_net_thermal_radiation": "str",
-    "surface_latent_heat_flux": "slhf",
-    "surface_sensible_heat_flux": "sshf",
-    "total_evaporation": "e",
-    "potential_evaporation": "pev",
-    **{f"volumetric_soil_water_layer_{i}": f"swvl{i}" for i in range(1, 5)},
-    **{f"soil_temperature_level_{i}": f"stl{i}" for i in range(1, 5)},
-    "leaf_area_index_high_vegetation": "lai_hv",
-    "leaf_area_index_low_vegetation": "lai_lv",
-    "snow_depth_water_equivalent": "sd",
-    "runoff": "ro",
-    "forecast_albedo": "fal",
-}
-
-#: Fields accumulated from 00 UTC (the 00 UTC value holds the whole previous day).
-ACCUMULATED = {"tp", "ssrd", "strd", "ssr", "str", "slhf", "sshf", "e", "pev", "ro"}
-
-_K = {"k"}
-_WATER = {"m", "mofwaterequivalent"}
-#: Accepted ``units`` attributes per short name, compared after :func:`canonical_units`.
-UNITS = {
-    **{name: _K for name in ("t2m", "d2m", "skt", "stl1", "stl2", "stl3", "stl4")},
-    "sp": {"pa"},
-    "u10": {"ms-1"},
-    "v10": {"ms-1"},
-    "tp": {"m"},
-    **{name: {"jm-2"} for name in ("ssrd", "strd", "ssr", "str", "slhf", "sshf")},
-    "e": _WATER,
-    "pev": _WATER,
-    "ro": _WATER,
-    "sd": _WATER,
-    **{f"swvl{i}": {"m3m-3"} for i in range(1, 5)},
-    "lai_hv": {"m2m-2"},
-    "lai_lv": {"m2m-2"},
-    "fal": {"(0-1)", "1", "", "dimensionless", "~"},
-}
-
-FINAL = "0001"
-PRELIMINARY = "0005"
-
-
-def short_name(name: str) -> str:
-    """Short name of a CDS request variable name (short names pass through)."""
-    return SHORT_NAMES.get(name, name)
-
-
-def canonical_units(units: str) -> str:
-    """Units string without spaces, ``*`` and case: ``'m**3 m**-3'`` -> ``'m3m-3'``."""
-    return re.sub(r"[\s*]", "", str(units)).lower()
 
 
 def _expver_string(value) -> str:
@@ -114,7 +53,9 @@ def _from_grib(path: Path) -> xr.Dataset:
         raise DataError(f"{path}: cannot be read as GRIB ({error}); delete it and rerun its download") from error
     out = []
     for part in parts:
-        part = part.drop_vars([c for c in ("number", "surface", "heightAboveGround", "depthBelowLandLayer") if c in part.coords])
+        part = part.drop_vars(
+            [c for c in ("number", "surface", "heightAboveGround", "depthBelowLandLayer") if c in part.coords]
+        )
         if "step" in part.dims:
             if "time" not in part.dims:
                 part = part.expand_dims("time")
@@ -176,7 +117,9 @@ def standardize(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         ds = ds.rename(valid_time="time")
     elif "valid_time" in ds.coords and "time" in ds.dims:
         ds = ds.drop_vars("valid_time")
-    ds = ds.drop_vars([c for c in ds.coords if c not in ("time", "latitude", "longitude", "expver") and c not in ds.dims])
+    ds = ds.drop_vars(
+        [c for c in ds.coords if c not in ("time", "latitude", "longitude", "expver") and c not in ds.dims]
+    )
     for name, var in ds.data_vars.items():
         if set(var.dims) != {"time", "latitude", "longitude"} and not ("expver" in var.dims):
             raise DataError(f"{path}: variable {name} has dims {var.dims}, expected (time, latitude, longitude)")
@@ -215,7 +158,7 @@ def standardize(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         ds = ds.isel(latitude=slice(None, None, -1))
 
     for name, var in ds.data_vars.items():
-        accepted = UNITS.get(name)
+        accepted = accepted_units(name)
         units = var.attrs.get("units", var.encoding.get("units"))
         if accepted is not None and canonical_units(units) not in accepted:
             raise DataError(
@@ -247,12 +190,20 @@ def open_hourly(paths: str | Path | Iterable[str | Path], variables: Iterable[st
         missing = [name for name in wanted if name not in present]
         if missing:
             where = ", ".join(str(p) for p in paths)
-            raise DataError(f"{where}: variable(s) {missing} missing (found {sorted(present)}); rerun the download of this month")
+            raise DataError(
+                f"{where}: variable(s) {missing} missing (found {sorted(present)}); rerun the download of this month"
+            )
         first_path, merged = parts[0]
         for path, part in parts[1:]:
-            if part.sizes["time"] != merged.sizes["time"] or not np.array_equal(part["time"].values, merged["time"].values):
-                raise DataError(f"{path}: time axis differs from {first_path} of the same month; rerun the download of this month")
-            merged = xr.merge([merged, part.drop_vars("expver")], join="exact", compat="override", combine_attrs="drop_conflicts")
+            if part.sizes["time"] != merged.sizes["time"] or not np.array_equal(
+                part["time"].values, merged["time"].values
+            ):
+                raise DataError(
+                    f"{path}: time axis differs from {first_path} of the same month; rerun the download of this month"
+                )
+            merged = xr.merge(
+                [merged, part.drop_vars("expver")], join="exact", compat="override", combine_attrs="drop_conflicts"
+            )
         merged.attrs["era5t_hours"] = max(int(p.attrs["era5t_hours"]) for _, p in parts)
         merged.attrs["era5t_replaced_hours"] = max(int(p.attrs["era5t_replaced_hours"]) for _, p in parts)
         if wanted:

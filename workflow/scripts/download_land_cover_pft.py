@@ -1,9 +1,7 @@
-"""Download one raw file over HTTPS (the ESA CCI PFT product), resumable and verified.
-
-Used by the rule download_land_cover_pft.
+"""Download one year of the ESA CCI PFT product over HTTPS, resumable and verified (rule download_land_cover_pft).
 
 Input:   code  library sources
-Params:  url      the file's URL (built from config `sources.land_cover.pft_base_url`)
+Params:  url      the file's URL (terraflux.sources.land_cover.pft_url of config `sources.land_cover.pft_base_url`)
          allowed  accepted formats (netcdf4, netcdf3): an HTML error page is refused
 Config:  sources.http (retry_max, sleep_max, timeout) is read here (retry settings do not change the data)
 Output:  data     the NetCDF file as served (14 PFT variables, uint8 percent, 1/360 deg, global)

@@ -1,4 +1,4 @@
-"""NOAA STAR Vegetation Health Products, weekly files ``VHP.G04.C07.{satellite}.P{YYYY}{WWW}.VH.nc``.
+"""A NOAA STAR Vegetation Health Products weekly file on its latitude/longitude grid.
 
 Variables ``VCI``, ``TCI``, ``VHI`` (0..100, fill -999 -> NaN) on dims ``(HEIGHT, WIDTH)`` of a regular
 latitude/longitude grid (Plate Carree) whose edges are the global attributes ``START_LATITUDE_RANGE``,
@@ -8,24 +8,13 @@ latitude/longitude grid (Plate Carree) whose edges are the global attributes ``S
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from terraflux.errors import DataError
-from terraflux.sources.readers.netcdf import open_netcdf
-
-NAME = re.compile(r"VHP\.G04\.C07\.(?P<satellite>[A-Za-z0-9]+)\.P(?P<year>\d{4})(?P<week>\d{3})\.VH\.nc$")
-
-
-def parse_name(path: str | Path) -> tuple[str, int, int]:
-    """(satellite, year, week) from a VHP file name."""
-    match = NAME.search(Path(path).name)
-    if not match:
-        raise DataError(f"{path}: not a NOAA VHP file name (VHP.G04.C07.<satellite>.P<YYYY><WWW>.VH.nc)")
-    return match["satellite"], int(match["year"]), int(match["week"])
+from terraflux.sources.formats.netcdf import open_netcdf
 
 
 def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:
@@ -57,5 +46,9 @@ def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:
     for name in variables:
         values = out[name].values.astype(np.float32)
         values[(values < 0) | (values > 100)] = np.nan
-        out[name] = (("latitude", "longitude"), values, {"units": "1", "long_name": out[name].attrs.get("long_name", name)})
+        out[name] = (
+            ("latitude", "longitude"),
+            values,
+            {"units": "1", "long_name": out[name].attrs.get("long_name", name)},
+        )
     return out
