@@ -1,4 +1,4 @@
-# Layer 'dere': the DERE carbon-flux method (DERE.md) as GPU stages over the prepared stores and the process
+# Layer 'dere': the DERE carbon-flux method (docs/dere.md) as GPU stages over the prepared stores and the process
 # model: dataset, steps 1-6 (CSDI in step 5), the Baseline and KGML comparison models and the maps.
 # Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
 # and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
@@ -276,7 +276,7 @@ rule dere_step6:
         "../scripts/dere_insitu.py"
 
 
-# Step 6 on the evaluation layer's kriging label set (issue 8): the same stage, other labels. No cycle:
+# Step 6 on the evaluation layer's kriging label set: the same stage, other labels. No cycle:
 # evaluate_label_expansion reads only step-5 outputs. Built in `all` for evaluate_label_expansion_skill.
 use rule dere_step6 as dere_step6_kriging with:
     input:

@@ -1,4 +1,4 @@
-# Layer 'evaluate': skill tables, maps, spatial structure, kriging label baseline, report (README, 'Stages').
+# Layer 'evaluate': skill tables, maps, spatial structure, kriging label baseline, report (docs/dere.md, docs/ide.md).
 # Inputs follow docs/data-layout.md; final figures and tables are marked with report() (captions in
 # workflow/report/), so `snakemake --report results/{run}/report.html` shows them all.
 
@@ -189,7 +189,7 @@ rule evaluate_label_expansion:
         "../scripts/evaluate_label_expansion.py"
 
 
-# Step-6 skill per label set (issue 8): predictions folder -> label in the table (the first is the reference).
+# Step-6 skill per label set: predictions folder -> label in the table (the first is the reference).
 LABEL_SET_MODELS = {
     "step4": "step 4 (observations only)",
     "step6": "step 6 (CSDI labels)",

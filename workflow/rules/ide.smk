@@ -1,4 +1,4 @@
-# Layer 'ide': drivers of extreme events (src/terraflux/ide/, README 'IDE').
+# Layer 'ide': drivers of extreme events (src/terraflux/ide/, docs/ide.md).
 # ide_benchmark -> ide_dataset -> ide_train -> ide_test per (dataset, backbone); ide_baselines on the benchmark.
 
 IDE = config["ide"]
