@@ -1,6 +1,6 @@
 """Benchmark: DAG build and dry-run time of the real-data Europe preset (1981-2024, thousands of jobs).
 
-Targets (issue 7): dry run (`snakemake --profile slurm -n` with config/europe.yaml, nothing built yet)
+Targets (docs/performance.md): dry run (`snakemake --profile slurm -n` with config/europe.yaml, nothing built yet)
 under 15 s; no-op rerun when every output is up to date under 10 s. Outputs are made up to date in a
 scratch directory with placeholders (empty files and folders for every output `--summary` lists, never
 real data) and `snakemake --touch --forceall` (which records every job's metadata, as a run would). Prints jobs, wall

@@ -149,7 +149,7 @@ def main() -> None:
         files = generate(root / "raw", args.months * scale, args.ny, args.nx)
         size = sum(4 * args.ny * args.nx * len(VARIABLES) * 24 * _days(i) for i in range(len(files))) / 1e6
         disk = sum(f.stat().st_size for f in files) / 1e6
-        for f in files:  # inputs in the page cache, as in PERFORMANCE.md
+        for f in files:  # inputs in the page cache: the bound is decoding, not disk
             f.read_bytes()
         row = {"input_mb": size, "disk_mb": disk}
         for _ in range(args.repeat):  # interleaved; the fastest run of each (the machine is shared)

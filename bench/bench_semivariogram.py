@@ -1,6 +1,6 @@
 """Benchmark: exact FFT semivariogram of a 1800 x 3600 global 0.1-degree field with 70 % of cells masked.
 
-Target (issue 8, PERFORMANCE.md): under 15 s and under 3 GB peak memory on 2 cores. Prints wall time, the
+Target (docs/performance.md): under 15 s and under 3 GB peak memory on 2 cores. Prints wall time, the
 ratio against the 15 s target (< 1 passes), peak RSS and its ratio against 3 GB, and the band layout.
 
     python bench/bench_semivariogram.py [--max-distance-km 1000] [--workers 2] [--tolerance 0.02]

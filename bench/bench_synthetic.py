@@ -1,6 +1,6 @@
 """Benchmark: generating the demo synthetic world (the whole offline raw layer and its truth).
 
-Target (issue 3): `snakemake synthesize_all` on the default config (21 x 31 cells at 0.1 deg, 2016-2019,
+Target (docs/performance.md): `snakemake synthesize_all` on the default config (21 x 31 cells at 0.1 deg, 2016-2019,
 10 ERA5-Land variables hourly, CERRA, land cover, towers, VHP, truth) under 60 s on 2 cores. Prints the
 wall time and its ratio against the target (< 1 passes), the CPU seconds of all jobs (user + system: on a
 machine shared with other work this, divided by the cores, is the wall time the job would take alone),

@@ -1,6 +1,7 @@
 """A real single-node Slurm for the tests (munge, slurmctld, slurmd), brought up in about 15 s.
 
-Set-up verified in ../shared/design/HPC.md (Debian 12, Slurm 22.05, as root, no systemd):
+Set-up (Debian 12, Slurm 22.05 from Debian's packages, as root, no systemd; see the Slurm
+quick-start administrator guide, https://slurm.schedmd.com/quickstart_admin.html):
 
 - installs ``slurmctld slurmd slurm-client munge`` with apt when missing (needs root);
 - writes ``/etc/slurm/slurm.conf`` and ``gres.conf`` at the DEFAULT path (the jobstep plugin strips the
