@@ -24,11 +24,15 @@ from pathlib import Path
 
 import torch
 
+from terraflux.config import validate
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, write_dataset
+from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.losses import ide_loss
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
+from terraflux.ide.windows import WindowData, training_batches
 from terraflux.train import select_device
+
+IDE = validate({})["ide"]  # the demo's settings (schema defaults)
 
 SIZES = {"demo": (4, 32), "paper": (1, 200)}  # (batch, pixels per side)
 DATA_TARGET = 2.0
@@ -42,15 +46,17 @@ def peak_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+REFERENCE_SWIN = [[2, 4, 4], [8, 1, 1]]  # the reference's swin windows, across weeks
 ENCODERS = {  # --encoder -> ide.model keys
-    "week": {"encoder_context": "past", "encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))},
-    "past": {"encoder_context": "past", "encoder_time_kernel": 2},
-    "padded": {"encoder_context": "padded", "encoder_time_kernel": 3},
+    "week": {"encoder_context": "past", "encoder_time_kernel": 1, "swin_windows": [[1, 4, 4], [1, 8, 8]]},
+    "past": {"encoder_context": "past", "encoder_time_kernel": 2, "swin_windows": REFERENCE_SWIN},
+    "padded": {"encoder_context": "padded", "encoder_time_kernel": 3, "swin_windows": REFERENCE_SWIN},
 }
 
 
 def model_config(backbone: str, encoder: str) -> ModelConfig:
-    return ModelConfig(variables=6, backbone=backbone, **ENCODERS[encoder])
+    params = {**IDE["model"], **ENCODERS[encoder]}
+    return ModelConfig.from_dict(params, variables=6, channels=1, backbone=backbone)
 
 
 def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder: str) -> tuple[float, int]:
@@ -79,11 +85,14 @@ def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder:
 
 def loading_rate(batch: int, crop: int, steps: int, context: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        write_benchmark(BenchmarkConfig(seed=0), Path(tmp) / "b.zarr")
-        write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", 10.0, {})
-        data = WindowData(Path(tmp) / "d.zarr", 8)
+        write_benchmark(BenchmarkConfig.from_dict(IDE["benchmark"], seed=0), Path(tmp) / "b.zarr")
+        write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", IDE["clip"], {})
+        data = WindowData(Path(tmp) / "d.zarr", 8, IDE["train"]["memory_gb"])
         start = time.perf_counter()
-        for _ in training_batches(data, batch_size=batch, steps=steps, crop=crop, seed=0, epoch=0, context=context):
+        windows = training_batches(
+            data, batch_size=batch, steps=steps, crop=crop, seed=0, epoch=0, positive_fraction=0.0, context=context
+        )
+        for _ in windows:  # uniform windows
             pass
         return steps * batch / (time.perf_counter() - start)
 

@@ -1,4 +1,4 @@
-"""Benchmark: random training samples read from the prepared stores vs from in-memory numpy arrays (issue 4).
+"""Benchmark: random training samples read from the prepared stores vs from in-memory numpy arrays.
 
 Two access patterns on stores written with the prepare layer's chunking (``terraflux.prepare.era5_land.CHUNKS``)
 and codec (Blosc zstd + shuffle):
@@ -12,25 +12,25 @@ and codec (Blosc zstd + shuffle):
 Readers, each timed in its own fresh process (so its peak RSS is its own) on the same seeded epochs:
 
 - ``memory``: every array loaded into numpy first (load time reported), then sliced: the baseline;
-- ``reader full``: :class:`terraflux.prepare.samples.SampleReader` with a cache as large as the data:
+- ``reader full``: :class:`terraflux.train.reads.SampleReader` with a cache as large as the data:
   epoch 1 (cold: every chunk decoded on first touch; the files are in the OS page cache, just written)
   and epoch 2 (warm);
 - ``reader 25%``: the same with a cache of a quarter of the data (memory bounded; evicted chunks decoded again);
 - ``reader grouped``: a small cache (blocks of one chunk of every array: DERE ``--blocks``; IDE 54, as the
   windows of two mixed groups of 2 x 2 x 2 chunks reach up to 2 x 3 x 3 x 3 chunks) and the epoch in
-  :func:`terraflux.prepare.samples.chunk_grouped_order` (random order of groups of chunks, samples of two
+  :func:`terraflux.train.reads.chunk_grouped_order` (random order of groups of chunks, samples of two
   groups mixed; a group is one chunk, or 2 x 2 x 2 chunks when an epoch has fewer than 4 samples per chunk);
 - ``zarr direct``: ``array[region]`` per array and sample, as before the reader (a few hundred samples).
 
-IDE training (``--patterns training``): the path training takes, :class:`terraflux.ide.data.WindowData` and
-:func:`terraflux.ide.data.training_batches` (random crops of random windows, flips, torch batches) on a
-``dataset.zarr`` written by :func:`terraflux.ide.data.write_dataset` (6 variables x 2 channels, ``--train-weeks``
+IDE training (``--patterns training``): the path training takes, :class:`terraflux.ide.windows.WindowData` and
+:func:`terraflux.ide.windows.training_batches` (random crops of random windows, flips, torch batches) on a
+``dataset.zarr`` written by :func:`terraflux.ide.dataset.write_dataset` (6 variables x 2 channels, ``--train-weeks``
 x 192 x 192, inputs chunked ``--chunk-weeks`` weeks x ``--tile`` x ``--tile``, Blosc LZ4); an epoch is as many
 windows (batches of 4, crop 32, half of them around an extreme) as 4 x the store's 8-week x 64 x 64 blocks.
 ``memory``: ``memory_gb`` above the store (inputs loaded whole: load time reported);
 ``store full`` / ``store 25%``: ``memory_gb`` leaving a cache of (almost) all / a quarter of ``inputs``
-(:class:`terraflux.prepare.samples.StoreArray`); ``grouped``: the order ``training_batches`` takes on a store
-(the same windows as in memory, in the chunk-grouped order of :func:`terraflux.ide.data.chunk_grouped_windows`:
+(:class:`terraflux.train.reads.StoreArray`); ``grouped``: the order ``training_batches`` takes on a store
+(the same windows as in memory, in the chunk-grouped order of :func:`terraflux.ide.windows.chunk_grouped_windows`:
 blocks of chunks in random order, the windows of ``GROUP_MIX`` = 2 blocks shuffled together), ``uniform``: the
 windows in the order drawn (as in memory; on a small cache most windows miss it). Printed: cold (epoch 1) and
 warm (epoch 2) windows/s and their ratio against memory's warm rate (target >= 0.5), the load-inclusive ratio
@@ -59,7 +59,7 @@ import numpy as np
 import terraflux  # noqa: F401
 from terraflux.prepare import stores
 from terraflux.prepare.era5_land import CHUNKS
-from terraflux.prepare.samples import SampleReader, chunk_grouped_order
+from terraflux.train.reads import SampleReader, chunk_grouped_order
 
 MONTHS, NY, NX = 360, 96, 128  # DERE: 30 years of months on a 96 x 128 model grid
 WY = WX = 256  # IDE grid; weeks from --weeks
@@ -162,7 +162,7 @@ def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], c
 
 def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed: int) -> None:
     """A dataset.zarr through the IDE writer: 6 variables x (mean, std), ``weeks`` x 192 x 192, sea on the left."""
-    from terraflux.ide import data as ide_data
+    from terraflux.ide import dataset as ide_dataset
 
     if path.exists():
         shutil.rmtree(path)
@@ -181,11 +181,11 @@ def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed:
     def read(start, stop):
         return np.moveaxis(cube[start:stop], 0, 2)
 
-    source = ide_data.Source(
+    source = ide_dataset.Source(
         variables=[f"v{i}" for i in range(6)],
         channels=["mean", "std"],
         time=time_,
-        week=ide_data.week_of_year(time_),
+        week=ide_dataset.week_of_year(time_),
         split=split,
         read=read,
         extreme=extreme,
@@ -193,12 +193,12 @@ def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed:
         valid=np.broadcast_to(land, extreme.shape).copy(),
         coords={"y": np.arange(size), "x": np.arange(size)},
     )
-    was = ide_data.CHUNK_WEEKS, ide_data.TILE
-    ide_data.CHUNK_WEEKS, ide_data.TILE = chunk
+    was = ide_dataset.CHUNK_WEEKS, ide_dataset.TILE
+    ide_dataset.CHUNK_WEEKS, ide_dataset.TILE = chunk
     try:
-        ide_data.write_dataset(source, path, 10.0, {})
+        ide_dataset.write_dataset(source, path, 10.0, {})
     finally:
-        ide_data.CHUNK_WEEKS, ide_data.TILE = was
+        ide_dataset.CHUNK_WEEKS, ide_dataset.TILE = was
 
 
 def measure_training(path: str, budget: str, epochs: int, batch_size: int, windows: int, grouped: bool | None = None) -> dict:
@@ -207,7 +207,7 @@ def measure_training(path: str, budget: str, epochs: int, batch_size: int, windo
     ``grouped``: None = what ``training_batches`` does (chunk-grouped order on a store), False = uniform order."""
     import zarr
 
-    from terraflux.ide.data import WindowData, plan_batches, training_plan
+    from terraflux.ide.windows import WindowData, plan_batches, training_plan
 
     group = zarr.open_group(path, mode="r")
     inputs = group["inputs"]
@@ -280,12 +280,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the stores")
     parser.add_argument("--patterns", nargs="+", choices=["dere", "ide", "training"], default=["dere", "ide", "training"])
     parser.add_argument("--train-weeks", type=int, default=208, help="weeks of the IDE training dataset (4 years)")
-    parser.add_argument("--tile", type=int, default=None, help="spatial chunk of the training dataset (default: terraflux.ide.data.TILE)")
-    parser.add_argument("--chunk-weeks", type=int, default=None, help="time chunk of the training dataset (default: terraflux.ide.data.CHUNK_WEEKS)")
+    parser.add_argument("--tile", type=int, default=None, help="spatial chunk of the training dataset (default: terraflux.ide.dataset.TILE)")
+    parser.add_argument("--chunk-weeks", type=int, default=None, help="time chunk of the training dataset (default: terraflux.ide.dataset.CHUNK_WEEKS)")
     args = parser.parse_args()
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
-    from terraflux.ide.data import CHUNK_WEEKS, TILE
+    from terraflux.ide.dataset import CHUNK_WEEKS, TILE
 
     args.tile = args.tile or TILE
     args.chunk_weeks = args.chunk_weeks or CHUNK_WEEKS

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import terraflux  # noqa: F401
+from ide_config import REFERENCE_MODEL, model_config
 from terraflux.errors import ConfigError
-from terraflux.ide.model import IDEModel, ModelConfig, WindowAttention3d, count_parameters, temporal_steps
+from terraflux.ide.model import IDEModel, WindowAttention3d, count_parameters, temporal_steps
 
 torch.set_num_threads(1)
 
@@ -14,7 +15,7 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize("size", [(8, 8, 8), (5, 6, 7)])
 def test_shapes_and_binary_drivers(backbone, size):
     torch.manual_seed(0)
-    cfg = ModelConfig(variables=3, channels=2, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    cfg = model_config(3, channels=2, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
     model = IDEModel(cfg, size)
     t, h, w = size
     x = torch.randn(2, 3, 2, t, h, w)
@@ -32,7 +33,7 @@ def test_shapes_and_binary_drivers(backbone, size):
 
 def test_temporal_reduction_follows_t():
     assert [temporal_steps(t) for t in (1, 2, 3, 4, 5, 8, 9, 16)] == [0, 1, 2, 2, 3, 3, 4, 4]
-    cfg = ModelConfig(variables=2, hidden=4, features=4, classifier_hidden=4)
+    cfg = model_config(2, hidden=4, features=4, classifier_hidden=4)
     strided = lambda m: sum(1 for c in m.modules() if isinstance(c, torch.nn.Conv3d) and c.stride == (2, 1, 1))  # noqa: E731
     assert strided(IDEModel(cfg, (8, 4, 4)).joint_head) == 3
     assert strided(IDEModel(cfg, (12, 4, 4)).joint_head) == 4
@@ -41,7 +42,7 @@ def test_temporal_reduction_follows_t():
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_encoders_share_nothing_across_variables(backbone):
     torch.manual_seed(1)
-    cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    cfg = model_config(3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
     model = IDEModel(cfg, (4, 8, 8)).eval()
     x = torch.randn(1, 3, 1, 4, 8, 8)
     y = x.clone()
@@ -78,19 +79,19 @@ def test_shifted_window_attention_matches_brute_force():
 
 
 def test_reference_sizes():
-    cnn = IDEModel(ModelConfig(variables=6), (8, 16, 16))
-    swin = IDEModel(ModelConfig(variables=6, backbone="swin3d"), (8, 16, 16))
+    cnn = IDEModel(model_config(6, **REFERENCE_MODEL), (8, 16, 16))
+    swin = IDEModel(model_config(6, backbone="swin3d", **REFERENCE_MODEL), (8, 16, 16))
     assert 2e5 < count_parameters(swin) < count_parameters(cnn) < 1e6
 
 
 def test_mamba_without_its_package_is_a_clear_error():
     with pytest.raises(ConfigError, match="mamba-ssm.*ide.backbones|CUDA.*ide.backbones"):
-        IDEModel(ModelConfig(variables=2, backbone="mamba"), (4, 4, 4))
+        IDEModel(model_config(2, backbone="mamba"), (4, 4, 4))
 
 
 def test_unknown_backbone_is_a_config_error():
     with pytest.raises(ConfigError, match="cnn3d, swin3d, mamba"):
-        ModelConfig(variables=2, backbone="resnet")
+        model_config(2, backbone="resnet")
 
 
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
@@ -101,7 +102,8 @@ def test_codes_start_normal(backbone):
     from terraflux.ide.losses import driver_loss
 
     torch.manual_seed(3)
-    model = IDEModel(ModelConfig(variables=6, backbone=backbone, encoder_time_kernel=3, code_init_bias=-1.0), (8, 16, 16)).train()
+    cfg = model_config(6, backbone=backbone, **{**REFERENCE_MODEL, "code_init_bias": -1.0})
+    model = IDEModel(cfg, (8, 16, 16)).train()
     x = 3 * torch.randn(2, 6, 1, 8, 16, 16)
     out = model(x, torch.ones(2, 16, 16, dtype=torch.bool))
     assert out["drivers"].float().mean() < 0.01
@@ -120,7 +122,7 @@ def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     series = 3 * torch.randn(1, 3, 1, 12, 8, 8)
 
     def codes(**kw):
-        cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, **kw)
+        cfg = model_config(3, backbone=backbone, hidden=8, features=8, **{**REFERENCE_MODEL, **kw})
         model = IDEModel(cfg, (8, 8, 8)).eval()
         with torch.no_grad():
             # weeks 0..7 and 4..11 of the (newest-first) series: weeks 4..7 lie in both windows
@@ -128,7 +130,7 @@ def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
 
     one_week = {"encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))}
     torch.testing.assert_close(*codes(**one_week))
-    assert not torch.allclose(*codes())  # the reference (default): the code depends on the position
+    assert not torch.allclose(*codes())  # the reference: the code depends on the position
 
 
 def test_past_context_gives_a_week_the_same_code_in_every_window():
@@ -136,7 +138,7 @@ def test_past_context_gives_a_week_the_same_code_in_every_window():
     a week's code is the same whichever window holds it (cnn3d: exactly), with the reference's temporal
     kernel and learning from temporal context."""
     torch.manual_seed(5)
-    cfg = ModelConfig(variables=3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
+    cfg = model_config(3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
     model = IDEModel(cfg, (8, 8, 8)).eval()
     assert model.context == 7  # stem + 2 x 2 block convolutions + 2 feature convolutions, 1 week each
     series = 3 * torch.randn(1, 3, 1, 8 + model.context + 4, 8, 8)  # newest first
@@ -150,7 +152,7 @@ def test_past_context_gives_a_week_the_same_code_in_every_window():
 
 
 def test_past_context_swin3d_builds_and_reads_the_context():
-    cfg = ModelConfig(variables=2, hidden=8, features=8, backbone="swin3d", encoder_context="past", encoder_time_kernel=2)
+    cfg = model_config(2, hidden=8, features=8, backbone="swin3d", encoder_context="past", encoder_time_kernel=2)
     model = IDEModel(cfg, (8, 8, 8)).eval()
     assert model.context == 3
     with torch.no_grad():
@@ -160,6 +162,6 @@ def test_past_context_swin3d_builds_and_reads_the_context():
 
 def test_encoder_time_kernel_and_context_are_checked():
     with pytest.raises(ConfigError, match="encoder_time_kernel"):
-        ModelConfig(variables=2, encoder_time_kernel=2)  # even kernels cannot be centred ('padded')
+        model_config(2, encoder_time_kernel=2, encoder_context="padded")  # even kernels cannot be centred
     with pytest.raises(ConfigError, match="encoder_context"):
-        ModelConfig(variables=2, encoder_context="future")
+        model_config(2, encoder_context="future")

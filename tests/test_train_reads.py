@@ -1,4 +1,4 @@
-"""terraflux.prepare.samples: store-backed training reads equal numpy slicing, bounded cache, grouped order."""
+"""terraflux.train.reads: store-backed training reads equal numpy slicing, bounded cache, grouped order."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from zarr.codecs import BloscCodec, GzipCodec, ShardingCodec, ZstdCodec
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import stores
-from terraflux.prepare.samples import ChunkCache, SampleReader, StoreArray, chunk_grouped_order, load_or_cache
+from terraflux.train.reads import ChunkCache, SampleReader, StoreArray, chunk_grouped_order, load_or_cache
 
 SHAPE, CHUNKS = (13, 7, 9), (4, 4, 4)
 

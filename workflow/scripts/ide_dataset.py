@@ -19,7 +19,7 @@ Channels: value (benchmark) or mean, std (weekly statistics); coordinate split(t
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-from terraflux.ide.data import benchmark_source, weekly_source, write_dataset
+from terraflux.ide.dataset import benchmark_source, weekly_source, write_dataset
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
@@ -38,6 +38,7 @@ else:
         val_years=period["val_years"],
         test_years=period["test_years"],
     )
+attrs = {"dataset": params["dataset"], "provenance": from_snakemake(snakemake, params=params)}
 with atomic_output(snakemake.output.store) as tmp:
-    summary = write_dataset(source, tmp, params["clip"], {"dataset": params["dataset"], "provenance": from_snakemake(snakemake, params=params)})
+    summary = write_dataset(source, tmp, params["clip"], attrs)
 log.info("wrote %s: %s", snakemake.output.store, json.dumps(summary))

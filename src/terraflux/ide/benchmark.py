@@ -12,9 +12,9 @@ A weekly cube ``data[variable, time, y, x]`` (float32) is built from
   dilated in time by -``lag_weeks`` .. +``lead_weeks``, minus the core: the reference's two extra classes), so
   that the driver loss does not pull true drivers to "normal";
 - drivers: each coupled variable v has one contiguous window of offsets [a_v, b_v] within
-  [-``lead_weeks``, +``lag_weeks``] (default -9 .. +4, the coupling matrix [V, 14]); its driver intensity
-  at week w is D_v(w) = max over o in [a_v, b_v] of I(w + o), i.e. anomalies from up to 9 weeks before to
-  4 weeks after each extreme; ``driver = D_v > 0``; uncoupled variables have no drivers;
+  [-``lead_weeks``, +``lag_weeks``] (the coupling matrix [V, lead + lag + 1]); its driver intensity
+  at week w is D_v(w) = max over o in [a_v, b_v] of I(w + o), i.e. anomalies from up to ``lead_weeks`` weeks
+  before to ``lag_weeks`` weeks after each extreme; ``driver = D_v > 0``; uncoupled variables have no drivers;
 - distractors: random events of the same shapes per variable, independent of the extremes (not drivers).
 
 Inside an anomaly of intensity E (driver or distractor) the value is
@@ -32,7 +32,7 @@ rasterised on their bounding boxes only; memory is O(V x chunk_weeks x H x W) fl
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -48,30 +48,33 @@ WEEKS_PER_YEAR = 52
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """Size and statistics of the benchmark (defaults: the demo; the paper: 200 x 200 x 2392 weeks)."""
+    """Size and statistics of the benchmark: config ``ide.benchmark`` (:meth:`from_dict`) and a seed.
 
-    variables: tuple[str, ...] = ("al", "t2m", "tcc", "tp", "r2", "vsw")
-    uncoupled: int = 2
-    height: int = 64
-    width: int = 64
-    weeks: int = 1040
-    train_fraction: float = 0.74
-    val_fraction: float = 0.13
-    events_per_year: float = 24.0
-    distractors_per_year: float = 2.0
-    event_radius: tuple[int, int] = (4, 12)
-    event_weeks: tuple[int, int] = (1, 6)
-    lead_weeks: int = 9
-    lag_weeks: int = 4
-    driver_window: tuple[int, int] = (2, 6)
-    noise_sigma: tuple[float, float] = (0.3, 0.8)
-    kb: tuple[float, float] = (0.1, 0.4)
-    kn: tuple[float, float] = (0.0, 0.5)
-    ks: tuple[float, float] = (3.0, 5.0)
-    red_phi: float = 0.7
-    chunk_weeks: int = 8
-    seed: int = 0
-    shapes: tuple[str, ...] = field(default=SHAPES)
+    The paper's benchmark is 200 x 200 pixels x 2392 weeks (Shams Eddin & Gall, NeurIPS 2024).
+    """
+
+    variables: tuple[str, ...]
+    uncoupled: int
+    height: int
+    width: int
+    weeks: int
+    train_fraction: float
+    val_fraction: float
+    events_per_year: float
+    distractors_per_year: float
+    event_radius: tuple[int, int]
+    event_weeks: tuple[int, int]
+    lead_weeks: int
+    lag_weeks: int
+    driver_window: tuple[int, int]
+    noise_sigma: tuple[float, float]
+    kb: tuple[float, float]
+    kn: tuple[float, float]
+    ks: tuple[float, float]
+    red_phi: float
+    chunk_weeks: int
+    seed: int
+    shapes: tuple[str, ...]
 
     def __post_init__(self) -> None:
         if not 0 <= self.uncoupled < len(self.variables):

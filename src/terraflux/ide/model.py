@@ -1,10 +1,15 @@
 """The IDE model: independent per-variable encoders, a binary lookup-free quantiser, an extremes classifier.
 
+The model of Shams Eddin & Gall, "Identifying spatio-temporal drivers of extreme events" (NeurIPS 2024):
+encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (Gu & Dao, 2023); lookup-free
+quantisation (LFQ) of Yu et al., "Language model beats diffusion" (ICLR 2024). The reference's settings and
+where the demo's differ are listed in config ``ide.model`` (workflow/schemas/ide.schema.yaml).
+
 Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
 
 - input ``x``: [N, V, C, T + context, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean
   and std on reanalyses; ``context`` = 0 unless ``encoder_context`` is 'past');
-- encoder features: [N, V * F, T, H, W] with F = ``features`` (16), no spatial or temporal downsampling;
+- encoder features: [N, V * F, T, H, W] with F = ``features``, no spatial or temporal downsampling;
 - quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
   driver mask = z > 0, [N, V, T, H, W];
 - classifier, from the quantised features only: a joint head over all variables and one head per
@@ -13,17 +18,15 @@ Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x
 
 Position in the window (``encoder_context``): with the reference's zero-padded 3 x 3 x 3 encoder
 convolutions ('padded') the receptive field is wider than T and reaches past the window's edges, so the
-encoders can tell where in the window a week lies. Trained, they flag a driver only at the positions the
-classifier reads (measured on the demo: never in the two oldest weeks; replicating the edge instead of
-zeros moved the dependence, did not remove it), and most drivers lose the majority vote over the T windows
-covering them. With 'past' the encoders' convolutions are unpadded in time and the model reads
-:func:`context_weeks` real weeks before the window: a week's code depends on that week and the weeks
-before it only, the same in every window (cnn3d exactly; swin3d's attention windows still partition the
-weeks). But an encoder that sees a week's past learns to flag only the later weeks of an anomaly (measured on
-the demo: recall ~0 in the first 2-3 weeks of a driver, ~0.9 after), which tells the classifier when an
-extreme starts. ``encoder_time_kernel`` 1 (the demo default) computes a week's code from that week alone
-(3 x 3 pixels per convolution): the code flags the anomaly itself, in every week of it, and the
-classifier's temporal convolutions learn the lags (README 'IDE').
+encoders can tell where in the window a week lies, and can learn to flag a driver only at the positions the
+classifier reads; a week's drivers then depend on the window, and the majority vote over the T windows
+covering a week loses them. With 'past' the encoders' convolutions are unpadded in time and the model reads
+:func:`context_weeks` real weeks before the window: a week's code depends on that week and the weeks before
+it only, the same in every window (cnn3d exactly; swin3d's attention windows still partition the weeks).
+An encoder that sees a week's past can still learn to flag only the later weeks of an anomaly, which tells
+the classifier when an extreme starts. ``encoder_time_kernel`` 1 computes a week's code from that week alone
+(3 x 3 pixels per convolution): the code flags the anomaly itself, in every week of it, and the classifier's
+temporal convolutions learn the lags.
 
 The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
 linear layers), which is the same computation as V separate networks, in one kernel call per layer.
@@ -47,25 +50,35 @@ ENCODER_CONTEXTS = ("padded", "past")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyper-parameters of :class:`IDEModel` (defaults: the reference sizes)."""
+    """Hyper-parameters of :class:`IDEModel`: config ``ide.model`` (:meth:`from_dict`), the number of
+    variables and channels per variable of the dataset, and the backbone."""
 
     variables: int
-    channels: int = 1
-    backbone: str = "cnn3d"
-    hidden: int = 16
-    features: int = 16
-    cnn_blocks: int = 2
-    swin_depths: tuple[int, ...] = (2, 1)
-    swin_heads: tuple[int, ...] = (2, 2)
-    swin_windows: tuple[tuple[int, int, int], ...] = ((2, 4, 4), (8, 1, 1))
-    swin_mlp_ratio: float = 2.0
-    classifier_hidden: int = 16
-    lfq_commitment_weight: float = 3.0
-    lfq_entropy_weight: float = 0.1
-    lfq_diversity_gamma: float = 1.0
-    code_init_bias: float = -1.0
-    encoder_time_kernel: int = 3
-    encoder_context: str = "padded"
+    channels: int
+    backbone: str
+    hidden: int
+    features: int
+    cnn_blocks: int
+    swin_depths: tuple[int, ...]
+    swin_heads: tuple[int, ...]
+    swin_windows: tuple[tuple[int, int, int], ...]
+    swin_mlp_ratio: float
+    classifier_hidden: int
+    lfq_commitment_weight: float
+    lfq_entropy_weight: float
+    lfq_diversity_gamma: float
+    code_init_bias: float
+    encoder_time_kernel: int
+    encoder_context: str
+
+    @classmethod
+    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> "ModelConfig":
+        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples)."""
+        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone")}
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(tuple(x) if isinstance(x, list) else x for x in value)
+        return cls(variables=variables, channels=channels, backbone=backbone, **values)
 
     def __post_init__(self) -> None:
         if self.encoder_context not in ENCODER_CONTEXTS:
@@ -361,11 +374,10 @@ class BinaryQuantizer(nn.Module):
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
         self.project_in = VariableLinear(v, f, 1, dim=1)
-        # ``code_init_bias`` -1 (default) starts every code "normal": with a symmetric start (0) about half the
-        # codes start as "driver", the 100x driver loss dominates the first steps and teaches the encoders
+        # ``code_init_bias`` -1 starts every code "normal": from a symmetric start (0) about half the codes
+        # start as "driver", the heavily weighted driver loss dominates the first steps and teaches the encoders
         # that anomalies are normal. From "normal" only the extremes' BCE, through the straight-through code,
-        # turns anomalies into drivers; the 3 x 3 x 3 encoders manage that (position-specifically), encoders
-        # seeing one week did not from either start (demo: no driver code after 150-200 steps).
+        # turns anomalies into drivers.
         with torch.no_grad():
             self.project_in.bias.fill_(cfg.code_init_bias)
         self.project_out = VariableLinear(v, 1, f, dim=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from terraflux.ide.data import WindowData
+from terraflux.ide.windows import WindowData
 
 
 def write_predictions(pred: dict, data: WindowData, path: str | Path, attrs: dict) -> None:

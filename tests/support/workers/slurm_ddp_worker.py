@@ -78,7 +78,7 @@ def engine_main(out: str, kill_at: int = -1) -> None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        engine = Engine(model, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4), on_step=on_step,
+        engine = Engine(model, optimizer, TrainConfig(max_epochs=3, patience=0, checkpoint_every=4, grad_clip=1.0), on_step=on_step,
                         resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1), dist=dist)
         result = engine.fit(
             lambda epoch: seeded_loader(train, batch_size=7, seed=5, epoch=epoch),
@@ -112,7 +112,7 @@ def batch_norm_main(out: str) -> None:
     order = torch.randperm(35, generator=torch.Generator().manual_seed(8))
     with distributed.session() as dist:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-        engine = Engine(model, optimizer, TrainConfig(max_epochs=2, patience=0, grad_clip=0), dist=dist,
+        engine = Engine(model, optimizer, TrainConfig(max_epochs=2, patience=0, grad_clip=0, checkpoint_every=100), dist=dist,
                         resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1))
         engine.fit(lambda epoch: [(x[b], y[b]) for b in order.split(7)],
                    lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]))

@@ -31,7 +31,7 @@ def main(out: Path, step_seconds: float) -> None:
     engine = Engine(
         model,
         optimizer,
-        TrainConfig(max_epochs=6, patience=0, checkpoint_every=1),
+        TrainConfig(max_epochs=6, patience=0, checkpoint_every=1, grad_clip=1.0),
         resume_path=out / ".resume" / "last.pt",
         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5),
         device=select_device("cpu", threads=1),

@@ -1,6 +1,7 @@
-"""WindowData bounded in memory: a dataset.zarr larger than ide.train.memory_gb is read through a cache of
-decoded chunks (terraflux.prepare.samples.StoreArray) with the same windows; its training batches hold the
-same windows as in memory in a chunk-grouped order that decodes each chunk about once per epoch."""
+"""Windows of an IDE dataset: newest first, masks and flips alike; WindowData bounded in memory (a dataset.zarr
+larger than ide.train.memory_gb is read through a cache of decoded chunks, terraflux.train.reads.StoreArray, with
+the same windows); its training batches hold the same windows as in memory in a chunk-grouped order that decodes
+each chunk about once per epoch."""
 
 import itertools
 
@@ -9,35 +10,76 @@ import pytest
 import zarr
 
 import terraflux  # noqa: F401
-import terraflux.ide.data as ide_data
+import terraflux.ide.dataset as ide_dataset
+from ide_config import IDE, benchmark_config
 from terraflux.errors import DataError
-from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, augment, benchmark_source, block_shape, plan_batches, stack, training_batches, training_plan, write_dataset
-from terraflux.prepare.samples import StoreArray
+from terraflux.ide.benchmark import write_benchmark
+from terraflux.ide.dataset import benchmark_source, write_dataset
+from terraflux.ide.windows import (
+    WindowData,
+    augment,
+    block_shape,
+    plan_batches,
+    stack_windows,
+    training_batches,
+    training_plan,
+)
+from terraflux.train.reads import StoreArray
 
 WEEKS = 4
+MEMORY_GB = IDE["train"]["memory_gb"]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """A benchmark dataset of 6 variables x 104 weeks x 12 x 12, inputs chunked CHUNK_WEEKS weeks x 5 x 5 pixels."""
     root = tmp_path_factory.mktemp("ide")
-    write_benchmark(BenchmarkConfig(height=12, width=12, weeks=104, events_per_year=20.0, seed=3), root / "b.zarr")
+    write_benchmark(benchmark_config(height=12, width=12, weeks=104, events_per_year=20.0, seed=3), root / "b.zarr")
     patch = pytest.MonkeyPatch()
-    patch.setattr(ide_data, "TILE", 5)  # several spatial chunks on a tiny grid
+    patch.setattr(ide_dataset, "TILE", 5)  # several spatial chunks on a tiny grid
     try:
         write_dataset(benchmark_source(root / "b.zarr"), root / "ds.zarr", 10.0, {})
     finally:
         patch.undo()
-    assert zarr.open_group(str(root / "ds.zarr"), mode="r")["inputs"].chunks == (6, 1, ide_data.CHUNK_WEEKS, 5, 5)
+    assert zarr.open_group(str(root / "ds.zarr"), mode="r")["inputs"].chunks == (6, 1, ide_dataset.CHUNK_WEEKS, 5, 5)
     return root / "ds.zarr"
+
+
+def test_windows_newest_first_and_augmented_alike(tmp_path):
+    cfg = benchmark_config(height=12, width=12, weeks=208, events_per_year=20.0, seed=2)
+    write_benchmark(cfg, tmp_path / "b.zarr")
+    write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "ds.zarr", 10.0, {})
+    data = WindowData(tmp_path / "ds.zarr", WEEKS, MEMORY_GB)
+    t = int(data.targets("train")[5])
+    w = data.window(t)
+    assert np.abs(data.inputs[:, :, t]).max() > 0.1
+    np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
+    np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
+    np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
+    assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
+    assert data.targets("train")[0] == 3  # a window needs T weeks
+    first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
+    again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
+    other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1, positive_fraction=0.0))
+    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
+    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
+    assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
+    positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
+    assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
+    # past context: the weeks before the window follow it (newest first), zeros before the store's first week
+    w = data.window(t, context=2)
+    np.testing.assert_array_equal(w["x"][:, :, :4], data.window(t)["x"])
+    np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
+    early = data.window(3, context=2)["x"]
+    assert early.shape[2] == 6 and not early[:, :, 4:].any()
+    assert next(training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, positive_fraction=0.0, context=2))["x"].shape == (2, 6, 1, 6, 8, 8)
 
 
 def small_budget(path, chunks: int) -> float:
     """A memory_gb that leaves room for the masks and ``chunks`` decoded chunks of inputs."""
     group = zarr.open_group(str(path), mode="r")
     masks = sum(group[n].nbytes for n in ("extreme", "extreme_loose", "valid"))
-    return (masks + chunks * 6 * ide_data.CHUNK_WEEKS * 5 * 5 * 4) / 2**30
+    return (masks + chunks * 6 * ide_dataset.CHUNK_WEEKS * 5 * 5 * 4) / 2**30
 
 
 def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
@@ -65,23 +107,23 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
 
 def test_the_budget_chooses_memory_or_cache(dataset):
     assert isinstance(WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 8)).inputs, StoreArray)
-    assert isinstance(WindowData(dataset, WEEKS).inputs, np.ndarray)  # the default (ide.train.memory_gb's) holds it
+    assert isinstance(WindowData(dataset, WEEKS, MEMORY_GB).inputs, np.ndarray)  # the default ide.train.memory_gb holds it
 
 
 def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
     (tmp_path / "junk.zarr").mkdir()
     (tmp_path / "junk.zarr" / "zarr.json").write_text("{not json")
     with pytest.raises(DataError, match=r"junk.zarr cannot be read as a zarr group"):
-        WindowData(tmp_path / "junk.zarr", WEEKS)
+        WindowData(tmp_path / "junk.zarr", WEEKS, MEMORY_GB)
     zarr.open_group(str(tmp_path / "empty.zarr"), mode="w", zarr_format=3)
     with pytest.raises(DataError, match=r"empty.zarr: array 'inputs' is missing"):
-        WindowData(tmp_path / "empty.zarr", WEEKS)
+        WindowData(tmp_path / "empty.zarr", WEEKS, MEMORY_GB)
     with pytest.raises(DataError, match=r"missing.zarr does not exist"):
-        WindowData(tmp_path / "missing.zarr", WEEKS)
+        WindowData(tmp_path / "missing.zarr", WEEKS, MEMORY_GB)
     import shutil
 
     shutil.copytree(dataset, tmp_path / "damaged.zarr")
-    k = str(11 // ide_data.CHUNK_WEEKS)  # the time chunk holding week 11, the target week read below
+    k = str(11 // ide_dataset.CHUNK_WEEKS)  # the time chunk holding week 11, the target week read below
     (tmp_path / "damaged.zarr" / "inputs" / "c" / "0" / "0" / k / "0" / "0").write_bytes(b"\0" * 40)
     data = WindowData(tmp_path / "damaged.zarr", WEEKS, memory_gb=small_budget(dataset, 4))
     with pytest.raises(DataError, match=rf"damaged.zarr/inputs/c/0/0/{k}/0/0: chunk cannot be decoded"):
@@ -101,7 +143,7 @@ def test_in_memory_batches_are_the_augmented_windows_of_a_seeded_plan(dataset):
         expected = [augment(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx)) for t, y, x, fy, fx in plan.tolist()]
         batches = list(training_batches(memory, **settings))
         for i, batch in enumerate(batches):
-            reference = stack(expected[3 * i : 3 * i + 3])
+            reference = stack_windows(expected[3 * i : 3 * i + 3])
             assert batch.keys() == reference.keys() and all(bool((batch[k] == reference[k]).all()) for k in batch)
         assert len(batches) == 2
 
@@ -113,7 +155,7 @@ def chunks_touched(plan, weeks, crop, context=0):
         first = max(t - weeks + 1 - context, 0)
         out.update(
             itertools.product(
-                range(first // ide_data.CHUNK_WEEKS, t // ide_data.CHUNK_WEEKS + 1), range(y0 // 5, (y0 + crop - 1) // 5 + 1), range(x0 // 5, (x0 + crop - 1) // 5 + 1)
+                range(first // ide_dataset.CHUNK_WEEKS, t // ide_dataset.CHUNK_WEEKS + 1), range(y0 // 5, (y0 + crop - 1) // 5 + 1), range(x0 // 5, (x0 + crop - 1) // 5 + 1)
             )
         )
     return out

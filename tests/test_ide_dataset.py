@@ -1,5 +1,5 @@
 """IDE datasets on small weekly stores built as docs/data-layout.md describes (ERA5-Land and CERRA
-layouts) and on the benchmark: climatology from training years only, normalisation, windows, masks."""
+layouts): climatology from training years only, normalisation, masks, ground truth aligned to a dataset."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,11 @@ import xarray as xr
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
-from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, truth_drivers, week_of_year, weekly_source, write_dataset
+from ide_config import IDE
+from terraflux.ide.dataset import truth_drivers, week_of_year, weekly_source, write_dataset
+from terraflux.ide.windows import WindowData
+
+MEMORY_GB = IDE["train"]["memory_gb"]
 
 YEARS = [2016, 2017, 2018, 2019]
 
@@ -105,41 +108,11 @@ def test_missing_variable_and_store_are_clear_errors(tmp_path):
         weekly_source(tmp_path / "era5_land_weekly.zarr", tmp_path / "vhp_cerra.zarr", variables=[], train_years=[2016], val_years=[], test_years=[])
 
 
-def test_windows_newest_first_and_augmented_alike(tmp_path):
-    cfg = BenchmarkConfig(height=12, width=12, weeks=208, events_per_year=20.0, seed=2)
-    write_benchmark(cfg, tmp_path / "b.zarr")
-    write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "ds.zarr", 10.0, {})
-    data = WindowData(tmp_path / "ds.zarr", 4)
-    t = int(data.targets("train")[5])
-    w = data.window(t)
-    assert np.abs(data.inputs[:, :, t]).max() > 0.1
-    np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
-    np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
-    np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
-    assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
-    assert data.targets("train")[0] == 3  # a window needs T weeks
-    first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
-    again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
-    other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1))
-    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
-    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
-    assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
-    positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
-    assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
-    # past context: the weeks before the window follow it (newest first), zeros before the store's first week
-    w = data.window(t, context=2)
-    np.testing.assert_array_equal(w["x"][:, :, :4], data.window(t)["x"])
-    np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
-    early = data.window(3, context=2)["x"]
-    assert early.shape[2] == 6 and not early[:, :, 4:].any()
-    assert next(training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, context=2))["x"].shape == (2, 6, 1, 6, 8, 8)
-
-
 def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
     vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
     source = weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
     write_dataset(source, tmp_path / "ds.zarr", 10.0, {})
-    data = WindowData(tmp_path / "ds.zarr", 8)
+    data = WindowData(tmp_path / "ds.zarr", 8, MEMORY_GB)
     time = week_starts(YEARS)
     rng = np.random.default_rng(0)
     drivers = rng.random((2, len(time), 5, 6)) > 0.8  # truth lists tp and an unknown variable, not t2m
@@ -147,7 +120,7 @@ def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
         {"driver": (("variable", "time", "latitude", "longitude"), drivers)},
         coords={"variable": ["tp", "swvl1"], "time": time, "latitude": np.linspace(48, 46, 5), "longitude": np.linspace(8, 11, 6)},
     ).to_zarr(tmp_path / "extremes.zarr", zarr_format=3, consolidated=False)
-    truth, has = truth_drivers(tmp_path / "extremes.zarr", data)
+    truth, has = truth_drivers(tmp_path / "extremes.zarr", tmp_path / "ds.zarr")
     assert data.variables == ["t2m", "tp"] and has.tolist() == [False, True]
     np.testing.assert_array_equal(truth[1], drivers[0])
     assert not truth[0].any()
