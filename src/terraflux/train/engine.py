@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -285,8 +286,7 @@ class Engine:
         if self.done:
             self._restore_best()
             return self._result(resumed, started)
-        with global_batch_norm(self.dist, self.model):
-            return self._fit(epoch_batches, train_step, validate, resumed, saved_rng, started)
+        return self._fit(epoch_batches, train_step, validate, resumed, saved_rng, started)
 
     def _fit(
         self, epoch_batches, train_step, validate, resumed: int | None, saved_rng: dict | None, started: float
@@ -304,7 +304,9 @@ class Engine:
                 if cfg.max_steps_per_epoch and index >= cfg.max_steps_per_epoch:
                     break
                 part, share = split_batch(self.dist, batch)
-                with autocast(self.device):
+                # batch norm with the statistics of the parts of every rank, unless each rank holds all of it
+                batch_norm = nullcontext() if part is batch else global_batch_norm(self.dist, self.model)
+                with autocast(self.device), batch_norm:
                     out = train_step(self.model, part)
                 loss, extra = out if isinstance(out, tuple) else (out, {})
                 loss_value, extra = self._backward(loss, extra, share)

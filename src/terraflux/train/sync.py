@@ -10,7 +10,7 @@ does not call them. Every rank builds the same global batches; per step:
 3. the same optimiser step on every rank, so every rank holds the same weights after each step.
 
 While training, batch-norm layers normalise each part with the whole global batch's statistics
-(:func:`global_batch_norm`), as one process would; :func:`broadcast_from_rank0`, :func:`rank0_value` and
+(:func:`global_batch_norm`, around the forward pass of a batch that was split), as one process would; :func:`broadcast_from_rank0`, :func:`rank0_value` and
 :func:`agree` keep the ranks' state and decisions identical.
 
 Equivalence with one process. For a loss that is a mean over the batch's samples, ``sum_r share_r * grad
@@ -42,8 +42,9 @@ def split_batch(dist: Distributed, batch) -> tuple[Any, float]:
     Every tensor leaf (in dicts, tuples, lists) is cut along dim 0 into contiguous parts of sizes
     differing by at most one; the share is ``n_rank / n`` of the first leaf, so that ``sum over ranks of
     share * gradient`` is the whole-batch gradient of a per-sample mean loss. A batch with a leaf of fewer
-    rows than processes is not split: every rank takes all of it, share ``1 / world_size``. One process:
-    ``(batch, 1.0)``.
+    rows than processes is not split: every rank takes all of it (the ``batch`` object itself), share
+    ``1 / world_size``; its batch-norm statistics are then the rank's own, which are the whole batch's.
+    One process: ``(batch, 1.0)``.
     """
     if not dist.enabled:
         return batch, 1.0
