@@ -145,7 +145,7 @@ def write_ide_world(res: Path, model_dir: Path, rng) -> dict:
     write_dataset(benchmark_source(res / "ide" / "benchmark.zarr"), res / "ide" / "benchmark" / "dataset.zarr", 3.0, {"dataset": "benchmark"})
     data = WindowData(res / "ide" / "benchmark" / "dataset.zarr", IDE_WEEKS, IDE["train"]["memory_gb"])
     truth = xr.open_zarr(res / "ide" / "benchmark.zarr", consolidated=False)
-    targets = data.targets("test")
+    targets = data.target_weeks("test")
     first = int(targets[0]) - IDE_WEEKS + 1
     weeks = slice(first, int(targets[-1]) + 1)
     drivers = truth["driver"].isel(time=weeks).values ^ (rng.random(truth["driver"].isel(time=weeks).shape) < 0.02)

@@ -96,9 +96,9 @@ def test_unknown_backbone_is_a_config_error():
 
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_codes_start_normal(backbone):
-    """Regression: with a symmetric quantiser init about half the codes started as "driver", so the 100x
-    driver loss swamped the extremes' BCE in the first steps and the driver masks collapsed to "normal"
-    for all but one variable (demo driver F1 0.06). Every code starts "normal" and the driver loss at 0."""
+    """With a symmetric quantiser init about half the codes start as "driver", and the heavily weighted driver
+    loss swamps the extremes' BCE in the first steps, collapsing the driver masks to "normal". Every code
+    starts "normal" and the driver loss at 0."""
     from terraflux.ide.losses import driver_loss
 
     torch.manual_seed(3)
@@ -110,14 +110,12 @@ def test_codes_start_normal(backbone):
     assert float(driver_loss(out["codes"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01
 
 
-
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     """The reference's 3 x 3 x 3 encoders (receptive field wider than T, zero-padded at the window's edges)
-    know where in the window a week lies; trained on the demo they flagged drivers only at the positions
-    the classifier reads (100 steps: P(driver code | true driver) about 0.6 mid-window, 0 in the two oldest
-    weeks), so the majority vote over the 8 windows covering a week lost most drivers.
-    ``encoder_time_kernel = 1`` (and one-week swin windows) make a week's code independent of the window."""
+    know where in the window a week lies, so a week's code depends on the window holding it and the majority
+    vote over the windows covering a week can lose its drivers. ``encoder_time_kernel = 1`` (and one-week
+    swin windows) make a week's code independent of the window."""
     torch.manual_seed(4)
     series = 3 * torch.randn(1, 3, 1, 12, 8, 8)
 

@@ -17,7 +17,7 @@ from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.windows import (
     WindowData,
-    augment,
+    flipped,
     block_shape,
     plan_batches,
     stack_windows,
@@ -45,19 +45,19 @@ def dataset(tmp_path_factory):
     return root / "ds.zarr"
 
 
-def test_windows_newest_first_and_augmented_alike(tmp_path):
+def test_windows_newest_first_and_flipped_alike(tmp_path):
     cfg = benchmark_config(height=12, width=12, weeks=208, events_per_year=20.0, seed=2)
     write_benchmark(cfg, tmp_path / "b.zarr")
     write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "ds.zarr", 10.0, {})
     data = WindowData(tmp_path / "ds.zarr", WEEKS, MEMORY_GB)
-    t = int(data.targets("train")[5])
+    t = int(data.target_weeks("train")[5])
     w = data.window(t)
     assert np.abs(data.inputs[:, :, t]).max() > 0.1
     np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
     np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
     np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
     assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
-    assert data.targets("train")[0] == 3  # a window needs T weeks
+    assert data.target_weeks("train")[0] == 3  # a window needs T weeks
     first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
     again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
     other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1, positive_fraction=0.0))
@@ -88,7 +88,7 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
     assert isinstance(memory.inputs, np.ndarray) and isinstance(store.inputs, StoreArray)
     assert store.shape == memory.shape == (6, 1, 104, 12, 12)
     rng = np.random.default_rng(0)
-    for t in store.targets("train")[::7]:
+    for t in store.target_weeks("train")[::7]:
         y, x = rng.integers(0, 8, 2)
         a, b = memory.window(int(t), slice(y, y + 4), slice(x, x + 4)), store.window(int(t), slice(y, y + 4), slice(x, x + 4))
         assert a.keys() == b.keys()
@@ -138,9 +138,9 @@ def test_in_memory_batches_are_the_augmented_windows_of_a_seeded_plan(dataset):
         np.testing.assert_array_equal(plan, training_plan(memory, **settings))  # a pure function of (seed, epoch)
         for other in ({"seed": 12}, {"epoch": 3}):
             assert not np.array_equal(plan, training_plan(memory, **{**settings, **other}))
-        assert plan.shape == (6, 5) and np.isin(plan[:, 0], memory.targets("train")).all()
+        assert plan.shape == (6, 5) and np.isin(plan[:, 0], memory.target_weeks("train")).all()
         assert ((plan[:, 1:3] >= 0) & (plan[:, 1:3] <= 12 - 5)).all() and np.isin(plan[:, 3:], (0, 1)).all()
-        expected = [augment(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx)) for t, y, x, fy, fx in plan.tolist()]
+        expected = [flipped(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx)) for t, y, x, fy, fx in plan.tolist()]
         batches = list(training_batches(memory, **settings))
         for i, batch in enumerate(batches):
             reference = stack_windows(expected[3 * i : 3 * i + 3])
@@ -173,7 +173,7 @@ def test_store_order_is_seeded_in_bounds_and_holds_the_in_memory_windows(dataset
     np.testing.assert_array_equal(np.unique(plan, axis=0), np.unique(drawn, axis=0))  # ... of the same windows
     np.testing.assert_array_equal(training_plan(store, **settings, grouped=False), drawn)
     t, y0, x0, flips = plan[:, 0], plan[:, 1], plan[:, 2], plan[:, 3:]
-    assert np.isin(t, store.targets("train")).all() and (t >= WEEKS - 1).all()
+    assert np.isin(t, store.target_weeks("train")).all() and (t >= WEEKS - 1).all()
     assert (y0 >= 0).all() and (y0 <= 12 - 4).all() and (x0 >= 0).all() and (x0 <= 12 - 4).all() and np.isin(flips, (0, 1)).all()
     # the crops around extremes are kept: as many crops hold an extreme as in memory, more than without
     def with_extreme(rows):

@@ -1,7 +1,8 @@
 """Losses of the IDE model (shapes as in :mod:`terraflux.ide.model`).
 
 total = weighted BCE(joint logits) + sum over variables of weighted BCE(variable logits)
-        + ``driver_weight`` (100) * driver loss + LFQ loss (commitment and entropy terms, in the quantiser)
+        + ``driver_weight`` (config ide.train; the reference: 100) * driver loss
+        + LFQ loss (commitment and entropy terms, in the quantiser)
 
 - class weights per batch, over valid pixels: w_c = log((n_c / n)^-0.5 + 1.1) for c in {normal, extreme};
 - driver loss: where no (loose) extreme occurred at a pixel in the whole window, every variable and week

@@ -70,7 +70,7 @@ def validation_batches(data: WindowData, count: int, tile: int, context: int = 0
     """Fixed validation windows (evenly spaced over the val split), each as full-frame tiles."""
     _, _, _, h, w = data.shape
     batches = []
-    for t in evenly_spaced(data.targets("val"), count):
+    for t in evenly_spaced(data.target_weeks("val"), count):
         for ys in tile_slices(h, tile):
             for xs in tile_slices(w, tile):
                 batches.append(stack_windows([data.window(int(t), ys, xs, context)]))
@@ -192,7 +192,7 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
     """Every window of ``split``: extremes probability [n_targets, H, W] at the target weeks and the majority
     vote of the driver masks over the weeks the windows cover (from the first window's first week)."""
     nv, _, _, h, w = data.shape
-    targets = data.targets(split)
+    targets = data.target_weeks(split)
     if len(targets) == 0:
         raise ValueError(f"no {split} window")
     first = int(targets[0]) - data.weeks + 1

@@ -68,7 +68,7 @@ class WindowData:
     def shape(self) -> tuple[int, int, int, int, int]:
         return self.inputs.shape
 
-    def targets(self, split: str) -> np.ndarray:
+    def target_weeks(self, split: str) -> np.ndarray:
         """Target weeks t of the windows of a split (t >= weeks - 1, so the window is complete)."""
         t = np.flatnonzero(self.split == SPLITS[split])
         return t[t >= self.weeks - 1]
@@ -76,7 +76,7 @@ class WindowData:
     def positives(self, split: str) -> np.ndarray:
         """(t, y, x) of the valid extreme pixels at the target weeks of a split, [n, 3] (cached)."""
         if split not in self._positives:
-            t = self.targets(split)
+            t = self.target_weeks(split)
             found = np.argwhere(self.extreme[t] & self.valid[t])
             found[:, 0] = t[found[:, 0]]
             self._positives[split] = found
@@ -106,7 +106,7 @@ def stack_windows(windows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tenso
     return {k: torch.from_numpy(np.ascontiguousarray(np.stack([w[k] for w in windows]))) for k in windows[0]}
 
 
-def augment(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[str, np.ndarray]:
+def flipped(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[str, np.ndarray]:
     """Flip inputs and every mask alike (both flips = a 180 degree rotation)."""
     out = dict(window)
     for key, value in window.items():
@@ -142,7 +142,7 @@ def training_plan(
     A pure function of (seed, epoch) and, for a store, of its chunking and cache size.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch,)))
-    targets = data.targets("train")
+    targets = data.target_weeks("train")
     if len(targets) == 0:
         raise DataError(f"{data.path}: no training window of {data.weeks} weeks")
     _, _, _, h, w = data.shape
@@ -265,7 +265,7 @@ def plan_batches(
         windows = []
         for t, y0, x0, flip_y, flip_x in batch.tolist():
             window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), context)
-            windows.append(augment(window, bool(flip_y), bool(flip_x)))
+            windows.append(flipped(window, bool(flip_y), bool(flip_x)))
         yield stack_windows(windows)
 
 
