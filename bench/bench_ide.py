@@ -14,16 +14,13 @@ weeks) or ``padded`` (the reference: zero-padded 3 x 3 x 3, swin windows 2 x 4 x
     python bench/bench_ide.py [--steps 3] [--sizes demo,paper] [--backbones cnn3d,swin3d] [--threads 2] [--encoder week]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import argparse
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.config import validate
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
@@ -31,6 +28,8 @@ from terraflux.ide.losses import ide_loss
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.windows import WindowData, training_batches
 from terraflux.train import select_device
+
+import torch
 
 IDE = validate({})["ide"]  # the demo's settings (schema defaults)
 
@@ -125,7 +124,8 @@ def main() -> None:
     line = f"data loading (demo crops {side} x {side}, batch {batch}): {loaded:.0f} windows/s"
     if demo_rate:
         ratio = loaded / demo_rate
-        line += f", {ratio:.1f}x the fastest demo training rate (target >= {DATA_TARGET:.0f}x: {'ok' if ratio >= DATA_TARGET else 'BELOW'})"
+        verdict = "ok" if ratio >= DATA_TARGET else "BELOW"
+        line += f", {ratio:.1f}x the fastest demo training rate (target >= {DATA_TARGET:.0f}x: {verdict})"
     print(line)
 
 

@@ -54,12 +54,12 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
 import terraflux  # noqa: F401
 from terraflux.prepare import stores
 from terraflux.prepare.era5_land import CHUNKS
 from terraflux.train.reads import SampleReader, chunk_grouped_order
+
+import numpy as np
 
 MONTHS, NY, NX = 360, 96, 128  # DERE: 30 years of months on a 96 x 128 model grid
 WY = WX = 256  # IDE grid; weeks from --weeks
@@ -80,7 +80,9 @@ def write_store(path: Path, names: list[str], shape: tuple, chunks: tuple, seed:
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
     rng = np.random.default_rng(seed)
     for name in names:
-        array = group.create_array(name, shape=shape, chunks=chunks, dtype="float32", compressors=[stores.COMPRESSOR], fill_value=np.nan)
+        array = group.create_array(
+            name, shape=shape, chunks=chunks, dtype="float32", compressors=[stores.COMPRESSOR], fill_value=np.nan
+        )
         array[:] = smooth_field(rng, shape)
 
 
@@ -96,7 +98,7 @@ def ide_epoch(seed: int, n_weeks: int) -> list[tuple]:
     t = rng.integers(0, n_weeks - WINDOW + 1, count)
     y = rng.integers(0, WY - TILE + 1, count)
     x = rng.integers(0, WX - TILE + 1, count)
-    return [(slice(a, a + WINDOW), slice(b, b + TILE), slice(c, c + TILE)) for a, b, c in zip(t, y, x)]
+    return [(slice(a, a + WINDOW), slice(b, b + TILE), slice(c, c + TILE)) for a, b, c in zip(t, y, x, strict=True)]
 
 
 def rss_mb() -> float:
@@ -115,7 +117,9 @@ def timed(read, epoch) -> float:
 
 
 def starts(epoch: list[tuple]) -> np.ndarray:
-    return np.array([[0 if i == slice(None) else (i.start if isinstance(i, slice) else i) for i in index] for index in epoch])
+    return np.array(
+        [[0 if i == slice(None) else (i.start if isinstance(i, slice) else i) for i in index] for index in epoch]
+    )
 
 
 def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], cache: float) -> dict:
@@ -143,7 +147,7 @@ def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], c
         out["rates"] = [timed(read, epochs[0][:300])]
     else:
         probe = SampleReader(group, names, cache_bytes=0)
-        total = int(np.prod([-(-n // c) for n, c in zip(probe.shape, probe.chunks)])) * probe.block_nbytes
+        total = int(np.prod([-(-n // c) for n, c in zip(probe.shape, probe.chunks, strict=True)])) * probe.block_nbytes
         size = int(total * cache) if cache <= 1 else int(cache) * probe.block_nbytes  # fraction or blocks
         reader = SampleReader(group, names, cache_bytes=size)
         out["cache_mb"] = reader.cache.max_bytes / 2**20
@@ -151,7 +155,10 @@ def measure(kind: str, path: str, names: list[str], epochs: list[list[tuple]], c
         n_blocks = total // probe.block_nbytes
         for i, epoch in enumerate(epochs):
             if kind == "grouped":
-                unit = [c * (2 if c < n and len(epoch) < 4 * n_blocks else 1) for c, n in zip(reader.chunks, reader.shape)]
+                unit = [
+                    c * (2 if c < n and len(epoch) < 4 * n_blocks else 1)
+                    for c, n in zip(reader.chunks, reader.shape, strict=True)
+                ]
                 order = chunk_grouped_order(starts(epoch), unit, np.random.default_rng(i), mix=2)
                 epoch = [epoch[j] for j in order]
             out["rates"].append(timed(reader.read, epoch))
@@ -201,13 +208,15 @@ def write_training_dataset(path: Path, weeks: int, chunk: tuple[int, int], seed:
         ide_dataset.CHUNK_WEEKS, ide_dataset.TILE = was
 
 
-def measure_training(path: str, budget: str, epochs: int, batch_size: int, windows: int, grouped: bool | None = None) -> dict:
+def measure_training(
+    path: str, budget: str, epochs: int, batch_size: int, windows: int, grouped: bool | None = None
+) -> dict:
     """Run in a fresh process: WindowData + training batches windows/s per epoch, load time, peak RSS.
 
     ``grouped``: None = what ``training_batches`` does (chunk-grouped order on a store), False = uniform order."""
-    import zarr
-
     from terraflux.ide.windows import WindowData, plan_batches, training_plan
+
+    import zarr
 
     group = zarr.open_group(path, mode="r")
     inputs = group["inputs"]
@@ -222,7 +231,16 @@ def measure_training(path: str, budget: str, epochs: int, batch_size: int, windo
     out["rates"] = []
     for epoch in range(epochs):
         start = time.perf_counter()
-        plan = training_plan(data, batch_size=batch_size, steps=steps, crop=32, seed=0, epoch=epoch, positive_fraction=0.5, grouped=grouped)
+        plan = training_plan(
+            data,
+            batch_size=batch_size,
+            steps=steps,
+            crop=32,
+            seed=0,
+            epoch=epoch,
+            positive_fraction=0.5,
+            grouped=grouped,
+        )
         for _ in plan_batches(data, plan, batch_size=batch_size, crop=32):
             pass
         out["rates"].append(steps * batch_size / (time.perf_counter() - start))
@@ -247,17 +265,21 @@ def training(args, root: Path) -> None:
     base = memory["rates"][1]
     n = memory["windows"]
     print(
-        f"  memory            : {base:8.0f} windows/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.2f} s load; epoch of {n} windows "
-        f"(batches of 4, crop 32); peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
+        f"  memory            : {base:8.0f} windows/s (epoch 1 {memory['rates'][0]:.0f}) "
+        f"after a {memory['load_s']:.2f} s load; epoch of {n} windows (batches of 4, crop 32); "
+        f"peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
     )
     for budget, grouped, label in (("full", None, "grouped"), ("25%", False, "uniform"), ("25%", None, "grouped")):
         result = run_fn(measure_training, str(path), budget, 2, 4, windows, grouped)
         cold, warm = result["rates"]
         first_memory, first_store = memory["load_s"] + n / memory["rates"][0], result["load_s"] + n / cold
         print(
-            f"  store {budget:4s} {label:7s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; warm {warm:8.0f}/s ratio {warm / base:.2f}; "
-            f"load-inclusive epoch 1 ratio {first_memory / first_store:.2f} ({first_store:.2f} s vs memory {first_memory:.2f} s); "
-            f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; "
+            f"  store {budget:4s} {label:7s}: cold {cold:8.0f}/s ratio {cold / base:.2f}; "
+            f"warm {warm:8.0f}/s ratio {warm / base:.2f}; "
+            f"load-inclusive epoch 1 ratio {first_memory / first_store:.2f} "
+            f"({first_store:.2f} s vs memory {first_memory:.2f} s); "
+            f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; "
+            f"peak RSS {result['rss_mb']:.0f} MB; "
             f"load average {os.getloadavg()[0]:.2f}"
         )
 
@@ -278,10 +300,22 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=520, help="IDE weeks (10 years)")
     parser.add_argument("--blocks", type=int, default=8, help="cache blocks of DERE's 'reader grouped'")
     parser.add_argument("--keep", action="store_true", help="keep the stores")
-    parser.add_argument("--patterns", nargs="+", choices=["dere", "ide", "training"], default=["dere", "ide", "training"])
+    parser.add_argument(
+        "--patterns", nargs="+", choices=["dere", "ide", "training"], default=["dere", "ide", "training"]
+    )
     parser.add_argument("--train-weeks", type=int, default=208, help="weeks of the IDE training dataset (4 years)")
-    parser.add_argument("--tile", type=int, default=None, help="spatial chunk of the training dataset (default: terraflux.ide.dataset.TILE)")
-    parser.add_argument("--chunk-weeks", type=int, default=None, help="time chunk of the training dataset (default: terraflux.ide.dataset.CHUNK_WEEKS)")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="spatial chunk of the training dataset (default: terraflux.ide.dataset.TILE)",
+    )
+    parser.add_argument(
+        "--chunk-weeks",
+        type=int,
+        default=None,
+        help="time chunk of the training dataset (default: terraflux.ide.dataset.CHUNK_WEEKS)",
+    )
     args = parser.parse_args()
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -296,35 +330,65 @@ def main() -> None:
     wnames = [f"v{i}_{s}" for i in range(6) for s in ("mean", "std")]
     patterns = {}
     if "dere" in args.patterns:
-        write_store(monthly, mnames, (MONTHS, NY, NX), (MONTHS, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"]), 0)
-        patterns["DERE"] = (str(monthly), mnames, [dere_epoch(10), dere_epoch(11)], f"{args.variables} x {MONTHS} x {NY} x {NX}")
+        write_store(
+            monthly,
+            mnames,
+            (MONTHS, NY, NX),
+            (MONTHS, CHUNKS["monthly"]["latitude"], CHUNKS["monthly"]["longitude"]),
+            0,
+        )
+        patterns["DERE"] = (
+            str(monthly),
+            mnames,
+            [dere_epoch(10), dere_epoch(11)],
+            f"{args.variables} x {MONTHS} x {NY} x {NX}",
+        )
     if "ide" in args.patterns:
         wchunks = (CHUNKS["weekly"]["time"], CHUNKS["weekly"]["latitude"], CHUNKS["weekly"]["longitude"])
         write_store(weekly, wnames, (args.weeks, WY, WX), wchunks, 1)
-        patterns["IDE"] = (str(weekly), wnames, [ide_epoch(20, args.weeks), ide_epoch(21, args.weeks)], f"12 x {args.weeks} x {WY} x {WX}")
+        patterns["IDE"] = (
+            str(weekly),
+            wnames,
+            [ide_epoch(20, args.weeks), ide_epoch(21, args.weeks)],
+            f"12 x {args.weeks} x {WY} x {WX}",
+        )
     for label, (path, names, epochs, shape) in patterns.items():
         gb = np.prod([int(s) for s in shape.split(" x ")]) * 4 / 1e9
-        print(f"{label}: float32 {shape} ({gb:.2f} GB), epoch of {len(epochs[0])} samples; load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"{label}: float32 {shape} ({gb:.2f} GB), epoch of {len(epochs[0])} samples; "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         memory = run("memory", path, names, epochs, 1.0)
         base = memory["rates"][1]
         print(
-            f"  memory        : {base:8.0f} samples/s (epoch 1 {memory['rates'][0]:.0f}) after a {memory['load_s']:.1f} s load; "
+            f"  memory        : {base:8.0f} samples/s (epoch 1 {memory['rates'][0]:.0f}) "
+            f"after a {memory['load_s']:.1f} s load; "
             f"peak RSS {memory['rss_mb']:.0f} MB (interpreter {memory['rss_start_mb']:.0f} MB)"
         )
         grouped_blocks = 54 if label == "IDE" else args.blocks
-        readers = (("reader full", "reader", 1.0), ("reader 25%", "reader", 0.25), ("reader grouped", "grouped", grouped_blocks), ("zarr direct", "zarr", 1.0))
+        readers = (
+            ("reader full", "reader", 1.0),
+            ("reader 25%", "reader", 0.25),
+            ("reader grouped", "grouped", grouped_blocks),
+            ("zarr direct", "zarr", 1.0),
+        )
         for name, kind, fraction in readers:
             result = run(kind, path, names, epochs, fraction)
             rates = result["rates"]
             if kind in ("reader", "grouped"):
                 print(
-                    f"  {name:14s}: cold {rates[0]:8.0f}/s ratio {rates[0] / base:.2f}; warm {rates[1]:8.0f}/s ratio {rates[1] / base:.2f}; "
-                    f"epoch 1 {len(epochs[0]) / rates[0]:.1f} s vs memory load + epoch {memory['load_s'] + len(epochs[0]) / base:.1f} s; "
-                    f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; peak RSS {result['rss_mb']:.0f} MB; "
+                    f"  {name:14s}: cold {rates[0]:8.0f}/s ratio {rates[0] / base:.2f}; "
+                    f"warm {rates[1]:8.0f}/s ratio {rates[1] / base:.2f}; "
+                    f"epoch 1 {len(epochs[0]) / rates[0]:.1f} s vs memory load + epoch "
+                    f"{memory['load_s'] + len(epochs[0]) / base:.1f} s; "
+                    f"cache {result['cache_mb']:.0f} MB, hit rate {result['hit_rate']:.2f}; "
+                    f"peak RSS {result['rss_mb']:.0f} MB; "
                     f"load average {os.getloadavg()[0]:.2f}"
                 )
             else:
-                print(f"  {name:14s}: {rates[0]:8.0f}/s ratio {rates[0] / base:.3f}; peak RSS {result['rss_mb']:.0f} MB")
+                print(
+                    f"  {name:14s}: {rates[0]:8.0f}/s ratio {rates[0] / base:.3f}; peak RSS {result['rss_mb']:.0f} MB"
+                )
     if not args.keep:
         shutil.rmtree(root)
 

@@ -133,7 +133,7 @@ def write_ide_world(res: Path, model_dir: Path, rng) -> dict:
     """A small benchmark, its dataset and a model's predictions.zarr, written by the IDE layer's own writers
     (so the layouts are exactly those of ide_benchmark, ide_dataset and ide_test). The "model" is the truth
     with noise: probability high on true extremes, drivers = true drivers with a few flipped pixels."""
-    from ide_config import IDE, benchmark_config
+    from support.ide_config import IDE, benchmark_config
     from terraflux.ide.benchmark import write_benchmark
     from terraflux.ide.dataset import benchmark_source, write_dataset
     from terraflux.ide.windows import WindowData

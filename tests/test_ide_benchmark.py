@@ -1,13 +1,14 @@
 """The IDE synthetic benchmark: seeded, streaming, drivers placed exactly by the coupling windows."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.benchmark import design, generate, write_benchmark
+
 import numpy as np
 import pytest
 import xarray as xr
 
-import terraflux  # noqa: F401
-from ide_config import benchmark_config
-from terraflux.errors import ConfigError
-from terraflux.ide.benchmark import design, generate, write_benchmark
+from support.ide_config import benchmark_config
 
 SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_per_year=4.0)
 
@@ -15,7 +16,10 @@ SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_pe
 def collect(cfg):
     chunks = list(generate(design(cfg)))
     keys = ("data", "extreme", "ring", "driver", "distractor")
-    return {k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0) for k in keys}
+    return {
+        k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0)
+        for k in keys
+    }
 
 
 def test_same_seed_same_cube_other_seed_other_cube():
@@ -96,7 +100,12 @@ def test_written_store_layout(tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(uncoupled=6), dict(train_fraction=0.9, val_fraction=0.2), dict(shapes=("blob",)), dict(driver_window=(3, 20))],
+    [
+        dict(uncoupled=6),
+        dict(train_fraction=0.9, val_fraction=0.2),
+        dict(shapes=("blob",)),
+        dict(driver_window=(3, 20)),
+    ],
 )
 def test_bad_settings_name_the_key(bad):
     with pytest.raises(ConfigError, match="ide.benchmark"):

@@ -1,15 +1,16 @@
 """IDE datasets on small weekly stores built as docs/data-layout.md describes (ERA5-Land and CERRA
 layouts): climatology from training years only, normalisation, masks, ground truth aligned to a dataset."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.ide.dataset import truth_drivers, week_of_year, weekly_source, write_dataset
+from terraflux.ide.windows import WindowData
+
 import numpy as np
 import pytest
 import xarray as xr
 
-import terraflux  # noqa: F401
-from terraflux.errors import DataError
-from ide_config import IDE
-from terraflux.ide.dataset import truth_drivers, week_of_year, weekly_source, write_dataset
-from terraflux.ide.windows import WindowData
+from support.ide_config import IDE
 
 MEMORY_GB = IDE["train"]["memory_gb"]
 
@@ -40,7 +41,12 @@ def weekly_store(path, *, cerra=False, variables=("t2m", "tp"), seed=0, shift_te
     land = np.ones((ny, nx), bool)
     land[0, 0] = False
     data["land_mask"] = (dims[1:], land)
-    coords = {"time": time, "year": ("time", year.astype(np.int32)), "week": ("time", week.astype(np.int32)), "week_of_year": np.arange(1, 53)}
+    coords = {
+        "time": time,
+        "year": ("time", year.astype(np.int32)),
+        "week": ("time", week.astype(np.int32)),
+        "week_of_year": np.arange(1, 53),
+    }
     if cerra:
         coords.update(y=np.arange(ny) * 5500.0, x=np.arange(nx) * 5500.0)
         coords["latitude"] = (("y", "x"), 45 + rng.random((ny, nx)))
@@ -68,7 +74,9 @@ def test_week_of_year_folds_the_last_days_into_week_52():
 def test_weekly_store_to_dataset(tmp_path, cerra):
     name = "cerra_weekly.zarr" if cerra else "era5_land_weekly.zarr"
     vhp = weekly_store(tmp_path / name, cerra=cerra)
-    source = weekly_source(tmp_path / name, vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    source = weekly_source(
+        tmp_path / name, vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019]
+    )
     assert source.variables == ["t2m", "tp"] and source.channels == ["mean", "std"]
     write_dataset(source, tmp_path / "ds.zarr", 10.0, {"dataset": "x"})
     ds = xr.open_zarr(tmp_path / "ds.zarr", consolidated=False)
@@ -94,7 +102,10 @@ def test_climatology_ignores_val_and_test_years(tmp_path):
     years = dict(variables=["t2m"], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
     write_dataset(weekly_source(a.parent / "era5_land_weekly.zarr", a, **years), tmp_path / "a.zarr", 10.0, {})
     write_dataset(weekly_source(b.parent / "era5_land_weekly.zarr", b, **years), tmp_path / "b.zarr", 10.0, {})
-    da, db = xr.open_zarr(tmp_path / "a.zarr", consolidated=False), xr.open_zarr(tmp_path / "b.zarr", consolidated=False)
+    da, db = (
+        xr.open_zarr(tmp_path / "a.zarr", consolidated=False),
+        xr.open_zarr(tmp_path / "b.zarr", consolidated=False),
+    )
     np.testing.assert_array_equal(da["clim_mean"].values, db["clim_mean"].values)
     test = db["inputs"].values[0, 0, db["split"].values == 2]
     assert test.max() == 10.0  # a 50-unit shift is clipped at +10 standard deviations
@@ -103,14 +114,35 @@ def test_climatology_ignores_val_and_test_years(tmp_path):
 def test_missing_variable_and_store_are_clear_errors(tmp_path):
     vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
     with pytest.raises(DataError, match="ide.variables"):
-        weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=["swvl1"], train_years=[2016], val_years=[], test_years=[])
+        weekly_source(
+            tmp_path / "era5_land_weekly.zarr",
+            vhp,
+            variables=["swvl1"],
+            train_years=[2016],
+            val_years=[],
+            test_years=[],
+        )
     with pytest.raises(DataError, match="vhp_cerra.zarr does not exist"):
-        weekly_source(tmp_path / "era5_land_weekly.zarr", tmp_path / "vhp_cerra.zarr", variables=[], train_years=[2016], val_years=[], test_years=[])
+        weekly_source(
+            tmp_path / "era5_land_weekly.zarr",
+            tmp_path / "vhp_cerra.zarr",
+            variables=[],
+            train_years=[2016],
+            val_years=[],
+            test_years=[],
+        )
 
 
 def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
     vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
-    source = weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    source = weekly_source(
+        tmp_path / "era5_land_weekly.zarr",
+        vhp,
+        variables=[],
+        train_years=[2016, 2017],
+        val_years=[2018],
+        test_years=[2019],
+    )
     write_dataset(source, tmp_path / "ds.zarr", 10.0, {})
     data = WindowData(tmp_path / "ds.zarr", 8, MEMORY_GB)
     time = week_starts(YEARS)
@@ -118,7 +150,12 @@ def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
     drivers = rng.random((2, len(time), 5, 6)) > 0.8  # truth lists tp and an unknown variable, not t2m
     xr.Dataset(
         {"driver": (("variable", "time", "latitude", "longitude"), drivers)},
-        coords={"variable": ["tp", "swvl1"], "time": time, "latitude": np.linspace(48, 46, 5), "longitude": np.linspace(8, 11, 6)},
+        coords={
+            "variable": ["tp", "swvl1"],
+            "time": time,
+            "latitude": np.linspace(48, 46, 5),
+            "longitude": np.linspace(8, 11, 6),
+        },
     ).to_zarr(tmp_path / "extremes.zarr", zarr_format=3, consolidated=False)
     truth, has = truth_drivers(tmp_path / "extremes.zarr", tmp_path / "ds.zarr")
     assert data.variables == ["t2m", "tp"] and has.tolist() == [False, True]

@@ -1,12 +1,13 @@
 """IDE model: shapes, independent per-variable encoders, binary codes, T-following classifier, swin windows."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.model import IDEModel, WindowAttention3d, count_parameters, temporal_steps
+
 import pytest
 import torch
 
-import terraflux  # noqa: F401
-from ide_config import REFERENCE_MODEL, model_config
-from terraflux.errors import ConfigError
-from terraflux.ide.model import IDEModel, WindowAttention3d, count_parameters, temporal_steps
+from support.ide_config import REFERENCE_MODEL, model_config
 
 torch.set_num_threads(1)
 

@@ -5,26 +5,27 @@ each chunk about once per epoch."""
 
 import itertools
 
-import numpy as np
-import pytest
-import zarr
-
 import terraflux  # noqa: F401
 import terraflux.ide.dataset as ide_dataset
-from ide_config import IDE, benchmark_config
 from terraflux.errors import DataError
 from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.windows import (
     WindowData,
-    flipped,
     block_shape,
+    flipped,
     plan_batches,
     stack_windows,
     training_batches,
     training_plan,
 )
 from terraflux.train.reads import StoreArray
+
+import numpy as np
+import pytest
+import zarr
+
+from support.ide_config import IDE, benchmark_config
 
 WEEKS = 4
 MEMORY_GB = IDE["train"]["memory_gb"]
@@ -61,8 +62,8 @@ def test_windows_newest_first_and_flipped_alike(tmp_path):
     first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
     again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
     other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1, positive_fraction=0.0))
-    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
-    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
+    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again, strict=True))
+    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other, strict=True))
     assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
     positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
     assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
@@ -72,7 +73,9 @@ def test_windows_newest_first_and_flipped_alike(tmp_path):
     np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
     early = data.window(3, context=2)["x"]
     assert early.shape[2] == 6 and not early[:, :, 4:].any()
-    assert next(training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, positive_fraction=0.0, context=2))["x"].shape == (2, 6, 1, 6, 8, 8)
+    assert next(
+        training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, positive_fraction=0.0, context=2)
+    )["x"].shape == (2, 6, 1, 6, 8, 8)
 
 
 def small_budget(path, chunks: int) -> float:
@@ -90,7 +93,10 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
     rng = np.random.default_rng(0)
     for t in store.target_weeks("train")[::7]:
         y, x = rng.integers(0, 8, 2)
-        a, b = memory.window(int(t), slice(y, y + 4), slice(x, x + 4)), store.window(int(t), slice(y, y + 4), slice(x, x + 4))
+        a, b = (
+            memory.window(int(t), slice(y, y + 4), slice(x, x + 4)),
+            store.window(int(t), slice(y, y + 4), slice(x, x + 4)),
+        )
         assert a.keys() == b.keys()
         for key in a:
             assert a[key].dtype == b[key].dtype
@@ -107,7 +113,9 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
 
 def test_the_budget_chooses_memory_or_cache(dataset):
     assert isinstance(WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 8)).inputs, StoreArray)
-    assert isinstance(WindowData(dataset, WEEKS, MEMORY_GB).inputs, np.ndarray)  # the default ide.train.memory_gb holds it
+    assert isinstance(
+        WindowData(dataset, WEEKS, MEMORY_GB).inputs, np.ndarray
+    )  # the default ide.train.memory_gb holds it
 
 
 def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
@@ -130,7 +138,7 @@ def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
         data.window(11)
 
 
-def test_in_memory_batches_are_the_augmented_windows_of_a_seeded_plan(dataset):
+def test_in_memory_batches_are_the_flipped_windows_of_a_seeded_plan(dataset):
     memory = WindowData(dataset, WEEKS, memory_gb=1.0)
     for fraction, context in ((0.5, 2), (0.0, 0)):
         settings = dict(batch_size=3, steps=2, crop=5, seed=11, epoch=2, positive_fraction=fraction, context=context)
@@ -140,7 +148,10 @@ def test_in_memory_batches_are_the_augmented_windows_of_a_seeded_plan(dataset):
             assert not np.array_equal(plan, training_plan(memory, **{**settings, **other}))
         assert plan.shape == (6, 5) and np.isin(plan[:, 0], memory.target_weeks("train")).all()
         assert ((plan[:, 1:3] >= 0) & (plan[:, 1:3] <= 12 - 5)).all() and np.isin(plan[:, 3:], (0, 1)).all()
-        expected = [flipped(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx)) for t, y, x, fy, fx in plan.tolist()]
+        expected = [
+            flipped(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx))
+            for t, y, x, fy, fx in plan.tolist()
+        ]
         batches = list(training_batches(memory, **settings))
         for i, batch in enumerate(batches):
             reference = stack_windows(expected[3 * i : 3 * i + 3])
@@ -155,7 +166,9 @@ def chunks_touched(plan, weeks, crop, context=0):
         first = max(t - weeks + 1 - context, 0)
         out.update(
             itertools.product(
-                range(first // ide_dataset.CHUNK_WEEKS, t // ide_dataset.CHUNK_WEEKS + 1), range(y0 // 5, (y0 + crop - 1) // 5 + 1), range(x0 // 5, (x0 + crop - 1) // 5 + 1)
+                range(first // ide_dataset.CHUNK_WEEKS, t // ide_dataset.CHUNK_WEEKS + 1),
+                range(y0 // 5, (y0 + crop - 1) // 5 + 1),
+                range(x0 // 5, (x0 + crop - 1) // 5 + 1),
             )
         )
     return out
@@ -174,12 +187,23 @@ def test_store_order_is_seeded_in_bounds_and_holds_the_in_memory_windows(dataset
     np.testing.assert_array_equal(training_plan(store, **settings, grouped=False), drawn)
     t, y0, x0, flips = plan[:, 0], plan[:, 1], plan[:, 2], plan[:, 3:]
     assert np.isin(t, store.target_weeks("train")).all() and (t >= WEEKS - 1).all()
-    assert (y0 >= 0).all() and (y0 <= 12 - 4).all() and (x0 >= 0).all() and (x0 <= 12 - 4).all() and np.isin(flips, (0, 1)).all()
+    assert (
+        (y0 >= 0).all()
+        and (y0 <= 12 - 4).all()
+        and (x0 >= 0).all()
+        and (x0 <= 12 - 4).all()
+        and np.isin(flips, (0, 1)).all()
+    )
+
     # the crops around extremes are kept: as many crops hold an extreme as in memory, more than without
     def with_extreme(rows):
         return np.mean([store.extreme[t, y : y + 4, x : x + 4].any() for t, y, x, *_ in rows.tolist()])
 
-    assert with_extreme(plan) == with_extreme(drawn) > with_extreme(training_plan(store, **{**settings, "positive_fraction": 0.0})) + 0.1
+    assert (
+        with_extreme(plan)
+        == with_extreme(drawn)
+        > with_extreme(training_plan(store, **{**settings, "positive_fraction": 0.0})) + 0.1
+    )
     for batch in training_batches(store, **{**settings, "positive_fraction": 1.0}):
         assert batch["target"].flatten(1).any(dim=1).all()  # every crop around an extreme
 

@@ -15,11 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 from terraflux.train import launch
 from terraflux.train.sync import split_batch
+
+import pytest
+import torch
 
 from support.paths import WORKERS
 
@@ -34,8 +34,14 @@ def _free_port() -> int:
 
 
 def _clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
-    return dict(env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")  # one machine: loopback, whatever the host name resolves to
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))
+    }
+    return dict(
+        env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1"
+    )  # one machine: loopback, whatever the host name resolves to
 
 
 def _one(out: Path, *args: str) -> dict:
@@ -49,8 +55,14 @@ def _two_ranks(out: Path, *args: str, srun: bool = False) -> list[subprocess.Pop
     procs = []
     for rank in range(2):
         if srun:
-            ids = dict(SLURM_JOB_ID="7", SLURM_STEP_ID="0", SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS="2",
-                       SLURM_STEP_NUM_TASKS="2")
+            ids = dict(
+                SLURM_JOB_ID="7",
+                SLURM_STEP_ID="0",
+                SLURM_PROCID=str(rank),
+                SLURM_LOCALID=str(rank),
+                SLURM_NTASKS="2",
+                SLURM_STEP_NUM_TASKS="2",
+            )
         else:
             ids = dict(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank))
         env = dict(_clean_env(), MASTER_ADDR="127.0.0.1", MASTER_PORT=port, **ids)
@@ -103,7 +115,10 @@ def test_two_processes_killed_mid_training_resume_to_the_same_weights(tmp_path):
         _wait(killed, timeout=0)  # ends the partner (gloo may already have failed it)
     assert (tmp_path / "killed.resume.pt").is_file() and not (tmp_path / "killed.pt").exists()
     assert _wait(_two_ranks(tmp_path / "killed.pt")) == [0, 0]
-    clean, resumed = torch.load(tmp_path / "clean.pt", weights_only=True), torch.load(tmp_path / "killed.pt", weights_only=True)
+    clean, resumed = (
+        torch.load(tmp_path / "clean.pt", weights_only=True),
+        torch.load(tmp_path / "killed.pt", weights_only=True),
+    )
     assert clean["resumed"] is None and resumed["resumed"] == 4 and resumed["steps"] == clean["steps"] == 21
     for name, weights in clean["state"].items():
         assert torch.equal(resumed["state"][name], weights), name
@@ -126,7 +141,10 @@ def test_batch_norm_uses_the_whole_batch_statistics_across_processes(tmp_path):
     one = _one(tmp_path / "one.pt", "batchnorm")
     assert _wait(_two_ranks(tmp_path / "two.pt", "batchnorm")) == [0, 0]
     two = torch.load(tmp_path / "two.pt", weights_only=True)
-    assert two["world_size"] == 2 and int(one["state"]["1.num_batches_tracked"]) == int(two["state"]["1.num_batches_tracked"]) == 10
+    assert (
+        two["world_size"] == 2
+        and int(one["state"]["1.num_batches_tracked"]) == int(two["state"]["1.num_batches_tracked"]) == 10
+    )
     for name, weights in one["state"].items():
         if weights.is_floating_point():
             assert weights.dtype == torch.float64
@@ -157,7 +175,11 @@ def test_split_batch_takes_contiguous_parts_of_any_size_with_their_share():
     parts = [split_batch(launch.Distributed(r, 2, r), batch) for r in range(2)]
     assert [p["cells"].tolist() for p, _ in parts] == [[0, 1, 2, 3], [4, 5, 6]]
     assert [share for _, share in parts] == [4 / 7, 3 / 7]
-    assert parts[1][0]["pair"][0].tolist() == [40, 50, 60] and parts[1][0]["pair"][1][0].shape == (3, 2) and parts[1][0]["name"] == "cells"
+    assert (
+        parts[1][0]["pair"][0].tolist() == [40, 50, 60]
+        and parts[1][0]["pair"][1][0].shape == (3, 2)
+        and parts[1][0]["name"] == "cells"
+    )
     # fewer rows than processes: every rank takes the whole batch, each an equal share
     tiny, share = split_batch(launch.Distributed(2, 3, 0), (torch.arange(2), torch.arange(5)))
     assert tiny[0].tolist() == [0, 1] and tiny[1].tolist() == [0, 1, 2, 3, 4] and share == pytest.approx(1 / 3)

@@ -46,17 +46,30 @@ CONFIG = "compute: {{train: {{threads: 1, mem_mb: 1000, runtime: 5, gpus: {gpus}
 def _workflow(folder: Path, gpus: int, tasks: int) -> list[str]:
     (folder / "Snakefile").write_text(SNAKEFILE)
     (folder / "config.yaml").write_text(CONFIG.format(gpus=gpus, tasks=tasks))
-    return ["--snakefile", str(folder / "Snakefile"), "--directory", str(folder), "--configfile", str(folder / "config.yaml")]
+    return [
+        "--snakefile",
+        str(folder / "Snakefile"),
+        "--directory",
+        str(folder),
+        "--configfile",
+        str(folder / "config.yaml"),
+    ]
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "MASTER_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    }
     # single-node cluster: gloo on loopback (sbatch passes the environment on to the job)
     return dict(env, GLOO_SOCKET_IFNAME="lo", PYTHONUNBUFFERED="1", PATH=f"{BIN}:{env['PATH']}")
 
 
 def _worker(out: Path, *args: str) -> dict:
-    subprocess.run([sys.executable, str(WORKERS / "slurm_ddp_worker.py"), str(out), *args], check=True, timeout=120, env=_env())
+    subprocess.run(
+        [sys.executable, str(WORKERS / "slurm_ddp_worker.py"), str(out), *args], check=True, timeout=120, env=_env()
+    )
     return torch.load(out, weights_only=True)
 
 
@@ -110,7 +123,9 @@ def test_tasks_outside_slurm_train_in_one_process(tmp_path, single):
 
 
 def test_tasks_must_match_gpus(tmp_path):
-    done = run([str(BIN / "snakemake"), "-n", *_workflow(tmp_path, gpus=2, tasks=3)], timeout=120, check=False, env=_env())
+    done = run(
+        [str(BIN / "snakemake"), "-n", *_workflow(tmp_path, gpus=2, tasks=3)], timeout=120, check=False, env=_env()
+    )
     assert done.returncode != 0
     assert "compute.train.tasks is 3 but compute.train.gpus is 2" in done.stdout + done.stderr
 
@@ -132,7 +147,13 @@ DERE_TARGET = "results/tiny/dere/step3a/checkpoint.pt"
 
 def _dere_config(folder: Path, tasks: int) -> list[str]:
     compute = CONFIG.format(gpus=0, tasks=tasks)
-    return ["--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(folder), *configfile_args("dere_step3a", folder, compute)]
+    return [
+        "--snakefile",
+        str(REPO_ROOT / "Snakefile"),
+        "--directory",
+        str(folder),
+        *configfile_args("dere_step3a", folder, compute),
+    ]
 
 
 @pytest.mark.slurm
@@ -140,13 +161,28 @@ def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path
     make_prepared(tmp_path / "resources" / "tiny" / "prepared", ny=4, nx=5, years=(2016, 2017), n_sites=10)
     # the reference: dataset and step 3a in one process, here (not on Slurm)
     rules = ["--allowed-rules", "simulate_process_model", "dere_dataset", "dere_step3a"]
-    done = run([str(BIN / "snakemake"), "--cores", "2", *_dere_config(tmp_path, 1), *rules, "--", DERE_TARGET], timeout=300, check=False, env=_env())
+    done = run(
+        [str(BIN / "snakemake"), "--cores", "2", *_dere_config(tmp_path, 1), *rules, "--", DERE_TARGET],
+        timeout=300,
+        check=False,
+        env=_env(),
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     step = tmp_path / "results" / "tiny" / "dere" / "step3a"
     shutil.move(step, tmp_path / "single")  # with its resume checkpoint: the Slurm run must train afresh
     single = torch.load(tmp_path / "single" / "checkpoint.pt", weights_only=True)["state"]["pft"]
 
-    cmd = [str(BIN / "snakemake"), "--profile", "slurm", *_dere_config(tmp_path, 2), "--allowed-rules", "dere_step3a", *TEST_FLAGS, "--", DERE_TARGET]
+    cmd = [
+        str(BIN / "snakemake"),
+        "--profile",
+        "slurm",
+        *_dere_config(tmp_path, 2),
+        "--allowed-rules",
+        "dere_step3a",
+        *TEST_FLAGS,
+        "--",
+        DERE_TARGET,
+    ]
     done = run(cmd, timeout=240, check=False, cwd=REPO_ROOT, env=_env())
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     jobs = submitted_jobs(done)
@@ -164,6 +200,7 @@ def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path
     two_fit = json.loads((step / "metrics.json").read_text())["fit"]
     assert one_fit["steps"] == two_fit["steps"] > 0
     assert [h.keys() for h in one_fit["history"]] == [h.keys() for h in two_fit["history"]]
+
     # In float32 the two runs differ by the order of the sums across ranks, which Adam amplifies on weights whose
     # gradient is rounding noise, so they cannot be compared weight by weight within a rounding bound
     # (tests/test_train_ddp_stage.py compares this stage in float64 instead). What holds here is Adam's bound on
@@ -177,6 +214,9 @@ def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path
     buffers = ("running_mean", "running_var", "num_batches_tracked")  # batch-norm statistics, not trained by Adam
     weights = [k for k, v in single.items() if v.is_floating_point() and not k.endswith(buffers)]
     diff = torch.cat([(two["state"]["pft"][k] - single[k]).abs().flatten() for k in weights])
-    print(f"dere_step3a, 2 srun tasks vs 1 process: weight difference max {float(diff.max()):.1e}, median {float(diff.median()):.1e}")
+    print(
+        f"dere_step3a, 2 srun tasks vs 1 process: weight difference max {float(diff.max()):.1e}, "
+        f"median {float(diff.median()):.1e}"
+    )
     assert float(diff.max()) <= travelled(one_fit) + travelled(two_fit)
     assert [p.name for p in (step / ".resume").iterdir()] == ["step3a.pt"]  # rank 0 alone wrote it

@@ -18,14 +18,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import terraflux  # noqa: F401
+from terraflux.dere.dataset import build_dataset
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
+
 import pandas as pd
 import pytest
 import torch
 import xarray as xr
-
-import terraflux  # noqa: F401
-from terraflux.dere.dataset import build_dataset
-from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
 from support.configs import load_config
 from support.dere_world import make_prepared
@@ -46,7 +46,11 @@ def _free_port() -> int:
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))
+    }
     return dict(env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", **extra)
 
 
@@ -57,12 +61,24 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
     drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
     process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
     d = TINY["dataset"]
-    ds = build_dataset(drivers, pft, process, pd.read_parquet(p["sites"]), pd.read_parquet(p["insitu"]), pure_threshold=d["pure_threshold"],
-                       cell_val=d["cell_val_fraction"], cell_test=d["cell_test_fraction"], site_val=d["site_val_fraction"],
-                       site_test=d["site_test_fraction"], seed=3)
+    ds = build_dataset(
+        drivers,
+        pft,
+        process,
+        pd.read_parquet(p["sites"]),
+        pd.read_parquet(p["insitu"]),
+        pure_threshold=d["pure_threshold"],
+        cell_val=d["cell_val_fraction"],
+        cell_test=d["cell_test_fraction"],
+        site_val=d["site_val_fraction"],
+        site_test=d["site_test_fraction"],
+        seed=3,
+    )
     ds.to_zarr(root / "dataset.zarr", zarr_format=3, consolidated=False)
     cfg = copy.deepcopy(TINY)
-    cfg["pft_model"].update(dropout=0.0, e_layers=2)  # 2 encoder layers: a distilling layer with batch norm between them
+    cfg["pft_model"].update(
+        dropout=0.0, e_layers=2
+    )  # 2 encoder layers: a distilling layer with batch norm between them
     cfg["train"]["batch_size"] = 7  # 22 samples: batches of 7 split 4 + 3, and a last one of 1 that is not split
     cfg["epochs"]["step3a"] = 3
     (root / "config.json").write_text(json.dumps(cfg))
@@ -72,10 +88,17 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
 def _run_ranks(args: list[str], world_size: int) -> None:
     """Run ``args`` as one process, or as ``world_size`` gloo ranks rendezvousing on 127.0.0.1; each must succeed."""
     port = str(_free_port())
-    envs = [_env()] if world_size == 1 else [
-        _env(RANK=str(r), WORLD_SIZE=str(world_size), LOCAL_RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port) for r in range(world_size)
+    envs = (
+        [_env()]
+        if world_size == 1
+        else [
+            _env(RANK=str(r), WORLD_SIZE=str(world_size), LOCAL_RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+            for r in range(world_size)
+        ]
+    )
+    procs = [
+        subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for env in envs
     ]
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for env in envs]
     try:
         for proc in procs:
             output, _ = proc.communicate(timeout=180)
@@ -118,8 +141,10 @@ def test_two_gloo_processes_train_dere_step3a_like_one(tmp_path, stage_inputs):
     norm = max(h["train_grad_norm"] for h in one["fit"]["history"])
     weights_atol = 2 * sum(lrs) * rounding * 100 * norm / ADAM_EPS
     diff = {k: float((two["state"][k] - v).abs().max()) for k, v in one["state"].items() if v.is_floating_point()}
-    print(f"step3a float64: weight difference max {max(diff.values()):.1e} (bound {weights_atol:.1e}); "
-          f"1 process {one['seconds']:.2f} s, 2 processes {two['seconds']:.2f} s")
+    print(
+        f"step3a float64: weight difference max {max(diff.values()):.1e} (bound {weights_atol:.1e}); "
+        f"1 process {one['seconds']:.2f} s, 2 processes {two['seconds']:.2f} s"
+    )
     assert max(diff.values()) <= weights_atol, sorted(diff.items(), key=lambda kv: -kv[1])[:5]
     # In eval mode batch norm normalises with its running statistics, so the drift of a bias in front of it
     # passes on to the normalised values, divided by the running standard deviation (>= min_std). The layers
@@ -165,9 +190,10 @@ def test_two_gloo_processes_train_the_ide_model(tmp_path):
     the checkpoint and removes the resume state; the engine's synchronisation itself is compared with one process
     in tests/test_slurm_ddp.py (bitwise) and above (DERE step 3a, float64).
     """
-    from ide_config import benchmark_config
     from terraflux.ide.benchmark import write_benchmark
     from terraflux.ide.dataset import benchmark_source, write_dataset
+
+    from support.ide_config import benchmark_config
 
     write_benchmark(benchmark_config(4, height=10, width=12, weeks=208, events_per_year=20.0), tmp_path / "b.zarr")
     write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "d.zarr", 10.0, {})
@@ -178,4 +204,6 @@ def test_two_gloo_processes_train_the_ide_model(tmp_path):
     assert one_info["fit"]["steps"] == two_info["fit"]["steps"] == 6
     assert [h.keys() for h in one_info["fit"]["history"]] == [h.keys() for h in two_info["fit"]["history"]]
     assert one["model"].keys() == two["model"].keys()
-    assert not any((tmp_path / f".{name}.pt.resume.pt").exists() for name in ("one", "two"))  # removed after the final write
+    assert not any(
+        (tmp_path / f".{name}.pt.resume.pt").exists() for name in ("one", "two")
+    )  # removed after the final write

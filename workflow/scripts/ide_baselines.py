@@ -10,10 +10,10 @@ Outputs: results/{run}/ide/benchmark_table.csv: one row per method: driver_f1, d
          results/{run}/ide/benchmark_table.json: the same with per-variable metrics and provenance.
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 from pathlib import Path
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.ide.stages import benchmark_table
 from terraflux.ide.table import write_table
 from terraflux.train import derive_seed

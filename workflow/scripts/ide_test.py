@@ -13,9 +13,9 @@ Outputs: results/{run}/ide/{dataset}_{backbone}/
   test.png: predicted and true drivers and extremes at the test week with the most extremes
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.outputs import plot_test, write_predictions
 from terraflux.ide.stages import evaluate, load_model, predict

@@ -10,9 +10,9 @@ script as N data-parallel srun tasks that train together; rank 0 writes the outp
 logs to ``<log>.rank<N>``.
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.config import config_hash
 from terraflux.ide.stages import TrainSettings, train
 from terraflux.train import derive_seed, launch

@@ -15,13 +15,13 @@
 
 from __future__ import annotations
 
+from terraflux.ide.model import grouped_conv
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
-
-from terraflux.ide.model import grouped_conv
 
 # DeepMIL's loss weights of the scores' sparsity and temporal smoothness (Sultani et al., 2018: 8e-5 each)
 DEEPMIL_SPARSITY = 8e-5
@@ -112,5 +112,9 @@ def deepmil_loss(
         ineg = torch.randperm(len(s_neg), generator=generator)[:k].to(bag.device)
         loss = loss + F.relu(1 - s_pos[ip] + s_neg[ineg]).mean()
         scores = out["scores"].permute(0, 3, 4, 1, 2)[pos]  # [k, V, T]
-        loss = loss + sparsity * scores.sum(dim=(1, 2)).mean() + smoothness * (scores[..., 1:] - scores[..., :-1]).pow(2).sum(dim=(1, 2)).mean()
+        loss = (
+            loss
+            + sparsity * scores.sum(dim=(1, 2)).mean()
+            + smoothness * (scores[..., 1:] - scores[..., :-1]).pow(2).sum(dim=(1, 2)).mean()
+        )
     return loss

@@ -21,15 +21,15 @@ reads the ground-truth drivers aligned to a dataset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
-from zarr.codecs import BloscCodec
 
 from terraflux.errors import DataError
 from terraflux.train.reads import open_group
+
+import numpy as np
+from zarr.codecs import BloscCodec
 
 SPLITS = {"train": 0, "val": 1, "test": 2}  # codes of coordinate ``split``
 WEEKS = 52  # weeks of a year in the climatology (days 365/366 fold into week 52)

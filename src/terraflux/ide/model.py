@@ -37,12 +37,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from terraflux.errors import ConfigError
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from vector_quantize_pytorch import LFQ
-
-from terraflux.errors import ConfigError
 
 BACKBONES = ("cnn3d", "swin3d", "mamba")
 ENCODER_CONTEXTS = ("padded", "past")
@@ -72,7 +72,7 @@ class ModelConfig:
     encoder_context: str
 
     @classmethod
-    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> "ModelConfig":
+    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> ModelConfig:
         """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples)."""
         values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone")}
         for key, value in values.items():
@@ -82,10 +82,13 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.encoder_context not in ENCODER_CONTEXTS:
-            raise ConfigError(f"ide.model.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}, got {self.encoder_context!r}")
+            raise ConfigError(
+                f"ide.model.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}, got {self.encoder_context!r}"
+            )
         if self.encoder_time_kernel < 1 or (self.encoder_context == "padded" and self.encoder_time_kernel % 2 == 0):
             raise ConfigError(
-                f"ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), got {self.encoder_time_kernel}"
+                "ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), "
+                f"got {self.encoder_time_kernel}"
             )
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
@@ -93,7 +96,9 @@ class ModelConfig:
             raise ConfigError("ide.model.swin_depths, swin_heads and swin_windows must have the same length")
         for heads in self.swin_heads:
             if self.hidden % heads:
-                raise ConfigError(f"ide.model.hidden ({self.hidden}) must be divisible by every swin head count ({heads})")
+                raise ConfigError(
+                    f"ide.model.hidden ({self.hidden}) must be divisible by every swin head count ({heads})"
+                )
 
 
 # ----------------------------------------------------------------------------------------------- grouped layers
@@ -195,7 +200,7 @@ def encoder_kernel(cfg: ModelConfig) -> tuple[int, int, int]:
 
 
 def _fit_window(window: tuple[int, int, int], size: tuple[int, int, int]) -> tuple[int, ...]:
-    return tuple(min(w, s) for w, s in zip(window, size))
+    return tuple(min(w, s) for w, s in zip(window, size, strict=True))
 
 
 class WindowAttention3d(nn.Module):
@@ -213,7 +218,9 @@ class WindowAttention3d(nn.Module):
         wt, wh, ww = self.window
         self.bias_table = nn.Parameter(torch.zeros(groups, heads, (2 * wt - 1) * (2 * wh - 1) * (2 * ww - 1)))
         nn.init.trunc_normal_(self.bias_table, std=0.02)
-        coords = torch.stack(torch.meshgrid(torch.arange(wt), torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
+        coords = torch.stack(
+            torch.meshgrid(torch.arange(wt), torch.arange(wh), torch.arange(ww), indexing="ij")
+        ).flatten(1)
         rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # [L, L, 3]
         rel += torch.tensor([wt - 1, wh - 1, ww - 1])
         index = (rel[..., 0] * (2 * wh - 1) + rel[..., 1]) * (2 * ww - 1) + rel[..., 2]
@@ -248,7 +255,8 @@ class WindowAttention3d(nn.Module):
         region = torch.zeros(size, device=device)
         label = 0
         slices = [
-            ((slice(0, -win), slice(-win, -s), slice(-s, None)) if s else (slice(None),)) for win, s in zip(self.window, shift)
+            ((slice(0, -win), slice(-win, -s), slice(-s, None)) if s else (slice(None),))
+            for win, s in zip(self.window, shift, strict=True)
         ]
         for st in slices[0]:
             for sh in slices[1]:
@@ -280,8 +288,8 @@ class SwinBlock3d(nn.Module):
         window = _fit_window(self.window, size)
         if window != self.attn.window:
             raise ValueError(f"swin window {self.attn.window} does not fit the input {size}")
-        shift = tuple(w // 2 if (self.shifted and w < s) else 0 for w, s in zip(window, size))
-        pad = [(-s) % w for s, w in zip(size, window)]
+        shift = tuple(w // 2 if (self.shifted and w < s) else 0 for w, s in zip(window, size, strict=True))
+        pad = [(-s) % w for s, w in zip(size, window, strict=True)]
         y = self.norm1(x)
         if any(pad):
             y = F.pad(y, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
@@ -305,7 +313,7 @@ class Swin3dEncoder(nn.Module):
         self.temporal_convs = 1
         self.embed = encoder_conv(cfg, v, cfg.channels, d)
         blocks = []
-        for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows):
+        for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows, strict=True):
             fitted = _fit_window(tuple(window), size)
             for i in range(depth):
                 blocks.append(SwinBlock3d(v, d, heads, fitted, shifted=i % 2 == 1, mlp_ratio=cfg.swin_mlp_ratio))
@@ -353,7 +361,10 @@ class MambaEncoder(nn.Module):
         e = self.embed(x)
         n, _, t, h, w = e.shape
         seq = e.reshape(n, self.groups, self.dim, t * h * w).transpose(-1, -2)  # [N, V, L, D]
-        out = [seq[:, i] + mixer(norm(seq[:, i])) for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms))]
+        out = [
+            seq[:, i] + mixer(norm(seq[:, i]))
+            for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms, strict=True))
+        ]
         y = torch.stack(out, 1).transpose(-1, -2)
         return y.reshape(n, self.groups * self.dim, t, h, w)
 
@@ -469,7 +480,9 @@ class IDEModel(nn.Module):
             self.encoder = Swin3dEncoder(cfg, (after_embed, *self.size[1:]))
         else:
             self.encoder = MambaEncoder(cfg)
-        self.to_features = nn.Sequential(encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features))
+        self.to_features = nn.Sequential(
+            encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features)
+        )
         self.quantizer = BinaryQuantizer(cfg)
         self.joint_head = TemporalHead(1, v * cfg.features, cfg.classifier_hidden, self.size[0])
         self.variable_heads = TemporalHead(v, cfg.features, cfg.classifier_hidden, self.size[0])
@@ -482,7 +495,9 @@ class IDEModel(nn.Module):
         """
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
-            raise ValueError(f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}")
+            raise ValueError(
+                f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}"
+            )
         if t <= self.context:
             raise ValueError(f"model reads {self.context} weeks of context before each window: got only {t} weeks")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)

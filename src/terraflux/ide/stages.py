@@ -17,9 +17,6 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import ide_loss
@@ -31,6 +28,9 @@ from terraflux.ide.windows import WindowData, evenly_spaced, stack_windows, tile
 from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
 from terraflux.train.device import autocast
 from terraflux.train.launch import Distributed
+
+import numpy as np
+import torch
 
 LOG = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class TrainSettings:
     memory_gb: float
 
     @classmethod
-    def from_dict(cls, params: dict) -> "TrainSettings":
+    def from_dict(cls, params: dict) -> TrainSettings:
         return cls(**params)
 
 
@@ -121,7 +121,16 @@ def train(
     )
     checkpoint = Path(checkpoint)
     resume = checkpoint.with_name(f".{checkpoint.name}.resume.pt")
-    engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint, dist=dist)
+    engine = Engine(
+        model,
+        optimizer,
+        engine_cfg,
+        resume_path=resume,
+        scheduler=scheduler,
+        device=device,
+        fingerprint=fingerprint,
+        dist=dist,
+    )
     dev = device.device
     val = validation_batches(data, settings.val_windows, tile, model.context)
 
@@ -212,7 +221,12 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
 
 
 def evaluate(
-    pred: dict, data: WindowData, split: str, threshold: float, truth: np.ndarray | None, has_truth: np.ndarray | None = None
+    pred: dict,
+    data: WindowData,
+    split: str,
+    threshold: float,
+    truth: np.ndarray | None,
+    has_truth: np.ndarray | None = None,
 ) -> dict:
     """Metrics: extremes (valid pixels of the target weeks) and, with a truth [V, T, H, W], drivers over
     the weeks of ``split`` (pixels valid at that week), for the variables with ``has_truth`` (default all)."""
@@ -224,8 +238,10 @@ def evaluate(
         in_split = data.split[weeks] == data.split[t[0]]
         valid = data.valid[weeks][in_split] & pred["covered"][in_split]
         keep = np.ones(len(data.variables), bool) if has_truth is None else np.asarray(has_truth, bool)
-        names = [v for v, k in zip(data.variables, keep) if k]
-        metrics["drivers"] = driver_metrics(pred["drivers"][keep][:, in_split], truth[keep][:, weeks][:, in_split], names, valid)
+        names = [v for v, k in zip(data.variables, keep, strict=True) if k]
+        metrics["drivers"] = driver_metrics(
+            pred["drivers"][keep][:, in_split], truth[keep][:, weeks][:, in_split], names, valid
+        )
         metrics["drivers"]["weeks"] = int(in_split.sum())
     return metrics
 

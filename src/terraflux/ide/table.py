@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from terraflux.ide.baselines import isolation_forest_drivers, naive_drivers
 from terraflux.ide.dataset import SPLITS
 from terraflux.ide.metrics import driver_metrics
 from terraflux.ide.windows import WindowData
+
+import numpy as np
 
 COLUMNS = (
     "method",

@@ -11,15 +11,15 @@ memory, in a chunk-grouped order through the cache (each chunk decoded about onc
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
-import torch
 
 from terraflux.errors import DataError
 from terraflux.ide.dataset import SPLITS, open_dataset
 from terraflux.train.reads import StoreArray, chunk_grouped_order, load_or_cache, open_group
+
+import numpy as np
+import torch
 
 log = logging.getLogger(__name__)
 

@@ -32,13 +32,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
-
-import torch
-from torch.utils.data import DataLoader, Dataset
+from typing import Any
 
 from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
 from terraflux.train.device import DeviceInfo, autocast, select_device
@@ -52,6 +50,9 @@ from terraflux.train.sync import (
     reduce_gradients,
     split_batch,
 )
+
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 LOG = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class Engine:
         if self.dist.enabled:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             values = reduce_gradients(self.dist, params, share, values)
-        return values[0], dict(zip(extra, values[1:]))
+        return values[0], dict(zip(extra, values[1:], strict=True))
 
     def _optimizer_step(self) -> float:
         norm = 0.0
@@ -312,7 +313,8 @@ class Engine:
                 loss_value, extra = self._backward(loss, extra, share)
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(
-                        f"training loss is {loss_value} at epoch {self.epoch}, step {self.step}: lower the learning rate or check the inputs for NaN"
+                        f"training loss is {loss_value} at epoch {self.epoch}, step {self.step}: "
+                        "lower the learning rate or check the inputs for NaN"
                     )
                 norm = self._optimizer_step()
                 self.step += 1

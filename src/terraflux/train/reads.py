@@ -32,16 +32,16 @@ import itertools
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from terraflux.errors import DataError
 
 import numpy as np
 import zarr
 from numcodecs import blosc, gzip, zstd
 from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 from zarr.storage import LocalStore
-
-from terraflux.errors import DataError
 
 # decode(encoded bytes, out) -> the decoded buffer, written into ``out`` (a contiguous array) where possible
 _DECODERS = {BloscCodec: blosc.decompress, ZstdCodec: zstd.Zstd().decode, GzipCodec: gzip.GZip().decode}
@@ -81,7 +81,7 @@ class ChunkCache:
         self._entries[key] = value
         self.nbytes += value.nbytes
 
-    def make_room(self, nbytes: int) -> "np.ndarray | None":
+    def make_room(self, nbytes: int) -> np.ndarray | None:
         """Evict least-recently-used entries until an entry of ``nbytes`` fits; return an evicted array of
         exactly ``nbytes`` (for the caller to fill and ``put`` back, so a full cache decodes into the memory it
         already holds instead of faulting in fresh pages), or None."""
@@ -183,7 +183,7 @@ class SampleReader:
         self.names = list(names)
         self.arrays = [group[n] for n in self.names]
         first = self.arrays[0]
-        for name, array in zip(self.names, self.arrays):
+        for name, array in zip(self.names, self.arrays, strict=True):
             if array.shape != first.shape or array.chunks != first.chunks or array.dtype != first.dtype:
                 raise DataError(
                     f"{_where(group)}: '{name}' has shape {array.shape}, chunks {array.chunks}, dtype {array.dtype}; "
@@ -208,12 +208,12 @@ class SampleReader:
         Returns a new array ``[len(names), *region]`` (ints drop their dimension), never a view of the cache.
         """
         bounds, drop = self._bounds(index)
-        ranges = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks)]
+        ranges = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks, strict=True)]
         if all(len(r) == 1 for r in ranges):  # one chunk: slice it (the common case with aligned chunking)
             key = tuple(r[0] for r in ranges)
             local = tuple(
                 lo - k * c if d in drop else slice(lo - k * c, hi - k * c)
-                for d, ((lo, hi), k, c) in enumerate(zip(bounds, key, self.chunks))
+                for d, ((lo, hi), k, c) in enumerate(zip(bounds, key, self.chunks, strict=True))
             )
             return self._block(key)[(slice(None),) + local].copy()
         out = np.empty((len(self.arrays),) + tuple(hi - lo for lo, hi in bounds), self.dtype)
@@ -226,11 +226,11 @@ class SampleReader:
                 )
                 for k in r
             ]
-            for (lo, hi), c, r in zip(bounds, self.chunks, ranges)
+            for (lo, hi), c, r in zip(bounds, self.chunks, ranges, strict=True)
         ]
         everything = (slice(None),)
         for parts in itertools.product(*pieces):
-            key, src, dst = zip(*parts)
+            key, src, dst = zip(*parts, strict=True)
             out[everything + dst] = self._block(key)[everything + src]
         return out[(slice(None),) + tuple(0 if d in drop else slice(None) for d in range(len(bounds)))]
 
@@ -264,12 +264,14 @@ class SampleReader:
         if block is None or block.shape != shape or block.dtype != self.dtype:
             block = np.empty(shape, self.dtype)
         if self._files is not None:
-            for files, out in zip(self._files, block):
+            for files, out in zip(self._files, block, strict=True):
                 files.read(key, out)
         else:  # any other store or codec chain: one zarr call per chunk (edge chunks are partial)
-            region = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, self.chunks, self.shape))
+            region = tuple(
+                slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, self.chunks, self.shape, strict=True)
+            )
             inner = tuple(slice(0, r.stop - r.start) for r in region)
-            for array, out in zip(self.arrays, block):
+            for array, out in zip(self.arrays, block, strict=True):
                 try:
                     out[inner] = array[region]
                 except Exception as error:
@@ -315,7 +317,7 @@ class StoreArray:
             raise IndexError(f"too many indices for {self.name}: {len(index)} for {self.ndim} dimensions")
         index = index + (slice(None),) * (self.ndim - len(index))
         region, rest = [], []  # step-1 bounding box read through the cache, then numpy indexing inside it
-        for d, (item, n) in enumerate(zip(index, self.shape)):
+        for d, (item, n) in enumerate(zip(index, self.shape, strict=True)):
             if isinstance(item, slice):
                 r = range(*item.indices(n))
                 lo, hi = (min(r[0], r[-1]), max(r[0], r[-1]) + 1) if len(r) else (0, 0)
@@ -347,7 +349,7 @@ class StoreArray:
         return self.reader.read(*region)[0][tuple(rest)]
 
 
-def load_or_cache(source, name: str, max_bytes: int) -> "np.ndarray | StoreArray":
+def load_or_cache(source, name: str, max_bytes: int) -> np.ndarray | StoreArray:
     """Array ``name`` of a zarr group (or store path) whole in numpy if it fits ``max_bytes``, else a
     :class:`StoreArray` over it with a cache of ``max_bytes`` (at least 4 chunks)."""
     group = source if isinstance(source, zarr.Group) else open_group(source)

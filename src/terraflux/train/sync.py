@@ -10,8 +10,9 @@ does not call them. Every rank builds the same global batches; per step:
 3. the same optimiser step on every rank, so every rank holds the same weights after each step.
 
 While training, batch-norm layers normalise each part with the whole global batch's statistics
-(:func:`global_batch_norm`, around the forward pass of a batch that was split), as one process would; :func:`broadcast_from_rank0`, :func:`rank0_value` and
-:func:`agree` keep the ranks' state and decisions identical.
+(:func:`global_batch_norm`, around the forward pass of a batch that was split), as one process would;
+:func:`broadcast_from_rank0`, :func:`rank0_value` and :func:`agree` keep the ranks' state and decisions
+identical.
 
 Equivalence with one process. For a loss that is a mean over the batch's samples, ``sum_r share_r * grad
 L_r`` is the whole-batch gradient in exact arithmetic (the mean over n samples is the share-weighted sum of
@@ -30,10 +31,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from terraflux.train.launch import Distributed
+
 import torch
 import torch.distributed as torch_dist
-
-from terraflux.train.launch import Distributed
 
 
 def split_batch(dist: Distributed, batch) -> tuple[Any, float]:
@@ -106,7 +107,7 @@ def reduce_gradients(
         n = p.numel()
         p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n
-    for p, got in zip(params, flat[offset : offset + len(params)].tolist()):
+    for p, got in zip(params, flat[offset : offset + len(params)].tolist(), strict=True):
         if not got:
             p.grad = None
     return flat[offset + len(params) :].tolist()

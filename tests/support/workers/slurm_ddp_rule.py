@@ -5,10 +5,10 @@ Output: ``snakemake.output.weights`` (slurm_ddp_worker.py's trained weights, los
 each rank's [job id, step id, task id], written by rank 0). Log: the rule's log (rank 0), ``.rank<N>``.
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
 import os
 import sys
 
+import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.train import launch
 from terraflux.workflow.script import setup_logging
 

@@ -23,10 +23,10 @@ import signal
 from pathlib import Path
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
-import torch
-
 from terraflux.train import Engine, TrainConfig, launch, seed_everything, seeded_loader, select_device
 from terraflux.train.sync import split_batch
+
+import torch
 
 
 def _gather(dist, tensor: torch.Tensor) -> list[torch.Tensor]:
@@ -72,8 +72,15 @@ def main(out: str, parts: int = 1, kill_at: int = -1) -> None:
 
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
         config = TrainConfig(max_epochs=3, patience=0, grad_clip=1.0, checkpoint_every=4)
-        engine = Engine(model, optimizer, config, on_step=on_step, resume_path=Path(out).with_suffix(".resume.pt"),
-                        device=select_device("cpu", threads=1), dist=dist)
+        engine = Engine(
+            model,
+            optimizer,
+            config,
+            on_step=on_step,
+            resume_path=Path(out).with_suffix(".resume.pt"),
+            device=select_device("cpu", threads=1),
+            dist=dist,
+        )
         result = engine.fit(
             lambda epoch: seeded_loader(train, batch_size=7, seed=5, epoch=epoch),
             step,
@@ -85,9 +92,20 @@ def main(out: str, parts: int = 1, kill_at: int = -1) -> None:
         ids = torch.tensor([int(os.environ.get(k, -1)) for k in ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID")])
         tasks = _gather(dist, ids)
         if dist.is_main:
-            torch.save({"state": model.state_dict(), "world_size": dist.world_size, "loss": torch.tensor(result.best_val),
-                        "steps": result.steps, "history": result.history, "rows": [int(r) for r in rows],
-                        "resumed": result.resumed_from_step, "ranks": ranks, "tasks": [t.tolist() for t in tasks]}, out)
+            torch.save(
+                {
+                    "state": model.state_dict(),
+                    "world_size": dist.world_size,
+                    "loss": torch.tensor(result.best_val),
+                    "steps": result.steps,
+                    "history": result.history,
+                    "rows": [int(r) for r in rows],
+                    "resumed": result.resumed_from_step,
+                    "ranks": ranks,
+                    "tasks": [t.tolist() for t in tasks],
+                },
+                out,
+            )
 
 
 def batch_norm_main(out: str) -> None:
@@ -97,15 +115,28 @@ def batch_norm_main(out: str) -> None:
     data = torch.Generator().manual_seed(7)
     x = torch.randn(35, 3, 10, generator=data, dtype=torch.float64)
     y = x.mean((1, 2)).unsqueeze(1) * 3 + 0.1 * torch.randn(35, 1, generator=data, dtype=torch.float64)
-    model = torch.nn.Sequential(torch.nn.Conv1d(3, 4, 3, padding=1), torch.nn.BatchNorm1d(4), torch.nn.Tanh(), torch.nn.Flatten(),
-                                torch.nn.Linear(40, 1)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(3, 4, 3, padding=1),
+        torch.nn.BatchNorm1d(4),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(40, 1),
+    ).double()
     order = torch.randperm(35, generator=torch.Generator().manual_seed(8))
     with launch.session() as dist:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-        engine = Engine(model, optimizer, TrainConfig(max_epochs=2, patience=0, grad_clip=0, checkpoint_every=100), dist=dist,
-                        resume_path=Path(out).with_suffix(".resume.pt"), device=select_device("cpu", threads=1))
-        engine.fit(lambda epoch: [(x[b], y[b]) for b in order.split(7)],
-                   lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]))
+        engine = Engine(
+            model,
+            optimizer,
+            TrainConfig(max_epochs=2, patience=0, grad_clip=0, checkpoint_every=100),
+            dist=dist,
+            resume_path=Path(out).with_suffix(".resume.pt"),
+            device=select_device("cpu", threads=1),
+        )
+        engine.fit(
+            lambda epoch: [(x[b], y[b]) for b in order.split(7)],
+            lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1]),
+        )
         if dist.is_main:
             torch.save({"state": model.state_dict(), "world_size": dist.world_size}, out)
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
-import torch
-
 from terraflux.train import Engine, TrainConfig, derive_seed, seed_everything, seeded_loader, select_device
 from terraflux.workflow.atomic import atomic_output
+
+import torch
 
 
 def main(out: Path, step_seconds: float) -> None:

@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
+import terraflux.ide.stages as stages
+from terraflux.train import launch
+
 import torch
 
-import terraflux.ide.stages as stages
-from ide_config import SMALL_MODEL, model_params, train_settings
-from terraflux.train import launch
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/, for the support package
+from support.ide_config import SMALL_MODEL, model_params, train_settings  # noqa: E402
 
 built = []  # the model train() builds, to read every rank's weights (only rank 0 writes the checkpoint)
 
@@ -30,11 +32,24 @@ class RecordedModel(stages.IDEModel):
 
 def main(dataset: str, checkpoint: str) -> None:
     stages.IDEModel = RecordedModel
-    settings = train_settings(crop=8, batch_size=4, epochs=2, steps_per_epoch=3, warmup_epochs=1, val_windows=2, checkpoint_every=2)
+    settings = train_settings(
+        crop=8, batch_size=4, epochs=2, steps_per_epoch=3, warmup_epochs=1, val_windows=2, checkpoint_every=2
+    )
     with launch.session() as dist:
         started = time.perf_counter()
-        summary = stages.train(dataset, checkpoint, backbone="cnn3d", weeks=4, model_params=model_params(**SMALL_MODEL),
-                               settings=settings, seed=7, threads=1, fingerprint="ddp-test", tile=0, dist=dist)
+        summary = stages.train(
+            dataset,
+            checkpoint,
+            backbone="cnn3d",
+            weeks=4,
+            model_params=model_params(**SMALL_MODEL),
+            settings=settings,
+            seed=7,
+            threads=1,
+            fingerprint="ddp-test",
+            tile=0,
+            dist=dist,
+        )
         seconds = time.perf_counter() - started
         flat = torch.cat([v.detach().flatten().double() for v in built[-1].state_dict().values()])
         every = [torch.zeros_like(flat) for _ in range(dist.world_size)]

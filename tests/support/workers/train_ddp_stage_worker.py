@@ -16,18 +16,21 @@ import time
 from pathlib import Path
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
-import torch
-import xarray as xr
-
 from terraflux.dere import stages
 from terraflux.dere.dataset import DereTensors
 from terraflux.train import launch, seed_everything, select_device
 
+import torch
+import xarray as xr
+
 
 def float64(data: DereTensors) -> DereTensors:
     """The same tensors in float64 (the dataset stores float32)."""
-    changes = {f.name: getattr(data, f.name).double() for f in dataclasses.fields(data)
-               if torch.is_tensor(getattr(data, f.name)) and getattr(data, f.name).is_floating_point()}
+    changes = {
+        f.name: getattr(data, f.name).double()
+        for f in dataclasses.fields(data)
+        if torch.is_tensor(getattr(data, f.name)) and getattr(data, f.name).is_floating_point()
+    }
     return dataclasses.replace(data, **changes)
 
 
@@ -50,8 +53,17 @@ def main(dataset: str, out: str, resume_dir: str, config: str) -> None:
         else:
             ranks = [flat]
         if dist.is_main:
-            torch.save({"state": model.state_dict(), "fit": fit.as_dict(), "world_size": dist.world_size, "pred": pred,
-                        "ranks": ranks, "seconds": seconds}, out)
+            torch.save(
+                {
+                    "state": model.state_dict(),
+                    "fit": fit.as_dict(),
+                    "world_size": dist.world_size,
+                    "pred": pred,
+                    "ranks": ranks,
+                    "seconds": seconds,
+                },
+                out,
+            )
 
 
 if __name__ == "__main__":
