@@ -26,7 +26,7 @@ from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.losses import ide_loss
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
-from terraflux.ide.windows import WindowData, training_batches
+from terraflux.ide.windows import WindowData, WindowSampling, training_batches
 from terraflux.train import select_device
 
 import torch
@@ -88,10 +88,8 @@ def loading_rate(batch: int, crop: int, steps: int, context: int) -> float:
         write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", IDE["clip"], {})
         data = WindowData(Path(tmp) / "d.zarr", 8, IDE["train"]["memory_gb"])
         start = time.perf_counter()
-        windows = training_batches(
-            data, batch_size=batch, steps=steps, crop=crop, seed=0, epoch=0, positive_fraction=0.0, context=context
-        )
-        for _ in windows:  # uniform windows
+        uniform = WindowSampling(batch, steps, crop, positive_fraction=0.0, context=context)
+        for _ in training_batches(data, uniform, seed=0, epoch=0):
             pass
         return steps * batch / (time.perf_counter() - start)
 

@@ -214,7 +214,7 @@ def measure_training(
     """Run in a fresh process: WindowData + training batches windows/s per epoch, load time, peak RSS.
 
     ``grouped``: None = what ``training_batches`` does (chunk-grouped order on a store), False = uniform order."""
-    from terraflux.ide.windows import WindowData, plan_batches, training_plan
+    from terraflux.ide.windows import WindowData, WindowSampling, plan_batches, training_plan
 
     import zarr
 
@@ -229,19 +229,11 @@ def measure_training(
     out["load_s"] = time.perf_counter() - start
     out["kind"] = type(data.inputs).__name__
     out["rates"] = []
+    sampling = WindowSampling(batch_size, steps, crop=32, positive_fraction=0.5)
     for epoch in range(epochs):
         start = time.perf_counter()
-        plan = training_plan(
-            data,
-            batch_size=batch_size,
-            steps=steps,
-            crop=32,
-            seed=0,
-            epoch=epoch,
-            positive_fraction=0.5,
-            grouped=grouped,
-        )
-        for _ in plan_batches(data, plan, batch_size=batch_size, crop=32):
+        plan = training_plan(data, sampling, seed=0, epoch=epoch, grouped=grouped)
+        for _ in plan_batches(data, plan, sampling):
             pass
         out["rates"].append(steps * batch_size / (time.perf_counter() - start))
     out["windows"] = steps * batch_size

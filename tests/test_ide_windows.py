@@ -4,6 +4,7 @@ the same windows); its training batches hold the same windows as in memory in a 
 each chunk about once per epoch."""
 
 import itertools
+from dataclasses import replace
 
 import terraflux  # noqa: F401
 import terraflux.ide.dataset as ide_dataset
@@ -12,6 +13,7 @@ from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.windows import (
     WindowData,
+    WindowSampling,
     block_shape,
     flipped,
     plan_batches,
@@ -59,13 +61,15 @@ def test_windows_newest_first_and_flipped_alike(tmp_path):
     np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
     assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
     assert data.target_weeks("train")[0] == 3  # a window needs T weeks
-    first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
-    again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0, positive_fraction=0.0))
-    other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1, positive_fraction=0.0))
+    uniform = WindowSampling(batch_size=2, steps=3, crop=8, positive_fraction=0.0)
+    first = list(training_batches(data, uniform, seed=1, epoch=0))
+    again = list(training_batches(data, uniform, seed=1, epoch=0))
+    other = list(training_batches(data, uniform, seed=1, epoch=1))
     assert all((a["x"] == b["x"]).all() for a, b in zip(first, again, strict=True))
     assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other, strict=True))
     assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
-    positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
+    around_extremes = WindowSampling(batch_size=4, steps=3, crop=6, positive_fraction=1.0)
+    positive = list(training_batches(data, around_extremes, seed=1, epoch=0))
     assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
     # past context: the weeks before the window follow it (newest first), zeros before the store's first week
     w = data.window(t, context=2)
@@ -73,9 +77,8 @@ def test_windows_newest_first_and_flipped_alike(tmp_path):
     np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
     early = data.window(3, context=2)["x"]
     assert early.shape[2] == 6 and not early[:, :, 4:].any()
-    assert next(
-        training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, positive_fraction=0.0, context=2)
-    )["x"].shape == (2, 6, 1, 6, 8, 8)
+    with_context = WindowSampling(batch_size=2, steps=1, crop=8, positive_fraction=0.0, context=2)
+    assert next(training_batches(data, with_context, seed=1, epoch=0))["x"].shape == (2, 6, 1, 6, 8, 8)
 
 
 def small_budget(path, chunks: int) -> float:
@@ -101,9 +104,10 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
         for key in a:
             assert a[key].dtype == b[key].dtype
             np.testing.assert_array_equal(a[key], b[key])  # bit-identical
-    settings = dict(batch_size=3, steps=4, crop=6, seed=7, epoch=1, positive_fraction=0.5)
-    plan = training_plan(store, **settings)  # the store's (chunk-grouped) order, read from memory and from the store
-    for a, b in zip(plan_batches(memory, plan, batch_size=3, crop=6), training_batches(store, **settings), strict=True):
+    sampling = WindowSampling(batch_size=3, steps=4, crop=6, positive_fraction=0.5)
+    plan = training_plan(store, sampling, seed=7, epoch=1)  # the store's (chunk-grouped) order, read from both
+    pairs = zip(plan_batches(memory, plan, sampling), training_batches(store, sampling, seed=7, epoch=1), strict=True)
+    for a, b in pairs:
         for key in a:
             assert a[key].dtype == b[key].dtype and bool((a[key] == b[key]).all())
     cache = store.inputs.reader.cache
@@ -113,9 +117,8 @@ def test_reader_backed_windows_and_batches_equal_in_memory(dataset):
 
 def test_the_budget_chooses_memory_or_cache(dataset):
     assert isinstance(WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 8)).inputs, StoreArray)
-    assert isinstance(
-        WindowData(dataset, WEEKS, MEMORY_GB).inputs, np.ndarray
-    )  # the default ide.train.memory_gb holds it
+    # the default ide.train.memory_gb holds it
+    assert isinstance(WindowData(dataset, WEEKS, MEMORY_GB).inputs, np.ndarray)
 
 
 def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
@@ -141,18 +144,20 @@ def test_bad_stores_are_clear_errors_naming_the_path(tmp_path, dataset):
 def test_in_memory_batches_are_the_flipped_windows_of_a_seeded_plan(dataset):
     memory = WindowData(dataset, WEEKS, memory_gb=1.0)
     for fraction, context in ((0.5, 2), (0.0, 0)):
-        settings = dict(batch_size=3, steps=2, crop=5, seed=11, epoch=2, positive_fraction=fraction, context=context)
-        plan = training_plan(memory, **settings)
-        np.testing.assert_array_equal(plan, training_plan(memory, **settings))  # a pure function of (seed, epoch)
+        sampling = WindowSampling(batch_size=3, steps=2, crop=5, positive_fraction=fraction, context=context)
+        seeded = dict(seed=11, epoch=2)
+        plan = training_plan(memory, sampling, **seeded)
+        # a pure function of (seed, epoch)
+        np.testing.assert_array_equal(plan, training_plan(memory, sampling, **seeded))
         for other in ({"seed": 12}, {"epoch": 3}):
-            assert not np.array_equal(plan, training_plan(memory, **{**settings, **other}))
+            assert not np.array_equal(plan, training_plan(memory, sampling, **{**seeded, **other}))
         assert plan.shape == (6, 5) and np.isin(plan[:, 0], memory.target_weeks("train")).all()
         assert ((plan[:, 1:3] >= 0) & (plan[:, 1:3] <= 12 - 5)).all() and np.isin(plan[:, 3:], (0, 1)).all()
         expected = [
             flipped(memory.window(t, slice(y, y + 5), slice(x, x + 5), context), bool(fy), bool(fx))
             for t, y, x, fy, fx in plan.tolist()
         ]
-        batches = list(training_batches(memory, **settings))
+        batches = list(training_batches(memory, sampling, **seeded))
         for i, batch in enumerate(batches):
             reference = stack_windows(expected[3 * i : 3 * i + 3])
             assert batch.keys() == reference.keys() and all(bool((batch[k] == reference[k]).all()) for k in batch)
@@ -177,14 +182,15 @@ def chunks_touched(plan, weeks, crop, context=0):
 def test_store_order_is_seeded_in_bounds_and_holds_the_in_memory_windows(dataset):
     memory = WindowData(dataset, WEEKS, memory_gb=1.0)
     store = WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 40))
-    settings = dict(batch_size=4, steps=30, crop=4, seed=3, epoch=0, positive_fraction=0.5, context=1)
-    plan = training_plan(store, **settings)
-    drawn = training_plan(memory, **settings)
-    np.testing.assert_array_equal(plan, training_plan(store, **settings))  # a pure function of (seed, epoch)
-    assert not np.array_equal(plan, training_plan(store, **{**settings, "epoch": 1}))
+    sampling = WindowSampling(batch_size=4, steps=30, crop=4, positive_fraction=0.5, context=1)
+    plan = training_plan(store, sampling, seed=3, epoch=0)
+    drawn = training_plan(memory, sampling, seed=3, epoch=0)
+    # a pure function of (seed, epoch)
+    np.testing.assert_array_equal(plan, training_plan(store, sampling, seed=3, epoch=0))
+    assert not np.array_equal(plan, training_plan(store, sampling, seed=3, epoch=1))
     assert not np.array_equal(plan, drawn)  # another order ...
     np.testing.assert_array_equal(np.unique(plan, axis=0), np.unique(drawn, axis=0))  # ... of the same windows
-    np.testing.assert_array_equal(training_plan(store, **settings, grouped=False), drawn)
+    np.testing.assert_array_equal(training_plan(store, sampling, seed=3, epoch=0, grouped=False), drawn)
     t, y0, x0, flips = plan[:, 0], plan[:, 1], plan[:, 2], plan[:, 3:]
     assert np.isin(t, store.target_weeks("train")).all() and (t >= WEEKS - 1).all()
     assert (
@@ -202,24 +208,24 @@ def test_store_order_is_seeded_in_bounds_and_holds_the_in_memory_windows(dataset
     assert (
         with_extreme(plan)
         == with_extreme(drawn)
-        > with_extreme(training_plan(store, **{**settings, "positive_fraction": 0.0})) + 0.1
+        > with_extreme(training_plan(store, replace(sampling, positive_fraction=0.0), seed=3, epoch=0)) + 0.1
     )
-    for batch in training_batches(store, **{**settings, "positive_fraction": 1.0}):
+    for batch in training_batches(store, replace(sampling, positive_fraction=1.0), seed=3, epoch=0):
         assert batch["target"].flatten(1).any(dim=1).all()  # every crop around an extreme
 
 
 def test_a_grouped_epoch_decodes_each_chunk_about_once(dataset):
     """A quarter of the store's 234 chunks cached: uniformly random windows decode chunks over and over, the
     chunk-grouped order about once each."""
-    settings = dict(batch_size=4, steps=100, crop=4, seed=5, positive_fraction=0.3)
+    sampling = WindowSampling(batch_size=4, steps=100, crop=4, positive_fraction=0.3)
     misses = {}
     for grouped in (False, True):
         store = WindowData(dataset, WEEKS, memory_gb=small_budget(dataset, 60))
         cache = store.inputs.reader.cache
         for epoch in range(2):
-            plan = training_plan(store, **settings, epoch=epoch, grouped=grouped)
+            plan = training_plan(store, sampling, seed=5, epoch=epoch, grouped=grouped)
             before = cache.hits, cache.misses
-            for _ in plan_batches(store, plan, batch_size=4, crop=4):
+            for _ in plan_batches(store, plan, sampling):
                 pass
             hits, missed = cache.hits - before[0], cache.misses - before[1]
             misses[grouped, epoch] = missed, len(chunks_touched(plan, WEEKS, 4)), hits / (hits + missed)

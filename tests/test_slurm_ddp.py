@@ -39,9 +39,8 @@ def _clean_env() -> dict:
         for k, v in os.environ.items()
         if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))
     }
-    return dict(
-        env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1"
-    )  # one machine: loopback, whatever the host name resolves to
+    # one machine: loopback, whatever the host name resolves to
+    return dict(env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
 
 
 def _one(out: Path, *args: str) -> dict:

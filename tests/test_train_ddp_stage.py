@@ -76,9 +76,8 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
     )
     ds.to_zarr(root / "dataset.zarr", zarr_format=3, consolidated=False)
     cfg = copy.deepcopy(TINY)
-    cfg["pft_model"].update(
-        dropout=0.0, e_layers=2
-    )  # 2 encoder layers: a distilling layer with batch norm between them
+    # 2 encoder layers: a distilling layer with batch norm between them
+    cfg["pft_model"].update(dropout=0.0, e_layers=2)
     cfg["train"]["batch_size"] = 7  # 22 samples: batches of 7 split 4 + 3, and a last one of 1 that is not split
     cfg["epochs"]["step3a"] = 3
     (root / "config.json").write_text(json.dumps(cfg))
@@ -204,6 +203,5 @@ def test_two_gloo_processes_train_the_ide_model(tmp_path):
     assert one_info["fit"]["steps"] == two_info["fit"]["steps"] == 6
     assert [h.keys() for h in one_info["fit"]["history"]] == [h.keys() for h in two_info["fit"]["history"]]
     assert one["model"].keys() == two["model"].keys()
-    assert not any(
-        (tmp_path / f".{name}.pt.resume.pt").exists() for name in ("one", "two")
-    )  # removed after the final write
+    # removed after the final write
+    assert not any((tmp_path / f".{name}.pt.resume.pt").exists() for name in ("one", "two"))

@@ -82,9 +82,8 @@ def test_cache_is_bounded_and_least_recently_used(tmp_path):
     held = [id(block) for block in reader.cache._entries.values()]
     oldest = next(iter(reader.cache._entries))
     np.testing.assert_array_equal(reader.read(slice(0, 1), 5, 5), data[:, 0:1, 5, 5])  # a new chunk, full cache
-    assert (
-        oldest not in reader.cache._entries and id(reader.cache._entries[(0, 1, 1)]) in held
-    )  # decoded into the evicted block
+    # decoded into the evicted block
+    assert oldest not in reader.cache._entries and id(reader.cache._entries[(0, 1, 1)]) in held
     cache = ChunkCache(3 * block)
     for key in "abc":
         cache.put(key, np.zeros(block // 4, np.float32))

@@ -24,7 +24,14 @@ from terraflux.ide.metrics import binary_metrics, driver_metrics
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.schedule import warmup_cosine
 from terraflux.ide.table import baseline_rows, table_row
-from terraflux.ide.windows import WindowData, evenly_spaced, stack_windows, tile_slices, training_batches
+from terraflux.ide.windows import (
+    WindowData,
+    WindowSampling,
+    evenly_spaced,
+    stack_windows,
+    tile_slices,
+    training_batches,
+)
 from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
 from terraflux.train.device import autocast
 from terraflux.train.launch import Distributed
@@ -134,17 +141,12 @@ def train(
     dev = device.device
     val = validation_batches(data, settings.val_windows, tile, model.context)
 
+    sampling = WindowSampling(
+        settings.batch_size, settings.steps_per_epoch, crop, settings.positive_fraction, context=model.context
+    )
+
     def epoch_batches(epoch: int):
-        return training_batches(
-            data,
-            batch_size=settings.batch_size,
-            steps=settings.steps_per_epoch,
-            crop=crop,
-            seed=seed,
-            epoch=epoch,
-            positive_fraction=settings.positive_fraction,
-            context=model.context,
-        )
+        return training_batches(data, sampling, seed=seed, epoch=epoch)
 
     def train_step(model: IDEModel, batch):
         batch = _to_device(batch, dev)
@@ -287,18 +289,8 @@ def train_deepmil(
         batch = _to_device(batch, device.device)
         return deepmil_loss(model(batch["x"]), batch)
 
-    def epoch_batches(epoch: int):
-        return training_batches(
-            data,
-            batch_size=batch_size,
-            steps=steps,
-            crop=crop,
-            seed=seed,
-            epoch=epoch,
-            positive_fraction=positive_fraction,
-        )
-
-    engine.fit(epoch_batches, train_step)
+    sampling = WindowSampling(batch_size, steps, crop, positive_fraction)
+    engine.fit(lambda epoch: training_batches(data, sampling, seed=seed, epoch=epoch), train_step)
     Path(resume).unlink(missing_ok=True)
     return model.eval(), device
 

@@ -3,15 +3,17 @@
 A window ends at its target week t and holds weeks t, t-1, ..., t-T+1 (newest first); it may cross year
 and split boundaries (its split is the target week's). :class:`WindowData` holds a dataset whole in memory,
 or reads its inputs through a bounded cache of decoded chunks (:mod:`terraflux.train.reads`) when larger than
-``ide.train.memory_gb``. A training epoch (:func:`training_plan`) takes its windows in the order drawn from
-memory, in a chunk-grouped order through the cache (each chunk decoded about once per epoch;
-:func:`chunk_grouped_windows`). :func:`tiles` and :func:`evenly` cut grids and splits for validation and test.
+``ide.train.memory_gb``. A training epoch (:func:`training_plan` of a :class:`WindowSampling`) takes its windows
+in the order drawn from memory, in a chunk-grouped order through the cache (each chunk decoded about once per
+epoch; :func:`chunk_grouped_windows`). :func:`tile_slices` and :func:`evenly_spaced` cut grids and splits for
+validation and test.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from terraflux.errors import DataError
@@ -118,20 +120,28 @@ def flipped(window: dict[str, np.ndarray], flip_y: bool, flip_x: bool) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class WindowSampling:
+    """How a training epoch samples windows: ``steps`` batches of ``batch_size`` crops of ``crop`` x ``crop``
+    pixels (at most the grid), a share ``positive_fraction`` of them placed around an extreme pixel, each
+    window with the ``context`` weeks before it that the model reads (:meth:`WindowData.window`)."""
+
+    batch_size: int
+    steps: int
+    crop: int
+    positive_fraction: float
+    context: int = 0
+
+    def crop_shape(self, height: int, width: int) -> tuple[int, int]:
+        return min(self.crop, height), min(self.crop, width)
+
+
 def training_plan(
-    data: WindowData,
-    *,
-    batch_size: int,
-    steps: int,
-    crop: int,
-    seed: int,
-    epoch: int,
-    positive_fraction: float,
-    context: int = 0,
-    grouped: bool | None = None,
+    data: WindowData, sampling: WindowSampling, *, seed: int, epoch: int, grouped: bool | None = None
 ) -> np.ndarray:
     """The windows of an epoch of :func:`training_batches`, in batch order: ``[steps * batch_size, 5]`` int64
-    rows (target week t, crop start y0, x0, flip_y, flip_x); crops are ``min(crop, H) x min(crop, W)``.
+    rows (target week t, crop start y0, x0, flip_y, flip_x) of ``sampling``; crops are ``min(crop, H) x
+    min(crop, W)``.
 
     Windows are drawn independently: with probability ``positive_fraction`` the crop is centred (up to a
     random offset) on a random extreme pixel of a training target week, else window and crop are uniform.
@@ -146,9 +156,10 @@ def training_plan(
     if len(targets) == 0:
         raise DataError(f"{data.path}: no training window of {data.weeks} weeks")
     _, _, _, h, w = data.shape
-    ch, cw = min(crop, h), min(crop, w)
+    ch, cw = sampling.crop_shape(h, w)
+    positive_fraction = sampling.positive_fraction
     positives = data.positives("train") if positive_fraction > 0 else np.zeros((0, 3), int)
-    plan = np.empty((steps * batch_size, 5), np.int64)
+    plan = np.empty((sampling.steps * sampling.batch_size, 5), np.int64)
     for i in range(len(plan)):
         if len(positives) and rng.random() < positive_fraction:
             t, py, px = (int(v) for v in positives[rng.integers(len(positives))])
@@ -167,7 +178,7 @@ def training_plan(
                 "the chunk-grouped order is for inputs read through a cache (StoreArray); these are in memory"
             )
         order_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, 1)))
-        plan = plan[chunk_grouped_windows(data, plan, (ch, cw), context, order_rng)]
+        plan = plan[chunk_grouped_windows(data, plan, (ch, cw), sampling.context, order_rng)]
     return plan
 
 
@@ -227,44 +238,24 @@ def block_shape(grid: np.ndarray, reach: np.ndarray, budget: int) -> np.ndarray:
 
 
 def training_batches(
-    data: WindowData,
-    *,
-    batch_size: int,
-    steps: int,
-    crop: int,
-    seed: int,
-    epoch: int,
-    positive_fraction: float,
-    context: int = 0,
+    data: WindowData, sampling: WindowSampling, *, seed: int, epoch: int
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """``steps`` batches of ``batch_size`` random crops of random training windows, flipped at random: the
-    windows of :func:`training_plan` in its order (chunk-grouped when ``data`` is read through a cache).
-    ``context``: see :meth:`WindowData.window`. A pure function of (seed, epoch): the engine replays an
-    epoch's order on resume.
+    """The batches of random crops of random training windows, flipped at random, of an epoch: the windows of
+    :func:`training_plan` in its order (chunk-grouped when ``data`` is read through a cache). A pure function
+    of (seed, epoch): the engine replays an epoch's order on resume.
     """
-    plan = training_plan(
-        data,
-        batch_size=batch_size,
-        steps=steps,
-        crop=crop,
-        seed=seed,
-        epoch=epoch,
-        positive_fraction=positive_fraction,
-        context=context,
-    )
-    return plan_batches(data, plan, batch_size=batch_size, crop=crop, context=context)
+    return plan_batches(data, training_plan(data, sampling, seed=seed, epoch=epoch), sampling)
 
 
-def plan_batches(
-    data: WindowData, plan: np.ndarray, *, batch_size: int, crop: int, context: int = 0
-) -> Iterator[dict[str, torch.Tensor]]:
-    """The batches of ``batch_size`` windows of a :func:`training_plan` (in its order), flipped as it says."""
+def plan_batches(data: WindowData, plan: np.ndarray, sampling: WindowSampling) -> Iterator[dict[str, torch.Tensor]]:
+    """The batches of ``sampling.batch_size`` windows of a :func:`training_plan` (in its order), flipped as it
+    says: x [N, V, C, T + context, crop, crop], target / valid / normal [N, crop, crop]."""
     _, _, _, h, w = data.shape
-    ch, cw = min(crop, h), min(crop, w)
-    for batch in plan.reshape(-1, batch_size, 5):
+    ch, cw = sampling.crop_shape(h, w)
+    for batch in plan.reshape(-1, sampling.batch_size, 5):
         windows = []
         for t, y0, x0, flip_y, flip_x in batch.tolist():
-            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), context)
+            window = data.window(t, slice(y0, y0 + ch), slice(x0, x0 + cw), sampling.context)
             windows.append(flipped(window, bool(flip_y), bool(flip_x)))
         yield stack_windows(windows)
 
