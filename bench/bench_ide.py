@@ -14,21 +14,24 @@ weeks) or ``padded`` (the reference: zero-padded 3 x 3 x 3, swin windows 2 x 4 x
     python bench/bench_ide.py [--steps 3] [--sizes demo,paper] [--backbones cnn3d,swin3d] [--threads 2] [--encoder week]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import argparse
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux.config import validate
 from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, write_dataset
+from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.losses import ide_loss
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
+from terraflux.ide.windows import WindowData, WindowSampling, training_batches
 from terraflux.train import select_device
+
+import torch
+
+IDE = validate({})["ide"]  # the demo's settings (schema defaults)
 
 SIZES = {"demo": (4, 32), "paper": (1, 200)}  # (batch, pixels per side)
 DATA_TARGET = 2.0
@@ -42,15 +45,17 @@ def peak_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+REFERENCE_SWIN = [[2, 4, 4], [8, 1, 1]]  # the reference's swin windows, across weeks
 ENCODERS = {  # --encoder -> ide.model keys
-    "week": {"encoder_context": "past", "encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))},
-    "past": {"encoder_context": "past", "encoder_time_kernel": 2},
-    "padded": {"encoder_context": "padded", "encoder_time_kernel": 3},
+    "week": {"encoder_context": "past", "encoder_time_kernel": 1, "swin_windows": [[1, 4, 4], [1, 8, 8]]},
+    "past": {"encoder_context": "past", "encoder_time_kernel": 2, "swin_windows": REFERENCE_SWIN},
+    "padded": {"encoder_context": "padded", "encoder_time_kernel": 3, "swin_windows": REFERENCE_SWIN},
 }
 
 
 def model_config(backbone: str, encoder: str) -> ModelConfig:
-    return ModelConfig(variables=6, backbone=backbone, **ENCODERS[encoder])
+    params = {**IDE["model"], **ENCODERS[encoder]}
+    return ModelConfig.from_dict(params, variables=6, channels=1, backbone=backbone)
 
 
 def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder: str) -> tuple[float, int]:
@@ -79,11 +84,12 @@ def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder:
 
 def loading_rate(batch: int, crop: int, steps: int, context: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        write_benchmark(BenchmarkConfig(seed=0), Path(tmp) / "b.zarr")
-        write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", 10.0, {})
-        data = WindowData(Path(tmp) / "d.zarr", 8)
+        write_benchmark(BenchmarkConfig.from_dict(IDE["benchmark"], seed=0), Path(tmp) / "b.zarr")
+        write_dataset(benchmark_source(Path(tmp) / "b.zarr"), Path(tmp) / "d.zarr", IDE["clip"], {})
+        data = WindowData(Path(tmp) / "d.zarr", 8, IDE["train"]["memory_gb"])
         start = time.perf_counter()
-        for _ in training_batches(data, batch_size=batch, steps=steps, crop=crop, seed=0, epoch=0, context=context):
+        uniform = WindowSampling(batch, steps, crop, positive_fraction=0.0, context=context)
+        for _ in training_batches(data, uniform, seed=0, epoch=0):
             pass
         return steps * batch / (time.perf_counter() - start)
 
@@ -116,7 +122,8 @@ def main() -> None:
     line = f"data loading (demo crops {side} x {side}, batch {batch}): {loaded:.0f} windows/s"
     if demo_rate:
         ratio = loaded / demo_rate
-        line += f", {ratio:.1f}x the fastest demo training rate (target >= {DATA_TARGET:.0f}x: {'ok' if ratio >= DATA_TARGET else 'BELOW'})"
+        verdict = "ok" if ratio >= DATA_TARGET else "BELOW"
+        line += f", {ratio:.1f}x the fastest demo training rate (target >= {DATA_TARGET:.0f}x: {verdict})"
     print(line)
 
 

@@ -133,17 +133,19 @@ def write_ide_world(res: Path, model_dir: Path, rng) -> dict:
     """A small benchmark, its dataset and a model's predictions.zarr, written by the IDE layer's own writers
     (so the layouts are exactly those of ide_benchmark, ide_dataset and ide_test). The "model" is the truth
     with noise: probability high on true extremes, drivers = true drivers with a few flipped pixels."""
-    from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-    from terraflux.ide.data import WindowData, benchmark_source, write_dataset
+    from support.ide_config import IDE, benchmark_config
+    from terraflux.ide.benchmark import write_benchmark
+    from terraflux.ide.dataset import benchmark_source, write_dataset
+    from terraflux.ide.windows import WindowData
     from terraflux.ide.outputs import write_predictions
 
     (res / "ide" / "benchmark").mkdir(parents=True)
-    cfg = BenchmarkConfig(variables=("t2m", "tp", "vsw"), uncoupled=1, height=20, width=24, weeks=104, events_per_year=30, seed=3)
+    cfg = benchmark_config(3, variables=("t2m", "tp", "vsw"), uncoupled=1, height=20, width=24, weeks=104, events_per_year=30)
     write_benchmark(cfg, res / "ide" / "benchmark.zarr")
     write_dataset(benchmark_source(res / "ide" / "benchmark.zarr"), res / "ide" / "benchmark" / "dataset.zarr", 3.0, {"dataset": "benchmark"})
-    data = WindowData(res / "ide" / "benchmark" / "dataset.zarr", IDE_WEEKS)
+    data = WindowData(res / "ide" / "benchmark" / "dataset.zarr", IDE_WEEKS, IDE["train"]["memory_gb"])
     truth = xr.open_zarr(res / "ide" / "benchmark.zarr", consolidated=False)
-    targets = data.targets("test")
+    targets = data.target_weeks("test")
     first = int(targets[0]) - IDE_WEEKS + 1
     weeks = slice(first, int(targets[-1]) + 1)
     drivers = truth["driver"].isel(time=weeks).values ^ (rng.random(truth["driver"].isel(time=weeks).shape) < 0.02)

@@ -1,12 +1,14 @@
 """The IDE synthetic benchmark: seeded, streaming, drivers placed exactly by the coupling windows."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.benchmark import design, generate, write_benchmark
+
 import numpy as np
 import pytest
 import xarray as xr
 
-import terraflux  # noqa: F401
-from terraflux.errors import ConfigError
-from terraflux.ide.benchmark import BenchmarkConfig, design, generate, write_benchmark
+from support.ide_config import benchmark_config
 
 SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_per_year=4.0)
 
@@ -14,13 +16,16 @@ SMALL = dict(height=20, width=24, weeks=90, events_per_year=10.0, distractors_pe
 def collect(cfg):
     chunks = list(generate(design(cfg)))
     keys = ("data", "extreme", "ring", "driver", "distractor")
-    return {k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0) for k in keys}
+    return {
+        k: np.concatenate([getattr(c, k) for c in chunks], axis=1 if k in ("data", "driver", "distractor") else 0)
+        for k in keys
+    }
 
 
 def test_same_seed_same_cube_other_seed_other_cube():
-    a = collect(BenchmarkConfig(**SMALL, seed=3))
-    b = collect(BenchmarkConfig(**SMALL, seed=3))
-    c = collect(BenchmarkConfig(**SMALL, seed=4))
+    a = collect(benchmark_config(3, **SMALL))
+    b = collect(benchmark_config(3, **SMALL))
+    c = collect(benchmark_config(4, **SMALL))
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     assert not np.array_equal(a["data"], c["data"])
@@ -28,14 +33,14 @@ def test_same_seed_same_cube_other_seed_other_cube():
 
 
 def test_events_do_not_depend_on_the_streaming_chunk():
-    a = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=8))
-    b = collect(BenchmarkConfig(**SMALL, seed=5, chunk_weeks=3))
+    a = collect(benchmark_config(5, **SMALL, chunk_weeks=8))
+    b = collect(benchmark_config(5, **SMALL, chunk_weeks=3))
     for key in ("extreme", "ring", "driver", "distractor"):
         np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_drivers_are_the_extremes_shifted_by_each_coupling_offset():
-    cfg = BenchmarkConfig(**SMALL, seed=7)
+    cfg = benchmark_config(7, **SMALL)
     d = design(cfg)
     cube = collect(cfg)
     ext = cube["extreme"]
@@ -68,8 +73,8 @@ def test_drivers_are_the_extremes_shifted_by_each_coupling_offset():
 
 
 def test_anomalies_shift_values_in_the_variables_sign_and_nowhere_else():
-    with_anomalies = BenchmarkConfig(**SMALL, seed=11, kn=(0.0, 0.0))
-    without = BenchmarkConfig(**SMALL, seed=11, kn=(0.0, 0.0), kb=(0.0, 0.0), ks=(0.0, 0.0))
+    with_anomalies = benchmark_config(11, **SMALL, kn=(0.0, 0.0))
+    without = benchmark_config(11, **SMALL, kn=(0.0, 0.0), kb=(0.0, 0.0), ks=(0.0, 0.0))
     d = design(with_anomalies)
     a, b = collect(with_anomalies), collect(without)
     diff = a["data"] - b["data"]
@@ -81,7 +86,7 @@ def test_anomalies_shift_values_in_the_variables_sign_and_nowhere_else():
 
 
 def test_written_store_layout(tmp_path):
-    cfg = BenchmarkConfig(**SMALL, seed=1)
+    cfg = benchmark_config(1, **SMALL)
     write_benchmark(cfg, tmp_path / "b.zarr", attrs={"provenance": {"rule": "test"}})
     ds = xr.open_zarr(tmp_path / "b.zarr", consolidated=False)
     assert ds["data"].dims == ("variable", "time", "y", "x") and ds["data"].dtype == np.float32
@@ -95,8 +100,13 @@ def test_written_store_layout(tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(uncoupled=6), dict(train_fraction=0.9, val_fraction=0.2), dict(shapes=("blob",)), dict(driver_window=(3, 20))],
+    [
+        dict(uncoupled=6),
+        dict(train_fraction=0.9, val_fraction=0.2),
+        dict(shapes=("blob",)),
+        dict(driver_window=(3, 20)),
+    ],
 )
 def test_bad_settings_name_the_key(bad):
     with pytest.raises(ConfigError, match="ide.benchmark"):
-        BenchmarkConfig(**bad)
+        benchmark_config(0, **bad)

@@ -2,15 +2,15 @@
 
 import math
 
-import numpy as np
-import pytest
-import torch
-
 import terraflux  # noqa: F401
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import class_weights, driver_loss, weighted_bce
 from terraflux.ide.metrics import binary_metrics, driver_metrics
 from terraflux.ide.schedule import warmup_cosine, warmup_cosine_factor
+
+import numpy as np
+import pytest
+import torch
 
 
 def test_class_weights_follow_the_batch_frequencies():
@@ -56,7 +56,7 @@ def test_weighted_bce_and_driver_loss_respect_their_masks():
 def test_schedule_warms_up_from_the_first_step_then_decays_to_zero():
     factors = [warmup_cosine_factor(s, 4, 12) for s in range(12)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
-    assert all(a >= b for a, b in zip(factors[3:], factors[4:]))
+    assert all(a >= b for a, b in zip(factors[3:], factors[4:], strict=False))
     assert warmup_cosine_factor(12, 4, 12) == pytest.approx(0.0)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     sched = warmup_cosine(opt, 4, 12)

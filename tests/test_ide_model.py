@@ -1,11 +1,13 @@
 """IDE model: shapes, independent per-variable encoders, binary codes, T-following classifier, swin windows."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError
+from terraflux.ide.model import IDEModel, WindowAttention3d, count_parameters, temporal_steps
+
 import pytest
 import torch
 
-import terraflux  # noqa: F401
-from terraflux.errors import ConfigError
-from terraflux.ide.model import IDEModel, ModelConfig, WindowAttention3d, count_parameters, temporal_steps
+from support.ide_config import REFERENCE_MODEL, model_config
 
 torch.set_num_threads(1)
 
@@ -14,7 +16,7 @@ torch.set_num_threads(1)
 @pytest.mark.parametrize("size", [(8, 8, 8), (5, 6, 7)])
 def test_shapes_and_binary_drivers(backbone, size):
     torch.manual_seed(0)
-    cfg = ModelConfig(variables=3, channels=2, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    cfg = model_config(3, channels=2, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
     model = IDEModel(cfg, size)
     t, h, w = size
     x = torch.randn(2, 3, 2, t, h, w)
@@ -32,7 +34,7 @@ def test_shapes_and_binary_drivers(backbone, size):
 
 def test_temporal_reduction_follows_t():
     assert [temporal_steps(t) for t in (1, 2, 3, 4, 5, 8, 9, 16)] == [0, 1, 2, 2, 3, 3, 4, 4]
-    cfg = ModelConfig(variables=2, hidden=4, features=4, classifier_hidden=4)
+    cfg = model_config(2, hidden=4, features=4, classifier_hidden=4)
     strided = lambda m: sum(1 for c in m.modules() if isinstance(c, torch.nn.Conv3d) and c.stride == (2, 1, 1))  # noqa: E731
     assert strided(IDEModel(cfg, (8, 4, 4)).joint_head) == 3
     assert strided(IDEModel(cfg, (12, 4, 4)).joint_head) == 4
@@ -41,7 +43,7 @@ def test_temporal_reduction_follows_t():
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_encoders_share_nothing_across_variables(backbone):
     torch.manual_seed(1)
-    cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
+    cfg = model_config(3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
     model = IDEModel(cfg, (4, 8, 8)).eval()
     x = torch.randn(1, 3, 1, 4, 8, 8)
     y = x.clone()
@@ -78,49 +80,48 @@ def test_shifted_window_attention_matches_brute_force():
 
 
 def test_reference_sizes():
-    cnn = IDEModel(ModelConfig(variables=6), (8, 16, 16))
-    swin = IDEModel(ModelConfig(variables=6, backbone="swin3d"), (8, 16, 16))
+    cnn = IDEModel(model_config(6, **REFERENCE_MODEL), (8, 16, 16))
+    swin = IDEModel(model_config(6, backbone="swin3d", **REFERENCE_MODEL), (8, 16, 16))
     assert 2e5 < count_parameters(swin) < count_parameters(cnn) < 1e6
 
 
 def test_mamba_without_its_package_is_a_clear_error():
     with pytest.raises(ConfigError, match="mamba-ssm.*ide.backbones|CUDA.*ide.backbones"):
-        IDEModel(ModelConfig(variables=2, backbone="mamba"), (4, 4, 4))
+        IDEModel(model_config(2, backbone="mamba"), (4, 4, 4))
 
 
 def test_unknown_backbone_is_a_config_error():
     with pytest.raises(ConfigError, match="cnn3d, swin3d, mamba"):
-        ModelConfig(variables=2, backbone="resnet")
+        model_config(2, backbone="resnet")
 
 
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_codes_start_normal(backbone):
-    """Regression: with a symmetric quantiser init about half the codes started as "driver", so the 100x
-    driver loss swamped the extremes' BCE in the first steps and the driver masks collapsed to "normal"
-    for all but one variable (demo driver F1 0.06). Every code starts "normal" and the driver loss at 0."""
+    """With a symmetric quantiser init about half the codes start as "driver", and the heavily weighted driver
+    loss swamps the extremes' BCE in the first steps, collapsing the driver masks to "normal". Every code
+    starts "normal" and the driver loss at 0."""
     from terraflux.ide.losses import driver_loss
 
     torch.manual_seed(3)
-    model = IDEModel(ModelConfig(variables=6, backbone=backbone, encoder_time_kernel=3, code_init_bias=-1.0), (8, 16, 16)).train()
+    cfg = model_config(6, backbone=backbone, **{**REFERENCE_MODEL, "code_init_bias": -1.0})
+    model = IDEModel(cfg, (8, 16, 16)).train()
     x = 3 * torch.randn(2, 6, 1, 8, 16, 16)
     out = model(x, torch.ones(2, 16, 16, dtype=torch.bool))
     assert out["drivers"].float().mean() < 0.01
     assert float(driver_loss(out["codes"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01
 
 
-
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
 def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     """The reference's 3 x 3 x 3 encoders (receptive field wider than T, zero-padded at the window's edges)
-    know where in the window a week lies; trained on the demo they flagged drivers only at the positions
-    the classifier reads (100 steps: P(driver code | true driver) about 0.6 mid-window, 0 in the two oldest
-    weeks), so the majority vote over the 8 windows covering a week lost most drivers.
-    ``encoder_time_kernel = 1`` (and one-week swin windows) make a week's code independent of the window."""
+    know where in the window a week lies, so a week's code depends on the window holding it and the majority
+    vote over the windows covering a week can lose its drivers. ``encoder_time_kernel = 1`` (and one-week
+    swin windows) make a week's code independent of the window."""
     torch.manual_seed(4)
     series = 3 * torch.randn(1, 3, 1, 12, 8, 8)
 
     def codes(**kw):
-        cfg = ModelConfig(variables=3, backbone=backbone, hidden=8, features=8, **kw)
+        cfg = model_config(3, backbone=backbone, hidden=8, features=8, **{**REFERENCE_MODEL, **kw})
         model = IDEModel(cfg, (8, 8, 8)).eval()
         with torch.no_grad():
             # weeks 0..7 and 4..11 of the (newest-first) series: weeks 4..7 lie in both windows
@@ -128,7 +129,7 @@ def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
 
     one_week = {"encoder_time_kernel": 1, "swin_windows": ((1, 4, 4), (1, 8, 8))}
     torch.testing.assert_close(*codes(**one_week))
-    assert not torch.allclose(*codes())  # the reference (default): the code depends on the position
+    assert not torch.allclose(*codes())  # the reference: the code depends on the position
 
 
 def test_past_context_gives_a_week_the_same_code_in_every_window():
@@ -136,7 +137,7 @@ def test_past_context_gives_a_week_the_same_code_in_every_window():
     a week's code is the same whichever window holds it (cnn3d: exactly), with the reference's temporal
     kernel and learning from temporal context."""
     torch.manual_seed(5)
-    cfg = ModelConfig(variables=3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
+    cfg = model_config(3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
     model = IDEModel(cfg, (8, 8, 8)).eval()
     assert model.context == 7  # stem + 2 x 2 block convolutions + 2 feature convolutions, 1 week each
     series = 3 * torch.randn(1, 3, 1, 8 + model.context + 4, 8, 8)  # newest first
@@ -150,7 +151,7 @@ def test_past_context_gives_a_week_the_same_code_in_every_window():
 
 
 def test_past_context_swin3d_builds_and_reads_the_context():
-    cfg = ModelConfig(variables=2, hidden=8, features=8, backbone="swin3d", encoder_context="past", encoder_time_kernel=2)
+    cfg = model_config(2, hidden=8, features=8, backbone="swin3d", encoder_context="past", encoder_time_kernel=2)
     model = IDEModel(cfg, (8, 8, 8)).eval()
     assert model.context == 3
     with torch.no_grad():
@@ -160,6 +161,6 @@ def test_past_context_swin3d_builds_and_reads_the_context():
 
 def test_encoder_time_kernel_and_context_are_checked():
     with pytest.raises(ConfigError, match="encoder_time_kernel"):
-        ModelConfig(variables=2, encoder_time_kernel=2)  # even kernels cannot be centred ('padded')
+        model_config(2, encoder_time_kernel=2, encoder_context="padded")  # even kernels cannot be centred
     with pytest.raises(ConfigError, match="encoder_context"):
-        ModelConfig(variables=2, encoder_context="future")
+        model_config(2, encoder_context="future")

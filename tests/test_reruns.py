@@ -114,7 +114,7 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
         jobs, dry = dry_run(repo, built, tiny_demo.TARGETS, config)
         assert jobs == {"ide_train": 1, "ide_test": 1}
         # the updated input is the code stamp of the packages ide_train imports
-        # (library("ide", "train", "prepare/samples")), which lists ide/model.py
+        # (library("ide", "train")), which lists ide/model.py
         stamp = re.search(r"rule ide_train:.*?reason: Updated input files:[^\n]*?(\.snakemake/terraflux-code/ide\+train[\w.+]*-\w+\.txt)", dry, re.DOTALL)
         assert stamp, dry[-3000:]
         assert "ide/model.py" in [line.split()[1] for line in (built / stamp.group(1)).read_text().splitlines()]

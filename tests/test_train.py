@@ -6,10 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-import pytest
-import torch
-
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.train import (
@@ -25,6 +21,10 @@ from terraflux.train import (
     select_device,
     set_rng_state,
 )
+
+import numpy as np
+import pytest
+import torch
 
 SCRIPT = textwrap.dedent(
     """
@@ -49,7 +49,8 @@ SCRIPT = textwrap.dedent(
         if step == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    engine = Engine(model, opt, TrainConfig(max_epochs=4, patience=0, checkpoint_every=3), resume_path=resume,
+    config = TrainConfig(max_epochs=4, patience=0, checkpoint_every=3, grad_clip=1.0)
+    engine = Engine(model, opt, config, resume_path=resume,
                     scheduler=sched, device=select_device("cpu"), fingerprint="f1", on_step=on_step)
     result = engine.fit(lambda e: seeded_loader(data, batch_size=8, seed=11, epoch=e),
                         lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]),
@@ -61,7 +62,9 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(script, resume, out, kill_at):
-    return subprocess.run([sys.executable, str(script), str(resume), str(out), str(kill_at)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(script), str(resume), str(out), str(kill_at)], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
@@ -108,8 +111,17 @@ def test_early_stopping_restores_best_weights(tmp_path):
         snapshots.append(m.weight.detach().clone())
         return next(vals)
 
-    engine = Engine(model, opt, TrainConfig(max_epochs=6, patience=2, checkpoint_every=100), resume_path=tmp_path / "r.pt")
-    result = engine.fit(lambda e: seeded_loader(data, batch_size=8, seed=1, epoch=e), lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), validate)
+    engine = Engine(
+        model,
+        opt,
+        TrainConfig(max_epochs=6, patience=2, checkpoint_every=100, grad_clip=1.0),
+        resume_path=tmp_path / "r.pt",
+    )
+    result = engine.fit(
+        lambda e: seeded_loader(data, batch_size=8, seed=1, epoch=e),
+        lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+        validate,
+    )
     assert result.stopped_early and result.epochs == 4 and result.best_epoch == 1 and result.best_val == 0.5
     assert torch.equal(model.weight, snapshots[1])
     assert [h["epoch"] for h in result.history] == [0, 1, 2, 3]
@@ -120,7 +132,12 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     torch.nn.init.zeros_(model.weight)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     batch = (torch.tensor([[100.0]]), torch.tensor([[1e4]]))
-    engine = Engine(model, opt, TrainConfig(max_epochs=1, patience=0, grad_clip=0.5), resume_path=tmp_path / "r.pt")
+    engine = Engine(
+        model,
+        opt,
+        TrainConfig(max_epochs=1, patience=0, grad_clip=0.5, checkpoint_every=100),
+        resume_path=tmp_path / "r.pt",
+    )
     engine.fit(lambda e: [batch], lambda m, b: ((m(b[0]) - b[1]) ** 2).mean())
     assert abs(float(model.weight.detach())) == pytest.approx(0.5)
     assert engine.history[0]["train_grad_norm"] == pytest.approx(2e6)
@@ -128,7 +145,12 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
 
 def test_non_finite_loss_is_an_error(tmp_path):
     model = torch.nn.Linear(1, 1)
-    engine = Engine(model, torch.optim.SGD(model.parameters(), lr=1.0), TrainConfig(max_epochs=1), resume_path=tmp_path / "r.pt")
+    engine = Engine(
+        model,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        TrainConfig(max_epochs=1, patience=5, grad_clip=1.0, checkpoint_every=100),
+        resume_path=tmp_path / "r.pt",
+    )
     with pytest.raises(FloatingPointError, match="epoch 0"):
         engine.fit(lambda e: [torch.ones(1, 1)], lambda m, b: m(b).sum() * float("nan"))
 
@@ -139,8 +161,16 @@ def test_other_fingerprint_starts_afresh(tmp_path):
     def train(fp):
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
-        engine = Engine(model, torch.optim.SGD(model.parameters(), lr=0.1), TrainConfig(max_epochs=2, patience=0), resume_path=tmp_path / "r.pt", fingerprint=fp)
-        return engine.fit(lambda e: seeded_loader(data, batch_size=8, seed=1, epoch=e), lambda m, b: ((m(b[0]) - b[1]) ** 2).mean())
+        engine = Engine(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            TrainConfig(max_epochs=2, patience=0, grad_clip=1.0, checkpoint_every=100),
+            resume_path=tmp_path / "r.pt",
+            fingerprint=fp,
+        )
+        return engine.fit(
+            lambda e: seeded_loader(data, batch_size=8, seed=1, epoch=e), lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()
+        )
 
     assert train("a").resumed_from_step is None
     assert train("a").resumed_from_step == 8  # finished state found
@@ -168,7 +198,10 @@ def test_seeds_and_loaders_are_reproducible():
     assert derive_seed(1, "dere", "step1") != derive_seed(1, "dere", "step2")
     assert 0 <= derive_seed(2**40, "x") < 2**63
     data = _toy(20)
-    order = lambda epoch: [b[0].sum().item() for b in seeded_loader(data, batch_size=4, seed=5, epoch=epoch, num_workers=0)]  # noqa: E731
+
+    def order(epoch):
+        return [b[0].sum().item() for b in seeded_loader(data, batch_size=4, seed=5, epoch=epoch, num_workers=0)]
+
     torch.manual_seed(123)
     first = order(0)
     torch.manual_seed(999)  # the global RNG does not change a seeded loader's order

@@ -81,7 +81,7 @@ def job_resources(kind):
             "training runs one process per GPU; set tasks to 0 (one per GPU) or equal to gpus"
         )
     if tasks > 1:
-        # N processes started by srun inside the job (terraflux.train.distributed.launch): the plugin
+        # N processes started by srun inside the job (terraflux.train.launch.start): the plugin
         # submits --ntasks=N and does not wrap an `mpi` job in `srun -n1`.
         res.update(tasks=tasks, mpi="srun")
         if gpus:

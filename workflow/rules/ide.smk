@@ -77,7 +77,7 @@ rule ide_dataset:
                 else IDE_REAL_STORES[wc.dataset]
             )
         ),
-        code=library("ide/data"),
+        code=library("ide/dataset", "train/reads"),
     output:
         store=directory(resources_path("ide/{dataset}/dataset.zarr")),
     log:
@@ -104,7 +104,7 @@ rule ide_train:
     """Train one model per (dataset, backbone) with the shared engine (GPU job; resumes when re-run)."""
     input:
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
-        code=library("ide", "train", "prepare/samples"),
+        code=library("ide", "train"),
     output:
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         summary=results("ide/{dataset}_{backbone}/training.json"),
@@ -140,7 +140,7 @@ rule ide_test:
         ),
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
-        code=library("ide", "train", "prepare/samples"),
+        code=library("ide", "train"),
     output:
         predictions=directory(results("ide/{dataset}_{backbone}/predictions.zarr")),
         metrics=results("ide/{dataset}_{backbone}/metrics.json"),
@@ -178,7 +178,7 @@ rule ide_baselines:
         models=expand(
             results("ide/benchmark_{backbone}/metrics.json"), backbone=IDE_BACKBONES
         ),
-        code=library("ide", "train", "prepare/samples"),
+        code=library("ide", "train"),
     output:
         csv=report(
             results("ide/benchmark_table.csv"),
@@ -198,7 +198,10 @@ rule ide_baselines:
     params:
         weeks=IDE["weeks"],
         baselines=IDE["baselines"],
-        train={k: IDE["train"][k] for k in ("crop", "batch_size", "positive_fraction")},
+        train={
+            k: IDE["train"][k]
+            for k in ("crop", "batch_size", "positive_fraction", "memory_gb")
+        },
         threshold=IDE["thresholds"]["benchmark"],
         test_tile=IDE["test_tile"],
         seed=IDE_SEED,

@@ -9,7 +9,7 @@ igbp, GPP/RECO/NEE predicted and GPP_observed/..., gC m-2 d-1; step 4/6: the mod
 step 4/6 ``network_predictions`` (the same for every per-network model), ``metrics`` JSON (RMSE, MAE, R2, NSE, bias per flux at
 held-out test sites: all, per network, per IGBP; fits). Stage chosen by ``params.stage``.
 
-Several processes (config ``compute.train.tasks``/``gpus``, resources ``tasks``): :func:`distributed.launch` starts the
+Several processes (config ``compute.train.tasks``/``gpus``, resources ``tasks``): :func:`launch.start` starts the
 script as N data-parallel tasks (srun) that train together; rank 0 writes the outputs and the rule's log, rank N logs to
 ``<log>.rank<N>``.
 """
@@ -20,11 +20,11 @@ import pandas as pd
 
 from terraflux.dere import labels, stages
 from terraflux.dere.io import StageRun
-from terraflux.train import distributed
+from terraflux.train import launch
 from terraflux.workflow.script import setup_logging
 
-log = setup_logging(snakemake, log_path=distributed.rank_log(snakemake.log[0]))  # noqa: F821
-distributed.launch(snakemake)  # noqa: F821  (batch step of a multi-task job: exec srun -n N; in a task: returns)
+log = setup_logging(snakemake, log_path=launch.rank_log(snakemake.log[0]))  # noqa: F821
+launch.start(snakemake)  # noqa: F821  (batch step of a multi-task job: exec srun -n N; in a task: returns)
 stage = snakemake.params.stage  # noqa: F821
 label_set = getattr(snakemake.params, "label_set", "csdi")  # noqa: F821
 name = stage if label_set == "csdi" else f"{stage}_{label_set}"
@@ -67,7 +67,7 @@ def write(run: StageRun, out: dict) -> None:
     run.write_metrics(metrics)
 
 
-with distributed.session() as dist:
+with launch.session() as dist:
     run = StageRun(snakemake, stage)  # noqa: F821
     run.ctx.dist = dist
     out = train(run)

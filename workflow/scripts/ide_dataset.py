@@ -7,7 +7,7 @@ Output: resources/{run}/ide/{dataset}/dataset.zarr
 
 | variable | dims | units | meaning |
 |---|---|---|---|
-| inputs | variable, channel, time, y, x | 1 | (x - weekly clim. mean) / weekly clim. std (training weeks only), clipped |
+| inputs | variable, channel, time, y, x | 1 | (x - weekly clim. mean) / weekly clim. std (training weeks), clipped |
 | extreme | time, y, x | bool | target: benchmark extremes or VHI < 26 |
 | extreme_loose | time, y, x | bool | VHI < 35 (benchmark: extremes); limits the driver loss |
 | valid | time, y, x | bool | land and target present |
@@ -16,10 +16,10 @@ Output: resources/{run}/ide/{dataset}/dataset.zarr
 Channels: value (benchmark) or mean, std (weekly statistics); coordinate split(time) 0/1/2.
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-from terraflux.ide.data import benchmark_source, weekly_source, write_dataset
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux.ide.dataset import benchmark_source, weekly_source, write_dataset
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
@@ -38,6 +38,7 @@ else:
         val_years=period["val_years"],
         test_years=period["test_years"],
     )
+attrs = {"dataset": params["dataset"], "provenance": from_snakemake(snakemake, params=params)}
 with atomic_output(snakemake.output.store) as tmp:
-    summary = write_dataset(source, tmp, params["clip"], {"dataset": params["dataset"], "provenance": from_snakemake(snakemake, params=params)})
+    summary = write_dataset(source, tmp, params["clip"], attrs)
 log.info("wrote %s: %s", snakemake.output.store, json.dumps(summary))

@@ -13,12 +13,13 @@ Outputs: results/{run}/ide/{dataset}_{backbone}/
   test.png: predicted and true drivers and extremes at the test week with the most extremes
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
-from terraflux.ide.data import WindowData, truth_drivers
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.outputs import plot_test, write_predictions
 from terraflux.ide.stages import evaluate, load_model, predict
+from terraflux.ide.windows import WindowData
 from terraflux.train import select_device
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -31,8 +32,13 @@ device = select_device(threads=snakemake.threads)
 model, state = load_model(snakemake.input.checkpoint, device.device)
 data = WindowData(snakemake.input.dataset, params["weeks"], memory_gb=params["memory_gb"])
 if state["variables"] != data.variables:
-    raise ValueError(f"checkpoint variables {state['variables']} differ from the dataset's {data.variables}")
-truth, has_truth = truth_drivers(snakemake.input.truth, data) if snakemake.input.get("truth") else (None, None)
+    raise ValueError(
+        f"{snakemake.input.checkpoint}: variables {state['variables']} differ from the dataset's {data.variables}; "
+        "rerun ide_train"
+    )
+truth, has_truth = (None, None)
+if snakemake.input.get("truth"):
+    truth, has_truth = truth_drivers(snakemake.input.truth, snakemake.input.dataset)
 pred = predict(model, data, "test", tile=params["test_tile"], device=device)
 metrics = evaluate(pred, data, "test", params["threshold"], truth, has_truth)
 metrics.update(dataset=wc.dataset, backbone=wc.backbone, training=state["summary"], device=device.as_dict())

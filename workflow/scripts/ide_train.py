@@ -5,28 +5,28 @@ Params: weeks (T), model (ide.model), train (ide.train), test_tile, seed (run.se
 Output: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt (weights, model config, variables, training
         summary with the per-epoch history; loads with torch.load(weights_only=True)) and
         training.json (the summary with provenance).
-Several processes (config ``compute.train.gpus``/``tasks``, resources ``tasks``): distributed.launch starts this
+Several processes (config ``compute.train.gpus``/``tasks``, resources ``tasks``): launch.start starts this
 script as N data-parallel srun tasks that train together; rank 0 writes the outputs and the rule's log, rank N
 logs to ``<log>.rank<N>``.
 """
 
-import terraflux  # noqa: F401  (first: native libraries in a safe order)
 import json
 
+import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux.config import config_hash
 from terraflux.ide.stages import TrainSettings, train
-from terraflux.train import derive_seed, distributed
+from terraflux.train import derive_seed, launch
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
-log = setup_logging(snakemake, log_path=distributed.rank_log(snakemake.log[0]))
-distributed.launch(snakemake)  # batch step of a multi-task job: exec srun -n N; in a task: returns
+log = setup_logging(snakemake, log_path=launch.rank_log(snakemake.log[0]))
+launch.start(snakemake)  # batch step of a multi-task job: exec srun -n N; in a task: returns
 params = dict(snakemake.params.items())
 wc = snakemake.wildcards
 provenance = from_snakemake(snakemake, params=params)
 same_results = {**params, "train": {k: v for k, v in params["train"].items() if k != "memory_gb"}}
-with distributed.session() as dist:
+with launch.session() as dist:
     summary = train(
         snakemake.input.dataset,
         snakemake.output.checkpoint,

@@ -38,7 +38,7 @@ from terraflux.dere.models import (
 )
 from terraflux.errors import DataError
 from terraflux.train import DeviceInfo, Engine, FitResult, TrainConfig, derive_seed, make_generator
-from terraflux.train.distributed import Distributed
+from terraflux.train.launch import Distributed
 
 LOG = logging.getLogger(__name__)
 

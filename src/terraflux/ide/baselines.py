@@ -5,7 +5,8 @@
 - :func:`isolation_forest_drivers`: one scikit-learn ``IsolationForest`` per variable, fitted on training
   voxels (features: the 3 x 3 spatial neighbourhood at the week and the pixel one week before and after);
   the ``contamination`` share of the most isolated voxels are drivers.
-- :class:`DeepMIL`: multiple-instance ranking (Sultani et al., CVPR 2018). A bag is a pixel of a window; its
+- :class:`DeepMIL`: multiple-instance ranking (Sultani, Chen & Shah, "Real-world anomaly detection in
+  surveillance videos", CVPR 2018). A bag is a pixel of a window; its
   instances are the (variable, week) voxels; a per-variable 3-D convolutional scorer gives each instance a
   score in (0, 1) and the bag's score is the maximum. Trained with the ranking hinge between extreme bags
   and bags without any extreme in the window, plus sparsity and temporal smoothness of the scores of
@@ -14,13 +15,18 @@
 
 from __future__ import annotations
 
+from terraflux.ide.model import grouped_conv
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
-from terraflux.ide.model import grouped_conv
+# DeepMIL's loss weights of the scores' sparsity and temporal smoothness (Sultani et al., 2018: 8e-5 each)
+DEEPMIL_SPARSITY = 8e-5
+DEEPMIL_SMOOTHNESS = 8e-5
+DEEPMIL_HIDDEN = 8  # channels of the per-variable instance scorer
 
 
 def naive_drivers(inputs: np.ndarray, threshold: float) -> np.ndarray:
@@ -38,7 +44,14 @@ def _features(cube: np.ndarray) -> np.ndarray:
 
 
 def isolation_forest_drivers(
-    inputs: np.ndarray, train_weeks: np.ndarray, predict_weeks: np.ndarray, *, contamination: float, samples: int, seed: int, threads: int = 1
+    inputs: np.ndarray,
+    train_weeks: np.ndarray,
+    predict_weeks: np.ndarray,
+    *,
+    contamination: float,
+    samples: int,
+    seed: int,
+    threads: int | None,
 ) -> np.ndarray:
     """Drivers [V, len(predict_weeks), H, W] from one isolation forest per variable (first channel)."""
     from sklearn.ensemble import IsolationForest
@@ -61,7 +74,7 @@ def isolation_forest_drivers(
 class DeepMIL(nn.Module):
     """Per-variable instance scorer; returns the same keys as the IDE model (logits, drivers)."""
 
-    def __init__(self, variables: int, channels: int, hidden: int = 8):
+    def __init__(self, variables: int, channels: int, hidden: int = DEEPMIL_HIDDEN):
         super().__init__()
         self.net = nn.Sequential(
             grouped_conv(variables, channels, hidden),
@@ -79,7 +92,12 @@ class DeepMIL(nn.Module):
         return {"scores": scores, "logits": torch.logit(bag), "drivers": scores > 0.5}
 
 
-def deepmil_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], sparsity: float = 8e-5, smoothness: float = 8e-5) -> torch.Tensor:
+def deepmil_loss(
+    out: dict[str, torch.Tensor],
+    batch: dict[str, torch.Tensor],
+    sparsity: float = DEEPMIL_SPARSITY,
+    smoothness: float = DEEPMIL_SMOOTHNESS,
+) -> torch.Tensor:
     """Ranking hinge max(0, 1 - s(extreme bag) + s(normal bag)) over shuffled pairs, plus sparsity and
     temporal smoothness of the instance scores in extreme bags."""
     bag = torch.sigmoid(out["logits"])
@@ -94,5 +112,9 @@ def deepmil_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], s
         ineg = torch.randperm(len(s_neg), generator=generator)[:k].to(bag.device)
         loss = loss + F.relu(1 - s_pos[ip] + s_neg[ineg]).mean()
         scores = out["scores"].permute(0, 3, 4, 1, 2)[pos]  # [k, V, T]
-        loss = loss + sparsity * scores.sum(dim=(1, 2)).mean() + smoothness * (scores[..., 1:] - scores[..., :-1]).pow(2).sum(dim=(1, 2)).mean()
+        loss = (
+            loss
+            + sparsity * scores.sum(dim=(1, 2)).mean()
+            + smoothness * (scores[..., 1:] - scores[..., :-1]).pow(2).sum(dim=(1, 2)).mean()
+        )
     return loss

@@ -12,9 +12,9 @@ A weekly cube ``data[variable, time, y, x]`` (float32) is built from
   dilated in time by -``lag_weeks`` .. +``lead_weeks``, minus the core: the reference's two extra classes), so
   that the driver loss does not pull true drivers to "normal";
 - drivers: each coupled variable v has one contiguous window of offsets [a_v, b_v] within
-  [-``lead_weeks``, +``lag_weeks``] (default -9 .. +4, the coupling matrix [V, 14]); its driver intensity
-  at week w is D_v(w) = max over o in [a_v, b_v] of I(w + o), i.e. anomalies from up to 9 weeks before to
-  4 weeks after each extreme; ``driver = D_v > 0``; uncoupled variables have no drivers;
+  [-``lead_weeks``, +``lag_weeks``] (the coupling matrix [V, lead + lag + 1]); its driver intensity
+  at week w is D_v(w) = max over o in [a_v, b_v] of I(w + o), i.e. anomalies from up to ``lead_weeks`` weeks
+  before to ``lag_weeks`` weeks after each extreme; ``driver = D_v > 0``; uncoupled variables have no drivers;
 - distractors: random events of the same shapes per variable, independent of the extremes (not drivers).
 
 Inside an anomaly of intensity E (driver or distractor) the value is
@@ -32,13 +32,13 @@ rasterised on their bounding boxes only; memory is O(V x chunk_weeks x H x W) fl
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
 
 from terraflux.errors import ConfigError
+
+import numpy as np
 
 SHAPES = ("cube", "gaussian", "random_walk", "onset", "local")
 NOISES = ("white", "laplace", "cauchy", "red")
@@ -48,47 +48,55 @@ WEEKS_PER_YEAR = 52
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """Size and statistics of the benchmark (defaults: the demo; the paper: 200 x 200 x 2392 weeks)."""
+    """Size and statistics of the benchmark: config ``ide.benchmark`` (:meth:`from_dict`) and a seed.
 
-    variables: tuple[str, ...] = ("al", "t2m", "tcc", "tp", "r2", "vsw")
-    uncoupled: int = 2
-    height: int = 64
-    width: int = 64
-    weeks: int = 1040
-    train_fraction: float = 0.74
-    val_fraction: float = 0.13
-    events_per_year: float = 24.0
-    distractors_per_year: float = 2.0
-    event_radius: tuple[int, int] = (4, 12)
-    event_weeks: tuple[int, int] = (1, 6)
-    lead_weeks: int = 9
-    lag_weeks: int = 4
-    driver_window: tuple[int, int] = (2, 6)
-    noise_sigma: tuple[float, float] = (0.3, 0.8)
-    kb: tuple[float, float] = (0.1, 0.4)
-    kn: tuple[float, float] = (0.0, 0.5)
-    ks: tuple[float, float] = (3.0, 5.0)
-    red_phi: float = 0.7
-    chunk_weeks: int = 8
-    seed: int = 0
-    shapes: tuple[str, ...] = field(default=SHAPES)
+    The paper's benchmark is 200 x 200 pixels x 2392 weeks (Shams Eddin & Gall, NeurIPS 2024).
+    """
+
+    variables: tuple[str, ...]
+    uncoupled: int
+    height: int
+    width: int
+    weeks: int
+    train_fraction: float
+    val_fraction: float
+    events_per_year: float
+    distractors_per_year: float
+    event_radius: tuple[int, int]
+    event_weeks: tuple[int, int]
+    lead_weeks: int
+    lag_weeks: int
+    driver_window: tuple[int, int]
+    noise_sigma: tuple[float, float]
+    kb: tuple[float, float]
+    kn: tuple[float, float]
+    ks: tuple[float, float]
+    red_phi: float
+    chunk_weeks: int
+    seed: int
+    shapes: tuple[str, ...]
 
     def __post_init__(self) -> None:
         if not 0 <= self.uncoupled < len(self.variables):
-            raise ConfigError(f"ide.benchmark.uncoupled must be in [0, {len(self.variables) - 1}], got {self.uncoupled}")
+            raise ConfigError(
+                f"ide.benchmark.uncoupled must be in [0, {len(self.variables) - 1}], got {self.uncoupled}"
+            )
         if self.train_fraction + self.val_fraction >= 1:
-            raise ConfigError("ide.benchmark.train_fraction + val_fraction must be below 1 (the rest is the test split)")
+            raise ConfigError(
+                "ide.benchmark.train_fraction + val_fraction must be below 1 (the rest is the test split)"
+            )
         unknown = set(self.shapes) - set(SHAPES)
         if unknown:
             raise ConfigError(f"ide.benchmark.shapes: unknown {sorted(unknown)}; allowed {', '.join(SHAPES)}")
         low, high = self.driver_window
         if not 1 <= low <= high <= self.lead_weeks + self.lag_weeks + 1:
             raise ConfigError(
-                f"ide.benchmark.driver_window {self.driver_window} must satisfy 1 <= min <= max <= lead_weeks + lag_weeks + 1"
+                f"ide.benchmark.driver_window {self.driver_window} must satisfy "
+                "1 <= min <= max <= lead_weeks + lag_weeks + 1"
             )
 
     @classmethod
-    def from_dict(cls, params: dict, seed: int) -> "BenchmarkConfig":
+    def from_dict(cls, params: dict, seed: int) -> BenchmarkConfig:
         """From the config subtree ``ide.benchmark`` (lists become tuples) and a derived seed."""
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         return cls(**values, seed=seed)
@@ -134,7 +142,9 @@ class Event:
         for t in range(t_lo, t_hi):
             k = t - self.t0
             if self.shape in ("cube", "local"):
-                field_ = ((np.abs(yy - self.cy) <= self.radius) & (np.abs(xx - self.cx) <= self.radius)) * self.amplitude
+                field_ = (
+                    (np.abs(yy - self.cy) <= self.radius) & (np.abs(xx - self.cx) <= self.radius)
+                ) * self.amplitude
             elif self.shape == "gaussian":
                 tc = (self.weeks - 1) / 2
                 st = max(self.weeks / 4, 0.5)
@@ -232,7 +242,9 @@ def design(cfg: BenchmarkConfig) -> Design:
     base_kind = [str(rng.choice(BASES)) for _ in range(nv)]
     noise_kind = [NOISES[i] for i in rng.permutation(np.arange(nv) % len(NOISES))]
     offset = np.stack([rng.uniform(1, 3) + 0.5 * _smooth_field(rng, h, w) for _ in range(nv)]).astype(np.float32)
-    amplitude = np.stack([rng.uniform(0.5, 2) * (1 + 0.3 * _smooth_field(rng, h, w)) for _ in range(nv)]).astype(np.float32)
+    amplitude = np.stack([rng.uniform(0.5, 2) * (1 + 0.3 * _smooth_field(rng, h, w)) for _ in range(nv)]).astype(
+        np.float32
+    )
     sigma = rng.uniform(*cfg.noise_sigma, size=nv)
     slope = rng.choice([-1, 1], size=nv) * 0.5 * sigma / cfg.weeks
     coupled = np.ones(nv, bool)
@@ -320,7 +332,9 @@ def generate(d: Design) -> Iterator[Chunk]:
                 noise = (rng.standard_cauchy((n, h, w)) * (sigma / 2)).astype(np.float32)
             else:
                 phi = np.float32(cfg.red_phi)
-                eps = rng.standard_normal((n, h, w), dtype=np.float32) * sigma * np.float32(math.sqrt(1 - cfg.red_phi**2))
+                eps = (
+                    rng.standard_normal((n, h, w), dtype=np.float32) * sigma * np.float32(math.sqrt(1 - cfg.red_phi**2))
+                )
                 noise = np.empty((n, h, w), np.float32)
                 for i in range(n):
                     red_state[v] = phi * red_state[v] + eps[i]
@@ -335,7 +349,9 @@ def generate(d: Design) -> Iterator[Chunk]:
             distractor[v] = dist > 0
             np.maximum(intensity, dist, out=intensity)
             scaled_noise = noise * np.exp2(np.float32(d.kn[v]) * intensity)
-            shift = d.sign[v] * (np.abs(base) * (np.exp2(np.float32(d.kb[v]) * intensity) - 1) + np.float32(d.ks[v]) * sigma * intensity)
+            shift = d.sign[v] * (
+                np.abs(base) * (np.exp2(np.float32(d.kb[v]) * intensity) - 1) + np.float32(d.ks[v]) * sigma * intensity
+            )
             data[v] = base + scaled_noise + shift.astype(np.float32)
         extreme = ext[lag : lag + n] > 0
         near = np.zeros((n, h, w), bool)

@@ -1,7 +1,8 @@
 """Losses of the IDE model (shapes as in :mod:`terraflux.ide.model`).
 
 total = weighted BCE(joint logits) + sum over variables of weighted BCE(variable logits)
-        + ``driver_weight`` (100) * driver loss + LFQ loss (commitment and entropy terms, in the quantiser)
+        + ``driver_weight`` (config ide.train; the reference: 100) * driver loss
+        + LFQ loss (commitment and entropy terms, in the quantiser)
 
 - class weights per batch, over valid pixels: w_c = log((n_c / n)^-0.5 + 1.1) for c in {normal, extreme};
 - driver loss: where no (loose) extreme occurred at a pixel in the whole window, every variable and week
@@ -42,13 +43,22 @@ def driver_loss(codes: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
     return ((codes.float() + 1).abs() / 2 * mask).sum() / mask.sum().clamp_min(1)
 
 
-def ide_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], driver_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def ide_loss(
+    out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], driver_weight: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss and its parts (detached) for logging."""
     target, valid = batch["target"], batch["valid"]
     weights = class_weights(target, valid)
     joint = weighted_bce(out["logits"], target, weights)
-    per_var = sum(weighted_bce(out["variable_logits"][:, v], target, weights) for v in range(out["variable_logits"].shape[1]))
+    per_var = sum(
+        weighted_bce(out["variable_logits"][:, v], target, weights) for v in range(out["variable_logits"].shape[1])
+    )
     drivers = driver_loss(out["codes"], batch["normal"])
     total = joint + per_var + driver_weight * drivers + out["lfq_loss"]
-    parts = {"bce": joint.detach(), "bce_variables": per_var.detach(), "driver": drivers.detach(), "lfq": out["lfq_loss"].detach()}
+    parts = {
+        "bce": joint.detach(),
+        "bce_variables": per_var.detach(),
+        "driver": drivers.detach(),
+        "lfq": out["lfq_loss"].detach(),
+    }
     return total, parts

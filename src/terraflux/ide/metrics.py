@@ -18,7 +18,7 @@ class Confusion:
     fn: int = 0
     tn: int = 0
 
-    def add(self, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> "Confusion":
+    def add(self, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
         pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
         if valid is not None:
             valid = np.broadcast_to(np.asarray(valid, bool), pred.shape)
@@ -29,7 +29,7 @@ class Confusion:
         self.tn += int(np.count_nonzero(~pred & ~truth))
         return self
 
-    def __add__(self, other: "Confusion") -> "Confusion":
+    def __add__(self, other: Confusion) -> Confusion:
         return Confusion(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
 
     def as_dict(self) -> dict:

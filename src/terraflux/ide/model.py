@@ -1,10 +1,15 @@
 """The IDE model: independent per-variable encoders, a binary lookup-free quantiser, an extremes classifier.
 
+The model of Shams Eddin & Gall, "Identifying spatio-temporal drivers of extreme events" (NeurIPS 2024):
+encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (Gu & Dao, 2023); lookup-free
+quantisation (LFQ) of Yu et al., "Language model beats diffusion" (ICLR 2024). The reference's settings and
+where the demo's differ are listed in config ``ide.model`` (workflow/schemas/ide.schema.yaml).
+
 Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
 
 - input ``x``: [N, V, C, T + context, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean
   and std on reanalyses; ``context`` = 0 unless ``encoder_context`` is 'past');
-- encoder features: [N, V * F, T, H, W] with F = ``features`` (16), no spatial or temporal downsampling;
+- encoder features: [N, V * F, T, H, W] with F = ``features``, no spatial or temporal downsampling;
 - quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
   driver mask = z > 0, [N, V, T, H, W];
 - classifier, from the quantised features only: a joint head over all variables and one head per
@@ -13,17 +18,15 @@ Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x
 
 Position in the window (``encoder_context``): with the reference's zero-padded 3 x 3 x 3 encoder
 convolutions ('padded') the receptive field is wider than T and reaches past the window's edges, so the
-encoders can tell where in the window a week lies. Trained, they flag a driver only at the positions the
-classifier reads (measured on the demo: never in the two oldest weeks; replicating the edge instead of
-zeros moved the dependence, did not remove it), and most drivers lose the majority vote over the T windows
-covering them. With 'past' the encoders' convolutions are unpadded in time and the model reads
-:func:`context_weeks` real weeks before the window: a week's code depends on that week and the weeks
-before it only, the same in every window (cnn3d exactly; swin3d's attention windows still partition the
-weeks). But an encoder that sees a week's past learns to flag only the later weeks of an anomaly (measured on
-the demo: recall ~0 in the first 2-3 weeks of a driver, ~0.9 after), which tells the classifier when an
-extreme starts. ``encoder_time_kernel`` 1 (the demo default) computes a week's code from that week alone
-(3 x 3 pixels per convolution): the code flags the anomaly itself, in every week of it, and the
-classifier's temporal convolutions learn the lags (README 'IDE').
+encoders can tell where in the window a week lies, and can learn to flag a driver only at the positions the
+classifier reads; a week's drivers then depend on the window, and the majority vote over the T windows
+covering a week loses them. With 'past' the encoders' convolutions are unpadded in time and the model reads
+:func:`context_weeks` real weeks before the window: a week's code depends on that week and the weeks before
+it only, the same in every window (cnn3d exactly; swin3d's attention windows still partition the weeks).
+An encoder that sees a week's past can still learn to flag only the later weeks of an anomaly, which tells
+the classifier when an extreme starts. ``encoder_time_kernel`` 1 computes a week's code from that week alone
+(3 x 3 pixels per convolution): the code flags the anomaly itself, in every week of it, and the classifier's
+temporal convolutions learn the lags.
 
 The V encoders share no weights. They run as one grouped network (grouped convolutions, per-variable
 linear layers), which is the same computation as V separate networks, in one kernel call per layer.
@@ -34,12 +37,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from terraflux.errors import ConfigError
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from vector_quantize_pytorch import LFQ
-
-from terraflux.errors import ConfigError
 
 BACKBONES = ("cnn3d", "swin3d", "mamba")
 ENCODER_CONTEXTS = ("padded", "past")
@@ -47,32 +50,45 @@ ENCODER_CONTEXTS = ("padded", "past")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Hyper-parameters of :class:`IDEModel` (defaults: the reference sizes)."""
+    """Hyper-parameters of :class:`IDEModel`: config ``ide.model`` (:meth:`from_dict`), the number of
+    variables and channels per variable of the dataset, and the backbone."""
 
     variables: int
-    channels: int = 1
-    backbone: str = "cnn3d"
-    hidden: int = 16
-    features: int = 16
-    cnn_blocks: int = 2
-    swin_depths: tuple[int, ...] = (2, 1)
-    swin_heads: tuple[int, ...] = (2, 2)
-    swin_windows: tuple[tuple[int, int, int], ...] = ((2, 4, 4), (8, 1, 1))
-    swin_mlp_ratio: float = 2.0
-    classifier_hidden: int = 16
-    lfq_commitment_weight: float = 3.0
-    lfq_entropy_weight: float = 0.1
-    lfq_diversity_gamma: float = 1.0
-    code_init_bias: float = -1.0
-    encoder_time_kernel: int = 3
-    encoder_context: str = "padded"
+    channels: int
+    backbone: str
+    hidden: int
+    features: int
+    cnn_blocks: int
+    swin_depths: tuple[int, ...]
+    swin_heads: tuple[int, ...]
+    swin_windows: tuple[tuple[int, int, int], ...]
+    swin_mlp_ratio: float
+    classifier_hidden: int
+    lfq_commitment_weight: float
+    lfq_entropy_weight: float
+    lfq_diversity_gamma: float
+    code_init_bias: float
+    encoder_time_kernel: int
+    encoder_context: str
+
+    @classmethod
+    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> ModelConfig:
+        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples)."""
+        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone")}
+        for key, value in values.items():
+            if isinstance(value, list):
+                values[key] = tuple(tuple(x) if isinstance(x, list) else x for x in value)
+        return cls(variables=variables, channels=channels, backbone=backbone, **values)
 
     def __post_init__(self) -> None:
         if self.encoder_context not in ENCODER_CONTEXTS:
-            raise ConfigError(f"ide.model.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}, got {self.encoder_context!r}")
+            raise ConfigError(
+                f"ide.model.encoder_context must be one of {', '.join(ENCODER_CONTEXTS)}, got {self.encoder_context!r}"
+            )
         if self.encoder_time_kernel < 1 or (self.encoder_context == "padded" and self.encoder_time_kernel % 2 == 0):
             raise ConfigError(
-                f"ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), got {self.encoder_time_kernel}"
+                "ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), "
+                f"got {self.encoder_time_kernel}"
             )
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
@@ -80,7 +96,9 @@ class ModelConfig:
             raise ConfigError("ide.model.swin_depths, swin_heads and swin_windows must have the same length")
         for heads in self.swin_heads:
             if self.hidden % heads:
-                raise ConfigError(f"ide.model.hidden ({self.hidden}) must be divisible by every swin head count ({heads})")
+                raise ConfigError(
+                    f"ide.model.hidden ({self.hidden}) must be divisible by every swin head count ({heads})"
+                )
 
 
 # ----------------------------------------------------------------------------------------------- grouped layers
@@ -182,7 +200,7 @@ def encoder_kernel(cfg: ModelConfig) -> tuple[int, int, int]:
 
 
 def _fit_window(window: tuple[int, int, int], size: tuple[int, int, int]) -> tuple[int, ...]:
-    return tuple(min(w, s) for w, s in zip(window, size))
+    return tuple(min(w, s) for w, s in zip(window, size, strict=True))
 
 
 class WindowAttention3d(nn.Module):
@@ -200,7 +218,9 @@ class WindowAttention3d(nn.Module):
         wt, wh, ww = self.window
         self.bias_table = nn.Parameter(torch.zeros(groups, heads, (2 * wt - 1) * (2 * wh - 1) * (2 * ww - 1)))
         nn.init.trunc_normal_(self.bias_table, std=0.02)
-        coords = torch.stack(torch.meshgrid(torch.arange(wt), torch.arange(wh), torch.arange(ww), indexing="ij")).flatten(1)
+        coords = torch.stack(
+            torch.meshgrid(torch.arange(wt), torch.arange(wh), torch.arange(ww), indexing="ij")
+        ).flatten(1)
         rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0)  # [L, L, 3]
         rel += torch.tensor([wt - 1, wh - 1, ww - 1])
         index = (rel[..., 0] * (2 * wh - 1) + rel[..., 1]) * (2 * ww - 1) + rel[..., 2]
@@ -235,7 +255,8 @@ class WindowAttention3d(nn.Module):
         region = torch.zeros(size, device=device)
         label = 0
         slices = [
-            ((slice(0, -win), slice(-win, -s), slice(-s, None)) if s else (slice(None),)) for win, s in zip(self.window, shift)
+            ((slice(0, -win), slice(-win, -s), slice(-s, None)) if s else (slice(None),))
+            for win, s in zip(self.window, shift, strict=True)
         ]
         for st in slices[0]:
             for sh in slices[1]:
@@ -267,8 +288,8 @@ class SwinBlock3d(nn.Module):
         window = _fit_window(self.window, size)
         if window != self.attn.window:
             raise ValueError(f"swin window {self.attn.window} does not fit the input {size}")
-        shift = tuple(w // 2 if (self.shifted and w < s) else 0 for w, s in zip(window, size))
-        pad = [(-s) % w for s, w in zip(size, window)]
+        shift = tuple(w // 2 if (self.shifted and w < s) else 0 for w, s in zip(window, size, strict=True))
+        pad = [(-s) % w for s, w in zip(size, window, strict=True)]
         y = self.norm1(x)
         if any(pad):
             y = F.pad(y, (0, 0, 0, pad[2], 0, pad[1], 0, pad[0]))
@@ -292,7 +313,7 @@ class Swin3dEncoder(nn.Module):
         self.temporal_convs = 1
         self.embed = encoder_conv(cfg, v, cfg.channels, d)
         blocks = []
-        for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows):
+        for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows, strict=True):
             fitted = _fit_window(tuple(window), size)
             for i in range(depth):
                 blocks.append(SwinBlock3d(v, d, heads, fitted, shifted=i % 2 == 1, mlp_ratio=cfg.swin_mlp_ratio))
@@ -340,7 +361,10 @@ class MambaEncoder(nn.Module):
         e = self.embed(x)
         n, _, t, h, w = e.shape
         seq = e.reshape(n, self.groups, self.dim, t * h * w).transpose(-1, -2)  # [N, V, L, D]
-        out = [seq[:, i] + mixer(norm(seq[:, i])) for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms))]
+        out = [
+            seq[:, i] + mixer(norm(seq[:, i]))
+            for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms, strict=True))
+        ]
         y = torch.stack(out, 1).transpose(-1, -2)
         return y.reshape(n, self.groups * self.dim, t, h, w)
 
@@ -361,11 +385,10 @@ class BinaryQuantizer(nn.Module):
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
         self.project_in = VariableLinear(v, f, 1, dim=1)
-        # ``code_init_bias`` -1 (default) starts every code "normal": with a symmetric start (0) about half the
-        # codes start as "driver", the 100x driver loss dominates the first steps and teaches the encoders
+        # ``code_init_bias`` -1 starts every code "normal": from a symmetric start (0) about half the codes
+        # start as "driver", the heavily weighted driver loss dominates the first steps and teaches the encoders
         # that anomalies are normal. From "normal" only the extremes' BCE, through the straight-through code,
-        # turns anomalies into drivers; the 3 x 3 x 3 encoders manage that (position-specifically), encoders
-        # seeing one week did not from either start (demo: no driver code after 150-200 steps).
+        # turns anomalies into drivers.
         with torch.no_grad():
             self.project_in.bias.fill_(cfg.code_init_bias)
         self.project_out = VariableLinear(v, 1, f, dim=1)
@@ -457,7 +480,9 @@ class IDEModel(nn.Module):
             self.encoder = Swin3dEncoder(cfg, (after_embed, *self.size[1:]))
         else:
             self.encoder = MambaEncoder(cfg)
-        self.to_features = nn.Sequential(encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features))
+        self.to_features = nn.Sequential(
+            encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features)
+        )
         self.quantizer = BinaryQuantizer(cfg)
         self.joint_head = TemporalHead(1, v * cfg.features, cfg.classifier_hidden, self.size[0])
         self.variable_heads = TemporalHead(v, cfg.features, cfg.classifier_hidden, self.size[0])
@@ -470,7 +495,9 @@ class IDEModel(nn.Module):
         """
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
-            raise ValueError(f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}")
+            raise ValueError(
+                f"model expects {self.cfg.variables} variables x {self.cfg.channels} channels, got {v} x {c}"
+            )
         if t <= self.context:
             raise ValueError(f"model reads {self.context} weeks of context before each window: got only {t} weeks")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)

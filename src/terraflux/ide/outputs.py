@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from terraflux.ide.windows import WindowData
 
-from terraflux.ide.data import WindowData
+import numpy as np
 
 
 def write_predictions(pred: dict, data: WindowData, path: str | Path, attrs: dict) -> None:

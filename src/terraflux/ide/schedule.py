@@ -21,6 +21,10 @@ def warmup_cosine_factor(step: int, warmup: int, total: int, min_ratio: float = 
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0
+) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR following :func:`warmup_cosine_factor` (checkpointable with the engine)."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine_factor(step, warmup, total, min_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine_factor(step, warmup, total, min_ratio)
+    )

@@ -1,63 +1,72 @@
 """Stage functions of the IDE workflow (called by ``workflow/scripts/ide_*.py``).
 
-- :func:`train`: fit an :class:`~terraflux.ide.model.IDEModel` on a ``dataset.zarr`` with the shared
-  engine (:mod:`terraflux.train`: seeds, device, bf16 on CUDA, resume, early stopping); Adam with weight
-  decay, warm-up + cosine schedule stepped per optimiser step, random crops with flips.
-- :func:`predict`: run a trained model over every window of a split (spatial tiles), returning extremes
-  probabilities at each target week and the majority-vote driver maps.
+- :func:`train` (rule ``ide_train``): fit an :class:`~terraflux.ide.model.IDEModel` on a ``dataset.zarr``
+  with the shared engine (:mod:`terraflux.train`: seeds, device, bf16 on CUDA, resume, early stopping,
+  data-parallel processes); Adam with weight decay, warm-up + cosine schedule stepped per optimiser step,
+  random crops with flips.
+- :func:`load_model`, :func:`predict` (rule ``ide_test``): run a trained model over every window of a split
+  (spatial tiles), returning extremes probabilities at each target week and the majority-vote driver maps.
 - :func:`evaluate`: extremes metrics on valid pixels; driver metrics against a ground truth if given.
+- :func:`baselines` (rule ``ide_baselines``): the baselines and the trained models in one table.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from terraflux.ide.data import WindowData, evenly, stack, tiles, training_batches
+from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import ide_loss
-from terraflux.ide.metrics import Confusion, binary_metrics, driver_metrics
+from terraflux.ide.metrics import binary_metrics, driver_metrics
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.schedule import warmup_cosine
+from terraflux.ide.table import baseline_rows, table_row
+from terraflux.ide.windows import (
+    WindowData,
+    WindowSampling,
+    evenly_spaced,
+    stack_windows,
+    tile_slices,
+    training_batches,
+)
 from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
 from terraflux.train.device import autocast
-from terraflux.train.distributed import Distributed
+from terraflux.train.launch import Distributed
+
+import numpy as np
+import torch
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings (config ``ide.train``)."""
+    """Training settings: config ``ide.train`` (:meth:`from_dict`).
 
-    crop: int = 32
-    positive_fraction: float = 0.5
-    batch_size: int = 4
-    epochs: int = 12
-    steps_per_epoch: int = 50
-    lr: float = 1e-3
-    weight_decay: float = 3e-3
-    warmup_epochs: int = 2
-    driver_weight: float = 100.0
-    grad_clip: float = 1.0
-    patience: int = 0
-    val_windows: int = 16
-    checkpoint_every: int = 50
-    memory_gb: float = 8.0  # the dataset's memory budget (WindowData); does not change the results
+    ``memory_gb`` bounds the dataset's memory (:class:`~terraflux.ide.windows.WindowData`).
+    """
+
+    crop: int
+    positive_fraction: float
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: int
+    driver_weight: float
+    grad_clip: float
+    patience: int
+    val_windows: int
+    checkpoint_every: int
+    memory_gb: float
 
     @classmethod
-    def from_dict(cls, params: dict) -> "TrainSettings":
+    def from_dict(cls, params: dict) -> TrainSettings:
         return cls(**params)
-
-
-def model_config(params: dict, backbone: str, variables: int, channels: int) -> ModelConfig:
-    """ModelConfig from config ``ide.model`` (lists become tuples)."""
-    values = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v) for k, v in params.items()}
-    return ModelConfig(variables=variables, channels=channels, backbone=backbone, **values)
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -68,10 +77,10 @@ def validation_batches(data: WindowData, count: int, tile: int, context: int = 0
     """Fixed validation windows (evenly spaced over the val split), each as full-frame tiles."""
     _, _, _, h, w = data.shape
     batches = []
-    for t in evenly(data.targets("val"), count):
-        for ys in tiles(h, tile):
-            for xs in tiles(w, tile):
-                batches.append(stack([data.window(int(t), ys, xs, context)]))
+    for t in evenly_spaced(data.target_weeks("val"), count):
+        for ys in tile_slices(h, tile):
+            for xs in tile_slices(w, tile):
+                batches.append(stack_windows([data.window(int(t), ys, xs, context)]))
     return batches
 
 
@@ -86,13 +95,14 @@ def train(
     seed: int,
     threads: int | None,
     fingerprint: str,
-    tile: int = 0,
+    tile: int,
     provenance: dict | None = None,
     dist: Distributed | None = None,
 ) -> dict:
     """Train and write ``checkpoint`` (weights, model config, variables, training summary, ``provenance``).
 
-    ``dist``: data-parallel processes (:mod:`terraflux.train.distributed`): each trains on its part of every
+    ``model_params``: config ``ide.model``; ``tile``: config ``ide.test_tile`` (validation windows).
+    ``dist``: data-parallel processes (:mod:`terraflux.train.launch`): each trains on its part of every
     batch through the engine; rank 0 writes the checkpoint.
 
     The engine's rolling resume state lives beside it (``.resume.pt``), so a killed job continues when
@@ -103,7 +113,7 @@ def train(
     data = WindowData(dataset, weeks, memory_gb=settings.memory_gb)
     nv, nc, _, h, w = data.shape
     crop = min(settings.crop, h, w)
-    cfg = model_config(model_params, backbone, nv, nc)
+    cfg = ModelConfig.from_dict(model_params, variables=nv, channels=nc, backbone=backbone)
     model = IDEModel(cfg, (weeks, crop, crop))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     total = settings.epochs * settings.steps_per_epoch
@@ -118,21 +128,25 @@ def train(
     )
     checkpoint = Path(checkpoint)
     resume = checkpoint.with_name(f".{checkpoint.name}.resume.pt")
-    engine = Engine(model, optimizer, engine_cfg, resume_path=resume, scheduler=scheduler, device=device, fingerprint=fingerprint, dist=dist)
+    engine = Engine(
+        model,
+        optimizer,
+        engine_cfg,
+        resume_path=resume,
+        scheduler=scheduler,
+        device=device,
+        fingerprint=fingerprint,
+        dist=dist,
+    )
     dev = device.device
     val = validation_batches(data, settings.val_windows, tile, model.context)
 
+    sampling = WindowSampling(
+        settings.batch_size, settings.steps_per_epoch, crop, settings.positive_fraction, context=model.context
+    )
+
     def epoch_batches(epoch: int):
-        return training_batches(
-            data,
-            batch_size=settings.batch_size,
-            steps=settings.steps_per_epoch,
-            crop=crop,
-            seed=seed,
-            epoch=epoch,
-            positive_fraction=settings.positive_fraction,
-            context=model.context,
-        )
+        return training_batches(data, sampling, seed=seed, epoch=epoch)
 
     def train_step(model: IDEModel, batch):
         batch = _to_device(batch, dev)
@@ -173,10 +187,13 @@ def train(
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> tuple[IDEModel, dict]:
+    """The trained model of a :func:`train` checkpoint on ``device`` (eval mode) and the checkpoint's state."""
     state = load_checkpoint(checkpoint, map_location="cpu")
     values = state["model_config"]
-    values = {k: (tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v) for k, v in values.items()}
-    model = IDEModel(ModelConfig(**values), tuple(state["size"]))
+    cfg = ModelConfig.from_dict(
+        values, variables=values["variables"], channels=values["channels"], backbone=values["backbone"]
+    )
+    model = IDEModel(cfg, tuple(state["size"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), state
 
@@ -186,15 +203,15 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
     """Every window of ``split``: extremes probability [n_targets, H, W] at the target weeks and the majority
     vote of the driver masks over the weeks the windows cover (from the first window's first week)."""
     nv, _, _, h, w = data.shape
-    targets = data.targets(split)
+    targets = data.target_weeks(split)
     if len(targets) == 0:
         raise ValueError(f"no {split} window")
     first = int(targets[0]) - data.weeks + 1
     vote = DriverVote(nv, first, int(targets[-1]) - first + 1, h, w)
     prob = np.zeros((len(targets), h, w), np.float32)
     for i, t in enumerate(targets):
-        for ys in tiles(h, tile):
-            for xs in tiles(w, tile):
+        for ys in tile_slices(h, tile):
+            for xs in tile_slices(w, tile):
                 window = data.window(int(t), ys, xs, getattr(model, "context", 0))  # weeks read before the window
                 x = torch.from_numpy(np.ascontiguousarray(window["x"]))[None].to(device.device)
                 with autocast(device):
@@ -206,20 +223,27 @@ def predict(model: IDEModel, data: WindowData, split: str, *, tile: int, device)
 
 
 def evaluate(
-    pred: dict, data: WindowData, split: str, threshold: float, truth_drivers: np.ndarray | None, has_truth: np.ndarray | None = None
+    pred: dict,
+    data: WindowData,
+    split: str,
+    threshold: float,
+    truth: np.ndarray | None,
+    has_truth: np.ndarray | None = None,
 ) -> dict:
     """Metrics: extremes (valid pixels of the target weeks) and, with a truth [V, T, H, W], drivers over
     the weeks of ``split`` (pixels valid at that week), for the variables with ``has_truth`` (default all)."""
     t = pred["targets"]
     extremes = binary_metrics(pred["probability"] >= threshold, data.extreme[t], data.valid[t])
     metrics = {"split": split, "threshold": threshold, "windows": int(len(t)), "extremes": extremes}
-    if truth_drivers is not None:
+    if truth is not None:
         weeks = np.arange(pred["first_week"], pred["first_week"] + pred["drivers"].shape[1])
         in_split = data.split[weeks] == data.split[t[0]]
         valid = data.valid[weeks][in_split] & pred["covered"][in_split]
         keep = np.ones(len(data.variables), bool) if has_truth is None else np.asarray(has_truth, bool)
-        names = [v for v, k in zip(data.variables, keep) if k]
-        metrics["drivers"] = driver_metrics(pred["drivers"][keep][:, in_split], truth_drivers[keep][:, weeks][:, in_split], names, valid)
+        names = [v for v, k in zip(data.variables, keep, strict=True) if k]
+        metrics["drivers"] = driver_metrics(
+            pred["drivers"][keep][:, in_split], truth[keep][:, weeks][:, in_split], names, valid
+        )
         metrics["drivers"]["weeks"] = int(in_split.sum())
     return metrics
 
@@ -235,13 +259,21 @@ def _plain(value):
     return value
 
 
-__all__ = ["Confusion", "TrainSettings", "evaluate", "load_model", "predict", "train"]
-
-
 def train_deepmil(
-    data: WindowData, *, steps: int, crop: int, batch_size: int, positive_fraction: float, seed: int, threads: int | None, resume: str | Path
-):
-    """Fit the DeepMIL baseline with the shared engine (Adam 1e-3, one epoch of ``steps`` steps)."""
+    data: WindowData,
+    *,
+    steps: int,
+    lr: float,
+    grad_clip: float,
+    crop: int,
+    batch_size: int,
+    positive_fraction: float,
+    seed: int,
+    threads: int | None,
+    resume: str | Path,
+) -> tuple[torch.nn.Module, object]:
+    """Fit the DeepMIL baseline with the shared engine (Adam at a constant ``lr``, one epoch of ``steps``
+    steps) on the training windows the model sees; returns the model (eval mode) and its device."""
     from terraflux.ide.baselines import DeepMIL, deepmil_loss
 
     seed_everything(seed)
@@ -249,18 +281,62 @@ def train_deepmil(
     nv, nc, _, h, w = data.shape
     crop = min(crop, h, w)
     model = DeepMIL(nv, nc)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    engine = Engine(model, optimizer, TrainConfig(max_epochs=1, patience=0, checkpoint_every=max(steps, 1)), resume_path=resume, device=device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    config = TrainConfig(max_epochs=1, patience=0, grad_clip=grad_clip, checkpoint_every=max(steps, 1))
+    engine = Engine(model, optimizer, config, resume_path=resume, device=device)
 
     def train_step(model, batch):
         batch = _to_device(batch, device.device)
         return deepmil_loss(model(batch["x"]), batch)
 
-    engine.fit(
-        lambda epoch: training_batches(
-            data, batch_size=batch_size, steps=steps, crop=crop, seed=seed, epoch=epoch, positive_fraction=positive_fraction
-        ),
-        train_step,
-    )
+    sampling = WindowSampling(batch_size, steps, crop, positive_fraction)
+    engine.fit(lambda epoch: training_batches(data, sampling, seed=seed, epoch=epoch), train_step)
     Path(resume).unlink(missing_ok=True)
     return model.eval(), device
+
+
+def benchmark_table(
+    dataset: str | Path,
+    truth: str | Path,
+    model_metrics: list[str | Path],
+    *,
+    weeks: int,
+    baselines: dict,
+    train: dict,
+    threshold: float,
+    tile: int,
+    seed: int,
+    threads: int | None,
+    resume: str | Path,
+) -> tuple[list[dict], dict]:
+    """The benchmark table: the trained models (their ``metrics.json`` from :func:`evaluate`), the naive
+    anomaly threshold, the isolation forest and DeepMIL, on the same test weeks with the same metrics.
+
+    ``baselines``: config ``ide.baselines``; ``train``: config ``ide.train`` (DeepMIL takes the model's crop,
+    batch size and share of crops around extremes; ``memory_gb`` bounds the dataset's memory). Returns one
+    row per method (:data:`terraflux.ide.table.COLUMNS`) and the full metrics per method.
+    """
+    data = WindowData(dataset, weeks, train["memory_gb"])
+    truth_maps, _ = truth_drivers(truth)
+    rows, full = [], {}
+    for path in model_metrics:
+        metrics = json.loads(Path(path).read_text())
+        name = f"IDE {metrics['backbone']}"
+        rows.append(table_row(name, metrics["drivers"], metrics["extremes"]))
+        full[name] = {"drivers": metrics["drivers"], "extremes": metrics["extremes"]}
+    model, device = train_deepmil(
+        data,
+        steps=baselines["deepmil_steps"],
+        lr=baselines["deepmil_lr"],
+        grad_clip=baselines["deepmil_grad_clip"],
+        crop=train["crop"],
+        batch_size=train["batch_size"],
+        positive_fraction=train["positive_fraction"],
+        seed=seed,
+        threads=threads,
+        resume=resume,
+    )
+    pred = predict(model, data, "test", tile=tile, device=device)
+    pred["extremes"] = evaluate(pred, data, "test", threshold, None)["extremes"]
+    base_rows, base_full = baseline_rows(data, truth_maps, baselines, seed, threads, pred)
+    return rows + base_rows, {**full, **base_full}

@@ -1,4 +1,5 @@
-"""Shared training engine for every model stage (DERE, CSDI, IDE): seeds, devices, checkpoint/resume.
+"""Shared training engine for every model stage (DERE, CSDI, IDE): seeds, devices, checkpoint/resume,
+data-parallel processes and store-backed training reads.
 
 API
 ---
@@ -21,11 +22,11 @@ Checkpoints (:mod:`terraflux.train.checkpoint`)
     ``cpu_state_dict(module)``.
 
 Loop (:mod:`terraflux.train.engine`)
-    ``TrainConfig(max_epochs, patience, min_delta, grad_clip, checkpoint_every, max_steps_per_epoch,
-    scheduler_interval, log_every)``.
+    ``TrainConfig(max_epochs, patience, grad_clip, checkpoint_every, max_steps_per_epoch=0, min_delta=0,
+    scheduler_interval="epoch", log_every=20)``.
     ``Engine(model, optimizer, config, resume_path=..., scheduler=None, device=None, fingerprint="", dist=None)``
-    (``dist``: a :class:`terraflux.train.distributed.Distributed` of N > 1 data-parallel processes, from
-    ``distributed.session()``: each rank trains on its part of every batch, gradients summed over ranks,
+    (``dist``: a :class:`terraflux.train.launch.Distributed` of N > 1 data-parallel processes, from
+    ``launch.session()``: each rank trains on its part of every batch, gradients summed over ranks,
     batch norm over the whole batch, rank 0 writes the resume checkpoint; see :mod:`terraflux.train.engine`)
     ``.fit(epoch_batches, train_step, validate) -> FitResult``:
       * ``epoch_batches(epoch)`` returns that epoch's batches and must depend only on ``epoch`` (use
@@ -44,12 +45,28 @@ Loop (:mod:`terraflux.train.engine`)
         resumed_from_step, history (one dict per epoch: train_loss, grad_norm, val_loss, lr, ...), seconds;
         ``FitResult.as_dict()`` (for outputs) leaves out seconds and resumed_from_step, so that outputs are
         bit-identical between runs and between an uninterrupted and a resumed run.
+
+Data-parallel processes (:mod:`terraflux.train.launch`, :mod:`terraflux.train.sync`)
+    ``launch.rank_log(path)``, ``launch.start(snakemake)`` (re-executes a rule's script as its N srun tasks),
+    ``launch.session()`` (joins the process group; yields the ``Distributed`` to give the engine); the engine
+    synchronises gradients and batch-norm statistics with :mod:`terraflux.train.sync`.
+
+Training reads (:mod:`terraflux.train.reads`)
+    ``SampleReader``, ``StoreArray``, ``load_or_cache``: samples read from zarr stores through a bounded cache of
+    decoded chunks; ``chunk_grouped_order``: an epoch order that decodes each chunk about once.
 """
 
 from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
 from terraflux.train.device import DeviceInfo, autocast, select_device
 from terraflux.train.engine import Engine, FitResult, TrainConfig, seeded_loader
-from terraflux.train.seeding import derive_seed, make_generator, rng_state, seed_everything, set_rng_state, worker_init_fn
+from terraflux.train.seeding import (
+    derive_seed,
+    make_generator,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    worker_init_fn,
+)
 
 __all__ = [
     "DeviceInfo",

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from terraflux.errors import DataError
 from terraflux.workflow.atomic import atomic_output
+
+import torch
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -32,7 +32,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, weights_only=True, map_location=map_location)
     except Exception as error:  # truncated, corrupt, or not a safe checkpoint
-        raise DataError(f"checkpoint {path} cannot be read ({error}); delete it and rerun the stage that writes it") from error
+        raise DataError(
+            f"checkpoint {path} cannot be read ({error}); delete it and rerun the stage that writes it"
+        ) from error
 
 
 def cpu_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -42,7 +42,9 @@ def select_device(prefer: str = "auto", *, threads: int | None = None) -> Device
         bf16 = torch.cuda.is_bf16_supported()
     else:
         if prefer == "cuda":
-            raise RuntimeError("CUDA was asked for but torch sees no GPU (check CUDA_VISIBLE_DEVICES and the torch build)")
+            raise RuntimeError(
+                "CUDA was asked for but torch sees no GPU (check CUDA_VISIBLE_DEVICES and the torch build)"
+            )
         device = torch.device("cpu")
         name = platform.processor() or platform.machine() or "cpu"
         bf16 = False

@@ -3,7 +3,7 @@ metrics history, periodic atomic checkpoints and bit-exact resume (CPU) when a k
 
 Usage (see the package docstring for the full contract)::
 
-    engine = Engine(model, optimizer, TrainConfig(max_epochs=20, checkpoint_every=50),
+    engine = Engine(model, optimizer, TrainConfig(max_epochs=20, patience=5, grad_clip=1.0, checkpoint_every=50),
                     resume_path=out_dir / ".resume" / "last.pt", scheduler=StepLR(optimizer, 1, 0.5),
                     device=select_device(), fingerprint=config_hash(params))
     result = engine.fit(epoch_batches, train_step, validate)
@@ -14,17 +14,17 @@ Usage (see the package docstring for the full contract)::
   clipping and the optimizer step). It may return ``(loss, {"name": float, ...})`` to log extra values.
 - ``validate(model) -> float`` (lower is better; called under ``torch.no_grad`` and ``model.eval()``).
 
-Data-parallel (``dist=`` a :class:`~terraflux.train.distributed.Distributed` of N > 1 processes, e.g. from
-``distributed.session()``): every rank builds the same global batches (``epoch_batches`` is a pure function
-of the epoch) and the engine gives ``train_step`` only this rank's contiguous part
-(:meth:`Distributed.split_batch`); after backward one all-reduce makes every rank's gradient the
-samples-weighted sum of the ranks' gradients (the whole-batch gradient of a per-sample mean loss) and the
-logged loss the whole-batch loss; clipping and the optimiser step then see the same gradient on every rank.
-Batch-norm layers use the whole global batch's statistics while training (``Distributed.global_batch_norm``).
+Data-parallel (``dist=`` a :class:`~terraflux.train.launch.Distributed` of N > 1 processes, from
+``launch.session()``): every rank builds the same global batches (``epoch_batches`` is a pure function of the
+epoch) and the engine gives ``train_step`` only this rank's contiguous part; after backward one all-reduce
+makes every rank's gradient the samples-weighted sum of the ranks' gradients (the whole-batch gradient of a
+per-sample mean loss) and the logged loss the whole-batch loss; clipping and the optimiser step then see the
+same gradient on every rank. Batch-norm layers use the whole global batch's statistics while training.
 Parameters and buffers are broadcast from rank 0 when ``fit`` starts, ``validate`` runs on every rank and
 rank 0's value is used by all (early stopping decides alike), and only rank 0 writes the resume checkpoint
 (every rank reads it on a re-run and they must agree on the step they resume from). The model is not
-wrapped: ``train_step`` and ``validate`` get the plain module. One process: nothing changes.
+wrapped: ``train_step`` and ``validate`` get the plain module. One process: nothing changes. The maths and
+its equivalence with one process: :mod:`terraflux.train.sync`.
 """
 
 from __future__ import annotations
@@ -32,38 +32,49 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
-
-import torch
-from torch.utils.data import DataLoader, Dataset
+from typing import Any
 
 from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
 from terraflux.train.device import DeviceInfo, autocast, select_device
-from terraflux.train.distributed import Distributed
+from terraflux.train.launch import Distributed
 from terraflux.train.seeding import derive_seed, make_generator, rng_state, set_rng_state, worker_init_fn
+from terraflux.train.sync import (
+    agree,
+    broadcast_from_rank0,
+    global_batch_norm,
+    rank0_value,
+    reduce_gradients,
+    split_batch,
+)
+
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Loop settings (all from config; no hidden defaults in stage code).
+    """Loop settings. The ones a stage's config holds have no default here: the stage passes its config's.
 
     max_epochs: upper bound on epochs. patience: epochs without improvement of the validation loss by
     more than ``min_delta`` before stopping (0 disables early stopping). grad_clip: max global L2 norm
     (0 disables). checkpoint_every: optimizer steps between resume checkpoints (also written after every
-    epoch). max_steps_per_epoch: cap on steps per epoch (0 = whole epoch). scheduler_interval: 'epoch' or
-    'step' (when ``scheduler.step()`` is called).
+    epoch). max_steps_per_epoch: cap on steps per epoch (0 = whole epoch; only DERE's config caps it).
+    min_delta: improvement that counts (0: any). scheduler_interval: 'epoch' or 'step' (when
+    ``scheduler.step()`` is called; a property of the schedule). log_every: steps between log lines.
     """
 
     max_epochs: int
-    patience: int = 5
-    min_delta: float = 0.0
-    grad_clip: float = 1.0
-    checkpoint_every: int = 100
+    patience: int
+    grad_clip: float
+    checkpoint_every: int
     max_steps_per_epoch: int = 0
+    min_delta: float = 0.0
     scheduler_interval: str = "epoch"
     log_every: int = 20
 
@@ -97,7 +108,15 @@ class FitResult:
 
 
 def seeded_loader(
-    dataset: Dataset, *, batch_size: int, seed: int, epoch: int, shuffle: bool = True, num_workers: int = 0, drop_last: bool = False, collate_fn=None
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    shuffle: bool = True,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    collate_fn=None,
 ) -> DataLoader:
     """A DataLoader whose order depends only on (seed, epoch): for ``epoch_batches`` of :meth:`Engine.fit`."""
     return DataLoader(
@@ -189,7 +208,19 @@ class Engine:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        for name in ("epoch", "step", "batch_in_epoch", "best_val", "best_epoch", "bad_epochs", "history", "done", "stopped_early", "epoch_sums", "epoch_count"):
+        for name in (
+            "epoch",
+            "step",
+            "batch_in_epoch",
+            "best_val",
+            "best_epoch",
+            "bad_epochs",
+            "history",
+            "done",
+            "stopped_early",
+            "epoch_sums",
+            "epoch_count",
+        ):
             setattr(self, name, state[name])
         self.best_state = state["best_model"]
 
@@ -206,7 +237,13 @@ class Engine:
             LOG.warning("resume checkpoint %s belongs to another configuration: starting afresh", self.resume_path)
             return None, None
         self.load_state_dict(state)
-        LOG.info("resuming from %s at epoch %d, step %d (batch %d of the epoch)", self.resume_path, self.epoch, self.step, self.batch_in_epoch)
+        LOG.info(
+            "resuming from %s at epoch %d, step %d (batch %d of the epoch)",
+            self.resume_path,
+            self.epoch,
+            self.step,
+            self.batch_in_epoch,
+        )
         return self.step, state["rng"]
 
     # ---------------------------------------------------------------- loop
@@ -217,8 +254,8 @@ class Engine:
         values = [_to_float(loss), *(_to_float(v) for v in extra.values())]
         if self.dist.enabled:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
-            values = self.dist.reduce_step(params, share, values)
-        return values[0], dict(zip(extra, values[1:]))
+            values = reduce_gradients(self.dist, params, share, values)
+        return values[0], dict(zip(extra, values[1:], strict=True))
 
     def _optimizer_step(self) -> float:
         norm = 0.0
@@ -241,15 +278,20 @@ class Engine:
         self.model.to(self.device.device)
         resumed, saved_rng = self._try_resume()
         if self.dist.enabled:
-            self.dist.agree(-1 if resumed is None else resumed, f"the step to resume from ({self.resume_path} must be on a filesystem every rank sees)")
-            self.dist.broadcast_([*self.model.parameters(), *self.model.buffers()])
+            agree(
+                self.dist,
+                -1 if resumed is None else resumed,
+                f"the step to resume from ({self.resume_path} must be on a filesystem every rank sees)",
+            )
+            broadcast_from_rank0(self.dist, [*self.model.parameters(), *self.model.buffers()])
         if self.done:
             self._restore_best()
             return self._result(resumed, started)
-        with self.dist.global_batch_norm(self.model):
-            return self._fit(epoch_batches, train_step, validate, resumed, saved_rng, started)
+        return self._fit(epoch_batches, train_step, validate, resumed, saved_rng, started)
 
-    def _fit(self, epoch_batches, train_step, validate, resumed: int | None, saved_rng: dict | None, started: float) -> FitResult:
+    def _fit(
+        self, epoch_batches, train_step, validate, resumed: int | None, saved_rng: dict | None, started: float
+    ) -> FitResult:
         cfg = self.config
         while self.epoch < cfg.max_epochs:
             self.model.train()
@@ -262,13 +304,18 @@ class Engine:
                     saved_rng = None
                 if cfg.max_steps_per_epoch and index >= cfg.max_steps_per_epoch:
                     break
-                part, share = self.dist.split_batch(batch)
-                with autocast(self.device):
+                part, share = split_batch(self.dist, batch)
+                # batch norm with the statistics of the parts of every rank, unless each rank holds all of it
+                batch_norm = nullcontext() if part is batch else global_batch_norm(self.dist, self.model)
+                with autocast(self.device), batch_norm:
                     out = train_step(self.model, part)
-                loss, extra = (out if isinstance(out, tuple) else (out, {}))
+                loss, extra = out if isinstance(out, tuple) else (out, {})
                 loss_value, extra = self._backward(loss, extra, share)
                 if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"training loss is {loss_value} at epoch {self.epoch}, step {self.step}: lower the learning rate or check the inputs for NaN")
+                    raise FloatingPointError(
+                        f"training loss is {loss_value} at epoch {self.epoch}, step {self.step}: "
+                        "lower the learning rate or check the inputs for NaN"
+                    )
                 norm = self._optimizer_step()
                 self.step += 1
                 self.batch_in_epoch = index + 1
@@ -284,17 +331,25 @@ class Engine:
             if saved_rng is not None:  # resumed exactly at an epoch's end
                 set_rng_state(saved_rng)
                 saved_rng = None
-            record = {"epoch": self.epoch, "step": self.step, **{f"train_{k}": v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}}
+            record = {
+                "epoch": self.epoch,
+                "step": self.step,
+                **{f"train_{k}": v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()},
+            }
             if validate is not None:
                 self.model.eval()
                 with torch.no_grad(), autocast(self.device):
-                    val = self.dist.same(float(validate(self.model)))
+                    val = rank0_value(self.dist, float(validate(self.model)))
                 record["val_loss"] = val
             else:
                 val = record.get("train_loss", math.inf)
             record["lr"] = self.optimizer.param_groups[0]["lr"]
             self.history.append(record)
-            LOG.info("epoch %d done: %s", self.epoch, {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items()})
+            LOG.info(
+                "epoch %d done: %s",
+                self.epoch,
+                {k: round(v, 6) if isinstance(v, float) else v for k, v in record.items()},
+            )
             if val < self.best_val - cfg.min_delta:
                 self.best_val, self.best_epoch, self.bad_epochs = val, self.epoch, 0
                 self.best_state = cpu_state_dict(self.model)
@@ -307,7 +362,12 @@ class Engine:
             self.epoch_sums, self.epoch_count = {}, 0
             if cfg.patience and self.bad_epochs >= cfg.patience:
                 self.stopped_early = True
-                LOG.info("early stopping after epoch %d (best epoch %d, val %.5g)", self.epoch - 1, self.best_epoch, self.best_val)
+                LOG.info(
+                    "early stopping after epoch %d (best epoch %d, val %.5g)",
+                    self.epoch - 1,
+                    self.best_epoch,
+                    self.best_val,
+                )
                 break
             if self.epoch < cfg.max_epochs:
                 self.save()

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
-import torch
-
 from terraflux.train import Engine, TrainConfig, derive_seed, seed_everything, seeded_loader, select_device
 from terraflux.workflow.atomic import atomic_output
+
+import torch
 
 
 def main(out: Path, step_seconds: float) -> None:
@@ -31,7 +31,7 @@ def main(out: Path, step_seconds: float) -> None:
     engine = Engine(
         model,
         optimizer,
-        TrainConfig(max_epochs=6, patience=0, checkpoint_every=1),
+        TrainConfig(max_epochs=6, patience=0, checkpoint_every=1, grad_clip=1.0),
         resume_path=out / ".resume" / "last.pt",
         scheduler=torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5),
         device=select_device("cpu", threads=1),

@@ -1,14 +1,18 @@
 """IDE datasets on small weekly stores built as docs/data-layout.md describes (ERA5-Land and CERRA
-layouts) and on the benchmark: climatology from training years only, normalisation, windows, masks."""
+layouts): climatology from training years only, normalisation, masks, ground truth aligned to a dataset."""
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.ide.dataset import truth_drivers, week_of_year, weekly_source, write_dataset
+from terraflux.ide.windows import WindowData
 
 import numpy as np
 import pytest
 import xarray as xr
 
-import terraflux  # noqa: F401
-from terraflux.errors import DataError
-from terraflux.ide.benchmark import BenchmarkConfig, write_benchmark
-from terraflux.ide.data import WindowData, benchmark_source, training_batches, truth_drivers, week_of_year, weekly_source, write_dataset
+from support.ide_config import IDE
+
+MEMORY_GB = IDE["train"]["memory_gb"]
 
 YEARS = [2016, 2017, 2018, 2019]
 
@@ -37,7 +41,12 @@ def weekly_store(path, *, cerra=False, variables=("t2m", "tp"), seed=0, shift_te
     land = np.ones((ny, nx), bool)
     land[0, 0] = False
     data["land_mask"] = (dims[1:], land)
-    coords = {"time": time, "year": ("time", year.astype(np.int32)), "week": ("time", week.astype(np.int32)), "week_of_year": np.arange(1, 53)}
+    coords = {
+        "time": time,
+        "year": ("time", year.astype(np.int32)),
+        "week": ("time", week.astype(np.int32)),
+        "week_of_year": np.arange(1, 53),
+    }
     if cerra:
         coords.update(y=np.arange(ny) * 5500.0, x=np.arange(nx) * 5500.0)
         coords["latitude"] = (("y", "x"), 45 + rng.random((ny, nx)))
@@ -65,7 +74,9 @@ def test_week_of_year_folds_the_last_days_into_week_52():
 def test_weekly_store_to_dataset(tmp_path, cerra):
     name = "cerra_weekly.zarr" if cerra else "era5_land_weekly.zarr"
     vhp = weekly_store(tmp_path / name, cerra=cerra)
-    source = weekly_source(tmp_path / name, vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    source = weekly_source(
+        tmp_path / name, vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019]
+    )
     assert source.variables == ["t2m", "tp"] and source.channels == ["mean", "std"]
     write_dataset(source, tmp_path / "ds.zarr", 10.0, {"dataset": "x"})
     ds = xr.open_zarr(tmp_path / "ds.zarr", consolidated=False)
@@ -91,7 +102,10 @@ def test_climatology_ignores_val_and_test_years(tmp_path):
     years = dict(variables=["t2m"], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
     write_dataset(weekly_source(a.parent / "era5_land_weekly.zarr", a, **years), tmp_path / "a.zarr", 10.0, {})
     write_dataset(weekly_source(b.parent / "era5_land_weekly.zarr", b, **years), tmp_path / "b.zarr", 10.0, {})
-    da, db = xr.open_zarr(tmp_path / "a.zarr", consolidated=False), xr.open_zarr(tmp_path / "b.zarr", consolidated=False)
+    da, db = (
+        xr.open_zarr(tmp_path / "a.zarr", consolidated=False),
+        xr.open_zarr(tmp_path / "b.zarr", consolidated=False),
+    )
     np.testing.assert_array_equal(da["clim_mean"].values, db["clim_mean"].values)
     test = db["inputs"].values[0, 0, db["split"].values == 2]
     assert test.max() == 10.0  # a 50-unit shift is clipped at +10 standard deviations
@@ -100,54 +114,50 @@ def test_climatology_ignores_val_and_test_years(tmp_path):
 def test_missing_variable_and_store_are_clear_errors(tmp_path):
     vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
     with pytest.raises(DataError, match="ide.variables"):
-        weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=["swvl1"], train_years=[2016], val_years=[], test_years=[])
+        weekly_source(
+            tmp_path / "era5_land_weekly.zarr",
+            vhp,
+            variables=["swvl1"],
+            train_years=[2016],
+            val_years=[],
+            test_years=[],
+        )
     with pytest.raises(DataError, match="vhp_cerra.zarr does not exist"):
-        weekly_source(tmp_path / "era5_land_weekly.zarr", tmp_path / "vhp_cerra.zarr", variables=[], train_years=[2016], val_years=[], test_years=[])
-
-
-def test_windows_newest_first_and_augmented_alike(tmp_path):
-    cfg = BenchmarkConfig(height=12, width=12, weeks=208, events_per_year=20.0, seed=2)
-    write_benchmark(cfg, tmp_path / "b.zarr")
-    write_dataset(benchmark_source(tmp_path / "b.zarr"), tmp_path / "ds.zarr", 10.0, {})
-    data = WindowData(tmp_path / "ds.zarr", 4)
-    t = int(data.targets("train")[5])
-    w = data.window(t)
-    assert np.abs(data.inputs[:, :, t]).max() > 0.1
-    np.testing.assert_array_equal(w["x"][:, :, 0], data.inputs[:, :, t])
-    np.testing.assert_array_equal(w["x"][:, :, 3], data.inputs[:, :, t - 3])
-    np.testing.assert_array_equal(w["normal"], ~(data.extreme | data.extreme_loose)[t - 3 : t + 1].any(axis=0))
-    assert (data.extreme_loose & ~data.extreme).any()  # the rings around extremes
-    assert data.targets("train")[0] == 3  # a window needs T weeks
-    first = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
-    again = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=0))
-    other = list(training_batches(data, batch_size=2, steps=3, crop=8, seed=1, epoch=1))
-    assert all((a["x"] == b["x"]).all() for a, b in zip(first, again))
-    assert not all((a["x"] == b["x"]).all() for a, b in zip(first, other))
-    assert first[0]["x"].shape == (2, 6, 1, 4, 8, 8) and first[0]["target"].shape == (2, 8, 8)
-    positive = list(training_batches(data, batch_size=4, steps=3, crop=6, seed=1, epoch=0, positive_fraction=1.0))
-    assert all(batch["target"].flatten(1).any(dim=1).all() for batch in positive)  # every crop holds an extreme
-    # past context: the weeks before the window follow it (newest first), zeros before the store's first week
-    w = data.window(t, context=2)
-    np.testing.assert_array_equal(w["x"][:, :, :4], data.window(t)["x"])
-    np.testing.assert_array_equal(w["x"][:, :, 5], data.inputs[:, :, t - 5])
-    early = data.window(3, context=2)["x"]
-    assert early.shape[2] == 6 and not early[:, :, 4:].any()
-    assert next(training_batches(data, batch_size=2, steps=1, crop=8, seed=1, epoch=0, context=2))["x"].shape == (2, 6, 1, 6, 8, 8)
+        weekly_source(
+            tmp_path / "era5_land_weekly.zarr",
+            tmp_path / "vhp_cerra.zarr",
+            variables=[],
+            train_years=[2016],
+            val_years=[],
+            test_years=[],
+        )
 
 
 def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
     vhp = weekly_store(tmp_path / "era5_land_weekly.zarr")
-    source = weekly_source(tmp_path / "era5_land_weekly.zarr", vhp, variables=[], train_years=[2016, 2017], val_years=[2018], test_years=[2019])
+    source = weekly_source(
+        tmp_path / "era5_land_weekly.zarr",
+        vhp,
+        variables=[],
+        train_years=[2016, 2017],
+        val_years=[2018],
+        test_years=[2019],
+    )
     write_dataset(source, tmp_path / "ds.zarr", 10.0, {})
-    data = WindowData(tmp_path / "ds.zarr", 8)
+    data = WindowData(tmp_path / "ds.zarr", 8, MEMORY_GB)
     time = week_starts(YEARS)
     rng = np.random.default_rng(0)
     drivers = rng.random((2, len(time), 5, 6)) > 0.8  # truth lists tp and an unknown variable, not t2m
     xr.Dataset(
         {"driver": (("variable", "time", "latitude", "longitude"), drivers)},
-        coords={"variable": ["tp", "swvl1"], "time": time, "latitude": np.linspace(48, 46, 5), "longitude": np.linspace(8, 11, 6)},
+        coords={
+            "variable": ["tp", "swvl1"],
+            "time": time,
+            "latitude": np.linspace(48, 46, 5),
+            "longitude": np.linspace(8, 11, 6),
+        },
     ).to_zarr(tmp_path / "extremes.zarr", zarr_format=3, consolidated=False)
-    truth, has = truth_drivers(tmp_path / "extremes.zarr", data)
+    truth, has = truth_drivers(tmp_path / "extremes.zarr", tmp_path / "ds.zarr")
     assert data.variables == ["t2m", "tp"] and has.tolist() == [False, True]
     np.testing.assert_array_equal(truth[1], drivers[0])
     assert not truth[0].any()

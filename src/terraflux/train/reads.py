@@ -1,45 +1,47 @@
-"""Store-backed random sample reads for training, through a bounded cache of decoded chunks.
+"""Random-access training reads from zarr stores through a bounded cache of decoded chunks.
 
-zarr-python 3 costs about a millisecond per read call whatever its size, so reading one DERE sample
-(one cell, every month, ten variables) or one IDE sample (8 weeks x a 64 x 64 tile, twelve arrays) straight
-from a store ran at 1-7 % of the speed of slicing the same data held in numpy. :class:`SampleReader` reads
-whole chunks instead, decodes them once and keeps them in a least-recently-used cache bounded in bytes; a
-sample is then sliced out of the cached chunks with numpy. The prepared stores are chunked for the two
-access patterns (``terraflux.prepare.era5_land.CHUNKS``: every month x 16 x 16 cells for DERE, 8 weeks x
-64 x 64 for IDE), so a sample touches one chunk per array (at most 2 x 2 x 2 for unaligned IDE windows).
+A training sample is small (one DERE cell over every month of ten drivers; one IDE window of T weeks x a
+crop), and every zarr-python 3 read call has a fixed cost whatever its size, so reading samples one call each
+from a store is far slower than slicing the same data held in numpy. :class:`SampleReader` reads whole chunks
+instead, decodes each once and keeps them in a least-recently-used cache bounded in bytes; a sample is then
+sliced out of the cached chunks with numpy. The prepared stores are chunked for these two access patterns
+(``terraflux.prepare.era5_land.CHUNKS``: every month x 16 x 16 cells for DERE; 8 weeks x 64 x 64 pixels for
+the weekly stores), so a sample touches one chunk per array (at most 2 x 2 x 2 for an unaligned window).
 
 The arrays read together (e.g. every driver of the monthly store) must share shape and chunking; the cache
 holds one block per chunk index with every array stacked, ``[n_arrays, *chunk_shape]``, so a sample costs
 one cache look-up per chunk it touches, not one per array.
 
 Chunks of local zarr-3 stores with the prepare layer's codecs (bytes + Blosc, Zstd or Gzip, no sharding) are
-read from their files and decoded with numcodecs directly (tens of microseconds per chunk instead of a
-zarr call); any other store or codec chain goes through ``zarr`` (one call per chunk, still cached).
+read from their files and decoded with numcodecs directly; any other store or codec chain goes through
+``zarr`` (one call per chunk, still cached).
 
     reader = SampleReader("era5_land_monthly.zarr", ["t2m", "tp", ...], cache_bytes=512 * 2**20)
     x = reader.read(slice(None), 40, 17)   # [n_arrays, time] float32: one cell, every month
     w = reader.read(slice(t, t + 8), slice(y, y + 64), slice(x, x + 64))   # [n_arrays, 8, 64, 64]
 
 :class:`StoreArray` puts numpy indexing over one array's reader, and :func:`load_or_cache` returns an array whole
-in numpy when it fits a memory budget, else as a ``StoreArray``: how the IDE ``WindowData`` stays bounded in
-memory (config ``ide.train.memory_gb``).
+in numpy when it fits a memory budget, else as a ``StoreArray``: how :class:`terraflux.ide.windows.WindowData`
+stays bounded in memory (config ``ide.train.memory_gb``). :func:`chunk_grouped_order` orders an epoch so that a
+small cache decodes each chunk about once. :func:`open_group` opens a store, or says which stage to rerun.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from terraflux.errors import DataError
 
 import numpy as np
 import zarr
 from numcodecs import blosc, gzip, zstd
 from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
 from zarr.storage import LocalStore
-
-from terraflux.errors import DataError
 
 # decode(encoded bytes, out) -> the decoded buffer, written into ``out`` (a contiguous array) where possible
 _DECODERS = {BloscCodec: blosc.decompress, ZstdCodec: zstd.Zstd().decode, GzipCodec: gzip.GZip().decode}
@@ -79,7 +81,7 @@ class ChunkCache:
         self._entries[key] = value
         self.nbytes += value.nbytes
 
-    def make_room(self, nbytes: int) -> "np.ndarray | None":
+    def make_room(self, nbytes: int) -> np.ndarray | None:
         """Evict least-recently-used entries until an entry of ``nbytes`` fits; return an evicted array of
         exactly ``nbytes`` (for the caller to fill and ``put`` back, so a full cache decodes into the memory it
         already holds instead of faulting in fresh pages), or None."""
@@ -123,8 +125,7 @@ class _ChunkFiles:
         self._raw = np.empty(0, np.uint8)  # encoded bytes, reused between chunks (one reader, one thread)
 
     def _read_file(self, path: Path) -> memoryview:
-        """The file's bytes, in a buffer reused between chunks (a fresh bytes object per chunk, ``read_bytes``,
-        took 70-80 us a chunk of 130 kB against 25 us, about a third of decoding it)."""
+        """The file's bytes, in a buffer reused between chunks (no fresh bytes object per chunk)."""
         with open(path, "rb", buffering=0) as f:
             size = os.fstat(f.fileno()).st_size
             if self._raw.nbytes < size:
@@ -155,7 +156,9 @@ class _ChunkFiles:
             else:
                 out[...] = np.frombuffer(self.decode(raw, None), dtype=self.dtype).reshape(self.chunk_shape)
         except Exception as error:
-            raise DataError(f"{path}: chunk cannot be decoded ({error}); the store is damaged: rerun the stage that writes it") from error
+            raise DataError(
+                f"{path}: chunk cannot be decoded ({error}); the store is damaged: rerun the stage that writes it"
+            ) from error
 
 
 class SampleReader:
@@ -169,20 +172,23 @@ class SampleReader:
     """
 
     def __init__(self, source, names: Sequence[str], cache_bytes: int = 512 * 2**20):
-        group = source if isinstance(source, zarr.Group) else _open_group(source)
+        group = source if isinstance(source, zarr.Group) else open_group(source)
         if not names:
             raise ValueError("SampleReader needs at least one array name")
         missing = [n for n in names if n not in group]
         if missing:
-            raise DataError(f"{_where(group)}: arrays {missing} are not in the store (it has {sorted(group.array_keys())})")
+            raise DataError(
+                f"{_where(group)}: arrays {missing} are not in the store (it has {sorted(group.array_keys())})"
+            )
         self.names = list(names)
         self.arrays = [group[n] for n in self.names]
         first = self.arrays[0]
-        for name, array in zip(self.names, self.arrays):
+        for name, array in zip(self.names, self.arrays, strict=True):
             if array.shape != first.shape or array.chunks != first.chunks or array.dtype != first.dtype:
                 raise DataError(
                     f"{_where(group)}: '{name}' has shape {array.shape}, chunks {array.chunks}, dtype {array.dtype}; "
-                    f"'{self.names[0]}' has {first.shape}, {first.chunks}, {first.dtype}: read them with separate readers"
+                    f"'{self.names[0]}' has {first.shape}, {first.chunks}, {first.dtype}: "
+                    "read them with separate readers"
                 )
         self.shape = tuple(first.shape)
         self.chunks = tuple(first.chunks)
@@ -202,21 +208,29 @@ class SampleReader:
         Returns a new array ``[len(names), *region]`` (ints drop their dimension), never a view of the cache.
         """
         bounds, drop = self._bounds(index)
-        ranges = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks)]
+        ranges = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks, strict=True)]
         if all(len(r) == 1 for r in ranges):  # one chunk: slice it (the common case with aligned chunking)
             key = tuple(r[0] for r in ranges)
             local = tuple(
-                lo - k * c if d in drop else slice(lo - k * c, hi - k * c) for d, ((lo, hi), k, c) in enumerate(zip(bounds, key, self.chunks))
+                lo - k * c if d in drop else slice(lo - k * c, hi - k * c)
+                for d, ((lo, hi), k, c) in enumerate(zip(bounds, key, self.chunks, strict=True))
             )
             return self._block(key)[(slice(None),) + local].copy()
         out = np.empty((len(self.arrays),) + tuple(hi - lo for lo, hi in bounds), self.dtype)
         pieces = [  # per dimension: (chunk index, slice in the chunk, slice in out) of each chunk it crosses
-            [(k, slice(max(lo, k * c) - k * c, min(hi, (k + 1) * c) - k * c), slice(max(lo, k * c) - lo, min(hi, (k + 1) * c) - lo)) for k in r]
-            for (lo, hi), c, r in zip(bounds, self.chunks, ranges)
+            [
+                (
+                    k,
+                    slice(max(lo, k * c) - k * c, min(hi, (k + 1) * c) - k * c),
+                    slice(max(lo, k * c) - lo, min(hi, (k + 1) * c) - lo),
+                )
+                for k in r
+            ]
+            for (lo, hi), c, r in zip(bounds, self.chunks, ranges, strict=True)
         ]
         everything = (slice(None),)
         for parts in itertools.product(*pieces):
-            key, src, dst = zip(*parts)
+            key, src, dst = zip(*parts, strict=True)
             out[everything + dst] = self._block(key)[everything + src]
         return out[(slice(None),) + tuple(0 if d in drop else slice(None) for d in range(len(bounds)))]
 
@@ -250,16 +264,20 @@ class SampleReader:
         if block is None or block.shape != shape or block.dtype != self.dtype:
             block = np.empty(shape, self.dtype)
         if self._files is not None:
-            for files, out in zip(self._files, block):
+            for files, out in zip(self._files, block, strict=True):
                 files.read(key, out)
         else:  # any other store or codec chain: one zarr call per chunk (edge chunks are partial)
-            region = tuple(slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, self.chunks, self.shape))
+            region = tuple(
+                slice(k * c, min((k + 1) * c, n)) for k, c, n in zip(key, self.chunks, self.shape, strict=True)
+            )
             inner = tuple(slice(0, r.stop - r.start) for r in region)
-            for array, out in zip(self.arrays, block):
+            for array, out in zip(self.arrays, block, strict=True):
                 try:
                     out[inner] = array[region]
                 except Exception as error:
-                    raise DataError(f"{_where(array)}: chunk {key} cannot be read ({error}); rerun the stage that writes it") from error
+                    raise DataError(
+                        f"{_where(array)}: chunk {key} cannot be read ({error}); rerun the stage that writes it"
+                    ) from error
         self.cache.put(key, block)
         return block
 
@@ -299,7 +317,7 @@ class StoreArray:
             raise IndexError(f"too many indices for {self.name}: {len(index)} for {self.ndim} dimensions")
         index = index + (slice(None),) * (self.ndim - len(index))
         region, rest = [], []  # step-1 bounding box read through the cache, then numpy indexing inside it
-        for d, (item, n) in enumerate(zip(index, self.shape)):
+        for d, (item, n) in enumerate(zip(index, self.shape, strict=True)):
             if isinstance(item, slice):
                 r = range(*item.indices(n))
                 lo, hi = (min(r[0], r[-1]), max(r[0], r[-1]) + 1) if len(r) else (0, 0)
@@ -314,7 +332,9 @@ class StoreArray:
                 item = np.asarray(item)
                 if item.dtype == bool:
                     if item.shape != (n,):
-                        raise IndexError(f"boolean index of shape {item.shape} for axis {d} of {self.name} with size {n}")
+                        raise IndexError(
+                            f"boolean index of shape {item.shape} for axis {d} of {self.name} with size {n}"
+                        )
                     item = np.flatnonzero(item)
                 if item.ndim != 1 or not np.issubdtype(item.dtype, np.integer):
                     raise IndexError(f"{self.name} takes ints, slices, '...' and 1-D integer or boolean arrays")
@@ -329,10 +349,10 @@ class StoreArray:
         return self.reader.read(*region)[0][tuple(rest)]
 
 
-def load_or_cache(source, name: str, max_bytes: int) -> "np.ndarray | StoreArray":
+def load_or_cache(source, name: str, max_bytes: int) -> np.ndarray | StoreArray:
     """Array ``name`` of a zarr group (or store path) whole in numpy if it fits ``max_bytes``, else a
     :class:`StoreArray` over it with a cache of ``max_bytes`` (at least 4 chunks)."""
-    group = source if isinstance(source, zarr.Group) else _open_group(source)
+    group = source if isinstance(source, zarr.Group) else open_group(source)
     if name not in group:
         raise DataError(f"{_where(group)}: array '{name}' is not in the store; rerun the stage that writes it")
     array = group[name]
@@ -342,7 +362,9 @@ def load_or_cache(source, name: str, max_bytes: int) -> "np.ndarray | StoreArray
     return StoreArray(group, name, cache_bytes=max(int(max_bytes), 4 * chunk))
 
 
-def chunk_grouped_order(starts: np.ndarray, chunks: Sequence[int], rng: np.random.Generator, mix: int = 4) -> np.ndarray:
+def chunk_grouped_order(
+    starts: np.ndarray, chunks: Sequence[int], rng: np.random.Generator, mix: int = 4
+) -> np.ndarray:
     """A random epoch order that visits samples chunk by chunk, so a small cache decodes each chunk about once.
 
     ``starts``: ``[n_samples, n_dims]`` first index of each sample (e.g. (0, iy, ix) for DERE cells, (t, y, x)
@@ -363,9 +385,12 @@ def chunk_grouped_order(starts: np.ndarray, chunks: Sequence[int], rng: np.rando
     return np.lexsort((rng.random(len(group)), rank))
 
 
-def _open_group(path) -> zarr.Group:
+def open_group(path) -> zarr.Group:
+    """The zarr group at ``path`` (read only); a missing or unreadable store is a DataError naming it."""
     if not Path(path).exists():
         raise DataError(f"{path} does not exist: run the stage that writes it first")
+    # Snakemake leaves a timestamp file in directory outputs; zarr warns about the stranger.
+    warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp")
     try:
         return zarr.open_group(str(path), mode="r")
     except Exception as error:

@@ -1,14 +1,14 @@
-"""terraflux.prepare.samples: store-backed training reads equal numpy slicing, bounded cache, grouped order."""
-
-import numpy as np
-import pytest
-import zarr
-from zarr.codecs import BloscCodec, GzipCodec, ShardingCodec, ZstdCodec
+"""terraflux.train.reads: store-backed training reads equal numpy slicing, bounded cache, grouped order."""
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import stores
-from terraflux.prepare.samples import ChunkCache, SampleReader, StoreArray, chunk_grouped_order, load_or_cache
+from terraflux.train.reads import ChunkCache, SampleReader, StoreArray, chunk_grouped_order, load_or_cache
+
+import numpy as np
+import pytest
+import zarr
+from zarr.codecs import GzipCodec, ZstdCodec
 
 SHAPE, CHUNKS = (13, 7, 9), (4, 4, 4)
 
@@ -17,8 +17,10 @@ def write(path, compressors=(stores.COMPRESSOR,), names=("a", "b"), skip_last=Fa
     rng = np.random.default_rng(0)
     data = rng.standard_normal((len(names),) + SHAPE).astype(np.float32)
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    for name, values in zip(names, data):
-        array = group.create_array(name, shape=SHAPE, chunks=CHUNKS, dtype="float32", compressors=compressors, fill_value=np.nan, **kwargs)
+    for name, values in zip(names, data, strict=True):
+        array = group.create_array(
+            name, shape=SHAPE, chunks=CHUNKS, dtype="float32", compressors=compressors, fill_value=np.nan, **kwargs
+        )
         if skip_last:  # leave the last time chunk unwritten
             array[:12] = values[:12]
             values[12:] = np.nan
@@ -37,7 +39,9 @@ INDICES = [
 ]
 
 
-@pytest.mark.parametrize("compressors", [(stores.COMPRESSOR,), (ZstdCodec(),), (GzipCodec(),), None], ids=["blosc", "zstd", "gzip", "none"])
+@pytest.mark.parametrize(
+    "compressors", [(stores.COMPRESSOR,), (ZstdCodec(),), (GzipCodec(),), None], ids=["blosc", "zstd", "gzip", "none"]
+)
 def test_reads_equal_numpy_and_leave_the_cache_alone(tmp_path, compressors):
     data = write(tmp_path / "s.zarr", compressors)
     reader = SampleReader(tmp_path / "s.zarr", ["a", "b"], cache_bytes=10**7)
@@ -78,7 +82,8 @@ def test_cache_is_bounded_and_least_recently_used(tmp_path):
     held = [id(block) for block in reader.cache._entries.values()]
     oldest = next(iter(reader.cache._entries))
     np.testing.assert_array_equal(reader.read(slice(0, 1), 5, 5), data[:, 0:1, 5, 5])  # a new chunk, full cache
-    assert oldest not in reader.cache._entries and id(reader.cache._entries[(0, 1, 1)]) in held  # decoded into the evicted block
+    # decoded into the evicted block
+    assert oldest not in reader.cache._entries and id(reader.cache._entries[(0, 1, 1)]) in held
     cache = ChunkCache(3 * block)
     for key in "abc":
         cache.put(key, np.zeros(block // 4, np.float32))
