@@ -38,7 +38,7 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
     s = SHAPES[shape]
     info = select_device("auto", threads=2)
     dev = info.device
-    cfg = BackboneConfig(s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05)
+    cfg = BackboneConfig(s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05, "full", None)
     n_var, n_groups = 10, 3
     x = torch.randn(s["batch"], s["L"], s["features"] + 1, device=dev)
     if case == "backbone":
@@ -56,7 +56,7 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
             forward = lambda m: m(x, frac)  # noqa: E731
             samples = s["batch"]
     else:
-        pcfg = BackboneConfig(s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05)
+        pcfg = BackboneConfig(s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05, "full", None)
         model = PftModel(12 * s["features"], s["ages"], 32, n_groups, pcfg)
         n = s["batch"] * s["ages"]
         xy = torch.randn(n, s["years"], 12 * s["features"], device=dev)

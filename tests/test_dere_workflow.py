@@ -9,6 +9,7 @@ import torch
 import xarray as xr
 
 import terraflux  # noqa: F401
+from terraflux.outputs import provenance_of
 
 from support.configs import configfile_args
 from support.dere_world import make_prepared
@@ -38,7 +39,21 @@ def test_dere_chain_through_snakemake(tmp_path):
     holdout = pd.read_parquet(dere / "step5" / "holdout_samples.parquet")
     assert list(holdout.columns) == ["site_id", "time", "variable", "observation", "sample", "value"]
     ckpt = torch.load(dere / "step2" / "checkpoint.pt", weights_only=True, map_location="cpu")
-    assert "mix" in ckpt["state"] and json.loads(ckpt["provenance"])["rule"] == "dere_step2"
+    assert "mix" in ckpt["state"] and ckpt["provenance"]["rule"] == "dere_step2"
+    writers = {
+        "step2/checkpoint.pt": "dere_step2",
+        "step6/predictions.parquet": "dere_step6",
+        "step6/predictions.zarr": "dere_predict",
+        "step5/holdout_samples.parquet": "dere_step5",
+        "step5b/labels.zarr": "dere_step5b",
+        "summary.json": "dere_summary",
+    }
+    for output, rule in writers.items():
+        assert provenance_of(dere / output)["rule"] == rule, output
+    # the summary copies the stages' own scores (scored once)
+    assert summary["scores"]["step4"] == step4["scores"]["all"]
+    csdi = json.loads((dere / "step5" / "metrics.json").read_text())["scores"]["NEE"]
+    assert {"n", "mae", "rmse", "crps", "crps_quantile", "crps_quantile_normalised", "baselines"} <= set(csdi)
     # a model-code-free config change (CSDI sampler) reruns step 5 and what follows, not steps 1-4
     changed = configfile_args("dere_chain", tmp_path, "dere: {csdi: {sampler: ancestral}}\n")
     plan = snakemake("-n", "--cores", "2", *changed, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path).stdout

@@ -1,4 +1,5 @@
-"""Evaluation library: metrics, CRPS, FFT semivariogram vs brute force, temporal structure, kriging, figures."""
+"""Evaluation library: reading stage outputs, FFT semivariogram vs all pairs, temporal structure, kriging, figures
+(the metrics themselves: tests/test_metrics.py)."""
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
 
@@ -6,52 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from terraflux.evaluate import metrics, semivariogram as sv, temporal
+from terraflux import metrics
+from terraflux.evaluate import semivariogram as sv, temporal
 from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
+from test_metrics import site_pairs
 
 
-# ---------------------------------------------------------------------------------------------- metrics
-
-
-def test_point_metrics_by_hand_and_nan_pairs_skipped():
-    obs = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
-    pred = np.array([1.5, 2.0, 2.0, 5.0, 9.0])
-    m = metrics.point_metrics(pred, obs)
-    err = np.array([0.5, 0.0, -1.0, 1.0])
-    assert m["n"] == 4
-    assert m["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)))
-    assert m["mae"] == pytest.approx(0.625)
-    assert m["bias"] == pytest.approx(0.125)
-    assert m["nse"] == pytest.approx(1 - np.sum(err**2) / 5.0)
-    assert m["r2"] == pytest.approx(np.corrcoef([1.5, 2, 2, 5], [1, 2, 3, 4])[0, 1] ** 2)
-    # R2 ignores scale, NSE does not
-    scaled = metrics.point_metrics(2 * obs, obs)
-    assert scaled["r2"] == pytest.approx(1.0) and scaled["nse"] < 0
-
-
-def _site_pairs(rng):
-    times = pd.date_range("2016-01-01", periods=36, freq="MS")
-    rows = []
-    for site, network, igbp in (("A", "FLUXNET2015", "ENF"), ("B", "ICOS", "GRA"), ("C", "ICOS", "ENF")):
-        cycle = 5 + 4 * np.sin(2 * np.pi * (times.month - 4) / 12)
-        anomaly = rng.normal(0, 1, times.size)
-        for model, noise in (("good", 0.1), ("climatology", None)):
-            pred = cycle + anomaly + rng.normal(0, noise, times.size) if noise else cycle
-            rows.append(pd.DataFrame({"site_id": site, "time": times, "model": model, "variable": "GPP", "network": network, "igbp": igbp, "prediction": pred, "observation": cycle + anomaly}))
-    return pd.concat(rows, ignore_index=True)
-
-
-def test_skill_table_groups_and_anomaly_skill():
-    pairs = _site_pairs(np.random.default_rng(0))
-    table = metrics.skill_table(pairs)
-    overall = table[table["group"] == "all"].set_index("model")
-    # A climatology model has high raw R2 (seasonal cycle) but no anomaly skill; the good model has both.
-    assert overall.loc["climatology", "r2"] > 0.7
-    assert overall.loc["climatology", "anom_r2"] != overall.loc["climatology", "anom_r2"] or overall.loc["climatology", "anom_r2"] < 0.05
-    assert overall.loc["good", "anom_r2"] > 0.95
-    assert set(table["group"]) == {"all", "network", "igbp"}
-    icos = table[(table["group"] == "network") & (table["group_value"] == "ICOS") & (table["model"] == "good")].iloc[0]
-    assert icos["n_sites"] == 2 and icos["n"] == 72
+# ---------------------------------------------------------------------------------------------- inputs
 
 
 def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
@@ -81,26 +43,6 @@ def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
         cell_truth_pairs({"m": tmp_path / "nosplit.zarr"}, tmp_path / "truth.zarr")
 
 
-def test_seasonal_anomalies_remove_each_sites_cycle():
-    times = pd.date_range("2016-01-01", periods=24, freq="MS")
-    frame = pd.DataFrame({"site_id": "A", "time": times, "x": np.tile(np.arange(12.0), 2) + np.repeat([0.0, 2.0], 12)})
-    anom = metrics.seasonal_anomalies(frame, ["x"])
-    np.testing.assert_allclose(anom["x"], np.repeat([-1.0, 1.0], 12))
-
-
-def test_crps_ensemble_matches_definition_and_gaussian_limit():
-    rng = np.random.default_rng(1)
-    samples = rng.normal(size=(7, 5))
-    obs = rng.normal(size=5)
-    brute = np.mean(np.abs(samples - obs), axis=0) - 0.5 * np.mean(np.abs(samples[:, None] - samples[None]), axis=(0, 1))
-    np.testing.assert_allclose(metrics.crps_ensemble(samples, obs), brute, rtol=1e-12)
-    big = rng.normal(2.0, 1.5, size=(20000, 1))
-    assert metrics.crps_ensemble(big, np.array([0.5]))[0] == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.02)
-    raw, norm = metrics.crps_quantiles(big, np.array([0.5]))
-    assert raw == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.05)
-    assert norm == pytest.approx(raw / 0.5)
-
-
 # -------------------------------------------------------------------------------------- semivariogram
 
 
@@ -108,6 +50,29 @@ def _smooth_field(rng, ny, nx, scale=4.0):
     ky = np.fft.fftfreq(ny)[:, None]
     kx = np.fft.rfftfreq(nx)[None, :]
     return np.fft.irfft2(np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx))
+
+
+def brute_force_semivariogram(field2d, geometry, edges) -> dict:
+    """The test oracle: every ordered pair of valid cells with its exact distance (O(n^2)), binned like the
+    library (0 < distance <= last edge; a distance on an edge goes to the lower class)."""
+    z = np.asarray(field2d, dtype=np.float64)
+    iy, ix = np.nonzero(np.isfinite(z))
+    vals = z[iy, ix]
+    if geometry.kind == "latlon":
+        lat, lon = geometry.y[iy], geometry.x[ix]
+        dist = sv.haversine_km(lat[:, None], lat[None, :], lon[None, :] - lon[:, None])
+    else:
+        yy, xx = geometry.y[iy] / 1000.0, geometry.x[ix] / 1000.0
+        dist = np.hypot(yy[:, None] - yy[None, :], xx[:, None] - xx[None, :])
+    sq = (vals[:, None] - vals[None, :]) ** 2
+    keep = (dist > 0) & (dist <= edges[-1])
+    k = len(edges) - 1
+    idx = np.clip(np.searchsorted(edges, dist[keep], side="left") - 1, 0, k - 1)
+    count = np.bincount(idx, minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gamma = np.bincount(idx, weights=sq[keep], minlength=k) / (2 * count)
+        distance = np.bincount(idx, weights=dist[keep], minlength=k) / count
+    return {"count": count, "gamma": gamma, "distance": distance}
 
 
 @pytest.mark.parametrize(
@@ -125,10 +90,10 @@ def test_fft_semivariogram_equals_brute_force(kind, y, x):
     z[rng.random(z.shape) < 0.6] = np.nan
     edges = sv.default_edges(grid, None, 12)
     fast = sv.semivariogram(z, grid, edges=edges, tolerance=1e-9)  # one-row bands: exact distances
-    slow = sv.semivariogram_brute_force(z, grid, edges)
-    np.testing.assert_array_equal(fast.count, slow.count)
-    np.testing.assert_allclose(fast.gamma, slow.gamma, rtol=1e-9)
-    np.testing.assert_allclose(fast.distance, slow.distance, rtol=1e-9)
+    slow = brute_force_semivariogram(z, grid, edges)
+    np.testing.assert_array_equal(fast.count, slow["count"])
+    np.testing.assert_allclose(fast.gamma, slow["gamma"], rtol=1e-9)
+    np.testing.assert_allclose(fast.distance, slow["distance"], rtol=1e-9)
     assert grid.periodic == (x.size * 5.0 == 360.0)
 
 
@@ -138,10 +103,10 @@ def test_latitude_bands_bound_the_distance_error():
     z = _smooth_field(rng, grid.y.size, grid.x.size)
     edges = sv.default_edges(grid, 600.0, 10)
     banded = sv.semivariogram(z, grid, edges=edges, tolerance=0.02)
-    exact = sv.semivariogram_brute_force(z, grid, edges)
+    exact = brute_force_semivariogram(z, grid, edges)
     assert 0 < banded.max_band_error <= 0.02
-    assert np.abs(banded.count / exact.count - 1).max() < 0.05
-    np.testing.assert_allclose(banded.gamma, exact.gamma, rtol=0.03)
+    assert np.abs(banded.count / exact["count"] - 1).max() < 0.05
+    np.testing.assert_allclose(banded.gamma, exact["gamma"], rtol=0.03)
 
 
 def test_compare_structure_is_mask_consistent_and_scores_scaling():
@@ -274,7 +239,7 @@ def test_figures_show_the_data_they_are_given(tmp_path):
     pixels = imread(tmp_path / "maps.png")
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # drawn, not blank
 
-    table = metrics.skill_table(_site_pairs(rng))
+    table = metrics.skill_table(site_pairs(rng))
     overall = table[table["group"] == "all"].set_index(["variable", "model"])
     fig = figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t")
     assert [ax.get_title() for ax in fig.axes] == ["GPP: RMSE", "GPP: NSE"]

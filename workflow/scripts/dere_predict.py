@@ -11,8 +11,8 @@ import terraflux  # noqa: F401
 import numpy as np
 import xarray as xr
 
-from terraflux.dere import stages
 from terraflux.dere.io import StageRun
+from terraflux.dere.predict import predict_maps
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)  # noqa: F821
@@ -21,11 +21,13 @@ run = StageRun(snakemake, f"predict_{model}")  # noqa: F821
 data, cfg = run.data, run.cfg
 network = cfg["predict"]["network"]
 step2 = run.load("step2")["mix"] if model in ("step4", "step6") else None
-y = stages.predict_maps(data, cfg, run.ctx, model, run.load("model"), step2, network)  # (C, L, K)
+y = predict_maps(data, cfg, run.device.device, model, run.load("model"), step2, network)  # (C, L, K)
 ds = data.ds
 iy, ix = ds["cell_iy"].values, ds["cell_ix"].values
 shape = (ds.sizes["time"], ds.sizes["latitude"], ds.sizes["longitude"])
-out = xr.Dataset(coords={"time": ds["time"].values, "latitude": ds["latitude_grid"].values, "longitude": ds["longitude_grid"].values})
+out = xr.Dataset(
+    coords={"time": ds["time"].values, "latitude": ds["latitude_grid"].values, "longitude": ds["longitude_grid"].values}
+)
 for k, flux in enumerate(data.fluxes):
     grid = np.full(shape, np.nan, np.float32)
     grid[:, iy, ix] = y[..., k].T
@@ -34,4 +36,10 @@ split = np.full(shape[1:], "", dtype="<U5")
 split[iy, ix] = ds["cell_split"].values
 out["split"] = (("latitude", "longitude"), split)
 run.write_zarr(out, snakemake.output.predictions)  # noqa: F821
-run.write_metrics({"model": model, "network": network, "cells": {s: int((ds["cell_split"].values == s).sum()) for s in ("train", "val", "test")}})
+run.write_metrics(
+    {
+        "model": model,
+        "network": network,
+        "cells": {s: int((ds["cell_split"].values == s).sum()) for s in ("train", "val", "test")},
+    }
+)

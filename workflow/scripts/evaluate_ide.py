@@ -29,7 +29,17 @@ table = pd.DataFrame(rows)
 with atomic_output(snakemake.output.table) as tmp:
     table.to_csv(tmp, index=False, float_format="%.4g")
 pooled = table[(table["scope"] == "pooled") & table["metric"].isin(["f1", "iou"])]
-wide = pooled.assign(x=pooled["model"] + " " + pooled["task"], hue=pooled["method"]).pivot_table(index=["x", "hue"], columns="metric", values="value").reset_index()
-fig = figures.grouped_bars(wide, x="x", hue="hue", metrics=[("f1", "F1 (1)"), ("iou", "IoU (1)")], title="IDE: extremes and driver detection, test split, against baselines")
+wide = (
+    pooled.assign(x=pooled["model"] + " " + pooled["task"], hue=pooled["method"])
+    .pivot_table(index=["x", "hue"], columns="metric", values="value")
+    .reset_index()
+)
+fig = figures.grouped_bars(
+    wide,
+    x="x",
+    hue="hue",
+    metrics=[("f1", "F1 (1)"), ("iou", "IoU (1)")],
+    title="IDE: extremes and driver detection, test split, against baselines",
+)
 figures.save(fig, snakemake.output.figure)
 log.info("IDE scores of %d models written to %s", len(snakemake.input.metrics), snakemake.output.table)

@@ -26,6 +26,8 @@ dataset = xr.open_zarr(snakemake.input.dataset, consolidated=False)
 truth = xr.open_zarr(snakemake.input.truth, consolidated=False) if "truth" in snakemake.input.keys() else None
 dataset_name, backbone = model.rsplit("_", 1)
 asked = ide_maps.parse_week(snakemake.params.week, pred)
-fig, week = ide_maps.figure(pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers", week=asked)
+fig, week = ide_maps.figure(
+    pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers", week=asked
+)
 figures.save(fig, snakemake.output.figure)
 log.info("IDE maps of %s at %s written to %s", model, ide_maps.week_label(dataset, week), snakemake.output.figure)

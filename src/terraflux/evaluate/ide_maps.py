@@ -48,8 +48,15 @@ def parse_week(text: str, pred: xr.Dataset, key: str = "evaluate.ide_map_week"):
         return np.datetime64(text, "ns")
     if not dated and text.isdigit():
         return int(text)
-    wanted = "a date YYYY-MM-DD (this dataset's weeks are dated)" if dated else "a week index (the benchmark's weeks are numbered)"
-    raise ConfigError(f"{key}: {text!r} does not fit this dataset; give {wanted}, or leave it empty to map the week with the most extremes")
+    wanted = (
+        "a date YYYY-MM-DD (this dataset's weeks are dated)"
+        if dated
+        else "a week index (the benchmark's weeks are numbered)"
+    )
+    raise ConfigError(
+        f"{key}: {text!r} does not fit this dataset; give {wanted}, "
+        "or leave it empty to map the week with the most extremes"
+    )
 
 
 def choose_week(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None = None, week=None):
@@ -96,18 +103,59 @@ def panels(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, week
     if extreme.shape[1:] != valid.shape:
         raise DataError(f"truth grid {extreme.shape[1:]} differs from the IDE dataset's {valid.shape}")
     out = [
-        {"values": pred["extreme_probability"].sel(target_time=week).values, "title": f"P(extreme), {when}", "units": PROBABILITY_UNITS, "limits": (0.0, 1.0), "cmap": "magma", "ticks": [0, 0.25, 0.5, 0.75, 1]},
-        {"values": extreme[0].astype(float), "title": f"{what}, {when}", "units": EXTREME_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]},
+        {
+            "values": pred["extreme_probability"].sel(target_time=week).values,
+            "title": f"P(extreme), {when}",
+            "units": PROBABILITY_UNITS,
+            "limits": (0.0, 1.0),
+            "cmap": "magma",
+            "ticks": [0, 0.25, 0.5, 0.75, 1],
+        },
+        {
+            "values": extreme[0].astype(float),
+            "title": f"{what}, {when}",
+            "units": EXTREME_UNITS,
+            "limits": (0.0, 1.0),
+            "cmap": BINARY,
+            "ticks": [0, 1],
+        },
     ]
     known = [str(v) for v in truth["variable"].values] if truth is not None and "driver" in truth else []
     for name in [str(v) for v in pred["variable"].values]:
         predicted = pred["driver"].sel(variable=name, time=week).values.astype(float)
-        out.append({"values": predicted, "title": f"{name}: predicted drivers, {when}", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+        out.append(
+            {
+                "values": predicted,
+                "title": f"{name}: predicted drivers, {when}",
+                "units": DRIVER_UNITS,
+                "limits": (0.0, 1.0),
+                "cmap": BINARY,
+                "ticks": [0, 1],
+            }
+        )
         if name in known:
             true = truth["driver"].sel(variable=name, time=week).values.astype(float)
-            out.append({"values": true, "title": f"{name}: true drivers, {when}", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+            out.append(
+                {
+                    "values": true,
+                    "title": f"{name}: true drivers, {when}",
+                    "units": DRIVER_UNITS,
+                    "limits": (0.0, 1.0),
+                    "cmap": BINARY,
+                    "ticks": [0, 1],
+                }
+            )
         elif known:  # keep the two-column layout: an empty panel where the truth has no such variable
-            out.append({"values": np.full(valid.shape, np.nan), "title": f"{name}: no true drivers in the truth", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+            out.append(
+                {
+                    "values": np.full(valid.shape, np.nan),
+                    "title": f"{name}: no true drivers in the truth",
+                    "units": DRIVER_UNITS,
+                    "limits": (0.0, 1.0),
+                    "cmap": BINARY,
+                    "ticks": [0, 1],
+                }
+            )
     return out, valid
 
 
@@ -117,5 +165,13 @@ def figure(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, *, t
     items, valid = panels(pred, dataset, truth, chosen)
     lat, lon, labels = grid(dataset)
     ncols = 2 if truth is not None and "driver" in truth else 3
-    fig = figures.map_grid(items, lat, lon, land=valid, ncols=ncols, axis_labels=labels, suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)")
+    fig = figures.map_grid(
+        items,
+        lat,
+        lon,
+        land=valid,
+        ncols=ncols,
+        axis_labels=labels,
+        suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)",
+    )
     return fig, chosen
