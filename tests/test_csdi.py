@@ -1,9 +1,5 @@
 """CSDI: masks, loss on hidden target points only, batched samplers (ancestral and strided DDIM), seeded hold-out."""
 
-import numpy as np
-import pytest
-import torch
-
 import terraflux  # noqa: F401
 from terraflux.csdi.impute import (
     baseline_estimates,
@@ -17,6 +13,10 @@ from terraflux.csdi.impute import (
 from terraflux.csdi.model import CSDI, CSDIConfig
 from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
 from terraflux.train import make_generator, select_device
+
+import numpy as np
+import pytest
+import torch
 
 CFG = {
     "layers": 1,

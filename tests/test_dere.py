@@ -2,12 +2,6 @@
 
 import copy
 
-import numpy as np
-import pandas as pd
-import pytest
-import torch
-import xarray as xr
-
 import terraflux  # noqa: F401
 from terraflux.dere import predict, stages
 from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
@@ -16,6 +10,12 @@ from terraflux.dere.models import Scaler, masked_mse, pft_per_age, physics_loss,
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 from terraflux.train import seed_everything, select_device
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
 
 from support.configs import load_config
 from support.dere_world import make_prepared

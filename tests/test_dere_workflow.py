@@ -3,35 +3,61 @@
 import json
 import re
 
+import terraflux  # noqa: F401
+from terraflux.outputs import provenance_of
+
 import pandas as pd
 import pytest
 import torch
 import xarray as xr
 
-import terraflux  # noqa: F401
-from terraflux.outputs import provenance_of
-
 from support.configs import configfile_args
 from support.dere_world import make_prepared
 from support.workflow import snakemake
 
-RULES = ["simulate_process_model", "dere_dataset", "dere_step1_pure", "dere_step1_mix", "dere_step2", "dere_step3a", "dere_step3b",
-         "dere_step4", "dere_step5", "dere_step5b", "dere_step6", "dere_baseline", "dere_kgml", "dere_predict", "dere_summary"]
+RULES = [
+    "simulate_process_model",
+    "dere_dataset",
+    "dere_step1_pure",
+    "dere_step1_mix",
+    "dere_step2",
+    "dere_step3a",
+    "dere_step3b",
+    "dere_step4",
+    "dere_step5",
+    "dere_step5b",
+    "dere_step6",
+    "dere_baseline",
+    "dere_kgml",
+    "dere_predict",
+    "dere_summary",
+]
 pytestmark = pytest.mark.slow
 CONFIG = configfile_args("dere_chain")
 
 
 def test_dere_chain_through_snakemake(tmp_path):
     make_prepared(tmp_path / "resources" / "tiny" / "prepared", ny=4, nx=5, years=(2016, 2017), n_sites=10)
-    targets = ["results/tiny/dere/summary.json", "results/tiny/dere/step6/predictions.zarr", "results/tiny/dere/kgml/predictions.zarr"]
+    targets = [
+        "results/tiny/dere/summary.json",
+        "results/tiny/dere/step6/predictions.zarr",
+        "results/tiny/dere/kgml/predictions.zarr",
+    ]
     snakemake("--cores", "2", *CONFIG, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path, timeout=600)
     dere = tmp_path / "results" / "tiny" / "dere"
     summary = json.loads((dere / "summary.json").read_text())
-    assert set(summary["nee_rmse"]) == {"step6", "step4", "kgml", "baseline"} and all(v > 0 for v in summary["nee_rmse"].values())
+    assert set(summary["nee_rmse"]) == {"step6", "step4", "kgml", "baseline"} and all(
+        v > 0 for v in summary["nee_rmse"].values()
+    )
     step4 = json.loads((dere / "step4" / "metrics.json").read_text())
     assert set(step4["networks"]) == {"FLUXNET2015", "ICOS", "all"} and step4["device"]["device"] == "cpu"
-    assert step4["provenance"]["rule"] == "dere_step4" and "resources/tiny/dere/dataset.zarr" in step4["provenance"]["inputs"]
-    assert set(step4["scores"]["all"]) == {"GPP", "RECO", "NEE"} and {"rmse", "mae", "r2", "nse", "bias"} <= set(step4["scores"]["all"]["NEE"])
+    assert (
+        step4["provenance"]["rule"] == "dere_step4"
+        and "resources/tiny/dere/dataset.zarr" in step4["provenance"]["inputs"]
+    )
+    assert set(step4["scores"]["all"]) == {"GPP", "RECO", "NEE"} and {"rmse", "mae", "r2", "nse", "bias"} <= set(
+        step4["scores"]["all"]["NEE"]
+    )
     preds = pd.read_parquet(dere / "step6" / "predictions.parquet")
     assert set(preds["split"]) == {"train", "val", "test"} and len(preds) == 10 * 24
     maps = xr.open_zarr(dere / "step6" / "predictions.zarr", consolidated=False)

@@ -2,35 +2,42 @@
 (the metrics themselves: tests/test_metrics.py)."""
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux import metrics
+from terraflux.evaluate import semivariogram as sv
+from terraflux.evaluate import temporal
+from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from terraflux import metrics
-from terraflux.evaluate import semivariogram as sv, temporal
-from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
 from test_metrics import site_pairs
-
 
 # ---------------------------------------------------------------------------------------------- inputs
 
 
 def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
-    import xarray as xr
-
     from terraflux.errors import DataError
     from terraflux.evaluate.inputs import cell_truth_pairs
+
+    import xarray as xr
 
     times = pd.date_range("2018-01-01", periods=24, freq="MS")
     lat, lon = np.array([47.15, 47.05, 46.95, 46.85]), np.array([8.05, 8.15, 8.25, 8.35])  # fine grid, 2 x 2 blocks
     fine = np.arange(24)[:, None, None] + 10 * np.arange(4)[None, :, None] + np.arange(4)[None, None, :]
-    xr.Dataset({"GPP": (("time", "latitude", "longitude"), fine.astype("float32"))}, coords={"time": times, "latitude": lat, "longitude": lon}).to_zarr(tmp_path / "truth.zarr")
+    xr.Dataset(
+        {"GPP": (("time", "latitude", "longitude"), fine.astype("float32"))},
+        coords={"time": times, "latitude": lat, "longitude": lon},
+    ).to_zarr(tmp_path / "truth.zarr")
     clat, clon = np.array([47.1, 46.9]), np.array([8.1, 8.3])
     block = fine.reshape(24, 2, 2, 2, 2).mean(axis=(2, 4))  # the true block means
     split = np.array([["test", "train"], ["", "test"]])
-    pred = xr.Dataset({"GPP": (("time", "latitude", "longitude"), (block + 1).astype("float32")), "split": (("latitude", "longitude"), split)},
-                      coords={"time": times, "latitude": clat, "longitude": clon})
+    pred = xr.Dataset(
+        {
+            "GPP": (("time", "latitude", "longitude"), (block + 1).astype("float32")),
+            "split": (("latitude", "longitude"), split),
+        },
+        coords={"time": times, "latitude": clat, "longitude": clon},
+    )
     pred.to_zarr(tmp_path / "pred.zarr", consolidated=False)
     pairs = cell_truth_pairs({"m": tmp_path / "pred.zarr"}, tmp_path / "truth.zarr", years=[2019], variables=["GPP"])
     assert len(pairs) == 2 * 12 and set(pairs["site_id"]) == {"47.1000,8.1000", "46.9000,8.3000"}
@@ -49,7 +56,9 @@ def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
 def _smooth_field(rng, ny, nx, scale=4.0):
     ky = np.fft.fftfreq(ny)[:, None]
     kx = np.fft.rfftfreq(nx)[None, :]
-    return np.fft.irfft2(np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx))
+    return np.fft.irfft2(
+        np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx)
+    )
 
 
 def brute_force_semivariogram(field2d, geometry, edges) -> dict:
@@ -129,7 +138,10 @@ def test_fitted_range_follows_the_field():
 
     x = np.arange(80) * 10_000.0
     grid = sv.GridGeometry("projected", x, x)
-    fields = [gs.SRF(gs.Exponential(dim=2, var=2.0, len_scale=ls), seed=5).structured((x / 1000.0, x / 1000.0)) for ls in (40.0, 120.0)]
+    fields = [
+        gs.SRF(gs.Exponential(dim=2, var=2.0, len_scale=ls), seed=5).structured((x / 1000.0, x / 1000.0))
+        for ls in (40.0, 120.0)
+    ]
     fits = [sv.fit_model(sv.semivariogram(f.T, grid, n_bins=15, max_distance_km=300.0)) for f in fields]
     assert fits[0]["range_km"] < fits[1]["range_km"]
     assert fits[0]["range_km"] == pytest.approx(40.0, rel=0.5)
@@ -170,14 +182,22 @@ def _flux_world(seed=7, n_sites=25, n_months=12):
     import gstools as gs
 
     rng = np.random.default_rng(seed)
-    sites = pd.DataFrame({"site_id": [f"S{i:02d}" for i in range(n_sites)], "latitude": rng.uniform(46, 48, n_sites), "longitude": rng.uniform(8, 11, n_sites)})
+    sites = pd.DataFrame(
+        {
+            "site_id": [f"S{i:02d}" for i in range(n_sites)],
+            "latitude": rng.uniform(46, 48, n_sites),
+            "longitude": rng.uniform(8, 11, n_sites),
+        }
+    )
     times = pd.date_range("2019-01-01", periods=n_months, freq="MS")
     srf = gs.SRF(gs.Exponential(latlon=True, geo_scale=gs.KM_SCALE, var=1.0, len_scale=120.0), seed=seed)
     rows = []
     for k, t in enumerate(times):
         resid = srf((sites["latitude"], sites["longitude"]), seed=seed + k)
         prior = 4 + 3 * np.sin(2 * np.pi * k / 12) + 0.5 * sites["latitude"].to_numpy()
-        rows.append(pd.DataFrame({"site_id": sites["site_id"], "time": t, "prior": prior, "truth": prior + 1.0 + resid}))
+        rows.append(
+            pd.DataFrame({"site_id": sites["site_id"], "time": t, "prior": prior, "truth": prior + 1.0 + resid})
+        )
     return sites, pd.concat(rows, ignore_index=True)
 
 
@@ -186,7 +206,15 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     sites, world = _flux_world()
     hidden = world.sample(frac=0.2, random_state=1)
     observed = world.drop(hidden.index)
-    result = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+    result = krige_labels(
+        sites,
+        observed[["site_id", "time"]].assign(value=observed["truth"]),
+        world[["site_id", "time"]].assign(value=world["prior"]),
+        hidden[["site_id", "time"]],
+        method=method,
+        n_samples=8,
+        seed=3,
+    )
     labels = result.labels
     assert list(labels["site_id"]) == list(hidden["site_id"]) and list(labels["time"]) == list(hidden["time"])
     mae_krige = np.mean(np.abs(labels["mean"] - hidden["truth"].to_numpy()))
@@ -195,7 +223,15 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     assert result.samples.shape == (8, len(hidden))
     crps = metrics.crps_ensemble(result.samples, hidden["truth"].to_numpy()).mean()
     assert crps < mae_prior
-    again = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+    again = krige_labels(
+        sites,
+        observed[["site_id", "time"]].assign(value=observed["truth"]),
+        world[["site_id", "time"]].assign(value=world["prior"]),
+        hidden[["site_id", "time"]],
+        method=method,
+        n_samples=8,
+        seed=3,
+    )
     np.testing.assert_array_equal(again.samples, result.samples)
 
 
@@ -211,18 +247,24 @@ def test_residual_variogram_fit_recovers_the_range():
 
 
 def test_figures_show_the_data_they_are_given(tmp_path):
+    from terraflux.evaluate import figures
+
     import matplotlib.pyplot as plt
     from matplotlib.image import imread
-
-    from terraflux.evaluate import figures
 
     rng = np.random.default_rng(8)
     lat, lon = np.arange(48.0, 46.0, -0.25), np.arange(8.0, 11.0, 0.25)
     land = rng.random((lat.size, lon.size)) > 0.2
     values = rng.normal(size=(lat.size, lon.size))
     fig = figures.map_grid(
-        [{"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"}, {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True}],
-        lat, lon, land=land, suptitle="test",
+        [
+            {"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"},
+            {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True},
+        ],
+        lat,
+        lon,
+        land=land,
+        suptitle="test",
     )
     maps = [ax for ax in fig.axes if ax.get_title()]  # colour bars and unused grid cells have no title
     assert [ax.get_title() for ax in maps] == ["GPP mean 2019", "difference"]
@@ -241,7 +283,9 @@ def test_figures_show_the_data_they_are_given(tmp_path):
 
     table = metrics.skill_table(site_pairs(rng))
     overall = table[table["group"] == "all"].set_index(["variable", "model"])
-    fig = figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t")
+    fig = figures.skill_bars(
+        table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t"
+    )
     assert [ax.get_title() for ax in fig.axes] == ["GPP: RMSE", "GPP: NSE"]
     assert fig.axes[0].get_ylabel() == "RMSE (gC m-2 d-1)"
     for ax, column in zip(fig.axes, ("rmse", "nse"), strict=True):  # one bar per model, as high as the table says
@@ -250,7 +294,9 @@ def test_figures_show_the_data_they_are_given(tmp_path):
         np.testing.assert_allclose([bar.get_height() for bar in ax.patches], overall.loc["GPP"].loc[models, column])
     plt.close(fig)
     fig = figures.group_heatmap(table, group="igbp", metric="nse", label="NSE (1)", title="t")
-    expected = table[(table["group"] == "igbp") & (table["variable"] == "GPP")].pivot_table(index="group_value", columns="model", values="nse")
+    expected = table[(table["group"] == "igbp") & (table["variable"] == "GPP")].pivot_table(
+        index="group_value", columns="model", values="nse"
+    )
     image = fig.axes[0].get_images()[0]
     np.testing.assert_allclose(image.get_array(), expected.to_numpy())  # rows: IGBP classes, columns: models
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(expected.index)
@@ -275,8 +321,15 @@ def _ide_world():
     extreme[3, 1:3, 2:5] = True  # 6 pixels, all on land
     valid = np.ones((4, h, w), bool)
     valid[:, :, :2] = False
-    coords = {"time": times, "latitude": ("y", np.linspace(48.0, 47.4, h)), "longitude": ("x", np.linspace(8.0, 9.2, w)), "week_of_year": ("time", np.array([2, 3, 4, 5]))}
-    dataset = xr.Dataset({"extreme": (("time", "y", "x"), extreme), "valid": (("time", "y", "x"), valid)}, coords=coords)
+    coords = {
+        "time": times,
+        "latitude": ("y", np.linspace(48.0, 47.4, h)),
+        "longitude": ("x", np.linspace(8.0, 9.2, w)),
+        "week_of_year": ("time", np.array([2, 3, 4, 5])),
+    }
+    dataset = xr.Dataset(
+        {"extreme": (("time", "y", "x"), extreme), "valid": (("time", "y", "x"), valid)}, coords=coords
+    )
     driver = np.zeros((2, 4, h, w), bool)
     driver[0, 3, 0, :] = True
     pred = xr.Dataset(
@@ -288,8 +341,16 @@ def _ide_world():
         coords={"variable": ["t2m", "tp"], "time": times, "target_time": times[2:]},
     )
     truth = xr.Dataset(
-        {"extreme": (("time", "latitude", "longitude"), extreme), "driver": (("variable", "time", "latitude", "longitude"), driver[:1] | driver[:1, :, ::-1])},
-        coords={"variable": ["t2m"], "time": times, "latitude": np.linspace(48.0, 47.4, h), "longitude": np.linspace(8.0, 9.2, w)},
+        {
+            "extreme": (("time", "latitude", "longitude"), extreme),
+            "driver": (("variable", "time", "latitude", "longitude"), driver[:1] | driver[:1, :, ::-1]),
+        },
+        coords={
+            "variable": ["t2m"],
+            "time": times,
+            "latitude": np.linspace(48.0, 47.4, h),
+            "longitude": np.linspace(8.0, 9.2, w),
+        },
     )
     return pred, dataset, truth
 
@@ -306,9 +367,12 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
     assert valid.sum() == 12 and not valid[:, :2].any()
     titles = [p["title"] for p in panels]
     assert titles == [
-        "P(extreme), week of 2019-01-28", "true extremes, week of 2019-01-28",
-        "t2m: predicted drivers, week of 2019-01-28", "t2m: true drivers, week of 2019-01-28",
-        "tp: predicted drivers, week of 2019-01-28", "tp: no true drivers in the truth",
+        "P(extreme), week of 2019-01-28",
+        "true extremes, week of 2019-01-28",
+        "t2m: predicted drivers, week of 2019-01-28",
+        "t2m: true drivers, week of 2019-01-28",
+        "tp: predicted drivers, week of 2019-01-28",
+        "tp: no true drivers in the truth",
     ]
     assert [p["units"] for p in panels] == ["probability (1)", "extreme (0/1)"] + ["driver (0/1)"] * 4
     np.testing.assert_array_equal(panels[2]["values"][0], 1.0)
@@ -322,10 +386,10 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
 
 
 def test_ide_map_week_from_config_dates_indices_and_clear_errors():
-    import xarray as xr
-
     from terraflux.errors import ConfigError
     from terraflux.evaluate import ide_maps
+
+    import xarray as xr
 
     dated = xr.Dataset(coords={"target_time": pd.date_range("2019-01-07", periods=3, freq="7D")})
     numbered = xr.Dataset(coords={"target_time": np.arange(900, 903)})

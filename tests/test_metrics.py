@@ -1,14 +1,13 @@
 """The metrics library: point metrics and their NaN rules, grouped and skill tables, CRPS, ensembles, binary metrics."""
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import math
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux import metrics
 
 import numpy as np
 import pandas as pd
 import pytest
-
-from terraflux import metrics
 
 
 def test_point_metrics_by_hand_and_nan_pairs_skipped():

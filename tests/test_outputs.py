@@ -1,11 +1,15 @@
 """The one output writer/reader: JSON sanitiser, atomic writes, provenance in every kind of output."""
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import datetime as dt
 import json
 import random
 from pathlib import Path
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux import outputs
+from terraflux.errors import DataError
+from terraflux.train import seed_everything
+from terraflux.train.seeding import rng_state, set_rng_state
 
 import numpy as np
 import pandas as pd
@@ -13,11 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import xarray as xr
-
-from terraflux import outputs
-from terraflux.errors import DataError
-from terraflux.train import seed_everything
-from terraflux.train.seeding import rng_state, set_rng_state
 
 RECORD = {"rule": "test", "inputs": {"a.zarr": "0" * 64}, "params": {"sizes": (1, 2)}}
 

@@ -1,12 +1,12 @@
 """The prepare rules end to end on the synthetic world (tests/configs/prepare_small.yaml: CERRA off), as
 `snakemake` runs them."""
 
+from terraflux.outputs import provenance_of
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from terraflux.outputs import provenance_of
 
 from support.configs import configfile_args
 from support.workflow import snakemake

@@ -9,10 +9,10 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from terraflux.errors import DataError
 from terraflux.outputs import provenance_of
+
+import pytest
 
 from support.configs import configfile_args, load_config
 from support.paths import BIN, REPO_ROOT
@@ -31,7 +31,9 @@ def _start(workdir: Path) -> subprocess.Popen:
     cmd += ["--cores", "1", *configfile_args("repro")]
     log = open(workdir / "snakemake.out", "w")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(["timeout", "-s", "KILL", "3000", *cmd], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(
+        ["timeout", "-s", "KILL", "3000", *cmd], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,11 @@ def outputs(workdir: Path) -> list[Path]:
     for top in ("resources", "results"):
         for path in sorted((workdir / top).rglob("*")):
             rel = path.relative_to(workdir)
-            if rel.parts[2:3] == ("raw",) or any(part.startswith(".") for part in rel.parts) or ".zarr/" in rel.as_posix():
+            if (
+                rel.parts[2:3] == ("raw",)
+                or any(part.startswith(".") for part in rel.parts)
+                or ".zarr/" in rel.as_posix()
+            ):
                 continue
             if path.suffix == ".zarr" or (path.is_file() and path.suffix not in VIEWS):
                 found.append(path)

@@ -1,9 +1,5 @@
 """The bottom-up process model: identities, units, responses, land cover, parameter table, external files."""
 
-import numpy as np
-import pytest
-import xarray as xr
-
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError, DataError
 from terraflux.simulate.process_model import (
@@ -14,6 +10,10 @@ from terraflux.simulate.process_model import (
     physics_residuals,
     run_process_model,
 )
+
+import numpy as np
+import pytest
+import xarray as xr
 
 from support.dere_world import make_drivers, make_pft
 

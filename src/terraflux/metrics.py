@@ -38,8 +38,8 @@ recall = TP / (TP + FN), F1 = 2 TP / (2 TP + FP + FN), IoU = TP / (TP + FP + FN)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,9 +89,10 @@ def grouped_metrics(pred, obs, names: Sequence[str], groups: Mapping[str, np.nda
     {name: metrics}}}`` with labels in sorted order.
     """
     pred, obs = np.asarray(pred), np.asarray(obs)
-    per_name = lambda sel: {
-        name: point_metrics(pred[sel][..., k], obs[sel][..., k]) for k, name in enumerate(names)
-    }  # noqa: E731
+
+    def per_name(sel) -> dict:
+        return {name: point_metrics(pred[sel][..., k], obs[sel][..., k]) for k, name in enumerate(names)}
+
     out: dict = {"all": per_name(slice(None))}
     for group, labels in groups.items():
         labels = np.asarray(labels)
@@ -156,7 +157,7 @@ def skill_table(
         for group in group_list:
             subsets = [("all", block)] if group == "all" else sorted(block.groupby(group), key=lambda kv: str(kv[0]))
             for value, sub in subsets:
-                row = dict(zip(keys, key_values))
+                row = dict(zip(keys, key_values, strict=True))
                 row.update({"group": group, "group_value": str(value), "n_sites": sub["site_id"].nunique()})
                 row.update(point_metrics(sub[pred], sub[obs]))
                 if anomalies:
@@ -243,7 +244,7 @@ class Confusion:
     fn: int = 0
     tn: int = 0
 
-    def add(self, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> "Confusion":
+    def add(self, pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
         """Count ``pred`` against ``truth`` (same shape, bool) where ``valid`` (broadcast to them) is true."""
         pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
         if valid is not None:
@@ -255,7 +256,7 @@ class Confusion:
         self.tn += int(np.count_nonzero(~pred & ~truth))
         return self
 
-    def __add__(self, other: "Confusion") -> "Confusion":
+    def __add__(self, other: Confusion) -> Confusion:
         return Confusion(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
 
     def as_dict(self) -> dict:

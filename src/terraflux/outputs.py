@@ -23,13 +23,14 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path, PurePath
-from typing import Any, Mapping
-
-import numpy as np
+from typing import Any
 
 from terraflux.errors import DataError
 from terraflux.workflow.atomic import atomic_output
+
+import numpy as np
 
 PROVENANCE = "provenance"
 

@@ -7,7 +7,6 @@ data-parallel processes (see :func:`terraflux.dere.io.run_training_stage`).
 """
 
 import terraflux  # noqa: F401
-
 from terraflux.dere import stages
 from terraflux.dere.io import run_training_stage
 

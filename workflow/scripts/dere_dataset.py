@@ -8,16 +8,15 @@ gC m-2 d-1, statistics from training data only), ``metrics`` summary JSON (count
 """
 
 import terraflux  # noqa: F401
-
-import numpy as np
-import pandas as pd
-import xarray as xr
-
 from terraflux import outputs
 from terraflux.dere.dataset import build_dataset
 from terraflux.train import derive_seed
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
@@ -37,7 +36,7 @@ ds = build_dataset(
 )
 provenance = from_snakemake(sm)
 outputs.write_zarr(sm.output.dataset, ds, provenance)
-count = lambda a: {str(k): int(v) for k, v in zip(*np.unique(a, return_counts=True))}  # noqa: E731
+count = lambda a: {str(k): int(v) for k, v in zip(*np.unique(a, return_counts=True), strict=True)}  # noqa: E731
 summary = {
     "cells": count(ds.cell_split.values),
     "cell_types": count(ds.cell_type.values),

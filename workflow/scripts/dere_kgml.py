@@ -8,7 +8,6 @@ pretraining and fine-tuning). Runs as the rule's data-parallel processes (see
 """
 
 import terraflux  # noqa: F401
-
 from terraflux.dere import stages
 from terraflux.dere.io import run_training_stage
 

@@ -7,13 +7,12 @@ Inputs: ``dataset``, ``model`` (the model's checkpoint), ``step2`` (pure branche
 """
 
 import terraflux  # noqa: F401
-
-import numpy as np
-import xarray as xr
-
 from terraflux.dere.io import StageRun
 from terraflux.dere.predict import predict_maps
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 model = snakemake.wildcards.model  # noqa: F821

@@ -7,7 +7,6 @@ gC m-2 d-1, and physics residuals). Runs as the rule's data-parallel processes (
 """
 
 import terraflux  # noqa: F401
-
 from terraflux.dere import stages
 from terraflux.dere.io import run_training_stage
 from terraflux.dere.predict import held_out_cell_scores

@@ -6,7 +6,6 @@ processes (see :func:`terraflux.dere.io.run_training_stage`).
 """
 
 import terraflux  # noqa: F401
-
 from terraflux.dere import stages
 from terraflux.dere.io import run_training_stage
 from terraflux.dere.predict import held_out_pft_scores

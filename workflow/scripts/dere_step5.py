@@ -9,20 +9,19 @@ quantiles in gC m-2 d-1, normalised quantile CRPS (1); the same point metrics of
 baselines) and the fit; the sampler.
 """
 
-import terraflux  # noqa: F401
-
 import time
 
-import numpy as np
-import pandas as pd
-import xarray as xr
-
+import terraflux  # noqa: F401
 from terraflux import outputs
 from terraflux.csdi import impute
 from terraflux.dere.io import StageRun
 from terraflux.errors import ConfigError
 from terraflux.train import derive_seed, make_generator
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 run = StageRun(snakemake, "step5")  # noqa: F821

@@ -6,13 +6,12 @@ Inputs: ``dataset``, ``samples`` (step-5 samples.zarr). Output: ``labels`` label
 """
 
 import terraflux  # noqa: F401
-
-import numpy as np
-import xarray as xr
-
 from terraflux.csdi.impute import expanded_labels
 from terraflux.dere.io import StageRun
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 run = StageRun(snakemake, "step5b")  # noqa: F821

@@ -8,11 +8,10 @@ label set. Runs as the rule's data-parallel processes (see :func:`terraflux.dere
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-
 from terraflux.dere import labels, stages
 from terraflux.dere.io import run_training_stage
+
+import pandas as pd
 
 label_set = snakemake.params.label_set  # noqa: F821
 model = "step6" if label_set == "csdi" else f"step6_{label_set}"

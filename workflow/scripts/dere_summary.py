@@ -5,11 +5,10 @@ Inputs: the metrics JSON of ``step4``, ``step6``, ``baseline``, ``kgml``, ``step
 step 6 <= step 4 < Baseline for NEE RMSE).
 """
 
-import terraflux  # noqa: F401
-
 import json
 from pathlib import Path
 
+import terraflux  # noqa: F401
 from terraflux import outputs
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging

@@ -18,9 +18,6 @@ Outputs: table   results/{run}/evaluate/dere_skill.csv: one row per (reference, 
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-
 from terraflux import outputs
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, cell_truth_pairs, site_pairs, truth_pairs
@@ -29,11 +26,13 @@ from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
+import pandas as pd
+
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
 
 log = setup_logging(snakemake)
 params = snakemake.params
-models = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.predictions)}
+models = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.predictions, strict=True)}
 pairs = site_pairs(models, snakemake.input.insitu, snakemake.input.sites, years=params.period["test_years"])
 tables = [skill_table(pairs).assign(reference="in-situ")]
 if "truth_fluxes" in snakemake.input.keys():
@@ -43,7 +42,7 @@ if "truth_fluxes" in snakemake.input.keys():
         )
     )
 if "maps" in snakemake.input.keys():
-    maps = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.maps)}
+    maps = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.maps, strict=True)}
     cells = cell_truth_pairs(maps, snakemake.input.truth_fluxes, split="test", years=params.period["test_years"])
     tables.append(skill_table(cells, groups=()).assign(reference="truth (held-out cells)"))
 table = pd.concat(tables, ignore_index=True)

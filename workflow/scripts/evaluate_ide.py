@@ -9,21 +9,20 @@ Outputs: table   results/{run}/evaluate/ide_scores.csv: model, method, task (ext
          figure  results/{run}/evaluate/ide_scores.png: F1 and IoU per method for drivers and extremes
 """
 
-import terraflux  # noqa: F401
-
 import json
 
-import pandas as pd
-
+import terraflux  # noqa: F401
 from terraflux.evaluate import figures
 from terraflux.evaluate.ide import baselines_of, score_rows
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.script import setup_logging
 
+import pandas as pd
+
 log = setup_logging(snakemake)
 baselines = baselines_of(json.loads(open(snakemake.input.table).read())) if "table" in snakemake.input.keys() else {}
 rows = []
-for name, path in zip(snakemake.params.names, snakemake.input.metrics):
+for name, path in zip(snakemake.params.names, snakemake.input.metrics, strict=True):
     rows += score_rows(name, json.loads(open(path).read()), baselines if name.startswith("benchmark_") else None)
 table = pd.DataFrame(rows)
 with atomic_output(snakemake.output.table) as tmp:

@@ -9,14 +9,13 @@ Output:  figure results/{run}/evaluate/ide_maps/{model}.png: P(extreme) (probabi
          (0/1), then per variable the predicted and true driver masks (0/1); invalid pixels grey.
 """
 
-import terraflux  # noqa: F401
-
 import warnings
 
-import xarray as xr
-
+import terraflux  # noqa: F401
 from terraflux.evaluate import figures, ide_maps
 from terraflux.workflow.script import setup_logging
+
+import xarray as xr
 
 log = setup_logging(snakemake)
 warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp")  # left in directory outputs

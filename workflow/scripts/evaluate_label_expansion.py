@@ -15,10 +15,6 @@ Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, k
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-import xarray as xr
-
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, process_cell_fluxes
 from terraflux.evaluate.kriging import krige_labels
@@ -28,6 +24,9 @@ from terraflux.train import derive_seed
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import pandas as pd
+import xarray as xr
 
 log = setup_logging(snakemake)
 cfg = snakemake.params.evaluate["label_expansion"]

@@ -13,18 +13,17 @@ Outputs: table   results/{run}/evaluate/label_expansion_skill.csv: one row per (
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, site_pairs, truth_pairs
 from terraflux.metrics import skill_table
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.script import setup_logging
 
+import pandas as pd
+
 log = setup_logging(snakemake)
 params = snakemake.params
-models = dict(zip(params.label_sets, snakemake.input.predictions))
+models = dict(zip(params.label_sets, snakemake.input.predictions, strict=True))
 pairs = site_pairs(models, snakemake.input.insitu, snakemake.input.sites, years=params.period["test_years"])
 tables = [skill_table(pairs, groups=()).assign(reference="in-situ")]
 if "truth_fluxes" in snakemake.input.keys():

@@ -9,13 +9,12 @@ Output:  figure results/{run}/evaluate/maps/{model}.png: per variable (rows) the
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-import xarray as xr
-
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, block_mean_to, process_cell_fluxes
 from terraflux.workflow.script import setup_logging
+
+import pandas as pd
+import xarray as xr
 
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
 

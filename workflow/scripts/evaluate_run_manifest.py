@@ -6,11 +6,11 @@ Output: results/{run}/manifest.json: {"provenance": record} with the record's ke
         python, inputs, snakemake_version.
 """
 
-import snakemake as snakemake_package
-
 from terraflux import outputs
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import snakemake as snakemake_package
 
 log = setup_logging(snakemake)
 manifest = from_snakemake(

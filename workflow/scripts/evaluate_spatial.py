@@ -12,10 +12,6 @@ Semivariograms pool all months of the test years (pairs within each month).
 """
 
 import terraflux  # noqa: F401
-
-import numpy as np
-import xarray as xr
-
 from terraflux import outputs
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, block_mean_to, process_cell_fluxes
@@ -23,6 +19,9 @@ from terraflux.evaluate.semivariogram import GridGeometry, compare_structure
 from terraflux.evaluate.temporal import compare_temporal
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import xarray as xr
 
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
 

@@ -14,8 +14,6 @@ Output: ``process`` process_model.zarr:
 """
 
 import terraflux  # noqa: F401  (first: native-library order)
-import xarray as xr
-
 from terraflux import outputs
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import (
@@ -28,6 +26,8 @@ from terraflux.simulate.process_model import (
 )
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821

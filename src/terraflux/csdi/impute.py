@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
-import torch
-
 from terraflux.csdi.model import CSDI, CSDIConfig
 from terraflux.csdi.sample import sample
 from terraflux.metrics import ensemble_metrics, point_estimate, point_metrics
 from terraflux.train import Engine, FitResult, TrainConfig, derive_seed, make_generator
+
+import numpy as np
+import torch
 
 LOG = logging.getLogger(__name__)
 

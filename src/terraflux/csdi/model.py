@@ -32,7 +32,7 @@ class CSDIConfig:
     beta_end: float
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CSDIConfig":
+    def from_dict(cls, d: dict) -> CSDIConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 

@@ -8,9 +8,9 @@ Both return samples [S, B, K, L]; conditioned entries equal the observed values.
 
 from __future__ import annotations
 
-import torch
-
 from terraflux.csdi.model import CSDI
+
+import torch
 
 
 def _start(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator):

@@ -46,7 +46,7 @@ class BackboneConfig:
             raise ValueError("ProbSparse attention needs its sampling factor (config key `factor`)")
 
     @classmethod
-    def from_dict(cls, spec: dict) -> "BackboneConfig":
+    def from_dict(cls, spec: dict) -> BackboneConfig:
         """The fields from a config section that holds every one of them (other keys are ignored)."""
         return cls(**{name: spec[name] for name in cls.__dataclass_fields__})
 

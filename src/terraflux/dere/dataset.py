@@ -25,13 +25,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from terraflux.errors import DataError
+from terraflux.simulate.process_model import GROUPS, OUTPUTS
+
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-
-from terraflux.errors import DataError
-from terraflux.simulate.process_model import GROUPS, OUTPUTS
 
 LOG = logging.getLogger(__name__)
 FLUXES = ("GPP", "RECO", "NEE")
@@ -96,7 +96,7 @@ def build_dataset(
     features = names + ["month_sin", "month_cos"]
 
     # sites -> cells, splits
-    cell_of = {(a, b): c for c, (a, b) in enumerate(zip(iy, ix))}
+    cell_of = {(a, b): c for c, (a, b) in enumerate(zip(iy, ix, strict=True))}
     sites = sites.reset_index(drop=True)
     keep = [(int(r.cell_iy), int(r.cell_ix)) in cell_of for r in sites.itertuples()]
     if not all(keep):
@@ -112,7 +112,7 @@ def build_dataset(
         if not (site_split == s).any():
             site_split[np.nonzero(site_split == "train")[0][-1]] = s
     forced: dict[int, str] = {}
-    for cell, s in zip(site_cell, site_split):
+    for cell, s in zip(site_cell, site_split, strict=True):
         if s == "test" or (s == "val" and forced.get(cell) != "test"):
             forced[int(cell)] = str(s)
     cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
@@ -242,7 +242,7 @@ class DereTensors:
     ds: xr.Dataset
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> "DereTensors":
+    def from_dataset(cls, ds: xr.Dataset) -> DereTensors:
         def strings(name: str) -> np.ndarray:  # zarr may return numpy StringDType: plain fixed-width str
             return np.array([str(v) for v in ds[name].values.tolist()])
 

@@ -17,13 +17,10 @@ A training stage script is::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, TypeVar
-
-import numpy as np
-import pandas as pd
-import xarray as xr
+from typing import Any, TypeVar
 
 from terraflux import outputs
 from terraflux.config import config_hash
@@ -33,6 +30,10 @@ from terraflux.dere.stages import Context, InSituResult
 from terraflux.train import DeviceInfo, derive_seed, launch, seed_everything, select_device
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 LOG = logging.getLogger(__name__)
 Result = TypeVar("Result")

@@ -9,12 +9,12 @@ label) and ``imputed`` [S, T, K] bool, from either source:
 
 from __future__ import annotations
 
+from terraflux.errors import DataError
+
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-
-from terraflux.errors import DataError
 
 LABEL_SETS = ("csdi", "kriging")
 

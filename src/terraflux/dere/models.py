@@ -8,12 +8,12 @@ z-scored with the training statistics held by :class:`Scaler`.
 
 from __future__ import annotations
 
+from terraflux.dere.backbone import Backbone, BackboneConfig, Decoder, Encoder, TokenEmbedding
+from terraflux.dere.dataset import DereTensors
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from terraflux.dere.backbone import Backbone, BackboneConfig, Decoder, Encoder, TokenEmbedding
-from terraflux.dere.dataset import DereTensors
 
 PHYSICS_TERMS = (
     ("NEE", "Rh", "NPP"),
@@ -185,7 +185,7 @@ class Task(nn.Module):
         self._frozen = list(frozen or [])
         freeze(*self._frozen)
 
-    def train(self, mode: bool = True) -> "Task":
+    def train(self, mode: bool = True) -> Task:
         super().train(mode)
         for m in self._frozen:
             m.eval()

@@ -8,10 +8,7 @@ P PFT groups.
 
 from __future__ import annotations
 
-from typing import Callable
-
-import numpy as np
-import torch
+from collections.abc import Callable
 
 from terraflux.dere.dataset import DereTensors
 from terraflux.dere.models import (
@@ -33,6 +30,9 @@ from terraflux.dere.models import (
 )
 from terraflux.errors import DataError
 from terraflux.metrics import grouped_metrics, point_metrics
+
+import numpy as np
+import torch
 
 MAP_MODELS = ("step4", "step6", "baseline", "kgml")
 
@@ -87,7 +87,9 @@ def held_out_cell_scores(
             (x,) = to_device(device, age_input(data, c, a))
             pred = model.scaler.clamp(model.scaler.to_physical(model.pure(x, [g])[:, 0])).cpu().numpy()
             target = data.y[c, a].numpy()
-            out[groups[g]] = {f: point_metrics(pred[..., i], target[..., i]) for f, i in zip(data.fluxes, fi)}
+            out[groups[g]] = {
+                f: point_metrics(pred[..., i], target[..., i]) for f, i in zip(data.fluxes, fi, strict=True)
+            }
         return out
     cells = data.cells("test")
     if part == "mix":
@@ -102,7 +104,7 @@ def held_out_cell_scores(
         target = data.age_weighted_target(cells)
     p, t = pred.numpy(), target.numpy()
     return {
-        "scores": {f: point_metrics(p[..., i], t[..., i]) for f, i in zip(data.fluxes, fi)},
+        "scores": {f: point_metrics(p[..., i], t[..., i]) for f, i in zip(data.fluxes, fi, strict=True)},
         "physics_residuals": physics_residual_summary(p, data.variables),
     }
 

@@ -18,13 +18,9 @@ Samples: steps 1 and 3a use (cell, age class) pairs of training cells; step 2 an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
-import torch
-from torch import nn
 
 from terraflux.dere.dataset import DereTensors
 from terraflux.dere.models import (
@@ -53,6 +49,9 @@ from terraflux.dere.predict import predict_sites
 from terraflux.errors import DataError
 from terraflux.train import DeviceInfo, Engine, FitResult, TrainConfig, derive_seed, make_generator
 from terraflux.train.launch import Distributed
+
+import numpy as np
+import torch
 
 LOG = logging.getLogger(__name__)
 
@@ -204,7 +203,6 @@ def step1_mix(data: DereTensors, cfg: dict, ctx: Context, pure_state: dict) -> M
     task = Task(frozen=model.pure.shared(), mix=model)
     cells, ages = data.cell_age_pairs(data.cells("train"))
     vcells, vages = data.cell_age_pairs(data.cells("val"))
-    batch = cfg["train"]["batch_size"]
     batches = _shuffled(cfg, ctx, "mix", cells, ages)
     step = lambda m, b: _cell_age_loss(data, cfg, ctx, m.mix, *b)  # noqa: E731
     validate = lambda m: float(_cell_age_loss(data, cfg, ctx, m.mix, vcells, vages))  # noqa: E731

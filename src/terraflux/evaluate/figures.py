@@ -7,17 +7,17 @@ titles say what is shown and when. Functions return the figure; :func:`save` wri
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
+from terraflux.workflow.atomic import atomic_output  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from terraflux.workflow.atomic import atomic_output  # noqa: E402
 
 SEA_COLOUR = "#c8d3dc"
 SEQUENTIAL = "viridis"
@@ -135,7 +135,7 @@ def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, n
         else:
             lo, hi = float(np.percentile(allv, 2)), float(np.percentile(allv, 98))
             limits[key] = (lo, hi if hi > lo else lo + 1e-9)
-    for ax, panel in zip(axes.ravel(), panels):
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
         map_panel(
             ax,
             panel["values"],
@@ -160,7 +160,7 @@ def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, n
 def skill_bars(table: pd.DataFrame, *, metrics: Sequence[tuple[str, str]], units: str, title: str):
     """Bars of overall skill per variable (rows) and metric (columns), one bar per model.
 
-    ``table``: rows of :func:`terraflux.evaluate.metrics.skill_table` with group == 'all'. ``metrics``:
+    ``table``: rows of :func:`terraflux.metrics.skill_table` with group == 'all'. ``metrics``:
     (column, label) pairs; labels containing '{units}' get the flux unit.
     """
     overall = table[table["group"] == "all"]
@@ -197,7 +197,7 @@ def group_heatmap(table: pd.DataFrame, *, group: str, metric: str, label: str, t
         figsize=(3.6 * len(variables), 0.45 * max(3, sub["group_value"].nunique()) + 1.6),
         squeeze=False,
     )
-    for ax, var in zip(axes[0], variables):
+    for ax, var in zip(axes[0], variables, strict=False):
         pivot = sub[sub["variable"] == var].pivot_table(index="group_value", columns="model", values=metric)
         data = pivot.to_numpy(dtype=float) if pivot.size else np.full((1, 1), np.nan)
         image = ax.imshow(
@@ -282,7 +282,7 @@ def grouped_bars(frame: pd.DataFrame, *, x: str, hue: str, metrics: Sequence[tup
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(len(hues), 1)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, (column, label) in zip(axes[0], metrics):
+    for ax, (column, label) in zip(axes[0], metrics, strict=False):
         for k, h in enumerate(hues):
             sub = frame[frame[hue] == h].set_index(x).reindex(xs)
             ax.bar(

@@ -16,12 +16,12 @@ The week shown is the test target week with the most valid extreme pixels (or a 
 
 from __future__ import annotations
 
+from terraflux.errors import ConfigError, DataError
+from terraflux.evaluate import figures
+
 import matplotlib.colors
 import numpy as np
 import xarray as xr
-
-from terraflux.errors import ConfigError, DataError
-from terraflux.evaluate import figures
 
 PROBABILITY_UNITS = "probability (1)"
 DRIVER_UNITS = "driver (0/1)"

@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
+
+from terraflux.errors import DataError
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from terraflux.errors import DataError
 
 FLUXES = ("GPP", "RECO", "NEE")
 FLUX_UNITS = "gC m-2 d-1"
@@ -135,7 +135,7 @@ def cell_truth_pairs(
         if iy.size == 0:
             raise DataError(f"{path} has no cell of split {split!r}")
         lat, lon = pred["latitude"].values, pred["longitude"].values
-        cells = np.array([f"{lat[i]:.4f},{lon[j]:.4f}" for i, j in zip(iy, ix)])
+        cells = np.array([f"{lat[i]:.4f},{lon[j]:.4f}" for i, j in zip(iy, ix, strict=True)])
         times = pd.to_datetime(pred["time"].values).to_period("M").to_timestamp()
         for var in [v for v in variables if v in pred and v in truth]:
             true = block_mean_to(truth[var], lat, lon)

@@ -13,14 +13,14 @@ import warnings
 from pathlib import Path
 from typing import Mapping
 
+from terraflux.outputs import jsonable
+
 import dask.array as da
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
-
-from terraflux.outputs import jsonable
 
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
