@@ -206,15 +206,13 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     sites, world = _flux_world()
     hidden = world.sample(frac=0.2, random_state=1)
     observed = world.drop(hidden.index)
-    result = krige_labels(
-        sites,
-        observed[["site_id", "time"]].assign(value=observed["truth"]),
-        world[["site_id", "time"]].assign(value=world["prior"]),
-        hidden[["site_id", "time"]],
-        method=method,
-        n_samples=8,
-        seed=3,
-    )
+
+    def krige():
+        conditioning = observed[["site_id", "time"]].assign(value=observed["truth"])
+        prior = world[["site_id", "time"]].assign(value=world["prior"])
+        return krige_labels(sites, conditioning, prior, hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+
+    result = krige()
     labels = result.labels
     assert list(labels["site_id"]) == list(hidden["site_id"]) and list(labels["time"]) == list(hidden["time"])
     mae_krige = np.mean(np.abs(labels["mean"] - hidden["truth"].to_numpy()))
@@ -223,16 +221,7 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     assert result.samples.shape == (8, len(hidden))
     crps = metrics.crps_ensemble(result.samples, hidden["truth"].to_numpy()).mean()
     assert crps < mae_prior
-    again = krige_labels(
-        sites,
-        observed[["site_id", "time"]].assign(value=observed["truth"]),
-        world[["site_id", "time"]].assign(value=world["prior"]),
-        hidden[["site_id", "time"]],
-        method=method,
-        n_samples=8,
-        seed=3,
-    )
-    np.testing.assert_array_equal(again.samples, result.samples)
+    np.testing.assert_array_equal(krige().samples, result.samples)
 
 
 def test_residual_variogram_fit_recovers_the_range():

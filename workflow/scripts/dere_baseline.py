@@ -13,6 +13,6 @@ from terraflux.dere.io import run_training_stage
 run_training_stage(
     snakemake,
     "baseline",
-    lambda run: stages.baseline(run.data, run.cfg, run.ctx),  # noqa: F821
+    lambda run: stages.baseline(run.data, run.cfg, run.ctx),
     lambda run, result: run.write_in_situ("baseline", result, {}),
 )

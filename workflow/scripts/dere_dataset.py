@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-log = setup_logging(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = setup_logging(snakemake)
+sm = snakemake
 spec = sm.params.dere["dataset"]
 ds = build_dataset(
     xr.open_zarr(sm.input.drivers).load(),

@@ -14,6 +14,6 @@ from terraflux.dere.io import run_training_stage
 run_training_stage(
     snakemake,
     "kgml",
-    lambda run: stages.kgml(run.data, run.cfg, run.ctx),  # noqa: F821
+    lambda run: stages.kgml(run.data, run.cfg, run.ctx),
     lambda run, result: run.write_in_situ("kgml", result, {}),
 )

@@ -14,9 +14,9 @@ from terraflux.workflow.script import setup_logging
 import numpy as np
 import xarray as xr
 
-log = setup_logging(snakemake)  # noqa: F821
-model = snakemake.wildcards.model  # noqa: F821
-run = StageRun(snakemake, f"predict_{model}")  # noqa: F821
+log = setup_logging(snakemake)
+model = snakemake.wildcards.model
+run = StageRun(snakemake, f"predict_{model}")
 data, cfg = run.data, run.cfg
 network = cfg["predict"]["network"]
 step2 = run.load("step2")["mix"] if model in ("step4", "step6") else None
@@ -34,7 +34,7 @@ for k, flux in enumerate(data.fluxes):
 split = np.full(shape[1:], "", dtype="<U5")
 split[iy, ix] = ds["cell_split"].values
 out["split"] = (("latitude", "longitude"), split)
-run.write_zarr(out, snakemake.output.predictions)  # noqa: F821
+run.write_zarr(out, snakemake.output.predictions)
 run.write_metrics(
     {
         "model": model,

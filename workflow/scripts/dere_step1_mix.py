@@ -24,4 +24,4 @@ def write(run, result):
 
 run_training_stage(
     snakemake, "step1_mix", lambda run: stages.step1_mix(run.data, run.cfg, run.ctx, run.load("pure")["mix"]), write
-)  # noqa: F821
+)

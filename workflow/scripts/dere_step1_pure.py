@@ -21,6 +21,4 @@ def write(run, result):
     )
 
 
-run_training_stage(
-    snakemake, "step1_pure", lambda run: stages.step1_pure(run.data, run.cfg, run.ctx), write
-)  # noqa: F821
+run_training_stage(snakemake, "step1_pure", lambda run: stages.step1_pure(run.data, run.cfg, run.ctx), write)

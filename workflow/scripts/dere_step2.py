@@ -19,4 +19,4 @@ def write(run, result):
 
 run_training_stage(
     snakemake, "step2", lambda run: stages.step2(run.data, run.cfg, run.ctx, run.load("mix")["mix"]), write
-)  # noqa: F821
+)

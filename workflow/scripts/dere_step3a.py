@@ -18,4 +18,4 @@ def write(run, result):
     )
 
 
-run_training_stage(snakemake, "step3a", lambda run: stages.step3a(run.data, run.cfg, run.ctx), write)  # noqa: F821
+run_training_stage(snakemake, "step3a", lambda run: stages.step3a(run.data, run.cfg, run.ctx), write)

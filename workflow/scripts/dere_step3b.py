@@ -20,4 +20,4 @@ def write(run, result):
 
 run_training_stage(
     snakemake, "step3b", lambda run: stages.step3b(run.data, run.cfg, run.ctx, run.load("pft_a")["pft"]), write
-)  # noqa: F821
+)

@@ -18,4 +18,4 @@ def train(run):
     return stages.step4(run.data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
 
 
-run_training_stage(snakemake, "step4", train, lambda run, result: run.write_in_situ("step4", result, {}))  # noqa: F821
+run_training_stage(snakemake, "step4", train, lambda run, result: run.write_in_situ("step4", result, {}))

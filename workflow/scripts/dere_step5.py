@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-log = setup_logging(snakemake)  # noqa: F821
-run = StageRun(snakemake, "step5")  # noqa: F821
+log = setup_logging(snakemake)
+run = StageRun(snakemake, "step5")
 data, cfg = run.data, run.cfg["csdi"]
 features = [str(f) for f in data.ds["feature"].values]
 unknown = [f for f in cfg["drivers"] if f not in features]
@@ -96,8 +96,8 @@ ds = xr.Dataset(
     },
     coords={"flux": data.fluxes, "site": data.site_ids, "time": data.ds["time"].values},
 )
-run.write_zarr(ds, snakemake.output.samples)  # noqa: F821
-outputs.write_parquet(snakemake.output.holdout, pd.concat(holdout, ignore_index=True), run.provenance)  # noqa: F821
+run.write_zarr(ds, snakemake.output.samples)
+outputs.write_parquet(snakemake.output.holdout, pd.concat(holdout, ignore_index=True), run.provenance)
 run.write_metrics(
     {
         "scores": scores,

@@ -13,9 +13,9 @@ from terraflux.workflow.script import setup_logging
 import numpy as np
 import xarray as xr
 
-log = setup_logging(snakemake)  # noqa: F821
-run = StageRun(snakemake, "step5b")  # noqa: F821
-samples = xr.open_zarr(snakemake.input.samples, consolidated=False)["samples"].load()  # noqa: F821
+log = setup_logging(snakemake)
+run = StageRun(snakemake, "step5b")
+samples = xr.open_zarr(snakemake.input.samples, consolidated=False)["samples"].load()
 obs = run.data.insitu.numpy()
 out = [
     expanded_labels(obs[..., k], samples.sel(flux=f).values, run.cfg["csdi"]["point"])
@@ -30,7 +30,7 @@ ds = xr.Dataset(
     },
     coords={"site": run.data.site_ids, "time": run.data.ds["time"].values, "flux": run.data.fluxes},
 )
-run.write_zarr(ds, snakemake.output.labels)  # noqa: F821
+run.write_zarr(ds, snakemake.output.labels)
 run.write_metrics(
     {
         "imputed_points": {f: int(out[k][2].sum()) for k, f in enumerate(run.data.fluxes)},

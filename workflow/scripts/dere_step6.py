@@ -13,7 +13,7 @@ from terraflux.dere.io import run_training_stage
 
 import pandas as pd
 
-label_set = snakemake.params.label_set  # noqa: F821
+label_set = snakemake.params.label_set
 model = "step6" if label_set == "csdi" else f"step6_{label_set}"
 
 
@@ -28,4 +28,4 @@ def train(run):
 
 run_training_stage(
     snakemake, "step6", train, lambda run, result: run.write_in_situ(model, result, {"label_set": label_set})
-)  # noqa: F821
+)

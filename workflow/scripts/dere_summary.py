@@ -13,8 +13,8 @@ from terraflux import outputs
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
-log = setup_logging(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = setup_logging(snakemake)
+sm = snakemake
 load = lambda name: json.loads(Path(getattr(sm.input, name)).read_text())  # noqa: E731
 table = {name: load(name)["scores"]["all"] for name in ("step6", "step4", "kgml", "baseline")}
 nee = {name: table[name]["NEE"]["rmse"] for name in table}

@@ -29,8 +29,8 @@ from terraflux.workflow.script import setup_logging
 
 import xarray as xr
 
-log = setup_logging(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = setup_logging(snakemake)
+sm = snakemake
 spec = sm.params.simulate
 ages = age_classes(spec["age_class_edges"])
 if spec["external_file"]:

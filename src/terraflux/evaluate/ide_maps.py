@@ -89,6 +89,18 @@ def grid(dataset: xr.Dataset) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
     return np.arange(dataset.sizes["y"]), np.arange(dataset.sizes["x"]), ("x (grid column)", "y (grid row)")
 
 
+def _mask_panel(values: np.ndarray, title: str, units: str) -> dict:
+    """A :func:`figures.map_grid` panel of a 0/1 mask (NaN: no data)."""
+    return {
+        "values": np.asarray(values, dtype=float),
+        "title": title,
+        "units": units,
+        "limits": (0.0, 1.0),
+        "cmap": BINARY,
+        "ticks": [0, 1],
+    }
+
+
 def panels(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, week) -> tuple[list[dict], np.ndarray]:
     """Panels for :func:`figures.map_grid` at ``week`` and the mask of valid, covered pixels [y, x].
 
@@ -111,51 +123,17 @@ def panels(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, week
             "cmap": "magma",
             "ticks": [0, 0.25, 0.5, 0.75, 1],
         },
-        {
-            "values": extreme[0].astype(float),
-            "title": f"{what}, {when}",
-            "units": EXTREME_UNITS,
-            "limits": (0.0, 1.0),
-            "cmap": BINARY,
-            "ticks": [0, 1],
-        },
+        _mask_panel(extreme[0], f"{what}, {when}", EXTREME_UNITS),
     ]
     known = [str(v) for v in truth["variable"].values] if truth is not None and "driver" in truth else []
     for name in [str(v) for v in pred["variable"].values]:
-        predicted = pred["driver"].sel(variable=name, time=week).values.astype(float)
-        out.append(
-            {
-                "values": predicted,
-                "title": f"{name}: predicted drivers, {when}",
-                "units": DRIVER_UNITS,
-                "limits": (0.0, 1.0),
-                "cmap": BINARY,
-                "ticks": [0, 1],
-            }
-        )
+        predicted = pred["driver"].sel(variable=name, time=week).values
+        out.append(_mask_panel(predicted, f"{name}: predicted drivers, {when}", DRIVER_UNITS))
         if name in known:
-            true = truth["driver"].sel(variable=name, time=week).values.astype(float)
-            out.append(
-                {
-                    "values": true,
-                    "title": f"{name}: true drivers, {when}",
-                    "units": DRIVER_UNITS,
-                    "limits": (0.0, 1.0),
-                    "cmap": BINARY,
-                    "ticks": [0, 1],
-                }
-            )
+            true = truth["driver"].sel(variable=name, time=week).values
+            out.append(_mask_panel(true, f"{name}: true drivers, {when}", DRIVER_UNITS))
         elif known:  # keep the two-column layout: an empty panel where the truth has no such variable
-            out.append(
-                {
-                    "values": np.full(valid.shape, np.nan),
-                    "title": f"{name}: no true drivers in the truth",
-                    "units": DRIVER_UNITS,
-                    "limits": (0.0, 1.0),
-                    "cmap": BINARY,
-                    "ticks": [0, 1],
-                }
-            )
+            out.append(_mask_panel(np.full(valid.shape, np.nan), f"{name}: no true drivers in the truth", DRIVER_UNITS))
     return out, valid
 
 
