@@ -1,12 +1,12 @@
 """Benchmark: DERE training throughput (samples/s, peak memory) per step at reference and demo shapes.
 
-Reference shapes (DERE.md): L = 336 months, d_model 512, 8 heads, 2+1 layers, d_ff 2048, 136 drivers, batch 8;
-PFT model 8 x 18 (cell, age) sequences of 28 years. Demo shapes: the schema defaults (d_model 32, L = 48,
-~14 drivers, batch 16). Baseline: the reference implementation's CPU times in PERFORMANCE.md (2 threads,
-forward + backward): backbone 7.0 s / iteration, PFT model 6.5 s / iteration. Each case runs in its own process
-(clean peak RSS). On CUDA it also runs bf16 autocast against fp32.
+Reference shapes (the DERE reference implementation, Xu et al., KDD 2026, doi 10.1145/3770855.3818927):
+L = 336 months, d_model 512, 8 heads, 2+1 layers, d_ff 2048, 136 drivers, batch 8; PFT model 8 x 18 (cell, age)
+sequences of 28 years. Demo shapes: the schema defaults (d_model 32, L = 48, ~14 drivers, batch 16). Baseline:
+the reference implementation's CPU times (docs/performance.md). Each case runs in its own process (clean peak
+RSS). On CUDA it also runs bf16 autocast against fp32.
 
-    python bench/bench_dere.py [--quick] [--cases step1_pure,backbone,...] [--steps 3]
+    python bench/bench_dere.py [--case CASE --shape SHAPE] [--cases step1_pure,backbone,...] [--steps 3]
 """
 
 from __future__ import annotations
