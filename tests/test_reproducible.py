@@ -17,7 +17,7 @@ import pytest
 from support.configs import configfile_args, load_config
 from support.paths import BIN, REPO_ROOT
 
-# The two runs take minutes (about 65 jobs each, on one core each).
+# The two runs take minutes (64 jobs each, one core each).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 RUN = load_config("repro")["run"]["name"]
 # Compared by checksum: every file under resources/ and results/, except Snakemake's own marker in directory
