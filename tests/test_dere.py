@@ -28,14 +28,8 @@ def _build(root, **kw):
     drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
     process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
     d = TINY["dataset"]
-    args = dict(
-        pure_threshold=d["pure_threshold"],
-        cell_val=d["cell_val_fraction"],
-        cell_test=d["cell_test_fraction"],
-        site_val=d["site_val_fraction"],
-        site_test=d["site_test_fraction"],
-        seed=3,
-    )
+    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test", "site_val", "site_test")}
+    args = dict(pure_threshold=d["pure_threshold"], seed=3, **fractions)
     return drivers, pft, process, pd.read_parquet(p["sites"]), pd.read_parquet(p["insitu"]), args
 
 

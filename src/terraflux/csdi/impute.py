@@ -80,19 +80,8 @@ def train(
     model = CSDI(x.shape[1], CSDIConfig.from_dict(cfg))
     dev = device.device
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=1e-6)
-    engine = Engine(
-        model,
-        optimizer,
-        TrainConfig(
-            max_epochs=cfg["epochs"],
-            patience=train_cfg["patience"],
-            grad_clip=train_cfg["grad_clip"],
-            checkpoint_every=train_cfg["checkpoint_every"],
-        ),
-        resume_path=resume_path,
-        device=device,
-        fingerprint=fingerprint,
-    )
+    stopping = TrainConfig(cfg["epochs"], train_cfg["patience"], train_cfg["grad_clip"], train_cfg["checkpoint_every"])
+    engine = Engine(model, optimizer, stopping, resume_path=resume_path, device=device, fingerprint=fingerprint)
 
     def batches(epoch: int) -> list[torch.Tensor]:
         g = make_generator(derive_seed(seed, "csdi", epoch))
