@@ -1,12 +1,12 @@
 """Benchmark: DERE training throughput (samples/s, peak memory) per step at reference and demo shapes.
 
-Reference shapes (DERE.md): L = 336 months, d_model 512, 8 heads, 2+1 layers, d_ff 2048, 136 drivers, batch 8;
-PFT model 8 x 18 (cell, age) sequences of 28 years. Demo shapes: the schema defaults (d_model 32, L = 48,
-~14 drivers, batch 16). Baseline: the reference implementation's CPU times in PERFORMANCE.md (2 threads,
-forward + backward): backbone 7.0 s / iteration, PFT model 6.5 s / iteration. Each case runs in its own process
-(clean peak RSS). On CUDA it also runs bf16 autocast against fp32.
+Reference shapes (the DERE reference implementation, Xu et al., KDD 2026, doi 10.1145/3770855.3818927):
+L = 336 months, d_model 512, 8 heads, 2+1 layers, d_ff 2048, 136 drivers, batch 8; PFT model 8 x 18 (cell, age)
+sequences of 28 years. Demo shapes: the schema defaults (d_model 32, L = 48, ~14 drivers, batch 16). Baseline:
+the reference implementation's CPU times (docs/performance.md). Each case runs in its own process (clean peak
+RSS). On CUDA it also runs bf16 autocast against fp32.
 
-    python bench/bench_dere.py [--quick] [--cases step1_pure,backbone,...] [--steps 3]
+    python bench/bench_dere.py [--case CASE --shape SHAPE] [--cases step1_pure,backbone,...] [--steps 3]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
     s = SHAPES[shape]
     info = select_device("auto", threads=2)
     dev = info.device
-    cfg = BackboneConfig(s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05)
+    cfg = BackboneConfig(s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05, "full", None)
     n_var, n_groups = 10, 3
     x = torch.randn(s["batch"], s["L"], s["features"] + 1, device=dev)
     if case == "backbone":
@@ -56,7 +56,7 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
             forward = lambda m: m(x, frac)  # noqa: E731
             samples = s["batch"]
     else:
-        pcfg = BackboneConfig(s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05)
+        pcfg = BackboneConfig(s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05, "full", None)
         model = PftModel(12 * s["features"], s["ages"], 32, n_groups, pcfg)
         n = s["batch"] * s["ages"]
         xy = torch.randn(n, s["years"], 12 * s["features"], device=dev)

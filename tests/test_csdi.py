@@ -1,19 +1,45 @@
-"""CSDI: masks, loss on hidden target points only, batched samplers (ancestral and strided DDIM), CRPS."""
+"""CSDI: masks, loss on hidden target points only, batched samplers (ancestral and strided DDIM), seeded hold-out."""
+
+import terraflux  # noqa: F401
+from terraflux.csdi.impute import (
+    baseline_estimates,
+    expanded_labels,
+    hide_mask,
+    hold_out,
+    holdout_scores,
+    series,
+    train,
+)
+from terraflux.csdi.model import CSDI, CSDIConfig
+from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
+from terraflux.train import make_generator, select_device
 
 import numpy as np
 import pytest
 import torch
 
-import terraflux  # noqa: F401
-from terraflux.csdi.impute import baseline_estimates, evaluate, expanded_labels, hide_mask, series, train
-from terraflux.csdi.metrics import crps, imputation_scores
-from terraflux.csdi.model import CSDI, CSDIConfig
-from terraflux.csdi.sample import ddim_schedule, sample_ancestral, sample_ddim
-from terraflux.train import make_generator, select_device
-
-CFG = {"layers": 1, "channels": 8, "heads": 2, "diffusion_embedding": 16, "time_embedding": 8, "feature_embedding": 4,
-       "num_steps": 10, "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 6, "epochs": 2, "repeats": 1, "batch_size": 4, "lr": 1e-3,
-       "well_observed_months": 9, "hide_per_year": 3, "sampler": "ddim", "ddim_steps": 4, "point": "median"}
+CFG = {
+    "layers": 1,
+    "channels": 8,
+    "heads": 2,
+    "diffusion_embedding": 16,
+    "time_embedding": 8,
+    "feature_embedding": 4,
+    "num_steps": 10,
+    "beta_start": 1e-4,
+    "beta_end": 0.5,
+    "n_samples": 6,
+    "epochs": 2,
+    "repeats": 1,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "well_observed_months": 9,
+    "hide_per_year": 3,
+    "sampler": "ddim",
+    "ddim_steps": 4,
+    "ddim_eta": 1.0,
+    "point": "median",
+}
 
 
 def test_hide_mask_rules():
@@ -54,8 +80,8 @@ def test_samplers_are_batched_and_keep_conditions():
     assert s.shape == (5, 2, 3, 12) and calls == [10] * 10  # one batched call per step for all samples
     torch.testing.assert_close(s[:, :, 0, :3], x[None, :, 0, :3].expand(5, -1, -1))
     calls.clear()
-    d1 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
-    d2 = sample_ddim(model, x, cond, 5, make_generator(0), 4)
+    d1 = sample_ddim(model, x, cond, 5, make_generator(0), 4, eta=0.0)
+    d2 = sample_ddim(model, x, cond, 5, make_generator(0), 4, eta=0.0)
     assert calls == [10] * 4 * 2 and torch.equal(d1, d2)
     e1, e2 = (sample_ddim(model, x, cond, 5, make_generator(0), 4, eta=1.0) for _ in range(2))
     assert torch.equal(e1, e2) and not torch.equal(e1, d1)  # eta = 1: seeded noise on the strided steps
@@ -73,7 +99,10 @@ def test_samplers_bound_the_clean_estimate_of_an_imperfect_model():
     x = torch.randn(1, 2, 12)
     cond = torch.ones_like(x)
     cond[:, 0, 4:8] = 0
-    for fn in (lambda c: sample_ancestral(model, x, cond, 4, make_generator(0), clip=c), lambda c: sample_ddim(model, x, cond, 4, make_generator(0), 10, clip=c)):
+    for fn in (
+        lambda c: sample_ancestral(model, x, cond, 4, make_generator(0), clip=c),
+        lambda c: sample_ddim(model, x, cond, 4, make_generator(0), 10, eta=0.0, clip=c),
+    ):
         assert float(fn(5.0)[:, :, 0, 4:8].abs().max()) <= 5.0 + 1e-3
         assert float(fn(0.0)[:, :, 0, 4:8].abs().max()) > 20  # unclipped: the drift this guards against
 
@@ -87,22 +116,14 @@ def test_baseline_estimates_ignore_hidden_points():
     hidden[0, 16:18] = True
     corrupt = np.where(hidden, 100.0, flux)  # hidden values must not leak into the estimates
     est = baseline_estimates(corrupt, hidden, 12)
-    np.testing.assert_allclose(est["seasonal_cycle"][1, 4:6], flux[1, 16:18], atol=1e-12)  # same calendar month, other year
+    np.testing.assert_allclose(
+        est["seasonal_cycle"][1, 4:6], flux[1, 16:18], atol=1e-12
+    )  # same calendar month, other year
     np.testing.assert_allclose(est["linear"][0, 4:6], flux[0, 3] + (flux[0, 6] - flux[0, 3]) * np.array([1, 2]) / 3)
     months = [m for m in range(12) if m not in (4, 5)]  # months 4, 5 hidden in both years of site 0: its mean cycle
-    np.testing.assert_allclose(est["seasonal_cycle"][0, [4, 17]], np.mean(np.sin(2 * np.pi * np.array(months) / 12)), atol=1e-12)
-
-
-def test_crps_values():
-    target = torch.tensor([1.0, -1.0])
-    exact = torch.stack([target] * 50)
-    assert crps(exact, target)["raw"] == pytest.approx(0.0)
-    spread = torch.linspace(-3, 3, 101)[:, None].expand(-1, 2) + target
-    wide, narrow = crps(spread, target), crps(spread * 0.1 + target * 0.9, target)
-    assert wide["raw"] > narrow["raw"] > 0
-    assert wide["normalised"] == pytest.approx(wide["raw"] * 2 / 2.0)  # sum|target| = 2 over 2 points
-    scores = imputation_scores(exact + 0.5, target)
-    assert scores["mae"] == pytest.approx(0.5) and scores["rmse"] == pytest.approx(0.5)
+    np.testing.assert_allclose(
+        est["seasonal_cycle"][0, [4, 17]], np.mean(np.sin(2 * np.pi * np.array(months) / 12)), atol=1e-12
+    )
 
 
 def test_train_evaluate_and_expanded_labels(tmp_path):
@@ -114,15 +135,29 @@ def test_train_evaluate_and_expanded_labels(tmp_path):
     x, observed = series(flux, 2.0, 3.0, drivers)
     assert x.shape == (8, 3, 36) and torch.equal(observed[:, 0].bool(), torch.isfinite(flux))
     train_cfg = {"patience": 0, "grad_clip": 1.0, "checkpoint_every": 5}
-    model, fit = train(x, observed, torch.arange(6), torch.arange(6, 8), CFG, train_cfg, 12, device=select_device("cpu"), seed=1,
-                       resume_path=tmp_path / "r.pt", fingerprint="t")
+    model, fit = train(
+        x,
+        observed,
+        torch.arange(6),
+        torch.arange(6, 8),
+        CFG,
+        train_cfg,
+        12,
+        device=select_device("cpu"),
+        seed=1,
+        resume_path=tmp_path / "r.pt",
+        fingerprint="t",
+    )
     assert fit.steps == 4 and np.isfinite(fit.best_val)
-    scores, held, hidden = evaluate(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
-    assert set(scores["baselines"]) == {"seasonal_cycle", "linear"} and scores["baselines"]["linear"]["rmse"] > 0
-    assert held.shape == (6, 2, 36) and hidden.sum() == scores["n"]
+    held, hidden = hold_out(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    assert held.shape == (6, 2, 36) and (hidden <= observed[6:8, 0].bool()).all()
     kept = observed[6:8, 0].bool() & ~hidden
     torch.testing.assert_close(held[:, kept], (x[6:8, 0][kept] * 3.0 + 2.0).expand(6, -1))  # given points stay the data
-    assert scores["n"] > 0 and np.isfinite(scores["crps"]) and scores["crps_raw"] > 0
+    scores = holdout_scores(held.numpy(), flux[6:8].numpy(), hidden.numpy(), 12, "median")
+    assert set(scores["baselines"]) == {"seasonal_cycle", "linear"} and scores["baselines"]["linear"]["rmse"] > 0
+    assert scores["n"] == hidden.sum() > 0 and np.isfinite(scores["crps"]) and scores["crps_quantile"] > 0
+    again, _ = hold_out(model, x, observed, torch.arange(6, 8), CFG, 12, 2.0, 3.0, seed=2)
+    assert torch.equal(held, again)  # the hold-out is seeded
     samples = np.random.default_rng(0).normal(1.0, 0.5, (20, 8, 36))
     labels, std, imputed = expanded_labels(flux.numpy(), samples, "mean")
     obs = np.isfinite(flux.numpy())

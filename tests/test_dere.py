@@ -2,21 +2,20 @@
 
 import copy
 
+import terraflux  # noqa: F401
+from terraflux.dere import predict, stages
+from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
+from terraflux.dere.dataset import DereTensors, build_dataset
+from terraflux.dere.models import Scaler, masked_mse, pft_per_age, physics_loss, physics_residuals
+from terraflux.errors import DataError
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
+from terraflux.train import seed_everything, select_device
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import xarray as xr
-
-import terraflux  # noqa: F401
-from terraflux.dere import stages
-from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
-from terraflux.dere.dataset import DereTensors, build_dataset
-from terraflux.dere.metrics import scores
-from terraflux.dere.models import Scaler, masked_mse, physics_loss, physics_residuals
-from terraflux.errors import DataError
-from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
-from terraflux.train import seed_everything, select_device
 
 from support.configs import load_config
 from support.dere_world import make_prepared
@@ -29,8 +28,8 @@ def _build(root, **kw):
     drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
     process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
     d = TINY["dataset"]
-    args = dict(pure_threshold=d["pure_threshold"], cell_val=d["cell_val_fraction"], cell_test=d["cell_test_fraction"],
-                site_val=d["site_val_fraction"], site_test=d["site_test_fraction"], seed=3)
+    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test", "site_val", "site_test")}
+    args = dict(pure_threshold=d["pure_threshold"], seed=3, **fractions)
     return drivers, pft, process, pd.read_parquet(p["sites"]), pd.read_parquet(p["insitu"]), args
 
 
@@ -125,11 +124,23 @@ def test_physics_loss_and_masked_mse():
     assert float(masked_mse(pred, target)) == pytest.approx(5.0)  # (1 + 9) / 2 observed points
 
 
-def test_scores():
-    obs = np.array([1.0, 2.0, 3.0, np.nan])
-    s = scores(obs + 1, obs)
-    assert s["n"] == 3 and s["rmse"] == pytest.approx(1) and s["bias"] == pytest.approx(1) and s["r2"] == pytest.approx(1)
-    assert s["nse"] == pytest.approx(1 - 3 / 2)
+def test_backbone_config_comes_from_the_config_only():
+    spec = {
+        "d_model": 8,
+        "n_heads": 2,
+        "e_layers": 1,
+        "d_layers": 1,
+        "d_ff": 16,
+        "dropout": 0.0,
+        "attention": "prob",
+        "factor": 3,
+        "extra": 1,
+    }
+    assert BackboneConfig.from_dict(spec).factor == 3
+    with pytest.raises(KeyError):
+        BackboneConfig.from_dict({k: v for k, v in spec.items() if k != "attention"})
+    with pytest.raises(ValueError, match="factor"):
+        BackboneConfig.from_dict({**spec, "factor": None})
 
 
 def test_stages_end_to_end(data, tmp_path):
@@ -137,40 +148,54 @@ def test_stages_end_to_end(data, tmp_path):
     cfg = copy.deepcopy(TINY)
     cfg["epochs"] = {k: 1 for k in cfg["epochs"]}
     ctx = stages.Context(select_device("cpu"), 5, tmp_path, "fp")
-    pure_model, fit = stages.step1_pure(data, cfg, ctx)
-    assert fit.steps > 0 and np.isfinite(fit.best_val)
+    device = ctx.device.device
+    pure_stage = stages.step1_pure(data, cfg, ctx)
+    pure_model = pure_stage.model
+    assert pure_stage.fit.steps > 0 and np.isfinite(pure_stage.fit.best_val)
     before = {k: v.clone() for k, v in pure_model.pure.encoder.state_dict().items()}
-    mix, _ = stages.step1_mix(data, cfg, ctx, pure_model.state_dict())
+    mix = stages.step1_mix(data, cfg, ctx, pure_model.state_dict()).model
     for k, v in mix.pure.encoder.state_dict().items():  # shared encoder frozen in step 1b (incl. BN statistics)
         assert torch.equal(v, before[k]), k
-    assert not torch.equal(mix.branch0.projection.weight if hasattr(mix.branch0, "projection") else mix.branch0.decoder.projection.weight,
-                           pure_model.branch0.decoder.projection.weight)
-    model2, pure, _ = stages.step2(data, cfg, ctx, mix.state_dict())
+    assert not torch.equal(mix.branch0.decoder.projection.weight, pure_model.branch0.decoder.projection.weight)
+    step2 = stages.step2(data, cfg, ctx, mix.state_dict())
+    model2, pure = step2.model, step2.pure
     assert pure.shape == (19, 2, 3, 24, 10) and (pure[..., data.variables.index("GPP")] >= 0).all()
     for k, v in model2.pure.state_dict().items():
         assert torch.equal(v, mix.pure.state_dict()[k]), k
-    pft_a, _ = stages.step3a(data, cfg, ctx)
-    pft_b, _ = stages.step3b(data, cfg, ctx, pft_a.state_dict())
+    pft_a = stages.step3a(data, cfg, ctx).model
+    pft_b = stages.step3b(data, cfg, ctx, pft_a.state_dict()).model
     for k, v in pft_b.net.encoder.state_dict().items():
         assert torch.equal(v, pft_a.net.encoder.state_dict()[k]), k
-    frac = stages.pft_per_age(pft_b, data, torch.arange(3), ctx)
+    frac = pft_per_age(pft_b, data, torch.arange(3), device)
     torch.testing.assert_close(frac.sum(-1), torch.ones(3, 2, 2))
-    out4 = stages.step4(data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), pure)
-    assert set(out4) == {"FLUXNET2015", "ICOS", "all"}
-    nee = out4["all"]["scores"]["all"]["NEE"]
-    assert nee["n"] > 0 and np.isfinite(nee["rmse"]) and out4["all"]["pred"].shape == (10, 24, 3)
-    assert set(out4["all"]["scores"]["igbp"]) <= {"DBF", "ENF", "GRA"}
+    out4 = stages.step4(data, cfg, ctx, model2.state_dict(), pft_b.state_dict())
+    assert set(out4) == {"FLUXNET2015", "ICOS", "all"} and out4["all"].predictions.shape == (10, 24, 3)
+    scores = predict.held_out_site_scores(out4["all"].predictions, data)
+    nee = scores["all"]["NEE"]
+    assert nee["n"] > 0 and np.isfinite(nee["rmse"])
+    assert set(scores["igbp"]) <= {"DBF", "ENF", "GRA"}
     labels = torch.nan_to_num(data.insitu, nan=1.0)
     std = torch.where(torch.isfinite(data.insitu), 0.0, 0.5)
-    out6 = stages.step6(data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), pure, labels, std, ~torch.isfinite(data.insitu))
-    assert np.isfinite(out6["all"]["scores"]["all"]["GPP"]["rmse"]) and "weight" in out6["all"]["state"]
+    out6 = stages.step6(
+        data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), labels, std, ~torch.isfinite(data.insitu)
+    )
+    assert (
+        np.isfinite(predict.held_out_site_scores(out6["all"].predictions, data)["all"]["GPP"]["rmse"])
+        and "weight" in out6["all"].state
+    )
     for name, fn in (("baseline", stages.baseline), ("kgml", stages.kgml)):
         out = fn(data, cfg, ctx)
-        maps = stages.predict_maps(data, cfg, ctx, name, {"net": out["state"]}, None)
+        assert (out.pretrain is not None) == (name == "kgml")
+        maps = predict.predict_maps(data, cfg, device, name, out.state, None, "all")
         assert maps.shape == (19, 24, 3) and np.isfinite(maps).all()
-    maps = stages.predict_maps(data, cfg, ctx, "step6", {n: o["state"] for n, o in out6.items()}, model2.state_dict())
+        # the map at each site's cell is the stage's own site prediction
+        np.testing.assert_allclose(maps[data.site_cell.numpy()], out.predictions, rtol=1e-5, atol=1e-5)
+    maps = predict.predict_maps(
+        data, cfg, device, "step6", {n: o.state for n, o in out6.items()}, model2.state_dict(), "all"
+    )
     assert maps.shape == (19, 24, 3) and (maps[..., 0] >= 0).all()
-    cs = stages.cell_scores(data, cfg, ctx, model2, "step2", pure=pure)
+    np.testing.assert_allclose(maps[data.site_cell.numpy()], out6["all"].predictions, rtol=1e-5, atol=1e-5)
+    cs = predict.held_out_cell_scores(data, cfg, device, model2, "step2", pure=pure)
     assert np.isfinite(cs["scores"]["GPP"]["rmse"])
 
 
@@ -178,10 +203,20 @@ def test_kriging_label_set_on_the_dataset_grid():
     from terraflux.dere.labels import from_kriging
 
     times = pd.date_range("2016-01-01", periods=3, freq="MS")
-    table = pd.DataFrame({"site_id": ["A", "A", "B", "B", "C"], "time": [times[0], times[1] + pd.Timedelta(days=14), times[0], times[2], times[0]],
-                          "variable": ["NEE", "NEE", "GPP", "GPP", "NEE"], "value": [1.0, 2.0, 3.0, 4.0, 9.0], "std": [0.0, 0.5, 0.7, 0.8, 0.1],
-                          "imputed": [False, True, True, True, True], "reliable": [True, True, True, False, True]})
-    label, std, imputed = from_kriging(table, ["A", "B"], times, ["GPP", "RECO", "NEE"])  # site C is not in this dataset
+    table = pd.DataFrame(
+        {
+            "site_id": ["A", "A", "B", "B", "C"],
+            "time": [times[0], times[1] + pd.Timedelta(days=14), times[0], times[2], times[0]],
+            "variable": ["NEE", "NEE", "GPP", "GPP", "NEE"],
+            "value": [1.0, 2.0, 3.0, 4.0, 9.0],
+            "std": [0.0, 0.5, 0.7, 0.8, 0.1],
+            "imputed": [False, True, True, True, True],
+            "reliable": [True, True, True, False, True],
+        }
+    )
+    label, std, imputed = from_kriging(
+        table, ["A", "B"], times, ["GPP", "RECO", "NEE"]
+    )  # site C is not in this dataset
     assert label.shape == (2, 3, 3)
     assert label[0, 0, 2] == 1.0 and not imputed[0, 0, 2] and std[0, 0, 2] == 0.0  # an observation
     assert label[0, 1, 2] == 2.0 and imputed[0, 1, 2] and std[0, 1, 2] == 0.5  # mid-month time -> its month

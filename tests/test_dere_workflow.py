@@ -3,34 +3,61 @@
 import json
 import re
 
+import terraflux  # noqa: F401
+from terraflux.outputs import provenance_of
+
 import pandas as pd
 import pytest
 import torch
 import xarray as xr
 
-import terraflux  # noqa: F401
-
 from support.configs import configfile_args
 from support.dere_world import make_prepared
 from support.workflow import snakemake
 
-RULES = ["simulate_process_model", "dere_dataset", "dere_step1_pure", "dere_step1_mix", "dere_step2", "dere_step3a", "dere_step3b",
-         "dere_step4", "dere_step5", "dere_step5b", "dere_step6", "dere_baseline", "dere_kgml", "dere_predict", "dere_summary"]
+RULES = [
+    "simulate_process_model",
+    "dere_dataset",
+    "dere_step1_pure",
+    "dere_step1_mix",
+    "dere_step2",
+    "dere_step3a",
+    "dere_step3b",
+    "dere_step4",
+    "dere_step5",
+    "dere_step5b",
+    "dere_step6",
+    "dere_baseline",
+    "dere_kgml",
+    "dere_predict",
+    "dere_summary",
+]
 pytestmark = pytest.mark.slow
 CONFIG = configfile_args("dere_chain")
 
 
 def test_dere_chain_through_snakemake(tmp_path):
     make_prepared(tmp_path / "resources" / "tiny" / "prepared", ny=4, nx=5, years=(2016, 2017), n_sites=10)
-    targets = ["results/tiny/dere/summary.json", "results/tiny/dere/step6/predictions.zarr", "results/tiny/dere/kgml/predictions.zarr"]
+    targets = [
+        "results/tiny/dere/summary.json",
+        "results/tiny/dere/step6/predictions.zarr",
+        "results/tiny/dere/kgml/predictions.zarr",
+    ]
     snakemake("--cores", "2", *CONFIG, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path, timeout=600)
     dere = tmp_path / "results" / "tiny" / "dere"
     summary = json.loads((dere / "summary.json").read_text())
-    assert set(summary["nee_rmse"]) == {"step6", "step4", "kgml", "baseline"} and all(v > 0 for v in summary["nee_rmse"].values())
+    assert set(summary["nee_rmse"]) == {"step6", "step4", "kgml", "baseline"} and all(
+        v > 0 for v in summary["nee_rmse"].values()
+    )
     step4 = json.loads((dere / "step4" / "metrics.json").read_text())
     assert set(step4["networks"]) == {"FLUXNET2015", "ICOS", "all"} and step4["device"]["device"] == "cpu"
-    assert step4["provenance"]["rule"] == "dere_step4" and "resources/tiny/dere/dataset.zarr" in step4["provenance"]["inputs"]
-    assert set(step4["scores"]["all"]) == {"GPP", "RECO", "NEE"} and {"rmse", "mae", "r2", "nse", "bias"} <= set(step4["scores"]["all"]["NEE"])
+    assert (
+        step4["provenance"]["rule"] == "dere_step4"
+        and "resources/tiny/dere/dataset.zarr" in step4["provenance"]["inputs"]
+    )
+    assert set(step4["scores"]["all"]) == {"GPP", "RECO", "NEE"} and {"rmse", "mae", "r2", "nse", "bias"} <= set(
+        step4["scores"]["all"]["NEE"]
+    )
     preds = pd.read_parquet(dere / "step6" / "predictions.parquet")
     assert set(preds["split"]) == {"train", "val", "test"} and len(preds) == 10 * 24
     maps = xr.open_zarr(dere / "step6" / "predictions.zarr", consolidated=False)
@@ -38,7 +65,21 @@ def test_dere_chain_through_snakemake(tmp_path):
     holdout = pd.read_parquet(dere / "step5" / "holdout_samples.parquet")
     assert list(holdout.columns) == ["site_id", "time", "variable", "observation", "sample", "value"]
     ckpt = torch.load(dere / "step2" / "checkpoint.pt", weights_only=True, map_location="cpu")
-    assert "mix" in ckpt["state"] and json.loads(ckpt["provenance"])["rule"] == "dere_step2"
+    assert "mix" in ckpt["state"] and ckpt["provenance"]["rule"] == "dere_step2"
+    writers = {
+        "step2/checkpoint.pt": "dere_step2",
+        "step6/predictions.parquet": "dere_step6",
+        "step6/predictions.zarr": "dere_predict",
+        "step5/holdout_samples.parquet": "dere_step5",
+        "step5b/labels.zarr": "dere_step5b",
+        "summary.json": "dere_summary",
+    }
+    for output, rule in writers.items():
+        assert provenance_of(dere / output)["rule"] == rule, output
+    # the summary copies the stages' own scores (scored once)
+    assert summary["scores"]["step4"] == step4["scores"]["all"]
+    csdi = json.loads((dere / "step5" / "metrics.json").read_text())["scores"]["NEE"]
+    assert {"n", "mae", "rmse", "crps", "crps_quantile", "crps_quantile_normalised", "baselines"} <= set(csdi)
     # a model-code-free config change (CSDI sampler) reruns step 5 and what follows, not steps 1-4
     changed = configfile_args("dere_chain", tmp_path, "dere: {csdi: {sampler: ancestral}}\n")
     plan = snakemake("-n", "--cores", "2", *changed, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path).stdout

@@ -1,74 +1,43 @@
-"""Evaluation library: metrics, CRPS, FFT semivariogram vs brute force, temporal structure, kriging, figures."""
+"""Evaluation library: reading stage outputs, FFT semivariogram vs all pairs, temporal structure, kriging, figures
+(the metrics themselves: tests/test_metrics.py)."""
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux import metrics
+from terraflux.evaluate import semivariogram as sv
+from terraflux.evaluate import temporal
+from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
 
 import numpy as np
 import pandas as pd
 import pytest
+from test_metrics import site_pairs
 
-from terraflux.evaluate import metrics, semivariogram as sv, temporal
-from terraflux.evaluate.kriging import fit_residual_variogram, krige_labels
-
-
-# ---------------------------------------------------------------------------------------------- metrics
-
-
-def test_point_metrics_by_hand_and_nan_pairs_skipped():
-    obs = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
-    pred = np.array([1.5, 2.0, 2.0, 5.0, 9.0])
-    m = metrics.point_metrics(pred, obs)
-    err = np.array([0.5, 0.0, -1.0, 1.0])
-    assert m["n"] == 4
-    assert m["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)))
-    assert m["mae"] == pytest.approx(0.625)
-    assert m["bias"] == pytest.approx(0.125)
-    assert m["nse"] == pytest.approx(1 - np.sum(err**2) / 5.0)
-    assert m["r2"] == pytest.approx(np.corrcoef([1.5, 2, 2, 5], [1, 2, 3, 4])[0, 1] ** 2)
-    # R2 ignores scale, NSE does not
-    scaled = metrics.point_metrics(2 * obs, obs)
-    assert scaled["r2"] == pytest.approx(1.0) and scaled["nse"] < 0
-
-
-def _site_pairs(rng):
-    times = pd.date_range("2016-01-01", periods=36, freq="MS")
-    rows = []
-    for site, network, igbp in (("A", "FLUXNET2015", "ENF"), ("B", "ICOS", "GRA"), ("C", "ICOS", "ENF")):
-        cycle = 5 + 4 * np.sin(2 * np.pi * (times.month - 4) / 12)
-        anomaly = rng.normal(0, 1, times.size)
-        for model, noise in (("good", 0.1), ("climatology", None)):
-            pred = cycle + anomaly + rng.normal(0, noise, times.size) if noise else cycle
-            rows.append(pd.DataFrame({"site_id": site, "time": times, "model": model, "variable": "GPP", "network": network, "igbp": igbp, "prediction": pred, "observation": cycle + anomaly}))
-    return pd.concat(rows, ignore_index=True)
-
-
-def test_skill_table_groups_and_anomaly_skill():
-    pairs = _site_pairs(np.random.default_rng(0))
-    table = metrics.skill_table(pairs)
-    overall = table[table["group"] == "all"].set_index("model")
-    # A climatology model has high raw R2 (seasonal cycle) but no anomaly skill; the good model has both.
-    assert overall.loc["climatology", "r2"] > 0.7
-    assert overall.loc["climatology", "anom_r2"] != overall.loc["climatology", "anom_r2"] or overall.loc["climatology", "anom_r2"] < 0.05
-    assert overall.loc["good", "anom_r2"] > 0.95
-    assert set(table["group"]) == {"all", "network", "igbp"}
-    icos = table[(table["group"] == "network") & (table["group_value"] == "ICOS") & (table["model"] == "good")].iloc[0]
-    assert icos["n_sites"] == 2 and icos["n"] == 72
+# ---------------------------------------------------------------------------------------------- inputs
 
 
 def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
-    import xarray as xr
-
     from terraflux.errors import DataError
     from terraflux.evaluate.inputs import cell_truth_pairs
+
+    import xarray as xr
 
     times = pd.date_range("2018-01-01", periods=24, freq="MS")
     lat, lon = np.array([47.15, 47.05, 46.95, 46.85]), np.array([8.05, 8.15, 8.25, 8.35])  # fine grid, 2 x 2 blocks
     fine = np.arange(24)[:, None, None] + 10 * np.arange(4)[None, :, None] + np.arange(4)[None, None, :]
-    xr.Dataset({"GPP": (("time", "latitude", "longitude"), fine.astype("float32"))}, coords={"time": times, "latitude": lat, "longitude": lon}).to_zarr(tmp_path / "truth.zarr")
+    xr.Dataset(
+        {"GPP": (("time", "latitude", "longitude"), fine.astype("float32"))},
+        coords={"time": times, "latitude": lat, "longitude": lon},
+    ).to_zarr(tmp_path / "truth.zarr")
     clat, clon = np.array([47.1, 46.9]), np.array([8.1, 8.3])
     block = fine.reshape(24, 2, 2, 2, 2).mean(axis=(2, 4))  # the true block means
     split = np.array([["test", "train"], ["", "test"]])
-    pred = xr.Dataset({"GPP": (("time", "latitude", "longitude"), (block + 1).astype("float32")), "split": (("latitude", "longitude"), split)},
-                      coords={"time": times, "latitude": clat, "longitude": clon})
+    pred = xr.Dataset(
+        {
+            "GPP": (("time", "latitude", "longitude"), (block + 1).astype("float32")),
+            "split": (("latitude", "longitude"), split),
+        },
+        coords={"time": times, "latitude": clat, "longitude": clon},
+    )
     pred.to_zarr(tmp_path / "pred.zarr", consolidated=False)
     pairs = cell_truth_pairs({"m": tmp_path / "pred.zarr"}, tmp_path / "truth.zarr", years=[2019], variables=["GPP"])
     assert len(pairs) == 2 * 12 and set(pairs["site_id"]) == {"47.1000,8.1000", "46.9000,8.3000"}
@@ -81,33 +50,38 @@ def test_cell_truth_pairs_block_mean_test_cells_and_years(tmp_path):
         cell_truth_pairs({"m": tmp_path / "nosplit.zarr"}, tmp_path / "truth.zarr")
 
 
-def test_seasonal_anomalies_remove_each_sites_cycle():
-    times = pd.date_range("2016-01-01", periods=24, freq="MS")
-    frame = pd.DataFrame({"site_id": "A", "time": times, "x": np.tile(np.arange(12.0), 2) + np.repeat([0.0, 2.0], 12)})
-    anom = metrics.seasonal_anomalies(frame, ["x"])
-    np.testing.assert_allclose(anom["x"], np.repeat([-1.0, 1.0], 12))
-
-
-def test_crps_ensemble_matches_definition_and_gaussian_limit():
-    rng = np.random.default_rng(1)
-    samples = rng.normal(size=(7, 5))
-    obs = rng.normal(size=5)
-    brute = np.mean(np.abs(samples - obs), axis=0) - 0.5 * np.mean(np.abs(samples[:, None] - samples[None]), axis=(0, 1))
-    np.testing.assert_allclose(metrics.crps_ensemble(samples, obs), brute, rtol=1e-12)
-    big = rng.normal(2.0, 1.5, size=(20000, 1))
-    assert metrics.crps_ensemble(big, np.array([0.5]))[0] == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.02)
-    raw, norm = metrics.crps_quantiles(big, np.array([0.5]))
-    assert raw == pytest.approx(metrics.crps_gaussian(2.0, 1.5, 0.5), rel=0.05)
-    assert norm == pytest.approx(raw / 0.5)
-
-
 # -------------------------------------------------------------------------------------- semivariogram
 
 
 def _smooth_field(rng, ny, nx, scale=4.0):
     ky = np.fft.fftfreq(ny)[:, None]
     kx = np.fft.rfftfreq(nx)[None, :]
-    return np.fft.irfft2(np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx))
+    return np.fft.irfft2(
+        np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-(ky**2 + kx**2) * scale**2 * 10), s=(ny, nx)
+    )
+
+
+def brute_force_semivariogram(field2d, geometry, edges) -> dict:
+    """The test oracle: every ordered pair of valid cells with its exact distance (O(n^2)), binned like the
+    library (0 < distance <= last edge; a distance on an edge goes to the lower class)."""
+    z = np.asarray(field2d, dtype=np.float64)
+    iy, ix = np.nonzero(np.isfinite(z))
+    vals = z[iy, ix]
+    if geometry.kind == "latlon":
+        lat, lon = geometry.y[iy], geometry.x[ix]
+        dist = sv.haversine_km(lat[:, None], lat[None, :], lon[None, :] - lon[:, None])
+    else:
+        yy, xx = geometry.y[iy] / 1000.0, geometry.x[ix] / 1000.0
+        dist = np.hypot(yy[:, None] - yy[None, :], xx[:, None] - xx[None, :])
+    sq = (vals[:, None] - vals[None, :]) ** 2
+    keep = (dist > 0) & (dist <= edges[-1])
+    k = len(edges) - 1
+    idx = np.clip(np.searchsorted(edges, dist[keep], side="left") - 1, 0, k - 1)
+    count = np.bincount(idx, minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gamma = np.bincount(idx, weights=sq[keep], minlength=k) / (2 * count)
+        distance = np.bincount(idx, weights=dist[keep], minlength=k) / count
+    return {"count": count, "gamma": gamma, "distance": distance}
 
 
 @pytest.mark.parametrize(
@@ -125,10 +99,10 @@ def test_fft_semivariogram_equals_brute_force(kind, y, x):
     z[rng.random(z.shape) < 0.6] = np.nan
     edges = sv.default_edges(grid, None, 12)
     fast = sv.semivariogram(z, grid, edges=edges, tolerance=1e-9)  # one-row bands: exact distances
-    slow = sv.semivariogram_brute_force(z, grid, edges)
-    np.testing.assert_array_equal(fast.count, slow.count)
-    np.testing.assert_allclose(fast.gamma, slow.gamma, rtol=1e-9)
-    np.testing.assert_allclose(fast.distance, slow.distance, rtol=1e-9)
+    slow = brute_force_semivariogram(z, grid, edges)
+    np.testing.assert_array_equal(fast.count, slow["count"])
+    np.testing.assert_allclose(fast.gamma, slow["gamma"], rtol=1e-9)
+    np.testing.assert_allclose(fast.distance, slow["distance"], rtol=1e-9)
     assert grid.periodic == (x.size * 5.0 == 360.0)
 
 
@@ -138,10 +112,10 @@ def test_latitude_bands_bound_the_distance_error():
     z = _smooth_field(rng, grid.y.size, grid.x.size)
     edges = sv.default_edges(grid, 600.0, 10)
     banded = sv.semivariogram(z, grid, edges=edges, tolerance=0.02)
-    exact = sv.semivariogram_brute_force(z, grid, edges)
+    exact = brute_force_semivariogram(z, grid, edges)
     assert 0 < banded.max_band_error <= 0.02
-    assert np.abs(banded.count / exact.count - 1).max() < 0.05
-    np.testing.assert_allclose(banded.gamma, exact.gamma, rtol=0.03)
+    assert np.abs(banded.count / exact["count"] - 1).max() < 0.05
+    np.testing.assert_allclose(banded.gamma, exact["gamma"], rtol=0.03)
 
 
 def test_compare_structure_is_mask_consistent_and_scores_scaling():
@@ -164,7 +138,10 @@ def test_fitted_range_follows_the_field():
 
     x = np.arange(80) * 10_000.0
     grid = sv.GridGeometry("projected", x, x)
-    fields = [gs.SRF(gs.Exponential(dim=2, var=2.0, len_scale=ls), seed=5).structured((x / 1000.0, x / 1000.0)) for ls in (40.0, 120.0)]
+    fields = [
+        gs.SRF(gs.Exponential(dim=2, var=2.0, len_scale=ls), seed=5).structured((x / 1000.0, x / 1000.0))
+        for ls in (40.0, 120.0)
+    ]
     fits = [sv.fit_model(sv.semivariogram(f.T, grid, n_bins=15, max_distance_km=300.0)) for f in fields]
     assert fits[0]["range_km"] < fits[1]["range_km"]
     assert fits[0]["range_km"] == pytest.approx(40.0, rel=0.5)
@@ -205,14 +182,22 @@ def _flux_world(seed=7, n_sites=25, n_months=12):
     import gstools as gs
 
     rng = np.random.default_rng(seed)
-    sites = pd.DataFrame({"site_id": [f"S{i:02d}" for i in range(n_sites)], "latitude": rng.uniform(46, 48, n_sites), "longitude": rng.uniform(8, 11, n_sites)})
+    sites = pd.DataFrame(
+        {
+            "site_id": [f"S{i:02d}" for i in range(n_sites)],
+            "latitude": rng.uniform(46, 48, n_sites),
+            "longitude": rng.uniform(8, 11, n_sites),
+        }
+    )
     times = pd.date_range("2019-01-01", periods=n_months, freq="MS")
     srf = gs.SRF(gs.Exponential(latlon=True, geo_scale=gs.KM_SCALE, var=1.0, len_scale=120.0), seed=seed)
     rows = []
     for k, t in enumerate(times):
         resid = srf((sites["latitude"], sites["longitude"]), seed=seed + k)
         prior = 4 + 3 * np.sin(2 * np.pi * k / 12) + 0.5 * sites["latitude"].to_numpy()
-        rows.append(pd.DataFrame({"site_id": sites["site_id"], "time": t, "prior": prior, "truth": prior + 1.0 + resid}))
+        rows.append(
+            pd.DataFrame({"site_id": sites["site_id"], "time": t, "prior": prior, "truth": prior + 1.0 + resid})
+        )
     return sites, pd.concat(rows, ignore_index=True)
 
 
@@ -221,7 +206,13 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     sites, world = _flux_world()
     hidden = world.sample(frac=0.2, random_state=1)
     observed = world.drop(hidden.index)
-    result = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+
+    def krige():
+        conditioning = observed[["site_id", "time"]].assign(value=observed["truth"])
+        prior = world[["site_id", "time"]].assign(value=world["prior"])
+        return krige_labels(sites, conditioning, prior, hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
+
+    result = krige()
     labels = result.labels
     assert list(labels["site_id"]) == list(hidden["site_id"]) and list(labels["time"]) == list(hidden["time"])
     mae_krige = np.mean(np.abs(labels["mean"] - hidden["truth"].to_numpy()))
@@ -230,8 +221,7 @@ def test_kriging_labels_beat_the_prior_on_hidden_points(method):
     assert result.samples.shape == (8, len(hidden))
     crps = metrics.crps_ensemble(result.samples, hidden["truth"].to_numpy()).mean()
     assert crps < mae_prior
-    again = krige_labels(sites, observed[["site_id", "time"]].assign(value=observed["truth"]), world[["site_id", "time"]].assign(value=world["prior"]), hidden[["site_id", "time"]], method=method, n_samples=8, seed=3)
-    np.testing.assert_array_equal(again.samples, result.samples)
+    np.testing.assert_array_equal(krige().samples, result.samples)
 
 
 def test_residual_variogram_fit_recovers_the_range():
@@ -246,18 +236,24 @@ def test_residual_variogram_fit_recovers_the_range():
 
 
 def test_figures_show_the_data_they_are_given(tmp_path):
+    from terraflux.evaluate import figures
+
     import matplotlib.pyplot as plt
     from matplotlib.image import imread
-
-    from terraflux.evaluate import figures
 
     rng = np.random.default_rng(8)
     lat, lon = np.arange(48.0, 46.0, -0.25), np.arange(8.0, 11.0, 0.25)
     land = rng.random((lat.size, lon.size)) > 0.2
     values = rng.normal(size=(lat.size, lon.size))
     fig = figures.map_grid(
-        [{"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"}, {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True}],
-        lat, lon, land=land, suptitle="test",
+        [
+            {"values": values, "title": "GPP mean 2019", "units": "gC m-2 d-1"},
+            {"values": values - 0.5, "title": "difference", "units": "gC m-2 d-1", "diverging": True},
+        ],
+        lat,
+        lon,
+        land=land,
+        suptitle="test",
     )
     maps = [ax for ax in fig.axes if ax.get_title()]  # colour bars and unused grid cells have no title
     assert [ax.get_title() for ax in maps] == ["GPP mean 2019", "difference"]
@@ -274,9 +270,11 @@ def test_figures_show_the_data_they_are_given(tmp_path):
     pixels = imread(tmp_path / "maps.png")
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # drawn, not blank
 
-    table = metrics.skill_table(_site_pairs(rng))
+    table = metrics.skill_table(site_pairs(rng))
     overall = table[table["group"] == "all"].set_index(["variable", "model"])
-    fig = figures.skill_bars(table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t")
+    fig = figures.skill_bars(
+        table, metrics=[("rmse", "RMSE ({units})"), ("nse", "NSE (1)")], units="gC m-2 d-1", title="t"
+    )
     assert [ax.get_title() for ax in fig.axes] == ["GPP: RMSE", "GPP: NSE"]
     assert fig.axes[0].get_ylabel() == "RMSE (gC m-2 d-1)"
     for ax, column in zip(fig.axes, ("rmse", "nse"), strict=True):  # one bar per model, as high as the table says
@@ -285,7 +283,9 @@ def test_figures_show_the_data_they_are_given(tmp_path):
         np.testing.assert_allclose([bar.get_height() for bar in ax.patches], overall.loc["GPP"].loc[models, column])
     plt.close(fig)
     fig = figures.group_heatmap(table, group="igbp", metric="nse", label="NSE (1)", title="t")
-    expected = table[(table["group"] == "igbp") & (table["variable"] == "GPP")].pivot_table(index="group_value", columns="model", values="nse")
+    expected = table[(table["group"] == "igbp") & (table["variable"] == "GPP")].pivot_table(
+        index="group_value", columns="model", values="nse"
+    )
     image = fig.axes[0].get_images()[0]
     np.testing.assert_allclose(image.get_array(), expected.to_numpy())  # rows: IGBP classes, columns: models
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(expected.index)
@@ -310,8 +310,15 @@ def _ide_world():
     extreme[3, 1:3, 2:5] = True  # 6 pixels, all on land
     valid = np.ones((4, h, w), bool)
     valid[:, :, :2] = False
-    coords = {"time": times, "latitude": ("y", np.linspace(48.0, 47.4, h)), "longitude": ("x", np.linspace(8.0, 9.2, w)), "week_of_year": ("time", np.array([2, 3, 4, 5]))}
-    dataset = xr.Dataset({"extreme": (("time", "y", "x"), extreme), "valid": (("time", "y", "x"), valid)}, coords=coords)
+    coords = {
+        "time": times,
+        "latitude": ("y", np.linspace(48.0, 47.4, h)),
+        "longitude": ("x", np.linspace(8.0, 9.2, w)),
+        "week_of_year": ("time", np.array([2, 3, 4, 5])),
+    }
+    dataset = xr.Dataset(
+        {"extreme": (("time", "y", "x"), extreme), "valid": (("time", "y", "x"), valid)}, coords=coords
+    )
     driver = np.zeros((2, 4, h, w), bool)
     driver[0, 3, 0, :] = True
     pred = xr.Dataset(
@@ -323,8 +330,16 @@ def _ide_world():
         coords={"variable": ["t2m", "tp"], "time": times, "target_time": times[2:]},
     )
     truth = xr.Dataset(
-        {"extreme": (("time", "latitude", "longitude"), extreme), "driver": (("variable", "time", "latitude", "longitude"), driver[:1] | driver[:1, :, ::-1])},
-        coords={"variable": ["t2m"], "time": times, "latitude": np.linspace(48.0, 47.4, h), "longitude": np.linspace(8.0, 9.2, w)},
+        {
+            "extreme": (("time", "latitude", "longitude"), extreme),
+            "driver": (("variable", "time", "latitude", "longitude"), driver[:1] | driver[:1, :, ::-1]),
+        },
+        coords={
+            "variable": ["t2m"],
+            "time": times,
+            "latitude": np.linspace(48.0, 47.4, h),
+            "longitude": np.linspace(8.0, 9.2, w),
+        },
     )
     return pred, dataset, truth
 
@@ -341,9 +356,12 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
     assert valid.sum() == 12 and not valid[:, :2].any()
     titles = [p["title"] for p in panels]
     assert titles == [
-        "P(extreme), week of 2019-01-28", "true extremes, week of 2019-01-28",
-        "t2m: predicted drivers, week of 2019-01-28", "t2m: true drivers, week of 2019-01-28",
-        "tp: predicted drivers, week of 2019-01-28", "tp: no true drivers in the truth",
+        "P(extreme), week of 2019-01-28",
+        "true extremes, week of 2019-01-28",
+        "t2m: predicted drivers, week of 2019-01-28",
+        "t2m: true drivers, week of 2019-01-28",
+        "tp: predicted drivers, week of 2019-01-28",
+        "tp: no true drivers in the truth",
     ]
     assert [p["units"] for p in panels] == ["probability (1)", "extreme (0/1)"] + ["driver (0/1)"] * 4
     np.testing.assert_array_equal(panels[2]["values"][0], 1.0)
@@ -357,10 +375,10 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
 
 
 def test_ide_map_week_from_config_dates_indices_and_clear_errors():
-    import xarray as xr
-
     from terraflux.errors import ConfigError
     from terraflux.evaluate import ide_maps
+
+    import xarray as xr
 
     dated = xr.Dataset(coords={"target_time": pd.date_range("2019-01-07", periods=3, freq="7D")})
     numbered = xr.Dataset(coords={"target_time": np.arange(900, 903)})

@@ -5,8 +5,6 @@ The upstream outputs (prepared stores, process model, truth, DERE/IDE results) a
 and only the evaluate rules may run (``--allowed-rules``), so the test exercises exactly this layer.
 """
 
-import terraflux  # noqa: F401
-
 import base64
 import json
 import os
@@ -15,6 +13,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+import terraflux  # noqa: F401
 
 import numpy as np
 import pandas as pd
@@ -29,21 +29,44 @@ pytestmark = pytest.mark.slow
 RUN = load_config("evaluate")["run"]["name"]
 MODELS = ["baseline", "kgml", "step4", "step6"]
 FLUXES = ["GPP", "RECO", "NEE"]
-EVAL_RULES = ["evaluate_run_manifest", "evaluate_dere", "evaluate_maps", "evaluate_spatial", "evaluate_label_expansion", "evaluate_label_expansion_skill", "evaluate_ide", "evaluate_ide_maps"]
+EVAL_RULES = [
+    "evaluate_run_manifest",
+    "evaluate_dere",
+    "evaluate_maps",
+    "evaluate_spatial",
+    "evaluate_label_expansion",
+    "evaluate_label_expansion_skill",
+    "evaluate_ide",
+    "evaluate_ide_maps",
+]
 IDE_WEEKS = 4  # window length of the fake IDE model
 
 
 def _true_fluxes(lat, lon, times, rng):
     yy, xx = np.meshgrid(lat, lon, indexing="ij")
     season = np.sin(2 * np.pi * (times.month.values - 4) / 12)[:, None, None]
-    gpp = np.clip(4 + 3 * season + 0.8 * np.sin(yy * 3) * np.cos(xx * 2) + 0.2 * rng.normal(size=(times.size, *yy.shape)), 0, None)
+    gpp = np.clip(
+        4 + 3 * season + 0.8 * np.sin(yy * 3) * np.cos(xx * 2) + 0.2 * rng.normal(size=(times.size, *yy.shape)), 0, None
+    )
     reco = 0.7 * gpp + 1.0 + 0.2 * np.cos(xx * 3)
     return {"GPP": gpp, "RECO": reco, "NEE": reco - gpp}
 
 
-def write_site_predictions(path: Path, maps: dict, sites: pd.DataFrame, times: pd.DatetimeIndex, test: np.ndarray) -> None:
+def write_site_predictions(
+    path: Path, maps: dict, sites: pd.DataFrame, times: pd.DatetimeIndex, test: np.ndarray
+) -> None:
     """A predictions.parquet as the DERE in-situ stages write it: the model's cell value at each site's cell."""
-    rows = [pd.DataFrame({"site_id": s.site_id, "time": times[test], "split": "test", **{v: maps[v][test, s.cell_iy, s.cell_ix] for v in FLUXES}}) for _, s in sites.iterrows()]
+    rows = [
+        pd.DataFrame(
+            {
+                "site_id": s.site_id,
+                "time": times[test],
+                "split": "test",
+                **{v: maps[v][test, s.cell_iy, s.cell_ix] for v in FLUXES},
+            }
+        )
+        for _, s in sites.iterrows()
+    ]
     pd.concat(rows, ignore_index=True).to_parquet(path)
 
 
@@ -60,50 +83,102 @@ def write_world(root: Path) -> None:
     land = land_fine.reshape(clat.size, 2, clon.size, 2).all(axis=(1, 3))
     truth = _true_fluxes(lat, lon, times, rng)
     (res / "truth").mkdir(parents=True)
-    xr.Dataset({v: (("time", "latitude", "longitude"), np.where(land_fine, a, np.nan).astype("float32"), {"units": "gC m-2 d-1"}) for v, a in truth.items()}, coords={"time": times, "latitude": lat, "longitude": lon}).to_zarr(res / "truth" / "fluxes.zarr")
+    xr.Dataset(
+        {
+            v: (
+                ("time", "latitude", "longitude"),
+                np.where(land_fine, a, np.nan).astype("float32"),
+                {"units": "gC m-2 d-1"},
+            )
+            for v, a in truth.items()
+        },
+        coords={"time": times, "latitude": lat, "longitude": lon},
+    ).to_zarr(res / "truth" / "fluxes.zarr")
     coarse = {v: np.nanmean(a.reshape(times.size, clat.size, 2, clon.size, 2), axis=(2, 4)) for v, a in truth.items()}
 
     n_sites = 24
     iy, ix = rng.integers(0, clat.size, n_sites), rng.integers(0, clon.size, n_sites)
     ok = land[iy, ix]
     iy, ix = iy[ok], ix[ok]
-    sites = pd.DataFrame({
-        "site_id": [f"CH-S{i:02d}" for i in range(iy.size)],
-        "latitude": clat[iy] + rng.uniform(-0.05, 0.05, iy.size),
-        "longitude": clon[ix] + rng.uniform(-0.05, 0.05, iy.size),
-        "elevation": 500.0,
-        "igbp": rng.choice(["ENF", "GRA", "CRO"], iy.size),
-        "network": rng.choice(["FLUXNET2015", "ICOS"], iy.size),
-        "cell_latitude": clat[iy], "cell_longitude": clon[ix], "cell_iy": iy, "cell_ix": ix,
-    })
+    sites = pd.DataFrame(
+        {
+            "site_id": [f"CH-S{i:02d}" for i in range(iy.size)],
+            "latitude": clat[iy] + rng.uniform(-0.05, 0.05, iy.size),
+            "longitude": clon[ix] + rng.uniform(-0.05, 0.05, iy.size),
+            "elevation": 500.0,
+            "igbp": rng.choice(["ENF", "GRA", "CRO"], iy.size),
+            "network": rng.choice(["FLUXNET2015", "ICOS"], iy.size),
+            "cell_latitude": clat[iy],
+            "cell_longitude": clon[ix],
+            "cell_iy": iy,
+            "cell_ix": ix,
+        }
+    )
     (res / "prepared").mkdir(parents=True)
     sites.to_parquet(res / "prepared" / "sites.parquet")
-    sites.rename(columns={"cell_latitude": "true_cell_latitude", "cell_longitude": "true_cell_longitude"}).to_parquet(res / "truth" / "sites.parquet")
+    sites.rename(columns={"cell_latitude": "true_cell_latitude", "cell_longitude": "true_cell_longitude"}).to_parquet(
+        res / "truth" / "sites.parquet"
+    )
     rows = []
-    for k, site in sites.iterrows():
+    for _, site in sites.iterrows():
         obs = {v: coarse[v][:, site.cell_iy, site.cell_ix] + rng.normal(0, 0.3, times.size) for v in FLUXES}
         gap = rng.random(times.size) < 0.25
-        rows.append(pd.DataFrame({"site_id": site.site_id, "time": times, **{v: np.where(gap, np.nan, obs[v]) for v in FLUXES}, "coverage": np.where(gap, 0.0, 0.9)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "site_id": site.site_id,
+                    "time": times,
+                    **{v: np.where(gap, np.nan, obs[v]) for v in FLUXES},
+                    "coverage": np.where(gap, 0.0, 0.9),
+                }
+            )
+        )
     insitu = pd.concat(rows, ignore_index=True)
     insitu.to_parquet(res / "prepared" / "insitu_monthly.parquet")
-    xr.Dataset({"land_mask": (("latitude", "longitude"), land)}, coords={"latitude": clat, "longitude": clon}).to_zarr(res / "prepared" / "era5_land_monthly.zarr")
+    xr.Dataset({"land_mask": (("latitude", "longitude"), land)}, coords={"latitude": clat, "longitude": clon}).to_zarr(
+        res / "prepared" / "era5_land_monthly.zarr"
+    )
 
     # process model: biased truth, per PFT group and 2 age classes, fractions and age weights
-    pm = xr.Dataset(coords={"pft_group": ["BL", "NL", "GS"], "age_class": [0, 1], "time": times, "latitude": clat, "longitude": clon, "year": [2016, 2017, 2018, 2019]})
+    pm = xr.Dataset(
+        coords={
+            "pft_group": ["BL", "NL", "GS"],
+            "age_class": [0, 1],
+            "time": times,
+            "latitude": clat,
+            "longitude": clon,
+            "year": [2016, 2017, 2018, 2019],
+        }
+    )
     for v in FLUXES:
         base = 0.8 * coarse[v] + 0.3
-        pm[v] = (("pft_group", "age_class", "time", "latitude", "longitude"), np.broadcast_to(base, (3, 2, *base.shape)).astype("float32"), {"units": "gC m-2 d-1"})
-    pm["pft_fraction"] = (("age_class", "year", "pft_group", "latitude", "longitude"), np.full((2, 4, 3, clat.size, clon.size), 1 / 3, dtype="float32"))
-    pm["age_weight"] = (("age_class", "latitude", "longitude"), np.full((2, clat.size, clon.size), 0.5, dtype="float32"))
+        pm[v] = (
+            ("pft_group", "age_class", "time", "latitude", "longitude"),
+            np.broadcast_to(base, (3, 2, *base.shape)).astype("float32"),
+            {"units": "gC m-2 d-1"},
+        )
+    pm["pft_fraction"] = (
+        ("age_class", "year", "pft_group", "latitude", "longitude"),
+        np.full((2, 4, 3, clat.size, clon.size), 1 / 3, dtype="float32"),
+    )
+    pm["age_weight"] = (
+        ("age_class", "latitude", "longitude"),
+        np.full((2, clat.size, clon.size), 0.5, dtype="float32"),
+    )
     pm.to_zarr(res / "process_model.zarr")
 
     test = times.year == 2019
     split = np.where(land, np.where(rng.random(land.shape) < 0.3, "test", "train"), "")
-    for m, skill in zip(MODELS, (0.5, 0.35, 0.2, 0.15)):
+    for m, skill in zip(MODELS, (0.5, 0.35, 0.2, 0.15), strict=True):
         d = out / "dere" / m
         d.mkdir(parents=True)
-        maps = {v: np.where(land, coarse[v] + skill * rng.normal(size=coarse[v].shape), np.nan).astype("float32") for v in FLUXES}
-        grids = {v: (("time", "latitude", "longitude"), a, {"units": "gC m-2 d-1"}) for v, a in maps.items()} | {"split": (("latitude", "longitude"), split)}
+        maps = {
+            v: np.where(land, coarse[v] + skill * rng.normal(size=coarse[v].shape), np.nan).astype("float32")
+            for v in FLUXES
+        }
+        grids = {v: (("time", "latitude", "longitude"), a, {"units": "gC m-2 d-1"}) for v, a in maps.items()} | {
+            "split": (("latitude", "longitude"), split)
+        }
         xr.Dataset(grids, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
         write_site_predictions(d / "predictions.parquet", maps, sites, times, test)
     # step 6 on the kriging label set: site predictions only (no maps), noisier than step 6 on CSDI labels
@@ -112,7 +187,9 @@ def write_world(root: Path) -> None:
     write_site_predictions(out / "dere" / "step6_kriging" / "predictions.parquet", maps, sites, times, test)
 
     # CSDI samples at hidden observed site-months (the step-5 hold-out)
-    observed = insitu.melt(id_vars=["site_id", "time"], value_vars=FLUXES, var_name="variable", value_name="observation").dropna()
+    observed = insitu.melt(
+        id_vars=["site_id", "time"], value_vars=FLUXES, var_name="variable", value_name="observation"
+    ).dropna()
     held = observed[observed["time"].dt.year == 2019].sample(n=36, random_state=1)
     samples = [held.assign(sample=s, value=held["observation"] + rng.normal(0.2, 0.5, len(held))) for s in range(10)]
     (out / "dere" / "step5").mkdir(parents=True)
@@ -122,9 +199,20 @@ def write_world(root: Path) -> None:
     ide = out / "ide" / "benchmark_cnn3d"
     ide.mkdir(parents=True)
     score = lambda f: {"f1": f, "iou": f / (2 - f), "precision": f, "recall": f, "overall_accuracy": 0.9}  # noqa: E731
-    ide_metrics = {"split": "test", "backbone": "cnn3d", "extremes": score(0.7), "drivers": {"pooled": score(0.8), "per_variable": {"t2m": score(0.85), "tp": score(0.75)}}}
+    ide_metrics = {
+        "split": "test",
+        "backbone": "cnn3d",
+        "extremes": score(0.7),
+        "drivers": {"pooled": score(0.8), "per_variable": {"t2m": score(0.85), "tp": score(0.75)}},
+    }
     (ide / "metrics.json").write_text(json.dumps(ide_metrics))
-    table = {"metrics": {"IDE cnn3d": ide_metrics, "naive": {"drivers": {"pooled": score(0.5)}}, "isolation forest": {"drivers": {"pooled": score(0.37)}}}}
+    table = {
+        "metrics": {
+            "IDE cnn3d": ide_metrics,
+            "naive": {"drivers": {"pooled": score(0.5)}},
+            "isolation forest": {"drivers": {"pooled": score(0.37)}},
+        }
+    }
     (out / "ide" / "benchmark_table.json").write_text(json.dumps(table))
     (root / "ide_expected.json").write_text(json.dumps(write_ide_world(res, ide, rng)))
 
@@ -133,26 +221,42 @@ def write_ide_world(res: Path, model_dir: Path, rng) -> dict:
     """A small benchmark, its dataset and a model's predictions.zarr, written by the IDE layer's own writers
     (so the layouts are exactly those of ide_benchmark, ide_dataset and ide_test). The "model" is the truth
     with noise: probability high on true extremes, drivers = true drivers with a few flipped pixels."""
-    from support.ide_config import IDE, benchmark_config
     from terraflux.ide.benchmark import write_benchmark
     from terraflux.ide.dataset import benchmark_source, write_dataset
-    from terraflux.ide.windows import WindowData
     from terraflux.ide.outputs import write_predictions
+    from terraflux.ide.windows import WindowData
+
+    from support.ide_config import IDE, benchmark_config
 
     (res / "ide" / "benchmark").mkdir(parents=True)
-    cfg = benchmark_config(3, variables=("t2m", "tp", "vsw"), uncoupled=1, height=20, width=24, weeks=104, events_per_year=30)
+    cfg = benchmark_config(
+        3, variables=("t2m", "tp", "vsw"), uncoupled=1, height=20, width=24, weeks=104, events_per_year=30
+    )
     write_benchmark(cfg, res / "ide" / "benchmark.zarr")
-    write_dataset(benchmark_source(res / "ide" / "benchmark.zarr"), res / "ide" / "benchmark" / "dataset.zarr", 3.0, {"dataset": "benchmark"})
+    write_dataset(
+        benchmark_source(res / "ide" / "benchmark.zarr"),
+        res / "ide" / "benchmark" / "dataset.zarr",
+        3.0,
+        {"dataset": "benchmark"},
+    )
     data = WindowData(res / "ide" / "benchmark" / "dataset.zarr", IDE_WEEKS, IDE["train"]["memory_gb"])
     truth = xr.open_zarr(res / "ide" / "benchmark.zarr", consolidated=False)
     targets = data.target_weeks("test")
     first = int(targets[0]) - IDE_WEEKS + 1
     weeks = slice(first, int(targets[-1]) + 1)
     drivers = truth["driver"].isel(time=weeks).values ^ (rng.random(truth["driver"].isel(time=weeks).shape) < 0.02)
-    probability = np.clip(0.75 * data.extreme[targets] + 0.3 * rng.random((targets.size, *data.extreme.shape[1:])), 0, 1).astype("float32")
+    probability = np.clip(
+        0.75 * data.extreme[targets] + 0.3 * rng.random((targets.size, *data.extreme.shape[1:])), 0, 1
+    ).astype("float32")
     covered = np.ones(drivers.shape[1:], bool)
     covered[:, :, :2] = False  # a strip no test window covered: must be drawn grey
-    pred = {"targets": targets, "probability": probability, "first_week": first, "drivers": drivers & covered, "covered": covered}
+    pred = {
+        "targets": targets,
+        "probability": probability,
+        "first_week": first,
+        "drivers": drivers & covered,
+        "covered": covered,
+    }
     write_predictions(pred, data, model_dir / "predictions.zarr", {"dataset": "benchmark", "backbone": "cnn3d"})
     counts = (data.extreme[targets] & data.valid[targets]).sum(axis=(1, 2))
     return {"week": int(targets[int(np.argmax(counts))]), "extremes": int(counts.max())}
@@ -163,7 +267,13 @@ def evaluated(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluate")
     write_world(root)
     ev = f"results/{RUN}/evaluate"
-    targets = [f"results/{RUN}/manifest.json", f"{ev}/dere_skill.csv", f"{ev}/label_expansion.csv", f"{ev}/label_expansion_skill.csv", f"{ev}/ide_scores.csv"]
+    targets = [
+        f"results/{RUN}/manifest.json",
+        f"{ev}/dere_skill.csv",
+        f"{ev}/label_expansion.csv",
+        f"{ev}/label_expansion_skill.csv",
+        f"{ev}/ide_scores.csv",
+    ]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
     targets.append(f"{ev}/ide_maps/benchmark_cnn3d.png")
     args = [*configfile_args("evaluate"), "--cores", "2", "--allowed-rules", *EVAL_RULES]
@@ -180,9 +290,16 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     assert set(table["model"]) == {"Baseline", "KGML", "step 4", "step 6"}
     assert set(table["reference"]) == {"in-situ", "truth", "truth (held-out cells)"}
     assert set(table["group"]) == {"all", "network", "igbp"}
-    truth = table[(table["reference"] == "truth") & (table["group"] == "all") & (table["variable"] == "GPP")].set_index("model")
+    truth = table[(table["reference"] == "truth") & (table["group"] == "all") & (table["variable"] == "GPP")].set_index(
+        "model"
+    )
     # models were built with decreasing noise: the skill order must come out of the run's own numbers
-    assert truth.loc["step 6", "rmse"] < truth.loc["step 4", "rmse"] < truth.loc["KGML", "rmse"] < truth.loc["Baseline", "rmse"]
+    assert (
+        truth.loc["step 6", "rmse"]
+        < truth.loc["step 4", "rmse"]
+        < truth.loc["KGML", "rmse"]
+        < truth.loc["Baseline", "rmse"]
+    )
     cells = table[table["reference"] == "truth (held-out cells)"]
     assert set(cells["group"]) == {"all"}
     cells = cells[cells["variable"] == "GPP"].set_index("model")
@@ -199,8 +316,14 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     labels = pd.read_csv(ev / "label_expansion.csv")
     assert set(labels["method"]) == {"CSDI", "kriging (ordinary)"} and labels["crps"].notna().all()
     per_label_set = pd.read_csv(ev / "label_expansion_skill.csv")
-    assert list(dict.fromkeys(per_label_set["label_set"])) == ["step 4 (observations only)", "step 6 (CSDI labels)", "step 6 (kriging labels)"]
-    gpp = per_label_set[(per_label_set["reference"] == "truth") & (per_label_set["variable"] == "GPP")].set_index("label_set")
+    assert list(dict.fromkeys(per_label_set["label_set"])) == [
+        "step 4 (observations only)",
+        "step 6 (CSDI labels)",
+        "step 6 (kriging labels)",
+    ]
+    gpp = per_label_set[(per_label_set["reference"] == "truth") & (per_label_set["variable"] == "GPP")].set_index(
+        "label_set"
+    )
     # noise 0.2 (step 4), 0.15 (step 6, CSDI), 0.3 (step 6, kriging): the RMSE change against step 4 follows it
     assert gpp.loc["step 4 (observations only)", "d_rmse"] == 0
     assert gpp.loc["step 6 (CSDI labels)", "d_rmse"] < 0 < gpp.loc["step 6 (kriging labels)", "d_rmse"]
@@ -211,7 +334,16 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d.log").read_text()
     expected = json.loads((root / "ide_expected.json").read_text())
     assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d at week {expected['week']} " in log
-    for png in [ev / "dere_skill.png", ev / "dere_skill_groups.png", ev / "label_expansion.png", ev / "label_expansion_skill.png", ev / "ide_scores.png", ev / "ide_maps" / "benchmark_cnn3d.png", *(ev / "maps").glob("*.png"), *(ev / "spatial").glob("*.png")]:
+    for png in [
+        ev / "dere_skill.png",
+        ev / "dere_skill_groups.png",
+        ev / "label_expansion.png",
+        ev / "label_expansion_skill.png",
+        ev / "ide_scores.png",
+        ev / "ide_maps" / "benchmark_cnn3d.png",
+        *(ev / "maps").glob("*.png"),
+        *(ev / "spatial").glob("*.png"),
+    ]:
         pixels = imread(png)
         assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50, f"{png}: blank"
 
@@ -245,8 +377,8 @@ CHECK_IMAGES = """
     img.onerror = () => resolve({name: r.name, ok: false, width: 0});
     img.src = r.data_uri;
   })));
-  return JSON.stringify({loaded, app: document.getElementById('app') ? document.getElementById('app').innerText.length : 0,
-                         n_results: Object.keys(results).length});
+  const app = document.getElementById('app');
+  return JSON.stringify({loaded, app: app ? app.innerText.length : 0, n_results: Object.keys(results).length});
 })()
 """
 
@@ -288,7 +420,21 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     profile = tmp_path / "profile"
-    proc = subprocess.Popen([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "--window-size=1400,1000", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            browser,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--remote-debugging-port={port}",
+            f"--user-data-dir={profile}",
+            "--window-size=1400,1000",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -299,13 +445,17 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
                 time.sleep(0.3)
         else:
             pytest.fail("headless chromium did not open its DevTools port")
-        answers = _cdp(page["webSocketDebuggerUrl"], [
-            ("Page.enable", {}),
-            ("Page.navigate", {"url": report.resolve().as_uri()}),
-            ("sleep", {"seconds": 4}),
-            ("Runtime.evaluate", {"expression": CHECK_IMAGES, "awaitPromise": True, "returnByValue": True}),
-            ("Page.captureScreenshot", {"format": "png"}),
-        ], timeout=120)
+        answers = _cdp(
+            page["webSocketDebuggerUrl"],
+            [
+                ("Page.enable", {}),
+                ("Page.navigate", {"url": report.resolve().as_uri()}),
+                ("sleep", {"seconds": 4}),
+                ("Runtime.evaluate", {"expression": CHECK_IMAGES, "awaitPromise": True, "returnByValue": True}),
+                ("Page.captureScreenshot", {"format": "png"}),
+            ],
+            timeout=120,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -314,10 +464,19 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
     state = json.loads(evaluated_js["result"]["value"])
     shot = root / "results" / RUN / "report_screenshot.png"
     shot.write_bytes(base64.b64decode(answers[4]["data"]))
-    (Path(os.environ.get("TERRAFLUX_SCREENSHOT_DIR", tmp_path)) / "report_screenshot.png").write_bytes(shot.read_bytes())
+    (Path(os.environ.get("TERRAFLUX_SCREENSHOT_DIR", tmp_path)) / "report_screenshot.png").write_bytes(
+        shot.read_bytes()
+    )
     assert state["app"] > 100, "the report's app did not render"
     names = {img["name"] for img in state["loaded"]}
-    expected = {"dere_skill.png", "dere_skill_groups.png", "label_expansion.png", "label_expansion_skill.png", "ide_scores.png", "benchmark_cnn3d.png"} | {f"{m}.png" for m in MODELS}
+    expected = {
+        "dere_skill.png",
+        "dere_skill_groups.png",
+        "label_expansion.png",
+        "label_expansion_skill.png",
+        "ide_scores.png",
+        "benchmark_cnn3d.png",
+    } | {f"{m}.png" for m in MODELS}
     assert expected <= {Path(n).name for n in names}, names
     assert len(state["loaded"]) == 5 + 2 * len(MODELS) + 1
     broken = [img["name"] for img in state["loaded"] if not img["ok"]]

@@ -1,11 +1,10 @@
-"""IDE losses, class weights, learning-rate schedule, majority vote and metrics, against hand computations."""
+"""IDE losses, class weights, learning-rate schedule and majority vote, against hand computations."""
 
 import math
 
 import terraflux  # noqa: F401
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import class_weights, driver_loss, weighted_bce
-from terraflux.ide.metrics import binary_metrics, driver_metrics
 from terraflux.ide.schedule import warmup_cosine, warmup_cosine_factor
 
 import numpy as np
@@ -66,21 +65,6 @@ def test_schedule_warms_up_from_the_first_step_then_decays_to_zero():
         opt.step()
         sched.step()
     assert seen == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3 * warmup_cosine_factor(4, 4, 12)])
-
-
-def test_metrics_name_precision_and_recall_correctly():
-    pred = np.array([1, 1, 1, 0, 0, 0, 0, 0], bool)
-    truth = np.array([1, 0, 0, 1, 1, 1, 0, 0], bool)  # TP 1, FP 2, FN 3, TN 2
-    m = binary_metrics(pred, truth)
-    assert m["precision"] == pytest.approx(1 / 3)
-    assert m["recall"] == pytest.approx(1 / 4)
-    assert m["f1"] == pytest.approx(2 / (2 + 2 + 3))
-    assert m["iou"] == pytest.approx(1 / 6)
-    assert m["overall_accuracy"] == pytest.approx(3 / 8)
-    assert binary_metrics(pred, truth, valid=np.array([1, 1, 0, 0, 0, 0, 0, 0], bool))["tn"] == 0
-    assert binary_metrics(np.zeros(3, bool), np.zeros(3, bool))["f1"] is None
-    per = driver_metrics(pred.reshape(2, 1, 1, 4), truth.reshape(2, 1, 1, 4), ["a", "b"])
-    assert per["pooled"]["tp"] == 1 and per["per_variable"]["a"]["fp"] == 2 and per["per_variable"]["b"]["fn"] == 2
 
 
 def test_majority_vote_over_overlapping_windows_matches_brute_force():

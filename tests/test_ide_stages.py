@@ -5,9 +5,9 @@ import terraflux  # noqa: F401
 from terraflux.ide.baselines import naive_drivers
 from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, truth_drivers, write_dataset
-from terraflux.ide.metrics import driver_metrics
 from terraflux.ide.stages import evaluate, load_model, predict, train
 from terraflux.ide.windows import WindowData
+from terraflux.metrics import driver_metrics
 from terraflux.train import select_device
 
 import numpy as np

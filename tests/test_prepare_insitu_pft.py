@@ -11,6 +11,7 @@ import xarray as xr
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
+from terraflux.outputs import provenance_of
 from terraflux.prepare import pft
 from terraflux.prepare.insitu import prepare_insitu
 from terraflux.sources.insitu import SITES_FILE
@@ -64,8 +65,8 @@ def test_fluxnet_monthly_values_equal_the_file(tmp_path, samples):
     np.testing.assert_allclose(monthly["GPP"], raw["GPP_NT_VUT_REF"].astype("float32"))
     np.testing.assert_allclose(monthly["RECO"], raw["RECO_NT_VUT_REF"].astype("float32"))
     np.testing.assert_allclose(monthly["NEE"], raw["NEE_VUT_REF"].astype("float32"))
-    meta = json.loads(pq.read_schema(out["monthly_path"]).metadata[b"terraflux"])
-    assert meta["units"]["GPP"] == "gC m-2 d-1" and meta["provenance"] == {"rule": "t"}
+    meta = pq.read_schema(out["monthly_path"]).metadata
+    assert json.loads(meta[b"units"])["GPP"] == "gC m-2 d-1" and provenance_of(out["monthly_path"]) == {"rule": "t"}
 
 
 def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):

@@ -1,11 +1,10 @@
 """The prepare rules end to end on the synthetic world (tests/configs/prepare_small.yaml: CERRA off), as
 `snakemake` runs them."""
 
-import json
+from terraflux.outputs import provenance_of
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 
@@ -45,8 +44,7 @@ def test_every_prepared_store_is_built_with_provenance(run):
             assert all(len(h) == 64 for h in record["inputs"].values())
             assert any(k.startswith("resources/small/raw/") for k in record["inputs"])
         else:
-            meta = json.loads(pq.read_schema(path).metadata[b"terraflux"])
-            assert meta["provenance"]["rule"] == "prepare_insitu"
+            assert provenance_of(path)["rule"] == "prepare_insitu"
     assert not list(run.glob(".*tmp*"))  # no temporary leftovers
 
 

@@ -1,12 +1,19 @@
 """The bottom-up process model: identities, units, responses, land cover, parameter table, external files."""
 
+import terraflux  # noqa: F401
+from terraflux.errors import ConfigError, DataError
+from terraflux.simulate.process_model import (
+    OUTPUTS,
+    age_classes,
+    convert_external,
+    load_parameters,
+    physics_residuals,
+    run_process_model,
+)
+
 import numpy as np
 import pytest
 import xarray as xr
-
-import terraflux  # noqa: F401
-from terraflux.errors import ConfigError, DataError
-from terraflux.simulate.process_model import OUTPUTS, age_classes, convert_external, load_parameters, physics_residuals, run_process_model
 
 from support.dere_world import make_drivers, make_pft
 
@@ -44,7 +51,9 @@ def test_fluxes_respond_to_drivers(simulated):
     ratio = float((hot["Rh"] / out["Rh"]).median())
     assert ratio == pytest.approx(2.0, rel=1e-3)  # Q10 = 2 over 10 degC
     # older stands respire more of their GPP
-    assert float((out["Ra"] / out["GPP"]).sel(pft_group="BL").isel(age_class=-1).mean()) > float((out["Ra"] / out["GPP"]).sel(pft_group="BL").isel(age_class=0).mean())
+    assert float((out["Ra"] / out["GPP"]).sel(pft_group="BL").isel(age_class=-1).mean()) > float(
+        (out["Ra"] / out["GPP"]).sel(pft_group="BL").isel(age_class=0).mean()
+    )
 
 
 def test_land_cover_per_age_and_age_weights(simulated):

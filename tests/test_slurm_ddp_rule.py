@@ -195,7 +195,7 @@ def test_dere_training_rule_runs_as_two_srun_tasks_matching_one_process(tmp_path
     for text in (rank0, rank1):  # both ranks trained (no resume), in the same 2-process group
         assert "step3a: best val" in text and "resuming from" not in text
     two = torch.load(step / "checkpoint.pt", weights_only=True)
-    assert json.loads(two["provenance"])["rule"] == "dere_step3a"
+    assert two["provenance"]["rule"] == "dere_step3a"
     one_fit = json.loads((tmp_path / "single" / "metrics.json").read_text())["fit"]
     two_fit = json.loads((step / "metrics.json").read_text())["fit"]
     assert one_fit["steps"] == two_fit["steps"] > 0

@@ -1,7 +1,5 @@
 """The synthetic raw layer built by Snakemake in a temporary working directory (reduced config)."""
 
-import json
-
 import netCDF4
 import numpy as np
 import pandas as pd
@@ -11,6 +9,7 @@ import xarray as xr
 from support.configs import configfile_args
 from support.workflow import snakemake
 
+from terraflux.outputs import provenance_of
 from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
 from terraflux.workflow.paths import RunPaths
 
@@ -40,7 +39,7 @@ def test_synthesize_all_builds_every_raw_file_and_the_truth(tmp_path):
     assert ds.dimensions["valid_time"].size == 29 * 4 and set(hours) == {0, 6, 12, 18}
     # provenance in the truth stores, and the truth matches the config
     fluxes = xr.open_zarr(root / "truth" / "fluxes.zarr", consolidated=False)
-    provenance = json.loads(fluxes.attrs["provenance"])
+    provenance = provenance_of(root / "truth" / "fluxes.zarr")
     assert provenance["rule"] == "synthesize_truth" and provenance["inputs"]
     assert fluxes.sizes == {"time": 12, "latitude": 6, "longitude": 6}
     assert np.isfinite(fluxes["GPP"].values).any()

@@ -1,28 +1,21 @@
 """The shared training engine: seeding, checkpoints, early stopping, clipping, kill-and-resume equality."""
 
 import json
-import random
 import subprocess
 import sys
 import textwrap
 
 import terraflux  # noqa: F401
-from terraflux.errors import DataError
 from terraflux.train import (
     Engine,
     TrainConfig,
     autocast,
     derive_seed,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
     seed_everything,
     seeded_loader,
     select_device,
-    set_rng_state,
 )
 
-import numpy as np
 import pytest
 import torch
 
@@ -175,22 +168,6 @@ def test_other_fingerprint_starts_afresh(tmp_path):
     assert train("a").resumed_from_step is None
     assert train("a").resumed_from_step == 8  # finished state found
     assert train("b").resumed_from_step is None
-
-
-def test_checkpoint_roundtrip_is_weights_only_and_atomic(tmp_path):
-    seed_everything(3)
-    state = {"rng": rng_state(), "w": torch.arange(3.0), "best": float("inf"), "names": ["a", "b"]}
-    path = save_checkpoint(tmp_path / "c.pt", state)
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
-    loaded = load_checkpoint(path)
-    expected = (random.random(), np.random.rand(), torch.rand(1))
-    set_rng_state(loaded["rng"])
-    assert (random.random(), np.random.rand(), torch.rand(1)) == expected
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="bad.pt"):
-        load_checkpoint(tmp_path / "bad.pt")
-    with pytest.raises(DataError, match="missing.pt"):
-        load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_seeds_and_loaders_are_reproducible():

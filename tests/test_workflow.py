@@ -45,7 +45,7 @@ def test_config_typo_fails_fast_naming_the_key(tmp_path):
 @pytest.mark.slow
 def test_run_manifest_is_written_with_provenance(tmp_path):
     snakemake("--cores", "1", "evaluate_run_manifest", workdir=tmp_path)
-    manifest = json.loads((tmp_path / "results" / "demo" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "results" / "demo" / "manifest.json").read_text())["provenance"]
     assert manifest["package"] == "terraflux"
     assert len(manifest["config_hash"]) == 64
     assert manifest["params"]["run"]["name"] == "demo"

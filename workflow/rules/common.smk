@@ -48,7 +48,8 @@ def library(*packages):
     (terraflux.workflow.codestamp): one file whose modification time is the newest of the sources' and
     whose name changes with the file list, instead of every source file (10-40 per job) for speed.
     """
-    core = ["__init__.py", "errors.py", "config.py"]
+    # outputs.py: every script writes its outputs through it
+    core = ["__init__.py", "errors.py", "config.py", "outputs.py"]
     files = [LIBRARY_ROOT / name for name in core]
     files += sorted((LIBRARY_ROOT / "workflow").glob("*.py"))
     for package in packages:

@@ -1,5 +1,6 @@
-# Layer 'dere': the DERE carbon-flux method (docs/dere.md) as GPU stages over the prepared stores and the process
-# model: dataset, steps 1-6 (CSDI in step 5), the Baseline and KGML comparison models and the maps.
+# Layer 'dere': the DERE carbon-flux method (docs/dere.md; Xu et al., KDD 2026, doi 10.1145/3770855.3818927)
+# as GPU stages over the prepared stores and the process model: dataset, steps 1-6 (CSDI in step 5), the
+# Baseline and KGML comparison models and the maps.
 # Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
 # and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
 
@@ -29,7 +30,7 @@ rule dere_dataset:
         sites=PREPARED["sites.parquet"],
         insitu=PREPARED["insitu_monthly.parquet"],
         process=PROCESS_MODEL,
-        code=library("dere", "simulate", "train"),
+        code=library("dere", "metrics", "simulate", "train"),
     output:
         dataset=directory(DERE_DATASET),
         metrics=dere("dataset/metrics.json"),
@@ -52,7 +53,7 @@ rule dere_step1_pure:
     """Step 1a: three pure-PFT branches sharing embedding and encoder, trained on pure cells (physics loss)."""
     input:
         dataset=DERE_DATASET,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step1_pure/checkpoint.pt"),
         metrics=dere("step1_pure/metrics.json"),
@@ -67,9 +68,8 @@ rule dere_step1_pure:
         **job_resources("train"),
     params:
         **dere_params("backbone", *TRAIN_KEYS, epochs=("step1_pure",)),
-        part="pure",
     script:
-        "../scripts/dere_step1.py"
+        "../scripts/dere_step1_pure.py"
 
 
 rule dere_step1_mix:
@@ -77,7 +77,7 @@ rule dere_step1_mix:
     input:
         dataset=DERE_DATASET,
         pure=rules.dere_step1_pure.output.checkpoint,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step1_mix/checkpoint.pt"),
         metrics=dere("step1_mix/metrics.json"),
@@ -92,9 +92,8 @@ rule dere_step1_mix:
         **job_resources("train"),
     params:
         **dere_params("backbone", *TRAIN_KEYS, epochs=("step1_mix",)),
-        part="mix",
     script:
-        "../scripts/dere_step1.py"
+        "../scripts/dere_step1_mix.py"
 
 
 rule dere_step2:
@@ -102,7 +101,7 @@ rule dere_step2:
     input:
         dataset=DERE_DATASET,
         mix=rules.dere_step1_mix.output.checkpoint,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step2/checkpoint.pt"),
         metrics=dere("step2/metrics.json"),
@@ -125,7 +124,7 @@ rule dere_step3a:
     """Step 3a: PFT model fits the process model's per-age PFT fractions."""
     input:
         dataset=DERE_DATASET,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step3a/checkpoint.pt"),
         metrics=dere("step3a/metrics.json"),
@@ -140,9 +139,8 @@ rule dere_step3a:
         **job_resources("train"),
     params:
         **dere_params("pft_model", *TRAIN_KEYS, epochs=("step3a",)),
-        part="a",
     script:
-        "../scripts/dere_step3.py"
+        "../scripts/dere_step3a.py"
 
 
 rule dere_step3b:
@@ -150,7 +148,7 @@ rule dere_step3b:
     input:
         dataset=DERE_DATASET,
         pft_a=rules.dere_step3a.output.checkpoint,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step3b/checkpoint.pt"),
         metrics=dere("step3b/metrics.json"),
@@ -165,9 +163,8 @@ rule dere_step3b:
         **job_resources("train"),
     params:
         **dere_params("pft_model", *TRAIN_KEYS, epochs=("step3b",)),
-        part="b",
     script:
-        "../scripts/dere_step3.py"
+        "../scripts/dere_step3b.py"
 
 
 rule dere_step4:
@@ -176,7 +173,7 @@ rule dere_step4:
         dataset=DERE_DATASET,
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step4/checkpoint.pt"),
         predictions=dere("step4/predictions.parquet"),
@@ -193,16 +190,15 @@ rule dere_step4:
         **job_resources("train"),
     params:
         **dere_params("backbone", "pft_model", *TRAIN_KEYS, epochs=("step4",)),
-        stage="step4",
     script:
-        "../scripts/dere_insitu.py"
+        "../scripts/dere_step4.py"
 
 
 rule dere_step5:
     """Step 5: CSDI per flux on in-situ series + drivers: train, score on hidden points, sample the gaps."""
     input:
         dataset=DERE_DATASET,
-        code=library("dere", "csdi", "train"),
+        code=library("dere", "csdi", "metrics", "train"),
     output:
         checkpoint=dere("step5/checkpoint.pt"),
         samples=directory(dere("step5/samples.zarr")),
@@ -228,7 +224,7 @@ rule dere_step5b:
     input:
         dataset=DERE_DATASET,
         samples=rules.dere_step5.output.samples,
-        code=library("dere", "csdi", "train"),
+        code=library("dere", "csdi", "metrics", "train"),
     output:
         labels=directory(dere("step5b/labels.zarr")),
         metrics=dere("step5b/metrics.json"),
@@ -254,7 +250,7 @@ rule dere_step6:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=rules.dere_step5b.output.labels,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step6/checkpoint.pt"),
         predictions=dere("step6/predictions.parquet"),
@@ -271,9 +267,9 @@ rule dere_step6:
         **job_resources("train"),
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
-        stage="step6",
+        label_set="csdi",
     script:
-        "../scripts/dere_insitu.py"
+        "../scripts/dere_step6.py"
 
 
 # Step 6 on the evaluation layer's kriging label set: the same stage, other labels. No cycle:
@@ -284,7 +280,7 @@ use rule dere_step6 as dere_step6_kriging with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/kriging_labels.parquet"),
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("step6_kriging/checkpoint.pt"),
         predictions=dere("step6_kriging/predictions.parquet"),
@@ -296,7 +292,6 @@ use rule dere_step6 as dere_step6_kriging with:
         benchmarks("dere_step6_kriging.tsv")
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
-        stage="step6",
         label_set="kriging",
 
 
@@ -304,7 +299,7 @@ rule dere_baseline:
     """Comparison: one backbone trained on in-situ data only."""
     input:
         dataset=DERE_DATASET,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("baseline/checkpoint.pt"),
         predictions=dere("baseline/predictions.parquet"),
@@ -320,16 +315,15 @@ rule dere_baseline:
         **job_resources("train"),
     params:
         **dere_params("backbone", *TRAIN_KEYS, epochs=("baseline",)),
-        stage="baseline",
     script:
-        "../scripts/dere_insitu.py"
+        "../scripts/dere_baseline.py"
 
 
 rule dere_kgml:
     """Comparison: pretrain on age-weighted process output with the physics loss, then fine-tune on in-situ."""
     input:
         dataset=DERE_DATASET,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         checkpoint=dere("kgml/checkpoint.pt"),
         predictions=dere("kgml/predictions.parquet"),
@@ -347,9 +341,8 @@ rule dere_kgml:
         **dere_params(
             "backbone", *TRAIN_KEYS, epochs=("kgml_pretrain", "kgml_finetune")
         ),
-        stage="kgml",
     script:
-        "../scripts/dere_insitu.py"
+        "../scripts/dere_kgml.py"
 
 
 rule dere_predict:
@@ -358,7 +351,7 @@ rule dere_predict:
         dataset=DERE_DATASET,
         model=dere("{model}/checkpoint.pt"),
         step2=rules.dere_step2.output.checkpoint,
-        code=library("dere", "train"),
+        code=library("dere", "metrics", "train"),
     output:
         predictions=directory(dere("{model}/predictions.zarr")),
         metrics=dere("{model}/predict_metrics.json"),
@@ -387,7 +380,7 @@ rule dere_summary:
         baseline=rules.dere_baseline.output.metrics,
         kgml=rules.dere_kgml.output.metrics,
         step5=rules.dere_step5.output.metrics,
-        code=library("dere"),
+        code=library(),
     output:
         summary=dere("summary.json"),
     log:

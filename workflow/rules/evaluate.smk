@@ -57,7 +57,7 @@ rule evaluate_dere:
         ],
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
-        code=library("evaluate"),
+        code=library("evaluate", "metrics"),
     output:
         table=report(
             results("evaluate/dere_skill.csv"),
@@ -160,7 +160,7 @@ rule evaluate_label_expansion:
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         process_model=resources_path("process_model.zarr"),
-        code=library("evaluate", "train"),
+        code=library("evaluate", "metrics", "train"),
     output:
         table=report(
             results("evaluate/label_expansion.csv"),
@@ -204,7 +204,7 @@ rule evaluate_label_expansion_skill:
         predictions=[results(f"dere/{m}/predictions.parquet") for m in LABEL_SET_MODELS],
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
-        code=library("evaluate"),
+        code=library("evaluate", "metrics"),
     output:
         table=report(
             results("evaluate/label_expansion_skill.csv"),

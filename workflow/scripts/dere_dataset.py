@@ -1,42 +1,51 @@
 """Build the DERE dataset store (one zarr) from the prepared stores and the process model.
 
-Inputs: ``drivers`` era5_land_monthly.zarr, ``pft`` pft.zarr, ``sites`` sites.parquet, ``insitu`` insitu_monthly.parquet,
-``process`` process_model.zarr. Output: ``dataset`` dataset.zarr (variables, dims and units in
+Inputs: ``drivers`` era5_land_monthly.zarr, ``pft`` pft.zarr, ``sites`` sites.parquet, ``insitu``
+insitu_monthly.parquet, ``process`` process_model.zarr. Output: ``dataset`` dataset.zarr (variables, dims and units in
 ``terraflux.dere.dataset``: x (cell, time, feature) normalised drivers; y (cell, age_class, time, variable) process
 output; process_fraction, esa_fraction, age_weight, cell_type, seeded cell/site splits, insitu (site, time, flux)
-gC m-2 d-1, statistics from training data only), ``metrics`` summary JSON.
+gC m-2 d-1, statistics from training data only), ``metrics`` summary JSON (counts per split, cell type, network).
 """
 
 import terraflux  # noqa: F401
-import json
+from terraflux import outputs
+from terraflux.dere.dataset import build_dataset
+from terraflux.train import derive_seed
+from terraflux.workflow.provenance import from_snakemake
+from terraflux.workflow.script import setup_logging
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from terraflux.dere.dataset import build_dataset
-from terraflux.dere.io import clean, write_json
-from terraflux.train import derive_seed
-from terraflux.workflow.atomic import atomic_output
-from terraflux.workflow.provenance import from_snakemake
-from terraflux.workflow.script import setup_logging
-
-log = setup_logging(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = setup_logging(snakemake)
+sm = snakemake
 spec = sm.params.dere["dataset"]
 ds = build_dataset(
-    xr.open_zarr(sm.input.drivers).load(), xr.open_zarr(sm.input.pft).load(), xr.open_zarr(sm.input.process, consolidated=False).load(),
-    pd.read_parquet(sm.input.sites), pd.read_parquet(sm.input.insitu),
-    pure_threshold=spec["pure_threshold"], cell_val=spec["cell_val_fraction"], cell_test=spec["cell_test_fraction"],
-    site_val=spec["site_val_fraction"], site_test=spec["site_test_fraction"], seed=derive_seed(sm.params.seed, "dere", "dataset"),
+    xr.open_zarr(sm.input.drivers).load(),
+    xr.open_zarr(sm.input.pft).load(),
+    xr.open_zarr(sm.input.process, consolidated=False).load(),
+    pd.read_parquet(sm.input.sites),
+    pd.read_parquet(sm.input.insitu),
+    pure_threshold=spec["pure_threshold"],
+    cell_val=spec["cell_val_fraction"],
+    cell_test=spec["cell_test_fraction"],
+    site_val=spec["site_val_fraction"],
+    site_test=spec["site_test_fraction"],
+    seed=derive_seed(sm.params.seed, "dere", "dataset"),
 )
 provenance = from_snakemake(sm)
-ds.attrs["provenance"] = json.dumps(clean(provenance))
-with atomic_output(sm.output.dataset) as tmp:
-    ds.to_zarr(tmp, zarr_format=3, mode="w", consolidated=False)
-count = lambda a: {str(k): int(v) for k, v in zip(*np.unique(a, return_counts=True))}  # noqa: E731
-summary = {"cells": count(ds.cell_split.values), "cell_types": count(ds.cell_type.values), "sites": count(ds.site_split.values),
-           "networks": count(ds.site_network.values), "observed_months": {f: int(np.isfinite(ds.insitu.sel(flux=f)).sum()) for f in ds.flux.values},
-           "features": [str(f) for f in ds.feature.values], "months": int(ds.sizes["time"]), "age_classes": int(ds.sizes["age_class"])}
+outputs.write_zarr(sm.output.dataset, ds, provenance)
+count = lambda a: {str(k): int(v) for k, v in zip(*np.unique(a, return_counts=True), strict=True)}  # noqa: E731
+summary = {
+    "cells": count(ds.cell_split.values),
+    "cell_types": count(ds.cell_type.values),
+    "sites": count(ds.site_split.values),
+    "networks": count(ds.site_network.values),
+    "observed_months": {f: int(np.isfinite(ds.insitu.sel(flux=f)).sum()) for f in ds.flux.values},
+    "features": [str(f) for f in ds.feature.values],
+    "months": int(ds.sizes["time"]),
+    "age_classes": int(ds.sizes["age_class"]),
+}
 log.info("dataset: %s", summary)
-write_json(sm.output.metrics, {"stage": "dere_dataset", **summary, "provenance": provenance})
+outputs.write_json(sm.output.metrics, {"stage": "dere_dataset", **summary}, provenance)

@@ -7,25 +7,26 @@ Inputs: ``dataset``, ``model`` (the model's checkpoint), ``step2`` (pure branche
 """
 
 import terraflux  # noqa: F401
+from terraflux.dere.io import StageRun
+from terraflux.dere.predict import predict_maps
+from terraflux.workflow.script import setup_logging
 
 import numpy as np
 import xarray as xr
 
-from terraflux.dere import stages
-from terraflux.dere.io import StageRun
-from terraflux.workflow.script import setup_logging
-
-log = setup_logging(snakemake)  # noqa: F821
-model = snakemake.wildcards.model  # noqa: F821
-run = StageRun(snakemake, f"predict_{model}")  # noqa: F821
+log = setup_logging(snakemake)
+model = snakemake.wildcards.model
+run = StageRun(snakemake, f"predict_{model}")
 data, cfg = run.data, run.cfg
 network = cfg["predict"]["network"]
 step2 = run.load("step2")["mix"] if model in ("step4", "step6") else None
-y = stages.predict_maps(data, cfg, run.ctx, model, run.load("model"), step2, network)  # (C, L, K)
+y = predict_maps(data, cfg, run.device.device, model, run.load("model"), step2, network)  # (C, L, K)
 ds = data.ds
 iy, ix = ds["cell_iy"].values, ds["cell_ix"].values
 shape = (ds.sizes["time"], ds.sizes["latitude"], ds.sizes["longitude"])
-out = xr.Dataset(coords={"time": ds["time"].values, "latitude": ds["latitude_grid"].values, "longitude": ds["longitude_grid"].values})
+out = xr.Dataset(
+    coords={"time": ds["time"].values, "latitude": ds["latitude_grid"].values, "longitude": ds["longitude_grid"].values}
+)
 for k, flux in enumerate(data.fluxes):
     grid = np.full(shape, np.nan, np.float32)
     grid[:, iy, ix] = y[..., k].T
@@ -33,5 +34,11 @@ for k, flux in enumerate(data.fluxes):
 split = np.full(shape[1:], "", dtype="<U5")
 split[iy, ix] = ds["cell_split"].values
 out["split"] = (("latitude", "longitude"), split)
-run.write_zarr(out, snakemake.output.predictions)  # noqa: F821
-run.write_metrics({"model": model, "network": network, "cells": {s: int((ds["cell_split"].values == s).sum()) for s in ("train", "val", "test")}})
+run.write_zarr(out, snakemake.output.predictions)
+run.write_metrics(
+    {
+        "model": model,
+        "network": network,
+        "cells": {s: int((ds["cell_split"].values == s).sum()) for s in ("train", "val", "test")},
+    }
+)

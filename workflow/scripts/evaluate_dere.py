@@ -14,33 +14,35 @@ Outputs: table   results/{run}/evaluate/dere_skill.csv: one row per (reference, 
                  metric of DERE: GPP R2 >= 0.7)
          figure  results/{run}/evaluate/dere_skill.png (overall skill per variable and model)
          groups  results/{run}/evaluate/dere_skill_groups.png (NSE per IGBP class and per network)
-         json    results/{run}/evaluate/dere_skill.json (provenance and the overall rows)
+         json    results/{run}/evaluate/dere_skill.json (the overall rows, provenance)
 """
 
 import terraflux  # noqa: F401
-
-import json
-
-import pandas as pd
-
+from terraflux import outputs
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, cell_truth_pairs, site_pairs, truth_pairs
-from terraflux.evaluate.metrics import skill_table
+from terraflux.metrics import skill_table
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import pandas as pd
 
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
 
 log = setup_logging(snakemake)
 params = snakemake.params
-models = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.predictions)}
+models = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.predictions, strict=True)}
 pairs = site_pairs(models, snakemake.input.insitu, snakemake.input.sites, years=params.period["test_years"])
 tables = [skill_table(pairs).assign(reference="in-situ")]
 if "truth_fluxes" in snakemake.input.keys():
-    tables.append(skill_table(truth_pairs(pairs, snakemake.input.truth_fluxes, snakemake.input.truth_sites)).assign(reference="truth"))
+    tables.append(
+        skill_table(truth_pairs(pairs, snakemake.input.truth_fluxes, snakemake.input.truth_sites)).assign(
+            reference="truth"
+        )
+    )
 if "maps" in snakemake.input.keys():
-    maps = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.maps)}
+    maps = {LABELS[m]: path for m, path in zip(params.evaluate["dere_models"], snakemake.input.maps, strict=True)}
     cells = cell_truth_pairs(maps, snakemake.input.truth_fluxes, split="test", years=params.period["test_years"])
     tables.append(skill_table(cells, groups=()).assign(reference="truth (held-out cells)"))
 table = pd.concat(tables, ignore_index=True)
@@ -49,11 +51,37 @@ with atomic_output(snakemake.output.table) as tmp:
     table.to_csv(tmp, index=False, float_format="%.4g")
 years = ", ".join(str(y) for y in params.period["test_years"])
 insitu = table[table["reference"] == "in-situ"]
-fig = figures.skill_bars(insitu, metrics=[("rmse", "RMSE ({units})"), ("mae", "MAE ({units})"), ("bias", "bias ({units})"), ("r2", "R² (1)"), ("nse", "NSE (1)"), ("anom_r2", "anomaly R² (1)")], units=FLUX_UNITS, title=f"DERE models at held-out sites against in-situ fluxes, test years {years}")
+fig = figures.skill_bars(
+    insitu,
+    metrics=[
+        ("rmse", "RMSE ({units})"),
+        ("mae", "MAE ({units})"),
+        ("bias", "bias ({units})"),
+        ("r2", "R² (1)"),
+        ("nse", "NSE (1)"),
+        ("anom_r2", "anomaly R² (1)"),
+    ],
+    units=FLUX_UNITS,
+    title=f"DERE models at held-out sites against in-situ fluxes, test years {years}",
+)
 figures.save(fig, snakemake.output.figure)
-fig = figures.group_heatmap(pd.concat([insitu[insitu["group"] == "igbp"], insitu[insitu["group"] == "network"].assign(group="igbp", group_value=lambda f: "network " + f["group_value"])]), group="igbp", metric="nse", label="NSE (1)", title=f"NSE per IGBP class and network at held-out sites, test years {years}")
+fig = figures.group_heatmap(
+    pd.concat(
+        [
+            insitu[insitu["group"] == "igbp"],
+            insitu[insitu["group"] == "network"].assign(
+                group="igbp", group_value=lambda f: "network " + f["group_value"]
+            ),
+        ]
+    ),
+    group="igbp",
+    metric="nse",
+    label="NSE (1)",
+    title=f"NSE per IGBP class and network at held-out sites, test years {years}",
+)
 figures.save(fig, snakemake.output.groups)
-summary = {"provenance": from_snakemake(snakemake, params={"evaluate": params.evaluate, "period": params.period}), "overall": table[table["group"] == "all"].to_dict(orient="records")}
-with atomic_output(snakemake.output.json) as tmp:
-    tmp.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+provenance = from_snakemake(snakemake, params={"evaluate": params.evaluate, "period": params.period})
+outputs.write_json(
+    snakemake.output.json, {"overall": table[table["group"] == "all"].to_dict(orient="records")}, provenance
+)
 log.info("skill of %d models on %d pairs written to %s", len(models), len(pairs), snakemake.output.table)

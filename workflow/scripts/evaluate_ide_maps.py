@@ -9,14 +9,13 @@ Output:  figure results/{run}/evaluate/ide_maps/{model}.png: P(extreme) (probabi
          (0/1), then per variable the predicted and true driver masks (0/1); invalid pixels grey.
 """
 
-import terraflux  # noqa: F401
-
 import warnings
 
-import xarray as xr
-
+import terraflux  # noqa: F401
 from terraflux.evaluate import figures, ide_maps
 from terraflux.workflow.script import setup_logging
+
+import xarray as xr
 
 log = setup_logging(snakemake)
 warnings.filterwarnings("ignore", message="Object at .snakemake_timestamp")  # left in directory outputs
@@ -26,6 +25,8 @@ dataset = xr.open_zarr(snakemake.input.dataset, consolidated=False)
 truth = xr.open_zarr(snakemake.input.truth, consolidated=False) if "truth" in snakemake.input.keys() else None
 dataset_name, backbone = model.rsplit("_", 1)
 asked = ide_maps.parse_week(snakemake.params.week, pred)
-fig, week = ide_maps.figure(pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers", week=asked)
+fig, week = ide_maps.figure(
+    pred, dataset, truth, title=f"IDE {backbone} on {dataset_name}: extremes and drivers", week=asked
+)
 figures.save(fig, snakemake.output.figure)
 log.info("IDE maps of %s at %s written to %s", model, ide_maps.week_label(dataset, week), snakemake.output.figure)

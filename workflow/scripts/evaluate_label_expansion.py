@@ -5,8 +5,9 @@ Inputs:  csdi           results/{run}/dere/step5/holdout_samples.parquet: CSDI s
          insitu, sites  resources/{run}/prepared/insitu_monthly.parquet, sites.parquet (cell_latitude/longitude)
          process_model  resources/{run}/process_model.zarr (the prior: fused cell fluxes at each site's cell)
 Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, kriging) and variable on the
-                 same hidden points: n, MAE of the point label (CSDI median, kriging mean; gC m-2 d-1),
-                 CRPS (exact ensemble CRPS, gC m-2 d-1), CRPS_quantile (19 levels) and its normalised form
+                 same hidden points, scored as step 5 scores CSDI (terraflux.metrics.ensemble_metrics): n,
+                 MAE, RMSE, bias (gC m-2 d-1), R2, NSE (1) of the point label (CSDI median, kriging mean),
+                 crps (exact ensemble CRPS), crps_quantile (19 levels; gC m-2 d-1) and its normalised form (1)
          figure  results/{run}/evaluate/label_expansion.png
          labels  results/{run}/evaluate/kriging_labels.parquet: kriging label set in the layout of the
                  expanded labels (site_id, time, variable, value, std, imputed, reliable) for every gap month
@@ -14,19 +15,18 @@ Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, k
 """
 
 import terraflux  # noqa: F401
-
-import numpy as np
-import pandas as pd
-import xarray as xr
-
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, process_cell_fluxes
 from terraflux.evaluate.kriging import krige_labels
-from terraflux.evaluate.metrics import crps_ensemble, crps_quantiles
+from terraflux.metrics import ensemble_metrics, point_estimate
+from terraflux.outputs import write_parquet
 from terraflux.train import derive_seed
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import pandas as pd
+import xarray as xr
 
 log = setup_logging(snakemake)
 cfg = snakemake.params.evaluate["label_expansion"]
@@ -35,12 +35,21 @@ sites = pd.read_parquet(snakemake.input.sites)
 obs = pd.read_parquet(snakemake.input.insitu).assign(time=lambda f: pd.to_datetime(f["time"]))
 csdi = pd.read_parquet(snakemake.input.csdi).assign(time=lambda f: pd.to_datetime(f["time"]))
 pm = process_cell_fluxes(xr.open_zarr(snakemake.input.process_model))
-at_sites = pm.sel(latitude=xr.DataArray(sites["cell_latitude"].values, dims="site"), longitude=xr.DataArray(sites["cell_longitude"].values, dims="site"), method="nearest")
+at_sites = pm.sel(
+    latitude=xr.DataArray(sites["cell_latitude"].values, dims="site"),
+    longitude=xr.DataArray(sites["cell_longitude"].values, dims="site"),
+    method="nearest",
+)
 coords = sites[["site_id", "latitude", "longitude"]]
 
 rows, label_sets = [], []
 for var in [v for v in FLUXES if v in set(csdi["variable"])]:
-    prior = pd.DataFrame(at_sites[var].values.T, index=sites["site_id"], columns=pd.to_datetime(at_sites["time"].values)).stack().rename("value").reset_index()
+    prior = (
+        pd.DataFrame(at_sites[var].values.T, index=sites["site_id"], columns=pd.to_datetime(at_sites["time"].values))
+        .stack()
+        .rename("value")
+        .reset_index()
+    )
     prior.columns = ["site_id", "time", "value"]
     prior["time"] = prior["time"].dt.to_period("M").dt.to_timestamp()
     held = csdi[csdi["variable"] == var]
@@ -52,34 +61,73 @@ for var in [v for v in FLUXES if v in set(csdi["variable"])]:
     targets = targets.assign(time=targets["time"].dt.to_period("M").dt.to_timestamp())
     hidden_keys = set(map(tuple, targets[["site_id", "time"]].to_numpy()))
     conditioning = observed[[(s, t) not in hidden_keys for s, t in observed[["site_id", "time"]].to_numpy()]]
-    result = krige_labels(coords, conditioning, prior, targets, method=cfg["method"], n_samples=cfg["n_samples"], seed=seed, n_bins=cfg["n_bins"], mode_no=cfg["mode_no"])
+    result = krige_labels(
+        coords,
+        conditioning,
+        prior,
+        targets,
+        method=cfg["method"],
+        n_samples=cfg["n_samples"],
+        seed=seed,
+        n_bins=cfg["n_bins"],
+        mode_no=cfg["mode_no"],
+    )
     y = truth.to_numpy(dtype=float)
-    for method, ens, point in (("CSDI", samples_csdi.to_numpy().T, np.median(samples_csdi.to_numpy(), axis=1)), (f"kriging ({cfg['method']})", result.samples, result.labels["mean"].to_numpy())):
-        raw, norm = crps_quantiles(ens, y)
-        rows.append({"method": method, "variable": var, "n": int(np.isfinite(y).sum()), "mae": float(np.nanmean(np.abs(point - y))), "crps": float(np.nanmean(crps_ensemble(ens, y))), "crps_quantile": raw, "crps_quantile_normalised": norm})
+    csdi_samples = samples_csdi.to_numpy().T  # (sample, point)
+    for method, ens, point in (
+        ("CSDI", csdi_samples, point_estimate(csdi_samples, "median")),
+        (f"kriging ({cfg['method']})", result.samples, result.labels["mean"].to_numpy()),
+    ):
+        rows.append({"method": method, "variable": var, **ensemble_metrics(ens, y, point)})
     # The kriging label set for step 6: every site-month without an observation gets a kriged label.
     full = prior[["site_id", "time"]].merge(observed, on=["site_id", "time"], how="left")
     gaps = full[full["value"].isna()][["site_id", "time"]]
-    gap_labels = krige_labels(coords, observed, prior, gaps, method=cfg["method"], n_samples=0, seed=seed, n_bins=cfg["n_bins"]).labels if len(gaps) else pd.DataFrame(columns=["site_id", "time", "mean", "std", "reliable"])
-    label_sets.append(pd.concat([
-        observed.assign(variable=var, std=0.0, imputed=False, reliable=True),
-        gap_labels.rename(columns={"mean": "value"})[["site_id", "time", "value", "std", "reliable"]].assign(variable=var, imputed=True),
-    ], ignore_index=True))
-    log.info("%s: %d hidden points scored, %d gap labels kriged (variogram range %.0f km)", var, len(targets), len(gaps), result.variogram["range_km"])
+    gap_labels = (
+        krige_labels(
+            coords, observed, prior, gaps, method=cfg["method"], n_samples=0, seed=seed, n_bins=cfg["n_bins"]
+        ).labels
+        if len(gaps)
+        else pd.DataFrame(columns=["site_id", "time", "mean", "std", "reliable"])
+    )
+    label_sets.append(
+        pd.concat(
+            [
+                observed.assign(variable=var, std=0.0, imputed=False, reliable=True),
+                gap_labels.rename(columns={"mean": "value"})[["site_id", "time", "value", "std", "reliable"]].assign(
+                    variable=var, imputed=True
+                ),
+            ],
+            ignore_index=True,
+        )
+    )
+    log.info(
+        "%s: %d hidden points scored, %d gap labels kriged (variogram range %.0f km)",
+        var,
+        len(targets),
+        len(gaps),
+        result.variogram["range_km"],
+    )
 
 table = pd.DataFrame(rows)
 with atomic_output(snakemake.output.table) as tmp:
     table.to_csv(tmp, index=False, float_format="%.4g")
-labels = pd.concat(label_sets, ignore_index=True)[["site_id", "time", "variable", "value", "std", "imputed", "reliable"]]
-with atomic_output(snakemake.output.labels) as tmp:
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    tab = pa.Table.from_pandas(labels, preserve_index=False)
-    provenance = from_snakemake(snakemake, params={"evaluate": snakemake.params.evaluate, "seed": snakemake.params.seed})
-    tab = tab.replace_schema_metadata({**(tab.schema.metadata or {}), b"provenance": json.dumps(provenance).encode()})
-    pq.write_table(tab, tmp)
-fig = figures.grouped_bars(table, x="variable", hue="method", metrics=[("mae", f"MAE ({FLUX_UNITS})"), ("crps", f"CRPS ({FLUX_UNITS})"), ("crps_quantile_normalised", "normalised CRPS (1)")], title="Label expansion on hidden observed site-months: CSDI vs kriging")
+labels = pd.concat(label_sets, ignore_index=True)[
+    ["site_id", "time", "variable", "value", "std", "imputed", "reliable"]
+]
+write_parquet(
+    snakemake.output.labels,
+    labels,
+    from_snakemake(snakemake, params={"evaluate": snakemake.params.evaluate, "seed": snakemake.params.seed}),
+)
+fig = figures.grouped_bars(
+    table,
+    x="variable",
+    hue="method",
+    metrics=[
+        ("mae", f"MAE ({FLUX_UNITS})"),
+        ("crps", f"CRPS ({FLUX_UNITS})"),
+        ("crps_quantile_normalised", "normalised CRPS (1)"),
+    ],
+    title="Label expansion on hidden observed site-months: CSDI vs kriging",
+)
 figures.save(fig, snakemake.output.figure)

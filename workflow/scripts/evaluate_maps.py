@@ -9,13 +9,12 @@ Output:  figure results/{run}/evaluate/maps/{model}.png: per variable (rows) the
 """
 
 import terraflux  # noqa: F401
-
-import pandas as pd
-import xarray as xr
-
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, block_mean_to, process_cell_fluxes
 from terraflux.workflow.script import setup_logging
+
+import pandas as pd
+import xarray as xr
 
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
 
@@ -25,7 +24,12 @@ model = snakemake.wildcards.model
 pred = xr.open_zarr(snakemake.input.predictions)
 years = params.period["test_years"]
 pred = pred.sel(time=pred["time"].dt.year.isin(years))
-land = xr.open_zarr(snakemake.input.land)["land_mask"].astype(bool).sel(latitude=pred["latitude"], longitude=pred["longitude"], method="nearest").values
+land = (
+    xr.open_zarr(snakemake.input.land)["land_mask"]
+    .astype(bool)
+    .sel(latitude=pred["latitude"], longitude=pred["longitude"], method="nearest")
+    .values
+)
 month = params.evaluate["map_month"] or f"{years[0]}-07"
 pm = process_cell_fluxes(xr.open_zarr(snakemake.input.process_model)).sel(time=pred["time"], method="nearest")
 truth = xr.open_zarr(snakemake.input.truth_fluxes) if "truth_fluxes" in snakemake.input.keys() else None
@@ -38,12 +42,35 @@ for var in [v for v in FLUXES if v in pred]:
     panels += [
         {"values": mean, "title": f"{LABELS[model]} {var}, mean {period}", "units": FLUX_UNITS, "group": var},
         {"values": chosen.values, "title": f"{LABELS[model]} {var}, {when}", "units": FLUX_UNITS, "group": var},
-        {"values": mean - pm[var].mean("time").values, "title": f"{var}: {LABELS[model]} minus process model, mean {period}", "units": FLUX_UNITS, "diverging": True, "group": f"d{var}"},
+        {
+            "values": mean - pm[var].mean("time").values,
+            "title": f"{var}: {LABELS[model]} minus process model, mean {period}",
+            "units": FLUX_UNITS,
+            "diverging": True,
+            "group": f"d{var}",
+        },
     ]
     if truth is not None:
-        true = block_mean_to(truth[var].sel(time=truth["time"].dt.year.isin(years)), pred["latitude"].values, pred["longitude"].values)
-        panels.append({"values": mean - true.mean("time").values, "title": f"{var}: {LABELS[model]} minus truth, mean {period}", "units": FLUX_UNITS, "diverging": True, "group": f"d{var}"})
+        true = block_mean_to(
+            truth[var].sel(time=truth["time"].dt.year.isin(years)), pred["latitude"].values, pred["longitude"].values
+        )
+        panels.append(
+            {
+                "values": mean - true.mean("time").values,
+                "title": f"{var}: {LABELS[model]} minus truth, mean {period}",
+                "units": FLUX_UNITS,
+                "diverging": True,
+                "group": f"d{var}",
+            }
+        )
 ncols = 4 if truth is not None else 3
-fig = figures.map_grid(panels, pred["latitude"].values, pred["longitude"].values, land=land, ncols=ncols, suptitle=f"{LABELS[model]}: predicted monthly carbon fluxes, test period {period} (grey: sea)")
+fig = figures.map_grid(
+    panels,
+    pred["latitude"].values,
+    pred["longitude"].values,
+    land=land,
+    ncols=ncols,
+    suptitle=f"{LABELS[model]}: predicted monthly carbon fluxes, test period {period} (grey: sea)",
+)
 figures.save(fig, snakemake.output.figure)
 log.info("maps of %s written to %s", model, snakemake.output.figure)

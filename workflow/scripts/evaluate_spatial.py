@@ -12,33 +12,18 @@ Semivariograms pool all months of the test years (pairs within each month).
 """
 
 import terraflux  # noqa: F401
-
-import json
-
-import numpy as np
-import xarray as xr
-
+from terraflux import outputs
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, block_mean_to, process_cell_fluxes
 from terraflux.evaluate.semivariogram import GridGeometry, compare_structure
 from terraflux.evaluate.temporal import compare_temporal
-from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
+import numpy as np
+import xarray as xr
+
 LABELS = {"baseline": "Baseline", "kgml": "KGML", "step4": "step 4", "step6": "step 6"}
-
-
-def plain(value):
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, np.ndarray):
-        return [None if not np.isfinite(v) else float(v) for v in value.astype(float)]
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    return value
 
 
 log = setup_logging(snakemake)
@@ -54,20 +39,34 @@ else:
     ref_name, ref_ds = "process model", process_cell_fluxes(xr.open_zarr(snakemake.input.process_model))
 grid = GridGeometry("latlon", pred["latitude"].values, pred["longitude"].values)
 weights = np.cos(np.radians(pred["latitude"].values))[:, None] * np.ones(pred["longitude"].size)[None, :]
-results, out = {}, {}
+results = {}
 for var in [v for v in FLUXES if v in pred]:
     p = pred[var].transpose("time", "latitude", "longitude")
     ref = ref_ds[var].sel(time=ref_ds["time"].dt.year.isin(years))
-    ref = block_mean_to(ref, p["latitude"].values, p["longitude"].values) if ref.sizes["latitude"] != p.sizes["latitude"] or ref.sizes["longitude"] != p.sizes["longitude"] else ref
+    ref = (
+        block_mean_to(ref, p["latitude"].values, p["longitude"].values)
+        if ref.sizes["latitude"] != p.sizes["latitude"] or ref.sizes["longitude"] != p.sizes["longitude"]
+        else ref
+    )
     ref = ref.transpose("time", "latitude", "longitude").values
-    spatial = compare_structure(p.values, ref, grid, n_bins=cfg["n_bins"], max_distance_km=cfg["max_distance_km"] or None, model=cfg["model"], tolerance=cfg["tolerance"])
+    spatial = compare_structure(
+        p.values,
+        ref,
+        grid,
+        n_bins=cfg["n_bins"],
+        max_distance_km=cfg["max_distance_km"] or None,
+        model=cfg["model"],
+        tolerance=cfg["tolerance"],
+    )
     temporal = compare_temporal(p.values, ref, cfg["max_lag"], weights)
     results[var] = {**spatial, **temporal}
-    out[var] = plain({**spatial, **temporal})
     log.info("%s %s: D = %.3f, range ratio %.2f", model, var, spatial["D"], spatial["ratios"]["range"])
 period = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
-fig = figures.structure_figure(results, units={v: FLUX_UNITS for v in results}, title=f"{LABELS[model]} vs {ref_name}: spatial and temporal structure of monthly maps, {period}")
+fig = figures.structure_figure(
+    results,
+    units={v: FLUX_UNITS for v in results},
+    title=f"{LABELS[model]} vs {ref_name}: spatial and temporal structure of monthly maps, {period}",
+)
 figures.save(fig, snakemake.output.figure)
-record = {"model": model, "reference": ref_name, "variables": out, "provenance": from_snakemake(snakemake, params={"evaluate": params.evaluate, "period": params.period})}
-with atomic_output(snakemake.output.json) as tmp:
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
+provenance = from_snakemake(snakemake, params={"evaluate": params.evaluate, "period": params.period})
+outputs.write_json(snakemake.output.json, {"model": model, "reference": ref_name, "variables": results}, provenance)

@@ -10,10 +10,10 @@ Outputs: results/{run}/ide/benchmark_table.csv: one row per method: driver_f1, d
          results/{run}/ide/benchmark_table.json: the same with per-variable metrics and provenance.
 """
 
-import json
 from pathlib import Path
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux import outputs
 from terraflux.ide.stages import benchmark_table
 from terraflux.ide.table import write_table
 from terraflux.train import derive_seed
@@ -38,8 +38,6 @@ rows, metrics = benchmark_table(
 )
 with atomic_output(snakemake.output.csv) as tmp:
     write_table(rows, tmp)
-payload = {"rows": rows, "metrics": metrics, "provenance": from_snakemake(snakemake, params=params)}
-with atomic_output(snakemake.output.json) as tmp:
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+outputs.write_json(snakemake.output.json, {"rows": rows, "metrics": metrics}, from_snakemake(snakemake, params=params))
 for row in rows:
     log.info("%-26s driver F1 %s", row["method"], row["driver_f1"])

@@ -13,9 +13,9 @@ Outputs: results/{run}/ide/{dataset}_{backbone}/
   test.png: predicted and true drivers and extremes at the test week with the most extremes
 """
 
-import json
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux import outputs
 from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.outputs import plot_test, write_predictions
 from terraflux.ide.stages import evaluate, load_model, predict
@@ -43,12 +43,10 @@ pred = predict(model, data, "test", tile=params["test_tile"], device=device)
 metrics = evaluate(pred, data, "test", params["threshold"], truth, has_truth)
 metrics.update(dataset=wc.dataset, backbone=wc.backbone, training=state["summary"], device=device.as_dict())
 provenance = from_snakemake(snakemake, params=params)
-metrics["provenance"] = provenance
 with atomic_output(snakemake.output.predictions) as tmp:
     write_predictions(pred, data, tmp, {"provenance": provenance, "dataset": wc.dataset, "backbone": wc.backbone})
 with atomic_output(snakemake.output.figure) as tmp:
     plot_test(pred, data, truth, tmp, f"IDE {wc.backbone} on {wc.dataset}")
-with atomic_output(snakemake.output.metrics) as tmp:
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+outputs.write_json(snakemake.output.metrics, metrics, provenance)
 drivers = metrics.get("drivers", {}).get("pooled", {})
 log.info("extremes F1 %s; drivers F1 %s IoU %s", metrics["extremes"]["f1"], drivers.get("f1"), drivers.get("iou"))

@@ -10,13 +10,12 @@ script as N data-parallel srun tasks that train together; rank 0 writes the outp
 logs to ``<log>.rank<N>``.
 """
 
-import json
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
+from terraflux import outputs
 from terraflux.config import config_hash
 from terraflux.ide.stages import TrainSettings, train
 from terraflux.train import derive_seed, launch
-from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -42,7 +41,5 @@ with launch.session() as dist:
         dist=dist,
     )
 if dist.is_main:
-    summary["provenance"] = provenance
-    with atomic_output(snakemake.output.summary) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    outputs.write_json(snakemake.output.summary, summary, provenance)
 log.info("trained %s on %s: %d steps", wc.backbone, wc.dataset, summary["fit"]["steps"])

@@ -14,27 +14,35 @@ Output: ``process`` process_model.zarr:
 """
 
 import terraflux  # noqa: F401  (first: native-library order)
-import json
-
-import xarray as xr
-
-from terraflux.dere.io import clean, write_json
+from terraflux import outputs
 from terraflux.errors import DataError
-from terraflux.simulate.process_model import PARAMETER_FILE, age_classes, convert_external, load_parameters, physics_residuals, run_process_model
-from terraflux.workflow.atomic import atomic_output
+from terraflux.simulate.process_model import (
+    PARAMETER_FILE,
+    age_classes,
+    convert_external,
+    load_parameters,
+    physics_residuals,
+    run_process_model,
+)
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
-log = setup_logging(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+import xarray as xr
+
+log = setup_logging(snakemake)
+sm = snakemake
 spec = sm.params.simulate
 ages = age_classes(spec["age_class_edges"])
 if spec["external_file"]:
     path = spec["external_file"]
     try:
-        source = xr.open_zarr(path) if str(path).rstrip("/").endswith(".zarr") else xr.open_dataset(path, engine="h5netcdf")
+        source = (
+            xr.open_zarr(path) if str(path).rstrip("/").endswith(".zarr") else xr.open_dataset(path, engine="h5netcdf")
+        )
     except (OSError, ValueError, KeyError) as error:
-        raise DataError(f"simulate.external_file {path} cannot be opened ({error}); give a zarr store or NetCDF file") from error
+        raise DataError(
+            f"simulate.external_file {path} cannot be opened ({error}); give a zarr store or NetCDF file"
+        ) from error
     out = convert_external(source.load(), ages)
     version = "external"
 else:
@@ -46,8 +54,11 @@ else:
 residuals = physics_residuals(out)
 log.info("process model %s: %s, residuals %s", version, dict(out.sizes), residuals)
 provenance = from_snakemake(sm, extra={"parameters_version": version})
-out.attrs["provenance"] = json.dumps(clean(provenance))
-with atomic_output(sm.output.process) as tmp:
-    out.chunk({"time": -1, "latitude": 16, "longitude": 16}).to_zarr(tmp, zarr_format=3, mode="w", consolidated=False)
-write_json(sm.output.metrics, {"stage": "simulate_process_model", "parameters_version": version, "physics_residuals_max_abs": residuals,
-                               "mean": {v: float(out[v].mean()) for v in ("GPP", "RECO", "NEE")}, "provenance": provenance})
+outputs.write_zarr(sm.output.process, out.chunk({"time": -1, "latitude": 16, "longitude": 16}), provenance)
+summary = {
+    "stage": "simulate_process_model",
+    "parameters_version": version,
+    "physics_residuals_max_abs": residuals,
+    "mean": {v: float(out[v].mean()) for v in ("GPP", "RECO", "NEE")},
+}
+outputs.write_json(sm.output.metrics, summary, provenance)

@@ -8,8 +8,7 @@ Output: resources/{run}/synthetic/world.zarr (zarr, small): arrays on the ERA5-L
         (spec, scalars, tables of events / drivers / distractors / sites, provenance).
 """
 
-import json
-
+from terraflux.outputs import jsonable
 from terraflux.synthetic.world import World, WorldSpec
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
@@ -27,5 +26,5 @@ log.info(
     len(world.tables["sites"]),
 )
 with atomic_output(snakemake.output.world) as tmp:
-    world.save(tmp, attrs={"provenance": json.dumps(from_snakemake(snakemake), sort_keys=True)})
+    world.save(tmp, attrs={"provenance": jsonable(from_snakemake(snakemake))})
 log.info("wrote %s", snakemake.output.world)

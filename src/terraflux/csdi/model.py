@@ -32,7 +32,7 @@ class CSDIConfig:
     beta_end: float
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CSDIConfig":
+    def from_dict(cls, d: dict) -> CSDIConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
@@ -54,7 +54,9 @@ class DiffusionEmbedding(nn.Module):
 
 
 def _transformer(channels: int, heads: int) -> nn.TransformerEncoderLayer:
-    return nn.TransformerEncoderLayer(channels, heads, dim_feedforward=64, activation="gelu", batch_first=True, dropout=0.0)
+    return nn.TransformerEncoderLayer(
+        channels, heads, dim_feedforward=64, activation="gelu", batch_first=True, dropout=0.0
+    )
 
 
 class ResidualBlock(nn.Module):
@@ -71,10 +73,20 @@ class ResidualBlock(nn.Module):
         b, c, k, length = x.shape
         y = x + self.diffusion_projection(emb)[:, :, None, None]
         if length > 1:
-            y = self.time_layer(y.permute(0, 2, 3, 1).reshape(b * k, length, c)).reshape(b, k, length, c).permute(0, 3, 1, 2)
+            y = (
+                self.time_layer(y.permute(0, 2, 3, 1).reshape(b * k, length, c))
+                .reshape(b, k, length, c)
+                .permute(0, 3, 1, 2)
+            )
         if k > 1:
-            y = self.feature_layer(y.permute(0, 3, 2, 1).reshape(b * length, k, c)).reshape(b, length, k, c).permute(0, 3, 2, 1)
-        y = self.mid_projection(y.reshape(b, c, k * length)) + self.cond_projection(side.reshape(b, side.shape[1], k * length))
+            y = (
+                self.feature_layer(y.permute(0, 3, 2, 1).reshape(b * length, k, c))
+                .reshape(b, length, k, c)
+                .permute(0, 3, 2, 1)
+            )
+        y = self.mid_projection(y.reshape(b, c, k * length)) + self.cond_projection(
+            side.reshape(b, side.shape[1], k * length)
+        )
         gate, filt = y.chunk(2, 1)
         y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filt))
         residual, skip = y.chunk(2, 1)
@@ -92,7 +104,9 @@ class CSDI(nn.Module):
         self.feature_embedding = nn.Embedding(n_channels, cfg.feature_embedding)
         self.diffusion_embedding = DiffusionEmbedding(cfg.num_steps, cfg.diffusion_embedding)
         self.input_projection = nn.Conv1d(2, cfg.channels, 1)
-        self.blocks = nn.ModuleList(ResidualBlock(side_dim, cfg.channels, cfg.diffusion_embedding, cfg.heads) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(
+            ResidualBlock(side_dim, cfg.channels, cfg.diffusion_embedding, cfg.heads) for _ in range(cfg.layers)
+        )
         self.skip_projection = nn.Conv1d(cfg.channels, cfg.channels, 1)
         self.output_projection = nn.Conv1d(cfg.channels, 1, 1)
         nn.init.zeros_(self.output_projection.weight)
@@ -110,7 +124,14 @@ class CSDI(nn.Module):
         feat = self.feature_embedding(torch.arange(k, device=cond.device)).T[None, :, :, None].expand(b, -1, -1, length)
         return torch.cat([time, feat, cond[:, None]], 1)
 
-    def forward(self, x: torch.Tensor, noisy: torch.Tensor, cond: torch.Tensor, t: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        noisy: torch.Tensor,
+        cond: torch.Tensor,
+        t: torch.Tensor,
+        side: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         b, k, length = x.shape
         side = self.side_info(cond) if side is None else side
         h = torch.stack([cond * x, (1 - cond) * noisy], 1).reshape(b, 2, k * length)
@@ -123,7 +144,14 @@ class CSDI(nn.Module):
         out = F.relu(self.skip_projection((skips / math.sqrt(len(self.blocks))).reshape(b, -1, k * length)))
         return self.output_projection(out).reshape(b, k, length)
 
-    def loss(self, x: torch.Tensor, observed: torch.Tensor, cond: torch.Tensor, target_channels: int = 1, t: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        x: torch.Tensor,
+        observed: torch.Tensor,
+        cond: torch.Tensor,
+        target_channels: int = 1,
+        t: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Denoising loss on hidden observed entries of the first ``target_channels`` channels (global RNG);
         diffusion steps ``t`` [B] (default: uniform random)."""
         if t is None:
@@ -132,7 +160,7 @@ class CSDI(nn.Module):
         noise = torch.randn_like(x)
         noisy = a.sqrt() * x + (1 - a).sqrt() * noise
         pred = self(x, noisy, cond, t)
-        target = (observed - cond)
+        target = observed - cond
         target[:, target_channels:] = 0
         n = target.sum()
         return ((noise - pred) * target).pow(2).sum() / n.clamp_min(1.0)

@@ -8,9 +8,9 @@ Both return samples [S, B, K, L]; conditioned entries equal the observed values.
 
 from __future__ import annotations
 
-import torch
-
 from terraflux.csdi.model import CSDI
+
+import torch
 
 
 def _start(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator):
@@ -39,7 +39,9 @@ def _finish(xs: torch.Tensor, cs: torch.Tensor, current: torch.Tensor, n_samples
 
 
 @torch.no_grad()
-def sample_ancestral(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, clip: float = 5.0) -> torch.Tensor:
+def sample_ancestral(
+    model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, clip: float = 5.0
+) -> torch.Tensor:
     """x, cond [B, K, L] -> samples [S, B, K, L] by the full reverse chain (x0 clipped, see :func:`_clip_eps`)."""
     xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
     for t in range(model.cfg.num_steps - 1, -1, -1):
@@ -50,7 +52,9 @@ def sample_ancestral(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples
         current = (current - (1 - alpha) / (1 - alpha_hat).sqrt() * eps) / alpha.sqrt()
         if t > 0:
             sigma = ((1 - model.alpha_hat[t - 1]) / (1 - alpha_hat) * model.beta[t]).sqrt()
-            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(current.device)
+            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(
+                current.device
+            )
     return _finish(xs, cs, current, n_samples, b)
 
 
@@ -63,8 +67,17 @@ def ddim_schedule(num_steps: int, steps: int) -> list[int]:
 
 
 @torch.no_grad()
-def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, steps: int, clip: float = 5.0,
-                eta: float = 0.0) -> torch.Tensor:
+def sample_ddim(
+    model: CSDI,
+    x: torch.Tensor,
+    cond: torch.Tensor,
+    n_samples: int,
+    generator: torch.Generator,
+    steps: int,
+    *,
+    eta: float,
+    clip: float = 5.0,
+) -> torch.Tensor:
     """x, cond [B, K, L] -> samples [S, B, K, L] by strided DDIM (x0 clipped, see :func:`_clip_eps`); ``eta`` = 0
     deterministic (random initial noise only), 1 the ancestral posterior variance on the strided steps."""
     xs, cs, side, current, b = _start(model, x, cond, n_samples, generator)
@@ -79,12 +92,23 @@ def sample_ddim(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int
         sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
         current = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp_min(0).sqrt() * eps
         if eta and i + 1 < len(schedule):
-            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(current.device)
+            current = current + sigma * torch.randn(current.shape, generator=generator, dtype=current.dtype).to(
+                current.device
+            )
     return _finish(xs, cs, current, n_samples, b)
 
 
-def sample(model: CSDI, x: torch.Tensor, cond: torch.Tensor, n_samples: int, generator: torch.Generator, sampler: str, ddim_steps: int,
-           ddim_eta: float = 0.0) -> torch.Tensor:
+def sample(
+    model: CSDI,
+    x: torch.Tensor,
+    cond: torch.Tensor,
+    n_samples: int,
+    generator: torch.Generator,
+    sampler: str,
+    ddim_steps: int,
+    ddim_eta: float,
+) -> torch.Tensor:
+    """Samples [S, B, K, L] by the configured sampler (config ``dere.csdi``: sampler, ddim_steps, ddim_eta)."""
     if sampler == "ancestral":
         return sample_ancestral(model, x, cond, n_samples, generator)
     if sampler == "ddim":

@@ -1,4 +1,5 @@
-"""Informer-style encoder-decoder for sequence-to-sequence regression over one window (no calendar embedding).
+"""Informer-style encoder-decoder (Zhou et al. 2021, AAAI 35: 11106-11115) for sequence-to-sequence regression
+over one window (no calendar embedding).
 
 Shapes: input ``x`` [B, L, n_in] -> output [B, L, n_out]. The encoder embeds x (circular conv token embedding
 + sinusoidal positions), runs ``e_layers`` attention layers with distilling convolutions between them (each
@@ -24,21 +25,30 @@ from torch import nn
 
 @dataclass(frozen=True)
 class BackboneConfig:
+    """Sizes and attention of a backbone, all from the config (``dere.backbone``, ``dere.pft_model``):
+    ``factor`` is ProbSparse's sampling factor c (None with full attention, which does not sample)."""
+
     d_model: int
     n_heads: int
     e_layers: int
     d_layers: int
     d_ff: int
     dropout: float
-    attention: str = "full"
-    factor: int = 5
-    distil: bool = True
+    attention: str
+    factor: int | None
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} must be a multiple of n_heads {self.n_heads}")
         if self.attention not in ("full", "prob"):
             raise ValueError(f"attention must be 'full' or 'prob', not {self.attention!r}")
+        if self.attention == "prob" and not self.factor:
+            raise ValueError("ProbSparse attention needs its sampling factor (config key `factor`)")
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> BackboneConfig:
+        """The fields from a config section that holds every one of them (other keys are ignored)."""
+        return cls(**{name: spec[name] for name in cls.__dataclass_fields__})
 
 
 def positional_encoding(length: int, d_model: int, device=None) -> torch.Tensor:
@@ -64,7 +74,9 @@ class TokenEmbedding(nn.Module):
         return self.dropout(h + positional_encoding(x.shape[1], h.shape[-1], x.device).to(h.dtype))
 
 
-def prob_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, dropout_p: float) -> torch.Tensor:
+def prob_sparse_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, dropout_p: float
+) -> torch.Tensor:
     """ProbSparse attention, q/k/v [B, H, L, E] -> [B, H, Lq, E] (no mask: bidirectional)."""
     b, h, lq, e = q.shape
     lk = k.shape[2]
@@ -87,7 +99,7 @@ def prob_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fac
 class AttentionLayer(nn.Module):
     """Multi-head attention with full or ProbSparse scoring; [B, L, d] -> [B, L, d]."""
 
-    def __init__(self, d_model: int, n_heads: int, kind: str, factor: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, kind: str, factor: int | None, dropout: float) -> None:
         super().__init__()
         self.q, self.k, self.v, self.o = (nn.Linear(d_model, d_model) for _ in range(4))
         self.n_heads, self.kind, self.factor, self.dropout = n_heads, kind, factor, dropout
@@ -107,7 +119,9 @@ class AttentionLayer(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
+        self.net = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -143,7 +157,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: BackboneConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(cfg, cfg.attention) for _ in range(cfg.e_layers))
-        self.distil = nn.ModuleList(DistilConv(cfg.d_model) for _ in range(cfg.e_layers - 1)) if cfg.distil else nn.ModuleList()
+        self.distil = nn.ModuleList(DistilConv(cfg.d_model) for _ in range(cfg.e_layers - 1))
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

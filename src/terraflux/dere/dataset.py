@@ -10,11 +10,12 @@
 | ``process_fraction`` | (cell, age_class, year, pft_group) | process-model PFT fractions per age class |
 | ``esa_fraction`` | (cell, year, pft_group) | ESA-CCI fractions of BL, NL, GS renormalised to sum 1 |
 | ``age_weight`` | (cell, age_class) | share of each age class in the cell |
-| ``cell_type`` | (cell) | ``BL``/``NL``/``GS`` when that group's mean ESA fraction >= ``pure_threshold``, else ``MIX`` |
-| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``, seeded, non-overlapping; cells holding val/test sites are in that split |
+| ``cell_type`` | (cell) | ``BL``/``NL``/``GS`` where that group's mean ESA share >= ``pure_threshold``, else ``MIX`` |
+| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``, seeded; val/test sites' cells share it |
 | ``insitu`` | (site, time, flux) | in-situ GPP, RECO, NEE, gC m-2 d-1, NaN at gaps |
 | ``site_cell``, ``site_network``, ``site_igbp`` | (site) | matched cell index, network, IGBP class |
-| ``y_mean``, ``y_std``, ``insitu_mean``, ``insitu_std`` | (variable), (flux) | statistics of training cells / sites only |
+| ``y_mean``, ``y_std`` | (variable) | statistics of the training cells |
+| ``insitu_mean``, ``insitu_std`` | (flux) | statistics of the training sites |
 
 The time axis is the drivers' monthly axis (whole years); the DERE window is the whole period.
 """
@@ -24,20 +25,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from terraflux.errors import DataError
+from terraflux.simulate.process_model import GROUPS, OUTPUTS
+
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-
-from terraflux.errors import DataError
-from terraflux.simulate.process_model import GROUPS, OUTPUTS
 
 LOG = logging.getLogger(__name__)
 FLUXES = ("GPP", "RECO", "NEE")
 SPLITS = ("train", "val", "test")
 
 
-def _split(n: int, val: float, test: float, rng: np.random.Generator, forced: dict[int, str] | None = None) -> np.ndarray:
+def _split(
+    n: int, val: float, test: float, rng: np.random.Generator, forced: dict[int, str] | None = None
+) -> np.ndarray:
     """Seeded split labels for n items; ``forced`` pins some items to a split first."""
     labels = np.full(n, "train", dtype=object)
     forced = forced or {}
@@ -45,7 +48,10 @@ def _split(n: int, val: float, test: float, rng: np.random.Generator, forced: di
         labels[i] = s
     free = np.array([i for i in range(n) if i not in forced], dtype=int)
     order = rng.permutation(free)
-    want = {s: max(int(round(f * n)) - sum(1 for v in forced.values() if v == s), 0) for s, f in (("val", val), ("test", test))}
+    want = {
+        s: max(int(round(f * n)) - sum(1 for v in forced.values() if v == s), 0)
+        for s, f in (("val", val), ("test", test))
+    }
     labels[order[: want["test"]]] = "test"
     labels[order[want["test"] : want["test"] + want["val"]]] = "val"
     return labels.astype(str)
@@ -69,8 +75,14 @@ def build_dataset(
     rng = np.random.default_rng(seed)
     if drivers.sizes["time"] % 12:
         raise DataError(f"era5_land_monthly.zarr has {drivers.sizes['time']} months: DERE needs whole years")
-    names = sorted(v for v in drivers.data_vars if v != "land_mask" and drivers[v].dims == ("time", "latitude", "longitude"))
-    land = drivers["land_mask"].values.astype(bool) if "land_mask" in drivers else np.ones((drivers.sizes["latitude"], drivers.sizes["longitude"]), bool)
+    names = sorted(
+        v for v in drivers.data_vars if v != "land_mask" and drivers[v].dims == ("time", "latitude", "longitude")
+    )
+    land = (
+        drivers["land_mask"].values.astype(bool)
+        if "land_mask" in drivers
+        else np.ones((drivers.sizes["latitude"], drivers.sizes["longitude"]), bool)
+    )
     stack = np.stack([drivers[v].transpose("time", "latitude", "longitude").values for v in names], -1)  # (T, Y, X, F)
     land &= np.isfinite(stack).all(axis=(0, 3))
     iy, ix = np.nonzero(land)
@@ -84,11 +96,13 @@ def build_dataset(
     features = names + ["month_sin", "month_cos"]
 
     # sites -> cells, splits
-    cell_of = {(a, b): c for c, (a, b) in enumerate(zip(iy, ix))}
+    cell_of = {(a, b): c for c, (a, b) in enumerate(zip(iy, ix, strict=True))}
     sites = sites.reset_index(drop=True)
     keep = [(int(r.cell_iy), int(r.cell_ix)) in cell_of for r in sites.itertuples()]
     if not all(keep):
-        LOG.warning("dropping %d sites whose cell is not land: %s", len(keep) - sum(keep), list(sites.site_id[~np.array(keep)]))
+        LOG.warning(
+            "dropping %d sites whose cell is not land: %s", len(keep) - sum(keep), list(sites.site_id[~np.array(keep)])
+        )
     sites = sites[np.array(keep, bool)].reset_index(drop=True)
     if len(sites) < 3:
         raise DataError(f"only {len(sites)} in-situ sites fall on land cells: DERE needs at least 3 (train/val/test)")
@@ -98,7 +112,7 @@ def build_dataset(
         if not (site_split == s).any():
             site_split[np.nonzero(site_split == "train")[0][-1]] = s
     forced: dict[int, str] = {}
-    for cell, s in zip(site_cell, site_split):
+    for cell, s in zip(site_cell, site_split, strict=True):
         if s == "test" or (s == "val" and forced.get(cell) != "test"):
             forced[int(cell)] = str(s)
     cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
@@ -117,12 +131,30 @@ def build_dataset(
 
     # process model and fractions
     years = np.unique(times.year)
-    frac_by_month = process["pft_fraction"].sel(year=xr.DataArray(times.year, dims="time")).drop_vars("year").assign_coords(time=process["time"].values)
-    per_age = (process[list(OUTPUTS)].to_dataarray("variable") * frac_by_month).sum("pft_group")  # (variable, age, time, lat, lon)
+    frac_by_month = (
+        process["pft_fraction"]
+        .sel(year=xr.DataArray(times.year, dims="time"))
+        .drop_vars("year")
+        .assign_coords(time=process["time"].values)
+    )
+    per_age = (process[list(OUTPUTS)].to_dataarray("variable") * frac_by_month).sum(
+        "pft_group"
+    )  # (variable, age, time, lat, lon)
     y = per_age.transpose("latitude", "longitude", "age_class", "time", "variable").values[iy, ix].astype(np.float32)
-    pfrac = process["pft_fraction"].sel(year=years).transpose("latitude", "longitude", "age_class", "year", "pft_group").values[iy, ix]
+    pfrac = (
+        process["pft_fraction"]
+        .sel(year=years)
+        .transpose("latitude", "longitude", "age_class", "year", "pft_group")
+        .values[iy, ix]
+    )
     agew = process["age_weight"].transpose("latitude", "longitude", "age_class").values[iy, ix]
-    esa = pft["fraction"].sel(year=years, pft=list(GROUPS)).transpose("latitude", "longitude", "year", "pft").values[iy, ix].astype(np.float64)
+    esa = (
+        pft["fraction"]
+        .sel(year=years, pft=list(GROUPS))
+        .transpose("latitude", "longitude", "year", "pft")
+        .values[iy, ix]
+        .astype(np.float64)
+    )
     esa_sum = esa.sum(-1, keepdims=True)
     esa = np.where(esa_sum > 1e-9, esa / np.where(esa_sum > 1e-9, esa_sum, 1), np.array([0, 0, 1.0]))
     mean_esa = esa.mean(1)
@@ -210,26 +242,39 @@ class DereTensors:
     ds: xr.Dataset
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> "DereTensors":
+    def from_dataset(cls, ds: xr.Dataset) -> DereTensors:
         def strings(name: str) -> np.ndarray:  # zarr may return numpy StringDType: plain fixed-width str
             return np.array([str(v) for v in ds[name].values.tolist()])
 
         t = lambda name: torch.from_numpy(np.ascontiguousarray(ds[name].values, dtype=np.float32))  # noqa: E731
         age = ds["age_mid"].values.astype(np.float32)
         return cls(
-            x=t("x"), y=t("y"), process_fraction=t("process_fraction"), esa_fraction=t("esa_fraction"), age_weight=t("age_weight"),
+            x=t("x"),
+            y=t("y"),
+            process_fraction=t("process_fraction"),
+            esa_fraction=t("esa_fraction"),
+            age_weight=t("age_weight"),
             age_feature=torch.from_numpy((age - age.mean()) / (age.std() + 1e-6)),
-            y_mean=t("y_mean"), y_std=t("y_std"), insitu=t("insitu"), insitu_mean=t("insitu_mean"), insitu_std=t("insitu_std"),
+            y_mean=t("y_mean"),
+            y_std=t("y_std"),
+            insitu=t("insitu"),
+            insitu_mean=t("insitu_mean"),
+            insitu_std=t("insitu_std"),
             site_cell=torch.from_numpy(ds["site_cell"].values.astype(np.int64)),
-            cell_type=strings("cell_type"), cell_split=strings("cell_split"),
-            site_split=strings("site_split"), site_network=strings("site_network"),
-            site_igbp=strings("site_igbp"), site_ids=strings("site"),
-            variables=[str(v) for v in ds["variable"].values], fluxes=[str(v) for v in ds["flux"].values], ds=ds,
+            cell_type=strings("cell_type"),
+            cell_split=strings("cell_split"),
+            site_split=strings("site_split"),
+            site_network=strings("site_network"),
+            site_igbp=strings("site_igbp"),
+            site_ids=strings("site"),
+            variables=[str(v) for v in ds["variable"].values],
+            fluxes=[str(v) for v in ds["flux"].values],
+            ds=ds,
         )
 
     @property
-    def n_months(self) -> int:
-        return self.x.shape[1]
+    def n_ages(self) -> int:
+        return self.age_weight.shape[1]
 
     @property
     def months_per_year(self) -> int:
@@ -256,3 +301,36 @@ class DereTensors:
     def monthly(self, yearly: torch.Tensor, dim: int) -> torch.Tensor:
         """Repeat a yearly axis ``dim`` to months."""
         return yearly.repeat_interleave(self.months_per_year, dim=dim)
+
+    def cell_age_pairs(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every (cell, age class) pair of ``cells``, cell-major: cells [B * A], age classes [B * A]."""
+        return cells.repeat_interleave(self.n_ages), torch.arange(self.n_ages).repeat(len(cells))
+
+    def age_weighted_target(self, cells: torch.Tensor) -> torch.Tensor:
+        """The process output summed over age classes with the cells' age weights: physical [B, L, V]."""
+        return (self.y[cells] * self.age_weight[cells][:, :, None, None]).sum(1)
+
+    def pure_cells(self, split: str, threshold: float, min_cells: int) -> list[torch.Tensor]:
+        """Cells of ``split`` per PFT group whose mean ESA-CCI fraction >= threshold; at least ``min_cells``
+        (the most dominated cells of that group) so that every branch has data in small regions."""
+        groups = self.ds["pft_group"].values.tolist()
+        frac = self.esa_fraction.mean(1)  # (C, P)
+        cells = self.cells(split)
+        out = []
+        for g, name in enumerate(groups):
+            share = frac[cells, g]
+            chosen = cells[share >= threshold]
+            if len(chosen) < min_cells:
+                k = min(min_cells, len(cells))
+                chosen = cells[share.topk(k).indices]
+                LOG.warning(
+                    "only %d %s cells of split %s reach pure_threshold %.2f: using the %d most %s-dominated cells",
+                    int((share >= threshold).sum()),
+                    name,
+                    split,
+                    threshold,
+                    k,
+                    name,
+                )
+            out.append(chosen.sort().values)
+        return out

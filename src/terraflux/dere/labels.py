@@ -9,12 +9,12 @@ label) and ``imputed`` [S, T, K] bool, from either source:
 
 from __future__ import annotations
 
+from terraflux.errors import DataError
+
 import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-
-from terraflux.errors import DataError
 
 LABEL_SETS = ("csdi", "kriging")
 
@@ -25,7 +25,9 @@ def from_csdi(path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return t("label"), t("label_std"), t("imputed").bool()
 
 
-def from_kriging(table: pd.DataFrame, site_ids, times, fluxes, source: str = "kriging labels") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def from_kriging(
+    table: pd.DataFrame, site_ids, times, fluxes, source: str = "kriging labels"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """table (see the module docstring) -> tensors on the grid ``site_ids`` x ``times`` (monthly) x ``fluxes``."""
     missing = {"site_id", "time", "variable", "value", "std", "imputed", "reliable"} - set(table.columns)
     if missing:

@@ -1,25 +1,33 @@
-"""DERE models built on the backbone, the physics loss and the fusion (one place for each).
+"""DERE models built on the backbone, the physics loss, the fusion over PFT groups and age classes, and what
+the models read from the dataset (one place for each).
 
-Shapes: B batch, L months, F features (+1 age channel), V process variables, P PFT groups, A age classes,
-Y years, K in-situ fluxes. "physical" means gC m-2 d-1 (or the variable's unit); "normalised" is z-scored
-with the training statistics held by :class:`Scaler`.
+Shapes: B batch, C cells, L months, F features (+1 age channel), V process variables, P PFT groups, A age
+classes, Y years, K in-situ fluxes. "physical" means gC m-2 d-1 (or the variable's unit); "normalised" is
+z-scored with the training statistics held by :class:`Scaler`.
 """
 
 from __future__ import annotations
+
+from terraflux.dere.backbone import Backbone, BackboneConfig, Decoder, Encoder, TokenEmbedding
+from terraflux.dere.dataset import DereTensors
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from terraflux.dere.backbone import Backbone, BackboneConfig, Decoder, Encoder, TokenEmbedding
-
-PHYSICS_TERMS = (("NEE", "Rh", "NPP"), ("Ra", "GPP", "NPP"), ("RECO", "GPP", "NEE"))  # a - b + c for the first two, a - b - c
+PHYSICS_TERMS = (
+    ("NEE", "Rh", "NPP"),
+    ("Ra", "GPP", "NPP"),
+    ("RECO", "GPP", "NEE"),
+)  # a - b + c for the first two, a - b - c
 
 
 class Scaler(nn.Module):
     """Per-variable z-score and physical non-negativity (all variables except those in ``signed``)."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, names: list[str], signed: tuple[str, ...] = ("NEE",)) -> None:
+    def __init__(
+        self, mean: torch.Tensor, std: torch.Tensor, names: list[str], signed: tuple[str, ...] = ("NEE",)
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", mean.float().clone())
         self.register_buffer("std", std.float().clone())
@@ -165,3 +173,154 @@ def freeze(*modules: nn.Module) -> None:
 
 def trainable(*modules: nn.Module) -> list[nn.Parameter]:
     return [p for m in modules for p in m.parameters() if p.requires_grad]
+
+
+class Task(nn.Module):
+    """Holds the modules of one training task; frozen modules stay in eval mode (no dropout, no BN updates)."""
+
+    def __init__(self, frozen: list[nn.Module] | None = None, **modules: nn.Module) -> None:
+        super().__init__()
+        for name, m in modules.items():
+            self.add_module(name, m)
+        self._frozen = list(frozen or [])
+        freeze(*self._frozen)
+
+    def train(self, mode: bool = True) -> Task:
+        super().train(mode)
+        for m in self._frozen:
+            m.eval()
+        return self
+
+
+# ----------------------------------------------------------------------------- inputs from the dataset
+def to_device(device: torch.device, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    return [t.to(device) for t in tensors]
+
+
+def age_input(data: DereTensors, cells: torch.Tensor, ages: torch.Tensor) -> torch.Tensor:
+    """Drivers plus the normalised age of the class: [B, L, F+1]."""
+    return with_channels(data.x[cells], data.age_feature[ages][:, None])
+
+
+def mean_age_input(data: DereTensors, cells: torch.Tensor) -> torch.Tensor:
+    """Drivers plus the cell's age-weighted mean (normalised) age: [B, L, F+1]."""
+    return with_channels(data.x[cells], (data.age_weight[cells] * data.age_feature).sum(1, keepdim=True))
+
+
+def yearly_drivers(data: DereTensors, cells: torch.Tensor) -> torch.Tensor:
+    """Each year's months of drivers stacked: [B, Y, months per year * F]."""
+    x = data.x[cells]
+    return x.reshape(x.shape[0], -1, data.months_per_year * x.shape[-1])
+
+
+def fuse(pure: torch.Tensor, frac: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """sum_age w_age sum_p pure_p(age) * frac_p(age):
+    pure [B, A, P, L, V], frac [B, A, L, P], weight [B, A] -> [B, L, V]."""
+    return torch.einsum("bapLv,baLp,ba->bLv", pure, frac, weight)
+
+
+def fused_process(data: DereTensors, pure: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The process model's PFT fractions fused with the pure outputs [C, A, P, L, V]: fused [B, L, V] and the
+    age-weighted monthly fractions [B, L, P]."""
+    frac = data.monthly(data.process_fraction[cells], 2)  # (B, A, L, P)
+    w = data.age_weight[cells]
+    return fuse(pure[cells], frac, w), (frac * w[:, :, None, None]).sum(1)
+
+
+# ----------------------------------------------------------------------------- building the models
+# The PFT model attends fully over its few yearly steps (no ProbSparse sampling).
+PFT_ATTENTION = {"attention": "full", "factor": None}
+
+
+def new_mix_model(data: DereTensors, cfg: dict) -> MixModel:
+    """Steps 1-2 model for the dataset's sizes, ``cfg`` the ``dere`` config."""
+    n_in = data.x.shape[-1] + 1
+    return MixModel(
+        n_in,
+        len(data.variables),
+        data.process_fraction.shape[-1],
+        BackboneConfig.from_dict(cfg["backbone"]),
+        process_scaler(data),
+    )
+
+
+def new_pft_model(data: DereTensors, cfg: dict) -> PftModel:
+    """Step 3 model for the dataset's sizes, ``cfg`` the ``dere`` config."""
+    spec = cfg["pft_model"]
+    backbone = BackboneConfig.from_dict({**spec, **PFT_ATTENTION})
+    return PftModel(
+        data.months_per_year * data.x.shape[-1],
+        data.n_ages,
+        spec["age_embedding"],
+        data.esa_fraction.shape[-1],
+        backbone,
+    )
+
+
+def new_backbone(data: DereTensors, cfg: dict, n_out: int) -> Backbone:
+    """A backbone on the drivers plus mean age (Baseline, KGML) with ``n_out`` outputs."""
+    return Backbone(data.x.shape[-1] + 1, n_out, BackboneConfig.from_dict(cfg["backbone"]))
+
+
+def process_scaler(data: DereTensors) -> Scaler:
+    """z-score of the process variables with the training cells' statistics."""
+    return Scaler(data.y_mean, data.y_std, data.variables)
+
+
+def flux_scaler(data: DereTensors) -> Scaler:
+    """z-score of the in-situ fluxes with the training sites' statistics."""
+    return Scaler(data.insitu_mean, data.insitu_std, data.fluxes)
+
+
+@torch.no_grad()
+def pure_outputs(model: MixModel, data: DereTensors, device: torch.device, batch: int = 64) -> torch.Tensor:
+    """Clamped physical pure-branch outputs for every cell and age class: [C, A, P, L, V] (CPU)."""
+    model.to(device).eval()
+    cells, ages = data.cell_age_pairs(torch.arange(data.x.shape[0]))
+    outs = []
+    for i in range(0, len(cells), batch):
+        (x,) = to_device(device, age_input(data, cells[i : i + batch], ages[i : i + batch]))
+        outs.append(model.pure_physical(x).float().cpu())
+    out = torch.cat(outs)
+    return out.view(data.x.shape[0], data.n_ages, *out.shape[1:])
+
+
+def pft_per_age(model: PftModel, data: DereTensors, cells: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Predicted fractions per age class [B, A, Y, P] with the ESA-CCI year-0 start token (on ``device``)."""
+    n_ages = data.n_ages
+    x = yearly_drivers(data, cells).repeat_interleave(n_ages, 0)
+    ages = torch.arange(n_ages).repeat(len(cells))
+    token = data.esa_fraction[cells, 0].repeat_interleave(n_ages, 0)
+    x, ages, token = to_device(device, x, ages, token)
+    out = model(x, ages, token)
+    return out.view(len(cells), n_ages, *out.shape[1:])
+
+
+class FluxModel(nn.Module):
+    """Step 4/6 model: PFT model -> per-age fractions (monthly), fused with precomputed pure outputs
+    [C, A, P, L, V] and age weights, plus the competition branch. ``forward(cells)`` -> physical [B, L, V]."""
+
+    def __init__(
+        self, data: DereTensors, mix: MixModel, pft: PftModel, pure: torch.Tensor, device: torch.device
+    ) -> None:
+        super().__init__()
+        self.mix, self.pft = mix, pft
+        self.data, self.pure, self.device = data, pure, device
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        d = self.data
+        frac = d.monthly(pft_per_age(self.pft, d, cells, self.device), 2)  # (B, A, L, P)
+        pure, w, x = to_device(self.device, self.pure[cells], d.age_weight[cells], mean_age_input(d, cells))
+        fused = fuse(pure, frac, w)
+        return self.mix.scaler.clamp(self.mix(x, (frac * w[:, :, None, None]).sum(1), pure=fused))
+
+
+def load_flux_model(
+    data: DereTensors, cfg: dict, device: torch.device, mix_state: dict, pft_state: dict, pure: torch.Tensor
+) -> FluxModel:
+    """A :class:`FluxModel` from a step-2 (or step 4/6) mix state and a step-3b (or step 4/6) PFT state."""
+    mix = new_mix_model(data, cfg)
+    mix.load_state_dict(mix_state)
+    pft = new_pft_model(data, cfg)
+    pft.load_state_dict(pft_state)
+    return FluxModel(data, mix, pft, pure, device)

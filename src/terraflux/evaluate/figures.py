@@ -7,17 +7,17 @@ titles say what is shown and when. Functions return the figure; :func:`save` wri
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
+from terraflux.workflow.atomic import atomic_output  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from terraflux.workflow.atomic import atomic_output  # noqa: E402
 
 SEA_COLOUR = "#c8d3dc"
 SEQUENTIAL = "viridis"
@@ -40,7 +40,21 @@ def _extent(lat, lon):
     return [lon.min() - dlon / 2, lon.max() + dlon / 2, lat.min() - dlat / 2, lat.max() + dlat / 2]
 
 
-def map_panel(ax, values, lat, lon, *, land=None, title: str, units: str, diverging: bool = False, limits=None, cmap=None, axis_labels=AXIS_LABELS, ticks=None):
+def map_panel(
+    ax,
+    values,
+    lat,
+    lon,
+    *,
+    land=None,
+    title: str,
+    units: str,
+    diverging: bool = False,
+    limits=None,
+    cmap=None,
+    axis_labels=AXIS_LABELS,
+    ticks=None,
+):
     """Draw one map [lat, lon] on ``ax``: sea grey, colour bar with ``units``, diverging if asked.
 
     ``ticks``: fixed colour-bar ticks for bounded quantities (no extension arrows then).
@@ -67,8 +81,24 @@ def map_panel(ax, values, lat, lon, *, land=None, title: str, units: str, diverg
     extent = _extent(lat, lon)
     if land is not None:
         sea = np.where(np.asarray(land, dtype=bool), np.nan, 1.0)
-        ax.imshow(sea, extent=extent, cmap=matplotlib.colors.ListedColormap([SEA_COLOUR]), origin="upper", interpolation="nearest", aspect="auto")
-    image = ax.imshow(shown, extent=extent, origin="upper", interpolation="nearest", aspect="auto", cmap=cmap or (DIVERGING if diverging else SEQUENTIAL), vmin=limits[0], vmax=limits[1])
+        ax.imshow(
+            sea,
+            extent=extent,
+            cmap=matplotlib.colors.ListedColormap([SEA_COLOUR]),
+            origin="upper",
+            interpolation="nearest",
+            aspect="auto",
+        )
+    image = ax.imshow(
+        shown,
+        extent=extent,
+        origin="upper",
+        interpolation="nearest",
+        aspect="auto",
+        cmap=cmap or (DIVERGING if diverging else SEQUENTIAL),
+        vmin=limits[0],
+        vmax=limits[1],
+    )
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
     ax.set_title(title, fontsize=9)
@@ -105,8 +135,21 @@ def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, n
         else:
             lo, hi = float(np.percentile(allv, 2)), float(np.percentile(allv, 98))
             limits[key] = (lo, hi if hi > lo else lo + 1e-9)
-    for ax, panel in zip(axes.ravel(), panels):
-        map_panel(ax, panel["values"], lat, lon, land=land, title=panel["title"], units=panel["units"], diverging=panel.get("diverging", False), limits=panel.get("limits") or limits.get(panel.get("group")), cmap=panel.get("cmap"), axis_labels=axis_labels, ticks=panel.get("ticks"))
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
+        map_panel(
+            ax,
+            panel["values"],
+            lat,
+            lon,
+            land=land,
+            title=panel["title"],
+            units=panel["units"],
+            diverging=panel.get("diverging", False),
+            limits=panel.get("limits") or limits.get(panel.get("group")),
+            cmap=panel.get("cmap"),
+            axis_labels=axis_labels,
+            ticks=panel.get("ticks"),
+        )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(suptitle, fontsize=11)
@@ -117,18 +160,24 @@ def map_grid(panels: Sequence[Mapping], lat, lon, *, land=None, suptitle: str, n
 def skill_bars(table: pd.DataFrame, *, metrics: Sequence[tuple[str, str]], units: str, title: str):
     """Bars of overall skill per variable (rows) and metric (columns), one bar per model.
 
-    ``table``: rows of :func:`terraflux.evaluate.metrics.skill_table` with group == 'all'. ``metrics``:
+    ``table``: rows of :func:`terraflux.metrics.skill_table` with group == 'all'. ``metrics``:
     (column, label) pairs; labels containing '{units}' get the flux unit.
     """
     overall = table[table["group"] == "all"]
     variables = list(dict.fromkeys(overall["variable"]))
     models = list(dict.fromkeys(overall["model"]))
-    fig, axes = plt.subplots(len(variables), len(metrics), figsize=(2.9 * len(metrics), 2.5 * len(variables)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(variables), len(metrics), figsize=(2.9 * len(metrics), 2.5 * len(variables)), squeeze=False
+    )
     for i, var in enumerate(variables):
         for j, (column, label) in enumerate(metrics):
             ax = axes[i, j]
             sub = overall[overall["variable"] == var].set_index("model").reindex(models)
-            ax.bar(range(len(models)), sub[column].to_numpy(dtype=float), color=[MODEL_COLOURS(k) for k in range(len(models))])
+            ax.bar(
+                range(len(models)),
+                sub[column].to_numpy(dtype=float),
+                color=[MODEL_COLOURS(k) for k in range(len(models))],
+            )
             ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
             ax.set_ylabel(label.format(units=units), fontsize=8)
             ax.axhline(0, color="k", lw=0.6)
@@ -142,11 +191,22 @@ def group_heatmap(table: pd.DataFrame, *, group: str, metric: str, label: str, t
     """Heat map of one metric per model (columns) and group value (rows), one panel per variable."""
     sub = table[table["group"] == group]
     variables = list(dict.fromkeys(sub["variable"])) or ["-"]
-    fig, axes = plt.subplots(1, len(variables), figsize=(3.6 * len(variables), 0.45 * max(3, sub["group_value"].nunique()) + 1.6), squeeze=False)
-    for ax, var in zip(axes[0], variables):
+    fig, axes = plt.subplots(
+        1,
+        len(variables),
+        figsize=(3.6 * len(variables), 0.45 * max(3, sub["group_value"].nunique()) + 1.6),
+        squeeze=False,
+    )
+    for ax, var in zip(axes[0], variables, strict=False):
         pivot = sub[sub["variable"] == var].pivot_table(index="group_value", columns="model", values=metric)
         data = pivot.to_numpy(dtype=float) if pivot.size else np.full((1, 1), np.nan)
-        image = ax.imshow(data, cmap="RdYlBu", vmin=-1 if metric.endswith(("nse", "r2")) else None, vmax=1 if metric.endswith(("nse", "r2")) else None, aspect="auto")
+        image = ax.imshow(
+            data,
+            cmap="RdYlBu",
+            vmin=-1 if metric.endswith(("nse", "r2")) else None,
+            vmax=1 if metric.endswith(("nse", "r2")) else None,
+            aspect="auto",
+        )
         ax.set_xticks(range(pivot.shape[1]), list(pivot.columns), rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(pivot.shape[0]), list(pivot.index), fontsize=8)
         for (r, c), v in np.ndenumerate(data):
@@ -222,10 +282,16 @@ def grouped_bars(frame: pd.DataFrame, *, x: str, hue: str, metrics: Sequence[tup
     hues = list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(len(hues), 1)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
-    for ax, (column, label) in zip(axes[0], metrics):
+    for ax, (column, label) in zip(axes[0], metrics, strict=False):
         for k, h in enumerate(hues):
             sub = frame[frame[hue] == h].set_index(x).reindex(xs)
-            ax.bar(np.arange(len(xs)) + (k - (len(hues) - 1) / 2) * width, sub[column].to_numpy(dtype=float), width, label=str(h), color=MODEL_COLOURS(k))
+            ax.bar(
+                np.arange(len(xs)) + (k - (len(hues) - 1) / 2) * width,
+                sub[column].to_numpy(dtype=float),
+                width,
+                label=str(h),
+                color=MODEL_COLOURS(k),
+            )
         ax.set_xticks(range(len(xs)), xs, fontsize=8, rotation=20, ha="right")
         ax.set_ylabel(label)
         ax.set_title(label.split(" (")[0], fontsize=9)

@@ -11,7 +11,11 @@ SCORES = ("f1", "iou", "precision", "recall", "overall_accuracy")
 
 
 def _scores(node) -> dict:
-    return {k: float(v) for k, v in node.items() if k in SCORES and isinstance(v, (int, float))} if isinstance(node, dict) else {}
+    return (
+        {k: float(v) for k, v in node.items() if k in SCORES and isinstance(v, (int, float))}
+        if isinstance(node, dict)
+        else {}
+    )
 
 
 def _task_rows(model: str, method: str, metrics: dict) -> list[dict]:
@@ -21,10 +25,16 @@ def _task_rows(model: str, method: str, metrics: dict) -> list[dict]:
         if not isinstance(node, dict):
             continue
         pooled = _scores(node.get("pooled", node))
-        rows += [{"model": model, "method": method, "task": task, "scope": "pooled", "metric": k, "value": v} for k, v in pooled.items()]
+        rows += [
+            {"model": model, "method": method, "task": task, "scope": "pooled", "metric": k, "value": v}
+            for k, v in pooled.items()
+        ]
         per_var = node.get("per_variable", {k: v for k, v in node.items() if isinstance(v, dict) and k != "pooled"})
         for var, sub in per_var.items():
-            rows += [{"model": model, "method": method, "task": task, "scope": str(var), "metric": k, "value": v} for k, v in _scores(sub).items()]
+            rows += [
+                {"model": model, "method": method, "task": task, "scope": str(var), "metric": k, "value": v}
+                for k, v in _scores(sub).items()
+            ]
     return rows
 
 

@@ -16,12 +16,12 @@ The week shown is the test target week with the most valid extreme pixels (or a 
 
 from __future__ import annotations
 
+from terraflux.errors import ConfigError, DataError
+from terraflux.evaluate import figures
+
 import matplotlib.colors
 import numpy as np
 import xarray as xr
-
-from terraflux.errors import ConfigError, DataError
-from terraflux.evaluate import figures
 
 PROBABILITY_UNITS = "probability (1)"
 DRIVER_UNITS = "driver (0/1)"
@@ -48,8 +48,15 @@ def parse_week(text: str, pred: xr.Dataset, key: str = "evaluate.ide_map_week"):
         return np.datetime64(text, "ns")
     if not dated and text.isdigit():
         return int(text)
-    wanted = "a date YYYY-MM-DD (this dataset's weeks are dated)" if dated else "a week index (the benchmark's weeks are numbered)"
-    raise ConfigError(f"{key}: {text!r} does not fit this dataset; give {wanted}, or leave it empty to map the week with the most extremes")
+    wanted = (
+        "a date YYYY-MM-DD (this dataset's weeks are dated)"
+        if dated
+        else "a week index (the benchmark's weeks are numbered)"
+    )
+    raise ConfigError(
+        f"{key}: {text!r} does not fit this dataset; give {wanted}, "
+        "or leave it empty to map the week with the most extremes"
+    )
 
 
 def choose_week(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None = None, week=None):
@@ -82,6 +89,18 @@ def grid(dataset: xr.Dataset) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
     return np.arange(dataset.sizes["y"]), np.arange(dataset.sizes["x"]), ("x (grid column)", "y (grid row)")
 
 
+def _mask_panel(values: np.ndarray, title: str, units: str) -> dict:
+    """A :func:`figures.map_grid` panel of a 0/1 mask (NaN: no data)."""
+    return {
+        "values": np.asarray(values, dtype=float),
+        "title": title,
+        "units": units,
+        "limits": (0.0, 1.0),
+        "cmap": BINARY,
+        "ticks": [0, 1],
+    }
+
+
 def panels(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, week) -> tuple[list[dict], np.ndarray]:
     """Panels for :func:`figures.map_grid` at ``week`` and the mask of valid, covered pixels [y, x].
 
@@ -96,18 +115,25 @@ def panels(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, week
     if extreme.shape[1:] != valid.shape:
         raise DataError(f"truth grid {extreme.shape[1:]} differs from the IDE dataset's {valid.shape}")
     out = [
-        {"values": pred["extreme_probability"].sel(target_time=week).values, "title": f"P(extreme), {when}", "units": PROBABILITY_UNITS, "limits": (0.0, 1.0), "cmap": "magma", "ticks": [0, 0.25, 0.5, 0.75, 1]},
-        {"values": extreme[0].astype(float), "title": f"{what}, {when}", "units": EXTREME_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]},
+        {
+            "values": pred["extreme_probability"].sel(target_time=week).values,
+            "title": f"P(extreme), {when}",
+            "units": PROBABILITY_UNITS,
+            "limits": (0.0, 1.0),
+            "cmap": "magma",
+            "ticks": [0, 0.25, 0.5, 0.75, 1],
+        },
+        _mask_panel(extreme[0], f"{what}, {when}", EXTREME_UNITS),
     ]
     known = [str(v) for v in truth["variable"].values] if truth is not None and "driver" in truth else []
     for name in [str(v) for v in pred["variable"].values]:
-        predicted = pred["driver"].sel(variable=name, time=week).values.astype(float)
-        out.append({"values": predicted, "title": f"{name}: predicted drivers, {when}", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+        predicted = pred["driver"].sel(variable=name, time=week).values
+        out.append(_mask_panel(predicted, f"{name}: predicted drivers, {when}", DRIVER_UNITS))
         if name in known:
-            true = truth["driver"].sel(variable=name, time=week).values.astype(float)
-            out.append({"values": true, "title": f"{name}: true drivers, {when}", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+            true = truth["driver"].sel(variable=name, time=week).values
+            out.append(_mask_panel(true, f"{name}: true drivers, {when}", DRIVER_UNITS))
         elif known:  # keep the two-column layout: an empty panel where the truth has no such variable
-            out.append({"values": np.full(valid.shape, np.nan), "title": f"{name}: no true drivers in the truth", "units": DRIVER_UNITS, "limits": (0.0, 1.0), "cmap": BINARY, "ticks": [0, 1]})
+            out.append(_mask_panel(np.full(valid.shape, np.nan), f"{name}: no true drivers in the truth", DRIVER_UNITS))
     return out, valid
 
 
@@ -117,5 +143,13 @@ def figure(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, *, t
     items, valid = panels(pred, dataset, truth, chosen)
     lat, lon, labels = grid(dataset)
     ncols = 2 if truth is not None and "driver" in truth else 3
-    fig = figures.map_grid(items, lat, lon, land=valid, ncols=ncols, axis_labels=labels, suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)")
+    fig = figures.map_grid(
+        items,
+        lat,
+        lon,
+        land=valid,
+        ncols=ncols,
+        axis_labels=labels,
+        suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)",
+    )
     return fig, chosen

@@ -11,14 +11,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
+
+from terraflux.errors import DataError
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from terraflux.errors import DataError
 
 FLUXES = ("GPP", "RECO", "NEE")
 FLUX_UNITS = "gC m-2 d-1"
@@ -34,7 +34,14 @@ def _read_parquet(path, columns: Sequence[str], what: str) -> pd.DataFrame:
     return frame
 
 
-def site_pairs(predictions: Mapping[str, str | Path], observations: str | Path, sites: str | Path, *, years: Sequence[int] | None = None, variables: Sequence[str] = FLUXES) -> pd.DataFrame:
+def site_pairs(
+    predictions: Mapping[str, str | Path],
+    observations: str | Path,
+    sites: str | Path,
+    *,
+    years: Sequence[int] | None = None,
+    variables: Sequence[str] = FLUXES,
+) -> pd.DataFrame:
     """Long table of predicted vs observed monthly fluxes at the sites each model predicted.
 
     ``predictions``: model label -> predictions.parquet. Rows with ``split`` other than 'test' are dropped
@@ -44,7 +51,9 @@ def site_pairs(predictions: Mapping[str, str | Path], observations: str | Path, 
     obs = _read_parquet(observations, ["site_id", "time", *variables], "monthly in-situ fluxes")
     meta = _read_parquet(sites, ["site_id", "network", "igbp"], "site table")[["site_id", "network", "igbp"]]
     obs = obs.assign(time=pd.to_datetime(obs["time"]))
-    obs_long = obs.melt(id_vars=["site_id", "time"], value_vars=list(variables), var_name="variable", value_name="observation")
+    obs_long = obs.melt(
+        id_vars=["site_id", "time"], value_vars=list(variables), var_name="variable", value_name="observation"
+    )
     parts = []
     for label, path in predictions.items():
         pred = _read_parquet(path, ["site_id", "time", *variables], f"site predictions of {label}")
@@ -53,7 +62,9 @@ def site_pairs(predictions: Mapping[str, str | Path], observations: str | Path, 
         pred = pred.assign(time=pd.to_datetime(pred["time"]))
         if years is not None:
             pred = pred[pred["time"].dt.year.isin(list(years))]
-        long = pred.melt(id_vars=["site_id", "time"], value_vars=list(variables), var_name="variable", value_name="prediction")
+        long = pred.melt(
+            id_vars=["site_id", "time"], value_vars=list(variables), var_name="variable", value_name="prediction"
+        )
         parts.append(long.assign(model=label))
     if not parts:
         raise DataError("no model predictions to evaluate (config evaluate.dere_stages is empty)")
@@ -66,7 +77,9 @@ def truth_pairs(pairs: pd.DataFrame, truth_fluxes: str | Path, truth_sites: str 
     world: a complete, noise-free reference)."""
     sites = _read_parquet(truth_sites, ["site_id"], "true site table")
     lat_col = next((c for c in ("cell_latitude", "true_cell_latitude", "latitude", "lat") if c in sites.columns), None)
-    lon_col = next((c for c in ("cell_longitude", "true_cell_longitude", "longitude", "lon") if c in sites.columns), None)
+    lon_col = next(
+        (c for c in ("cell_longitude", "true_cell_longitude", "longitude", "lon") if c in sites.columns), None
+    )
     if lat_col is None or lon_col is None:
         raise DataError(f"{truth_sites} has no site coordinates (latitude/longitude columns)")
     truth = xr.open_zarr(truth_fluxes)
@@ -75,15 +88,34 @@ def truth_pairs(pairs: pd.DataFrame, truth_fluxes: str | Path, truth_sites: str 
     for _, site in sites[sites["site_id"].isin(wanted)].iterrows():
         cell = truth.sel(latitude=site[lat_col], longitude=site[lon_col], method="nearest")
         frame = cell[[v for v in FLUXES if v in cell]].to_dataframe().reset_index()
-        frame = frame.assign(site_id=site["site_id"], time=pd.to_datetime(frame["time"]).dt.to_period("M").dt.to_timestamp())
-        rows.append(frame.melt(id_vars=["site_id", "time"], value_vars=[v for v in FLUXES if v in frame], var_name="variable", value_name="observation"))
-    true_long = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["site_id", "time", "variable", "observation"])
+        frame = frame.assign(
+            site_id=site["site_id"], time=pd.to_datetime(frame["time"]).dt.to_period("M").dt.to_timestamp()
+        )
+        rows.append(
+            frame.melt(
+                id_vars=["site_id", "time"],
+                value_vars=[v for v in FLUXES if v in frame],
+                var_name="variable",
+                value_name="observation",
+            )
+        )
+    true_long = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["site_id", "time", "variable", "observation"])
+    )
     out = pairs.drop(columns="observation").assign(time=pairs["time"].dt.to_period("M").dt.to_timestamp())
     return out.merge(true_long, on=["site_id", "time", "variable"], how="left")
 
 
-def cell_truth_pairs(maps: Mapping[str, str | Path], truth_fluxes: str | Path, *, split: str = "test", years: Sequence[int] | None = None,
-                     variables: Sequence[str] = FLUXES) -> pd.DataFrame:
+def cell_truth_pairs(
+    maps: Mapping[str, str | Path],
+    truth_fluxes: str | Path,
+    *,
+    split: str = "test",
+    years: Sequence[int] | None = None,
+    variables: Sequence[str] = FLUXES,
+) -> pd.DataFrame:
     """Predicted vs true monthly fluxes at every cell of one split (synthetic world: held-out cells).
 
     ``maps``: model label -> predictions.zarr (``GPP, RECO, NEE(time, latitude, longitude)`` and the cells'
@@ -103,14 +135,28 @@ def cell_truth_pairs(maps: Mapping[str, str | Path], truth_fluxes: str | Path, *
         if iy.size == 0:
             raise DataError(f"{path} has no cell of split {split!r}")
         lat, lon = pred["latitude"].values, pred["longitude"].values
-        cells = np.array([f"{lat[i]:.4f},{lon[j]:.4f}" for i, j in zip(iy, ix)])
+        cells = np.array([f"{lat[i]:.4f},{lon[j]:.4f}" for i, j in zip(iy, ix, strict=True)])
         times = pd.to_datetime(pred["time"].values).to_period("M").to_timestamp()
         for var in [v for v in variables if v in pred and v in truth]:
             true = block_mean_to(truth[var], lat, lon)
-            true = true.assign_coords(time=pd.to_datetime(true["time"].values).to_period("M").to_timestamp()).sel(time=times)
+            true = true.assign_coords(time=pd.to_datetime(true["time"].values).to_period("M").to_timestamp()).sel(
+                time=times
+            )
             p, t = pred[var].values[:, iy, ix], true.values[:, iy, ix]  # (time, cell)
-            parts.append(pd.DataFrame({"site_id": np.tile(cells, len(times)), "time": np.repeat(times, cells.size), "model": label, "variable": var,
-                                       "prediction": p.ravel(), "observation": t.ravel(), "network": "", "igbp": ""}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "site_id": np.tile(cells, len(times)),
+                        "time": np.repeat(times, cells.size),
+                        "model": label,
+                        "variable": var,
+                        "prediction": p.ravel(),
+                        "observation": t.ravel(),
+                        "network": "",
+                        "igbp": "",
+                    }
+                )
+            )
     if not parts:
         raise DataError("no model maps to compare with the truth")
     return pd.concat(parts, ignore_index=True)
@@ -145,4 +191,9 @@ def block_mean_to(fine: xr.DataArray, lat, lon) -> xr.DataArray:
     np.add.at(count, (iy[:, None], ix[None, :]), ok.all(axis=0).astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / count, np.nan)
-    return xr.DataArray(mean, dims=("time", "latitude", "longitude"), coords={"time": fine["time"].values, "latitude": lat, "longitude": lon}, attrs=fine.attrs)
+    return xr.DataArray(
+        mean,
+        dims=("time", "latitude", "longitude"),
+        coords={"time": fine["time"].values, "latitude": lat, "longitude": lon},
+        attrs=fine.attrs,
+    )

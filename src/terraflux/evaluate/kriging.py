@@ -37,7 +37,9 @@ class KrigingResult:
     variogram: dict
 
 
-def fit_residual_variogram(lat, lon, residuals, *, n_bins: int = 10, max_distance_km: float | None = None, model: str = "Exponential"):
+def fit_residual_variogram(
+    lat, lon, residuals, *, n_bins: int = 10, max_distance_km: float | None = None, model: str = "Exponential"
+):
     """Fit a GSTools model (lat/lon, km) to residuals [T, S] (NaN gaps) of S sites pooled over T months.
 
     Returns ``(model, info)`` with info = {"range_km", "sill", "nugget", "r2", "bins_km", "gamma", "counts"}.
@@ -50,7 +52,9 @@ def fit_residual_variogram(lat, lon, residuals, *, n_bins: int = 10, max_distanc
     if max_distance_km is None:
         max_distance_km = float(np.max(pairwise)) / 2 if pairwise.size > 1 else 1.0
     edges = np.linspace(0.0, max(max_distance_km, 1e-3), n_bins + 1)
-    centres, gamma, counts = gs.vario_estimate((lat, lon), res, edges.copy(), latlon=True, geo_scale=gs.KM_SCALE, return_counts=True)
+    centres, gamma, counts = gs.vario_estimate(
+        (lat, lon), res, edges.copy(), latlon=True, geo_scale=gs.KM_SCALE, return_counts=True
+    )
     # (a copy: GSTools rescales the bin edges it is given in place)
     centres, gamma, counts = (np.asarray(a, dtype=np.float64) for a in (centres, gamma, counts))
     cov = getattr(gs, model)(latlon=True, geo_scale=gs.KM_SCALE)
@@ -58,8 +62,12 @@ def fit_residual_variogram(lat, lon, residuals, *, n_bins: int = 10, max_distanc
     variance = float(np.ma.var(res)) if res.count() > 1 else 1.0
     variance = variance if variance > 0 else 1e-12
     if ok.sum() >= 3:
-        cov.set_arg_bounds(len_scale=[1e-3, 10 * float(edges[-1])], var=[1e-12, 10 * variance], nugget=[0.0, 10 * variance])
-        _, _, r2 = cov.fit_variogram(centres[ok], gamma[ok], nugget=True, weights=counts[ok] / counts[ok].sum(), return_r2=True)
+        cov.set_arg_bounds(
+            len_scale=[1e-3, 10 * float(edges[-1])], var=[1e-12, 10 * variance], nugget=[0.0, 10 * variance]
+        )
+        _, _, r2 = cov.fit_variogram(
+            centres[ok], gamma[ok], nugget=True, weights=counts[ok] / counts[ok].sum(), return_r2=True
+        )
     else:  # too few pairs to fit: pure nugget-free exponential with the sample variance and half the extent
         cov.var, cov.len_scale, r2 = variance, max(float(edges[-1]), 1e-3), float("nan")
     info = {
@@ -78,7 +86,9 @@ def fit_residual_variogram(lat, lon, residuals, *, n_bins: int = 10, max_distanc
 def _great_circle(lat1, lon1, lat2, lon2) -> np.ndarray:
     from terraflux.evaluate.semivariogram import haversine_km
 
-    return haversine_km(np.asarray(lat1)[:, None], np.asarray(lat2)[None, :], np.asarray(lon2)[None, :] - np.asarray(lon1)[:, None])
+    return haversine_km(
+        np.asarray(lat1)[:, None], np.asarray(lat2)[None, :], np.asarray(lon2)[None, :] - np.asarray(lon1)[:, None]
+    )
 
 
 def krige_labels(
@@ -113,10 +123,14 @@ def krige_labels(
     # Residual matrix [months, sites] for the pooled variogram fit.
     wide = obs.pivot_table(index="time", columns="site_id", values="residual", aggfunc="mean")
     coords = sites.loc[wide.columns]
-    cov, info = fit_residual_variogram(coords["latitude"].to_numpy(), coords["longitude"].to_numpy(), wide.to_numpy(), n_bins=n_bins, model=model)
+    cov, info = fit_residual_variogram(
+        coords["latitude"].to_numpy(), coords["longitude"].to_numpy(), wide.to_numpy(), n_bins=n_bins, model=model
+    )
     sill_std = np.sqrt(info["sill"])
 
-    targets = targets[["site_id", "time"]].merge(prior.rename(columns={"value": "prior"}), on=["site_id", "time"], how="left")
+    targets = targets[["site_id", "time"]].merge(
+        prior.rename(columns={"value": "prior"}), on=["site_id", "time"], how="left"
+    )
     rows, draws = [], []
     rng = np.random.default_rng(seed)
     for time, block in targets.groupby("time", sort=True):
@@ -137,23 +151,48 @@ def krige_labels(
                 field, var = krige((t_lat, t_lon), return_var=True)
                 mean = t_prior + field
             else:
-                krige = gs.krige.ExtDrift(cov, (c_lat, c_lon), cond["value"].to_numpy(), ext_drift=cond["prior"].to_numpy(), exact=False)
+                krige = gs.krige.ExtDrift(
+                    cov, (c_lat, c_lon), cond["value"].to_numpy(), ext_drift=cond["prior"].to_numpy(), exact=False
+                )
                 mean, var = krige((t_lat, t_lon), ext_drift=t_prior, return_var=True)
             std = np.sqrt(np.maximum(var, 0.0))
             samples = None
             if n_samples:
                 srf = gs.CondSRF(krige, mode_no=mode_no)
                 kwargs = {"ext_drift": t_prior} if method == "ext_drift" else {}
-                draws_t = [srf((t_lat, t_lon), seed=int(rng.integers(2**31)), store=False, **kwargs) for _ in range(n_samples)]
+                draws_t = [
+                    srf((t_lat, t_lon), seed=int(rng.integers(2**31)), store=False, **kwargs) for _ in range(n_samples)
+                ]
                 samples = np.asarray(draws_t) + (t_prior[None] if method == "ordinary" else 0.0)
         reliable = (nearest <= info["range_km"]) & (std <= sill_std)
-        rows.append(pd.DataFrame({"site_id": block["site_id"].to_numpy(), "time": time, "mean": mean, "std": std, "reliable": reliable, "n_conditioning": len(cond), "nearest_km": nearest}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "site_id": block["site_id"].to_numpy(),
+                    "time": time,
+                    "mean": mean,
+                    "std": std,
+                    "reliable": reliable,
+                    "n_conditioning": len(cond),
+                    "nearest_km": nearest,
+                }
+            )
+        )
         if n_samples:
             draws.append(samples)
-    labels = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["site_id", "time", "mean", "std", "reliable", "n_conditioning", "nearest_km"])
+    labels = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=["site_id", "time", "mean", "std", "reliable", "n_conditioning", "nearest_km"])
+    )
     samples = np.concatenate(draws, axis=1) if n_samples and draws else None
     # Put rows back in the order of ``targets``.
-    order = targets[["site_id", "time"]].reset_index(drop=True).reset_index().merge(labels.reset_index(), on=["site_id", "time"], suffixes=("_t", ""))
+    order = (
+        targets[["site_id", "time"]]
+        .reset_index(drop=True)
+        .reset_index()
+        .merge(labels.reset_index(), on=["site_id", "time"], suffixes=("_t", ""))
+    )
     labels = labels.iloc[order["index"].to_numpy()].reset_index(drop=True)
     if samples is not None:
         samples = samples[:, order["index"].to_numpy()]

@@ -8,7 +8,7 @@ with FFTs in O(n log n)::
     S(h) = corr(I_A, I_B Z^2) + corr(I_A Z^2, I_B) - 2 corr(I_A Z, I_B Z),   gamma(h) = S(h) / (2 N(h))
 
 where A holds the first point of each pair and B the second. Every valid pair is counted (no sampling):
-the result equals the brute-force estimator to rounding.
+the result equals the estimator over all pairs to rounding.
 
 Distances. On a projected grid (CERRA, metres) the lag (dy, dx) has one distance. On a regular lat/lon
 grid the east-west spacing shrinks with cos(latitude), so one index lag has different true distances at
@@ -76,15 +76,6 @@ class GridGeometry:
         span = min(abs(self.dx) * (self.x.size - 1), 180.0)
         ew = math.radians(span) * EARTH_RADIUS_KM * math.cos(lat_mid)
         return max(ns, ew)
-
-    @classmethod
-    def from_dataarray(cls, da) -> "GridGeometry":
-        """Geometry of an xarray field with dims (..., latitude, longitude) or (..., y, x)."""
-        if "latitude" in da.dims and "longitude" in da.dims:
-            return cls("latlon", da["latitude"].values, da["longitude"].values)
-        if "y" in da.dims and "x" in da.dims:
-            return cls("projected", da["y"].values, da["x"].values)
-        raise ValueError(f"field {da.name!r} has dims {da.dims}: expected (latitude, longitude) or (y, x)")
 
 
 @dataclass
@@ -194,7 +185,12 @@ def lag_sums(field2d, geometry: GridGeometry, max_distance_km: float, *, toleran
     for a0, a1 in _latitude_bands(lat, tolerance, max_rows=max(8, 2 * lag_y)):
         band_lat = lat[a0:a1]
         lat_c = float(np.mean(band_lat))
-        error = float(np.max(np.abs(np.tan(np.radians(np.clip(band_lat, -89.999, 89.999)))))) * math.radians(abs(dlat)) * (a1 - a0 - 1) / 2
+        error = (
+            float(np.max(np.abs(np.tan(np.radians(np.clip(band_lat, -89.999, 89.999))))))
+            * math.radians(abs(dlat))
+            * (a1 - a0 - 1)
+            / 2
+        )
         if geometry.periodic:
             lag_x = nx - 1
         else:
@@ -273,23 +269,6 @@ def semivariogram(
     return acc.result({"n_fields": int(stack.shape[0]), "grid": geometry.kind, "periodic": geometry.periodic})
 
 
-def semivariogram_brute_force(field2d, geometry: GridGeometry, edges) -> Semivariogram:
-    """Reference estimator over every pair with exact distances (O(n^2): tests and small grids only)."""
-    z = np.asarray(field2d, dtype=np.float64)
-    iy, ix = np.nonzero(np.isfinite(z))
-    vals = z[iy, ix]
-    if geometry.kind == "latlon":
-        lat, lon = geometry.y[iy], geometry.x[ix]
-        dist = haversine_km(lat[:, None], lat[None, :], lon[None, :] - lon[:, None])
-    else:
-        yy, xx = geometry.y[iy] / 1000.0, geometry.x[ix] / 1000.0
-        dist = np.hypot(yy[:, None] - yy[None, :], xx[:, None] - xx[None, :])
-    sq = (vals[:, None] - vals[None, :]) ** 2
-    acc = _Accumulator(edges)
-    acc.add(np.ones_like(dist), sq, dist, 0.0)
-    return acc.result()
-
-
 # ------------------------------------------------------------------------------------ comparison, fits
 
 
@@ -323,14 +302,32 @@ def fit_model(sv: Semivariogram, model: str = "Exponential") -> dict:
     y = sv.gamma[ok] / scale
     cov.set_arg_bounds(len_scale=[1e-6, 10 * float(x.max())], var=[0.0, 10.0], nugget=[0.0, 1.0])
     init = {"len_scale": float(np.median(x)), "var": 1.0, "nugget": 0.0, "default": "default"}
-    _, _, r2 = cov.fit_variogram(x, y, nugget=True, weights=sv.count[ok] / sv.count[ok].sum(), return_r2=True, init_guess=init)
+    _, _, r2 = cov.fit_variogram(
+        x, y, nugget=True, weights=sv.count[ok] / sv.count[ok].sum(), return_r2=True, init_guess=init
+    )
     cov.var, cov.nugget = cov.var * scale, cov.nugget * scale
     sill = float(cov.var + cov.nugget)
-    out.update(range_km=float(cov.len_scale), sill=sill, nugget=float(cov.nugget), nugget_ratio=float(cov.nugget / sill) if sill > 0 else np.nan, r2=float(r2))
+    out.update(
+        range_km=float(cov.len_scale),
+        sill=sill,
+        nugget=float(cov.nugget),
+        nugget_ratio=float(cov.nugget / sill) if sill > 0 else np.nan,
+        r2=float(r2),
+    )
     return out
 
 
-def compare_structure(pred, ref, geometry: GridGeometry, *, n_bins: int = 15, max_distance_km: float | None = None, model: str = "Exponential", tolerance: float = 0.02, workers: int = 1) -> dict:
+def compare_structure(
+    pred,
+    ref,
+    geometry: GridGeometry,
+    *,
+    n_bins: int = 15,
+    max_distance_km: float | None = None,
+    model: str = "Exponential",
+    tolerance: float = 0.02,
+    workers: int = 1,
+) -> dict:
     """Mask-consistent comparison of predicted and reference fields ([y, x] or [t, y, x]).
 
     Both are masked to the cells valid in BOTH, so gaps cannot make the structures differ. Returns

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from terraflux.errors import ConfigError
+from terraflux.outputs import jsonable
 
 import numpy as np
 
@@ -400,7 +401,7 @@ def write_benchmark(cfg: BenchmarkConfig, path: str | Path, attrs: dict | None =
         },
         attrs={
             "title": "IDE synthetic benchmark: extremes with known drivers",
-            "benchmark_config": _jsonable(asdict(cfg)),
+            "benchmark_config": jsonable(asdict(cfg)),
             "design": d.describe(),
             **(attrs or {}),
         },
@@ -423,11 +424,3 @@ def _lazy(shape, dtype, chunks):
     import dask.array as da
 
     return da.zeros(shape, dtype=dtype, chunks=chunks)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value

@@ -20,7 +20,6 @@ from pathlib import Path
 from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import ide_loss
-from terraflux.ide.metrics import binary_metrics, driver_metrics
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.schedule import warmup_cosine
 from terraflux.ide.table import baseline_rows, table_row
@@ -32,7 +31,9 @@ from terraflux.ide.windows import (
     tile_slices,
     training_batches,
 )
-from terraflux.train import Engine, TrainConfig, load_checkpoint, save_checkpoint, seed_everything, select_device
+from terraflux.metrics import binary_metrics, driver_metrics
+from terraflux.outputs import jsonable, load_checkpoint, save_checkpoint
+from terraflux.train import Engine, TrainConfig, seed_everything, select_device
 from terraflux.train.device import autocast
 from terraflux.train.launch import Distributed
 
@@ -175,12 +176,12 @@ def train(
         checkpoint,
         {
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "model_config": _plain(asdict(cfg)),
+            "model_config": jsonable(asdict(cfg)),
             "size": [weeks, crop, crop],
             "variables": data.variables,
-            "summary": _plain(summary),
-            "provenance": _plain(provenance or {}),
+            "summary": jsonable(summary),
         },
+        provenance or {},
     )
     resume.unlink(missing_ok=True)
     return summary
@@ -246,17 +247,6 @@ def evaluate(
         )
         metrics["drivers"]["weeks"] = int(in_split.sum())
     return metrics
-
-
-def _plain(value):
-    """Tuples to lists, numpy scalars to Python (for weights_only checkpoints and JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def train_deepmil(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from terraflux.ide.baselines import isolation_forest_drivers, naive_drivers
 from terraflux.ide.dataset import SPLITS
-from terraflux.ide.metrics import driver_metrics
 from terraflux.ide.windows import WindowData
+from terraflux.metrics import driver_metrics
 
 import numpy as np
 

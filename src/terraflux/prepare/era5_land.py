@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from terraflux.errors import DataError
+from terraflux.outputs import jsonable
 from terraflux.prepare import grid, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
@@ -353,7 +354,7 @@ def _cf_attrs(name: str, source_attrs: Mapping, units: str) -> dict:
     if name == "vpd":
         attrs = {"long_name": "vapour pressure deficit (from t2m and d2m)"}
     attrs["units"] = units
-    return stores.jsonable(attrs)
+    return jsonable(attrs)
 
 
 def prepare_era5_land(

@@ -22,12 +22,10 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from terraflux.errors import DataError
-from terraflux.prepare.stores import jsonable
+from terraflux.outputs import write_parquet
 from terraflux.sources.insitu import read as insitu
-from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +157,8 @@ def _table(frames: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -
 
 
 def _write(table: pa.Table, path: str | Path, metadata: Mapping) -> None:
-    import json
-
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"terraflux": json.dumps(jsonable(dict(metadata))).encode()})
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp)
+    attrs = dict(metadata)
+    write_parquet(path, table, attrs.pop("provenance"), attrs)
 
 
 def prepare_insitu(

@@ -9,10 +9,11 @@ consolidated metadata, float32 data compressed with Blosc-zstd and byte shuffle.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Mapping
+
+from terraflux.outputs import jsonable
 
 import dask.array as da
 import numpy as np
@@ -59,11 +60,6 @@ def create(
     ds.attrs.update(jsonable(dict(attrs or {})))
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
     return zarr.open_group(str(path), mode="r+")
-
-
-def jsonable(value):
-    """Attributes as plain JSON types (numpy scalars and arrays converted)."""
-    return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def finish(path: str | Path, attrs: Mapping | None = None) -> None:

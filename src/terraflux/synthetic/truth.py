@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import xarray as xr
 
+from terraflux.outputs import write_parquet, write_zarr
 from terraflux.sources import cerra
 from terraflux.synthetic import fluxes as flux_model
 from terraflux.synthetic.cerra import QUANTITIES
@@ -50,9 +48,8 @@ def _finish(ds: xr.Dataset, provenance: dict, path: str | Path, crs: str = "EPSG
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
     ds = ds.rio.write_crs(crs)
-    ds.attrs["provenance"] = json.dumps(provenance, sort_keys=True)
     ds.attrs["source"] = "terraflux synthetic world (ground truth)"
-    ds.to_zarr(path, mode="w-", consolidated=False, zarr_format=3)
+    write_zarr(path, ds, provenance)
 
 
 def land_dataset(world) -> xr.Dataset:
@@ -163,6 +160,4 @@ def write_all(world, land: str, fluxes: str, sites: str, extremes: str, extremes
     _finish(monthly_fluxes(world), provenance, fluxes)
     _finish(extremes_dataset(world), provenance, extremes)
     _finish(extremes_cerra_dataset(world, cerra_variables), provenance, extremes_cerra, crs=cerra.PROJ4)
-    table = pa.Table.from_pandas(sites_table(world), preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"provenance": json.dumps(provenance, sort_keys=True).encode()})
-    pq.write_table(table, sites)
+    write_parquet(sites, sites_table(world), provenance)

@@ -15,10 +15,7 @@ Devices (:mod:`terraflux.train.device`)
     time; ``DeviceInfo.as_dict()`` (device, model name, threads, bf16) goes into provenance/metrics.
     ``autocast(info)``  bf16 autocast on CUDA only; a no-op on CPU (fp32, bit-exact).
 
-Checkpoints (:mod:`terraflux.train.checkpoint`)
-    ``save_checkpoint(path, state)``  atomic (temporary sibling + rename).
-    ``load_checkpoint(path, map_location="cpu")``  ``torch.load(weights_only=True, map_location=...)``;
-    missing/corrupt files raise :class:`terraflux.errors.DataError` naming the file.
+Checkpoints (:mod:`terraflux.train.checkpoint`; written and read by :mod:`terraflux.outputs`)
     ``cpu_state_dict(module)``.
 
 Loop (:mod:`terraflux.train.engine`)
@@ -56,7 +53,7 @@ Training reads (:mod:`terraflux.train.reads`)
     decoded chunks; ``chunk_grouped_order``: an epoch order that decodes each chunk about once.
 """
 
-from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
+from terraflux.train.checkpoint import cpu_state_dict
 from terraflux.train.device import DeviceInfo, autocast, select_device
 from terraflux.train.engine import Engine, FitResult, TrainConfig, seeded_loader
 from terraflux.train.seeding import (
@@ -76,10 +73,8 @@ __all__ = [
     "autocast",
     "cpu_state_dict",
     "derive_seed",
-    "load_checkpoint",
     "make_generator",
     "rng_state",
-    "save_checkpoint",
     "seed_everything",
     "seeded_loader",
     "select_device",

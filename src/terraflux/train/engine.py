@@ -38,7 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terraflux.train.checkpoint import cpu_state_dict, load_checkpoint, save_checkpoint
+from terraflux.outputs import load_checkpoint, save_checkpoint
+from terraflux.train.checkpoint import cpu_state_dict
 from terraflux.train.device import DeviceInfo, autocast, select_device
 from terraflux.train.launch import Distributed
 from terraflux.train.seeding import derive_seed, make_generator, rng_state, set_rng_state, worker_init_fn
@@ -227,7 +228,7 @@ class Engine:
     def save(self) -> None:
         """Write the resume checkpoint (rank 0 only: every rank holds the same state)."""
         if self.dist.is_main:
-            save_checkpoint(self.resume_path, self.state_dict())
+            save_checkpoint(self.resume_path, self.state_dict(), provenance=None)
 
     def _try_resume(self) -> tuple[int | None, dict | None]:
         if not self.resume_path.is_file():

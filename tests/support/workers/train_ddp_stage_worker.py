@@ -18,6 +18,7 @@ from pathlib import Path
 import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.dere import stages
 from terraflux.dere.dataset import DereTensors
+from terraflux.dere.models import pft_per_age
 from terraflux.train import launch, seed_everything, select_device
 
 import torch
@@ -42,10 +43,11 @@ def main(dataset: str, out: str, resume_dir: str, config: str) -> None:
     with launch.session() as dist:
         ctx = stages.Context(select_device("cpu", threads=1), 5, Path(resume_dir), "ddp-test", dist)
         started = time.perf_counter()
-        model, fit = stages.step3a(data, cfg, ctx)
+        result = stages.step3a(data, cfg, ctx)
+        model, fit = result.model, result.fit
         seconds = time.perf_counter() - started
         with torch.no_grad():  # the trained model's PFT fractions of every cell [C, A, Y, P] (eval mode)
-            pred = stages.pft_per_age(model.eval(), data, torch.arange(data.x.shape[0]), ctx)
+            pred = pft_per_age(model.eval(), data, torch.arange(data.x.shape[0]), ctx.device.device)
         flat = torch.cat([v.detach().double().flatten() for v in model.state_dict().values()])
         ranks = [torch.zeros_like(flat) for _ in range(dist.world_size)]
         if dist.enabled:
