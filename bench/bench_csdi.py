@@ -16,8 +16,6 @@ import math
 import resource
 import time
 
-import torch
-
 import terraflux  # noqa: F401
 from terraflux.csdi.impute import _cond, hide_mask, series
 from terraflux.csdi.model import CSDI, CSDIConfig
@@ -25,9 +23,29 @@ from terraflux.csdi.sample import sample_ancestral, sample_ddim
 from terraflux.metrics import ensemble_metrics, point_estimate
 from terraflux.train import make_generator, seed_everything
 
-DEMO = {"layers": 2, "channels": 32, "heads": 4, "diffusion_embedding": 64, "time_embedding": 32, "feature_embedding": 16, "num_steps": 50,
-        "beta_start": 1e-4, "beta_end": 0.5, "n_samples": 16}
-REFERENCE = {**DEMO, "layers": 4, "channels": 64, "heads": 8, "diffusion_embedding": 128, "time_embedding": 128, "n_samples": 100}
+import torch
+
+DEMO = {
+    "layers": 2,
+    "channels": 32,
+    "heads": 4,
+    "diffusion_embedding": 64,
+    "time_embedding": 32,
+    "feature_embedding": 16,
+    "num_steps": 50,
+    "beta_start": 1e-4,
+    "beta_end": 0.5,
+    "n_samples": 16,
+}
+REFERENCE = {
+    **DEMO,
+    "layers": 4,
+    "channels": 64,
+    "heads": 8,
+    "diffusion_embedding": 128,
+    "time_embedding": 128,
+    "n_samples": 100,
+}
 
 
 def world(n_sites: int, years: int, n_drivers: int, seed: int):
@@ -46,7 +64,9 @@ def main() -> None:
     ap.add_argument("--reference", action="store_true")
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--ddim-steps", type=int, default=10)
-    ap.add_argument("--ddim-eta", type=float, default=0.0, help="0: deterministic DDIM; 1: ancestral variance on the strided steps")
+    ap.add_argument(
+        "--ddim-eta", type=float, default=0.0, help="0: deterministic DDIM; 1: ancestral variance on the strided steps"
+    )
     args = ap.parse_args()
     seed_everything(0)
     torch.set_num_threads(2)
@@ -58,21 +78,28 @@ def main() -> None:
     model = CSDI(x.shape[1], CSDIConfig.from_dict(spec))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     t0 = time.perf_counter()
-    for step in range(args.train_steps):
+    for _ in range(args.train_steps):
         idx = train_idx[torch.randperm(len(train_idx))[:16]]
         hidden = hide_mask(observed[idx, 0].bool(), 12, 9, 3)
         loss = model.loss(x[idx], observed[idx], _cond(observed[idx], hidden))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.1f} s (final loss {float(loss.detach()):.3f})")
+    print(
+        f"trained {args.train_steps} steps in {time.perf_counter() - t0:.1f} s (final loss {float(loss.detach()):.3f})"
+    )
     model.eval()
     hidden = hide_mask(observed[test_idx, 0].bool(), 12, 9, 3, make_generator(7))
     cond = _cond(observed[test_idx], hidden)
     target = x[test_idx, 0][hidden] * std + mean
     results = {}
-    for name, fn in (("ancestral 50", lambda g: sample_ancestral(model, x[test_idx], cond, spec["n_samples"], g)),
-                     (f"ddim {args.ddim_steps}", lambda g: sample_ddim(model, x[test_idx], cond, spec["n_samples"], g, args.ddim_steps, eta=args.ddim_eta))):
+    for name, fn in (
+        ("ancestral 50", lambda g: sample_ancestral(model, x[test_idx], cond, spec["n_samples"], g)),
+        (
+            f"ddim {args.ddim_steps}",
+            lambda g: sample_ddim(model, x[test_idx], cond, spec["n_samples"], g, args.ddim_steps, eta=args.ddim_eta),
+        ),
+    ):
         t = time.perf_counter()
         s = fn(make_generator(3))[:, :, 0]
         sec = time.perf_counter() - t
@@ -84,9 +111,12 @@ def main() -> None:
         crps, crps_raw = r["crps_quantile_normalised"], r["crps_quantile"]
         print(f"{name:<13} {r['seconds']:8.2f} {r['mae']:7.3f} {r['rmse']:7.3f} {crps:7.4f} {crps_raw:9.4f}")
     crps_ratio = fast["crps_quantile_normalised"] / full["crps_quantile_normalised"]
-    print(f"time ratio full/ddim: {full['seconds'] / fast['seconds']:.2f}x (target >= 4x); "
-          f"CRPS ddim/full: {crps_ratio:.3f} (target <= 1.05); "
-          f"{spec['n_samples']} samples x {len(test_idx)} series batched; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"time ratio full/ddim: {full['seconds'] / fast['seconds']:.2f}x (target >= 4x); "
+        f"CRPS ddim/full: {crps_ratio:.3f} (target <= 1.05); "
+        f"{spec['n_samples']} samples x {len(test_idx)} series batched; "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ call is measured and printed beside the results, so that it can be told apart.
     python bench/bench_dag.py [--configfile config/europe.yaml] [--keep DIR]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-from terraflux.workflow.placeholders import write_placeholders
-
 import argparse
 import os
 import re
@@ -31,6 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import terraflux  # noqa: F401  (native libraries in a safe order)
+from terraflux.workflow.placeholders import write_placeholders
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 DRY_RUN_TARGET_S = 15.0
@@ -39,7 +39,17 @@ NOOP_TARGET_S = 10.0
 
 def snakemake(repo: Path, workdir: Path, config: Path, *args: str) -> tuple[float, float, float, str]:
     """Run snakemake from the root of ``repo``; returns (wall s, CPU s, peak RSS MB of the children, output)."""
-    cmd = [str(SNAKEMAKE), "--profile", "slurm", "--nolock", "--directory", str(workdir), "--configfile", str(config), *args]
+    cmd = [
+        str(SNAKEMAKE),
+        "--profile",
+        "slurm",
+        "--nolock",
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        *args,
+    ]
     env = dict(os.environ, PYTHONPATH=str(repo / "src"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -62,7 +72,8 @@ def scontrol_wait() -> float:
 
 
 def load() -> str:
-    return "load average %.1f/%.1f/%.1f on %d CPUs" % (*os.getloadavg(), os.cpu_count() or 1)
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f}/{five:.1f}/{fifteen:.1f} on {os.cpu_count() or 1} CPUs"
 
 
 def total_jobs(output: str) -> int:
@@ -81,13 +92,24 @@ def main() -> None:
     # a snapshot of the checkout, so that edits made meanwhile (a shared checkout) do not change the plan
     repo = scratch / "terraflux"
     shutil.rmtree(repo, ignore_errors=True)
-    shutil.copytree(REPO, repo, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO,
+        repo,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "*.egg-info"
+        ),
+    )
     config = args.configfile.resolve()
     try:
         print(f"scontrol show config: {scontrol_wait():.1f} s (included in every wall time below); {load()}")
         dry, cpu, peak, out = snakemake(repo, workdir, config, "-n", "--quiet", "rules")
         jobs = total_jobs(out)
-        print(f"dry run, nothing built: {jobs} jobs in {dry:.1f} s wall ({cpu:.1f} s CPU), ratio {dry / DRY_RUN_TARGET_S:.2f} of the {DRY_RUN_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB; {load()}")
+        print(
+            f"dry run, nothing built: {jobs} jobs in {dry:.1f} s wall ({cpu:.1f} s CPU), "
+            f"ratio {dry / DRY_RUN_TARGET_S:.2f} of the {DRY_RUN_TARGET_S:.0f} s target, "
+            f"peak RSS {peak:.0f} MB; {load()}"
+        )
         start = time.perf_counter()
         _, _, _, summary = snakemake(repo, workdir, config, "--summary")
         write_placeholders(summary, workdir)
@@ -96,7 +118,10 @@ def main() -> None:
         noop, cpu, peak, out = snakemake(repo, workdir, config, "-n")
         if "Nothing to be done" not in out:
             sys.exit(f"after --touch the workflow still has work to do:\n{out[-3000:]}")
-        print(f"no-op rerun, all up to date ({touch:.0f} s to set up): {noop:.1f} s wall ({cpu:.1f} s CPU), ratio {noop / NOOP_TARGET_S:.2f} of the {NOOP_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB; {load()}")
+        print(
+            f"no-op rerun, all up to date ({touch:.0f} s to set up): {noop:.1f} s wall ({cpu:.1f} s CPU), "
+            f"ratio {noop / NOOP_TARGET_S:.2f} of the {NOOP_TARGET_S:.0f} s target, peak RSS {peak:.0f} MB; {load()}"
+        )
     finally:
         if args.keep is None:
             shutil.rmtree(scratch, ignore_errors=True)

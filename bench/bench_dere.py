@@ -20,19 +20,28 @@ import time
 
 REFERENCE_SECONDS = {"backbone": 7.0, "pft": 6.5}
 SHAPES = {
-    "reference": {"L": 336, "d_model": 512, "heads": 8, "d_ff": 2048, "features": 136, "batch": 8, "years": 28, "ages": 18},
+    "reference": {
+        "L": 336,
+        "d_model": 512,
+        "heads": 8,
+        "d_ff": 2048,
+        "features": 136,
+        "batch": 8,
+        "years": 28,
+        "ages": 18,
+    },
     "demo": {"L": 48, "d_model": 32, "heads": 4, "d_ff": 64, "features": 14, "batch": 16, "years": 4, "ages": 4},
 }
 CASES = ("backbone", "step1_pure", "step1_mix", "pft")
 
 
 def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
-    import torch
-
     import terraflux  # noqa: F401
     from terraflux.dere.backbone import Backbone, BackboneConfig
     from terraflux.dere.models import MixModel, PftModel, Scaler
     from terraflux.train import autocast, seed_everything, select_device
+
+    import torch
 
     seed_everything(0)
     s = SHAPES[shape]
@@ -50,7 +59,7 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
         model = MixModel(s["features"] + 1, n_var, n_groups, cfg, scaler)
         frac = torch.rand(s["batch"], s["L"], n_groups, device=dev)
         if case == "step1_pure":  # one batch per PFT group and iteration
-            forward = lambda m: sum(m.pure(x, [g]) .mean() for g in range(n_groups))  # noqa: E731
+            forward = lambda m: sum(m.pure(x, [g]).mean() for g in range(n_groups))  # noqa: E731
             samples = s["batch"] * n_groups
         else:
             forward = lambda m: m(x, frac)  # noqa: E731
@@ -82,9 +91,21 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
         if i:  # first iteration is warm-up
             times.append(time.perf_counter() - t0)
     sec = sum(times) / len(times)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"case": case, "shape": shape, "device": info.name, "bf16": bf16, "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-            "seconds_per_iteration": sec, "samples_per_s": samples / sec, "peak_MiB": peak}
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if dev.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
+    return {
+        "case": case,
+        "shape": shape,
+        "device": info.name,
+        "bf16": bf16,
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "seconds_per_iteration": sec,
+        "samples_per_s": samples / sec,
+        "peak_MiB": peak,
+    }
 
 
 def main() -> None:
@@ -102,11 +123,16 @@ def main() -> None:
     import torch
 
     precisions = [False, True] if torch.cuda.is_available() else [False]
-    print(f"{'case':<11} {'shape':<9} {'bf16':<5} {'params M':>8} {'s/iter':>8} {'samples/s':>10} {'peak MiB':>9} {'vs reference impl':>18}")
+    print(
+        f"{'case':<11} {'shape':<9} {'bf16':<5} {'params M':>8} {'s/iter':>8} {'samples/s':>10} {'peak MiB':>9} "
+        f"{'vs reference impl':>18}"
+    )
     for shape in args.shapes.split(","):
         for case in args.cases.split(","):
             for bf16 in precisions:
-                cmd = [sys.executable, __file__, "--case", case, "--shape", shape, "--steps", str(args.steps)] + (["--bf16"] if bf16 else [])
+                cmd = [sys.executable, __file__, "--case", case, "--shape", shape, "--steps", str(args.steps)] + (
+                    ["--bf16"] if bf16 else []
+                )
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
                     print(f"{case} {shape}: failed\n{done.stderr[-2000:]}")
@@ -115,7 +141,10 @@ def main() -> None:
                 ref = REFERENCE_SECONDS["pft" if case == "pft" else "backbone"] if shape == "reference" else None
                 speed = ref / r["seconds_per_iteration"] if ref else None
                 ratio = "-" if speed is None else f"{speed:.2f}x faster" if speed >= 1 else f"{1 / speed:.2f}x slower"
-                print(f"{case:<11} {shape:<9} {str(bf16):<5} {r['params_M']:8.2f} {r['seconds_per_iteration']:8.3f} {r['samples_per_s']:10.1f} {r['peak_MiB']:9.0f} {ratio:>18}")
+                print(
+                    f"{case:<11} {shape:<9} {str(bf16):<5} {r['params_M']:8.2f} {r['seconds_per_iteration']:8.3f} "
+                    f"{r['samples_per_s']:10.1f} {r['peak_MiB']:9.0f} {ratio:>18}"
+                )
 
 
 if __name__ == "__main__":

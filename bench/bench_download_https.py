@@ -1,6 +1,6 @@
 """Benchmark: the verified, resumable HTTPS downloader against a plain streamed GET (the baseline).
 
-Serves one file from a local server on 127.0.0.1 (tests/fake_cds.py) and times
+Serves one file from a local server on 127.0.0.1 (tests/support/fake_cds.py) and times
 (a) baseline: ``requests`` streaming to a file, nothing else;
 (b) ``terraflux.sources.download.https.download``: atomic write, size check, sha256 checksum verified,
     format sniffed, sidecars written;
@@ -11,8 +11,6 @@ the peak memory allocated during a download (it streams: must not grow with the 
     python bench/bench_download_https.py [--mb 64]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import argparse
 import hashlib
 import resource
@@ -22,16 +20,18 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import terraflux  # noqa: F401  (native libraries in a safe order)
+
 import numpy as np
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from fake_cds import FakeFiles  # noqa: E402
-
-from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.https import download  # noqa: E402
+from terraflux.sources.download.settings import ClientSettings  # noqa: E402
+
+from support.fake_cds import FakeFiles  # noqa: E402  (tests/ is put on sys.path above)
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.01, timeout=60)
 
@@ -64,7 +64,9 @@ def main() -> None:
         url = server.url("/f.nc")
         out = Path(folder)
         base = min(timed(baseline, url, out / "b.nc") for _ in range(2))
-        ours = min(timed(download, url, out / f"o{i}.nc", SETTINGS, allowed=("netcdf4",), checksum=checksum) for i in range(2))
+        ours = min(
+            timed(download, url, out / f"o{i}.nc", SETTINGS, allowed=("netcdf4",), checksum=checksum) for i in range(2)
+        )
         tracemalloc.start()
         download(url, out / "m.nc", SETTINGS, allowed=("netcdf4",), checksum=checksum)
         traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -77,7 +79,10 @@ def main() -> None:
     print(f"baseline streamed GET:            {base:7.3f} s  ({args.mb / base:7.1f} MiB/s)")
     print(f"verified download:                {ours:7.3f} s  ratio {ours / base:5.2f} x baseline")
     print(f"verified download, resumed once: {resumed:7.3f} s  ratio {resumed / base:5.2f} x baseline")
-    print(f"peak Python memory allocated during one verified download: {traced_peak:.2f} MiB (streams: independent of file size)")
+    print(
+        f"peak Python memory allocated during one verified download: {traced_peak:.2f} MiB "
+        "(streams: independent of file size)"
+    )
     print(f"peak RSS of the process: {peak:.0f} MB (includes the served file, {args.mb} MiB, and its generation)")
 
 

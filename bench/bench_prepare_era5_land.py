@@ -42,9 +42,9 @@ def month_of(index: int) -> tuple[int, int]:
 def generate(root: Path, months: int, ny: int, nx: int) -> list[Path]:
     """The first ``months`` monthly files under ``root`` (raw layout), in month order."""
     sys.path.insert(0, str(HERE))
-    import cds_files
-
     from terraflux.sources import era5_land
+
+    import cds_files
 
     files = []
     for index in range(months):
@@ -61,6 +61,7 @@ def generate(root: Path, months: int, ny: int, nx: int) -> list[Path]:
 def child(mode: str, files: list[str], out: str, workers: int) -> None:
     """Run one approach (in a fresh process, so that its peak memory is its own)."""
     import terraflux  # noqa: F401
+
     import xarray as xr
 
     if mode == "decode":
@@ -70,7 +71,7 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
         for path in files:
             with xr.open_dataset(path, engine="netcdf4", cache=False) as ds:
                 for name in VARIABLES:
-                    ds[name].values
+                    ds[name].load()  # decode only
     elif mode == "naive":
         ds = xr.open_mfdataset(files, engine="netcdf4")
         ds.coords["expver"] = ds["expver"].compute()  # its per-file dask chunks are not zarr-compatible

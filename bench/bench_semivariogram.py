@@ -6,15 +6,14 @@ ratio against the 15 s target (< 1 passes), peak RSS and its ratio against 3 GB,
     python bench/bench_semivariogram.py [--max-distance-km 1000] [--workers 2] [--tolerance 0.02]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import argparse
 import resource
 import time
 
-import numpy as np
-
+import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.evaluate.semivariogram import GridGeometry, semivariogram
+
+import numpy as np
 
 TARGET_S = 15.0
 TARGET_GB = 3.0
@@ -28,7 +27,9 @@ def field(ny: int, nx: int, masked: float, seed: int = 0) -> np.ndarray:
     spectrum = np.exp(-((ky**2 + kx**2) * 30.0**2))
     noise = np.fft.rfft2(rng.standard_normal((ny, nx)))
     z = np.fft.irfft2(noise * spectrum, s=(ny, nx))
-    mask_noise = np.fft.irfft2(np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-((ky**2 + kx**2) * 60.0**2)), s=(ny, nx))
+    mask_noise = np.fft.irfft2(
+        np.fft.rfft2(rng.standard_normal((ny, nx))) * np.exp(-((ky**2 + kx**2) * 60.0**2)), s=(ny, nx)
+    )
     z[mask_noise < np.quantile(mask_noise, masked)] = np.nan
     return z.astype(np.float32)
 
@@ -50,13 +51,28 @@ def main() -> None:
     grid = GridGeometry("latlon", lat, lon)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     start = time.perf_counter()
-    sv = semivariogram(z, grid, n_bins=args.n_bins, max_distance_km=args.max_distance_km, tolerance=args.tolerance, workers=args.workers)
+    sv = semivariogram(
+        z,
+        grid,
+        n_bins=args.n_bins,
+        max_distance_km=args.max_distance_km,
+        tolerance=args.tolerance,
+        workers=args.workers,
+    )
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"field {args.ny} x {args.nx}, {np.isnan(z).mean():.0%} masked, lags up to {args.max_distance_km:g} km, {args.n_bins} classes, {args.workers} FFT workers")
+    print(
+        f"field {args.ny} x {args.nx}, {np.isnan(z).mean():.0%} masked, lags up to {args.max_distance_km:g} km, "
+        f"{args.n_bins} classes, {args.workers} FFT workers"
+    )
     print(f"wall time        {wall:7.2f} s   ratio vs {TARGET_S:g} s target: {wall / TARGET_S:.2f}")
-    print(f"peak RSS         {peak:7.2f} GB  ratio vs {TARGET_GB:g} GB target: {peak / TARGET_GB:.2f} (process before: {rss_before:.2f} GB)")
-    print(f"max band distance error {sv.max_band_error:.3%} (tolerance {args.tolerance:.1%}); pairs {sv.count.sum():.3e}")
+    print(
+        f"peak RSS         {peak:7.2f} GB  ratio vs {TARGET_GB:g} GB target: {peak / TARGET_GB:.2f} "
+        f"(process before: {rss_before:.2f} GB)"
+    )
+    print(
+        f"max band distance error {sv.max_band_error:.3%} (tolerance {args.tolerance:.1%}); pairs {sv.count.sum():.3e}"
+    )
     print("gamma by class:", np.array2string(sv.gamma, precision=3))
     if wall > TARGET_S or peak > TARGET_GB:
         raise SystemExit("target missed")

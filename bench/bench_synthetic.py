@@ -9,8 +9,6 @@ the peak RSS of the largest job, and the slowest rules from Snakemake's benchmar
     python bench/bench_synthetic.py [--cores 2] [--configfile FILE] [--keep DIR]
 """
 
-import terraflux  # noqa: F401  (native libraries in a safe order)
-
 import argparse
 import os
 import resource
@@ -20,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import terraflux  # noqa: F401  (native libraries in a safe order)
 
 import pandas as pd
 
@@ -36,8 +36,20 @@ def main() -> None:
     args = ap.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-synthetic-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [str(SNAKEMAKE), "synthesize_all", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", str(args.cores), "--quiet", "all", "--configfile", str(args.configfile.resolve())]
+    cmd = [
+        str(SNAKEMAKE),
+        "synthesize_all",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(args.cores),
+        "--quiet",
+        "all",
+        "--configfile",
+        str(args.configfile.resolve()),
+    ]
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -48,16 +60,24 @@ def main() -> None:
             sys.exit(f"snakemake failed ({done.returncode}):\n{done.stderr[-4000:]}")
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         load = os.getloadavg()[0]
-        print(f"demo synthetic world: {wall:.1f} s wall on {args.cores} cores, ratio {wall / TARGET_S:.2f} of the "
-              f"{TARGET_S:.0f} s target; {cpu:.1f} CPU s in all jobs (alone: about {cpu / args.cores:.1f} s, ratio "
-              f"{cpu / args.cores / TARGET_S:.2f}); peak RSS of one job {after.ru_maxrss / 1024:.0f} MB; load average {load:.1f}")
+        print(
+            f"demo synthetic world: {wall:.1f} s wall on {args.cores} cores, ratio {wall / TARGET_S:.2f} of the "
+            f"{TARGET_S:.0f} s target; {cpu:.1f} CPU s in all jobs (alone: about {cpu / args.cores:.1f} s, ratio "
+            f"{cpu / args.cores / TARGET_S:.2f}); peak RSS of one job {after.ru_maxrss / 1024:.0f} MB; "
+            f"load average {load:.1f}"
+        )
         rows = []
         for tsv in sorted(workdir.glob("benchmarks/*/synthesize_*")):
             files = [tsv] if tsv.is_file() else sorted(tsv.glob("*.tsv"))
             for f in files:
                 bench = pd.read_csv(f, sep="\t")
-                rows.append({"job": f.relative_to(workdir / "benchmarks").as_posix(), "s": bench["s"].iloc[0],
-                             "max_rss_MB": bench["max_rss"].iloc[0]})
+                rows.append(
+                    {
+                        "job": f.relative_to(workdir / "benchmarks").as_posix(),
+                        "s": bench["s"].iloc[0],
+                        "max_rss_MB": bench["max_rss"].iloc[0],
+                    }
+                )
         table = pd.DataFrame(rows).sort_values("s", ascending=False)
         print(table.head(8).to_string(index=False))
         size = sum(p.stat().st_size for p in workdir.glob("resources/**/*") if p.is_file())

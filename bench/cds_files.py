@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from terraflux.sources import era5_land
 from terraflux.sources.era5_land import write
+
+import numpy as np
+import pandas as pd
 
 
 def grid(ny: int, nx: int, north: float = 48.0, west: float = 8.0, step: float = 0.1):

@@ -1,10 +1,10 @@
 """Config validation: defaults, clear errors naming the key, docs in sync with the schema."""
 
-import pytest
-import yaml
-
 from terraflux.config import REPO_ROOT, config_hash, fill_defaults, load_schema, schema_docs, sorted_config, validate
 from terraflux.errors import ConfigError
+
+import pytest
+import yaml
 
 
 def test_empty_config_gets_the_demo_defaults():

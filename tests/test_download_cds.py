@@ -4,10 +4,6 @@ import json
 import logging
 import time
 
-import pytest
-import xarray as xr
-from fake_cds import FakeCDS, Faults
-
 import terraflux  # noqa: F401
 from terraflux.sources import cerra, era5_land, land_cover
 from terraflux.sources.download import errors
@@ -15,6 +11,11 @@ from terraflux.sources.download.cds import retrieve
 from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import sha256_file
+
+import pytest
+import xarray as xr
+
+from support.fake_cds import FakeCDS, Faults
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}

@@ -8,9 +8,6 @@ import tarfile
 import time
 from datetime import date
 
-import pytest
-from fake_cds import FakeFiles, era5_land_netcdf
-
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError
 from terraflux.sources import insitu, vhp
@@ -18,6 +15,10 @@ from terraflux.sources.download import errors
 from terraflux.sources.download.https import download, retry_after_seconds
 from terraflux.sources.download.insitu import download_carbonsense, link_local
 from terraflux.sources.download.settings import ClientSettings
+
+import pytest
+
+from support.fake_cds import FakeFiles, era5_land_netcdf
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 NETCDF = ("netcdf4", "netcdf3")

@@ -1,11 +1,11 @@
 """Requests: what each download asks the services for, built by the source modules."""
 
-import pytest
-
 import terraflux  # noqa: F401
 from terraflux.config import validate
 from terraflux.errors import ConfigError
 from terraflux.sources import cerra, era5_land, land_cover, vhp
+
+import pytest
 
 CONFIG = validate({})
 SOURCES, REGION = CONFIG["sources"], CONFIG["region"]

@@ -4,17 +4,17 @@ snakemake fetching raw files from the fake CDS on 127.0.0.1 through download_* r
 import json
 from pathlib import Path
 
-import pytest
-import xarray as xr
-from fake_cds import FakeCDS, Faults
-
 import terraflux  # noqa: F401
 from terraflux.sources import era5_land, insitu, land_cover
 from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.provenance import sha256_file
 
+import pytest
+import xarray as xr
+
 from support.configs import configfile_args
+from support.fake_cds import FakeCDS, Faults
 from support.workflow import snakemake
 
 CONFIG = configfile_args("download")

@@ -1,18 +1,18 @@
 """prepare_cerra (GRIB2 Lambert conformal via cfgrib) and prepare_vhp on small files written with the real libraries."""
 
-import eccodes
-import numpy as np
-import pandas as pd
-import pyproj
-import pytest
-import xarray as xr
-
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError, DataError
 from terraflux.prepare.cerra import prepare_cerra
 from terraflux.prepare.regrid import Target
 from terraflux.sources import vhp
 from terraflux.sources.cerra.read import open_cerra, read_values
+
+import eccodes
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import xarray as xr
 
 NX, NY = 6, 5
 T2M = ("2t", 167, "heightAboveGround", 2)
@@ -24,7 +24,7 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
     (+ ``gradient`` x column index)."""
     with open(path, "wb") as out:
         for i, t in enumerate(times):
-            for short, param, level_type, level in variables:
+            for _short, param, level_type, level in variables:
                 h = eccodes.codes_grib_new_from_samples("GRIB2")
                 for key, value in (
                     ("gridType", "lambert"),
@@ -188,10 +188,10 @@ def test_cerra_truncated_file_names_it(tmp_path):
 
 # --- VHP ----------------------------------------------------------------------------------------------
 
-import netCDF4  # noqa: E402
-
 from terraflux.prepare import stores, weekly  # noqa: E402
 from terraflux.prepare.vhp import prepare_vhp  # noqa: E402
+
+import netCDF4  # noqa: E402
 
 
 def write_vhp(path, vhi, north=48.0, west=8.0, step=0.025):

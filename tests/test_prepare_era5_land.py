@@ -3,17 +3,17 @@
 import sys
 from pathlib import Path
 
-import netCDF4
-import numpy as np
-import pandas as pd
-import pytest
-import xarray as xr
-
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.prepare import grid, weeks
 from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
 from terraflux.sources import era5_land
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
@@ -150,7 +150,7 @@ def test_monthly_block_means_on_the_model_grid(prepared):
 
 def test_layout_crs_chunks_and_provenance(prepared):
     _, stores, _ = prepared
-    for name, store in stores.items():
+    for store in stores.values():
         assert store.rio.crs.to_epsg() == 4326
         assert store.attrs["provenance"] == {"rule": "test"}
         assert store.attrs["train_years"] == [2016]

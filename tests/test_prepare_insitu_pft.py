@@ -3,12 +3,6 @@
 import json
 import shutil
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
-import pytest
-import xarray as xr
-
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.outputs import provenance_of
@@ -16,6 +10,12 @@ from terraflux.prepare import pft
 from terraflux.prepare.insitu import prepare_insitu
 from terraflux.sources.insitu import SITES_FILE
 from terraflux.sources.land_cover import write as land_cover_write
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import xarray as xr
 from test_readers import FLUXNET_MM, LCCS_2020, write_carbonsense_site
 
 CELL_LAT = np.array([47.9, 47.7, 47.5])

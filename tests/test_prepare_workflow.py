@@ -59,7 +59,9 @@ def test_stores_agree_with_each_other(run):
     land = pft["fraction"].sum("pft").values
     np.testing.assert_allclose(land[np.isfinite(land)], 1.0, rtol=1e-5)
     sites = pd.read_parquet(run / "sites.parquet")
-    assert (sites["cell_iy"] < monthly.sizes["latitude"]).all() and (sites["cell_ix"] < monthly.sizes["longitude"]).all()
+    assert (sites["cell_iy"] < monthly.sizes["latitude"]).all() and (
+        sites["cell_ix"] < monthly.sizes["longitude"]
+    ).all()
     fluxes = pd.read_parquet(run / "insitu_monthly.parquet")
     assert set(fluxes["site_id"]) <= set(sites["site_id"]) and len(fluxes)
     vhp = xr.open_zarr(run / "vhp_era5_land.zarr")

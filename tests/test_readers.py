@@ -5,11 +5,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import netCDF4
-import numpy as np
-import pandas as pd
-import pytest
-
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
 from terraflux.sources import insitu, land_cover
@@ -19,6 +14,11 @@ from terraflux.sources.formats.sniff import sniff
 from terraflux.sources.insitu import read as insitu_read
 from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import read as land_cover_read
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
@@ -66,7 +66,7 @@ def test_real_sample_values_and_time_axis_are_exact(samples):
         assert ds["t2m"].dtype == np.float32 and ds["d2m"].dtype == np.float32
         assert list(pd.DatetimeIndex(ds["time"].values)) == list(pd.date_range("2020-01-01", periods=4, freq="h"))
         assert list(ds["expver"].values) == ["0001"] * 4
-        for name, path in zip(("t2m", "d2m"), paths):
+        for name, path in zip(("t2m", "d2m"), paths, strict=True):
             with netCDF4.Dataset(path) as nc:
                 raw = np.asarray(nc[name][:], dtype=np.float32)
             np.testing.assert_array_equal(ds[name].values, raw)
@@ -100,7 +100,7 @@ def test_truncated_netcdf_names_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=rf"{path.name}.*truncated or corrupt"):
         with era5_land.open_hourly(path, ["t2m"]) as ds:
-            ds["t2m"].values
+            ds["t2m"].load()
 
 
 def test_variable_missing_in_one_file_names_it(tmp_path):
@@ -238,7 +238,7 @@ def test_corrupt_land_cover_zip_names_the_file(tmp_path, samples):
     bad.write_bytes(bad.read_bytes()[:2000])
     with pytest.raises(DataError, match=bad.name):
         with land_cover_read.open_lccs(bad) as lccs:
-            lccs.values
+            lccs.load()
 
 
 def write_era5_grib(path, day, ny=3, nx=4):

@@ -14,21 +14,41 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from terraflux.sources import era5_land
 from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.placeholders import write_placeholders
+
+import pytest
 
 from support import tiny_demo
 from support.configs import configfile_args
 from support.paths import BIN, REPO_ROOT
 
-IGNORE = shutil.ignore_patterns(".git", ".venv", "resources", "results", "logs", "benchmarks", ".snakemake", "__pycache__", "tests", "bench", "*.egg-info")
+IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "resources",
+    "results",
+    "logs",
+    "benchmarks",
+    ".snakemake",
+    "__pycache__",
+    "tests",
+    "bench",
+    "*.egg-info",
+)
 
 
 def smk(repo: Path, workdir: Path, *args: str, timeout: int = 300) -> str:
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir), "--nolock", *args]
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--nolock",
+        *args,
+    ]
     done = subprocess.run(["timeout", "-s", "KILL", str(timeout), *cmd], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, f"snakemake {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done.stdout + done.stderr
@@ -99,9 +119,11 @@ def test_step4_hyperparameter_change_reruns_step4_and_dependants_not_upstream_no
     assert jobs.get("dere_step4") == 1, jobs
     # what depends on step 4: its maps (dere_predict for model step4 only), the summary, evaluation
     assert jobs.get("dere_predict", 0) <= 1, jobs
-    assert {rule for rule in jobs if not rule.startswith("evaluate_")} <= {"dere_step4", "dere_predict", "dere_summary"}, (
-        f"a step-4 hyperparameter reruns other stages (upstream, side models or IDE): {jobs}"
-    )
+    assert {rule for rule in jobs if not rule.startswith("evaluate_")} <= {
+        "dere_step4",
+        "dere_predict",
+        "dere_summary",
+    }, f"a step-4 hyperparameter reruns other stages (upstream, side models or IDE): {jobs}"
 
 
 @pytest.mark.slow
@@ -114,8 +136,13 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
         jobs, dry = dry_run(repo, built, tiny_demo.TARGETS, config)
         assert jobs == {"ide_train": 1, "ide_test": 1}
         # the updated input is the code stamp of the packages ide_train imports
-        # (library("ide", "train")), which lists ide/model.py
-        stamp = re.search(r"rule ide_train:.*?reason: Updated input files:[^\n]*?(\.snakemake/terraflux-code/ide\+train[\w.+]*-\w+\.txt)", dry, re.DOTALL)
+        # (code_stamp("ide", "train")), which lists ide/model.py
+        stamp = re.search(
+            r"rule ide_train:.*?reason: Updated input files:[^\n]*?"
+            r"(\.snakemake/terraflux-code/ide\+train[\w.+]*-\w+\.txt)",
+            dry,
+            re.DOTALL,
+        )
         assert stamp, dry[-3000:]
         assert "ide/model.py" in [line.split()[1] for line in (built / stamp.group(1)).read_text().splitlines()]
     finally:
@@ -158,7 +185,7 @@ def test_adding_a_year_downloads_only_the_new_months(repo, tmp_path):
 
 
 def test_code_stamp_follows_the_newest_source_and_names_the_file_list(tmp_path):
-    """library() declares one code stamp per package set (terraflux.workflow.codestamp) instead of every
+    """code_stamp() declares one code stamp per package set (terraflux.workflow.codestamp) instead of every
     source file: same rerun semantics, a fraction of Snakemake's per-file work for thousands of jobs."""
     import os
 

@@ -27,12 +27,16 @@ from support.slurm_cluster import TEST_FLAGS, check_all_completed, run, submitte
 pytestmark = pytest.mark.slurm
 
 
-def profile_run(workdir: Path, targets: list[str], *args: str, timeout: int = 420, env: dict | None = None) -> subprocess.CompletedProcess:
+def profile_run(
+    workdir: Path, targets: list[str], *args: str, timeout: int = 420, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """``snakemake TARGETS --profile slurm`` from the repository root, outputs under ``workdir`` (hard timeout)."""
     cmd = [str(BIN / "snakemake"), *targets, "--profile", "slurm", "--directory", str(workdir), *TEST_FLAGS, *args]
     environment = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1", PATH=f"{BIN}:{os.environ['PATH']}")
     done = run(cmd, timeout=timeout, check=False, cwd=REPO_ROOT, env=environment)
-    assert done.returncode == 0, f"snakemake --profile slurm failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-8000:]}"
+    assert done.returncode == 0, (
+        f"snakemake --profile slurm failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-8000:]}"
+    )
     return done
 
 
@@ -51,7 +55,7 @@ DOWNLOAD_COMPUTE = "compute: {{local_downloads: {local}, download: {{mem_mb: 500
 
 @pytest.mark.parametrize("local", [True, False])
 def test_downloads_run_on_the_submitting_node_unless_configured(tmp_path, slurm, local):
-    fake_cds = pytest.importorskip("fake_cds")
+    fake_cds = pytest.importorskip("support.fake_cds")
     config = configfile_args("download", tmp_path, DOWNLOAD_COMPUTE.format(local=str(local).lower()))
     from terraflux.sources import era5_land
     from terraflux.workflow.paths import RunPaths
@@ -87,8 +91,25 @@ def test_ddp_processes_started_by_srun_match_one_process(tmp_path, slurm):
         probe.bind(("127.0.0.1", 0))
         env["MASTER_PORT"] = str(probe.getsockname()[1])
     # what a rule with resources tasks=2, mpi="srun" runs inside its job: {resources.mpi} -n {resources.tasks} ...
-    done = run(["srun", "-n", "2", "--overcommit", "--mem", "2000", "-t", "5", sys.executable, str(worker), str(tmp_path / "ddp.pt")],
-               timeout=180, check=False, cwd=tmp_path, env=env)
+    done = run(
+        [
+            "srun",
+            "-n",
+            "2",
+            "--overcommit",
+            "--mem",
+            "2000",
+            "-t",
+            "5",
+            sys.executable,
+            str(worker),
+            str(tmp_path / "ddp.pt"),
+        ],
+        timeout=180,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = torch.load(parts, weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert two["world_size"] == 2 and torch.equal(two["ranks"][0], two["ranks"][1])

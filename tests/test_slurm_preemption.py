@@ -45,7 +45,10 @@ def _wait_for_step(out: Path, step: int, alive, timeout: float = 90) -> int:
 
 
 def _assert_same_result(out: Path, reference: Path) -> None:
-    mine, ref = torch.load(out / "weights.pt", weights_only=True), torch.load(reference / "weights.pt", weights_only=True)
+    mine, ref = (
+        torch.load(out / "weights.pt", weights_only=True),
+        torch.load(reference / "weights.pt", weights_only=True),
+    )
     assert mine.keys() == ref.keys()
     for name in ref:
         assert torch.equal(mine[name], ref[name]), f"weights {name} differ from the uninterrupted run"
@@ -67,7 +70,7 @@ def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, refe
     for n, sig in enumerate(signals):
         proc = subprocess.Popen([sys.executable, str(WORKER), str(tmp_path), "0.15"], stdout=subprocess.PIPE, text=True)
         try:
-            at = _wait_for_step(tmp_path, 5 + 8 * n, lambda: proc.poll() is None)
+            at = _wait_for_step(tmp_path, 5 + 8 * n, lambda proc=proc: proc.poll() is None)
             proc.send_signal(sig)
             assert proc.wait(timeout=30) == -sig
         finally:
@@ -77,7 +80,9 @@ def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, refe
         assert not (tmp_path / "weights.pt").exists() and not (tmp_path / "metrics.json").exists()
         assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".*weights*"))
         assert at <= _step(tmp_path) < STEPS
-    rerun = subprocess.run([sys.executable, str(WORKER), str(tmp_path)], check=True, timeout=120, capture_output=True, text=True)
+    rerun = subprocess.run(
+        [sys.executable, str(WORKER), str(tmp_path)], check=True, timeout=120, capture_output=True, text=True
+    )
     resumed = int(rerun.stdout.split("resumed_from_step=")[1].split()[0])
     assert 5 + 8 * (len(signals) - 1) <= resumed < STEPS, rerun.stdout
     _assert_same_result(tmp_path, reference)
@@ -87,8 +92,21 @@ def test_killed_training_resumes_to_identical_weights_and_metrics(tmp_path, refe
 def test_slurm_job_cancelled_and_resubmitted_resumes_to_identical_result(tmp_path, reference, slurm):
     def submit() -> str:
         cmd = f"{sys.executable} {WORKER} {tmp_path} 0.15"
-        return run(["sbatch", "--parsable", "--requeue", "-c", "1", "--mem", "1000", "-o", str(tmp_path / "slurm-%j.log"),
-                    "--wrap", cmd]).stdout.strip()
+        return run(
+            [
+                "sbatch",
+                "--parsable",
+                "--requeue",
+                "-c",
+                "1",
+                "--mem",
+                "1000",
+                "-o",
+                str(tmp_path / "slurm-%j.log"),
+                "--wrap",
+                cmd,
+            ]
+        ).stdout.strip()
 
     def state(job: str) -> str:
         return run(["squeue", "-h", "--states=all", "-j", job, "-o", "%T"], check=False).stdout.strip()
@@ -130,8 +148,16 @@ TIMING = ("seconds", "resumed_from_step")
 
 
 def _snakemake(workdir: Path, *args: str) -> list[str]:
-    return [str(BIN / "snakemake"), CHECKPOINT, "--snakefile", str(REPO_ROOT / "Snakefile"), "--directory", str(workdir),
-            *args, *tiny_demo.config_args(workdir, LONGER)]
+    return [
+        str(BIN / "snakemake"),
+        CHECKPOINT,
+        "--snakefile",
+        str(REPO_ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+        *tiny_demo.config_args(workdir, LONGER),
+    ]
 
 
 def _run(cmd: list[str], timeout: int = 400) -> subprocess.CompletedProcess:
@@ -189,10 +215,16 @@ def test_training_stage_killed_resumes_to_the_uninterrupted_result(ide_inputs, i
     """The training job's process gets SIGTERM (what Slurm sends at preemption or the time limit) or SIGKILL."""
     workdir = _workdir(ide_inputs, tmp_path)
     cmd = _snakemake(workdir, "--cores", "1")
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         _wait_for_resume(workdir, 10, lambda: proc.poll() is None)
-        job = [p for p in psutil.Process(proc.pid).children(recursive=True) if any(".snakemake/scripts/" in a for a in p.cmdline())]
+        job = [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if any(".snakemake/scripts/" in a for a in p.cmdline())
+        ]
         assert job, "the training job's process was not found"
         for process in job:
             process.send_signal(sig)
@@ -229,11 +261,30 @@ def _wait_for_resume(workdir: Path, step: int, alive, timeout: float = 300) -> i
 def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, ide_reference, tmp_path, slurm):
     """`scancel` of the running training job: the profile's retry resubmits it, and it resumes."""
     workdir = _workdir(ide_inputs, tmp_path)
-    cmd = [str(BIN / "snakemake"), CHECKPOINT, "--profile", "slurm", "--directory", str(workdir), "--slurm-status-command", "squeue",
-           "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5", *tiny_demo.config_args(workdir, LONGER)]
+    cmd = [
+        str(BIN / "snakemake"),
+        CHECKPOINT,
+        "--profile",
+        "slurm",
+        "--directory",
+        str(workdir),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--latency-wait",
+        "5",
+        *tiny_demo.config_args(workdir, LONGER),
+    ]
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
-    proc = subprocess.Popen(["timeout", "-s", "KILL", "400", *cmd], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        ["timeout", "-s", "KILL", "400", *cmd],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         _wait_for_resume(workdir, 10, lambda: proc.poll() is None)
         running = run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"]).stdout.split()

@@ -51,14 +51,33 @@ def test_stop_kills_every_job_process_even_escaped_ones(tmp_path, slurm):
     cluster = slurm
     try:
         # a step of a batch job (as the workflow's jobs run) and a step started directly by srun
-        run(["sbatch", "-n", "2", "--overcommit", "--mem", "500", "-t", "5", "-o", str(tmp_path / "job.log"),
-             "--wrap", f"srun -n 2 {sys.executable} {tmp_path / 'task.py'} {tmp_path}"])
-        client = subprocess.Popen(["srun", "-n", "1", "--mem", "500", "-t", "5", sys.executable, str(tmp_path / "task.py"), str(tmp_path)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run(
+            [
+                "sbatch",
+                "-n",
+                "2",
+                "--overcommit",
+                "--mem",
+                "500",
+                "-t",
+                "5",
+                "-o",
+                str(tmp_path / "job.log"),
+                "--wrap",
+                f"srun -n 2 {sys.executable} {tmp_path / 'task.py'} {tmp_path}",
+            ]
+        )
+        client = subprocess.Popen(
+            ["srun", "-n", "1", "--mem", "500", "-t", "5", sys.executable, str(tmp_path / "task.py"), str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while len(_ports(tmp_path)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(_ports(tmp_path)) == 3, (tmp_path / "job.log").read_text() if (tmp_path / "job.log").exists() else "no job log"
+        assert len(_ports(tmp_path)) == 3, (
+            (tmp_path / "job.log").read_text() if (tmp_path / "job.log").exists() else "no job log"
+        )
         assert not any(_port_free(port) for port in _ports(tmp_path))
         client.kill()  # the test timed out: its srun client is gone, the step is not
         client.wait()

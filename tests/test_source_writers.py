@@ -6,12 +6,6 @@ import re
 import zipfile
 from pathlib import Path
 
-import netCDF4
-import numpy as np
-import pandas as pd
-import pyproj
-import pytest
-
 import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
 from terraflux.sources.cerra import read as cerra_read
@@ -25,6 +19,12 @@ from terraflux.sources.land_cover import read as land_cover_read
 from terraflux.sources.land_cover import write as land_cover_write
 from terraflux.sources.vhp import read as vhp_read
 from terraflux.sources.vhp import write as vhp_write
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
 
 
 def attrs(item) -> dict:
@@ -382,7 +382,7 @@ def test_cerra_grib_has_the_documented_grid_and_parameters(product, tmp_path):
             messages.append({k: eccodes.codes_get(h, k) for k in keys})
             eccodes.codes_release(h)
     assert len(messages) == 2 * len(variables)
-    for message, var in zip(messages, variables * 2):
+    for message, var in zip(messages, variables * 2, strict=True):
         assert message["editionNumber"] == 2 and message["gridType"] == "lambert" and message["shapeOfTheEarth"] == 6
         assert (message["LaDInDegrees"], message["LoVInDegrees"]) == (cerra.LAD, cerra.LOV)
         assert message["Latin1InDegrees"] == message["Latin2InDegrees"] == cerra.LATIN

@@ -5,11 +5,6 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-import netCDF4
-import numpy as np
-import pandas as pd
-import pytest
-
 import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.config import validate
 from terraflux.errors import ConfigError
@@ -26,6 +21,11 @@ from terraflux.synthetic.grids import cerra_grid, vhp_grid
 from terraflux.synthetic.land import GROUP_OF_CLASS, PFTS
 from terraflux.synthetic.weather import Points, Weather
 from terraflux.synthetic.world import World, WorldSpec
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
 
 SMALL = {
     "region": {"north": 47.5, "west": 8.0, "south": 46.5, "east": 9.0},
@@ -200,10 +200,10 @@ def test_truth_fluxes_are_plausible_and_sites_sit_in_their_cells(world):
 
 
 def test_cerra_grib_has_cerras_lambert_grid_and_the_same_weather(world, config, tmp_path):
+    from terraflux.synthetic.cerra import write_analysis
+
     import cfgrib
     import eccodes
-
-    from terraflux.synthetic.cerra import write_analysis
 
     write_analysis(
         tmp_path / "a.grib", world, 2016, 1, cerra.variables(["2m_temperature", "surface_pressure"], "x"), [0, 12]
@@ -330,7 +330,7 @@ def test_cerra_truth_carries_the_anomalies_of_the_variables_each_cerra_field_is_
     ds = truth.extremes_cerra_dataset(world, variables)
     grid = cerra_grid(world.spec.region)
     assert ds["driver"].dims == ("variable", "time", "y", "x") and ds.sizes["y"] == grid.ny and ds.sizes["x"] == grid.nx
-    assert dict(zip(ds["variable"].values, ds["coupled"].values)) == {
+    assert dict(zip(ds["variable"].values, ds["coupled"].values, strict=True)) == {
         "t2m": True,
         "r2": True,
         "vsw": True,

@@ -1,5 +1,9 @@
 """The synthetic raw layer built by Snakemake in a temporary working directory (reduced config)."""
 
+from terraflux.outputs import provenance_of
+from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
+from terraflux.workflow.paths import RunPaths
+
 import netCDF4
 import numpy as np
 import pandas as pd
@@ -8,10 +12,6 @@ import xarray as xr
 
 from support.configs import configfile_args
 from support.workflow import snakemake
-
-from terraflux.outputs import provenance_of
-from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
-from terraflux.workflow.paths import RunPaths
 
 CONFIG = configfile_args("synthetic_small")
 

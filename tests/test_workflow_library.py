@@ -4,11 +4,11 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from terraflux.workflow.atomic import atomic_output, temporary_sibling
 from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.provenance import record, sha256_path
+
+import pytest
 
 
 def test_atomic_output_publishes_a_file_on_success(tmp_path):
@@ -87,7 +87,9 @@ def test_user_error_prints_one_line_and_logs_the_traceback(tmp_path):
     done, log = _run_script(tmp_path, 'raise DataError("file x.nc is truncated: download it again")\n')
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines == [f"terraflux [terraflux]: file x.nc is truncated: download it again (full traceback in {tmp_path / 'job.log'})"]
+    assert lines == [
+        f"terraflux [terraflux]: file x.nc is truncated: download it again (full traceback in {tmp_path / 'job.log'})"
+    ]
     assert "starting" in log and "Traceback" in log and "DataError" in log
 
 

@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from terraflux.errors import ConfigError
+
 import jsonschema
 import yaml
-
-from terraflux.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
@@ -228,7 +228,9 @@ def _row(name: str, leaf: dict) -> str:
     text = leaf.get("description", "")
     if "enum" in leaf:
         text += " One of: " + ", ".join(f"`{v}`" for v in leaf["enum"]) + "."
-    bounds = [f"{w} {leaf[k]}" for k, w in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">")) if k in leaf]
+    bounds = [
+        f"{w} {leaf[k]}" for k, w in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">")) if k in leaf
+    ]
     if bounds:
         text += " Range: " + ", ".join(bounds) + "."
     return f"| `{name}` | {kind} | `{default}` | {text.strip()} |".replace("``", "")

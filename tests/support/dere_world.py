@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import terraflux  # noqa: F401
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
+
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-import terraflux  # noqa: F401
-from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
 NETWORKS = ("FLUXNET2015", "ICOS")
 IGBP = ("DBF", "ENF", "GRA")
@@ -42,8 +42,10 @@ def make_drivers(ny: int, nx: int, years: tuple[int, ...], seed: int = 0) -> xr.
         "stl1": t2m + 1.0,
         "vpd": np.maximum(es - ea, 0),
     }
-    ds = xr.Dataset({k: (("time", "latitude", "longitude"), v.astype(np.float32), {"units": "-"}) for k, v in data.items()},
-                    coords={"time": time, "latitude": lat, "longitude": lon})
+    ds = xr.Dataset(
+        {k: (("time", "latitude", "longitude"), v.astype(np.float32), {"units": "-"}) for k, v in data.items()},
+        coords={"time": time, "latitude": lat, "longitude": lon},
+    )
     land = np.ones((ny, nx), bool)
     land[0, 0] = False
     ds["land_mask"] = (("latitude", "longitude"), land)
@@ -58,12 +60,17 @@ def make_pft(ny: int, nx: int, years: tuple[int, ...], seed: int = 1) -> xr.Data
     base = rng.dirichlet([0.5, 0.5, 0.5, 0.3], size=(ny, nx))  # sparse: many nearly pure cells
     frac = np.stack([base + rng.normal(0, 0.01, base.shape) for _ in years]).clip(0)
     frac /= frac.sum(-1, keepdims=True)
-    da = xr.DataArray(frac.transpose(0, 3, 1, 2).astype(np.float32), dims=("year", "pft", "latitude", "longitude"),
-                      coords={"year": list(years), "pft": ["BL", "NL", "GS", "other"]})
+    da = xr.DataArray(
+        frac.transpose(0, 3, 1, 2).astype(np.float32),
+        dims=("year", "pft", "latitude", "longitude"),
+        coords={"year": list(years), "pft": ["BL", "NL", "GS", "other"]},
+    )
     return xr.Dataset({"fraction": da})
 
 
-def make_prepared(root: Path, ny: int = 6, nx: int = 8, years: tuple[int, ...] = (2016, 2017, 2018), n_sites: int = 14, seed: int = 0) -> dict[str, Path]:
+def make_prepared(
+    root: Path, ny: int = 6, nx: int = 8, years: tuple[int, ...] = (2016, 2017, 2018), n_sites: int = 14, seed: int = 0
+) -> dict[str, Path]:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     drivers = make_drivers(ny, nx, years, seed)
@@ -76,7 +83,9 @@ def make_prepared(root: Path, ny: int = 6, nx: int = 8, years: tuple[int, ...] =
     values["eps_max"] = values["eps_max"] * 1.3
     values["rh_ref"] = values["rh_ref"] * 0.8
     truth = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 80, 150]), replace(params, values=values))
-    mixed = (truth[["GPP", "RECO", "NEE"]] * truth["pft_fraction"].sel(year=truth["time"].dt.year).drop_vars("year")).sum("pft_group")
+    mixed = (
+        truth[["GPP", "RECO", "NEE"]] * truth["pft_fraction"].sel(year=truth["time"].dt.year).drop_vars("year")
+    ).sum("pft_group")
     mixed = (mixed * truth["age_weight"]).sum("age_class")
     rng = np.random.default_rng(seed + 2)
     land = np.argwhere(drivers["land_mask"].values)
@@ -84,9 +93,20 @@ def make_prepared(root: Path, ny: int = 6, nx: int = 8, years: tuple[int, ...] =
     sites, rows = [], []
     for k, (iy, ix) in enumerate(picks):
         site = f"S{k:02d}"
-        sites.append({"site_id": site, "latitude": float(drivers.latitude[iy]), "longitude": float(drivers.longitude[ix]), "elevation": 500.0,
-                      "igbp": IGBP[k % 3], "network": NETWORKS[k % 2], "cell_latitude": float(drivers.latitude[iy]),
-                      "cell_longitude": float(drivers.longitude[ix]), "cell_iy": int(iy), "cell_ix": int(ix)})
+        sites.append(
+            {
+                "site_id": site,
+                "latitude": float(drivers.latitude[iy]),
+                "longitude": float(drivers.longitude[ix]),
+                "elevation": 500.0,
+                "igbp": IGBP[k % 3],
+                "network": NETWORKS[k % 2],
+                "cell_latitude": float(drivers.latitude[iy]),
+                "cell_longitude": float(drivers.longitude[ix]),
+                "cell_iy": int(iy),
+                "cell_ix": int(ix),
+            }
+        )
         series = mixed.isel(latitude=iy, longitude=ix)
         observed = rng.random(series.sizes["time"]) > 0.3
         for t, when in enumerate(series["time"].values):
@@ -96,4 +116,9 @@ def make_prepared(root: Path, ny: int = 6, nx: int = 8, years: tuple[int, ...] =
             rows.append(row)
     pd.DataFrame(sites).to_parquet(root / "sites.parquet")
     pd.DataFrame(rows).to_parquet(root / "insitu_monthly.parquet")
-    return {"drivers": root / "era5_land_monthly.zarr", "pft": root / "pft.zarr", "sites": root / "sites.parquet", "insitu": root / "insitu_monthly.parquet"}
+    return {
+        "drivers": root / "era5_land_monthly.zarr",
+        "pft": root / "pft.zarr",
+        "sites": root / "sites.parquet",
+        "insitu": root / "insitu_monthly.parquet",
+    }

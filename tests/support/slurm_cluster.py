@@ -56,9 +56,7 @@ BINARIES = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr
 
 def run(cmd: list[str], timeout: int = 60, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run ``cmd`` under ``timeout -s KILL`` (a hung Slurm client can never hang the test run)."""
-    done = subprocess.run(
-        ["timeout", "-s", "KILL", str(timeout), *cmd], capture_output=True, text=True, **kwargs
-    )
+    done = subprocess.run(["timeout", "-s", "KILL", str(timeout), *cmd], capture_output=True, text=True, **kwargs)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done
@@ -236,8 +234,8 @@ SlurmUser=root
 AuthType=auth/munge
 StateSaveLocation={s}/ctld
 SlurmdSpoolDir={s}/d
-SlurmctldPidFile={self.pidfile('slurmctld')}
-SlurmdPidFile={self.pidfile('slurmd')}
+SlurmctldPidFile={self.pidfile("slurmctld")}
+SlurmdPidFile={self.pidfile("slurmd")}
 SlurmctldLogFile={s}/log/slurmctld.log
 SlurmdLogFile={s}/log/slurmd.log
 ProctrackType=proctrack/linuxproc
@@ -314,7 +312,6 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         kill_cluster_processes(self.state)
         mark_down()
 
-
     def finished_jobs(self) -> list[dict[str, str]]:
         """Every finished job from the job-completion log: JobId, Name, JobState, ExitCode, Tres, WorkDir..."""
         if not self.jobcomp.exists():
@@ -334,9 +331,12 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 # What `snakemake --profile slurm` in a test adds to the profile users get: a site without accounting
 # (`squeue` for the job status) and short polling and latency values.
 TEST_FLAGS = [
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "1",
-    "--latency-wait", "5",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--latency-wait",
+    "5",
     "--slurm-keep-successful-logs",
 ]
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_([A-Za-z0-9_]+)/")

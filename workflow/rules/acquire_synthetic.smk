@@ -13,7 +13,7 @@ SYN_MONTHS = [f"{m:02d}" for m in range(1, 13)]
 SYN_WEEKS = [f"{w:03d}" for w in range(1, vhp.WEEKS + 1)]
 SYN_SATELLITE = config["synthetic"]["vhp_satellite"]
 SYN_WORLD = resources_path("synthetic/world.zarr")
-SYN_CODE = library("synthetic")
+SYN_CODE = code_stamp("synthetic")
 
 try:  # fail within seconds, before any job, on settings the synthetic world cannot honour
     _check_synthetic(config)

@@ -40,7 +40,7 @@ def repo_file(path):
     return str(REPO / path)
 
 
-def library(*packages):
+def code_stamp(*packages):
     """The library packages (and core modules) that a script imports, as one input file.
 
     Declared as an input, so that editing e.g. the DERE model reruns DERE training, while editing

@@ -57,7 +57,7 @@ rule evaluate_dere:
         ],
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
-        code=library("evaluate", "metrics"),
+        code=code_stamp("evaluate", "metrics"),
     output:
         table=report(
             results("evaluate/dere_skill.csv"),
@@ -98,7 +98,7 @@ rule evaluate_maps:
         predictions=results("dere/{model}/predictions.zarr"),
         process_model=resources_path("process_model.zarr"),
         land=resources_path("prepared/era5_land_monthly.zarr"),
-        code=library("evaluate"),
+        code=code_stamp("evaluate"),
     output:
         figure=report(
             results("evaluate/maps/{model}.png"),
@@ -128,7 +128,7 @@ rule evaluate_spatial:
         unpack(lambda wildcards: TRUTH_FLUXES),
         predictions=results("dere/{model}/predictions.zarr"),
         process_model=resources_path("process_model.zarr"),
-        code=library("evaluate"),
+        code=code_stamp("evaluate"),
     output:
         figure=report(
             results("evaluate/spatial/{model}.png"),
@@ -160,7 +160,7 @@ rule evaluate_label_expansion:
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         process_model=resources_path("process_model.zarr"),
-        code=library("evaluate", "metrics", "train"),
+        code=code_stamp("evaluate", "metrics", "train"),
     output:
         table=report(
             results("evaluate/label_expansion.csv"),
@@ -204,7 +204,7 @@ rule evaluate_label_expansion_skill:
         predictions=[results(f"dere/{m}/predictions.parquet") for m in LABEL_SET_MODELS],
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
-        code=library("evaluate", "metrics"),
+        code=code_stamp("evaluate", "metrics"),
     output:
         table=report(
             results("evaluate/label_expansion_skill.csv"),
@@ -241,7 +241,7 @@ rule evaluate_ide:
             else {}
         ),
         metrics=[results(f"ide/{name}/metrics.json") for name in IDE_MODELS],
-        code=library("evaluate"),
+        code=code_stamp("evaluate"),
     output:
         table=report(
             results("evaluate/ide_scores.csv"),
@@ -282,7 +282,7 @@ rule evaluate_ide_maps:
         dataset=lambda wc: resources_path(
             f"ide/{wc.model.rsplit('_', 1)[0]}/dataset.zarr"
         ),
-        code=library("evaluate"),
+        code=code_stamp("evaluate"),
     output:
         figure=report(
             results("evaluate/ide_maps/{model}.png"),

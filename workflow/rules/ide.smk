@@ -48,7 +48,7 @@ IDE_TRUTH = {
 rule ide_benchmark:
     """Synthetic benchmark with ground-truth drivers (seeded, streaming, float32)."""
     input:
-        code=library("ide/benchmark", "train/seeding"),
+        code=code_stamp("ide/benchmark", "train/seeding"),
     output:
         store=directory(IDE_BENCHMARK),
     log:
@@ -77,7 +77,7 @@ rule ide_dataset:
                 else IDE_REAL_STORES[wc.dataset]
             )
         ),
-        code=library("ide/dataset", "train/reads"),
+        code=code_stamp("ide/dataset", "train/reads"),
     output:
         store=directory(resources_path("ide/{dataset}/dataset.zarr")),
     log:
@@ -104,7 +104,7 @@ rule ide_train:
     """Train one model per (dataset, backbone) with the shared engine (GPU job; resumes when re-run)."""
     input:
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
-        code=library("ide", "metrics", "train"),
+        code=code_stamp("ide", "metrics", "train"),
     output:
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         summary=results("ide/{dataset}_{backbone}/training.json"),
@@ -140,7 +140,7 @@ rule ide_test:
         ),
         checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
-        code=library("ide", "metrics", "train"),
+        code=code_stamp("ide", "metrics", "train"),
     output:
         predictions=directory(results("ide/{dataset}_{backbone}/predictions.zarr")),
         metrics=results("ide/{dataset}_{backbone}/metrics.json"),
@@ -178,7 +178,7 @@ rule ide_baselines:
         models=expand(
             results("ide/benchmark_{backbone}/metrics.json"), backbone=IDE_BACKBONES
         ),
-        code=library("ide", "metrics", "train"),
+        code=code_stamp("ide", "metrics", "train"),
     output:
         csv=report(
             results("ide/benchmark_table.csv"),

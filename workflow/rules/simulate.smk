@@ -10,7 +10,7 @@ SIMULATE_INPUTS = {
     "pft": PREPARED["pft.zarr"],
     "parameters": SIMULATE["parameters_file"]
     or repo_file("src/terraflux/data/process_model_parameters.yaml"),
-    "code": library("simulate"),
+    "code": code_stamp("simulate"),
 }
 if SIMULATE["external_file"]:
     SIMULATE_INPUTS["external"] = SIMULATE["external_file"]

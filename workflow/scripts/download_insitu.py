@@ -14,8 +14,8 @@ Output:  data     insitu/carbonsense/ (CarbonSense v1 site folders) or insitu/fl
 """
 
 from terraflux.errors import ConfigError
-from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.insitu import download_carbonsense, link_local
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 

@@ -9,8 +9,8 @@ Output:  data     the NetCDF file as served (14 PFT variables, uint8 percent, 1/
          sha256   <data>.sha256
 """
 
-from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.https import download
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 

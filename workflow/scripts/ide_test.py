@@ -13,7 +13,6 @@ Outputs: results/{run}/ide/{dataset}_{backbone}/
   test.png: predicted and true drivers and extremes at the test week with the most extremes
 """
 
-
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux import outputs
 from terraflux.ide.dataset import truth_drivers

@@ -10,7 +10,6 @@ script as N data-parallel srun tasks that train together; rank 0 writes the outp
 logs to ``<log>.rank<N>``.
 """
 
-
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux import outputs
 from terraflux.config import config_hash

@@ -4,12 +4,12 @@
 Inputs: ``analysis`` and (optional) ``forecast``, one GRIB2 file per month of the period, with ``params.months``
 the [year, month] of each. Output ``cerra_weekly.zarr``:
 
-| variable | dims | units |
-|---|---|---|
-| {v}_mean, {v}_std (t2m, r2, sp, tcc, al, vsw, tp, ...) | (time, y, x) | file units; accumulations per day (tp kg m-2 d-1) |
-| {v}_mean_clim, {v}_std_clim | (week_of_year, y, x) | as above |
-| latitude, longitude | (y, x) | degrees; x, y in metres (Lambert conformal) or the target CRS's units; CRS in spatial_ref |
-| land_mask | (y, x) | points with data |
+- ``{v}_mean``, ``{v}_std`` (t2m, r2, sp, tcc, al, vsw, tp, ...) (time, y, x): file units; accumulations per
+  day (tp kg m-2 d-1);
+- ``{v}_mean_clim``, ``{v}_std_clim`` (week_of_year, y, x): as above;
+- ``latitude``, ``longitude`` (y, x): degrees; x, y in metres (Lambert conformal) or the target CRS's units;
+  the CRS in ``spatial_ref``;
+- ``land_mask`` (y, x): points with data.
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
@@ -23,7 +23,9 @@ log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
 months = [tuple(month) for month in sm.params.months]
 files = {month: [path] for month, path in zip(months, sm.input.analysis, strict=True)}
-for month, path in zip(months, sm.input.forecast):
+# forecast files (precipitation) only when sources.cerra.forecast_variables is not empty
+forecast = list(sm.input.forecast)
+for month, path in zip(months[: len(forecast)], forecast, strict=True):
     files[month].append(path)
 prepare_cerra(
     files,

@@ -4,11 +4,12 @@ Inputs: ``files`` (one per month of the period: hourly NetCDF/zip/GRIB, or daily
 ``params.months`` the [year, month] of each.
 Outputs (zarr, see docs/data-layout.md):
 
-| store | variables | dims | units |
-|---|---|---|---|
-| era5_land_daily.zarr | t2m, d2m, skt, stl1 (K), tp, e (m d-1), ssrd (J m-2 d-1), sp (Pa), swvl1 (m3 m-3), fal (1), vpd (hPa), land_mask | (time, latitude, longitude) | as listed |
-| era5_land_weekly.zarr | {v}_mean, {v}_std; {v}_mean_clim, {v}_std_clim | (time, ...); (week_of_year, ...) | daily units |
-| era5_land_monthly.zarr | same names as daily, block means on the model grid; land_mask | (time, latitude, longitude) | daily units |
+- ``era5_land_daily.zarr`` (time, latitude, longitude): t2m, d2m, skt, stl1 (K), tp, e (m d-1),
+  ssrd (J m-2 d-1), sp (Pa), swvl1 (m3 m-3), fal (1), vpd (hPa), land_mask;
+- ``era5_land_weekly.zarr``: ``{v}_mean``, ``{v}_std`` (time, ...) and ``{v}_mean_clim``, ``{v}_std_clim``
+  (week_of_year, ...), daily units;
+- ``era5_land_monthly.zarr`` (time, latitude, longitude): the daily names as block means on the model grid,
+  land_mask; daily units.
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)

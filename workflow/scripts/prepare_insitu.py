@@ -1,20 +1,20 @@
 """In-situ carbon-flux sites -> site table and daily / monthly flux tables (rule prepare_insitu).
 
 Inputs: ``sites`` (CarbonSense v1 folder or FLUXNET2015 FULLSET files with sites.csv), ``monthly`` (the
-model grid). Outputs (parquet, provenance in the key-value metadata under ``terraflux``):
+model grid). Outputs (parquet, provenance in the key-value metadata under ``provenance``):
 
-| table | columns | units |
-|---|---|---|
-| sites.parquet | site_id, latitude, longitude, elevation, igbp, network, cell_latitude, cell_longitude, cell_iy, cell_ix | degrees, m |
-| insitu_daily.parquet, insitu_monthly.parquet | site_id, time, GPP, RECO, NEE, coverage | gC m-2 d-1; coverage 0..1 |
+- ``sites.parquet``: site_id, latitude, longitude (degrees), elevation (m), igbp, network, cell_latitude,
+  cell_longitude, cell_iy, cell_ix;
+- ``insitu_daily.parquet``, ``insitu_monthly.parquet``: site_id, time, GPP, RECO, NEE (gC m-2 d-1),
+  coverage (0..1).
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
-import xarray as xr
-
 from terraflux.prepare.insitu import prepare_insitu
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
+
+import xarray as xr
 
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821

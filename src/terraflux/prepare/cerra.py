@@ -16,23 +16,23 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+
+from terraflux.errors import DataError
+from terraflux.prepare import stores, weekly
+from terraflux.prepare.era5_land import daily_moments, weekly_moments
+from terraflux.prepare.moments import Moments
+from terraflux.prepare.parallel import ordered_map
+from terraflux.prepare.regrid import Target, reproject_weekly
+from terraflux.sources.cerra.read import open_cerra, read_values
+from terraflux.workflow.atomic import atomic_output
 
 import numpy as np
 import pandas as pd
 import pyproj
-
-from terraflux.errors import DataError
-from terraflux.prepare import stores, weekly
-from terraflux.prepare.regrid import Target, reproject_weekly
-from terraflux.prepare.era5_land import daily_moments, weekly_moments
-from terraflux.prepare.moments import Moments
-from terraflux.prepare.parallel import ordered_map
-from terraflux.sources.cerra.read import open_cerra, read_values
-from terraflux.workflow.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ def _window(ds, crop):
         return ds
     x0, x1, y0, y1 = crop
     if x1 > ds.sizes["x"] or y1 > ds.sizes["y"] or x0 >= x1 or y0 >= y1:
-        raise DataError(f"config `prepare.cerra.crop` {list(crop)} does not fit the grid of {ds.attrs.get('source_file')} ({ds.sizes['x']} x {ds.sizes['y']})")
+        raise DataError(
+            f"config `prepare.cerra.crop` {list(crop)} does not fit the grid of {ds.attrs.get('source_file')} "
+            f"({ds.sizes['x']} x {ds.sizes['y']})"
+        )
     return ds.isel(x=slice(x0, x1), y=slice(y0, y1))
 
 
@@ -66,7 +69,9 @@ def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_y
             stack.callback(ds.close)
             times = ds["time"].values.astype("datetime64[ns]")
             if ((times < start) | (times >= end)).any():
-                raise DataError(f"{path}: holds times outside {task.year}-{task.month:02d}; delete it and rerun its download")
+                raise DataError(
+                    f"{path}: holds times outside {task.year}-{task.month:02d}; delete it and rerun its download"
+                )
             if len(np.unique(times)) != len(times):
                 raise DataError(f"{path}: duplicated times; delete it and rerun its download")
             scale = 24.0 / ds.attrs["step_hours"] if "step_hours" in ds.attrs else 1.0
@@ -82,7 +87,10 @@ def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_y
                 found.add(name)
     missing = [v for v in variables if v not in found]
     if missing:
-        raise DataError(f"{', '.join(task.paths)}: variable(s) {missing} missing (found {sorted(found)}); rerun the download of this month")
+        raise DataError(
+            f"{', '.join(task.paths)}: variable(s) {missing} missing (found {sorted(found)}); "
+            "rerun the download of this month"
+        )
     return task, parts, valid
 
 
@@ -116,7 +124,10 @@ def prepare_cerra(
         scale_units = "d-1" if "step_hours" in ds.attrs else ""
         for name in ds.data_vars:
             units = ds[name].attrs.get("units", "")
-            attrs[name] = {"long_name": ds[name].attrs.get("long_name", name), "units": f"{units} {scale_units}".strip()}
+            attrs[name] = {
+                "long_name": ds[name].attrs.get("long_name", name),
+                "units": f"{units} {scale_units}".strip(),
+            }
     crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
     names = list(variables) if variables else sorted(attrs)
     space = {
@@ -148,7 +159,9 @@ def prepare_cerra(
         )
         writer = weekly.WeeklyWriter(group, names, start_year, end_year)
         valid = None
-        for task, parts, month_valid in ordered_map(reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year):
+        for task, parts, month_valid in ordered_map(
+            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year
+        ):
             valid = month_valid if valid is None else valid & month_valid
             last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
             writer.add(parts, last)

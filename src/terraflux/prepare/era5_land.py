@@ -31,13 +31,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
-
-import numpy as np
-import pandas as pd
 
 from terraflux.errors import DataError
 from terraflux.outputs import jsonable
@@ -48,6 +45,9 @@ from terraflux.sources.era5_land import ACCUMULATED, short_name
 from terraflux.sources.era5_land import read as reader
 from terraflux.sources.formats.netcdf import small_chunk_cache
 from terraflux.workflow.atomic import atomic_output
+
+import numpy as np
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def daily_moments(values: np.ndarray, day_of: np.ndarray) -> tuple[np.ndarray, M
         n = np.where(np.isfinite(mean), steps, 0)
         return unique, Moments(n, mean.astype(np.float64), m2.astype(np.float64))
     ends = np.r_[starts[1:], len(day_of)]
-    parts = [Moments.of(values[a:b], axis=0) for a, b in zip(starts, ends)]
+    parts = [Moments.of(values[a:b], axis=0) for a, b in zip(starts, ends, strict=True)]
     return unique, Moments(*(np.stack([getattr(p, k) for p in parts]) for k in ("n", "mean", "m2")))
 
 
@@ -179,7 +179,7 @@ def weekly_moments(days: np.ndarray, daily: Moments, start_year: int, scale: flo
     keys = weeks.week_index(days, start_year)
     out = {}
     unique, starts = _segments(keys)
-    for key, a, b in zip(unique, starts, np.r_[starts[1:], len(keys)]):
+    for key, a, b in zip(unique, starts, np.r_[starts[1:], len(keys)], strict=True):
         n, mean, m2 = daily.n[a:b], np.nan_to_num(daily.mean[a:b]), daily.m2[a:b]
         total = n.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -213,7 +213,9 @@ def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source:
         expected = pd.date_range(start, end, freq="D", inclusive="left")
         missing = expected.difference(pd.DatetimeIndex(times))
         if len(missing):
-            raise DataError(f"{source}: {len(missing)} days of {task.year}-{task.month:02d} are missing; rerun its download")
+            raise DataError(
+                f"{source}: {len(missing)} days of {task.year}-{task.month:02d} are missing; rerun its download"
+            )
 
 
 def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
@@ -281,7 +283,9 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
                 if nxt is not None:
                     np.subtract(nxt[name].values[0], values[-1], out=inc[-1])
                 ones = np.flatnonzero(hour == 1)
-                inc[ones] = values[first + ones]  # 01 UTC records all lie in this file (the next file adds a 00 UTC one)
+                inc[ones] = values[
+                    first + ones
+                ]  # 01 UTC records all lie in this file (the next file adds a 00 UTC one)
                 inc[~usable] = np.nan
                 day_of = (t - HOUR).astype("datetime64[D]")
                 if nxt is None and (day_of == day_of[-1]).sum() == 23:
@@ -320,7 +324,9 @@ class _quiet:
         return self._ctx.__exit__(*exc)
 
 
-def month_tasks(files: Mapping[tuple[int, int], Sequence[str]], start_year: int, end_year: int, product: str) -> list[MonthTask]:
+def month_tasks(
+    files: Mapping[tuple[int, int], Sequence[str]], start_year: int, end_year: int, product: str
+) -> list[MonthTask]:
     """One task per month of the period; a missing month is a DataError naming it."""
     tasks = []
     months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
@@ -348,7 +354,9 @@ def _grid_of(task: MonthTask, settings: Settings) -> tuple[np.ndarray, np.ndarra
 
 
 def _cf_attrs(name: str, source_attrs: Mapping, units: str) -> dict:
-    attrs = {k: v for k, v in source_attrs.items() if k in ("long_name", "standard_name", "GRIB_paramId", "GRIB_shortName")}
+    attrs = {
+        k: v for k, v in source_attrs.items() if k in ("long_name", "standard_name", "GRIB_paramId", "GRIB_shortName")
+    }
     if attrs.get("standard_name") == "unknown":
         attrs.pop("standard_name")
     if name == "vpd":
@@ -385,7 +393,9 @@ def prepare_era5_land(
     start_year, end_year = int(period["start_year"]), int(period["end_year"])
     train = sorted(int(y) for y in period["train_years"])
     if not any(start_year <= y <= end_year for y in train):
-        raise DataError(f"config `period.train_years` {train} has no year in {start_year}..{end_year}: statistics need one")
+        raise DataError(
+            f"config `period.train_years` {train} has no year in {start_year}..{end_year}: statistics need one"
+        )
     tasks = month_tasks(files, start_year, end_year, product)
     lat, lon, source_attrs = _grid_of(tasks[0], settings)
     names = short + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
@@ -402,7 +412,11 @@ def prepare_era5_land(
         "latitude": (("latitude",), cell_lat, {"units": "degrees_north", "standard_name": "latitude"}),
         "longitude": (("longitude",), cell_lon, {"units": "degrees_east", "standard_name": "longitude"}),
     }
-    common = {"source": f"ERA5-Land {product} (Copernicus Climate Change Service)", "region": dict(region), "product": product}
+    common = {
+        "source": f"ERA5-Land {product} (Copernicus Climate Change Service)",
+        "region": dict(region),
+        "product": product,
+    }
     summary = {"era5t_hours": 0, "era5t_replaced_hours": 0, "extrapolated_last_day": {}, "era5t_months": []}
 
     with ExitStack() as stack:
@@ -415,12 +429,16 @@ def prepare_era5_land(
             {"time": (("time",), days.values, {"standard_name": "time"}), **space},
             {
                 **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
-                "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "land (ERA5-Land has data)"}, bool),
+                "land_mask": stores.variable(
+                    ("latitude", "longitude"), {"long_name": "land (ERA5-Land has data)"}, bool
+                ),
             },
             CHUNKS["daily"],
             common,
         )
-        weekly_vars = weekly.variables({n: _cf_attrs(n, source_attrs.get(n, {}), units0[n]) for n in names}, ("latitude", "longitude"))
+        weekly_vars = weekly.variables(
+            {n: _cf_attrs(n, source_attrs.get(n, {}), units0[n]) for n in names}, ("latitude", "longitude")
+        )
         weekly_vars["land_mask"] = stores.variable(("latitude", "longitude"), {"long_name": "land"}, bool)
         wgroup = stores.create(
             wpath,
@@ -434,7 +452,9 @@ def prepare_era5_land(
             {"time": (("time",), months.values, {"standard_name": "time"}), **cells},
             {
                 **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
-                "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "cell holds ERA5-Land land"}, bool),
+                "land_mask": stores.variable(
+                    ("latitude", "longitude"), {"long_name": "cell holds ERA5-Land land"}, bool
+                ),
             },
             {"time": len(months), **CHUNKS["monthly"]},
             {**common, "model_grid_factor": settings.factor},

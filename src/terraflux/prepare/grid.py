@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from terraflux.errors import DataError
+
 import numpy as np
 import xarray as xr
-
-from terraflux.errors import DataError
 
 
 def crop(ds: xr.Dataset, region: dict, source: str) -> xr.Dataset:

@@ -16,22 +16,33 @@ matched to the nearest model-grid cell (``cell_iy``, ``cell_ix`` into the monthl
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from terraflux.errors import DataError
 from terraflux.outputs import write_parquet
 from terraflux.sources.insitu import read as insitu
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
 log = logging.getLogger(__name__)
 
 UMOL_TO_GC_PER_DAY = 12.011 * 86400 / 1e6  # 1.0368 gC m-2 d-1 per umol CO2 m-2 s-1
 FLUXES = ("GPP", "RECO", "NEE")
-SITE_COLUMNS = ["site_id", "latitude", "longitude", "elevation", "igbp", "network", "cell_latitude", "cell_longitude", "cell_iy", "cell_ix"]
+SITE_COLUMNS = [
+    "site_id",
+    "latitude",
+    "longitude",
+    "elevation",
+    "igbp",
+    "network",
+    "cell_latitude",
+    "cell_longitude",
+    "cell_iy",
+    "cell_ix",
+]
 
 
 def daily_from_subdaily(frame: pd.DataFrame, records_per_day: int, min_coverage: float) -> pd.DataFrame:
@@ -52,7 +63,11 @@ def monthly_from_daily(daily: pd.DataFrame, min_coverage: float) -> pd.DataFrame
     """Daily frame -> monthly mean of kept days; coverage = mean daily coverage over all days of the month."""
     if daily.empty:
         return daily.copy()
-    days = pd.date_range(daily["time"].min().to_period("M").to_timestamp(), daily["time"].max().to_period("M").to_timestamp("D", "end").floor("D"), freq="D")
+    days = pd.date_range(
+        daily["time"].min().to_period("M").to_timestamp(),
+        daily["time"].max().to_period("M").to_timestamp("D", "end").floor("D"),
+        freq="D",
+    )
     full = daily.set_index("time").reindex(days)
     full["coverage"] = full["coverage"].fillna(0.0)
     grouped = full.groupby(full.index.to_period("M"))
@@ -123,10 +138,16 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
                 "add its coordinates"
             )
         info = info.iloc[0]
-        rows.append({
-            "site_id": site, "latitude": float(info["LOCATION_LAT"]), "longitude": float(info["LOCATION_LON"]),
-            "elevation": float(info.get("LOCATION_ELEV", np.nan)), "igbp": str(info.get("IGBP", "")), "network": "FLUXNET2015",
-        })
+        rows.append(
+            {
+                "site_id": site,
+                "latitude": float(info["LOCATION_LAT"]),
+                "longitude": float(info["LOCATION_LON"]),
+                "elevation": float(info.get("LOCATION_ELEV", np.nan)),
+                "igbp": str(info.get("IGBP", "")),
+                "network": "FLUXNET2015",
+            }
+        )
         day = None
         if "DD" in by_res:
             day = from_aggregated(insitu.read_fluxnet(by_res["DD"], partitioning), min_coverage)
@@ -141,7 +162,9 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
         elif day is not None:
             month = monthly_from_daily(day, min_coverage)
         else:
-            raise DataError(f"{root}: site {site} has no HH, DD or MM file; the yearly file alone cannot give monthly fluxes")
+            raise DataError(
+                f"{root}: site {site} has no HH, DD or MM file; the yearly file alone cannot give monthly fluxes"
+            )
         monthly.append(month.assign(site_id=site))
     return rows, daily, monthly
 

@@ -20,7 +20,7 @@ class Moments:
     m2: np.ndarray
 
     @classmethod
-    def of(cls, values: np.ndarray, axis: int | tuple[int, ...] = 0) -> "Moments":
+    def of(cls, values: np.ndarray, axis: int | tuple[int, ...] = 0) -> Moments:
         """Moments of the finite ``values`` along ``axis``."""
         values = np.asarray(values, dtype=np.float64)
         finite = np.isfinite(values)
@@ -31,7 +31,7 @@ class Moments:
         dev = np.where(finite, values - np.expand_dims(np.nan_to_num(mean), axis), 0.0)
         return cls(n.astype(np.int64), mean, (dev * dev).sum(axis=axis))
 
-    def combine(self, other: "Moments") -> "Moments":
+    def combine(self, other: Moments) -> Moments:
         """Moments of the union of both samples."""
         n = self.n + other.n
         a = np.nan_to_num(self.mean)

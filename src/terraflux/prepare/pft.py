@@ -15,11 +15,8 @@ map size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import numpy as np
-import pandas as pd
 
 from terraflux.data import DATA_DIR
 from terraflux.errors import DataError
@@ -27,6 +24,9 @@ from terraflux.prepare import stores
 from terraflux.sources import land_cover
 from terraflux.sources.land_cover import read as land_cover_read
 from terraflux.workflow.atomic import atomic_output
+
+import numpy as np
+import pandas as pd
 
 GROUPS = ("BL", "NL", "GS", "other")
 PFT14 = land_cover.PFT_VARIABLES
@@ -41,7 +41,7 @@ def crosswalk() -> pd.DataFrame:
 def groups() -> dict[str, str]:
     """PFT -> group (BL, NL, GS, other, water)."""
     table = pd.read_csv(DATA_DIR / "pft_groups.csv", comment="#")
-    return dict(zip(table["pft"], table["group"]))
+    return dict(zip(table["pft"], table["group"], strict=True))
 
 
 def lookup() -> np.ndarray:
@@ -63,7 +63,9 @@ def cell_index(coords: np.ndarray, centres: np.ndarray, size: float) -> np.ndarr
     return index
 
 
-def shares(percent_per_pixel, lat: np.ndarray, lon: np.ndarray, cell_lat: np.ndarray, cell_lon: np.ndarray, size: float) -> np.ndarray:
+def shares(
+    percent_per_pixel, lat: np.ndarray, lon: np.ndarray, cell_lat: np.ndarray, cell_lon: np.ndarray, size: float
+) -> np.ndarray:
     """Sum over pixels of each cell: ``[NY, NX, 15]`` (14 PFTs + no data) from row blocks.
 
     ``percent_per_pixel(rows) -> [R, X, 15]`` fractions or ``(codes [R, X], lut)`` class codes.
@@ -126,7 +128,9 @@ def prepare_pft(
         if product == "lccs":
             with land_cover_read.open_lccs(path) as lccs:
                 lat, lon = lccs["latitude"].values, lccs["longitude"].values
-                total = shares(lambda rows: ("codes", (lccs[rows].values, lut)), lat, lon, cell_lat, cell_lon, cell_size)
+                total = shares(
+                    lambda rows: ("codes", (lccs[rows].values, lut)), lat, lon, cell_lat, cell_lon, cell_size
+                )
         elif product == "pft":
             with land_cover_read.open_pft(path) as ds:
                 lat, lon = ds["latitude"].values, ds["longitude"].values
@@ -139,7 +143,9 @@ def prepare_pft(
         else:
             raise DataError(f"config `sources.land_cover.product`: unknown product {product!r} (lccs or pft)")
         if total[..., :-1].sum() == 0:
-            raise DataError(f"{path}: no land-cover pixel falls on the model grid; check config `region` and the file's area")
+            raise DataError(
+                f"{path}: no land-cover pixel falls on the model grid; check config `region` and the file's area"
+            )
         pft14, grouped, land = fractions(total)
         pft14_all.append(pft14)
         group_all.append(grouped)
@@ -151,14 +157,30 @@ def prepare_pft(
     with atomic_output(out_path) as tmp:
         group = stores.create(
             tmp,
-            {"year": (("year",), np.array(years, np.int32), {}), "pft": (("pft",), np.array(GROUPS), {}), "esa_pft": (("esa_pft",), np.array(PFT14), {}), **space},
             {
-                "fraction": stores.variable(("year", "pft", "latitude", "longitude"), {"units": "1", "long_name": "share of the cell's land area"}),
-                "pft14": stores.variable(("year", "esa_pft", "latitude", "longitude"), {"units": "1", "long_name": "share of the cell's valid area (ESA CCI PFTs)"}),
-                "land_fraction": stores.variable(("year", "latitude", "longitude"), {"units": "1", "long_name": "non-water share of the cell"}),
+                "year": (("year",), np.array(years, np.int32), {}),
+                "pft": (("pft",), np.array(GROUPS), {}),
+                "esa_pft": (("esa_pft",), np.array(PFT14), {}),
+                **space,
+            },
+            {
+                "fraction": stores.variable(
+                    ("year", "pft", "latitude", "longitude"),
+                    {"units": "1", "long_name": "share of the cell's land area"},
+                ),
+                "pft14": stores.variable(
+                    ("year", "esa_pft", "latitude", "longitude"),
+                    {"units": "1", "long_name": "share of the cell's valid area (ESA CCI PFTs)"},
+                ),
+                "land_fraction": stores.variable(
+                    ("year", "latitude", "longitude"), {"units": "1", "long_name": "non-water share of the cell"}
+                ),
             },
             {},
-            {"source": f"ESA CCI land cover ({product})", "crosswalk": "Poulter et al. 2015 (terraflux/data/lccs_pft_crosswalk.csv)"},
+            {
+                "source": f"ESA CCI land cover ({product})",
+                "crosswalk": "Poulter et al. 2015 (terraflux/data/lccs_pft_crosswalk.csv)",
+            },
         )
         group["fraction"][:] = np.stack(group_all)
         group["pft14"][:] = np.stack(pft14_all)

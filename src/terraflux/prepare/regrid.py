@@ -15,9 +15,12 @@ spacing. The output has 1-D ``x``/``y`` in the target CRS (degrees or metres), 2
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+
+from terraflux.errors import ConfigError
+from terraflux.prepare import stores, weekly
 
 import numpy as np
 import pyproj
@@ -25,9 +28,6 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import zarr
 from rasterio.enums import Resampling
-
-from terraflux.errors import ConfigError
-from terraflux.prepare import stores, weekly
 
 RESAMPLING = ("bilinear", "nearest", "average", "cubic")
 
@@ -41,7 +41,7 @@ class Target:
     resampling: str
 
     @classmethod
-    def from_config(cls, cerra: Mapping) -> "Target | None":
+    def from_config(cls, cerra: Mapping) -> Target | None:
         """The target of config ``prepare.cerra`` (None when ``reproject_crs`` is ``none``); bad keys -> ConfigError."""
         crs = str(cerra["reproject_crs"]).strip()
         if crs.lower() in ("", "none"):
@@ -49,10 +49,15 @@ class Target:
         try:
             pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError as error:
-            raise ConfigError(f"config `prepare.cerra.reproject_crs` {crs!r} is not a CRS pyproj knows ({error}); use e.g. 'EPSG:4326' or 'none'") from error
+            raise ConfigError(
+                f"config `prepare.cerra.reproject_crs` {crs!r} is not a CRS pyproj knows ({error}); "
+                "use e.g. 'EPSG:4326' or 'none'"
+            ) from error
         resolution = float(cerra["reproject_resolution"])
         if resolution < 0:
-            raise ConfigError(f"config `prepare.cerra.reproject_resolution` must be >= 0 (0 = automatic), got {resolution}")
+            raise ConfigError(
+                f"config `prepare.cerra.reproject_resolution` must be >= 0 (0 = automatic), got {resolution}"
+            )
         resampling = str(cerra["resampling"])
         if resampling not in RESAMPLING:
             raise ConfigError(f"config `prepare.cerra.resampling` {resampling!r} is not one of {list(RESAMPLING)}")
@@ -91,7 +96,11 @@ def reproject_weekly(
     units = ("degrees_east", "degrees_north") if geographic else ("m", "m")
     space = {
         "y": (("y",), y, {"units": units[1], "standard_name": "latitude" if geographic else "projection_y_coordinate"}),
-        "x": (("x",), x, {"units": units[0], "standard_name": "longitude" if geographic else "projection_x_coordinate"}),
+        "x": (
+            ("x",),
+            x,
+            {"units": units[0], "standard_name": "longitude" if geographic else "projection_x_coordinate"},
+        ),
         "latitude": (("y", "x"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
         "longitude": (("y", "x"), lon, {"units": "degrees_east", "standard_name": "longitude"}),
     }
@@ -110,7 +119,12 @@ def reproject_weekly(
         {
             **{k: v for k, v in ds.attrs.items() if k not in ("provenance",)},
             **dict(attrs or {}),
-            "reprojection": {"source_crs": source_crs.to_wkt(), "crs": dst_crs.to_wkt(), "resolution": target.resolution, "resampling": target.resampling},
+            "reprojection": {
+                "source_crs": source_crs.to_wkt(),
+                "crs": dst_crs.to_wkt(),
+                "resolution": target.resolution,
+                "resampling": target.resampling,
+            },
         },
         crs=dst_crs.to_wkt(),
         spatial_dims=("x", "y"),

@@ -10,8 +10,8 @@ consolidated metadata, float32 data compressed with Blosc-zstd and byte shuffle.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from terraflux.outputs import jsonable
 
@@ -48,7 +48,7 @@ def create(
     encoding = {}
     for name, spec in variables.items():
         shape = tuple(ds.sizes[d] for d in spec["dims"])
-        chunk = tuple(min(chunks.get(d, n), n) or 1 for d, n in zip(spec["dims"], shape))
+        chunk = tuple(min(chunks.get(d, n), n) or 1 for d, n in zip(spec["dims"], shape, strict=True))
         ds[name] = xr.Variable(spec["dims"], da.zeros(shape, chunks=chunk, dtype=spec["dtype"]), spec["attrs"])
         fill = np.nan if spec["dtype"].kind == "f" else None
         encoding[name] = {"chunks": chunk, "compressors": (COMPRESSOR,), "_FillValue": fill}

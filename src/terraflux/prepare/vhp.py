@@ -10,17 +10,17 @@ missing, and ``valid`` marks where it is not.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
-
-import numpy as np
-import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.prepare import stores, weekly
 from terraflux.prepare.pft import cell_index
 from terraflux.sources.vhp.read import open_vhp
 from terraflux.workflow.atomic import atomic_output
+
+import numpy as np
+import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
         total = np.bincount(cell[ok], weights=values[ok], minlength=len(tlat) * len(tlon))
         count = np.bincount(cell[ok], minlength=len(tlat) * len(tlon))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(len(tlat), len(tlon)).astype(np.float32)
+            return (
+                np.where(count > 0, total / np.maximum(count, 1), np.nan)
+                .reshape(len(tlat), len(tlon))
+                .astype(np.float32)
+            )
     tlat, tlon = target["latitude"].values, target["longitude"].values
     step_y = (lat[0] - lat[-1]) / max(len(lat) - 1, 1)
     step_x = (lon[-1] - lon[0]) / max(len(lon) - 1, 1)
@@ -67,7 +71,7 @@ def prepare_vhp(
     target = xr.open_zarr(weekly_store)
     years = target["year"].values
     week = target["week"].values
-    index = {(int(y), int(w)): i for i, (y, w) in enumerate(zip(years, week))}
+    index = {(int(y), int(w)): i for i, (y, w) in enumerate(zip(years, week, strict=True))}
     spatial = target["land_mask"].dims
     shape = target["land_mask"].shape
     vhi = np.full((len(years), *shape), np.nan, np.float32)
@@ -76,7 +80,10 @@ def prepare_vhp(
             vhi[index[key]] = regrid(open_vhp(path)["VHI"], target)
     missing = [f"{y}-W{w:02d}" for (y, w), i in index.items() if np.isnan(vhi[i]).all()]
     if missing:
-        raise DataError(f"VHP data missing or all invalid for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; rerun the acquire step for them")
+        raise DataError(
+            f"VHP data missing or all invalid for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+            "rerun the acquire step for them"
+        )
     coords = {
         "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
         "year": (("time",), years.astype(np.int32), {}),

@@ -8,13 +8,13 @@ training years of ``{v}_mean``.
 from __future__ import annotations
 
 import warnings
-from typing import Mapping
-
-import numpy as np
-import zarr
+from collections.abc import Mapping
 
 from terraflux.prepare import stores, weeks
 from terraflux.prepare.moments import Moments
+
+import numpy as np
+import zarr
 
 CHUNKS = {"time": 8, "latitude": 64, "longitude": 64, "y": 64, "x": 64, "week_of_year": 52}
 

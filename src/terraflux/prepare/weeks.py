@@ -26,7 +26,11 @@ def week_index(times, start_year: int) -> np.ndarray:
 
 def week_starts(start_year: int, end_year: int) -> pd.DatetimeIndex:
     """First day of every week of the years (52 per year)."""
-    days = [pd.Timestamp(year, 1, 1) + pd.Timedelta(days=7 * w) for year in range(start_year, end_year + 1) for w in range(WEEKS_PER_YEAR)]
+    days = [
+        pd.Timestamp(year, 1, 1) + pd.Timedelta(days=7 * w)
+        for year in range(start_year, end_year + 1)
+        for w in range(WEEKS_PER_YEAR)
+    ]
     return pd.DatetimeIndex(days)
 
 

@@ -2,14 +2,16 @@
 
 Per group p and age class a (age mid-point ``age`` in years), monthly, from the prepared ERA5-Land drivers:
 
-    LAI   = lai_max * (1 - exp(-age / lai_age_tau)) * phen(T),  phen = evergreen + (1 - evergreen) * sigmoid((T - t_pheno) / 2)
+    LAI   = lai_max * (1 - exp(-age / lai_age_tau)) * phen(T),
+            phen = evergreen + (1 - evergreen) * sigmoid((T - t_pheno) / 2)
     fAPAR = 1 - exp(-k_ext * LAI)
     GPP   = eps_max * (1 - age_eps_decline * min(age / 150, 1)) * fAPAR * PAR * f(T) * f(VPD) * f(W)
             PAR = 0.5 * ssrd [MJ m-2 d-1], f(T) = exp(-((T - t_opt) / t_width)^2), f(VPD) linear ramp vpd_min..vpd_max,
             f(W) = clip((swvl1 - w_wilt) / (w_field - w_wilt), 0, 1)
     Ra    = min(ra_frac + ra_frac_age * age / 100, 0.9) * GPP
     Csoil = csoil_young * (1 + csoil_age * min(age / 100, 1.5))
-    Rh    = rh_ref * q10^((Tsoil - 10) / 10) * g(W) * Csoil / csoil_young,  g(W) = 0.3 + 0.7 * 4 w (1 - w) (w: relative soil water)
+    Rh    = rh_ref * q10^((Tsoil - 10) / 10) * g(W) * Csoil / csoil_young,
+            g(W) = 0.3 + 0.7 * 4 w (1 - w) (w: relative soil water)
     NPP = GPP - Ra,  RECO = Ra + Rh,  NEE = RECO - GPP,  Cveg = cveg_max * (1 - exp(-age / lai_age_tau))
 
 Fluxes in gC m-2 d-1, temperatures in degC (from K), VPD in hPa. The model's own land cover per age class:
@@ -22,14 +24,15 @@ from a different parameterisation, so the model is biased in a realistic way.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
+
+from terraflux.errors import ConfigError, DataError
 
 import numpy as np
 import xarray as xr
 import yaml
-
-from terraflux.errors import ConfigError, DataError
 
 PARAMETER_FILE = Path(__file__).resolve().parents[1] / "data" / "process_model_parameters.yaml"
 GROUPS = ("BL", "NL", "GS")
@@ -79,7 +82,7 @@ def load_parameters(path: str | Path = PARAMETER_FILE) -> Parameters:
 def age_classes(edges: list[float]) -> xr.Dataset:
     """Age-class coordinates from increasing edges in years, e.g. [0, 20, 40, 80, 150] -> 4 classes."""
     edges = [float(e) for e in edges]
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] < 0:
+    if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)) or edges[0] < 0:
         raise ConfigError(f"simulate.age_class_edges must be at least two increasing ages >= 0, not {edges}")
     lower, upper = np.array(edges[:-1]), np.array(edges[1:])
     index = np.arange(len(lower))
@@ -96,7 +99,10 @@ def age_classes(edges: list[float]) -> xr.Dataset:
 def _check_drivers(drivers: xr.Dataset) -> None:
     missing = [v for v in REQUIRED_DRIVERS if v not in drivers]
     if missing:
-        raise DataError(f"era5_land_monthly.zarr lacks {missing} needed by the process model; add them to sources.era5_land.variables (vpd is derived from t2m and d2m)")
+        raise DataError(
+            f"era5_land_monthly.zarr lacks {missing} needed by the process model; add them to "
+            "sources.era5_land.variables (vpd is derived from t2m and d2m)"
+        )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -136,7 +142,10 @@ def run_process_model(drivers: xr.Dataset, fraction: xr.DataArray, ages: xr.Data
     years = np.unique(drivers["time"].dt.year.values)
     missing_years = sorted(set(years) - set(fraction["year"].values.tolist()))
     if missing_years:
-        raise DataError(f"pft.zarr has no fractions for years {missing_years} of the drivers; prepare land cover for the whole period")
+        raise DataError(
+            f"pft.zarr has no fractions for years {missing_years} of the drivers; "
+            "prepare land cover for the whole period"
+        )
     p = {k: v[:, None, None, None, None] for k, v in params.values.items()}  # (P, 1, 1, 1, 1)
     age = ages["age_mid"].values[None, :, None, None, None]  # (1, A, 1, 1, 1)
 
@@ -166,23 +175,48 @@ def run_process_model(drivers: xr.Dataset, fraction: xr.DataArray, ages: xr.Data
     shape = np.broadcast_shapes(gpp.shape, lai.shape)
     csoil = np.broadcast_to(p["csoil_young"] * csoil_rel, shape)
     cveg = np.broadcast_to(p["cveg_max"] * (1 - np.exp(-age / p["lai_age_tau"])), shape)
-    values = {"GPP": gpp, "NPP": npp, "Ra": ra, "Rh": rh, "RECO": reco, "NEE": nee, "LAI": lai, "fAPAR": fapar, "Cveg": cveg, "Csoil": csoil}
+    values = {
+        "GPP": gpp,
+        "NPP": npp,
+        "Ra": ra,
+        "Rh": rh,
+        "RECO": reco,
+        "NEE": nee,
+        "LAI": lai,
+        "fAPAR": fapar,
+        "Cveg": cveg,
+        "Csoil": csoil,
+    }
 
-    land = drivers["land_mask"].astype(bool) if "land_mask" in drivers else xr.ones_like(drivers["t2m"].isel(time=0), dtype=bool)
-    coords = {"pft_group": list(GROUPS), "age_class": ages["age_class"].values, "time": drivers["time"], "latitude": drivers["latitude"], "longitude": drivers["longitude"]}
+    land = (
+        drivers["land_mask"].astype(bool)
+        if "land_mask" in drivers
+        else xr.ones_like(drivers["t2m"].isel(time=0), dtype=bool)
+    )
+    coords = {
+        "pft_group": list(GROUPS),
+        "age_class": ages["age_class"].values,
+        "time": drivers["time"],
+        "latitude": drivers["latitude"],
+        "longitude": drivers["longitude"],
+    }
     out = xr.Dataset(coords=coords)
     out = out.assign_coords({k: ages[k] for k in ("age_lower", "age_upper", "age_mid")})
     dims = ("pft_group", "age_class", "time", "latitude", "longitude")
     for name, (unit, long_name) in OUTPUTS.items():
         data = np.broadcast_to(values[name], shape).astype(np.float32)
-        out[name] = xr.DataArray(data, dims=dims, coords=coords, attrs={"units": unit, "long_name": long_name}).where(land)
+        out[name] = xr.DataArray(data, dims=dims, coords=coords, attrs={"units": unit, "long_name": long_name}).where(
+            land
+        )
     frac, weight = land_cover(fraction.sel(year=years), ages, params)
     out["pft_fraction"] = frac.where(land)
     out["pft_fraction"].attrs = {"units": "1", "long_name": "process-model PFT-group fraction per age class and year"}
     out["age_weight"] = weight.where(land)
     out["age_weight"].attrs = {"units": "1", "long_name": "share of each forest-age class in the cell"}
     out["land_mask"] = land
-    out.attrs.update({"title": "terraflux bottom-up process model", "parameters_version": params.version, "Conventions": "CF-1.8"})
+    out.attrs.update(
+        {"title": "terraflux bottom-up process model", "parameters_version": params.version, "Conventions": "CF-1.8"}
+    )
     return out
 
 
@@ -205,13 +239,22 @@ def convert_external(source: xr.Dataset, ages: xr.Dataset) -> xr.Dataset:
     needed = list(OUTPUTS) + ["pft_fraction", "age_weight"]
     missing = [v for v in needed if v not in source]
     if missing:
-        raise DataError(f"the process-model file lacks variables {missing}; it needs {needed} (see docs/data-layout.md)")
+        raise DataError(
+            f"the process-model file lacks variables {missing}; it needs {needed} (see docs/data-layout.md)"
+        )
     if source.sizes.get("age_class") != ages.sizes["age_class"]:
-        raise DataError(f"the process-model file has {source.sizes.get('age_class')} age classes, simulate.age_class_edges defines {ages.sizes['age_class']}")
+        raise DataError(
+            f"the process-model file has {source.sizes.get('age_class')} age classes, "
+            f"simulate.age_class_edges defines {ages.sizes['age_class']}"
+        )
     if list(source["pft_group"].values) != list(GROUPS):
         raise DataError(f"the process-model file's pft_group must be {list(GROUPS)}")
-    out = source[needed].transpose("pft_group", "age_class", "time", "latitude", "longitude", "year", missing_dims="ignore")
+    out = source[needed].transpose(
+        "pft_group", "age_class", "time", "latitude", "longitude", "year", missing_dims="ignore"
+    )
     out = out.assign_coords({k: ages[k] for k in ("age_class", "age_lower", "age_upper", "age_mid")})
     out = xr.Dataset({v: out[v].astype("float32") for v in needed})
-    out["land_mask"] = source["land_mask"].astype(bool) if "land_mask" in source else out["age_weight"].notnull().all("age_class")
+    out["land_mask"] = (
+        source["land_mask"].astype(bool) if "land_mask" in source else out["age_weight"].notnull().all("age_class")
+    )
     return out

@@ -14,11 +14,11 @@ import calendar
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-
 from terraflux.sources.cerra import Variable, write
 from terraflux.synthetic.grids import cerra_grid
 from terraflux.synthetic.weather import Weather
+
+import numpy as np
 
 #: CERRA short name -> (quantity of :class:`terraflux.synthetic.weather.Weather`, factor to the file's units).
 QUANTITIES = {

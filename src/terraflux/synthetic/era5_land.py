@@ -15,10 +15,10 @@ import calendar
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-
 from terraflux.sources.era5_land import FINAL, PRELIMINARY, Variable, write
 from terraflux.synthetic.weather import Weather
+
+import numpy as np
 
 
 def month_hours(year: int, month: int) -> np.ndarray:

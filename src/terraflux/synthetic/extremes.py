@@ -27,10 +27,34 @@ DRIVER_SCALE = 1.25
 ONE_SIDED = {"t2m": 1, "d2m": -1}
 # Direction of each variable's anomaly during a drought (used for drivers; distractors draw a sign).
 DROUGHT_SIGN = {
-    "t2m": 1, "d2m": -1, "skt": 1, "sp": 1, "stl1": 1, "stl2": 1, "stl3": 1, "stl4": 1, "u10": 1, "v10": 1,
-    "fal": 1, "swvl1": -1, "swvl2": -1, "swvl3": -1, "swvl4": -1, "tp": -1, "ro": -1, "sd": -1,
-    "ssrd": 1, "ssr": 1, "strd": -1, "str": -1, "slhf": -1, "sshf": 1, "e": -1, "pev": 1,
-    "lai_hv": -1, "lai_lv": -1,
+    "t2m": 1,
+    "d2m": -1,
+    "skt": 1,
+    "sp": 1,
+    "stl1": 1,
+    "stl2": 1,
+    "stl3": 1,
+    "stl4": 1,
+    "u10": 1,
+    "v10": 1,
+    "fal": 1,
+    "swvl1": -1,
+    "swvl2": -1,
+    "swvl3": -1,
+    "swvl4": -1,
+    "tp": -1,
+    "ro": -1,
+    "sd": -1,
+    "ssrd": 1,
+    "ssr": 1,
+    "strd": -1,
+    "str": -1,
+    "slhf": -1,
+    "sshf": 1,
+    "e": -1,
+    "pev": 1,
+    "lai_hv": -1,
+    "lai_lv": -1,
 }
 
 
@@ -74,16 +98,23 @@ def draw_extremes(world, rng: np.random.Generator) -> None:
         length = int(rng.integers(2, 6))
         start = year_idx * WEEKS + int(rng.integers(18, 40 - length))
         ev = {
-            "id": k, "lat": float(lat.ravel()[cell] + rng.uniform(-0.05, 0.05)),
+            "id": k,
+            "lat": float(lat.ravel()[cell] + rng.uniform(-0.05, 0.05)),
             "lon": float(lon.ravel()[cell] + rng.uniform(-0.05, 0.05)),
-            "a": float(rng.uniform(0.2, 0.5)), "b": float(rng.uniform(0.25, 0.6)), "angle": float(rng.uniform(0, np.pi)),
-            "start": start, "end": start + length - 1, "severity": float(rng.uniform(0.5, 1.0)),
+            "a": float(rng.uniform(0.2, 0.5)),
+            "b": float(rng.uniform(0.25, 0.6)),
+            "angle": float(rng.uniform(0, np.pi)),
+            "start": start,
+            "end": start + length - 1,
+            "severity": float(rng.uniform(0.5, 1.0)),
         }
         events.append(ev)
         for var in coupled:
             lead = int(rng.integers(0, knobs["max_lead_weeks"] + 1))
             lag = int(rng.integers(0, knobs["max_lag_weeks"] + 1))
-            drivers.append({"event": k, "variable": var, "start": max(0, start - lead), "end": min(n_weeks - 1, ev["end"] + lag)})
+            drivers.append(
+                {"event": k, "variable": var, "start": max(0, start - lead), "end": min(n_weeks - 1, ev["end"] + lag)}
+            )
     for year_idx in range(nyears):
         for _ in range(int(knobs["distractors_per_year"])):
             for _attempt in range(30):
@@ -92,9 +123,15 @@ def draw_extremes(world, rng: np.random.Generator) -> None:
                 start = year_idx * WEEKS + int(rng.integers(0, WEEKS - length))
                 cell = rng.choice(land) if land.size else 0
                 rec = {
-                    "variable": var, "lat": float(lat.ravel()[cell]), "lon": float(lon.ravel()[cell]),
-                    "a": float(rng.uniform(0.15, 0.4)), "b": float(rng.uniform(0.2, 0.5)), "angle": float(rng.uniform(0, np.pi)),
-                    "start": start, "end": start + length - 1, "sign": int(rng.choice([-1, 1])),
+                    "variable": var,
+                    "lat": float(lat.ravel()[cell]),
+                    "lon": float(lon.ravel()[cell]),
+                    "a": float(rng.uniform(0.15, 0.4)),
+                    "b": float(rng.uniform(0.2, 0.5)),
+                    "angle": float(rng.uniform(0, np.pi)),
+                    "start": start,
+                    "end": start + length - 1,
+                    "sign": int(rng.choice([-1, 1])),
                 }
                 if var in ONE_SIDED:  # a cooler 2 m air or a moister dewpoint could cross (dewpoint > temperature)
                     rec["sign"] = ONE_SIDED[var]
@@ -107,9 +144,13 @@ def draw_extremes(world, rng: np.random.Generator) -> None:
 def _overlaps(rec: dict, events: list[dict], drivers: list[dict], coslat: float) -> bool:
     """Does a distractor touch an event (any variable) or a driver window of its variable?"""
     for ev in events:
-        windows = [(d["start"], d["end"]) for d in drivers if d["event"] == ev["id"] and d["variable"] == rec["variable"]]
+        windows = [
+            (d["start"], d["end"]) for d in drivers if d["event"] == ev["id"] and d["variable"] == rec["variable"]
+        ]
         windows.append((ev["start"], ev["end"]))
-        near = np.hypot(rec["lat"] - ev["lat"], (rec["lon"] - ev["lon"]) * coslat) < DRIVER_SCALE * max(ev["a"], ev["b"]) + max(rec["a"], rec["b"])
+        near = np.hypot(rec["lat"] - ev["lat"], (rec["lon"] - ev["lon"]) * coslat) < DRIVER_SCALE * max(
+            ev["a"], ev["b"]
+        ) + max(rec["a"], rec["b"])
         if near and any(rec["start"] <= w1 + 1 and rec["end"] >= w0 - 1 for w0, w1 in windows):
             return True
     return False
@@ -165,8 +206,14 @@ def masks_for_week(world, gw: int, lat: np.ndarray, lon: np.ndarray) -> tuple[np
     return ext, depth
 
 
-def truth_masks(world, variables: list[str], lat: np.ndarray | None = None, lon: np.ndarray | None = None,
-                land: np.ndarray | None = None, sources: dict[str, tuple[str, ...]] | None = None) -> dict[str, np.ndarray]:
+def truth_masks(
+    world,
+    variables: list[str],
+    lat: np.ndarray | None = None,
+    lon: np.ndarray | None = None,
+    land: np.ndarray | None = None,
+    sources: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, np.ndarray]:
     """Weekly truth at points (default: the ERA5-Land grid): extreme [W, ...], driver / distractor [V, W, ...].
 
     ``sources`` maps an output variable to the ERA5-Land variables whose anomalies it carries (CERRA's
@@ -187,9 +234,9 @@ def truth_masks(world, variables: list[str], lat: np.ndarray | None = None, lon:
         for d in world.tables.get("drivers", []):
             if d["variable"] in sources[var]:
                 inside = (_ellipse_d2(events[d["event"]], lat, lon, world.coslat, DRIVER_SCALE) < 1.0) & land
-                driver[k, d["start"]: d["end"] + 1] |= inside
+                driver[k, d["start"] : d["end"] + 1] |= inside
         for d in world.tables.get("distractors", []):
             if d["variable"] in sources[var]:
                 inside = (_ellipse_d2(d, lat, lon, world.coslat) < 1.0) & land
-                distractor[k, d["start"]: d["end"] + 1] |= inside
+                distractor[k, d["start"] : d["end"] + 1] |= inside
     return {"extreme": extreme, "driver": driver, "distractor": distractor}

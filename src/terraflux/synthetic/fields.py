@@ -37,7 +37,7 @@ class SmoothField:
     coslat: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, length_deg: float, coslat: float, n: int = 24) -> "SmoothField":
+    def draw(cls, rng: np.random.Generator, length_deg: float, coslat: float, n: int = 24) -> SmoothField:
         """Gaussian covariance with correlation length ``length_deg`` (degrees)."""
         freq = rng.normal(0.0, 1.0 / (2 * np.pi * length_deg), size=(n, 2))
         phase = rng.uniform(0.0, 2 * np.pi, size=n)
@@ -51,7 +51,7 @@ class SmoothField:
         lat, lon = np.broadcast_to(lat, shape).ravel(), np.broadcast_to(lon, shape).ravel()
         out = np.zeros(lat.size)
         scale = np.sqrt(2.0 / len(self.phase))
-        for (fy, fx), ph in zip(self.freq, self.phase):
+        for (fy, fx), ph in zip(self.freq, self.phase, strict=True):
             out += np.cos(2 * np.pi * (fy * lat + fx * lon) + ph)
         return (out * scale).reshape(shape)
 

@@ -16,9 +16,9 @@ Units: umol CO2 m-2 s-1 (hourly means); T, Ts in K in the inputs; theta volumetr
 
 from __future__ import annotations
 
-import numpy as np
-
 from terraflux.synthetic.land import PFTS
+
+import numpy as np
 
 GROUPS = PFTS[:3]
 PARAMS = {
@@ -29,7 +29,9 @@ PARAMS = {
 }
 
 
-def group_fluxes(weather, group: str, age: np.ndarray | float, factor: np.ndarray | float = 1.0) -> dict[str, np.ndarray]:
+def group_fluxes(
+    weather, group: str, age: np.ndarray | float, factor: np.ndarray | float = 1.0
+) -> dict[str, np.ndarray]:
     """True GPP, RECO, NEE (umol m-2 s-1, float32 [T, P]) of one PFT group at the weather's points.
 
     ``age``: forest age, years ([P] or scalar; ignored for GS); ``factor``: per-point multiplier of the
@@ -68,7 +70,9 @@ def _drivers(weather) -> dict[str, np.ndarray]:
         ts = weather.get("stl1")
         theta = weather.get("swvl1")
         rel = np.clip(theta / np.float32(0.45), 0.0, 1.0)
-        lloyd_taylor = np.exp(np.float32(309.0) * (np.float32(1.0 / 56.02) - 1.0 / np.maximum(ts - np.float32(227.13), 1.0)))
+        lloyd_taylor = np.exp(
+            np.float32(309.0) * (np.float32(1.0 / 56.02) - 1.0 / np.maximum(ts - np.float32(227.13), 1.0))
+        )
         cache["_flux_drivers"] = {
             "t": t,
             "par": weather.get("ssrd") * np.float32(2.0 / 3600.0),  # umol photons m-2 s-1 from J m-2 per hour

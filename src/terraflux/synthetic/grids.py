@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from terraflux.sources import cerra, era5_land, land_cover, vhp
+
 import numpy as np
 import pyproj
-
-from terraflux.sources import cerra, era5_land, land_cover, vhp
 
 ERA5_STEP = era5_land.STEP
 #: Land-cover pixels per side of an ERA5-Land cell (36).
@@ -35,7 +35,7 @@ class Region:
     east: float
 
     @classmethod
-    def from_config(cls, region: dict) -> "Region":
+    def from_config(cls, region: dict) -> Region:
         return cls(float(region["north"]), float(region["west"]), float(region["south"]), float(region["east"]))
 
     @property
@@ -130,10 +130,22 @@ def cerra_grid(region: Region) -> CerraGrid:
     """The smallest CERRA index rectangle whose points cover the region box (one point margin)."""
     to_lcc = pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_proj4(cerra.PROJ4), always_xy=True)
     edge = np.linspace(0.0, 1.0, 50)
-    lons = np.concatenate([region.west + (region.east - region.west) * edge, np.full(50, region.east),
-                           region.west + (region.east - region.west) * edge, np.full(50, region.west)])
-    lats = np.concatenate([np.full(50, region.south), region.south + (region.north - region.south) * edge,
-                           np.full(50, region.north), region.south + (region.north - region.south) * edge])
+    lons = np.concatenate(
+        [
+            region.west + (region.east - region.west) * edge,
+            np.full(50, region.east),
+            region.west + (region.east - region.west) * edge,
+            np.full(50, region.west),
+        ]
+    )
+    lats = np.concatenate(
+        [
+            np.full(50, region.south),
+            region.south + (region.north - region.south) * edge,
+            np.full(50, region.north),
+            region.south + (region.north - region.south) * edge,
+        ]
+    )
     x, y = to_lcc.transform(lons, lats)
     centre, dx, last = cerra.CENTRE, cerra.SPACING, cerra.SIZE - 1
     i = np.clip([int(np.floor(x.min() / dx)) + centre - 1, int(np.ceil(x.max() / dx)) + centre + 1], 0, last)

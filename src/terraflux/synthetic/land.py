@@ -14,22 +14,54 @@ and a few forest cells are disturbed (cleared to GS in a given year, forest age 
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.ndimage import gaussian_filter
-
 from terraflux.sources.land_cover import CLASS_WATER
 from terraflux.synthetic.grids import LC_PER_ERA_CELL, LatLonGrid
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
 
 PFTS = ("BL", "NL", "GS", "other")
 
 # LCCS classes used by the synthetic map, per group (see the flag_values of the real files).
 GROUP_OF_CLASS = {
-    10: "GS", 11: "GS", 12: "GS", 20: "GS", 30: "GS", 40: "GS",
-    50: "BL", 60: "BL", 61: "BL", 62: "BL",
-    70: "NL", 71: "NL", 72: "NL", 80: "NL", 81: "NL", 82: "NL",
-    90: "BL", 100: "GS", 110: "GS", 120: "GS", 121: "GS", 122: "GS", 130: "GS", 140: "GS",
-    150: "GS", 151: "GS", 152: "GS", 153: "GS", 160: "BL", 170: "BL", 180: "GS",
-    190: "other", 200: "other", 201: "other", 202: "other", 210: "other", 220: "other", 0: "other",
+    10: "GS",
+    11: "GS",
+    12: "GS",
+    20: "GS",
+    30: "GS",
+    40: "GS",
+    50: "BL",
+    60: "BL",
+    61: "BL",
+    62: "BL",
+    70: "NL",
+    71: "NL",
+    72: "NL",
+    80: "NL",
+    81: "NL",
+    82: "NL",
+    90: "BL",
+    100: "GS",
+    110: "GS",
+    120: "GS",
+    121: "GS",
+    122: "GS",
+    130: "GS",
+    140: "GS",
+    150: "GS",
+    151: "GS",
+    152: "GS",
+    153: "GS",
+    160: "BL",
+    170: "BL",
+    180: "GS",
+    190: "other",
+    200: "other",
+    201: "other",
+    202: "other",
+    210: "other",
+    220: "other",
+    0: "other",
 }
 
 
@@ -39,7 +71,12 @@ def elevation(world, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     spec = world.spec
     span = max(spec.region.north - spec.region.south, 0.5)
     ridge = 1.0 / (1.0 + np.exp(-(spec.region.mid_lat - np.asarray(lat)) * 4.0 / span))
-    z = 450.0 + 2400.0 * ridge + 500.0 * world.field("elev_large")(lat, lon) + 250.0 * world.field("elev_small")(lat, lon)
+    z = (
+        450.0
+        + 2400.0 * ridge
+        + 500.0 * world.field("elev_large")(lat, lon)
+        + 250.0 * world.field("elev_small")(lat, lon)
+    )
     coast = np.clip((sea_score(world, lat, lon) - world.scalars["sea_threshold"]) / 0.4, 0.0, 1.0)
     return np.maximum(z, 150.0) * coast + 2.0
 
@@ -126,16 +163,20 @@ def draw_land(world, rng: np.random.Generator) -> None:
     spec, era = world.spec, world.era5_grid
     lat, lon = era.mesh()
     score = sea_score(world, lat, lon)
-    world.scalars["sea_threshold"] = float(np.quantile(score, spec.knobs["sea_fraction"])) if spec.knobs["sea_fraction"] > 0 else -1e9
+    world.scalars["sea_threshold"] = (
+        float(np.quantile(score, spec.knobs["sea_fraction"])) if spec.knobs["sea_fraction"] > 0 else -1e9
+    )
     elev = elevation(world, lat, lon)
     world.arrays["elevation"] = elev.astype(np.float32)
     z = (elev - 1200.0) / 600.0
-    logits = np.stack([
-        0.6 - 1.8 * z + 1.0 * world.field("pft_bl")(lat, lon),
-        1.0 - 0.8 * (z - 0.8) ** 2 + 1.0 * world.field("pft_nl")(lat, lon),
-        0.5 + 1.5 * np.maximum(z - 1.4, 0) + 0.5 * np.maximum(-z, 0) + 1.0 * world.field("pft_gs")(lat, lon),
-        -1.8 + 3.0 * np.maximum(z - 2.0, 0) + 0.5 * world.field("pft_other")(lat, lon),
-    ])
+    logits = np.stack(
+        [
+            0.6 - 1.8 * z + 1.0 * world.field("pft_bl")(lat, lon),
+            1.0 - 0.8 * (z - 0.8) ** 2 + 1.0 * world.field("pft_nl")(lat, lon),
+            0.5 + 1.5 * np.maximum(z - 1.4, 0) + 0.5 * np.maximum(-z, 0) + 1.0 * world.field("pft_gs")(lat, lon),
+            -1.8 + 3.0 * np.maximum(z - 2.0, 0) + 0.5 * world.field("pft_other")(lat, lon),
+        ]
+    )
     world.arrays["pft_logit"] = logits
     world.arrays["pft_drift"] = 0.04 * np.stack([world.field(f"drift_{p}")(lat, lon) for p in PFTS])
     purity = world.field("purity")(lat, lon) + 0.3 * rng.normal(size=lat.shape)

@@ -11,13 +11,13 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from terraflux.sources.formats import cds
 from terraflux.sources.land_cover import write
 from terraflux.synthetic.fields import stage_seed
 from terraflux.synthetic.grids import land_cover_subset
 from terraflux.synthetic.land import fine_classes
+
+import numpy as np
 
 
 def write_zip(path: str | Path, world, year: int, tmpdir: Path) -> None:

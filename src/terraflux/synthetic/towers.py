@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from terraflux.sources.insitu import MISSING, TARGET_COLUMNS, fullset_columns, write
 from terraflux.synthetic.land import PFTS
+
+import numpy as np
+import pandas as pd
 
 #: 1 umol CO2 m-2 s-1 = 1.0368 gC m-2 d-1 (12 g C per mol x 86400 s / 1e6).
 UMOL_TO_GC_PER_DAY = 1.0368
@@ -60,7 +60,7 @@ def draw_sites(world, rng: np.random.Generator) -> None:
             )
     order = [
         cell
-        for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group])
+        for group in zip(*[g + [None] * (max(map(len, per_group)) - len(g)) for g in per_group], strict=True)
         for cell in group
         if cell is not None
     ]

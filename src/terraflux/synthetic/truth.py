@@ -18,10 +18,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import xarray as xr
-
 from terraflux.outputs import write_parquet, write_zarr
 from terraflux.sources import cerra
 from terraflux.synthetic import fluxes as flux_model
@@ -32,8 +28,25 @@ from terraflux.synthetic.land import PFTS
 from terraflux.synthetic.towers import UMOL_TO_GC_PER_DAY
 from terraflux.synthetic.weather import Weather
 
-SITE_COLUMNS = ["site_id", "latitude", "longitude", "elevation", "igbp", "pft", "network", "cell_latitude", "cell_longitude",
-                "cell_iy", "cell_ix", "first_year", "last_year"]
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+SITE_COLUMNS = [
+    "site_id",
+    "latitude",
+    "longitude",
+    "elevation",
+    "igbp",
+    "pft",
+    "network",
+    "cell_latitude",
+    "cell_longitude",
+    "cell_iy",
+    "cell_ix",
+    "first_year",
+    "last_year",
+]
 
 
 def _coords(world) -> dict:
@@ -56,11 +69,21 @@ def land_dataset(world) -> xr.Dataset:
     years = np.array(world.spec.years, dtype=np.int32)
     return xr.Dataset(
         {
-            "pft_fraction": (("year", "pft", "latitude", "longitude"), world.arrays["pft_fraction"].astype(np.float32),
-                             {"units": "1", "long_name": "true share of the land (non-water) 300 m pixels per PFT group"}),
-            "forest_age": (("year", "latitude", "longitude"), world.arrays["forest_age"].astype(np.float32),
-                           {"units": "years", "long_name": "mean forest age"}),
-            "land_mask": (("latitude", "longitude"), world.land_mask.astype(bool), {"long_name": "land (less than half sea)"}),
+            "pft_fraction": (
+                ("year", "pft", "latitude", "longitude"),
+                world.arrays["pft_fraction"].astype(np.float32),
+                {"units": "1", "long_name": "true share of the land (non-water) 300 m pixels per PFT group"},
+            ),
+            "forest_age": (
+                ("year", "latitude", "longitude"),
+                world.arrays["forest_age"].astype(np.float32),
+                {"units": "years", "long_name": "mean forest age"},
+            ),
+            "land_mask": (
+                ("latitude", "longitude"),
+                world.land_mask.astype(bool),
+                {"long_name": "land (less than half sea)"},
+            ),
         },
         coords={"year": ("year", years), "pft": ("pft", np.array(PFTS, dtype=object)), **_coords(world)},
     )
@@ -76,8 +99,9 @@ def monthly_fluxes(world) -> xr.Dataset:
     for i, (year, month) in enumerate(months):
         weather = Weather(points, month_hours(year, month) + 1)  # hours ending inside the month
         y = world.spec.years.index(year)
-        flux = flux_model.cell_fluxes(weather, world.arrays["pft_fraction"][y].reshape(4, -1),
-                                      world.arrays["forest_age"][y].ravel())
+        flux = flux_model.cell_fluxes(
+            weather, world.arrays["pft_fraction"][y].reshape(4, -1), world.arrays["forest_age"][y].ravel()
+        )
         for k in out:
             mean = flux[k].mean(axis=0).reshape(grid.shape) * UMOL_TO_GC_PER_DAY
             out[k][i] = np.where(land, mean, np.nan)
@@ -97,13 +121,26 @@ def extremes_dataset(world) -> xr.Dataset:
     coupled = np.array([v in world.spec.knobs["coupled_variables"] for v in variables])
     return xr.Dataset(
         {
-            "extreme": (("time", "latitude", "longitude"), masks["extreme"], {"long_name": "extreme event (VHI < 26 by construction)"}),
-            "driver": (("variable", "time", "latitude", "longitude"), masks["driver"], {"long_name": "true driver anomaly"}),
-            "distractor": (("variable", "time", "latitude", "longitude"), masks["distractor"], {"long_name": "anomaly that drives nothing"}),
+            "extreme": (
+                ("time", "latitude", "longitude"),
+                masks["extreme"],
+                {"long_name": "extreme event (VHI < 26 by construction)"},
+            ),
+            "driver": (
+                ("variable", "time", "latitude", "longitude"),
+                masks["driver"],
+                {"long_name": "true driver anomaly"},
+            ),
+            "distractor": (
+                ("variable", "time", "latitude", "longitude"),
+                masks["distractor"],
+                {"long_name": "anomaly that drives nothing"},
+            ),
             "coupled": (("variable",), coupled, {"long_name": "variable drives the extremes"}),
         },
         coords={
-            "variable": ("variable", np.array(variables, dtype=object)), "time": ("time", time),
+            "variable": ("variable", np.array(variables, dtype=object)),
+            "time": ("time", time),
             "year": ("time", np.repeat(world.spec.years, WEEKS).astype(np.int32)),
             "week": ("time", np.tile(np.arange(1, WEEKS + 1), len(world.spec.years)).astype(np.int32)),
             **_coords(world),
@@ -131,14 +168,23 @@ def extremes_cerra_dataset(world, cerra_variables) -> xr.Dataset:
     time = pd.to_datetime([week_start(y, w) for y in world.spec.years for w in range(1, WEEKS + 1)])
     return xr.Dataset(
         {
-            "extreme": (("time", "y", "x"), masks["extreme"], {"long_name": "extreme event (VHI < 26 by construction)"}),
+            "extreme": (
+                ("time", "y", "x"),
+                masks["extreme"],
+                {"long_name": "extreme event (VHI < 26 by construction)"},
+            ),
             "driver": (("variable", "time", "y", "x"), masks["driver"], {"long_name": "true driver anomaly"}),
-            "distractor": (("variable", "time", "y", "x"), masks["distractor"], {"long_name": "anomaly that drives nothing"}),
+            "distractor": (
+                ("variable", "time", "y", "x"),
+                masks["distractor"],
+                {"long_name": "anomaly that drives nothing"},
+            ),
             "coupled": (("variable",), coupled, {"long_name": "variable drives the extremes"}),
             "land_mask": (("y", "x"), land, {"long_name": "land"}),
         },
         coords={
-            "variable": ("variable", np.array(names, dtype=object)), "time": ("time", time),
+            "variable": ("variable", np.array(names, dtype=object)),
+            "time": ("time", time),
             "year": ("time", np.repeat(world.spec.years, WEEKS).astype(np.int32)),
             "week": ("time", np.tile(np.arange(1, WEEKS + 1), len(world.spec.years)).astype(np.int32)),
             "y": ("y", grid.y, {"units": "m", "standard_name": "projection_y_coordinate"}),
@@ -153,8 +199,9 @@ def sites_table(world) -> pd.DataFrame:
     return pd.DataFrame(world.tables["sites"])[SITE_COLUMNS]
 
 
-def write_all(world, land: str, fluxes: str, sites: str, extremes: str, extremes_cerra: str, cerra_variables,
-              provenance: dict) -> None:
+def write_all(
+    world, land: str, fluxes: str, sites: str, extremes: str, extremes_cerra: str, cerra_variables, provenance: dict
+) -> None:
     """Write the truth outputs (each to the given path; callers make them atomic)."""
     _finish(land_dataset(world), provenance, land)
     _finish(monthly_fluxes(world), provenance, fluxes)

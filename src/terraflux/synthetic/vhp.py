@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-
 from terraflux.sources.vhp import write
 from terraflux.synthetic.extremes import WEEKS, masks_for_week, week_start
 from terraflux.synthetic.grids import vhp_grid
 from terraflux.synthetic.land import sea_score
 from terraflux.synthetic.weather import Points, Weather
+
+import numpy as np
 
 
 def vhi_weeks(world, year: int, weeks: list[int], points: Points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,11 +15,11 @@ All outputs float32 [time, point].
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from terraflux.synthetic.extremes import anomaly
 from terraflux.synthetic.fields import ar1_series, exponential_smooth
+
+import numpy as np
+import pandas as pd
 
 PROCESSES = {"heat": 0.85, "wet": 0.55, "cloud": 0.45, "pressure": 0.75, "wind_u": 0.6, "wind_v": 0.6}
 SOIL_MEMORY_DAYS = {"wet_soil": ("wet", 12.0), "heat_soil": ("heat", 8.0)}
@@ -29,14 +29,34 @@ SIGMA_SB = 5.670374419e-8
 # How an injected anomaly A (signed, in units of natural variability) changes each variable:
 # add: x + s A;  mul: x * max(1 + s A, 0.05);  exp: x * exp(s A)
 ANOMALY_RULES = {
-    "t2m": ("add", 2.5), "d2m": ("add", 2.5), "skt": ("add", 3.0), "sp": ("add", 500.0),
-    "stl1": ("add", 1.5), "stl2": ("add", 1.2), "stl3": ("add", 0.8), "stl4": ("add", 0.5),
-    "u10": ("add", 1.5), "v10": ("add", 1.5), "fal": ("add", 0.03),
-    "swvl1": ("add", 0.04), "swvl2": ("add", 0.035), "swvl3": ("add", 0.03), "swvl4": ("add", 0.02),
-    "tp": ("exp", 0.7), "ro": ("exp", 0.7), "sd": ("exp", 0.3),
-    "ssrd": ("mul", 0.12), "ssr": ("mul", 0.12), "strd": ("mul", 0.05), "str": ("mul", 0.15),
-    "slhf": ("mul", 0.25), "sshf": ("mul", 0.25), "e": ("mul", 0.25), "pev": ("mul", 0.2),
-    "lai_hv": ("mul", 0.12), "lai_lv": ("mul", 0.15),
+    "t2m": ("add", 2.5),
+    "d2m": ("add", 2.5),
+    "skt": ("add", 3.0),
+    "sp": ("add", 500.0),
+    "stl1": ("add", 1.5),
+    "stl2": ("add", 1.2),
+    "stl3": ("add", 0.8),
+    "stl4": ("add", 0.5),
+    "u10": ("add", 1.5),
+    "v10": ("add", 1.5),
+    "fal": ("add", 0.03),
+    "swvl1": ("add", 0.04),
+    "swvl2": ("add", 0.035),
+    "swvl3": ("add", 0.03),
+    "swvl4": ("add", 0.02),
+    "tp": ("exp", 0.7),
+    "ro": ("exp", 0.7),
+    "sd": ("exp", 0.3),
+    "ssrd": ("mul", 0.12),
+    "ssr": ("mul", 0.12),
+    "strd": ("mul", 0.05),
+    "str": ("mul", 0.15),
+    "slhf": ("mul", 0.25),
+    "sshf": ("mul", 0.25),
+    "e": ("mul", 0.25),
+    "pev": ("mul", 0.2),
+    "lai_hv": ("mul", 0.12),
+    "lai_lv": ("mul", 0.15),
 }
 GROUP_ALBEDO = np.array([0.15, 0.10, 0.19, 0.25])
 
@@ -73,7 +93,9 @@ class Points:
         self.elev = elevation(world, self.lat, self.lon)
         modes = int(world.spec.knobs["weather_modes"])
         self.modes = {
-            name: np.stack([world.field(f"mode_{name}_{m}")(self.lat, self.lon) for m in range(modes)]).astype(np.float32)
+            name: np.stack([world.field(f"mode_{name}_{m}")(self.lat, self.lon) for m in range(modes)]).astype(
+                np.float32
+            )
             / np.sqrt(modes)
             for name in PROCESSES
         }
@@ -138,7 +160,12 @@ class Weather:
 
     def cloud(self) -> np.ndarray:
         if "cloud" not in self._cache:
-            x = 0.9 * self.process("cloud") + 0.7 * self.process("wet") - 0.2 + 0.4 * np.cos(2 * np.pi * (self.doy - 15) / 365.25)
+            x = (
+                0.9 * self.process("cloud")
+                + 0.7 * self.process("wet")
+                - 0.2
+                + 0.4 * np.cos(2 * np.pi * (self.doy - 15) / 365.25)
+            )
             self._cache["cloud"] = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
         return self._cache["cloud"]
 
@@ -197,7 +224,12 @@ class Weather:
         return self.t_clim() + 2.6 * self.process("heat") + amp * self.daily_cycle(14.5)
 
     def _dewpoint_depression(self):
-        dd = 3.0 + 3.0 * (1 - self.cloud()) * (0.5 + 0.5 * self.daily_cycle(14.5)) - 1.5 * self.process("wet_soil") + 1.0 * self.process("heat")
+        dd = (
+            3.0
+            + 3.0 * (1 - self.cloud()) * (0.5 + 0.5 * self.daily_cycle(14.5))
+            - 1.5 * self.process("wet_soil")
+            + 1.0 * self.process("heat")
+        )
         return np.clip(dd, 0.2, 25.0)
 
     def _v_d2m(self):
@@ -213,7 +245,12 @@ class Weather:
         lag = [18.0, 25.0, 40.0, 70.0][level - 1]
         damp = [1.0, 0.9, 0.7, 0.45][level - 1]
         clim = 285.5 - 0.0062 * self.elev - 0.7 * (self.lat - 46.0) + 1.0
-        x = clim - 9.5 * damp * self._season(lag) + memory * self.process("heat_soil") + depth_amp * self.daily_cycle(16.0)
+        x = (
+            clim
+            - 9.5 * damp * self._season(lag)
+            + memory * self.process("heat_soil")
+            + depth_amp * self.daily_cycle(16.0)
+        )
         return np.maximum(x, 268.0)
 
     def _v_stl1(self):
@@ -234,7 +271,9 @@ class Weather:
     def _v_tp(self):
         wet = self.process("wet") + 0.5 * self.process("cloud") - 0.5
         summer = np.clip(-self._season(), 0, 1)
-        rate_mm = 0.25 * (1 + self.elev / 1500.0) * np.maximum(wet, 0) ** 1.6 * (1 + 0.4 * summer * self.daily_cycle(16.0))
+        rate_mm = (
+            0.25 * (1 + self.elev / 1500.0) * np.maximum(wet, 0) ** 1.6 * (1 + 0.4 * summer * self.daily_cycle(16.0))
+        )
         return rate_mm / 1000.0
 
     def _v_swvl(self, level: int):
@@ -345,4 +384,3 @@ class Weather:
 
     def _v_lw_down(self):
         return self.get("strd") / 3600.0
-

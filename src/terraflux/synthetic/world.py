@@ -19,14 +19,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import xarray as xr
-
 from terraflux.errors import ConfigError
 from terraflux.sources import cerra, era5_land
 from terraflux.synthetic.cerra import QUANTITIES
 from terraflux.synthetic.fields import SmoothField, stage_rng
 from terraflux.synthetic.grids import LatLonGrid, Region, era5_land_grid, land_cover_fine_grid
+
+import numpy as np
+import xarray as xr
 
 WORLD_VERSION = 1
 
@@ -43,12 +43,17 @@ class WorldSpec:
     variables: tuple[str, ...]
 
     @classmethod
-    def from_config(cls, config: dict) -> "WorldSpec":
+    def from_config(cls, config: dict) -> WorldSpec:
         """From the validated config (sections run, region, period, synthetic, sources.era5_land)."""
         years = tuple(range(config["period"]["start_year"], config["period"]["end_year"] + 1))
         variables = tuple(v.short for v in era5_land.variables(config["sources"]["era5_land"]["variables"]))
-        spec = cls(Region.from_config(config["region"]), years, int(config["run"]["seed"]), dict(config["synthetic"]),
-                   variables)
+        spec = cls(
+            Region.from_config(config["region"]),
+            years,
+            int(config["run"]["seed"]),
+            dict(config["synthetic"]),
+            variables,
+        )
         spec.check()
         return spec
 
@@ -66,9 +71,11 @@ class WorldSpec:
         return json.dumps(data, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "WorldSpec":
+    def from_json(cls, text: str) -> WorldSpec:
         data = json.loads(text)
-        return cls(Region(**data["region"]), tuple(data["years"]), int(data["seed"]), data["knobs"], tuple(data["variables"]))
+        return cls(
+            Region(**data["region"]), tuple(data["years"]), int(data["seed"]), data["knobs"], tuple(data["variables"])
+        )
 
 
 def check_config(config: dict) -> None:
@@ -77,8 +84,11 @@ def check_config(config: dict) -> None:
     Raises :class:`ConfigError` naming the key."""
     WorldSpec.from_config(config)
     for key in ("variables", "forecast_variables"):
-        unknown = [v.request for v in cerra.variables(config["sources"]["cerra"][key], f"sources.cerra.{key}")
-                   if v.short not in QUANTITIES]
+        unknown = [
+            v.request
+            for v in cerra.variables(config["sources"]["cerra"][key], f"sources.cerra.{key}")
+            if v.short not in QUANTITIES
+        ]
         if unknown:
             raise ConfigError(f"'sources.cerra.{key}' holds {unknown}, which the synthetic world cannot generate")
     if config["sources"]["land_cover"]["product"] != "lccs":
@@ -114,9 +124,19 @@ class World:
 
     # ---- smooth fields -----------------------------------------------------------------------
     FIELD_LENGTHS = {
-        "elev_large": 0.9, "elev_small": 0.25, "coast": 0.6, "pft_bl": 0.4, "pft_nl": 0.4, "pft_gs": 0.4,
-        "pft_other": 0.3, "drift_BL": 0.8, "drift_NL": 0.8, "drift_GS": 0.8, "drift_other": 0.8,
-        "purity": 0.35, "age": 0.3,
+        "elev_large": 0.9,
+        "elev_small": 0.25,
+        "coast": 0.6,
+        "pft_bl": 0.4,
+        "pft_nl": 0.4,
+        "pft_gs": 0.4,
+        "pft_other": 0.3,
+        "drift_BL": 0.8,
+        "drift_NL": 0.8,
+        "drift_GS": 0.8,
+        "drift_other": 0.8,
+        "purity": 0.35,
+        "age": 0.3,
     }
 
     def field(self, name: str) -> SmoothField:
@@ -155,7 +175,7 @@ class World:
 
     # ---- create / save / load ------------------------------------------------------------------
     @classmethod
-    def create(cls, spec: WorldSpec) -> "World":
+    def create(cls, spec: WorldSpec) -> World:
         from terraflux.synthetic import extremes, land, towers, weather
 
         world = cls(spec)
@@ -194,7 +214,7 @@ class World:
         ds.to_zarr(path, mode="w-", consolidated=False)
 
     @classmethod
-    def load(cls, path: str | Path) -> "World":
+    def load(cls, path: str | Path) -> World:
         with warnings.catch_warnings():
             # Snakemake puts a .snakemake_timestamp file into directory outputs: not a zarr object.
             warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")

@@ -1,7 +1,7 @@
 """Code stamps: one small file standing for the library sources that a rule's script imports.
 
 Snakemake does not track modules a script imports, so rules declare the library's source files as an
-input (``library(...)`` in workflow/rules/common.smk). Declared one by one that is 10-40 files per job,
+input (``code_stamp(...)`` in workflow/rules/common.smk). Declared one by one that is 10-40 files per job,
 and for the thousands of jobs of a real-data run (one download per month or week) Snakemake's per-file
 work (flags, existence, times, formatting) was a quarter of the DAG time. A stamp replaces them by one
 file with the same rerun semantics:

@@ -12,9 +12,10 @@ import hashlib
 import os
 import platform
 import subprocess
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import terraflux
 from terraflux.config import REPO_ROOT, config_hash
@@ -111,7 +112,7 @@ def record(
     if extra:
         rec.update(extra)
     if timestamp:
-        rec["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        rec["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return rec
 
 

@@ -20,7 +20,9 @@ from terraflux.errors import UserError
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(snakemake: Any | None = None, *, log_path: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
+def setup_logging(
+    snakemake: Any | None = None, *, log_path: str | Path | None = None, level: int = logging.INFO
+) -> logging.Logger:
     """Send logging to the rule's log file and make uncaught exceptions land there.
 
     ``snakemake`` is the object Snakemake injects into scripts; ``log_path`` overrides its first log file.

@@ -17,8 +17,9 @@ Modules: :mod:`.read` (GRIB2 files read with eccodes), :mod:`.write` (GRIB2 file
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from terraflux.errors import ConfigError
 from terraflux.sources.formats import cds

@@ -16,17 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from terraflux.errors import DataError
+from terraflux.sources.cerra import EARTH_RADIUS
+from terraflux.sources.formats.grib import check_grib_complete
+from terraflux.sources.formats.sniff import sniff
+
 import eccodes
 import numpy as np
 import pyproj
 import xarray as xr
 from xarray.backends import BackendArray
 from xarray.core import indexing
-
-from terraflux.errors import DataError
-from terraflux.sources.cerra import EARTH_RADIUS
-from terraflux.sources.formats.grib import check_grib_complete
-from terraflux.sources.formats.sniff import sniff
 
 GRID_KEYS = (
     "gridType", "Nx", "Ny", "LaDInDegrees", "LoVInDegrees", "Latin1InDegrees", "Latin2InDegrees",

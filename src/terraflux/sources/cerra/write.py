@@ -10,12 +10,12 @@ Values are packed with 16 bits.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import numpy as np
 
 from terraflux.sources.cerra import LAD, LATIN, LOV, SPACING, Variable
+
+import numpy as np
 
 
 def _template(nx: int, ny: int, lat0: float, lon0: float) -> int:

@@ -19,9 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+
+from terraflux.sources.download import errors
+from terraflux.sources.download.delivery import save_download
+from terraflux.sources.download.settings import ClientSettings
 
 import cdsapi
 import requests
@@ -29,10 +34,6 @@ from ecmwf.datastores.processing import DownloadError as ClientDownloadError
 from ecmwf.datastores.processing import ProcessingFailedError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
-
-from terraflux.sources.download import errors
-from terraflux.sources.download.delivery import save_download
-from terraflux.sources.download.settings import ClientSettings
 
 LOG = logging.getLogger(__name__)
 

@@ -18,14 +18,15 @@ import email.utils
 import hashlib
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import requests
+from typing import Any
 
 from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import save_download
 from terraflux.sources.download.settings import ClientSettings
+
+import requests
 
 LOG = logging.getLogger(__name__)
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}

@@ -16,14 +16,15 @@ import logging
 import os
 import tarfile
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from terraflux.errors import ConfigError, DataError
 from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import remove_sidecars, sniff_format, write_sidecars
-from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.download.https import fetch, file_digest, parse_checksum
+from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.insitu import CARBONSENSE_FILES, FLUXNET_FILE, LAYOUTS, PERIOD
 from terraflux.workflow.atomic import atomic_output, temporary_sibling
 
@@ -69,7 +70,7 @@ def unpack_carbonsense(archive: Path, into: Path) -> int:
                 sink.write(block)
         sites.add(dest.parts[0])
     if not sites:
-        raise DataError(f"{archive}: no {LAYOUTS['carbonsense']} in the archive; " "check config 'sources.insitu.url'")
+        raise DataError(f"{archive}: no {LAYOUTS['carbonsense']} in the archive; check config 'sources.insitu.url'")
     return len(sites)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class ClientSettings:
     timeout: float
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> "ClientSettings":
+    def from_config(cls, section: Mapping[str, Any]) -> ClientSettings:
         return cls(
             retry_max=int(section["retry_max"]),
             sleep_max=float(section["sleep_max"]),

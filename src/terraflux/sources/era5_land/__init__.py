@@ -19,8 +19,9 @@ arrays).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from terraflux.errors import ConfigError
 from terraflux.sources.formats import cds
@@ -87,9 +88,9 @@ VARIABLES = [
     Variable("potential_evaporation", "pev", 228251, "pev", "Potential evaporation", "m", "accum", (_WATER,)),
     Variable("runoff", "ro", 205, "ro", "Runoff", "m", "accum", (_WATER,)),
     *(Variable(f"volumetric_soil_water_layer_{i}", f"swvl{i}", param, f"swvl{i}", f"Volumetric soil water layer {i}",
-               "m**3 m**-3", "instant") for i, param in zip(range(1, 5), (39, 40, 41, 42))),
+               "m**3 m**-3", "instant") for i, param in zip(range(1, 5), (39, 40, 41, 42), strict=True)),
     *(Variable(f"soil_temperature_level_{i}", f"stl{i}", param, f"stl{i}", f"Soil temperature level {i}", "K",
-               "instant") for i, param in zip(range(1, 5), (139, 170, 183, 236))),
+               "instant") for i, param in zip(range(1, 5), (139, 170, 183, 236), strict=True)),
     Variable("leaf_area_index_high_vegetation", "lai_hv", 66, "lai_hv",
              "Leaf area index, high vegetation", "m**2 m**-2", "instant"),
     Variable("leaf_area_index_low_vegetation", "lai_lv", 67, "lai_lv",

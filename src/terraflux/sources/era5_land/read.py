@@ -19,19 +19,19 @@ count the preliminary hours kept and the ones replaced by final data.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
-
-import numpy as np
-import pandas as pd
-import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.sources.era5_land import FINAL, accepted_units, canonical_units, short_name
 from terraflux.sources.formats.grib import check_grib_complete, open_grib_datasets
 from terraflux.sources.formats.netcdf import extracted, open_netcdf
 from terraflux.sources.formats.sniff import sniff
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def standardize(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
         [c for c in ds.coords if c not in ("time", "latitude", "longitude", "expver") and c not in ds.dims]
     )
     for name, var in ds.data_vars.items():
-        if set(var.dims) != {"time", "latitude", "longitude"} and not ("expver" in var.dims):
+        if set(var.dims) != {"time", "latitude", "longitude"} and "expver" not in var.dims:
             raise DataError(f"{path}: variable {name} has dims {var.dims}, expected (time, latitude, longitude)")
     kept = replaced = 0
     if "expver" in ds.dims:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
-import netCDF4
-import numpy as np
 
 from terraflux.sources.era5_land import DAILY_MEMBER, STEP, STEP_TYPE_MEMBER, Variable
 from terraflux.sources.formats.zips import zip_files
+
+import netCDF4
+import numpy as np
 
 Fields = Sequence[tuple[Variable, np.ndarray]]
 

@@ -7,7 +7,8 @@ The CDS writes days as ``'01'..'31'``, times as ``'HH:00'`` and the ``area`` as 
 from __future__ import annotations
 
 import calendar
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def area(region: Mapping[str, Any]) -> list[float]:

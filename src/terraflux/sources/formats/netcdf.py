@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-import netCDF4
-import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.sources.formats.sniff import sniff
+
+import netCDF4
+import xarray as xr
 
 CHUNK_CACHE_BYTES = 1 << 20
 

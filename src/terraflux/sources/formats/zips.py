@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 #: Timestamp of every member (the zip format's earliest date): the same content gives the same bytes.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

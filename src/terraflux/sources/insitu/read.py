@@ -13,9 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from terraflux.errors import DataError
 from terraflux.sources.insitu import (
     CARBONSENSE_FILES,
@@ -31,6 +28,9 @@ from terraflux.sources.insitu import (
     UNITS,
     flux_columns,
 )
+
+import numpy as np
+import pandas as pd
 
 META, _, TARGETS = CARBONSENSE_FILES
 

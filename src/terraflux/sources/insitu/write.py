@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from terraflux.sources.insitu import (
     CARBONSENSE_FILES,
@@ -29,6 +24,11 @@ from terraflux.sources.insitu import (
     fullset_columns,
     period_folder,
 )
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 META, PREDICTORS, TARGETS = CARBONSENSE_FILES
 

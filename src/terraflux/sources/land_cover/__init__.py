@@ -19,12 +19,13 @@ Modules: :mod:`.read` (the LCCS zip and the PFT file), :mod:`.write` (the LCCS z
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
-import numpy as np
+from collections.abc import Mapping
+from typing import Any
 
 from terraflux.errors import ConfigError
 from terraflux.sources.formats import cds
+
+import numpy as np
 
 DATASET = "satellite-land-cover"
 #: Pixels per degree (300 m maps).

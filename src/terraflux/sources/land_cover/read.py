@@ -6,17 +6,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
-import xarray as xr
 
 from terraflux.errors import DataError
 from terraflux.sources.formats.netcdf import extracted, open_netcdf
 from terraflux.sources.formats.sniff import sniff
 from terraflux.sources.land_cover import PFT_VARIABLES
+
+import numpy as np
+import xarray as xr
 
 
 def _standard(ds: xr.Dataset, path: Path, names: tuple[str, ...]) -> xr.Dataset:

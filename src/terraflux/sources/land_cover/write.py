@@ -13,9 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import netCDF4
-import numpy as np
-
 from terraflux.sources.formats.zips import zip_files
 from terraflux.sources.land_cover import (
     CLASS_SNOW_ICE,
@@ -27,6 +24,9 @@ from terraflux.sources.land_cover import (
     member_name,
     product,
 )
+
+import netCDF4
+import numpy as np
 
 WGS84_WKT = (
     'GEOGCS["WGS 84", \n  DATUM["World Geodetic System 1984", \n    SPHEROID["WGS 84", 6378137.0, 298.257223563, '

@@ -16,8 +16,9 @@ Modules: :mod:`.read` (a weekly file on its latitude/longitude grid), :mod:`.wri
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from terraflux.errors import ConfigError
 
@@ -80,7 +81,7 @@ def download(
     year: int,
     week: int,
     target: str | Path,
-    settings: "ClientSettings",
+    settings: ClientSettings,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Download one weekly file (:func:`terraflux.sources.download.https.download`, ``kwargs`` passed on);

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import xarray as xr
-
 from terraflux.errors import DataError
 from terraflux.sources.formats.netcdf import open_netcdf
+
+import numpy as np
+import xarray as xr
 
 
 def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from terraflux.sources.vhp import FILL, STEP
+
 import netCDF4
 import numpy as np
-
-from terraflux.sources.vhp import FILL, STEP
 
 LONG_NAMES = {"VCI": "Vegetation Condition Index", "TCI": "Thermal Condition Index", "VHI": "Vegetation Health Index"}
 

@@ -30,19 +30,19 @@ import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
-
-import numpy as np
 
 import terraflux  # noqa: F401  (native library order, see terraflux/__init__.py)
 from terraflux.sources import cerra, era5_land, land_cover
 from terraflux.sources.cerra import write as write_cerra
 from terraflux.sources.era5_land import write as write_era5
 from terraflux.sources.land_cover import write as write_land_cover
+
+import numpy as np
 
 # netCDF-C/HDF5 and eccodes are not thread-safe, and the server answers each request in its own thread:
 # two jobs submitted at once (Snakemake runs downloads in parallel) would write files concurrently and
@@ -51,7 +51,7 @@ _NATIVE_WRITE_LOCK = threading.Lock()
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 # --- small real files, written by the source modules' writers ----------------------------------------------
@@ -148,7 +148,7 @@ def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def make_asset(dataset: str, inputs: dict[str, Any], faults: "Faults") -> tuple[bytes, str, str]:
+def make_asset(dataset: str, inputs: dict[str, Any], faults: Faults) -> tuple[bytes, str, str]:
     """(content, MIME type, file extension) of the result of a request."""
     area = inputs.get("area")
     variables = list(inputs.get("variable", []))
