@@ -1,6 +1,6 @@
-"""The tiny demo of the cluster, rerun and reproducibility tests (tests/test_slurm*.py, tests/test_reruns.py,
-tests/test_reproducible.py): tests/configs/tiny.yaml, the demo's stages at toy sizes, so that a whole chain
-with a GPU (training) stage runs in well under a minute on 2 CPU cores.
+"""The tiny demo of the cluster and rerun tests (tests/test_slurm*.py, tests/test_reruns.py):
+tests/configs/tiny.yaml, the demo's stages at toy sizes, so that a whole chain with a GPU (training) stage runs
+in well under a minute on 2 CPU cores.
 
 Stages covered so far: IDE on its synthetic benchmark (ide_benchmark -> ide_dataset -> ide_train [GPU]
 -> ide_test [GPU]) and the run manifest (local rule). Extend TARGETS as more stages land.
