@@ -102,8 +102,9 @@ rule synthesize_era5_land_hourly:
         },
         as_zip=config["synthetic"]["era5_land_zip"],
         months=SYN_MONTHS,
+        product="hourly",
     script:
-        "../scripts/synthesize_era5_land_hourly.py"
+        "../scripts/synthesize_era5_land.py"
 
 
 rule synthesize_era5_land_daily:
@@ -129,8 +130,9 @@ rule synthesize_era5_land_daily:
             k: SYN_SOURCES["era5_land"][k] for k in ("variables", "daily_statistic")
         },
         months=SYN_MONTHS,
+        product="daily",
     script:
-        "../scripts/synthesize_era5_land_daily.py"
+        "../scripts/synthesize_era5_land.py"
 
 
 rule synthesize_cerra:
