@@ -136,10 +136,10 @@ def test_editing_model_code_reruns_the_training_stages_that_import_it(repo, buil
         jobs, dry = dry_run(repo, built, tiny_demo.TARGETS, config)
         assert jobs == {"ide_train": 1, "ide_test": 1}
         # the updated input is the code stamp of the packages ide_train imports
-        # (code_stamp("ide", "train")), which lists ide/model.py
+        # (code_stamp("ide", "metrics", "train")), which lists ide/model.py
         stamp = re.search(
             r"rule ide_train:.*?reason: Updated input files:[^\n]*?"
-            r"(\.snakemake/terraflux-code/ide\+train[\w.+]*-\w+\.txt)",
+            r"(\.snakemake/terraflux-code/ide\+[\w.+]*-\w+\.txt)",
             dry,
             re.DOTALL,
         )

@@ -10,7 +10,7 @@ from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 LOCAL_DOWNLOADS = config["compute"]["local_downloads"]
 # The download code is declared but `ancient`: a code edit must not re-download terabytes; what defines
 # the data is the request, passed as params (a changed request reruns exactly its downloads).
-DOWNLOAD_CODE = ancient(code_stamp("sources"))
+DOWNLOAD_CODE = ancient(code_stamp("data", "sources"))
 SOURCES = config["sources"]
 
 

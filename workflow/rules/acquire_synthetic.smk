@@ -13,7 +13,16 @@ SYN_MONTHS = [f"{m:02d}" for m in range(1, 13)]
 SYN_WEEKS = [f"{w:03d}" for w in range(1, vhp.WEEKS + 1)]
 SYN_SATELLITE = config["synthetic"]["vhp_satellite"]
 SYN_WORLD = resources_path("synthetic/world.zarr")
-SYN_CODE = code_stamp("synthetic")
+# The synthetic world and the format writers of the sources (not their readers: editing a reader must not
+# redraw the world).
+SYN_CODE = code_stamp(
+    "data",
+    "synthetic",
+    "sources/*/__init__",
+    "sources/*/write",
+    "sources/formats",
+    "sources/download",
+)
 
 try:  # fail within seconds, before any job, on settings the synthetic world cannot honour
     _check_synthetic(config)

@@ -41,25 +41,43 @@ def repo_file(path):
 
 
 def code_stamp(*packages):
-    """The library packages (and core modules) that a script imports, as one input file.
+    """The library packages and modules that a script imports, as one input file (a code stamp).
 
-    Declared as an input, so that editing e.g. the DERE model reruns DERE training, while editing
-    plotting code does not (Snakemake does not track modules a script imports). Returns a code stamp
-    (terraflux.workflow.codestamp): one file whose modification time is the newest of the sources' and
-    whose name changes with the file list, instead of every source file (10-40 per job) for speed.
+    ``packages`` are paths below src/terraflux, glob patterns allowed, modules without ``.py``: a package
+    folder stands for every file in it (its modules and data files), a module for its file; the packages above each come with their ``__init__.py`` (Python
+    runs them on import), and the core modules every script uses come always. Declared as an input, so that
+    editing e.g. the DERE model reruns DERE training, while editing plotting code does not (Snakemake does not
+    track modules a script imports; tests/test_code_stamps.py checks that each rule lists what its script
+    imports). Returns the stamp (terraflux.workflow.codestamp): one file whose modification time is the newest
+    of the sources' and whose name changes with the file list, instead of every source file, for speed.
     """
     # outputs.py: every script writes its outputs through it
     core = ["__init__.py", "errors.py", "config.py", "outputs.py"]
-    files = [LIBRARY_ROOT / name for name in core]
-    files += sorted((LIBRARY_ROOT / "workflow").glob("*.py"))
+    files = {LIBRARY_ROOT / name for name in core}
+    files.update((LIBRARY_ROOT / "workflow").glob("*.py"))
     for package in packages:
-        target = LIBRARY_ROOT / package
-        files += (
-            sorted(target.rglob("*.py"))
-            if target.is_dir()
-            else [target.with_suffix(".py")]
-        )
-    return update_stamp("+".join(packages), files, LIBRARY_ROOT)
+        targets = [
+            p
+            for p in sorted(LIBRARY_ROOT.glob(package))
+            if p.is_dir() and p.name != "__pycache__"
+        ]
+        targets += sorted(LIBRARY_ROOT.glob(f"{package}.py"))
+        if not targets:
+            sys.exit(
+                f"terraflux: code_stamp({package!r}) matches nothing under {LIBRARY_ROOT}"
+            )
+        for target in targets:
+            if target.is_dir():
+                files.update(
+                    p
+                    for p in target.rglob("*")
+                    if p.is_file() and "__pycache__" not in p.parts
+                )
+            else:
+                files.add(target)
+            for parent in target.relative_to(LIBRARY_ROOT).parents:
+                files.add(LIBRARY_ROOT / parent / "__init__.py")
+    return update_stamp("+".join(packages), sorted(files), LIBRARY_ROOT)
 
 
 def job_resources(kind):

@@ -53,7 +53,7 @@ rule dere_step1_pure:
     """Step 1a: three pure-PFT branches sharing embedding and encoder, trained on pure cells (physics loss)."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step1_pure/checkpoint.pt"),
         metrics=dere("step1_pure/metrics.json"),
@@ -77,7 +77,7 @@ rule dere_step1_mix:
     input:
         dataset=DERE_DATASET,
         pure=rules.dere_step1_pure.output.checkpoint,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step1_mix/checkpoint.pt"),
         metrics=dere("step1_mix/metrics.json"),
@@ -101,7 +101,7 @@ rule dere_step2:
     input:
         dataset=DERE_DATASET,
         mix=rules.dere_step1_mix.output.checkpoint,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step2/checkpoint.pt"),
         metrics=dere("step2/metrics.json"),
@@ -124,7 +124,7 @@ rule dere_step3a:
     """Step 3a: PFT model fits the process model's per-age PFT fractions."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step3a/checkpoint.pt"),
         metrics=dere("step3a/metrics.json"),
@@ -148,7 +148,7 @@ rule dere_step3b:
     input:
         dataset=DERE_DATASET,
         pft_a=rules.dere_step3a.output.checkpoint,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step3b/checkpoint.pt"),
         metrics=dere("step3b/metrics.json"),
@@ -173,7 +173,7 @@ rule dere_step4:
         dataset=DERE_DATASET,
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step4/checkpoint.pt"),
         predictions=dere("step4/predictions.parquet"),
@@ -198,7 +198,7 @@ rule dere_step5:
     """Step 5: CSDI per flux on in-situ series + drivers: train, score on hidden points, sample the gaps."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "csdi", "metrics", "train"),
+        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step5/checkpoint.pt"),
         samples=directory(dere("step5/samples.zarr")),
@@ -224,7 +224,7 @@ rule dere_step5b:
     input:
         dataset=DERE_DATASET,
         samples=rules.dere_step5.output.samples,
-        code=code_stamp("dere", "csdi", "metrics", "train"),
+        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
     output:
         labels=directory(dere("step5b/labels.zarr")),
         metrics=dere("step5b/metrics.json"),
@@ -250,7 +250,7 @@ rule dere_step6:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=rules.dere_step5b.output.labels,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step6/checkpoint.pt"),
         predictions=dere("step6/predictions.parquet"),
@@ -280,7 +280,7 @@ use rule dere_step6 as dere_step6_kriging with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/kriging_labels.parquet"),
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("step6_kriging/checkpoint.pt"),
         predictions=dere("step6_kriging/predictions.parquet"),
@@ -299,7 +299,7 @@ rule dere_baseline:
     """Comparison: one backbone trained on in-situ data only."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("baseline/checkpoint.pt"),
         predictions=dere("baseline/predictions.parquet"),
@@ -323,7 +323,7 @@ rule dere_kgml:
     """Comparison: pretrain on age-weighted process output with the physics loss, then fine-tune on in-situ."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         checkpoint=dere("kgml/checkpoint.pt"),
         predictions=dere("kgml/predictions.parquet"),
@@ -351,7 +351,7 @@ rule dere_predict:
         dataset=DERE_DATASET,
         model=dere("{model}/checkpoint.pt"),
         step2=rules.dere_step2.output.checkpoint,
-        code=code_stamp("dere", "metrics", "train"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
         predictions=directory(dere("{model}/predictions.zarr")),
         metrics=dere("{model}/predict_metrics.json"),

@@ -29,6 +29,7 @@ rule evaluate_run_manifest:
     """Provenance of the whole run: validated config, its hash, package version, git commit, environment."""
     input:
         lock=repo_file("envs/requirements.lock"),
+        code=code_stamp(),
     output:
         manifest=report(
             results("manifest.json"),

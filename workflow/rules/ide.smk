@@ -48,7 +48,7 @@ IDE_TRUTH = {
 rule ide_benchmark:
     """Synthetic benchmark with ground-truth drivers (seeded, streaming, float32)."""
     input:
-        code=code_stamp("ide/benchmark", "train/seeding"),
+        code=code_stamp("ide/benchmark", "train"),
     output:
         store=directory(IDE_BENCHMARK),
     log:
@@ -77,7 +77,7 @@ rule ide_dataset:
                 else IDE_REAL_STORES[wc.dataset]
             )
         ),
-        code=code_stamp("ide/dataset", "train/reads"),
+        code=code_stamp("ide/dataset", "train"),
     output:
         store=directory(resources_path("ide/{dataset}/dataset.zarr")),
     log:

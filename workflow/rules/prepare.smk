@@ -54,7 +54,7 @@ rule prepare_era5_land:
     """ERA5-Land monthly files -> daily, weekly (IDE) and monthly model-grid (DERE) stores, streaming."""
     input:
         files=expand(raw(ERA5_PATTERN), year=YEARS, month=MONTHS),
-        code=code_stamp("sources", "prepare"),
+        code=code_stamp("data", "sources", "prepare"),
     output:
         daily=directory(PREPARED["era5_land_daily.zarr"]),
         weekly=directory(PREPARED["era5_land_weekly.zarr"]),
@@ -90,7 +90,7 @@ rule prepare_pft:
         monthly=PREPARED["era5_land_monthly.zarr"],
         crosswalk=repo_file("src/terraflux/data/lccs_pft_crosswalk.csv"),
         groups=repo_file("src/terraflux/data/pft_groups.csv"),
-        code=code_stamp("sources", "prepare"),
+        code=code_stamp("data", "sources", "prepare"),
     output:
         pft=directory(PREPARED["pft.zarr"]),
     log:
@@ -119,7 +119,7 @@ rule prepare_cerra:
             if CERRA_FORECAST
             else []
         ),
-        code=code_stamp("sources", "prepare"),
+        code=code_stamp("data", "sources", "prepare"),
     output:
         weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
     log:
@@ -144,7 +144,7 @@ rule prepare_vhp:
     input:
         files=[raw(vhp.raw_path(VHP_SATELLITE[y], y, w)) for y, w in PERIOD_WEEKS],
         weekly=resources_path("prepared/{dataset}_weekly.zarr"),
-        code=code_stamp("sources", "prepare"),
+        code=code_stamp("data", "sources", "prepare"),
     output:
         vhp=directory(resources_path("prepared/vhp_{dataset}.zarr")),
     log:
@@ -169,7 +169,7 @@ rule prepare_insitu:
     input:
         sites=raw(insitu.raw_path(INSITU_FORMAT)),
         monthly=PREPARED["era5_land_monthly.zarr"],
-        code=code_stamp("sources", "prepare"),
+        code=code_stamp("data", "sources", "prepare"),
     output:
         sites=PREPARED["sites.parquet"],
         daily=PREPARED["insitu_daily.parquet"],

@@ -23,7 +23,7 @@ import difflib
 import os
 import runpy
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,21 +42,13 @@ class DebugJob:
     directory: Path
 
 
-def load_job(
-    rule: str,
-    configfiles: Sequence[str | Path] = (),
-    directory: str | Path | None = None,
-    cores: int | None = None,
-    **wildcards: str,
-) -> DebugJob:
-    """Load the Snakefile in ``directory`` (default: the current directory) with ``configfiles`` and build
-    the job of ``rule`` for ``wildcards``. Unknown rules, rules without a script and wrong wildcards are a
-    :class:`~terraflux.errors.ConfigError` that says what is expected."""
+@contextlib.contextmanager
+def load_workflow(
+    configfiles: Sequence[str | Path] = (), directory: str | Path | None = None, cores: int | None = None
+) -> Iterator[object]:
+    """The checkout's Snakefile parsed with ``configfiles`` in ``directory`` (default: the current directory):
+    a ``snakemake.workflow.Workflow`` with its rules, valid inside the ``with`` block."""
     from snakemake.api import SnakemakeApi
-    from snakemake.dag import DAG
-    from snakemake.exceptions import UnknownRuleException
-    from snakemake.jobs import Job
-    from snakemake.script import Snakemake
     from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
 
     workdir = Path(directory or Path.cwd()).resolve()
@@ -72,7 +64,27 @@ def load_job(
             workdir=workdir,
         )
         workflow_api.dag(DAGSettings())  # the settings a DAG of the loaded workflow needs
-        workflow = workflow_api._workflow  # the Snakefile parsed with the config (no public accessor)
+        yield workflow_api._workflow  # the Snakefile parsed with the config (no public accessor)
+
+
+def load_job(
+    rule: str,
+    configfiles: Sequence[str | Path] = (),
+    directory: str | Path | None = None,
+    cores: int | None = None,
+    **wildcards: str,
+) -> DebugJob:
+    """Load the Snakefile in ``directory`` (default: the current directory) with ``configfiles`` and build
+    the job of ``rule`` for ``wildcards``. Unknown rules, rules without a script and wrong wildcards are a
+    :class:`~terraflux.errors.ConfigError` that says what is expected."""
+    import snakemake.api  # noqa: F401  (first: snakemake.dag imported before it is a circular import)
+    from snakemake.dag import DAG
+    from snakemake.exceptions import UnknownRuleException
+    from snakemake.jobs import Job
+    from snakemake.script import Snakemake
+
+    workdir = Path(directory or Path.cwd()).resolve()
+    with load_workflow(configfiles, directory, cores) as workflow:
         try:
             found = workflow.get_rule(rule)
         except UnknownRuleException:
