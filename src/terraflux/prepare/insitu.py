@@ -4,7 +4,8 @@ Quality filtering and coverage:
 
 - hourly/half-hourly records (CarbonSense targets, FLUXNET HH): a record is good when its value is finite and
   (FLUXNET HH) ``NEE_VUT_REF_QC <= 1`` (measured or good gap-filling). Daily value = mean of good records x
-  1.0368 (umol CO2 m-2 s-1 -> gC m-2 d-1); ``coverage`` = good records / expected records of the day;
+  ``UMOL_CO2_TO_GC_PER_DAY`` (umol CO2 m-2 s-1 -> gC m-2 d-1, :mod:`terraflux.sources.insitu`);
+  ``coverage`` = good records / expected records of the day;
 - FLUXNET DD/MM files: the file's value, ``coverage`` = ``NEE_VUT_REF_QC`` (fraction of good records);
 - monthly from daily (when no MM file): mean of the kept days, ``coverage`` = mean daily coverage over the
   month's days.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.outputs import write_parquet
+from terraflux.sources.insitu import UMOL_CO2_TO_GC_PER_DAY
 from terraflux.sources.insitu import read as insitu
 
 import numpy as np
@@ -29,7 +31,6 @@ import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
-UMOL_TO_GC_PER_DAY = 12.011 * 86400 / 1e6  # 1.0368 gC m-2 d-1 per umol CO2 m-2 s-1
 FLUXES = ("GPP", "RECO", "NEE")
 SITE_COLUMNS = [
     "site_id",
@@ -53,7 +54,7 @@ def daily_from_subdaily(frame: pd.DataFrame, records_per_day: int, min_coverage:
     data = frame[list(FLUXES)].where(good, axis=0)
     data["day"] = frame["time"].dt.floor("D")
     grouped = data.groupby("day")
-    out = grouped[list(FLUXES)].mean() * UMOL_TO_GC_PER_DAY
+    out = grouped[list(FLUXES)].mean() * UMOL_CO2_TO_GC_PER_DAY
     out["coverage"] = grouped["NEE"].count() / records_per_day
     out.loc[out["coverage"] < min_coverage, list(FLUXES)] = np.nan
     return out.rename_axis("time").reset_index()

@@ -20,14 +20,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from terraflux.sources.insitu import MISSING, TARGET_COLUMNS, fullset_columns, write
+from terraflux.sources.insitu import MISSING, TARGET_COLUMNS, UMOL_CO2_TO_GC_PER_DAY, fullset_columns, write
 from terraflux.synthetic.land import PFTS
 
 import numpy as np
 import pandas as pd
 
-#: 1 umol CO2 m-2 s-1 = 1.0368 gC m-2 d-1 (12 g C per mol x 86400 s / 1e6).
-UMOL_TO_GC_PER_DAY = 1.0368
 FLUXNET_VERSION = "1-4"
 LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -221,11 +219,12 @@ def _aggregate(rec: pd.DataFrame, freq: str) -> pd.DataFrame:
     groups = rec.groupby(rec.index.to_period(freq))
     out = pd.DataFrame(index=groups.size().index)
     for column in ("NEE_filled", "GPP_NT", "GPP_DT", "RECO_NT", "RECO_DT"):
-        out[column] = groups[column].mean() * UMOL_TO_GC_PER_DAY
+        out[column] = groups[column].mean() * UMOL_CO2_TO_GC_PER_DAY
     out["coverage"] = 1.0 - groups["gap"].mean()
     night = rec["SW_IN_F"] <= 0
-    out["NEE_night"] = rec["NEE_filled"][night].groupby(rec.index[night].to_period(freq)).mean() * UMOL_TO_GC_PER_DAY
-    out["NEE_day"] = rec["NEE_filled"][~night].groupby(rec.index[~night].to_period(freq)).mean() * UMOL_TO_GC_PER_DAY
+    to_gc = UMOL_CO2_TO_GC_PER_DAY
+    out["NEE_night"] = rec["NEE_filled"][night].groupby(rec.index[night].to_period(freq)).mean() * to_gc
+    out["NEE_day"] = rec["NEE_filled"][~night].groupby(rec.index[~night].to_period(freq)).mean() * to_gc
     out["NIGHT_D"] = (rec["SW_IN_F"] <= 0).groupby(rec.index.to_period(freq)).mean() * 24
     out["DAY_D"] = 24 - out["NIGHT_D"]
     for column in ("TA_F", "SW_IN_F", "LW_IN_F", "VPD_F", "PA_F", "WS_F"):

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from terraflux.outputs import write_parquet, write_zarr
 from terraflux.sources import cerra
+from terraflux.sources.insitu import UMOL_CO2_TO_GC_PER_DAY
 from terraflux.synthetic import fluxes as flux_model
 from terraflux.synthetic.cerra import QUANTITIES
 from terraflux.synthetic.era5_land import month_hours
 from terraflux.synthetic.extremes import WEEKS, truth_masks, week_start
 from terraflux.synthetic.land import PFTS
-from terraflux.synthetic.towers import UMOL_TO_GC_PER_DAY
 from terraflux.synthetic.weather import Weather
 
 import numpy as np
@@ -103,7 +103,7 @@ def monthly_fluxes(world) -> xr.Dataset:
             weather, world.arrays["pft_fraction"][y].reshape(4, -1), world.arrays["forest_age"][y].ravel()
         )
         for k in out:
-            mean = flux[k].mean(axis=0).reshape(grid.shape) * UMOL_TO_GC_PER_DAY
+            mean = flux[k].mean(axis=0).reshape(grid.shape) * UMOL_CO2_TO_GC_PER_DAY
             out[k][i] = np.where(land, mean, np.nan)
     time = pd.to_datetime([dt.date(y, m, 1) for y, m in months])
     attrs = {"units": "gC m-2 d-1"}

@@ -39,6 +39,9 @@ TARGET_COLUMNS = ("NEE_VUT_REF", "GPP_DT_VUT_REF", "GPP_NT_VUT_REF", "RECO_DT_VU
 #: ``timestamp`` of ``targets.csv`` / ``predictors.csv`` (start of the hour) and meta.json's TIME.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 CARBONSENSE_UNITS = "umol CO2 m-2 s-1"
+#: gC m-2 d-1 per umol CO2 m-2 s-1: 12.011 g C per mol (the conventional atomic weight of carbon, IUPAC
+#: Commission on Isotopic Abundances and Atomic Weights, https://www.ciaaw.org/carbon.htm) x 86400 s / 1e6.
+UMOL_CO2_TO_GC_PER_DAY = 12.011 * 86400 / 1e6
 
 # ---- FLUXNET2015 --------------------------------------------------------------------------------------
 FLUXNET_NAME = "FLX_{site}_FLUXNET2015_FULLSET_{resolution}_{first_year}-{last_year}_{version}.csv"
