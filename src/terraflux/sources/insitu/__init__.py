@@ -101,7 +101,7 @@ BASE_HEADER = ("# Site: {site}", "# Version: {version}")
 BASE_ADVICE = (
     "AmeriFlux BASE files hold the measured fluxes only, no partitioned GPP and RECO "
     "(GPP_NT_VUT_REF, RECO_NT_VUT_REF): download the AmeriFlux FLUXNET product of the site instead "
-    "(AMF_{SITE}_FLUXNET_FULLSET_{Y0}-{Y1}_{v}.zip, https://ameriflux.lbl.gov/data/download-data/) and unzip it "
+    "(AMF_{SITE}_FLUXNET_FULLSET_{Y0}-{Y1}_{v}.zip, https://ameriflux.lbl.gov/data/flux-data-products/) and unzip it "
     "into the folder"
 )
 #: Archives of the products above, to be unzipped before use.
