@@ -12,10 +12,9 @@ Quality filtering and coverage:
 
 Values whose coverage is below ``min_coverage`` are set to NaN (the row stays, with its coverage). Sites are
 matched to the nearest model-grid cell (``cell_iy``, ``cell_ix`` into the monthly ERA5-Land store); sites
-off the grid are left out with a warning; sites without records in the period are named in a warning. When no site is
-left (all off the grid: :func:`check_on_grid`) or no record is in the period (:func:`check_in_period`),
-nothing is written and the error names the sites, their years and the config keys (``region.*``,
-``period.*``).
+off the grid are left out and sites without records in the period are named, in warnings. When no site is
+on the grid (:func:`check_on_grid`) or no record is in the period (:func:`check_in_period`), nothing is
+written and the error names the sites, their years and the config keys (``region.*``, ``period.*``).
 """
 
 from __future__ import annotations
@@ -99,7 +98,8 @@ def _east(longitude: np.ndarray) -> np.ndarray:
 
 def nearest_cells(sites: pd.DataFrame, cell_lat: np.ndarray, cell_lon: np.ndarray) -> pd.DataFrame:
     """Add the nearest model cell (centre coordinates and indices) to each site; sites outside the grid
-    (further than one cell spacing from every centre) are dropped with a warning."""
+    (further than one cell spacing from every centre) are dropped with a warning. Longitudes are compared
+    modulo 360 (sites in -180..180 on a 0..360 grid)."""
     sites = sites.copy()
     dlon_all = _east(sites["longitude"].to_numpy()[:, None] - cell_lon[None, :])
     iy = np.abs(sites["latitude"].to_numpy()[:, None] - cell_lat[None, :]).argmin(axis=1)
@@ -141,7 +141,7 @@ def check_in_period(monthly: list[pd.DataFrame], rows: int, period: Mapping) -> 
     config keys; a warning names the sites without records in it when others have some."""
     start, end = int(period["start_year"]), int(period["end_year"])
     spans = {}
-    for frame in monthly:
+    for frame in (m for m in monthly if len(m)):
         years = frame["time"].dt.year
         inside = years.between(start, end).any()
         spans[frame["site_id"].iloc[0]] = (years.min(), years.max(), inside)

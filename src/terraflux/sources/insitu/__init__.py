@@ -10,7 +10,7 @@ a gap); ``meta.json`` has SITE_ID, LOCATION_LAT, LOCATION_LON, LOCATION_ELEV, IG
 
 ONEFlux site files (config format ``fluxnet2015``; Pastorello et al. 2020, The FLUXNET2015 dataset and the
 ONEFlux processing pipeline for eddy covariance data, Sci. Data 7, 225, doi:10.1038/s41597-020-0534-3), one
-file per site and resolution (HH half-hourly, HR hourly, DD, WW, MM, YY), named as in :data:`ONEFLUX`:
+file per site and resolution (HH half-hourly, HR hourly, DD, WW, MM, YY), named as in :data:`ONEFLUX_NAMES`:
 
 - FLUXNET2015 FULLSET (https://fluxnet.org/data/fluxnet2015-dataset/):
   ``FLX_{SITE}_FLUXNET2015_FULLSET_{RES}_{Y0}-{Y1}_{version}.csv``;
@@ -41,6 +41,7 @@ frames).
 from __future__ import annotations
 
 import re
+from string import Formatter
 
 from terraflux.data import DATA_DIR
 from terraflux.errors import ConfigError
@@ -66,28 +67,34 @@ UMOL_CO2_TO_GC_PER_DAY = 12.011 * 86400 / 1e6
 
 # ---- ONEFlux site files ---------------------------------------------------------------------------------
 _SITE = r"(?P<site>[A-Za-z]{2}-[A-Za-z0-9]{3})"
-_RES = r"(?P<res>HH|HR|DD|WW|MM|YY)"
-_YEARS = r"(?P<first>\d{4})-(?P<last>\d{4})"
-#: Product -> (file-name template, file-name pattern) of the ONEFlux files read. The templates name the
-#: files the writer makes; ``{network}`` is the network code at the start of a FLUXNET (ONEFlux v1.3) file.
-ONEFLUX = {
-    "FLUXNET2015": (
-        "FLX_{site}_FLUXNET2015_FULLSET_{res}_{first}-{last}_{version}.csv",
-        re.compile(rf"^FLX_{_SITE}_FLUXNET2015_FULLSET_{_RES}_{_YEARS}_(?P<version>[\w-]+)\.csv$"),
-    ),
-    "AmeriFlux FLUXNET": (
-        "AMF_{site}_FLUXNET_FULLSET_{res}_{first}-{last}_{version}.csv",
-        re.compile(rf"^AMF_{_SITE}_FLUXNET_FULLSET_{_RES}_{_YEARS}_(?P<version>[\w-]+)\.csv$"),
-    ),
-    "ICOS ETC L2": (
-        "ICOSETC_{site}_FLUXNET_{res}_L2.csv",
-        re.compile(rf"^ICOSETC_{_SITE}_FLUXNET_{_RES}(?:_INTERIM)?_L2\.csv$"),
-    ),
-    "FLUXNET": (
-        "{network}_{site}_FLUXNET_FLUXMET_{res}_{first}-{last}_{version}.csv",
-        re.compile(rf"^(?P<network>[A-Z]+)_{_SITE}_FLUXNET_FLUXMET_{_RES}_{_YEARS}_(?P<version>[\w.-]+)\.csv$"),
-    ),
+#: What each field of a file-name template matches.
+_FIELDS = {
+    "site": _SITE,
+    "res": r"(?P<res>HH|HR|DD|WW|MM|YY)",
+    "first": r"(?P<first>\d{4})",
+    "last": r"(?P<last>\d{4})",
+    "version": r"(?P<version>[\w.-]+)",
+    "network": r"(?P<network>[A-Z]+)",
+    "interim": r"(?:_INTERIM)?",
 }
+
+
+def _pattern(template: str) -> re.Pattern:
+    """The regular expression of a file-name template (its fields as in :data:`_FIELDS`)."""
+    parts = [re.escape(text) + (_FIELDS[field] if field else "") for text, field, _, _ in Formatter().parse(template)]
+    return re.compile("^" + "".join(parts) + "$")
+
+
+#: Product -> file-name template of the ONEFlux files read (``{network}``: the network code at the start of
+#: a FLUXNET (ONEFlux v1.3) file; ``{interim}``: ``_INTERIM`` in an ICOS interim release).
+ONEFLUX_NAMES = {
+    "FLUXNET2015": "FLX_{site}_FLUXNET2015_FULLSET_{res}_{first}-{last}_{version}.csv",
+    "AmeriFlux FLUXNET": "AMF_{site}_FLUXNET_FULLSET_{res}_{first}-{last}_{version}.csv",
+    "ICOS ETC L2": "ICOSETC_{site}_FLUXNET_{res}{interim}_L2.csv",
+    "FLUXNET": "{network}_{site}_FLUXNET_FLUXMET_{res}_{first}-{last}_{version}.csv",
+}
+#: Product -> file-name pattern (from the template).
+ONEFLUX = {product: _pattern(template) for product, template in ONEFLUX_NAMES.items()}
 #: Network written to the site table per product; a FLUXNET (v1.3) file's network code is looked up in
 #: :data:`NETWORK_CODES` (an unknown code is written as it is).
 NETWORKS = {"FLUXNET2015": "FLUXNET2015", "AmeriFlux FLUXNET": "AmeriFlux", "ICOS ETC L2": "ICOS"}
@@ -96,7 +103,7 @@ NETWORK_CODES = {"AMF": "AmeriFlux", "ICOSETC": "ICOS"}
 #: comment lines (``# Site:``, ``# Version:``), then ``TIMESTAMP_START,TIMESTAMP_END,...``; no ONEFlux
 #: partitioning, so they are refused with :data:`BASE_ADVICE`.
 BASE_NAME = "AMF_{site}_BASE_{res}_{version}.csv"
-BASE_FILE = re.compile(rf"^AMF_{_SITE}_BASE_(?P<res>HH|HR)_(?P<version>[\w-]+)\.csv$")
+BASE_FILE = _pattern(BASE_NAME)
 BASE_HEADER = ("# Site: {site}", "# Version: {version}")
 BASE_ADVICE = (
     "AmeriFlux BASE files hold the measured fluxes only, no partitioned GPP and RECO "
@@ -131,7 +138,7 @@ SITE_LIST_ALIASES = {"LOCATION_LON": "LOCATION_LONG"}
 BIF_COLUMNS = ("SITE_ID", "VARIABLE", "DATAVALUE")
 BIF_VARIABLES = ("LOCATION_LAT", "LOCATION_LONG", "LOCATION_ELEV", "IGBP")
 BIF_FILES = (
-    re.compile(rf"^ICOSETC_{_SITE}_SITEINFO(?:_INTERIM)?_L2\.csv$"),
+    _pattern("ICOSETC_{site}_SITEINFO{interim}_L2.csv"),
     re.compile(r"^[A-Z]+_[A-Za-z]{2}-[A-Za-z0-9]{3}_(?:FLUXNET_)?BIF_[\w.-]*\.csv$"),
 )
 #: Valid coordinates of a site (degrees; longitudes east, -180..360 as the region keys).
@@ -143,8 +150,10 @@ LAYOUTS = {
     "carbonsense": "CarbonSense v1 site folders {SITE}/{YYYY-MM-DD_YYYY-MM-DD}/meta.json",
     "fluxnet2015": "ONEFlux site files ("
     + ", ".join(
-        template.format(site="{SITE}", res="{RES}", first="{Y0}", last="{Y1}", version="{v}", network="{NET}")
-        for template, _ in ONEFLUX.values()
+        template.format(
+            site="{SITE}", res="{RES}", first="{Y0}", last="{Y1}", version="{v}", network="{NET}", interim=""
+        )
+        for template in ONEFLUX_NAMES.values()
     )
     + f") with a site list ({SITES_FILE} or the sites' BIF files)",
 }
@@ -184,10 +193,9 @@ def fluxnet_file_name(
     network: str = "",
 ) -> str:
     """The ONEFlux file of a site at ``resolution`` (HH, HR, DD, WW, MM, YY) in ``product``'s naming
-    (:data:`ONEFLUX`; ``network``: the network code of a FLUXNET (v1.3) file, e.g. ``AMF``, ``ICOSETC``)."""
-    template, _ = ONEFLUX[product]
-    return template.format(
-        site=site, res=resolution, first=first_year, last=last_year, version=version, network=network
+    (:data:`ONEFLUX_NAMES`; ``network``: the network code of a FLUXNET (v1.3) file, e.g. ``AMF``, ``ICOSETC``)."""
+    return ONEFLUX_NAMES[product].format(
+        site=site, res=resolution, first=first_year, last=last_year, version=version, network=network, interim=""
     )
 
 

@@ -1,7 +1,7 @@
 """What each file of an in-situ folder is: ONEFlux site files, site lists, and files that cannot be used.
 
-:func:`oneflux_name` parses the name of a file of :data:`~terraflux.sources.insitu.ONEFLUX`; :func:`survey`
-sorts a folder's files into ONEFlux files, site lists, AmeriFlux BASE files and unpacked archives;
+:func:`oneflux_name` parses the name of a file of :data:`~terraflux.sources.insitu.ONEFLUX_NAMES`; :func:`survey`
+sorts a folder's files into ONEFlux files, site lists, AmeriFlux BASE files and archives not yet unzipped;
 :func:`by_site` gathers the ONEFlux files by site and resolution; :func:`nothing_usable` says why a folder
 holds no ONEFlux file and what to do.
 """
@@ -38,7 +38,7 @@ class OnefluxName:
 
 def oneflux_name(name: str) -> OnefluxName | None:
     """The facts in a ONEFlux file name, or None when ``name`` follows none of the products' conventions."""
-    for product, (_, pattern) in ONEFLUX.items():
+    for product, pattern in ONEFLUX.items():
         match = pattern.match(name)
         if match:
             if product in NETWORKS:

@@ -1,5 +1,5 @@
 """In-situ site files written from frames: CarbonSense v1 site folders, ONEFlux site files of every product
-read (:data:`~terraflux.sources.insitu.ONEFLUX`), site lists (``sites.csv``, BIF) and AmeriFlux BASE files.
+read (:data:`~terraflux.sources.insitu.ONEFLUX_NAMES`), site lists (``sites.csv``, BIF) and AmeriFlux BASE files.
 
 A *site* is a mapping with ``site_id``, ``latitude``, ``longitude`` (degrees), ``elevation`` (m), ``igbp`` and
 ``network`` (the keys :func:`terraflux.sources.insitu.read.read_meta` returns). CSV floats are rounded to a
@@ -153,13 +153,17 @@ def site_list(root: str | Path, sites: Sequence[Mapping]) -> Path:
 def bif_file(path: str | Path, sites: Sequence[Mapping]) -> Path:
     """The sites' location and IGBP class as a BIF file (BADM long form: SITE_ID, GROUP_ID, VARIABLE_GROUP,
     VARIABLE, DATAVALUE) at ``path``, named as the service names it (e.g. ``ICOSETC_{SITE}_SITEINFO_L2.csv``);
-    returns it."""
+    returns it. An unknown (NaN) elevation has no row, as in the services' files."""
     rows = []
     for number, site in enumerate(sites):
-        location = {"LOCATION_LAT": site["latitude"], "LOCATION_LONG": site["longitude"]}
-        location["LOCATION_ELEV"] = site["elevation"]
+        location = {
+            "LOCATION_LAT": site["latitude"],
+            "LOCATION_LONG": site["longitude"],
+            "LOCATION_ELEV": site["elevation"],
+        }
         for variable, value in location.items():
-            rows.append((site["site_id"], 1000 + number, "GRP_LOCATION", variable, value))
+            if not pd.isna(value):
+                rows.append((site["site_id"], 1000 + number, "GRP_LOCATION", variable, value))
         rows.append((site["site_id"], 2000 + number, "GRP_IGBP", "IGBP", site["igbp"]))
     table = pd.DataFrame(rows, columns=["SITE_ID", "GROUP_ID", "VARIABLE_GROUP", "VARIABLE", "DATAVALUE"])
     table.to_csv(path, index=False)
