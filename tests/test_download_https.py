@@ -9,13 +9,16 @@ import time
 from datetime import date
 
 import terraflux  # noqa: F401
-from terraflux.errors import ConfigError
+from terraflux.errors import ConfigError, DataError
 from terraflux.sources import insitu, vhp
 from terraflux.sources.download import errors
 from terraflux.sources.download.https import download, retry_after_seconds
 from terraflux.sources.download.insitu import download_carbonsense, link_local
 from terraflux.sources.download.settings import ClientSettings
+from terraflux.sources.insitu import write as insitu_write
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from support.fake_cds import FakeFiles, era5_land_netcdf
@@ -175,14 +178,92 @@ def test_carbonsense_archive_with_wrong_checksum_leaves_nothing(tmp_path):
     assert_nothing_left(tmp_path / "insitu")
 
 
+def users_fluxnet_folder(tmp_path, samples, site_list=True):
+    """A user's folder: the real FLUXNET2015 samples (links to them) and, with ``site_list``, a sites.csv."""
+    local = tmp_path / "my-fluxnet"
+    local.mkdir()
+    for sample in (samples / "fluxnet2015").iterdir():
+        (local / sample.name).symlink_to(sample)
+    if site_list:
+        (local / insitu.SITES_FILE).write_text(
+            "SITE_ID,LOCATION_LAT,LOCATION_LONG,LOCATION_ELEV,IGBP\nFR-Pue,43.7413,3.5957,270,EBF\n"
+        )
+    return local
+
+
 def test_local_fluxnet_directory_is_validated_and_linked(tmp_path, samples):
+    local = users_fluxnet_folder(tmp_path, samples)
+    (local / "notes.txt").write_text("not site data")
     target = tmp_path / "insitu" / "fluxnet2015"
-    described = link_local(samples / "fluxnet2015", target, "fluxnet2015")
+    described = link_local(local, target, "fluxnet2015")
     names = sorted(p.name for p in target.iterdir())
-    assert names == sorted(p.name for p in (samples / "fluxnet2015").glob(insitu.FLUXNET_GLOB))
+    assert names == sorted([*(p.name for p in (samples / "fluxnet2015").iterdir()), insitu.SITES_FILE])
     assert all((target / name).is_symlink() for name in names)
-    assert described["delivery"]["entries"] == len(names)
+    assert described["delivery"]["entries"] == len(names) == 3
     assert len((tmp_path / "insitu" / "fluxnet2015.sha256").read_text().split()[0]) == 64
+
+
+def test_local_fluxnet_directory_without_site_list_says_which_file_to_add(tmp_path, samples):
+    local = users_fluxnet_folder(tmp_path, samples, site_list=False)
+    with pytest.raises(DataError, match=rf"{local}: no site list; ONEFlux files carry no coordinates: add sites\.csv "
+                       r"there with the header SITE_ID,LOCATION_LAT,LOCATION_LONG,LOCATION_ELEV,IGBP"):  # fmt: skip
+        link_local(local, tmp_path / "insitu" / "fluxnet2015", "fluxnet2015")
+    assert_nothing_left(tmp_path / "insitu")
+
+
+def test_unpacked_icos_archives_in_subfolders_are_linked_side_by_side(tmp_path):
+    local = tmp_path / "icos"
+    site = {"site_id": "BE-Bra", "latitude": 51.31, "longitude": 4.52, "elevation": 16.0, "igbp": "MF"}
+    for name in ("BE-Bra", "DE-Hai"):
+        folder = local / f"ICOSETC_{name}_ARCHIVE_L2"
+        folder.mkdir(parents=True)
+        days = date(2020, 1, 1), date(2020, 1, 2)
+        columns = {"NEE_VUT_REF": 1.0, "GPP_NT_VUT_REF": 2.0, "RECO_NT_VUT_REF": 3.0}
+        insitu_write.fluxnet_file(folder, dict(site, site_id=name), "DD", 2020, 2020, "", days, columns, "ICOS ETC L2")
+        insitu_write.bif_file(folder / f"ICOSETC_{name}_SITEINFO_L2.csv", [dict(site, site_id=name)])
+    target = tmp_path / "insitu" / "fluxnet2015"
+    link_local(local, target, "fluxnet2015")
+    assert sorted(p.name for p in target.iterdir()) == [
+        "ICOSETC_BE-Bra_FLUXNET_DD_L2.csv",
+        "ICOSETC_BE-Bra_SITEINFO_L2.csv",
+        "ICOSETC_DE-Hai_FLUXNET_DD_L2.csv",
+        "ICOSETC_DE-Hai_SITEINFO_L2.csv",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (["AMF_US-Ha1_BASE_HR_19-5.csv"], r"holds AmeriFlux BASE files \(AMF_US-Ha1_BASE_HR_19-5.csv\): AmeriFlux BASE "
+         r"files hold the measured fluxes only, no partitioned GPP and RECO .* download the AmeriFlux FLUXNET product"),
+        (["FLX_FR-Pue_FLUXNET2015_FULLSET_2007-2014_2-3.zip"], r"holds archives \(FLX_FR-Pue_.*\.zip\): unzip them"),
+        (["FR-Pue_monthly.csv"], r"holds no ONEFlux site files \(FLX_\{SITE\}_FLUXNET2015_FULLSET_"),
+    ],
+)  # fmt: skip
+def test_a_folder_without_oneflux_files_says_why_and_what_to_do(tmp_path, files, message):
+    local = tmp_path / "mine"
+    local.mkdir()
+    for name in files:
+        if "BASE" in name:
+            times = pd.date_range("2016-01-01", periods=2, freq="h")
+            insitu_write.ameriflux_base_file(local, "US-Ha1", "HR", "19-5", times, {"FC": np.array([1.0, 2.0])})
+        else:
+            (local / name).write_bytes(b"PK\x03\x04")
+    with pytest.raises(ConfigError, match=rf"config 'sources.insitu.local_dir': {local} cannot be used: it {message}"):
+        link_local(local, tmp_path / "insitu" / "fluxnet2015", "fluxnet2015")
+    assert_nothing_left(tmp_path / "insitu")
+
+
+def test_two_files_of_one_site_and_resolution_name_both(tmp_path, samples):
+    local = users_fluxnet_folder(tmp_path, samples)
+    mm = next(local.glob("FLX_*_MM_*"))
+    months = pd.period_range("2015-01", "2015-12", freq="M")
+    site = {"site_id": "FR-Pue"}
+    insitu_write.fluxnet_file(local, site, "MM", 2015, 2020, "3-5", months, {"NEE_VUT_REF": 1.0}, "AmeriFlux FLUXNET")
+    amf = "AMF_FR-Pue_FLUXNET_FULLSET_MM_2015-2020_3-5.csv"
+    with pytest.raises(DataError, match=rf"site FR-Pue has two MM files, {amf} and {mm.name}; keep one of them"):
+        link_local(local, tmp_path / "insitu" / "fluxnet2015", "fluxnet2015")
+    assert_nothing_left(tmp_path / "insitu")
 
 
 def test_local_directory_without_sites_names_the_key(tmp_path):

@@ -10,6 +10,8 @@ from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.workflow.paths import RunPaths
 from terraflux.workflow.provenance import sha256_file
 
+import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -74,12 +76,62 @@ def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, re
     assert "cds_requests=4" in (repo_root / "profiles/default/profile.yaml").read_text()
 
 
+def users_fluxnet_config(tmp_path, samples) -> list[str]:
+    """A user's FLUXNET folder (links to the real samples and the sites.csv the user adds) and the config that
+    points at it: the FR-Pue region, 2007-2009."""
+    local = tmp_path / "my-fluxnet"
+    local.mkdir()
+    for sample in (samples / "fluxnet2015").iterdir():
+        (local / sample.name).symlink_to(sample)
+    (local / insitu.SITES_FILE).write_text(f"{','.join(insitu.SITE_LIST_COLUMNS)}\nFR-Pue,43.7413,3.5957,270,EBF\n")
+    extra = f"""
+region: {{name: puechabon, north: 44.0, west: 3.5, south: 43.5, east: 4.0}}
+period: {{start_year: 2007, end_year: 2009, train_years: [2007], val_years: [2008], test_years: [2009]}}
+sources: {{insitu: {{format: fluxnet2015, local_dir: '{local}'}}}}
+"""
+    return configfile_args("download", tmp_path, extra)
+
+
+def model_grid(path: Path) -> None:
+    """The monthly ERA5-Land store prepare_insitu reads its grid from (0.1 degree over the region)."""
+    latitude, longitude = np.round(np.arange(44.0, 43.45, -0.1), 1), np.round(np.arange(3.5, 4.05, 0.1), 1)
+    t2m = np.full((1, len(latitude), len(longitude)), 280.0, dtype="float32")
+    time = pd.to_datetime(["2007-01-01"])
+    coords = {"time": time, "latitude": latitude, "longitude": longitude}
+    xr.Dataset({"t2m": (("time", "latitude", "longitude"), t2m)}, coords=coords).to_zarr(path)
+
+
 @pytest.mark.slow
-def test_download_insitu_links_the_users_fluxnet_directory(tmp_path, samples):
-    local = f"sources: {{insitu: {{format: fluxnet2015, local_dir: '{samples / 'fluxnet2015'}'}}}}\n"
-    config = configfile_args("download", tmp_path, local)
-    snakemake("--cores", "1", FLUXNET, *config, workdir=tmp_path)
+def test_the_users_fluxnet_folder_is_linked_and_prepared(tmp_path, samples):
+    """download_insitu links the user's FLUXNET files and site list; prepare_insitu turns them into the tables."""
+    config = users_fluxnet_config(tmp_path, samples)
+    prepared = RunPaths("dl").resources("prepared")
+    model_grid(tmp_path / prepared / "era5_land_monthly.zarr")
+    rules = ["--allowed-rules", "download_insitu", "prepare_insitu"]
+    snakemake("--cores", "1", *config, *rules, "--", f"{prepared}/insitu_monthly.parquet", workdir=tmp_path)
+
     linked = tmp_path / FLUXNET
-    assert {p.name for p in linked.glob(insitu.FLUXNET_GLOB)} == {p.name for p in (samples / "fluxnet2015").iterdir()}
+    expected = {p.name for p in (samples / "fluxnet2015").iterdir()} | {insitu.SITES_FILE}
+    assert {p.name for p in linked.iterdir() if not p.name.startswith(".")} == expected  # and .snakemake_timestamp
     sidecar = json.loads((tmp_path / request_sidecar(FLUXNET)).read_text())
-    assert Path(sidecar["request"]["local_dir"]).resolve() == (samples / "fluxnet2015").resolve()
+    assert Path(sidecar["request"]["local_dir"]).resolve() == (tmp_path / "my-fluxnet").resolve()
+    sites = pd.read_parquet(tmp_path / prepared / "sites.parquet")
+    assert sites[["site_id", "network", "igbp", "cell_iy", "cell_ix"]].values.tolist() == [
+        ["FR-Pue", "FLUXNET2015", "EBF", 3, 1]
+    ]
+    monthly = pd.read_parquet(tmp_path / prepared / "insitu_monthly.parquet")
+    raw = pd.read_csv(samples / "fluxnet2015" / insitu.fluxnet_file_name("FR-Pue", "MM", 2007, 2014, "2-3"))
+    raw = raw[raw["TIMESTAMP"] < 201000]
+    assert len(monthly) == 36 and monthly["time"].dt.year.between(2007, 2009).all()
+    np.testing.assert_allclose(monthly["GPP"], raw["GPP_NT_VUT_REF"].astype("float32"))
+
+
+def test_local_dir_with_a_synthetic_run_names_both_keys(tmp_path):
+    extra = f"sources: {{insitu: {{local_dir: '{tmp_path}'}}}}\n"
+    done = snakemake("-n", *configfile_args("tiny", tmp_path, extra), workdir=tmp_path, check=False)
+    assert done.returncode != 0
+    assert (
+        f"terraflux: config 'sources.insitu.local_dir' is set ({tmp_path}) but 'run.origin' is 'synthetic'"
+        in done.stderr
+    )
+    assert "set 'run.origin: download' to use them, or remove 'sources.insitu.local_dir'" in done.stderr

@@ -9,6 +9,7 @@ from terraflux.outputs import provenance_of
 from terraflux.prepare import pft
 from terraflux.prepare.insitu import prepare_insitu
 from terraflux.sources.insitu import SITES_FILE
+from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import write as land_cover_write
 
 import numpy as np
@@ -86,6 +87,134 @@ def test_carbonsense_daily_monthly_units_and_coverage(tmp_path):
     jan, feb = monthly.iloc[0], monthly.iloc[1]
     assert jan["coverage"] == pytest.approx((0.25 + 30) / 31) and jan["NEE"] == pytest.approx(2.0755, rel=1e-4)
     assert feb["coverage"] == pytest.approx(9 / 29) and np.isnan(feb["NEE"])  # 9 of 29 days: below the threshold
+
+
+FR_PUE = {"site_id": "FR-Pue", "latitude": 43.7413, "longitude": 3.5957, "elevation": 270.0, "igbp": "EBF"}
+
+
+def fluxnet_root(tmp_path, samples, site_list=True):
+    """The real FR-Pue MM sample in a folder, with its sites.csv row."""
+    root = tmp_path / "fluxnet2015"
+    root.mkdir()
+    shutil.copy(samples / FLUXNET_MM, root)
+    if site_list:
+        insitu_write.site_list(root, [dict(FR_PUE, network="FLUXNET2015")])
+    return root
+
+
+def prepare_fluxnet(root, out, years=(2007, 2014), cell_lat=(44.0, 43.5), cell_lon=(3.5, 4.0), partitioning="NT"):
+    return prepare_insitu(
+        root, fmt="fluxnet2015", cell_lat=np.array(cell_lat), cell_lon=np.array(cell_lon),
+        period={"start_year": years[0], "end_year": years[1]}, partitioning=partitioning, min_coverage=0.0, **out,
+    )  # fmt: skip
+
+
+def test_ameriflux_icos_and_fluxnet_products_prepare_alike(tmp_path):
+    """Three sites, each in another product and resolution, their coordinates in BIF files and sites.csv."""
+    root = tmp_path / "oneflux"
+    root.mkdir()
+    sites = {
+        "US-Ha1": dict(FR_PUE, site_id="US-Ha1", latitude=47.52, longitude=8.29, igbp="DBF", network=""),
+        "BE-Bra": dict(FR_PUE, site_id="BE-Bra", latitude=47.71, longitude=8.51, igbp="MF", network=""),
+        "DE-Hai": dict(FR_PUE, site_id="DE-Hai", latitude=47.88, longitude=8.69, igbp="DBF", network=""),
+    }
+    halfhours = pd.date_range("2016-01-01", "2016-01-31 23:30", freq="30min")
+    hh = {"NEE_VUT_REF": np.full(len(halfhours), 1.0), "NEE_VUT_REF_QC": 0.0, "GPP_DT_VUT_REF": 2.0}
+    hh["RECO_DT_VUT_REF"] = 3.0
+    hh["NEE_VUT_REF_QC"] = np.where(np.arange(len(halfhours)) < 24, 3.0, 0.0)  # day 1: half the records poor
+    insitu_write.fluxnet_file(root, sites["US-Ha1"], "HH", 2016, 2016, "3-5", halfhours, hh, "AmeriFlux FLUXNET")
+    days = pd.date_range("2016-01-01", "2016-02-29", freq="D")
+    dd = {"NEE_VUT_REF": -1.5, "NEE_VUT_REF_QC": 0.8, "GPP_DT_VUT_REF": 4.0, "RECO_DT_VUT_REF": 2.5}
+    insitu_write.fluxnet_file(root, sites["BE-Bra"], "DD", 2016, 2016, "", days, dd, "ICOS ETC L2")
+    months = pd.period_range("2016-01", "2016-12", freq="M")
+    mm = {"NEE_VUT_REF": np.linspace(-2, 2, 12), "NEE_VUT_REF_QC": 0.9, "GPP_DT_VUT_REF": 5.0, "RECO_DT_VUT_REF": 3.0}
+    insitu_write.fluxnet_file(root, sites["DE-Hai"], "MM", 2016, 2016, "v1.3_r1", months, mm, "FLUXNET", "EUF")
+    insitu_write.bif_file(root / "ICOSETC_BE-Bra_SITEINFO_L2.csv", [sites["BE-Bra"]])
+    insitu_write.bif_file(root / "EUF_DE-Hai_FLUXNET_BIF_2016-2016_v1.3_r1.csv", [sites["DE-Hai"]])
+    insitu_write.site_list(root, [sites["US-Ha1"]])
+    out = outputs(tmp_path)
+    table = prepare_insitu(
+        root, fmt="fluxnet2015", cell_lat=CELL_LAT, cell_lon=CELL_LON, period={"start_year": 2016, "end_year": 2016},
+        partitioning="DT", min_coverage=0.5, **out,
+    )  # fmt: skip
+    assert table["site_id"].tolist() == ["BE-Bra", "DE-Hai", "US-Ha1"]
+    assert table["network"].tolist() == ["ICOS", "EUF", "AmeriFlux"] and table["igbp"].tolist() == ["MF", "DBF", "DBF"]
+    assert table[["cell_iy", "cell_ix"]].to_numpy().tolist() == [[1, 2], [0, 3], [2, 1]]
+    daily = pd.read_parquet(out["daily_path"]).set_index(["site_id", "time"])
+    us = daily.loc["US-Ha1"]
+    assert len(us) == 31 and us["coverage"].iloc[0] == pytest.approx(0.5) and us["coverage"].iloc[1] == 1.0
+    assert us["RECO"].iloc[1] == pytest.approx(3 * 1.037750, rel=1e-5)  # umol CO2 m-2 s-1 -> gC m-2 d-1
+    assert daily.loc["BE-Bra"]["GPP"].eq(4.0).all() and daily.loc["BE-Bra"]["coverage"].eq(np.float32(0.8)).all()
+    monthly = pd.read_parquet(out["monthly_path"]).set_index(["site_id", "time"])
+    np.testing.assert_allclose(monthly.loc["DE-Hai"]["NEE"], np.linspace(-2, 2, 12).astype("float32"), atol=1e-5)
+    assert monthly.loc["BE-Bra"]["NEE"].eq(-1.5).all() and len(monthly.loc["BE-Bra"]) == 2
+    assert monthly.loc["US-Ha1"]["coverage"].iloc[0] == pytest.approx((0.5 + 30) / 31)
+
+
+def test_no_site_list_says_which_file_to_add(tmp_path, samples):
+    root = fluxnet_root(tmp_path, samples, site_list=False)
+    with pytest.raises(DataError, match=r"no site list; .* add sites\.csv there with the header "
+                       r"SITE_ID,LOCATION_LAT,LOCATION_LONG,LOCATION_ELEV,IGBP"):  # fmt: skip
+        prepare_fluxnet(root, outputs(tmp_path))
+    assert not any(tmp_path.glob("*.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("SITE_ID,LOCATION_LAT,LOCATION_LONG\nDE-Hai,51.08,10.45\n", r"no row for site\(s\) FR-Pue; add them"),
+        ("SITE_ID,LAT,LON\nFR-Pue,43.7,3.6\n", r"lacks the column\(s\) \['LOCATION_LAT', 'LOCATION_LONG'\]"),
+        ("SITE_ID,LOCATION_LAT,LOCATION_LON,LOCATION_ELEV\nFR-Pue,43.7,3.6,270 m\n",
+         r"line 2, column LOCATION_ELEV holds '270 m', not a number"),
+        ("SITE_ID,LOCATION_LAT,LOCATION_LONG\nFR-Pue,,3.6\n", r"line 2, column LOCATION_LAT is empty"),
+        ("SITE_ID,LOCATION_LAT,LOCATION_LONG\nFR-Pue,3.6,143.7\nFR-Pue,43.7,3.6\n", r"two different rows"),
+        ("SITE_ID,LOCATION_LAT,LOCATION_LONG\nFR-Pue,93.7,3.6\n", r"line 2, column LOCATION_LAT holds 93.7, outside"),
+        ("SITE_ID,LOCATION_LAT,LOCATION_LONG\nFR-Pue,43.7,3.6\n,,\n", r"line 3 holds no value"),
+    ],
+)  # fmt: skip
+def test_a_bad_site_list_names_the_file_line_and_column(tmp_path, samples, text, message):
+    root = fluxnet_root(tmp_path, samples, site_list=False)
+    (root / SITES_FILE).write_text(text)
+    with pytest.raises(DataError, match=message):
+        prepare_fluxnet(root, outputs(tmp_path))
+    assert not any(tmp_path.glob("*.parquet"))
+
+
+def test_sites_off_the_grid_name_the_sites_and_the_region_keys(tmp_path, samples):
+    root = fluxnet_root(tmp_path, samples)
+    with pytest.raises(DataError, match=r"none of the 1 in-situ sites lies on the model grid \(latitude 47.5..47.9, "
+                       r"longitude 8.1..8.7, from config 'region'\): FR-Pue \(43.74 N, 3.596 E\)\. "
+                       r"Widen 'region.north', 'region.south', 'region.west', 'region.east'"):  # fmt: skip
+        prepare_fluxnet(root, outputs(tmp_path), cell_lat=CELL_LAT, cell_lon=CELL_LON)
+    assert not any(tmp_path.glob("*.parquet"))
+
+
+def test_a_grid_on_0_to_360_longitudes_finds_sites_west_of_greenwich(tmp_path, samples):
+    root = fluxnet_root(tmp_path, samples)
+    insitu_write.site_list(root, [dict(FR_PUE, longitude=-3.5957, network="x")])
+    sites = prepare_fluxnet(root, outputs(tmp_path), cell_lon=(356.0, 356.5))
+    assert sites.iloc[0][["cell_ix", "cell_longitude"]].tolist() == [1, 356.5]
+
+
+def test_site_years_outside_the_period_name_the_years_and_the_period_keys(tmp_path, samples):
+    root = fluxnet_root(tmp_path, samples)
+    with pytest.raises(DataError, match=r"no in-situ site on the grid has records in the period 2016..2019 \(config "
+                       r"'period.start_year', 'period.end_year'\); their years: FR-Pue 2007-2014"):  # fmt: skip
+        prepare_fluxnet(root, outputs(tmp_path), years=(2016, 2019))
+    assert not any(tmp_path.glob("*.parquet"))
+
+
+def test_a_site_without_records_in_the_period_is_named_in_a_warning(tmp_path, caplog):
+    root = tmp_path / "carbonsense"
+    write_carbonsense_site(root, "AA-One", 47.71, 8.29, days=3)
+    period = write_carbonsense_site(root, "BB-Old", 47.52, 8.51, days=3)
+    targets = period / "targets.csv"
+    targets.write_text(targets.read_text().replace("2016-", "2015-"))
+    out = outputs(tmp_path)
+    sites = prepare_carbonsense_2016(root, out)
+    assert sites["site_id"].tolist() == ["AA-One", "BB-Old"]
+    assert set(pd.read_parquet(out["monthly_path"])["site_id"]) == {"AA-One"}
+    assert "sites without records in 2016..2016 (they stay in the site table): BB-Old 2015-2015" in caplog.text
 
 
 def test_missing_site_folder_content_is_a_clear_error(tmp_path):

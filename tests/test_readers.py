@@ -187,9 +187,62 @@ def test_empty_header_only_and_fluxless_site_files_name_the_file(tmp_path, sampl
     frame = pd.read_csv(samples / FLUXNET_MM).drop(columns=["GPP_NT_VUT_REF", "RECO_NT_VUT_REF"])
     frame.to_csv(empty, index=False)
     with pytest.raises(
-        DataError, match=rf"{empty.name}: the file lacks the flux column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"
+        DataError, match=rf"{empty.name}: the file lacks the column\(s\) \['GPP_NT_VUT_REF', 'RECO_NT_VUT_REF'\]"
     ):
         insitu_read.read_fluxnet(empty, "NT")
+
+
+def edited_sample(samples, tmp_path, row: int, column: str, value: str) -> Path:
+    """A copy of the real FLUXNET2015 MM sample with one cell (data row ``row``, 0-based) replaced."""
+    lines = (samples / FLUXNET_MM).read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1 + row].split(",")
+    cells[header.index(column)] = value
+    lines[1 + row] = ",".join(cells)
+    path = tmp_path / Path(FLUXNET_MM).name
+    path.write_text("\n".join(lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (
+            "GPP_NT_VUT_REF",
+            "n/a",
+            r"line 5, column GPP_NT_VUT_REF holds 'n/a', not a number \(a missing value is -9999",
+        ),
+        ("NEE_VUT_REF", "NaN", r"line 5, column NEE_VUT_REF holds 'NaN', not a number"),
+        ("NEE_VUT_REF_QC", "", r"line 5, column NEE_VUT_REF_QC holds '', not a number"),
+        ("TIMESTAMP", "2007-04", r"line 5, column TIMESTAMP holds '2007-04', not a time of the form YYYYMM"),
+        ("TIMESTAMP", "2007041", r"line 5, column TIMESTAMP holds '2007041', not a time of the form YYYYMM"),
+    ],
+)
+def test_a_bad_cell_names_the_file_line_and_column(samples, tmp_path, column, value, message):
+    path = edited_sample(samples, tmp_path, 3, column, value)
+    with pytest.raises(DataError, match=rf"{path.name}: {message}"):
+        insitu_read.read_fluxnet(path, "NT")
+
+
+def test_the_documented_missing_code_is_a_gap(samples, tmp_path):
+    path = edited_sample(samples, tmp_path, 3, "GPP_NT_VUT_REF", "-9999.0")
+    frame = insitu_read.read_fluxnet(path, "NT")
+    assert np.isnan(frame["GPP"].iloc[3]) and frame["GPP"].drop(index=3).notna().all()
+
+
+def test_a_trailing_row_of_commas_names_its_line(samples, tmp_path):
+    text = (samples / FLUXNET_MM).read_text()
+    path = tmp_path / Path(FLUXNET_MM).name
+    path.write_text(text + "\n" + "," * text.splitlines()[0].count(",") + "\n")
+    with pytest.raises(DataError, match=rf"{path.name}: line 98 holds no value in TIMESTAMP, .* delete that line"):
+        insitu_read.read_fluxnet(path, "NT")
+
+
+def test_a_file_name_of_no_product_names_the_accepted_names(tmp_path):
+    path = tmp_path / "US-Ha1_daily.csv"
+    path.write_text("TIMESTAMP,NEE_VUT_REF\n20160101,1\n")
+    with pytest.raises(DataError, match=r"US-Ha1_daily.csv: not the name of a ONEFlux site file; accepted: .*AMF_"):
+        insitu_read.read_fluxnet(path, "NT")
 
 
 def write_carbonsense_site(root, site="XX-Abc", lat=47.0, lon=9.0, days=3, nee=1.0, gaps=0):
@@ -219,6 +272,24 @@ def test_carbonsense_site_meta_and_targets(tmp_path):
     (period / "targets.csv").write_text("timestamp,NEE_VUT_REF\n")
     with pytest.raises(DataError, match=r"targets\.csv: the site file has a header but no data rows"):
         insitu_read.read_targets(site, "NT")
+
+
+def test_carbonsense_bad_cells_and_meta_values_name_the_file(tmp_path):
+    period = write_carbonsense_site(tmp_path, gaps=2)
+    (site,) = insitu_read.site_dirs(tmp_path)
+    assert insitu_read.read_targets(site, "NT")["NEE"].isna().sum() == 2  # empty fields are gaps
+    targets = period / "targets.csv"
+    good = targets.read_text()
+    targets.write_text(good.replace("2016-01-01 05:00:00,1", "2016-01-01 05:00:00,n/a", 1))
+    with pytest.raises(DataError, match=r"targets\.csv: line 7, column NEE_VUT_REF holds 'n/a', not a number"):
+        insitu_read.read_targets(site, "NT")
+    targets.write_text(good.replace("2016-01-01 05:00:00", "2016-01-01 5h", 1))
+    with pytest.raises(DataError, match=r"line 7, column timestamp holds '2016-01-01 5h', not a time of the form"):
+        insitu_read.read_targets(site, "NT")
+    meta = period / "meta.json"
+    meta.write_text(meta.read_text().replace('"LOCATION_ELEV": 500.0', '"LOCATION_ELEV": "500 m"'))
+    with pytest.raises(DataError, match=r"meta\.json: LOCATION_ELEV is '500 m', not a number"):
+        insitu_read.read_meta(site)
 
 
 # --- land cover ---------------------------------------------------------------------------------------

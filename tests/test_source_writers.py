@@ -13,7 +13,9 @@ from terraflux.sources.cerra import write as cerra_write
 from terraflux.sources.era5_land import read as era5_read
 from terraflux.sources.era5_land import write as era5_write
 from terraflux.sources.formats.sniff import sniff
+from terraflux.sources.insitu import layout as insitu_layout
 from terraflux.sources.insitu import read as insitu_read
+from terraflux.sources.insitu import sites as insitu_sites
 from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import read as land_cover_read
 from terraflux.sources.land_cover import write as land_cover_write
@@ -283,7 +285,8 @@ def fluxnet_mm(tmp_path):
 
 def test_fluxnet_monthly_file_has_the_structure_of_the_real_sample(fluxnet_mm, samples):
     real_path = fluxnet_sample(samples)
-    assert insitu.FLUXNET_FILE.match(real_path.name) and insitu.FLUXNET_FILE.match(fluxnet_mm.name)
+    for path in (real_path, fluxnet_mm):
+        assert insitu_layout.oneflux_name(path.name).product == "FLUXNET2015"
     ours, real = pd.read_csv(fluxnet_mm), pd.read_csv(real_path)
     assert list(ours.columns) == list(real.columns) == insitu.fullset_columns()
     for frame in (ours, real):
@@ -303,10 +306,78 @@ def test_fluxnet_reader_reads_the_written_and_the_real_file_alike(fluxnet_mm, sa
 
 
 def test_fluxnet_site_list_reads_back(tmp_path):
-    insitu_write.site_list(tmp_path, [SITE])
-    sites = insitu_read.read_site_list(tmp_path)
-    assert list(sites.columns[: len(insitu.SITES_COLUMNS)]) == list(insitu.SITES_COLUMNS)
-    assert sites.iloc[0]["SITE_ID"] == "FR-Pue" and sites.iloc[0]["LOCATION_LAT"] == pytest.approx(43.7413)
+    path = insitu_write.site_list(tmp_path, [SITE])
+    assert pd.read_csv(path).columns[: len(insitu.SITE_LIST_COLUMNS)].tolist() == list(insitu.SITE_LIST_COLUMNS)
+    (site,) = insitu_sites.site_table(tmp_path, [path], ["FR-Pue"]).to_dict("records")
+    assert site == {
+        **{k: SITE[k] for k in ("site_id", "latitude", "longitude", "elevation", "igbp")},
+        "source": str(path),
+    }
+
+
+def test_bif_site_info_reads_back_like_the_site_list(tmp_path):
+    other = dict(SITE, site_id="DE-Hai", latitude=51.0792, longitude=10.4522, elevation=np.nan, igbp="DBF")
+    path = insitu_write.bif_file(tmp_path / "ICOSETC_FR-Pue_SITEINFO_L2.csv", [SITE, other])
+    assert insitu_layout.is_site_list(path.name)
+    header = path.read_text().splitlines()[0]
+    assert header == "SITE_ID,GROUP_ID,VARIABLE_GROUP,VARIABLE,DATAVALUE"
+    table = insitu_sites.site_table(tmp_path, [path], ["DE-Hai", "FR-Pue"])
+    assert table["site_id"].tolist() == ["DE-Hai", "FR-Pue"]
+    assert table["latitude"].tolist() == [51.0792, 43.7413] and table["igbp"].tolist() == ["DBF", "EBF"]
+    assert np.isnan(table["elevation"].iloc[0]) and table["elevation"].iloc[1] == 270.0
+
+
+@pytest.mark.parametrize(
+    ("product", "network", "name"),
+    [
+        ("FLUXNET2015", "", "FLX_FR-Pue_FLUXNET2015_FULLSET_DD_2007-2008_1-4.csv"),
+        ("AmeriFlux FLUXNET", "", "AMF_FR-Pue_FLUXNET_FULLSET_DD_2007-2008_3-5.csv"),
+        ("ICOS ETC L2", "", "ICOSETC_FR-Pue_FLUXNET_DD_L2.csv"),
+        ("FLUXNET", "ICOSETC", "ICOSETC_FR-Pue_FLUXNET_FLUXMET_DD_2007-2008_v1.3_r1.csv"),
+    ],
+)
+def test_oneflux_products_are_named_as_the_services_name_them(tmp_path, product, network, name):
+    version = {"AmeriFlux FLUXNET": "3-5", "FLUXNET": "v1.3_r1"}.get(product, "1-4")
+    days = pd.date_range("2007-01-01", "2008-12-31", freq="D")
+    columns = {"NEE_VUT_REF": np.full(len(days), -1.0), "GPP_NT_VUT_REF": 3.0, "RECO_NT_VUT_REF": 2.0}
+    path = insitu_write.fluxnet_file(tmp_path, SITE, "DD", 2007, 2008, version, days, columns, product, network)
+    assert path.name == name
+    parsed = insitu_layout.oneflux_name(name)
+    assert (parsed.product, parsed.site, parsed.resolution) == (product, "FR-Pue", "DD")
+    assert parsed.network == {"FLUXNET2015": "FLUXNET2015"}.get(product, "ICOS" if "ICOS" in name else "AmeriFlux")
+    frame = insitu_read.read_fluxnet(path, "NT")
+    assert len(frame) == len(days) and (frame["GPP"] == 3.0).all() and frame["qc"].isna().all()
+
+
+def test_half_hourly_and_weekly_files_have_start_and_end_stamps(tmp_path):
+    starts = pd.date_range("2016-01-01", periods=96, freq="30min")
+    nee = np.linspace(-5, 5, 96)
+    columns = {"NEE_VUT_REF": nee, "NEE_VUT_REF_QC": 0.0, "GPP_DT_VUT_REF": 4.0, "RECO_DT_VUT_REF": 1.0}
+    hh = insitu_write.fluxnet_file(tmp_path, SITE, "HH", 2016, 2016, "3-5", starts, columns, "AmeriFlux FLUXNET")
+    lines = hh.read_text().splitlines()
+    assert lines[0] == "TIMESTAMP_START,TIMESTAMP_END,NEE_VUT_REF,NEE_VUT_REF_QC,GPP_DT_VUT_REF,RECO_DT_VUT_REF"
+    assert lines[1].startswith("201601010000,201601010030,-5,0,4,1")
+    frame = insitu_read.read_fluxnet(hh, "DT")
+    assert frame["time"].tolist() == starts.tolist() and frame.attrs["units"] == "umol CO2 m-2 s-1"
+    weeks = pd.date_range("2016-01-01", periods=3, freq="7D")
+    ww = insitu_write.fluxnet_file(tmp_path, SITE, "WW", 2016, 2016, "1-4", weeks, {"NEE_VUT_REF": 1.0})
+    table = pd.read_csv(ww)
+    assert table.columns[:2].tolist() == ["TIMESTAMP_START", "TIMESTAMP_END"]
+    assert table["TIMESTAMP_END"].tolist() == [20160107, 20160114, 20160121]
+    assert insitu_read.read_fluxnet(ww, "NT")["time"].tolist() == weeks.tolist()
+
+
+def test_ameriflux_base_file_has_its_comment_lines_and_is_recognised(tmp_path):
+    starts = pd.date_range("2016-01-01", periods=4, freq="30min")
+    path = insitu_write.ameriflux_base_file(
+        tmp_path, "US-Ha1", "HH", "19-5", starts, {"FC": np.array([1.0, np.nan, 2, 3])}
+    )
+    assert path.name == "AMF_US-Ha1_BASE_HH_19-5.csv"
+    lines = path.read_text().splitlines()
+    assert lines[:3] == ["# Site: US-Ha1", "# Version: 19-5", "TIMESTAMP_START,TIMESTAMP_END,FC"]
+    assert lines[4] == "201601010030,201601010100,-9999"
+    found = insitu_layout.survey([path])
+    assert found.base == [path] and not found.oneflux
 
 
 def test_carbonsense_site_has_the_documented_layout_and_reads_back(tmp_path):

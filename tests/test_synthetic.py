@@ -14,6 +14,7 @@ from terraflux.sources.era5_land import variables as era5_vars
 from terraflux.sources.era5_land.read import open_daily, open_hourly
 from terraflux.sources.formats.sniff import sniff
 from terraflux.sources.insitu import read as insitu_read
+from terraflux.sources.insitu import sites as insitu_sites
 from terraflux.sources.vhp.read import open_vhp
 from terraflux.synthetic import era5_land, extremes, land_cover, towers, truth
 from terraflux.synthetic import vhp as synthetic_vhp
@@ -77,8 +78,8 @@ def test_fluxnet_files_read_through_the_project_reader(world, tmp_path):
         assert monthly.attrs["units"] == "gC m-2 d-1"
         assert monthly["GPP"].notna().all() and monthly["NEE"].notna().all()
         assert 0 < monthly["GPP"].max() < 20 and monthly["qc"].between(0, 1).all()
-    sites = insitu_read.read_site_list(tmp_path)
-    assert sorted(sites["SITE_ID"]) == sorted(files)
+    sites = insitu_sites.site_table(tmp_path, [tmp_path / "sites.csv"], sorted(files))
+    assert sites["site_id"].tolist() == sorted(files) and sites["latitude"].notna().all()
 
 
 def test_carbonsense_sites_read_through_the_project_reader(world, tmp_path):

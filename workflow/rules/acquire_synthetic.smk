@@ -26,6 +26,7 @@ SYN_CODE = code_stamp(
 
 try:  # fail within seconds, before any job, on settings the synthetic world cannot honour
     _check_synthetic(config)
+    insitu.check_origin(config)
 except ConfigError as _error:
     sys.exit(f"terraflux: {_error}")
 

@@ -11,7 +11,10 @@ Quality filtering and coverage:
   month's days.
 
 Values whose coverage is below ``min_coverage`` are set to NaN (the row stays, with its coverage). Sites are
-matched to the nearest model-grid cell (``cell_iy``, ``cell_ix`` into the monthly ERA5-Land store).
+matched to the nearest model-grid cell (``cell_iy``, ``cell_ix`` into the monthly ERA5-Land store); sites
+off the grid are left out and sites without records in the period are named, in warnings. When no site is
+on the grid (:func:`check_on_grid`) or no record is in the period (:func:`check_in_period`), nothing is
+written and the error names the sites, their years and the config keys (``region.*``, ``period.*``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.outputs import write_parquet
-from terraflux.sources.insitu import UMOL_CO2_TO_GC_PER_DAY
+from terraflux.sources.insitu import UMOL_CO2_TO_GC_PER_DAY, layout
 from terraflux.sources.insitu import read as insitu
+from terraflux.sources.insitu import sites as site_lists
 
 import numpy as np
 import pandas as pd
@@ -87,22 +91,69 @@ def from_aggregated(frame: pd.DataFrame, min_coverage: float) -> pd.DataFrame:
     return out
 
 
+def _east(longitude: np.ndarray) -> np.ndarray:
+    """Longitude differences wrapped to -180..180 (a site at -3.6 is 356.4 on a 0..360 grid)."""
+    return (longitude + 180.0) % 360.0 - 180.0
+
+
 def nearest_cells(sites: pd.DataFrame, cell_lat: np.ndarray, cell_lon: np.ndarray) -> pd.DataFrame:
     """Add the nearest model cell (centre coordinates and indices) to each site; sites outside the grid
-    (further than one cell spacing from every centre) are dropped with a warning."""
+    (further than one cell spacing from every centre) are dropped with a warning. Longitudes are compared
+    modulo 360 (sites in -180..180 on a 0..360 grid)."""
     sites = sites.copy()
+    dlon_all = _east(sites["longitude"].to_numpy()[:, None] - cell_lon[None, :])
     iy = np.abs(sites["latitude"].to_numpy()[:, None] - cell_lat[None, :]).argmin(axis=1)
-    ix = np.abs(sites["longitude"].to_numpy()[:, None] - cell_lon[None, :]).argmin(axis=1)
+    ix = np.abs(dlon_all).argmin(axis=1)
     dlat = np.abs(np.diff(cell_lat)).min() if len(cell_lat) > 1 else 180.0
     dlon = np.abs(np.diff(cell_lon)).min() if len(cell_lon) > 1 else 360.0
-    inside = (np.abs(cell_lat[iy] - sites["latitude"]) <= dlat) & (np.abs(cell_lon[ix] - sites["longitude"]) <= dlon)
+    off_lon = np.abs(dlon_all[np.arange(len(sites)), ix])
+    inside = (np.abs(cell_lat[iy] - sites["latitude"]) <= dlat).to_numpy() & (off_lon <= dlon)
     if (~inside).any():
         log.warning("sites outside the model grid, left out: %s", ", ".join(sites.loc[~inside, "site_id"]))
     sites["cell_latitude"] = cell_lat[iy]
     sites["cell_longitude"] = cell_lon[ix]
     sites["cell_iy"] = iy.astype(np.int32)
     sites["cell_ix"] = ix.astype(np.int32)
-    return sites[inside.to_numpy()].reset_index(drop=True)
+    return sites[inside].reset_index(drop=True)
+
+
+def _listed(items: list[str], limit: int = 10) -> str:
+    """The first ``limit`` items, comma-separated, with the number left out."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def check_on_grid(kept: pd.DataFrame, sites: pd.DataFrame, cell_lat: np.ndarray, cell_lon: np.ndarray) -> None:
+    """DataError when no site lies on the model grid, naming the sites, the grid and the config keys."""
+    if len(kept):
+        return
+    where = [f"{s.site_id} ({s.latitude:.4g} N, {s.longitude:.4g} E)" for s in sites.itertuples()]
+    grid = f"latitude {cell_lat.min():g}..{cell_lat.max():g}, longitude {cell_lon.min():g}..{cell_lon.max():g}"
+    raise DataError(
+        f"none of the {len(sites)} in-situ sites lies on the model grid ({grid}, from config 'region'): "
+        f"{_listed(where)}. Widen 'region.north', 'region.south', 'region.west', 'region.east' to include them, "
+        "or use sites inside the region"
+    )
+
+
+def check_in_period(monthly: list[pd.DataFrame], rows: int, period: Mapping) -> None:
+    """DataError when the sites on the grid have no monthly record in the period, naming their years and the
+    config keys; a warning names the sites without records in it when others have some."""
+    start, end = int(period["start_year"]), int(period["end_year"])
+    spans = {}
+    for frame in (m for m in monthly if len(m)):
+        years = frame["time"].dt.year
+        inside = years.between(start, end).any()
+        spans[frame["site_id"].iloc[0]] = (years.min(), years.max(), inside)
+    outside = [f"{site} {y0}-{y1}" for site, (y0, y1, inside) in sorted(spans.items()) if not inside]
+    if rows == 0:
+        raise DataError(
+            f"no in-situ site on the grid has records in the period {start}..{end} (config 'period.start_year', "
+            f"'period.end_year'); their years: {_listed(outside) or 'none'}. Set the period to years the sites "
+            "cover, or add sites with records in it"
+        )
+    if outside:
+        log.warning("sites without records in %d..%d (they stay in the site table): %s", start, end, _listed(outside))
 
 
 def read_carbonsense(root: str | Path, partitioning: str, min_coverage: float):
@@ -121,32 +172,28 @@ def read_carbonsense(root: str | Path, partitioning: str, min_coverage: float):
 
 
 def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
-    """(site rows, daily frames, monthly frames) of FLUXNET2015 FULLSET files under ``root``.
+    """(site rows, daily frames, monthly frames) of the ONEFlux site files under ``root``.
 
-    Site coordinates come from ``sites.csv`` in ``root`` (columns SITE_ID, LOCATION_LAT, LOCATION_LON,
-    LOCATION_ELEV, IGBP as in CarbonSense meta.json). Daily values from DD (else HH), monthly from MM (else
-    from daily).
+    Site coordinates come from the site list(s) in ``root`` (``sites.csv`` or BIF files,
+    :mod:`terraflux.sources.insitu.sites`); the network from the product. Daily values from DD (else HH or
+    HR), monthly from MM (else from daily).
     """
     root = Path(root)
-    meta = insitu.read_site_list(root)
-    files = insitu.fluxnet_files(root)
+    found = layout.survey(p for p in root.iterdir() if p.is_file())
+    if not found.oneflux:
+        raise DataError(f"{root}: no site found: {layout.nothing_usable(found)}; check the acquire step")
+    files = layout.by_site(found.oneflux)
+    table = site_lists.site_table(root, found.site_lists, sorted(files))
     rows, daily, monthly = [], [], []
-    for site, by_res in sorted(files.items()):
-        info = meta[meta["SITE_ID"] == site]
-        if info.empty:
-            raise DataError(
-                f"{root}: the site list has no row for site {site} (files {sorted(by_res.values())[0]}); "
-                "add its coordinates"
-            )
-        info = info.iloc[0]
+    for info, (site, by_res) in zip(table.itertuples(), sorted(files.items()), strict=True):
         rows.append(
             {
                 "site_id": site,
-                "latitude": float(info["LOCATION_LAT"]),
-                "longitude": float(info["LOCATION_LON"]),
-                "elevation": float(info.get("LOCATION_ELEV", np.nan)),
-                "igbp": str(info.get("IGBP", "")),
-                "network": "FLUXNET2015",
+                "latitude": info.latitude,
+                "longitude": info.longitude,
+                "elevation": info.elevation,
+                "igbp": info.igbp,
+                "network": layout.parse_name(next(iter(by_res.values()))).network,
             }
         )
         day = None
@@ -164,7 +211,8 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
             month = monthly_from_daily(day, min_coverage)
         else:
             raise DataError(
-                f"{root}: site {site} has no HH, DD or MM file; the yearly file alone cannot give monthly fluxes"
+                f"{root}: site {site} has no HH, HR, DD or MM file ({', '.join(p.name for p in by_res.values())}); "
+                "the weekly or yearly files alone cannot give monthly fluxes: add the site's MM or DD file"
             )
         monthly.append(month.assign(site_id=site))
     return rows, daily, monthly
@@ -208,10 +256,17 @@ def prepare_insitu(
         raise DataError(f"config `sources.insitu.format`: unknown format {fmt!r} (carbonsense or fluxnet2015)")
     if not rows:
         raise DataError(f"{root}: no site found; check the acquire step of the in-situ data")
-    sites = nearest_cells(pd.DataFrame(rows), np.asarray(cell_lat, float), np.asarray(cell_lon, float))
+    cell_lat, cell_lon = np.asarray(cell_lat, float), np.asarray(cell_lon, float)
+    table = pd.DataFrame(rows)
+    sites = nearest_cells(table, cell_lat, cell_lon)
+    check_on_grid(sites, table, cell_lat, cell_lon)
     keep = set(sites["site_id"])
     start = pd.Timestamp(int(period["start_year"]), 1, 1)
     end = pd.Timestamp(int(period["end_year"]), 12, 31)
+    daily_table = _table([d for d in daily if d["site_id"].iloc[0] in keep], start, end)
+    kept_monthly = [m for m in monthly if m["site_id"].iloc[0] in keep]
+    monthly_table = _table(kept_monthly, start, end)
+    check_in_period(kept_monthly, monthly_table.num_rows, period)
     meta = {
         "provenance": dict(provenance or {}),
         "units": {f: "gC m-2 d-1" for f in FLUXES},
@@ -221,6 +276,6 @@ def prepare_insitu(
     }
     sites = sites[SITE_COLUMNS].astype({"site_id": str, "igbp": str, "network": str})
     _write(pa.Table.from_pandas(sites, preserve_index=False), sites_path, meta)
-    _write(_table([d for d in daily if d["site_id"].iloc[0] in keep] if daily else [], start, end), daily_path, meta)
-    _write(_table([m for m in monthly if m["site_id"].iloc[0] in keep], start, end), monthly_path, meta)
+    _write(daily_table, daily_path, meta)
+    _write(monthly_table, monthly_path, meta)
     return sites

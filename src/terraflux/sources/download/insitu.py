@@ -4,9 +4,13 @@ Raw layout: :mod:`terraflux.sources.insitu` (``insitu/carbonsense/``, ``insitu/f
 
 The archive is downloaded (resumable, checksum-verified), only the three files per site period are
 unpacked (``modis.pkl`` is never extracted: it is not needed and must not be unpickled from a download),
-and the archive is removed. A user-supplied directory is validated and linked, not copied. Beside the
-folder: ``insitu/<format>.request.json`` and ``insitu/<format>.sha256`` (of the archive, or of the
-linked directory's listing).
+and the archive is removed. A user-supplied directory is validated and linked, not copied: CarbonSense
+site folders at its top; ONEFlux site files and site lists anywhere below it (each service's archive may
+unpack into its own folder), linked side by side. Before anything is linked, a ONEFlux folder must hold
+at least one ONEFlux file, one file per site and resolution, and a site list with a valid row for every
+site (:mod:`terraflux.sources.insitu.sites`), so that a mistake stops within seconds. Beside the folder:
+``insitu/<format>.request.json`` and ``insitu/<format>.sha256`` (of the archive, or of the linked
+directory's listing).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from terraflux.sources.download import errors
 from terraflux.sources.download.delivery import remove_sidecars, sniff_format, write_sidecars
 from terraflux.sources.download.https import fetch, file_digest, parse_checksum
 from terraflux.sources.download.settings import ClientSettings
-from terraflux.sources.insitu import CARBONSENSE_FILES, FLUXNET_FILE, LAYOUTS, PERIOD
+from terraflux.sources.insitu import BASE_ADVICE, CARBONSENSE_FILES, LAYOUTS, PERIOD, layout, sites
 from terraflux.workflow.atomic import atomic_output, temporary_sibling
 
 LOG = logging.getLogger(__name__)
@@ -114,19 +118,33 @@ def download_carbonsense(
         archive.unlink(missing_ok=True)
 
 
-def _entries(local: Path, fmt: str) -> list[Path]:
-    if fmt == "carbonsense":
-        return sorted(
-            site
-            for site in local.iterdir()
-            if site.is_dir() and any((p / META).is_file() for p in site.iterdir() if PERIOD.match(p.name))
-        )
-    return sorted(p for p in local.iterdir() if p.is_file() and _is_fullset(p.name))
+def _carbonsense_entries(local: Path) -> list[Path]:
+    return sorted(
+        site
+        for site in local.iterdir()
+        if site.is_dir() and any((p / META).is_file() for p in site.iterdir() if PERIOD.match(p.name))
+    )
 
 
-def _is_fullset(name: str) -> bool:
-    match = FLUXNET_FILE.match(name)
-    return match is not None and match["set"] == "FULLSET"
+def _oneflux_entries(local: Path) -> list[Path]:
+    """The ONEFlux files and site lists anywhere below ``local``, checked (see module doc)."""
+    found = layout.survey(p for p in local.rglob("*") if p.is_file())
+    key = "config 'sources.insitu.local_dir'"
+    if not found.oneflux:
+        raise ConfigError(f"{key}: {local} cannot be used: {layout.nothing_usable(found)}")
+    if found.base:
+        LOG.warning("%s: AmeriFlux BASE files left out (%s): %s", local, found.base[0].name, BASE_ADVICE)
+    by_site = layout.by_site(found.oneflux)
+    sites.site_table(local, found.site_lists, sorted(by_site))
+    entries = found.oneflux + found.site_lists
+    names: dict[str, Path] = {}
+    for entry in entries:
+        if entry.name in names:
+            raise ConfigError(
+                f"{key}: {local} holds two files named {entry.name} ({names[entry.name]}, {entry}); keep one"
+            )
+        names[entry.name] = entry
+    return entries
 
 
 def link_local(
@@ -134,12 +152,11 @@ def link_local(
 ) -> dict[str, Any]:
     """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
     local, target = Path(local_dir).expanduser().resolve(), Path(target)
-    layout = LAYOUTS[fmt]
     if not local.is_dir():
         raise ConfigError(f"config 'sources.insitu.local_dir': {local} is not a directory")
-    entries = _entries(local, fmt)
+    entries = _carbonsense_entries(local) if fmt == "carbonsense" else _oneflux_entries(local)
     if not entries:
-        raise ConfigError(f"config 'sources.insitu.local_dir': {local} holds no {layout} (format '{fmt}')")
+        raise ConfigError(f"config 'sources.insitu.local_dir': {local} holds no {LAYOUTS[fmt]} (format '{fmt}')")
     listing = hashlib.sha256()
     for entry in entries:
         for file in sorted(p for p in ([entry] if entry.is_file() else entry.rglob("*")) if p.is_file()):

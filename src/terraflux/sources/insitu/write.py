@@ -1,9 +1,10 @@
-"""In-situ site files written from frames: CarbonSense v1 site folders and FLUXNET2015 FULLSET files.
+"""In-situ site files written from frames: CarbonSense v1 site folders, ONEFlux site files of every product
+read (:data:`~terraflux.sources.insitu.ONEFLUX_NAMES`), site lists (``sites.csv``, BIF) and AmeriFlux BASE files.
 
 A *site* is a mapping with ``site_id``, ``latitude``, ``longitude`` (degrees), ``elevation`` (m), ``igbp`` and
 ``network`` (the keys :func:`terraflux.sources.insitu.read.read_meta` returns). CSV floats are rounded to a
 fixed number of decimals and written in their shortest form; NaN is an empty field in CarbonSense files and
-``-9999`` in FLUXNET files (columns a writer is not given stay ``-9999``).
+``-9999`` in ONEFlux and BASE files (columns a writer is not given stay ``-9999``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from terraflux.sources.insitu import (
+    BASE_HEADER,
+    BASE_NAME,
     CARBONSENSE_FILES,
     MISSING,
+    PAIRED_STAMPS,
+    SITE_LIST_COLUMNS,
     SITES_FILE,
     TARGET_COLUMNS,
     TIME_FORMATS,
@@ -82,6 +87,21 @@ def carbonsense_site(
     return folder
 
 
+#: Length of a record at each resolution with a pair of time stamps (TIMESTAMP_END = start + this).
+RECORD_LENGTH = {"HH": pd.Timedelta(minutes=30), "HR": pd.Timedelta(hours=1), "WW": pd.Timedelta(days=6)}
+
+
+def _stamps(periods: Sequence, resolution: str) -> dict[str, list[str]]:
+    """The time column(s) of a ONEFlux file: TIMESTAMP, or TIMESTAMP_START and TIMESTAMP_END."""
+    fmt = TIME_FORMATS[resolution]
+    starts = pd.Index(periods)
+    starts = pd.DatetimeIndex(starts.to_timestamp() if isinstance(starts, pd.PeriodIndex) else starts)
+    if resolution not in PAIRED_STAMPS:
+        return {"TIMESTAMP": list(starts.strftime(fmt))}
+    ends = starts + RECORD_LENGTH[resolution]
+    return {"TIMESTAMP_START": list(starts.strftime(fmt)), "TIMESTAMP_END": list(ends.strftime(fmt))}
+
+
 def fluxnet_file(
     root: str | Path,
     site: Mapping,
@@ -91,41 +111,75 @@ def fluxnet_file(
     version: str,
     periods: Sequence,
     columns: Mapping[str, np.ndarray | float],
+    product: str = "FLUXNET2015",
+    network: str = "",
 ) -> Path:
-    """One aggregated FULLSET file (DD, WW, MM or YY) under ``root``; returns it.
+    """One ONEFlux site file under ``root`` named as ``product`` names it (``network``: the network code of a
+    FLUXNET (v1.3) file); returns it.
 
-    ``periods`` [N]: the rows' periods (anything with ``strftime``), written as ``TIMESTAMP``; ``columns``:
-    values of the FULLSET columns the caller has (file units; the others stay -9999).
+    ``periods`` [N]: the rows' start times (datetimes or periods), written as ``TIMESTAMP`` (DD, MM, YY) or
+    ``TIMESTAMP_START`` and ``TIMESTAMP_END`` (HH, HR, WW). Aggregated files (DD, WW, MM, YY) have every FULLSET
+    column, the ones the caller has from ``columns`` (file units), the others -9999; HH and HR files have the
+    ``columns`` given.
     """
-    names = fullset_columns()
-    unknown = sorted(set(columns) - set(names[1:]))
+    names = fullset_columns()[1:]
+    if resolution in ("HH", "HR"):
+        names = list(columns)
+    unknown = sorted(set(columns) - set(names))
     if unknown:
-        raise ValueError(f"{unknown} are not columns of the FLUXNET2015 FULLSET files")
-    table = pd.DataFrame(MISSING, index=range(len(periods)), columns=names, dtype=np.float64)
-    table["TIMESTAMP"] = [p.strftime(TIME_FORMATS[resolution]) for p in periods]
-    for name in names[1:]:
-        if name in columns:
-            table[name] = columns[name]
-    path = Path(root) / fluxnet_file_name(site["site_id"], resolution, first_year, last_year, version)
+        raise ValueError(f"{unknown} are not columns of the aggregated ONEFlux FULLSET files")
+    stamps = _stamps(periods, resolution)
+    rows = len(periods)
+    values = {name: np.broadcast_to(np.asarray(columns.get(name, MISSING), dtype=np.float64), rows) for name in names}
+    table = pd.DataFrame({**stamps, **values})
+    name = fluxnet_file_name(site["site_id"], resolution, first_year, last_year, version, product, network)
+    path = Path(root) / name
     write_csv(table, path, decimals=5, final_newline=False)
     return path
 
 
 def site_list(root: str | Path, sites: Sequence[Mapping]) -> Path:
-    """``sites.csv`` beside FLUXNET2015 files (the files carry no coordinates); returns it."""
+    """``sites.csv`` (:data:`~terraflux.sources.insitu.SITE_LIST_COLUMNS` and NETWORK) beside ONEFlux files;
+    returns it."""
+    keys = ("site_id", "latitude", "longitude", "elevation", "igbp")
     table = pd.DataFrame(
-        [
-            {
-                "SITE_ID": s["site_id"],
-                "LOCATION_LAT": s["latitude"],
-                "LOCATION_LON": s["longitude"],
-                "LOCATION_ELEV": s["elevation"],
-                "IGBP": s["igbp"],
-                "NETWORK": s["network"],
-            }
-            for s in sites
-        ]
+        [{**{c: s[k] for c, k in zip(SITE_LIST_COLUMNS, keys, strict=True)}, "NETWORK": s["network"]} for s in sites]
     )
     path = Path(root) / SITES_FILE
     table.to_csv(path, index=False)
+    return path
+
+
+def bif_file(path: str | Path, sites: Sequence[Mapping]) -> Path:
+    """The sites' location and IGBP class as a BIF file (BADM long form: SITE_ID, GROUP_ID, VARIABLE_GROUP,
+    VARIABLE, DATAVALUE) at ``path``, named as the service names it (e.g. ``ICOSETC_{SITE}_SITEINFO_L2.csv``);
+    returns it. An unknown (NaN) elevation has no row, as in the services' files."""
+    rows = []
+    for number, site in enumerate(sites):
+        location = {
+            "LOCATION_LAT": site["latitude"],
+            "LOCATION_LONG": site["longitude"],
+            "LOCATION_ELEV": site["elevation"],
+        }
+        for variable, value in location.items():
+            if not pd.isna(value):
+                rows.append((site["site_id"], 1000 + number, "GRP_LOCATION", variable, value))
+        rows.append((site["site_id"], 2000 + number, "GRP_IGBP", "IGBP", site["igbp"]))
+    table = pd.DataFrame(rows, columns=["SITE_ID", "GROUP_ID", "VARIABLE_GROUP", "VARIABLE", "DATAVALUE"])
+    table.to_csv(path, index=False)
+    return Path(path)
+
+
+def ameriflux_base_file(
+    root: str | Path, site: str, resolution: str, version: str, periods: Sequence, columns: Mapping[str, np.ndarray]
+) -> Path:
+    """An AmeriFlux BASE file (HH or HR): the two comment lines, TIMESTAMP_START, TIMESTAMP_END and
+    ``columns`` (e.g. FC, TA; -9999 for NaN); returns it."""
+    table = pd.DataFrame(_stamps(periods, resolution))
+    for name, values in columns.items():
+        table[name] = np.where(np.isnan(values), MISSING, values)
+    path = Path(root) / BASE_NAME.format(site=site, res=resolution, version=version)
+    write_csv(table, path, decimals=5)
+    header = "\n".join(line.format(site=site, version=version) for line in BASE_HEADER)
+    path.write_text(header + "\n" + path.read_text())
     return path
