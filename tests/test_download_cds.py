@@ -1,21 +1,26 @@
 """CDS downloads: the real cdsapi client against the fake CDS on 127.0.0.1, with every fault it can meet."""
 
+import hashlib
 import json
 import logging
 import time
+from dataclasses import replace
 
 import terraflux  # noqa: F401
+from terraflux.config import validate
 from terraflux.sources import cerra, era5_land, land_cover
+from terraflux.sources.download import cds as cds_module
 from terraflux.sources.download import errors
 from terraflux.sources.download.cds import retrieve
 from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import sha256_file
 
+import numpy as np
 import pytest
 import xarray as xr
 
-from support.fake_cds import FakeCDS, Faults
+from support.fake_cds import FakeCDS, Faults, SilentServer, object_store_checksum
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
@@ -68,8 +73,11 @@ def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, capl
     assert submitted[0]["json"] == {"inputs": spec["request"]}
     assert all(c["headers"].get("private-token") == cds.token for c in cds.api_calls())
     transfers = [c for c in cds.calls if c["path"].startswith("/download/")]
-    assert {c["method"] for c in transfers} == {"HEAD", "GET"}
+    assert {c["method"] for c in transfers} == {"GET"}
     assert all("private-token" not in c["headers"] for c in transfers)
+    # the checksum the service announced was compared
+    asset = next(iter(cds.jobs.values()))
+    assert sidecar["delivery"]["checksum_verified"] == f"md5:{object_store_checksum(asset.content)}"
     # the secret is nowhere: not in the sidecars, not in the log
     for path in tmp_path.rglob("*.json"):
         assert cds.token not in path.read_text()
@@ -87,10 +95,20 @@ def test_server_errors_are_retried_then_succeed(cds, tmp_path):
 def test_persistent_server_errors_end_with_a_clear_error(cds, tmp_path):
     cds.faults = Faults(server_errors=100)
     spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.ServiceUnavailable, match="503"):
+    with pytest.raises(errors.ServiceUnavailable, match="503") as raised:
         fetch(spec, target)
-    assert cds.submissions == SETTINGS.retry_max
+    assert cds.submissions == SETTINGS.retry_max + 1  # the first try and retry_max retries
+    assert f"after {SETTINGS.retry_max + 1} attempts" in str(raised.value)
     assert_nothing_left(target.parent)
+
+
+def test_without_retries_the_error_does_not_claim_retries(cds, tmp_path):
+    cds.faults = Faults(server_errors=100)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.ServiceUnavailable) as raised:
+        retrieve(spec["dataset"], spec["request"], target, replace(SETTINGS, retry_max=0), allowed=NETCDF_OR_ZIP)
+    assert cds.submissions == 1
+    assert "at the first attempt (no retry configured)" in str(raised.value)
 
 
 def test_rate_limit_waits_as_retry_after_says(cds, tmp_path):
@@ -148,12 +166,16 @@ def test_licence_not_accepted_names_the_dataset_and_where_to_accept(cds, tmp_pat
     assert_nothing_left(target.parent)
 
 
-def test_cost_limit_suggests_smaller_requests(cds, tmp_path):
+def test_cost_limit_advice_counts_fields_not_the_region(cds, tmp_path):
     cds.faults = Faults(submit_error="cost")
     spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.CostLimitExceeded, match="fewer") as raised:
+    with pytest.raises(errors.CostLimitExceeded) as raised:
         fetch(spec, target)
-    assert "too large" in str(raised.value)
+    message = str(raised.value)
+    assert "too large" in message  # the server's words
+    assert "this request: 124)" in message  # 2 variables x 2 hours x 31 days
+    assert "lower 'sources.cds.max_fields'" in message and "fewer variables or hours" in message
+    assert "smaller region" not in message and "not the size of the region" in message
     assert_nothing_left(target.parent)
 
 
@@ -176,14 +198,123 @@ def test_unknown_dataset_is_a_404(cds, tmp_path):
     assert_nothing_left(target.parent)
 
 
-def test_asset_shorter_than_announced_is_a_truncated_download(cds, tmp_path):
+def test_asset_shorter_than_announced_is_an_incomplete_download_without_retries(cds, tmp_path):
     cds.faults = Faults(size_mismatch=100)
     spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.TruncatedDownload) as raised:
+    with pytest.raises(errors.SizeMismatch) as raised:
         fetch(spec, target)
     size = len(next(iter(cds.jobs.values())).content)
-    assert f"incomplete: {size} of {size + 100} bytes" in str(raised.value)
+    message = str(raised.value)
+    assert f"incomplete: {size} of {size + 100} bytes" in message
+    assert "announced another size" in message and "retries" not in message
     assert_nothing_left(target.parent)
+
+
+def test_expired_results_link_says_so(cds, tmp_path):
+    cds.faults = Faults(asset_status=404)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.ResultsExpired) as raised:
+        fetch(spec, target)
+    message = str(raised.value)
+    assert "404" in message and "/download/" in message and "run again" in message
+    assert "broke off" not in message
+    assert_nothing_left(target.parent)
+
+
+def test_web_page_in_place_of_the_data_is_named_before_the_size_check(cds, tmp_path):
+    cds.faults = Faults(html_asset=True)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.UnexpectedFormat) as raised:
+        fetch(spec, target)
+    message = str(raised.value)
+    assert "delivered as html" in message and "web page" in message
+    assert "incomplete" not in message and "broke off" not in message
+    assert_nothing_left(target.parent)
+
+
+def test_checksum_announced_by_the_service_is_compared(cds, tmp_path):
+    cds.faults = Faults(bad_checksum=True)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.ChecksumMismatch) as raised:
+        fetch(spec, target)
+    content = next(iter(cds.jobs.values())).content
+    message = str(raised.value)
+    assert hashlib.md5(content).hexdigest() in message
+    assert object_store_checksum(content + b"x") in message and "damaged" in message
+    assert_nothing_left(target.parent)
+
+
+def test_object_store_checksum_of_a_file_uploaded_in_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(cds_module, "UPLOAD_PART", 2 << 20)
+    data = np.random.default_rng(0).bytes((5 << 20) + 123)  # parts of 2, 2 and 1 MiB + 123 bytes
+    path = tmp_path / "f.nc"
+    path.write_bytes(data)
+    part_digests = b"".join(hashlib.md5(data[i : i + (2 << 20)]).digest() for i in range(0, len(data), 2 << 20))
+    assert cds_module.object_store_checksums(path) == [
+        hashlib.md5(data).hexdigest(),
+        hashlib.md5(part_digests).hexdigest(),
+    ]
+    small = tmp_path / "small.nc"
+    small.write_bytes(data[:1000])
+    assert cds_module.object_store_checksums(small) == [hashlib.md5(data[:1000]).hexdigest()]
+
+
+def test_a_request_left_queued_stops_at_max_wait_with_progress_lines(cds, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cds.faults = Faults(polls_accepted=10**9)
+    spec, target = era5_month(tmp_path)
+    settings = replace(SETTINGS, sleep_max=0.1, max_wait=1.5, progress_every=0.5)
+    start = time.monotonic()
+    with pytest.raises(errors.QueueTimeout) as raised:
+        retrieve(spec["dataset"], spec["request"], target, settings, allowed=NETCDF_OR_ZIP)
+    assert time.monotonic() - start < 10
+    job = next(iter(cds.jobs))
+    message = str(raised.value)
+    assert job in message and "still 'accepted'" in message and "'sources.cds.max_wait' (1.5 s)" in message
+    progress = [r.getMessage() for r in caplog.records if "since submission" in r.getMessage()]
+    assert len(progress) >= 2
+    assert all(f"CDS request {job}" in line and ": accepted for " in line for line in progress)
+    assert_nothing_left(target.parent)
+
+
+def test_a_dead_server_fails_within_the_retry_settings(monkeypatch, tmp_path):
+    with FakeCDS() as server:
+        url, token = server.url, server.token
+    monkeypatch.setenv("CDSAPI_URL", url)  # nothing listens there any more: connections are refused
+    monkeypatch.setenv("CDSAPI_KEY", token)
+    monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
+    spec, target = era5_month(tmp_path)
+    start = time.monotonic()
+    with pytest.raises(errors.ServiceUnavailable, match="ConnectionError") as raised:
+        retrieve(spec["dataset"], spec["request"], target, replace(SETTINGS, retry_max=2), allowed=NETCDF_OR_ZIP)
+    assert time.monotonic() - start < 10
+    assert "after 3 attempts" in str(raised.value)
+    assert_nothing_left(target.parent)
+
+
+def test_a_server_that_never_answers_fails_within_the_retry_settings(monkeypatch, tmp_path):
+    with SilentServer() as server:
+        monkeypatch.setenv("CDSAPI_URL", server.url)
+        monkeypatch.setenv("CDSAPI_KEY", "00000000-fake-cds-token")
+        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
+        spec, target = era5_month(tmp_path)
+        settings = ClientSettings(retry_max=1, sleep_max=0.05, timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(errors.ServiceUnavailable, match="after 2 attempts \\(no answer within 0.5 s\\)"):
+            retrieve(spec["dataset"], spec["request"], target, settings, allowed=NETCDF_OR_ZIP)
+        elapsed = time.monotonic() - start
+    # the client's message call and the request: 2 tries of 0.5 s each, one pause between them
+    assert elapsed < 2 * (2 * 0.5 + 0.05) + 2
+    assert_nothing_left(target.parent)
+
+
+def test_the_default_settings_give_up_on_a_dead_server_within_minutes():
+    defaults = ClientSettings.from_config(validate({})["sources"]["cds"])
+    # two API calls before a job exists (service messages, the dataset), each tried `tries` times
+    never_answers = 2 * (defaults.tries * defaults.timeout + defaults.retry_max * defaults.sleep_max)
+    refuses = 2 * defaults.retry_max * defaults.sleep_max
+    assert never_answers <= 15 * 60 and refuses <= 5 * 60
+    assert 3600 <= defaults.max_wait <= 12 * 3600
 
 
 def test_transfer_broken_off_is_resumed_with_range(cds, tmp_path):
