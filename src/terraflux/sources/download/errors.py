@@ -113,14 +113,14 @@ def duration(seconds: float) -> str:
 
 
 def after_attempts(attempts: int) -> str:
-    """'after 3 attempts', or 'at the first attempt (no retry configured)'."""
-    return f"after {attempts} attempts" if attempts > 1 else "at the first attempt (no retry configured)"
+    """'after 3 attempts', or 'at the first attempt, with retry_max 0'."""
+    return f"after {attempts} attempts" if attempts > 1 else "at the first attempt, with retry_max 0"
 
 
 class ServiceUnavailable(DownloadError):
     def __init__(self, what: str, detail: str, attempts: int):
         super().__init__(
-            f"{what} is unavailable {after_attempts(attempts)} ({detail}): try again later, or raise "
+            f"{what} is unavailable ({detail}) {after_attempts(attempts)}: try again later, or raise "
             "'sources.cds.retry_max' / 'sources.http.retry_max'. On a cluster, downloads need a node with "
             "internet access (config 'compute.local_downloads: true' runs them on the login node)."
         )
