@@ -20,22 +20,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from support.fake_cds import FakeCDS, Faults, SilentServer, object_store_checksum
+from support.fake_cds import FakeCDS, Faults, SilentServer, object_store_checksum, point_client_at
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
 ERA5 = {"variables": ["2m_temperature", "total_precipitation"], "hours": [0, 12], "data_format": "netcdf"}
 NETCDF_OR_ZIP = ("netcdf4", "netcdf3", "zip", "grib")
-
-
-@pytest.fixture
-def cds(monkeypatch, tmp_path):
-    """A running fake CDS; the environment points the client at it (no rc file is read)."""
-    with FakeCDS() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", server.token)
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
-        yield server
 
 
 def era5_month(tmp_path):
@@ -51,6 +41,17 @@ def fetch(spec, target, allowed=NETCDF_OR_ZIP):
 def assert_nothing_left(folder):
     left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     assert left == [], f"left behind: {left}"
+
+
+def failing_month(cds, tmp_path, error, **faults) -> str:
+    """The message of ``error``, raised by the download of an ERA5-Land month under ``faults``, which must
+    leave nothing behind."""
+    cds.faults = Faults(**faults)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(error) as raised:
+        fetch(spec, target)
+    assert_nothing_left(target.parent)
+    return str(raised.value)
 
 
 def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, caplog):
@@ -169,16 +170,11 @@ def test_licence_not_accepted_names_the_dataset_and_where_to_accept(cds, tmp_pat
 
 
 def test_cost_limit_advice_counts_fields_not_the_region(cds, tmp_path):
-    cds.faults = Faults(submit_error="cost")
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.CostLimitExceeded) as raised:
-        fetch(spec, target)
-    message = str(raised.value)
+    message = failing_month(cds, tmp_path, errors.CostLimitExceeded, submit_error="cost")
     assert "too large" in message  # the server's words
     assert "this request: 124)" in message  # 2 variables x 2 hours x 31 days
     assert "lower 'sources.cds.max_fields'" in message and "fewer variables or hours" in message
     assert "smaller region" not in message and "not the size of the region" in message
-    assert_nothing_left(target.parent)
 
 
 @pytest.mark.parametrize("code", ["400", "422"])
@@ -201,49 +197,29 @@ def test_unknown_dataset_is_a_404(cds, tmp_path):
 
 
 def test_asset_shorter_than_announced_is_an_incomplete_download_without_retries(cds, tmp_path):
-    cds.faults = Faults(size_mismatch=100)
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.SizeMismatch) as raised:
-        fetch(spec, target)
+    message = failing_month(cds, tmp_path, errors.SizeMismatch, size_mismatch=100)
     size = len(next(iter(cds.jobs.values())).content)
-    message = str(raised.value)
     assert f"incomplete: {size} of {size + 100} bytes" in message
     assert "announced another size" in message and "retries" not in message
-    assert_nothing_left(target.parent)
 
 
 def test_expired_results_link_says_so(cds, tmp_path):
-    cds.faults = Faults(asset_status=404)
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.ResultsExpired) as raised:
-        fetch(spec, target)
-    message = str(raised.value)
+    message = failing_month(cds, tmp_path, errors.ResultsExpired, asset_status=404)
     assert "404" in message and "/download/" in message and "run again" in message
     assert "broke off" not in message
-    assert_nothing_left(target.parent)
 
 
 def test_web_page_in_place_of_the_data_is_named_before_the_size_check(cds, tmp_path):
-    cds.faults = Faults(html_asset=True)
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.UnexpectedFormat) as raised:
-        fetch(spec, target)
-    message = str(raised.value)
+    message = failing_month(cds, tmp_path, errors.UnexpectedFormat, html_asset=True)
     assert "delivered as html" in message and "web page" in message
     assert "incomplete" not in message and "broke off" not in message
-    assert_nothing_left(target.parent)
 
 
 def test_checksum_announced_by_the_service_is_compared(cds, tmp_path):
-    cds.faults = Faults(bad_checksum=True)
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.ChecksumMismatch) as raised:
-        fetch(spec, target)
+    message = failing_month(cds, tmp_path, errors.ChecksumMismatch, bad_checksum=True)
     content = next(iter(cds.jobs.values())).content
-    message = str(raised.value)
     assert hashlib.md5(content).hexdigest() in message
     assert object_store_checksum(content + b"x") in message and "damaged" in message
-    assert_nothing_left(target.parent)
 
 
 def test_object_store_checksum_of_a_file_uploaded_in_parts(tmp_path, monkeypatch):
@@ -281,10 +257,8 @@ def test_a_request_left_queued_stops_at_max_wait_with_progress_lines(cds, tmp_pa
 
 def test_a_dead_server_fails_within_the_retry_settings(monkeypatch, tmp_path):
     with FakeCDS() as server:
-        url, token = server.url, server.token
-    monkeypatch.setenv("CDSAPI_URL", url)  # nothing listens there any more: connections are refused
-    monkeypatch.setenv("CDSAPI_KEY", token)
-    monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
+        pass
+    point_client_at(server.url, server.token, monkeypatch, tmp_path)  # nothing listens there: refused
     spec, target = era5_month(tmp_path)
     start = time.monotonic()
     with pytest.raises(errors.ServiceUnavailable, match="ConnectionError") as raised:
@@ -296,9 +270,7 @@ def test_a_dead_server_fails_within_the_retry_settings(monkeypatch, tmp_path):
 
 def test_a_server_that_never_answers_fails_within_the_retry_settings(monkeypatch, tmp_path):
     with SilentServer() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", "00000000-fake-cds-token")
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
+        point_client_at(server.url, "00000000-fake-cds-token", monkeypatch, tmp_path)
         spec, target = era5_month(tmp_path)
         settings = ClientSettings(retry_max=1, sleep_max=0.05, timeout=0.5)
         start = time.monotonic()

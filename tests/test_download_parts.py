@@ -16,7 +16,7 @@ from terraflux.sources.era5_land.read import open_daily, open_hourly
 import pytest
 import xarray as xr
 
-from support.fake_cds import FakeCDS, Faults
+from support.fake_cds import Faults
 
 SETTINGS = ClientSettings(retry_max=1, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
@@ -28,15 +28,6 @@ ERA5 = {
     "daily_frequency": "1_hourly",
 }
 ALLOWED = ("netcdf4", "netcdf3", "zip", "grib")
-
-
-@pytest.fixture
-def cds(monkeypatch, tmp_path):
-    with FakeCDS() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", server.token)
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
-        yield server
 
 
 def hourly(**settings):

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from support.configs import configfile_args
-from support.fake_cds import FakeCDS, Faults
+from support.fake_cds import Faults
 from support.workflow import snakemake
 
 CONFIG = configfile_args("download")
@@ -22,15 +22,6 @@ RAW = RunPaths("dl").raw
 ERA5 = RAW(era5_land.raw_path("hourly", 2016, 1))
 LAND_COVER = RAW(land_cover.raw_path("lccs", 2016))
 FLUXNET = RAW(insitu.raw_path("fluxnet2015"))
-
-
-@pytest.fixture
-def cds(monkeypatch, tmp_path):
-    with FakeCDS() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", server.token)
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
-        yield server
 
 
 @pytest.mark.slow

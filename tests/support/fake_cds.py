@@ -563,6 +563,14 @@ class FakeCDS(_Server):
         return self.send_json(h, 200, {"asset": {"value": asset}})
 
 
+def point_client_at(url: str, token: str, monkeypatch: Any, folder: Path) -> None:
+    """Make the cdsapi client use the service at ``url`` with ``token`` (``CDSAPI_URL``, ``CDSAPI_KEY``; the rc
+    file it would read instead does not exist)."""
+    monkeypatch.setenv("CDSAPI_URL", url)
+    monkeypatch.setenv("CDSAPI_KEY", token)
+    monkeypatch.setenv("CDSAPI_RC", str(Path(folder) / "no-such-cdsapirc"))
+
+
 # --- a server that never answers ------------------------------------------------------------------
 
 
