@@ -6,17 +6,19 @@ import json
 import terraflux  # noqa: F401
 from terraflux.config import validate
 from terraflux.errors import ConfigError
-from terraflux.sources import era5_land
+from terraflux.sources import cerra, era5_land
+from terraflux.sources.cerra.read import open_cerra
 from terraflux.sources.download.cds import retrieve
 from terraflux.sources.download.delivery import request_sidecar, sniff_format
-from terraflux.sources.download.parts import count_fields, split_request
+from terraflux.sources.download.parts import count_fields, merge_grib, split_request
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.era5_land.read import open_daily, open_hourly
 
+import numpy as np
 import pytest
 import xarray as xr
 
-from support.fake_cds import Faults
+from support.fake_cds import Faults, era5_land_hourly
 
 SETTINGS = ClientSettings(retry_max=1, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
@@ -81,8 +83,12 @@ def jobs(cds):
 
 
 def assert_read_the_same(split, whole, reader=open_hourly):
+    """The reader gives the same dataset for both files (but the name of the file it read)."""
     with reader(split) as a, reader(whole) as b:
+        for ds in (a, b):
+            ds.attrs.pop("source_file", None)
         xr.testing.assert_identical(a.load(), b.load())
+        assert a.sizes == b.sizes and len(a.data_vars) >= 1
 
 
 @pytest.mark.parametrize(
@@ -120,6 +126,30 @@ def test_split_request_gives_several_jobs_and_the_raw_file_of_one_request(
     assert sorted(p.name for p in split.parent.iterdir()) == sorted(
         [split.name, f"{split.name}.request.json", f"{split.name}.sha256"]
     )
+
+
+def test_cerra_split_by_variable_concatenates_the_grib_parts(cds, tmp_path):
+    settings = {
+        "variables": ["2m_temperature", "surface_pressure", "albedo"],
+        "forecast_variables": [],
+        "hours": [0, 12],
+    }
+    spec = cerra.request(settings, "analysis", 2016, 2)
+    whole, split = tmp_path / "whole.grib", tmp_path / "split.grib"
+    fetch(spec, whole)
+    fetch(spec, split, max_fields=2 * 29 * 2)
+    assert [job["variable"] for job in jobs(cds)[1:]] == [["2m_temperature", "surface_pressure"], ["albedo"]]
+    assert split.stat().st_size == whole.stat().st_size
+    assert_read_the_same(split, whole, open_cerra)
+
+
+def test_zero_padding_between_grib_parts_is_dropped_a_cut_message_kept(tmp_path):
+    message = era5_land_hourly(["2m_temperature"], [48, 8, 47.5, 8.5], np.array([403224]), "grib")
+    padded, cut = tmp_path / "padded.grib", tmp_path / "cut.grib"
+    padded.write_bytes(message + b"\0" * 100)
+    cut.write_bytes(message + message[:50])
+    merge_grib([padded, cut, padded], tmp_path / "merged.grib")
+    assert (tmp_path / "merged.grib").read_bytes() == message + message + message[:50] + message + b"\0" * 100
 
 
 def test_daily_statistics_split_by_days_merge_into_one_zip_per_variable(cds, tmp_path):

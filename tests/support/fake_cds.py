@@ -145,15 +145,15 @@ def era5_land_daily_zip(variables: list[str], area: list[float], statistic: str,
     )
 
 
-def cerra_grib(variables: list[str], product: str) -> bytes:
-    """One small GRIB2 message per variable on a 3 x 3 window of CERRA's Lambert grid (2016-01-01 00 UTC)."""
+def cerra_grib(variables: list[str], product: str, hours: np.ndarray) -> bytes:
+    """One small GRIB2 message per variable and base time (``hours``, hours since 1970) on a 3 x 3 window of
+    CERRA's Lambert grid; values depend on the variable and the time only."""
     rows = cerra.variables(variables, "request")
-    fields = {v.short: np.full((1, 3, 3), 280.0 + n, np.float32) for n, v in enumerate(rows)}
+    daily = np.sin(2 * np.pi * (hours % 24) / 24)[:, None, None]
+    fields = {v.short: (280.0 + v.param_id % 50 + daily + np.zeros((1, 3, 3))).astype(np.float32) for v in rows}
     accumulation = 3 if product == "forecast" else None
     return _written(
-        lambda path, _: write_cerra.grib(
-            path, 3, 3, (45.0, 5.0), rows, np.array([403224]), fields, accumulation_hours=accumulation
-        ),
+        lambda path, _: write_cerra.grib(path, 3, 3, (45.0, 5.0), rows, hours, fields, accumulation_hours=accumulation),
         "f.grib",
     )
 
@@ -202,7 +202,7 @@ def make_asset(dataset: str, inputs: dict[str, Any], faults: Faults) -> tuple[by
         days = _request_hours(dict(inputs, time=["00:00"]))
         return era5_land_daily_zip(variables, area, inputs["daily_statistic"], days), "application/zip", "zip"
     if dataset == cerra.DATASET:
-        return cerra_grib(variables, inputs["product_type"]), "application/x-grib", "grib"
+        return cerra_grib(variables, inputs["product_type"], _request_hours(inputs)), "application/x-grib", "grib"
     if dataset == land_cover.DATASET:
         year = int(_first(inputs["year"]))
         if _first(inputs["version"]) != land_cover.version(year):

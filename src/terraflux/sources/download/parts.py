@@ -9,8 +9,8 @@ variable first (groups of whole variables), then, when one variable alone is abo
 The parts' files are merged into the file one request would have returned, read the same by the source's
 reader:
 
-- GRIB: the parts' messages one after the other (GRIB files are sequences of independent messages; padding
-  after a part's last message is dropped);
+- GRIB: the parts' messages one after the other (GRIB files are sequences of independent messages; zero
+  padding after a part's last message is dropped, the last part is kept whole);
 - NetCDF: one NetCDF4 file with every variable over every time (xarray: variables merged, time steps of
   day parts concatenated), with the parts' attributes and encodings (compression, chunks, fill values);
 - zips of NetCDF files (daily statistics, per-step-type zips): one zip whose members are merged by name the
@@ -131,14 +131,15 @@ def merge_netcdf(files: Sequence[Path], target: Path) -> None:
 
 
 def _grib_messages_end(path: Path) -> int:
-    """Bytes up to the end of the last GRIB message (``7777``) of ``path``: what follows is padding."""
+    """Bytes of ``path`` without the zero padding that may follow its last GRIB message (``7777``); the whole
+    file when what follows is not zeros (a cut message stays for the reader's completeness check)."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         tail_start = max(0, size - (1 << 16))
         handle.seek(tail_start)
         tail = handle.read()
-    end = tail.rfind(b"7777")
-    return size if end < 0 else tail_start + end + 4
+    end = tail.rfind(b"7777") + 4
+    return tail_start + end if end >= 4 and not tail[end:].strip(b"\0") else size
 
 
 def merge_grib(files: Sequence[Path], target: Path) -> None:
