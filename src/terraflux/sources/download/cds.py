@@ -260,9 +260,14 @@ def wait_for_results(remote: Any, relay: _Relay, dataset: str, settings: ClientS
             limit = f"{settings.max_wait:g} s" if settings.max_wait is not None else "none"
             LOG.info(
                 "CDS request %s (%s%s): %s for %s, %s since submission (limit sources.cds.max_wait: %s)",
-                remote.request_id, dataset, label, relay.status, errors.duration(now - relay.since),
-                errors.duration(now - start), limit,
-            )  # fmt: skip
+                remote.request_id,
+                dataset,
+                label,
+                relay.status,
+                errors.duration(now - relay.since),
+                errors.duration(now - start),
+                limit,
+            )
             next_progress = now + settings.progress_every
         time.sleep(min(sleep, settings.sleep_max))
         sleep *= 1.5
@@ -287,8 +292,13 @@ def fetch_part(
         remote = client.retrieve(dataset, dict(request))
         results = wait_for_results(remote, relay, dataset, settings, label)
         asset = results.asset
-        LOG.info("job %s finished; downloading %s (%s bytes, %s)", remote.request_id, asset.get("href"),
-                 asset.get("file:size"), asset.get("type"))  # fmt: skip
+        LOG.info(
+            "job %s finished; downloading %s (%s bytes, %s)",
+            remote.request_id,
+            asset.get("href"),
+            asset.get("file:size"),
+            asset.get("type"),
+        )
         try:
             transfer = fetch_url(results.location, path, settings, hint_404="")
         except errors.HttpError as error:
@@ -341,8 +351,11 @@ def retrieve(
         description["parts"] = parts
         LOG.info(
             "%s: %d fields, above sources.cds.max_fields = %d: fetched in %d parts",
-            dataset, count_fields(request), settings.max_fields, len(parts),
-        )  # fmt: skip
+            dataset,
+            count_fields(request),
+            settings.max_fields,
+            len(parts),
+        )
 
     def fetch(tmp: Path) -> dict[str, Any]:
         if len(parts) == 1:

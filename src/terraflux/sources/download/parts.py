@@ -29,6 +29,9 @@ from terraflux.errors import ConfigError
 from terraflux.sources.download.delivery import sniff_format
 from terraflux.sources.formats.zips import zip_files
 
+import dask
+import xarray as xr
+
 #: Request keys the CDS leaves out of the field count (the geographic extent).
 NOT_COUNTED = frozenset({"area"})
 #: NetCDF4 encoding keys carried from the parts to the merged file.
@@ -99,9 +102,6 @@ def _encoding(variable) -> dict[str, Any]:
 def merge_netcdf(files: Sequence[Path], target: Path) -> None:
     """Write one NetCDF4 ``target`` with every variable and time step of ``files`` (NetCDF parts of one
     request): parts with the same variables are concatenated along time, the groups then merged."""
-    import dask
-    import xarray as xr
-
     datasets = [xr.open_dataset(path, engine="netcdf4", chunks={}, cache=False) for path in files]
     try:
         groups: dict[frozenset, list] = {}
@@ -113,9 +113,16 @@ def merge_netcdf(files: Sequence[Path], target: Path) -> None:
             if len(group) > 1 and dim is not None:
                 group = sorted(group, key=lambda ds: ds[dim].values[0])
                 combined.append(
-                    xr.concat(group, dim=dim, data_vars="minimal", coords="minimal", compat="override",
-                              combine_attrs="override", join="outer")
-                )  # fmt: skip
+                    xr.concat(
+                        group,
+                        dim=dim,
+                        data_vars="minimal",
+                        coords="minimal",
+                        compat="override",
+                        combine_attrs="override",
+                        join="outer",
+                    )
+                )
             else:
                 combined.append(group[0])
         merged = xr.merge(combined, compat="no_conflicts", join="outer", combine_attrs="override")
