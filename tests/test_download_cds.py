@@ -222,19 +222,27 @@ def test_checksum_announced_by_the_service_is_compared(cds, tmp_path):
     assert object_store_checksum(content + b"x") in message and "damaged" in message
 
 
-def test_object_store_checksum_of_a_file_uploaded_in_parts(tmp_path, monkeypatch):
+def test_object_store_checksum_of_a_file_uploaded_in_parts(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(cds_module, "UPLOAD_PART", 2 << 20)
     data = np.random.default_rng(0).bytes((5 << 20) + 123)  # parts of 2, 2 and 1 MiB + 123 bytes
     path = tmp_path / "f.nc"
     path.write_bytes(data)
-    part_digests = b"".join(hashlib.md5(data[i : i + (2 << 20)]).digest() for i in range(0, len(data), 2 << 20))
-    assert cds_module.object_store_checksums(path) == [
-        hashlib.md5(data).hexdigest(),
-        hashlib.md5(part_digests).hexdigest(),
-    ]
-    small = tmp_path / "small.nc"
-    small.write_bytes(data[:1000])
-    assert cds_module.object_store_checksums(small) == [hashlib.md5(data[:1000]).hexdigest()]
+    whole = hashlib.md5(data).hexdigest()
+    in_parts = hashlib.md5(
+        b"".join(hashlib.md5(data[i : i + (2 << 20)]).digest() for i in range(0, len(data), 2 << 20))
+    ).hexdigest()
+    assert cds_module.object_store_checksums(path) == [whole, in_parts]
+
+    def verify(checksum):
+        asset = {"file:size": len(data), "file:checksum": f"{int(checksum, 16):x}"}
+        return cds_module.verify_asset(path, asset, "f", ("netcdf4", "unknown"))["checksum_verified"]
+
+    assert verify(whole) == f"md5:{int(whole, 16):x}" and verify(in_parts) == f"md5:{int(in_parts, 16):x}"
+    assert verify("1" * 32) is None  # uploaded in parts of another size: cannot be told from damage
+    assert "stored it in parts of another size" in caplog.text
+    with pytest.raises(errors.ChecksumMismatch, match=hashlib.md5(data[:1000]).hexdigest()):
+        path.write_bytes(data[:1000])  # one piece: the checksum is the md5, nothing else
+        cds_module.verify_asset(path, {"file:size": 1000, "file:checksum": "1" * 32}, "f", ("unknown",))
 
 
 def test_a_request_left_queued_stops_at_max_wait_with_progress_lines(cds, tmp_path, caplog):
