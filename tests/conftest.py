@@ -14,6 +14,7 @@ import terraflux  # noqa: F401  (see terraflux/__init__.py)
 import pytest
 
 from support import slurm_cluster
+from support.fake_cds import FakeCDS, point_client_at
 from support.paths import REPO_ROOT, SAMPLES
 
 
@@ -46,6 +47,15 @@ def samples() -> Path:
             pytest.fail(f"{message}; CI runs with it, so this is an error")
         pytest.skip(message)
     return SAMPLES
+
+
+@pytest.fixture
+def cds(monkeypatch, tmp_path):
+    """A running fake Climate Data Store (support/fake_cds.py); the environment points the cdsapi client at it
+    (no rc file is read). Snakemake jobs started by the test inherit that environment."""
+    with FakeCDS() as server:
+        point_client_at(server.url, server.token, monkeypatch, tmp_path)
+        yield server
 
 
 @pytest.fixture(scope="module")

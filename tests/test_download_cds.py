@@ -1,36 +1,31 @@
 """CDS downloads: the real cdsapi client against the fake CDS on 127.0.0.1, with every fault it can meet."""
 
+import hashlib
 import json
 import logging
 import time
+from dataclasses import replace
 
 import terraflux  # noqa: F401
+from terraflux.config import validate
 from terraflux.sources import cerra, era5_land, land_cover
+from terraflux.sources.download import cds as cds_module
 from terraflux.sources.download import errors
 from terraflux.sources.download.cds import retrieve
 from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.workflow.provenance import sha256_file
 
+import numpy as np
 import pytest
 import xarray as xr
 
-from support.fake_cds import FakeCDS, Faults
+from support.fake_cds import FakeCDS, Faults, SilentServer, object_store_checksum, point_client_at
 
 SETTINGS = ClientSettings(retry_max=3, sleep_max=0.05, timeout=10)
 REGION = {"north": 48.0, "west": 8.0, "south": 47.5, "east": 8.5}
 ERA5 = {"variables": ["2m_temperature", "total_precipitation"], "hours": [0, 12], "data_format": "netcdf"}
 NETCDF_OR_ZIP = ("netcdf4", "netcdf3", "zip", "grib")
-
-
-@pytest.fixture
-def cds(monkeypatch, tmp_path):
-    """A running fake CDS; the environment points the client at it (no rc file is read)."""
-    with FakeCDS() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", server.token)
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-such-cdsapirc"))
-        yield server
 
 
 def era5_month(tmp_path):
@@ -46,6 +41,17 @@ def fetch(spec, target, allowed=NETCDF_OR_ZIP):
 def assert_nothing_left(folder):
     left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     assert left == [], f"left behind: {left}"
+
+
+def failing_month(cds, tmp_path, error, **faults) -> str:
+    """The message of ``error``, raised by the download of an ERA5-Land month under ``faults``, which must
+    leave nothing behind."""
+    cds.faults = Faults(**faults)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(error) as raised:
+        fetch(spec, target)
+    assert_nothing_left(target.parent)
+    return str(raised.value)
 
 
 def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, caplog):
@@ -68,8 +74,11 @@ def test_month_downloads_with_request_and_checksum_beside_it(cds, tmp_path, capl
     assert submitted[0]["json"] == {"inputs": spec["request"]}
     assert all(c["headers"].get("private-token") == cds.token for c in cds.api_calls())
     transfers = [c for c in cds.calls if c["path"].startswith("/download/")]
-    assert {c["method"] for c in transfers} == {"HEAD", "GET"}
+    assert {c["method"] for c in transfers} == {"GET"}
     assert all("private-token" not in c["headers"] for c in transfers)
+    # the checksum the service announced was compared
+    asset = next(iter(cds.jobs.values()))
+    assert sidecar["delivery"]["checksum_verified"] == f"md5:{object_store_checksum(asset.content)}"
     # the secret is nowhere: not in the sidecars, not in the log
     for path in tmp_path.rglob("*.json"):
         assert cds.token not in path.read_text()
@@ -87,10 +96,22 @@ def test_server_errors_are_retried_then_succeed(cds, tmp_path):
 def test_persistent_server_errors_end_with_a_clear_error(cds, tmp_path):
     cds.faults = Faults(server_errors=100)
     spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.ServiceUnavailable, match="503"):
+    with pytest.raises(errors.ServiceUnavailable, match="503") as raised:
         fetch(spec, target)
-    assert cds.submissions == SETTINGS.retry_max
+    assert cds.submissions == SETTINGS.retry_max + 1  # the first try and retry_max retries
+    assert f"after {SETTINGS.retry_max + 1} attempts" in str(raised.value)
     assert_nothing_left(target.parent)
+
+
+def test_without_retries_the_error_does_not_claim_retries(cds, tmp_path):
+    cds.faults = Faults(server_errors=100)
+    spec, target = era5_month(tmp_path)
+    with pytest.raises(errors.ServiceUnavailable) as raised:
+        retrieve(spec["dataset"], spec["request"], target, replace(SETTINGS, retry_max=0), allowed=NETCDF_OR_ZIP)
+    assert cds.submissions == 1
+    assert "unavailable (503: service unavailable - try again later) at the first attempt, with retry_max 0" in str(
+        raised.value
+    )
 
 
 def test_rate_limit_waits_as_retry_after_says(cds, tmp_path):
@@ -148,13 +169,12 @@ def test_licence_not_accepted_names_the_dataset_and_where_to_accept(cds, tmp_pat
     assert_nothing_left(target.parent)
 
 
-def test_cost_limit_suggests_smaller_requests(cds, tmp_path):
-    cds.faults = Faults(submit_error="cost")
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.CostLimitExceeded, match="fewer") as raised:
-        fetch(spec, target)
-    assert "too large" in str(raised.value)
-    assert_nothing_left(target.parent)
+def test_cost_limit_advice_counts_fields_not_the_region(cds, tmp_path):
+    message = failing_month(cds, tmp_path, errors.CostLimitExceeded, submit_error="cost")
+    assert "too large" in message  # the server's words
+    assert "this request: 124)" in message  # 2 variables x 2 hours x 31 days
+    assert "lower 'sources.cds.max_fields'" in message and "fewer variables or hours" in message
+    assert "smaller region" not in message and "not the size of the region" in message
 
 
 @pytest.mark.parametrize("code", ["400", "422"])
@@ -176,14 +196,107 @@ def test_unknown_dataset_is_a_404(cds, tmp_path):
     assert_nothing_left(target.parent)
 
 
-def test_asset_shorter_than_announced_is_a_truncated_download(cds, tmp_path):
-    cds.faults = Faults(size_mismatch=100)
-    spec, target = era5_month(tmp_path)
-    with pytest.raises(errors.TruncatedDownload) as raised:
-        fetch(spec, target)
+def test_asset_shorter_than_announced_is_an_incomplete_download_without_retries(cds, tmp_path):
+    message = failing_month(cds, tmp_path, errors.SizeMismatch, size_mismatch=100)
     size = len(next(iter(cds.jobs.values())).content)
-    assert f"incomplete: {size} of {size + 100} bytes" in str(raised.value)
+    assert f"incomplete: {size} of {size + 100} bytes" in message
+    assert "announced another size" in message and "retries" not in message
+
+
+def test_expired_results_link_says_so(cds, tmp_path):
+    message = failing_month(cds, tmp_path, errors.ResultsExpired, asset_status=404)
+    assert "404" in message and "/download/" in message and "run again" in message
+    assert "broke off" not in message
+
+
+def test_web_page_in_place_of_the_data_is_named_before_the_size_check(cds, tmp_path):
+    message = failing_month(cds, tmp_path, errors.UnexpectedFormat, html_asset=True)
+    assert "delivered as html" in message and "web page" in message
+    assert "incomplete" not in message and "broke off" not in message
+
+
+def test_checksum_announced_by_the_service_is_compared(cds, tmp_path):
+    message = failing_month(cds, tmp_path, errors.ChecksumMismatch, bad_checksum=True)
+    content = next(iter(cds.jobs.values())).content
+    assert hashlib.md5(content).hexdigest() in message
+    assert object_store_checksum(content + b"x") in message and "damaged" in message
+
+
+def test_object_store_checksum_of_a_file_uploaded_in_parts(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(cds_module, "UPLOAD_PART", 2 << 20)
+    data = np.random.default_rng(0).bytes((5 << 20) + 123)  # parts of 2, 2 and 1 MiB + 123 bytes
+    path = tmp_path / "f.nc"
+    path.write_bytes(data)
+    whole = hashlib.md5(data).hexdigest()
+    in_parts = hashlib.md5(
+        b"".join(hashlib.md5(data[i : i + (2 << 20)]).digest() for i in range(0, len(data), 2 << 20))
+    ).hexdigest()
+    assert cds_module.object_store_checksums(path) == [whole, in_parts]
+
+    def verify(checksum):
+        asset = {"file:size": len(data), "file:checksum": f"{int(checksum, 16):x}"}
+        return cds_module.verify_asset(path, asset, "f", ("netcdf4", "unknown"))["checksum_verified"]
+
+    assert verify(whole) == f"md5:{int(whole, 16):x}" and verify(in_parts) == f"md5:{int(in_parts, 16):x}"
+    assert verify("1" * 32) is None  # uploaded in parts of another size: cannot be told from damage
+    assert "stored it in parts of another size" in caplog.text
+    with pytest.raises(errors.ChecksumMismatch, match=hashlib.md5(data[:1000]).hexdigest()):
+        path.write_bytes(data[:1000])  # one piece: the checksum is the md5, nothing else
+        cds_module.verify_asset(path, {"file:size": 1000, "file:checksum": "1" * 32}, "f", ("unknown",))
+
+
+def test_a_request_left_queued_stops_at_max_wait_with_progress_lines(cds, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cds.faults = Faults(polls_accepted=10**9)
+    spec, target = era5_month(tmp_path)
+    settings = replace(SETTINGS, sleep_max=0.1, max_wait=1.5, progress_every=0.5)
+    start = time.monotonic()
+    with pytest.raises(errors.QueueTimeout) as raised:
+        retrieve(spec["dataset"], spec["request"], target, settings, allowed=NETCDF_OR_ZIP)
+    assert time.monotonic() - start < 10
+    job = next(iter(cds.jobs))
+    message = str(raised.value)
+    assert job in message and "still 'accepted'" in message and "'sources.cds.max_wait' (1.5 s)" in message
+    progress = [r.getMessage() for r in caplog.records if "since submission" in r.getMessage()]
+    assert len(progress) >= 2
+    assert all(f"CDS request {job}" in line and ": accepted for " in line for line in progress)
     assert_nothing_left(target.parent)
+
+
+def test_a_dead_server_fails_within_the_retry_settings(monkeypatch, tmp_path):
+    with FakeCDS() as server:
+        pass
+    point_client_at(server.url, server.token, monkeypatch, tmp_path)  # nothing listens there: refused
+    spec, target = era5_month(tmp_path)
+    start = time.monotonic()
+    with pytest.raises(errors.ServiceUnavailable, match="ConnectionError") as raised:
+        retrieve(spec["dataset"], spec["request"], target, replace(SETTINGS, retry_max=2), allowed=NETCDF_OR_ZIP)
+    assert time.monotonic() - start < 10
+    assert "after 3 attempts" in str(raised.value)
+    assert_nothing_left(target.parent)
+
+
+def test_a_server_that_never_answers_fails_within_the_retry_settings(monkeypatch, tmp_path):
+    with SilentServer() as server:
+        point_client_at(server.url, "00000000-fake-cds-token", monkeypatch, tmp_path)
+        spec, target = era5_month(tmp_path)
+        settings = ClientSettings(retry_max=1, sleep_max=0.05, timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(errors.ServiceUnavailable, match="\\(no answer within 0.5 s\\) after 2 attempts"):
+            retrieve(spec["dataset"], spec["request"], target, settings, allowed=NETCDF_OR_ZIP)
+        elapsed = time.monotonic() - start
+    # the client's message call and the request: 2 tries of 0.5 s each, one pause between them
+    assert elapsed < 2 * (2 * 0.5 + 0.05) + 2
+    assert_nothing_left(target.parent)
+
+
+def test_the_default_settings_give_up_on_a_dead_server_within_minutes():
+    defaults = ClientSettings.from_config(validate({})["sources"]["cds"])
+    # two API calls before a job exists (service messages, the dataset), each tried `tries` times
+    never_answers = 2 * (defaults.tries * defaults.timeout + defaults.retry_max * defaults.sleep_max)
+    refuses = 2 * defaults.retry_max * defaults.sleep_max
+    assert never_answers <= 15 * 60 and refuses <= 5 * 60
+    assert 3600 <= defaults.max_wait <= 12 * 3600
 
 
 def test_transfer_broken_off_is_resumed_with_range(cds, tmp_path):

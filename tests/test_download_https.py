@@ -106,7 +106,7 @@ def test_checksum_mismatch_leaves_nothing(tmp_path, netcdf):
 
 def test_always_truncated_transfer_ends_as_truncated_download(tmp_path, netcdf):
     with FakeFiles({VHP: netcdf}, cut_transfers=99, ranges=False) as server:
-        with pytest.raises(errors.TruncatedDownload, match=f"of {len(netcdf)} bytes"):
+        with pytest.raises(errors.TruncatedDownload, match=f"of {len(netcdf)} bytes after 4 attempts"):
             download(server.url(VHP), tmp_path / "f.nc", SETTINGS, allowed=NETCDF)
     assert_nothing_left(tmp_path)
 
@@ -115,8 +115,11 @@ def test_missing_file_and_error_page_are_clear_errors(tmp_path):
     with FakeFiles({"/page.nc": b"<html>maintenance</html>"}) as server:
         with pytest.raises(errors.HttpError, match="404.*base URL"):
             download(server.url("/none.nc"), tmp_path / "a.nc", SETTINGS, allowed=NETCDF)
-        with pytest.raises(errors.UnexpectedFormat, match="unknown"):
+        with pytest.raises(errors.UnexpectedFormat, match="delivered as html.*web page"):
             download(server.url("/page.nc"), tmp_path / "b.nc", SETTINGS, allowed=NETCDF)
+        # the format is checked before the checksum: the page is named as such, not as a corrupt file
+        with pytest.raises(errors.UnexpectedFormat, match="delivered as html"):
+            download(server.url("/page.nc"), tmp_path / "c.nc", SETTINGS, allowed=NETCDF, checksum="0" * 64)
     assert_nothing_left(tmp_path)
 
 

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from support.configs import configfile_args
-from support.fake_cds import FakeCDS, Faults
+from support.fake_cds import Faults
 from support.workflow import snakemake
 
 CONFIG = configfile_args("download")
@@ -24,15 +24,6 @@ RAW = RunPaths("dl").raw
 ERA5 = RAW(era5_land.raw_path("hourly", 2016, 1))
 LAND_COVER = RAW(land_cover.raw_path("lccs", 2016))
 FLUXNET = RAW(insitu.raw_path("fluxnet2015"))
-
-
-@pytest.fixture
-def cds(monkeypatch, tmp_path):
-    with FakeCDS() as server:
-        monkeypatch.setenv("CDSAPI_URL", server.url)
-        monkeypatch.setenv("CDSAPI_KEY", server.token)
-        monkeypatch.setenv("CDSAPI_RC", str(tmp_path / "no-cdsapirc"))
-        yield server
 
 
 @pytest.mark.slow
@@ -68,6 +59,33 @@ def test_licence_not_accepted_fails_the_job_with_one_clear_line_and_nothing_left
     assert "datasets/satellite-land-cover?tab=download#manage-licences" in done.stderr
     folder = (tmp_path / LAND_COVER).parent
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_rerun_cleans_up_after_the_failed_attempt_keeps_its_log_and_splits_the_request(cds, tmp_path):
+    target = tmp_path / ERA5
+    target.parent.mkdir(parents=True)
+    left_by_killed_job = target.parent / f".{target.name}.tmp-othernode-4242"
+    left_by_killed_job.write_bytes(b"partial")
+    cds.faults = Faults(submit_error="licence")
+    failed = snakemake("--cores", "1", ERA5, *CONFIG, workdir=tmp_path, check=False)
+    assert failed.returncode != 0 and "licence" in failed.stderr
+    assert not left_by_killed_job.exists()  # removed when the job started
+
+    cds.faults = Faults()
+    split = configfile_args("download", tmp_path, "sources: {cds: {max_fields: 62}}\n")
+    snakemake("--cores", "1", ERA5, *split, workdir=tmp_path)
+    log = (tmp_path / "logs/dl/download_era5_land_hourly/2016-01.log").read_text()
+    assert "attempt 1:" in log and "LicenceNotAccepted" in log  # the failed attempt's traceback survived
+    assert "attempt 2:" in log and "fetched in 2 parts" in log
+    executions = [c["json"]["inputs"]["variable"] for c in cds.calls if c["path"].endswith("/execution")]
+    assert executions[-2:] == [["2m_temperature"], ["total_precipitation"]]
+    with xr.open_dataset(target) as ds:
+        assert set(ds.data_vars) == {"t2m", "tp"} and ds.sizes["valid_time"] == 62
+    assert len(json.loads((tmp_path / request_sidecar(ERA5)).read_text())["parts"]) == 2
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        [target.name, request_sidecar(target).name, sha256_sidecar(target).name]
+    )
 
 
 def test_cds_rules_take_one_cds_request_each_under_the_profiles_cap(tmp_path, repo_root):

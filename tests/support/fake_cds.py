@@ -1,6 +1,6 @@
-"""Local fake servers for the download tests: a Climate Data Store and a plain HTTPS file host.
+"""Local fake servers for the download tests: a Climate Data Store, a plain HTTPS file host, a hung server.
 
-Both listen on 127.0.0.1 at a free port, in a thread of the test process, and never reach the internet.
+All listen on 127.0.0.1 at a free port, in a thread of the test process, and never reach the internet.
 
 ``FakeCDS`` speaks the protocol of the current CDS as the real ``cdsapi`` client (0.7.x, delegating to
 ``ecmwf.datastores``) uses it (the CDS API and the client's source, https://github.com/ecmwf/cdsapi):
@@ -14,18 +14,25 @@ Both listen on 127.0.0.1 at a free port, in a thread of the test process, and ne
                                                            or 400 "job results failed"
     HEAD/GET /download/{id}.{ext}                          the file; Range -> 206 (no token needed)
 
+The files served follow the request: ERA5-Land hourly files hold the requested variables, days and hours
+(NetCDF4, or GRIB for ``data_format: grib``) with values that depend only on variable, hour and position, so
+the parts of a split request hold exactly what one request would. ``file:checksum`` is what the CDS announces
+for a file stored in one piece: the md5 as a hexadecimal integer (:func:`object_store_checksum`).
+
 Every /retrieve call must carry ``PRIVATE-TOKEN: <token>`` (else 401). Errors are RFC 7807-like bodies
 ``{type, title, status, detail, instance, trace_id}``. ``Faults`` injects what the real service does
 when things go wrong. The files served are small but real, written by the source modules' writers
 (``terraflux.sources.<source>.write``): NetCDF4, GRIB2 and zips as the CDS delivers them.
 
 ``FakeFiles`` serves a dict of files (HEAD/GET with Range, Accept-Ranges) and can break off the first
-transfers or answer 503/429 with Retry-After first.
+transfers or answer 503/429 with Retry-After first. ``SilentServer`` accepts connections and never answers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
 import tempfile
 import threading
 import uuid
@@ -72,51 +79,81 @@ def _written(write, name: str) -> bytes:
         return path.read_bytes()
 
 
-def _era5_fields(variables: list[str], area: list[float], times: int):
+#: (offset, amplitude) of the fake fields by units: plausible values for every variable of the table.
+_RANGES = {"K": (280.0, 5.0), "Pa": (95000.0, 500.0), "m": (0.001, 0.001), "J m**-2": (5e5, 5e5)}
+
+
+def _era5_fields(variables: list[str], area: list[float], hours: np.ndarray):
+    """The grid and one field per variable: a function of the variable, the valid hour (hours since 1970) and
+    the position only (a daily cycle plus a hash-like noise that keeps files as incompressible as real data),
+    so that any two requests give the same value for the same variable, hour and grid point."""
     lat, lon = _grid(area or [48, 8, 46, 11], era5_land.STEP)
-    rng = np.random.default_rng(0)
-    fields = [
-        (era5_land.BY_REQUEST[name], rng.normal(280, 5, (times, lat.size, lon.size)).astype("float32"))
-        for name in variables
-    ]
+    t, y, x = np.meshgrid(hours.astype(np.float64), lat, lon, indexing="ij")
+    cycle = 0.5 + 0.5 * np.sin(2 * np.pi * (t % 24) / 24 + t / 240)
+    fields = []
+    for name in variables:
+        var = era5_land.BY_REQUEST[name]
+        offset, amplitude = _RANGES.get(var.units, (0.5, 0.1))
+        noise = np.modf(np.abs(np.sin(t * 12.9898 + y * 78.233 + x * 37.719 + var.param_id) * 43758.5453))[0]
+        fields.append((var, (offset + amplitude * (0.8 * cycle + 0.2 * noise)).astype("float32")))
     return lat, lon, fields
 
 
-def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2, as_zip: bool = False) -> bytes:
-    """An hourly ERA5-Land file of the new CDS from 2016-01-01 00 UTC, tiny: NetCDF4, or (``as_zip``) the zip of
-    one NetCDF per step type the CDS sends for mixed instantaneous and accumulated fields."""
-    lat, lon, fields = _era5_fields(variables, area, times)
-    hours = 403224 + np.arange(times, dtype=np.int64)  # 2016-01-01 00 UTC, hours since 1970
-    history = write_era5.delivery_time(2016, 1)
+def _request_hours(inputs: dict[str, Any]) -> np.ndarray:
+    """Valid times of an hourly request (year, month, day, time), hours since 1970."""
+    year, month = int(_first(inputs["year"])), int(_first(inputs["month"]))
+    stamps = [
+        np.datetime64(f"{year:04d}-{month:02d}-{int(day):02d}T{time}")
+        for day in inputs["day"]
+        for time in inputs["time"]
+    ]
+    return np.sort(np.array(stamps, dtype="datetime64[h]").astype(np.int64))
+
+
+def era5_land_hourly(
+    variables: list[str], area: list[float], hours: np.ndarray, data_format: str = "netcdf", as_zip: bool = False
+) -> bytes:
+    """An hourly ERA5-Land file as the new CDS delivers it: NetCDF4, GRIB (``data_format='grib'``), or
+    (``as_zip``) the zip of one NetCDF per step type it sends for mixed instantaneous and accumulated fields.
+    ``hours``: valid times, hours since 1970."""
+    lat, lon, fields = _era5_fields(variables, area, hours)
+    first = hours[0].astype("datetime64[h]").astype(object)
+    history = write_era5.delivery_time(first.year, first.month)
     return _written(
         lambda path, _: write_era5.hourly_month(
-            path, lat, lon, hours, ["0001"] * times, fields, history, data_format="netcdf", as_zip=as_zip
+            path, lat, lon, hours, ["0001"] * len(hours), fields, history, data_format=data_format, as_zip=as_zip
         ),
-        "f.nc",
+        "f.grib" if data_format == "grib" else "f.nc",
     )
 
 
-def era5_land_daily_zip(variables: list[str], area: list[float], statistic: str) -> bytes:
-    """The daily-statistics zip of one day: one NetCDF per variable."""
-    lat, lon, fields = _era5_fields(variables, area, 1)
-    history = write_era5.delivery_time(2016, 1)
+def era5_land_netcdf(variables: list[str], area: list[float], times: int = 2, as_zip: bool = False) -> bytes:
+    """:func:`era5_land_hourly` of ``times`` hours from 2016-01-01 00 UTC."""
+    return era5_land_hourly(variables, area, 403224 + np.arange(times, dtype=np.int64), as_zip=as_zip)
+
+
+def era5_land_daily_zip(variables: list[str], area: list[float], statistic: str, days: np.ndarray) -> bytes:
+    """The daily-statistics zip: one NetCDF per variable over ``days`` (00 UTC, hours since 1970)."""
+    lat, lon, fields = _era5_fields(variables, area, days)
+    first = days[0].astype("datetime64[h]").astype(object)
+    history = write_era5.delivery_time(first.year, first.month)
     return _written(
         lambda path, folder: write_era5.daily_zip(
-            path, lat, lon, np.array([1451606400]), ["0001"], fields, statistic, history, folder
+            path, lat, lon, days * 3600, ["0001"] * len(days), fields, statistic, history, folder
         ),
         "f.zip",
     )
 
 
-def cerra_grib(variables: list[str], product: str) -> bytes:
-    """One small GRIB2 message per variable on a 3 x 3 window of CERRA's Lambert grid (2016-01-01 00 UTC)."""
+def cerra_grib(variables: list[str], product: str, hours: np.ndarray) -> bytes:
+    """One small GRIB2 message per variable and base time (``hours``, hours since 1970) on a 3 x 3 window of
+    CERRA's Lambert grid; values depend on the variable and the time only."""
     rows = cerra.variables(variables, "request")
-    fields = {v.short: np.full((1, 3, 3), 280.0 + n, np.float32) for n, v in enumerate(rows)}
+    daily = np.sin(2 * np.pi * (hours % 24) / 24)[:, None, None]
+    fields = {v.short: (280.0 + v.param_id % 50 + daily + np.zeros((1, 3, 3))).astype(np.float32) for v in rows}
     accumulation = 3 if product == "forecast" else None
     return _written(
-        lambda path, _: write_cerra.grib(
-            path, 3, 3, (45.0, 5.0), rows, np.array([403224]), fields, accumulation_hours=accumulation
-        ),
+        lambda path, _: write_cerra.grib(path, 3, 3, (45.0, 5.0), rows, hours, fields, accumulation_hours=accumulation),
         "f.grib",
     )
 
@@ -153,13 +190,19 @@ def make_asset(dataset: str, inputs: dict[str, Any], faults: Faults) -> tuple[by
     area = inputs.get("area")
     variables = list(inputs.get("variable", []))
     if dataset == era5_land.HOURLY_DATASET:
+        hours = _request_hours(inputs)
+        if faults.asset_times:
+            hours = hours[0] + np.arange(faults.asset_times, dtype=np.int64)
+        if inputs.get("data_format") == "grib":
+            return era5_land_hourly(variables, area, hours, "grib"), "application/x-grib", "grib"
         if faults.zip_for_netcdf:
-            return era5_land_netcdf(variables, area, as_zip=True), "application/zip", "zip"
-        return era5_land_netcdf(variables, area, faults.asset_times), "application/netcdf", "nc"
+            return era5_land_hourly(variables, area, hours, as_zip=True), "application/zip", "zip"
+        return era5_land_hourly(variables, area, hours), "application/netcdf", "nc"
     if dataset == era5_land.DAILY_DATASET:
-        return era5_land_daily_zip(variables, area, inputs["daily_statistic"]), "application/zip", "zip"
+        days = _request_hours(dict(inputs, time=["00:00"]))
+        return era5_land_daily_zip(variables, area, inputs["daily_statistic"], days), "application/zip", "zip"
     if dataset == cerra.DATASET:
-        return cerra_grib(variables, inputs["product_type"]), "application/x-grib", "grib"
+        return cerra_grib(variables, inputs["product_type"], _request_hours(inputs)), "application/x-grib", "grib"
     if dataset == land_cover.DATASET:
         year = int(_first(inputs["year"]))
         if _first(inputs["version"]) != land_cover.version(year):
@@ -185,7 +228,10 @@ class Faults:
     size_mismatch: int = 0  # bytes added to file:size in the results (the file is shorter than announced)
     zip_for_netcdf: bool = False  # a zip of per-stepType NetCDF files for an unarchived NetCDF request
     cut_transfers: int = 0  # the first N asset GETs break off half-way (the client resumes with Range)
-    asset_times: int = 2  # time steps in ERA5-Land files (the client resumes only after 1 MiB arrived)
+    asset_times: int = 0  # time steps in ERA5-Land files instead of the requested ones (0: as requested)
+    asset_status: int = 0  # the asset's href answers this status (404: the results link expired)
+    html_asset: bool = False  # the asset's href serves an HTML page (200) in place of the data
+    bad_checksum: bool = False  # file:checksum of other bytes than those served
 
 
 @dataclass
@@ -300,6 +346,12 @@ class _Server:
         raise NotImplementedError
 
 
+def object_store_checksum(content: bytes) -> str:
+    """``file:checksum`` as the CDS announces it for a file stored in one piece: the md5 as a hexadecimal
+    integer (leading zeros dropped; cacholote ``f"{fs.checksum(path):x}"`` of the S3 object's ETag)."""
+    return f"{int(hashlib.md5(content).hexdigest(), 16):x}"
+
+
 def problem(status: int, kind: str, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:
     """An RFC 7807-like error body as the CDS sends it."""
     return {
@@ -336,8 +388,16 @@ class FakeCDS(_Server):
             return self.send_json(h, 200, {"messages": []})
         if path.startswith("/download/"):
             job = self.jobs.get(path.rsplit("/", 1)[1].split(".")[0])
-            if job is None:
-                return self.send_json(h, 404, problem(404, "not found", "results not found", "no such file", instance))
+            if job is None or self.faults.asset_status:
+                status = self.faults.asset_status or 404
+                return self.send_json(
+                    h, status, problem(status, "not found", "results not found", "no such file", instance)
+                )
+            if self.faults.html_asset:
+                page = (
+                    b"<!DOCTYPE html><html><head><title>Service maintenance</title></head><body>Back soon</body></html>"
+                )
+                return self.send_file(h, call, page, "text/html", cut=False)
             cut = (
                 call["method"] == "GET"
                 and self.transfers < self.faults.cut_transfers
@@ -469,7 +529,9 @@ class FakeCDS(_Server):
             "links": links,
         }
         if "log" in call["query"] or "request" in call["query"]:
-            body["metadata"] = {"log": [[job.created, f"INFO: job is {job.status}"]], "request": {"ids": job.inputs}}
+            since = call["query"].get("logStartTime", [""])[0]  # the log entries after this time only
+            log = [[job.created, f"INFO: job is {job.status}"]] if job.created > since else []
+            body["metadata"] = {"log": log, "request": {"ids": job.inputs}}
         return self.send_json(h, 200, body)
 
     def results(self, h: BaseHTTPRequestHandler, job_id: str, job: Job, instance: str) -> None:
@@ -494,11 +556,50 @@ class FakeCDS(_Server):
         asset = {
             "type": job.mime,
             "href": f"{self.base}/download/{job_id}.{job.ext}",
-            "file:checksum": uuid.uuid4().hex,
+            "file:checksum": object_store_checksum(job.content + (b"x" if self.faults.bad_checksum else b"")),
             "file:size": len(job.content) + self.faults.size_mismatch,
             "file:local_path": f"/cache-store/{job_id}.{job.ext}",
         }
         return self.send_json(h, 200, {"asset": {"value": asset}})
+
+
+def point_client_at(url: str, token: str, monkeypatch: Any, folder: Path) -> None:
+    """Make the cdsapi client use the service at ``url`` with ``token`` (``CDSAPI_URL``, ``CDSAPI_KEY``; the rc
+    file it would read instead does not exist)."""
+    monkeypatch.setenv("CDSAPI_URL", url)
+    monkeypatch.setenv("CDSAPI_KEY", token)
+    monkeypatch.setenv("CDSAPI_RC", str(Path(folder) / "no-such-cdsapirc"))
+
+
+# --- a server that never answers ------------------------------------------------------------------
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers (a hung service): every call ends in a read timeout.
+    ``url`` is what CDSAPI_URL must be set to."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/api"
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(connection)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
 
 
 # --- the fake HTTPS file host -----------------------------------------------------------------------

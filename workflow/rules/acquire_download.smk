@@ -1,7 +1,8 @@
 # Download rules (real services): download_<source>. See acquire.smk.
 # Each writes one raw file of docs/data-layout.md atomically, with `<file>.request.json` (the request,
-# never a credential) and `<file>.sha256` beside it. CDS rules take one `cds_requests` each: the
-# profile's global `cds_requests=4` caps concurrent CDS requests. With compute.local_downloads the
+# never a credential) and `<file>.sha256` beside it. CDS rules take one `cds_requests` each (a request
+# split into parts runs them one after the other): the profile's global `cds_requests=4` caps concurrent
+# CDS requests. With compute.local_downloads the
 # downloads run on the submitting (login) node. Credentials are read inside the jobs only.
 
 from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp

@@ -64,11 +64,13 @@ class LicenceNotAccepted(DownloadError):
 
 
 class CostLimitExceeded(DownloadError):
-    def __init__(self, dataset: str, request: Any, server: str):
+    def __init__(self, dataset: str, request: Any, server: str, fields: int, max_fields: int | None):
+        budget = f"now {max_fields}" if max_fields else "now unset: requests are never split"
         super().__init__(
-            f"the request to '{dataset}' exceeds the CDS cost limits (403): ask for less per request (fewer "
-            "variables or hours, a smaller region in config 'region') and run again. "
-            f"Request: {show_request(request)}. Server said: {server}"
+            f"the request to '{dataset}' exceeds the CDS cost limits (403). The service counts fields (variables "
+            f"x hours x days; this request: {fields}), not the size of the region: lower 'sources.cds.max_fields' "
+            f"({budget}) so that each month is fetched in smaller requests, or ask for fewer variables or hours, "
+            f"and run again. Request: {show_request(request)}. Server said: {server}"
         )
 
 
@@ -103,39 +105,89 @@ class JobFailed(DownloadError):
         )
 
 
+def duration(seconds: float) -> str:
+    """'45 s', '12 min' or '3.5 h'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
+
+
+def after_attempts(attempts: int) -> str:
+    """'after 3 attempts', or 'at the first attempt, with retry_max 0'."""
+    return f"after {attempts} attempts" if attempts > 1 else "at the first attempt, with retry_max 0"
+
+
 class ServiceUnavailable(DownloadError):
-    def __init__(self, what: str, detail: str):
+    def __init__(self, what: str, detail: str, attempts: int):
         super().__init__(
-            f"{what} is unavailable after all retries ({detail}): try again later, or raise "
+            f"{what} is unavailable ({detail}) {after_attempts(attempts)}: try again later, or raise "
             "'sources.cds.retry_max' / 'sources.http.retry_max'. On a cluster, downloads need a node with "
             "internet access (config 'compute.local_downloads: true' runs them on the login node)."
         )
 
 
+class QueueTimeout(DownloadError):
+    def __init__(self, dataset: str, request_id: str, state: str, waited: float, max_wait: float):
+        super().__init__(
+            f"the CDS request {request_id} for '{dataset}' was still '{state}' {duration(waited)} after its "
+            f"submission, the limit of config 'sources.cds.max_wait' ({max_wait:g} s); nothing was kept. The request "
+            f"stays in your queue ({CDS_SITE}/requests) and an identical request may later be answered from the CDS "
+            f"cache: run again later, or raise 'sources.cds.max_wait'. Service status: {CDS_SITE}/live"
+        )
+
+
+class ResultsExpired(DownloadError):
+    def __init__(self, dataset: str, url: str):
+        super().__init__(
+            f"the results of the CDS request for '{dataset}' are gone from the service (404 for {url}): results "
+            "are kept for a limited time only. Nothing was kept; run again to submit the request anew."
+        )
+
+
 class HttpError(DownloadError):
     def __init__(self, url: str, status: int, reason: str, hint: str = ""):
+        self.status = status
         super().__init__(f"GET {url} answered {status} {reason}. {hint}".strip())
 
 
 class TruncatedDownload(DownloadError, DataError):
+    def __init__(self, what: str, got: int, expected: int, attempts: int):
+        super().__init__(
+            f"download of {what} is incomplete: {got} of {expected} bytes {after_attempts(attempts)}; nothing "
+            "was kept. Run again (the connection or the server broke off)."
+        )
+
+
+class SizeMismatch(DownloadError, DataError):
     def __init__(self, what: str, got: int, expected: int):
         super().__init__(
-            f"download of {what} is incomplete: {got} of {expected} bytes after all retries; nothing was "
-            "kept. Run again (the connection or the server broke off)."
+            f"download of {what} is incomplete: {got} of {expected} bytes. The transfer itself ended normally, "
+            "but the service announced another size for its results; nothing was kept. Run again; if it "
+            f"persists, the service's copy is damaged: report the request at {CDS_SITE}/requests to the support."
         )
 
 
 class ChecksumMismatch(DownloadError, DataError):
-    def __init__(self, what: str, algorithm: str, got: str, expected: str, key: str):
-        super().__init__(
-            f"the {algorithm} checksum of {what} is {got}, expected {expected} (config '{key}'): the file is "
-            "corrupt or a different version; nothing was kept. Check the expected checksum, then run again."
-        )
+    def __init__(self, what: str, algorithm: str, got: str, expected: str, key: str = ""):
+        if key:
+            advice = f"(config '{key}'): the file is corrupt or a different version; nothing was kept. Check the "
+            advice += "expected checksum, then run again."
+        else:
+            advice = (
+                "(announced by the service): the file was damaged on the way; nothing was kept. Run again; if it "
+                "persists, the service's copy is damaged: report it to the service's support."
+            )
+        super().__init__(f"the {algorithm} checksum of {what} is {got}, expected {expected} {advice}")
 
 
 class UnexpectedFormat(DownloadError, DataError):
     def __init__(self, what: str, found: str, allowed: tuple[str, ...]):
+        cause = (
+            "The service sent a web page (an error or login page) instead of the data"
+            if found == "html"
+            else "The service may have sent an error page"
+        )
         super().__init__(
-            f"{what} was delivered as {found}, expected one of {', '.join(allowed)}; nothing was kept. The "
-            "service may have sent an error page: check the URL or request, then run again."
+            f"{what} was delivered as {found}, expected one of {', '.join(allowed)}; nothing was kept. {cause}: "
+            "check the URL or request, then run again."
         )

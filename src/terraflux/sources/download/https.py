@@ -1,4 +1,5 @@
-"""Plain HTTPS downloads (NOAA VHP, ESA CCI PFT, the CarbonSense archive) with resume and verification.
+"""Plain HTTPS downloads (NOAA VHP, ESA CCI PFT, the CarbonSense archive, the results of CDS requests) with
+resume and verification.
 
 One file per call, written to a temporary sibling and renamed when complete. Behaviour:
 
@@ -7,8 +8,9 @@ One file per call, written to a temporary sibling and renamed when complete. Beh
 - 429, 408 and 5xx answers and connection errors are retried up to ``retry_max`` times, waiting as the
   server's ``Retry-After`` says (seconds or an HTTP date), else an exponential backoff capped at
   ``sleep_max``;
-- the size is checked against ``Content-Length`` / ``Content-Range``, the checksum against the expected
-  one when given (``sha256:<hex>``, ``md5:<hex>`` or a bare sha256 hex digest);
+- the size is checked against ``Content-Length`` / ``Content-Range``; then the format (an HTML page in place
+  of the data is named as such), then the checksum against the expected one when given (``sha256:<hex>``,
+  ``md5:<hex>`` or a bare sha256 hex digest);
 - on any failure nothing is left under the final name.
 """
 
@@ -32,6 +34,7 @@ LOG = logging.getLogger(__name__)
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 CHUNK = 1 << 16  # bytes per read: a broken connection loses at most this much of the transfer
 LONGEST_RETRY_AFTER = 3600.0
+NOT_FOUND_HINT = "The file does not exist there: check the base URL and the years in the config."
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -73,15 +76,24 @@ def _total_size(response: requests.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None and "Content-Encoding" not in response.headers else None
 
 
-def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Session | None = None) -> dict[str, Any]:
-    """Download ``url`` into ``path`` (resuming it across retries); returns size and response facts."""
+def fetch(
+    url: str,
+    path: Path,
+    settings: ClientSettings,
+    session: requests.Session | None = None,
+    hint_404: str = NOT_FOUND_HINT,
+) -> dict[str, Any]:
+    """Download ``url`` into ``path`` (resuming it across retries); returns size and response facts.
+
+    A 404 raises :class:`~terraflux.sources.download.errors.HttpError` with ``hint_404``.
+    """
     session = session or requests.Session()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     total: int | None = None
     resumed = 0
     last_problem = ""
-    for attempt in range(settings.retry_max + 1):
+    for attempt in range(settings.tries):
         have = path.stat().st_size if path.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         wait: float | None = None
@@ -93,15 +105,9 @@ def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Sess
                     last_problem = f"{response.status_code} {response.reason}"
                     wait = retry_after_seconds(response.headers.get("Retry-After"))
                     raise _Retry()
-                if response.status_code == 404:
-                    raise errors.HttpError(
-                        url,
-                        404,
-                        response.reason,
-                        "The file does not exist there: check the base URL and the years in the config.",
-                    )
                 if response.status_code >= 400:
-                    raise errors.HttpError(url, response.status_code, response.reason)
+                    hint = hint_404 if response.status_code == 404 else ""
+                    raise errors.HttpError(url, response.status_code, response.reason, hint)
                 if have and response.status_code == 206:
                     start = int(response.headers.get("Content-Range", "bytes 0-").split()[1].split("-")[0])
                     if start != have:
@@ -130,19 +136,29 @@ def fetch(url: str, path: Path, settings: ClientSettings, session: requests.Sess
         if attempt == settings.retry_max:
             got = path.stat().st_size if path.exists() else 0
             if total is not None and 0 < got < total:
-                raise errors.TruncatedDownload(url, got, total)
-            raise errors.ServiceUnavailable(url, last_problem)
+                raise errors.TruncatedDownload(url, got, total, settings.tries)
+            raise errors.ServiceUnavailable(url, last_problem, settings.tries)
         pause = min(wait, LONGEST_RETRY_AFTER) if wait is not None else min(settings.sleep_max, 0.5 * 2**attempt)
         LOG.warning("%s: %s; retry %d of %d in %.2f s", url, last_problem, attempt + 1, settings.retry_max, pause)
         time.sleep(pause)
-    size = path.stat().st_size
-    if total is not None and size != total:
-        raise errors.TruncatedDownload(url, size, total)
-    return {"url": url, "size": size, "expected_size": total, "resumed": resumed}
+    return {"url": url, "size": path.stat().st_size, "expected_size": total, "resumed": resumed}
 
 
 class _Retry(Exception):
     """Internal: this attempt should be retried."""
+
+
+def verify_checksum(path: Path, checksum: str, what: str, key: str) -> dict[str, Any]:
+    """Compare ``path`` with ``checksum`` ('algo:hex' or a bare sha256); facts for the sidecar, else
+    :class:`~terraflux.sources.download.errors.ChecksumMismatch` naming config ``key``."""
+    algorithm, expected = parse_checksum(checksum)
+    got = file_digest(path, algorithm)
+    if got != expected:
+        raise errors.ChecksumMismatch(what, algorithm, got, expected, key)
+    facts: dict[str, Any] = {"checksum_verified": f"{algorithm}:{expected}"}
+    if algorithm == "sha256":
+        facts["sha256"] = got
+    return facts
 
 
 def download(
@@ -155,22 +171,16 @@ def download(
     checksum_key: str = "",
     description: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Download ``url`` to ``target`` atomically, verify size, checksum and format, write the sidecars."""
-
-    def fetch_and_verify(tmp: Path) -> dict[str, Any]:
-        facts = fetch(url, tmp, settings)
-        if checksum:
-            algorithm, expected = parse_checksum(checksum)
-            got = file_digest(tmp, algorithm)
-            if got != expected:
-                raise errors.ChecksumMismatch(url, algorithm, got, expected, checksum_key)
-            facts["checksum_verified"] = f"{algorithm}:{expected}"
-            if algorithm == "sha256":
-                facts["sha256"] = got
-        return facts
-
+    """Download ``url`` to ``target`` atomically, verify size, format and checksum, write the sidecars."""
     body = {"url": url, "request": {"url": url, "checksum": checksum}, **dict(description or {})}
-    return save_download(target, fetch_and_verify, allowed=allowed, description=body, what=url)
+    return save_download(
+        target,
+        lambda tmp: fetch(url, tmp, settings),
+        allowed=allowed,
+        description=body,
+        what=url,
+        verify=(lambda tmp: verify_checksum(tmp, checksum, url, checksum_key)) if checksum else None,
+    )
 
 
 def listing(folder_url: str, settings: ClientSettings) -> str:
