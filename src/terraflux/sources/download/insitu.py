@@ -88,7 +88,7 @@ def download_carbonsense(
 ) -> dict[str, Any]:
     """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
     target = Path(target)
-    archive = temporary_sibling(target.with_name(target.name + ".archive"))
+    archive = temporary_sibling(target, ".archive")  # a stale one of a killed job is cleaned like any temporary
     remove_sidecars(target)
     try:
         facts = fetch(url, archive, settings)
