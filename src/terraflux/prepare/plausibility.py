@@ -80,9 +80,10 @@ def check(values: np.ndarray, name: str, file: str, checks: Checks, require_data
     high = float(np.fmax.reduce(values, axis=None))
     slack = TOLERANCE * (allowed.high - allowed.low)
     if low < allowed.low - slack or high > allowed.high + slack:
+        units = "" if allowed.units in ("", "1") else f" {allowed.units}"
         raise DataError(
-            f"{file}: {name} ranges from {low:.6g} to {high:.6g} {allowed.units}, outside its plausible range "
-            f"{allowed.low:g} .. {allowed.high:g} {allowed.units} ({allowed.reason}). The file holds values in other "
+            f"{file}: {name} ranges from {low:.6g} to {high:.6g}{units}, outside its plausible range "
+            f"{allowed.low:g} .. {allowed.high:g}{units} ({allowed.reason}). The file holds values in other "
             "units or scales (e.g. degC labelled K) or is corrupt: delete it and rerun its download. If the values "
             f"are right, set config prepare.plausibility.{checks.source}.{name}: [low, high]"
         )
