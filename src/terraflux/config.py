@@ -277,7 +277,10 @@ def schema_docs(schema: dict | None = None) -> str:
         "",
         "Generated from `workflow/schemas/` by `python -m terraflux.config docs`; a test keeps it in sync.",
         "Every key is optional: its default (the embedded offline demo) applies when it is left out.",
-        "Unknown keys, wrong types and out-of-range values stop the workflow at start with a message naming the key.",
+        "Unknown keys, wrong types and out-of-range values stop the workflow at start with a message naming the key;",
+        "so do keys that contradict each other or that the chosen setting ignores, and settings the sources cannot",
+        "serve (a period outside a source's record in a download run, accumulated ERA5-Land variables without every",
+        "hour): `terraflux.config`, `terraflux.sources.checks`.",
         "",
     ]
 
