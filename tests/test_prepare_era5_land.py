@@ -5,7 +5,7 @@ from pathlib import Path
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
-from terraflux.prepare import grid, weeks
+from terraflux.prepare import grid
 from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
 from terraflux.sources import era5_land
 
