@@ -191,6 +191,11 @@ def test_a_key_the_chosen_setting_ignores_is_an_error_naming_both(config, messag
         validate(config)
 
 
+def test_a_validated_config_validates_again_unchanged():
+    full = validate({"sources": {"era5_land": {"product": "daily"}}})
+    assert validate(full) == full  # defaults of keys that the chosen product ignores are not "set by the user"
+
+
 def test_the_same_keys_are_accepted_where_they_act():
     validate({"run": {"origin": "download"}, "sources": {"insitu": {"local_dir": "/data/fluxnet"}}})
     validate({"sources": {"era5_land": {"product": "daily", "daily_statistic": "daily_maximum"}}})

@@ -34,7 +34,7 @@ MAIN_SCHEMA = "config.schema.yaml"
 MOVED = {"sources.process_model": "simulate.external_file"}
 
 #: Keys that act only with another key's value: (key, the other key, the value it needs). Setting such a key
-#: while the other key has another value is an error naming both.
+#: to other than its default while the other key has another value is an error naming both.
 ONLY_WITH = [
     ("sources.era5_land.hours", "sources.era5_land.product", "hourly"),
     ("sources.era5_land.data_format", "sources.era5_land.product", "hourly"),
@@ -146,16 +146,16 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             + "\n  - ".join(lines)
             + "\nSee config/README.md for every key, its unit and default."
         )
-    _check_consistency(full, config or {})
+    _check_consistency(full, config or {}, schema)
     return full
 
 
-def _check_consistency(config: dict, given: dict) -> None:
+def _check_consistency(config: dict, given: dict, schema: dict) -> None:
     """Rules that a JSON schema cannot express (relations between keys); ``given``: the keys the user set."""
     _check_region(config["region"])
     _check_period(config["period"])
     _check_compute(config["compute"])
-    _check_conflicts(config, given)
+    _check_conflicts(config, given, schema)
 
 
 def _check_region(region: dict) -> None:
@@ -190,11 +190,12 @@ def _check_compute(compute: dict) -> None:
             )
 
 
-def _check_conflicts(config: dict, given: dict) -> None:
+def _check_conflicts(config: dict, given: dict, schema: dict) -> None:
     """Keys that would be accepted but do nothing, or contradict another key."""
     for key, other, needed in ONLY_WITH:
         value = _lookup(config, other)
-        if _lookup(given, key) is not None and value != needed:
+        default = _schema_at(schema, key.split(".")).get("default")
+        if _lookup(given, key) not in (None, default) and value != needed:
             raise ConfigError(
                 f"'{key}' is set, but it acts only with '{other}: {needed}' and '{other}' is '{value}': remove "
                 f"'{key}' or set '{other}: {needed}'."
