@@ -23,17 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from terraflux.errors import DataError
-from terraflux.sources import cerra, era5_land, vhp
+from terraflux.sources.checks import PLAUSIBLE
 from terraflux.sources.limits import Range
 
 import numpy as np
 
-#: The range tables per source (config ``prepare.plausibility.<source>``).
-TABLES: dict[str, Mapping[str, Range]] = {
-    "era5_land": era5_land.PLAUSIBLE,
-    "cerra": cerra.PLAUSIBLE,
-    "vhp": vhp.PLAUSIBLE,
-}
 #: Relative tolerance of a bound (share of the range's span).
 TOLERANCE = 1e-3
 
@@ -53,7 +47,7 @@ def for_source(source: str, settings: Mapping | None = None) -> Checks:
     settings = settings or {}
     if not settings.get("check", True):
         return Checks(source)
-    table = dict(TABLES[source])
+    table = dict(PLAUSIBLE[source])
     for name, (low, high) in (settings.get(source) or {}).items():
         base = table.get(name)
         table[name] = Range(

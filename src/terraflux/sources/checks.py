@@ -25,7 +25,7 @@ from typing import Any
 from terraflux.errors import ConfigError
 from terraflux.sources import cerra, era5_land, vhp
 
-#: The plausibility tables a config may override (config ``prepare.plausibility.<source>``).
+#: The plausibility tables per source, under their config key ``prepare.plausibility.<source>``.
 PLAUSIBLE = {"era5_land": era5_land.PLAUSIBLE, "cerra": cerra.PLAUSIBLE, "vhp": vhp.PLAUSIBLE}
 ALL_HOURS = list(range(24))
 
@@ -89,8 +89,9 @@ def records(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
 
 def _check_records(config: Mapping[str, Any], today: dt.date) -> None:
     start, end = config["period"]["start_year"], config["period"]["end_year"]
+    acquired = records(config)
     problems, first_years = [], []
-    for source, (first, since) in records(config).items():
+    for source, (first, since) in acquired.items():
         early = [year for year in range(start, end + 1) if year < first]
         late = [year for year in range(start, end + 1) if year > today.year]
         if early or late:
@@ -107,8 +108,8 @@ def _check_records(config: Mapping[str, Any], today: dt.date) -> None:
         )
     if end > today.year:
         advice.append(f"set 'period.end_year' to {today.year} or earlier")
-    others = [first for source, (first, _) in records(config).items() if source != "CERRA"]
-    if "CERRA" in records(config) and start < records(config)["CERRA"][0] and start >= max(others):
+    others = [first for source, (first, _) in acquired.items() if source != "CERRA"]
+    if "CERRA" in acquired and start < acquired["CERRA"][0] and start >= max(others):
         advice.append("or leave CERRA out ('sources.cerra.enabled: false', and cerra out of 'ide.datasets')")
     text = ", ".join(advice)
     raise ConfigError(
