@@ -169,10 +169,6 @@ def test_cerra_disabled_while_the_ide_asks_for_it_names_both_keys():
     "config, message",
     [
         (
-            {"sources": {"insitu": {"local_dir": "/data/fluxnet"}}},
-            r"'sources.insitu.local_dir' is set, but .*'run.origin",
-        ),
-        (
             {"sources": {"era5_land": {"product": "daily", "hours": [0, 12]}}},
             r"'sources.era5_land.hours' is set, but it acts only with 'sources.era5_land.product: hourly'",
         ),
@@ -197,7 +193,6 @@ def test_a_validated_config_validates_again_unchanged():
 
 
 def test_the_same_keys_are_accepted_where_they_act():
-    validate({"run": {"origin": "download"}, "sources": {"insitu": {"local_dir": "/data/fluxnet"}}})
     validate({"sources": {"era5_land": {"product": "daily", "daily_statistic": "daily_maximum"}}})
     validate({"sources": {"era5_land": {"hours": [0, 12], "data_format": "grib"}}})
 

@@ -41,7 +41,6 @@ ONLY_WITH = [
     ("sources.era5_land.daily_statistic", "sources.era5_land.product", "daily"),
     ("sources.era5_land.daily_frequency", "sources.era5_land.product", "daily"),
     ("sources.land_cover.pft_base_url", "sources.land_cover.product", "pft"),
-    ("sources.insitu.local_dir", "run.origin", "download"),
 ]
 
 
