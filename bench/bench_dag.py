@@ -1,4 +1,4 @@
-"""Benchmark: DAG build and dry-run time of the real-data Europe preset (1981-2024, thousands of jobs).
+"""Benchmark: DAG build and dry-run time of the real-data Europe preset (1985-2024, thousands of jobs).
 
 Targets (docs/performance.md): dry run (`snakemake --profile slurm -n` with config/europe.yaml, nothing built yet)
 under 15 s; no-op rerun when every output is up to date under 10 s. Outputs are made up to date in a

@@ -7,14 +7,18 @@ process with the peak RSS of the whole process tree sampled every 50 ms:
 - decode-only bound: read every input array once (1 process);
 - naive: ``xr.open_mfdataset(files).to_zarr(out)`` (only at 1x: it needs several GB);
 - terraflux: ``prepare_era5_land`` (streaming, ``--workers`` processes) writing the daily, weekly and
-  monthly stores.
+  monthly stores;
+- with ``--checks``: the same without the plausibility checks (:mod:`terraflux.prepare.plausibility` replaced
+  by no-ops), the CPU time of the checks themselves on every decoded array, and the time of the config
+  validation at workflow start (``terraflux.config.validate`` and ``terraflux.sources.checks``, Europe preset).
 
 Prints wall time, MB/s of uncompressed input, CPU time (the process and its workers), peak RSS, the load
 average during the run, and the ratios (targets: >= 2x faster than naive,
-<= 1.5x decode-only, peak RSS flat within 25 % from 1x to 4x and < 2 GB).
+<= 1.5x decode-only, peak RSS flat within 25 % from 1x to 4x and < 2 GB; checks and validation < 5 % of the
+prepare time).
 
     python bench/bench_prepare_era5_land.py [--dir /tmp/tf-bench] [--months 12] [--scales 1 4] [--workers 2] \
-        [--repeat 3]
+        [--repeat 3] [--checks]
 """
 
 from __future__ import annotations
@@ -76,8 +80,12 @@ def child(mode: str, files: list[str], out: str, workers: int) -> None:
         ds = xr.open_mfdataset(files, engine="netcdf4")
         ds.coords["expver"] = ds["expver"].compute()  # its per-file dask chunks are not zarr-compatible
         ds.to_zarr(out, mode="w")
-    elif mode == "terraflux":
+    elif mode in ("terraflux", "unchecked"):
+        from terraflux.prepare import plausibility
         from terraflux.prepare.era5_land import prepare_era5_land
+
+        if mode == "unchecked":  # the workers are forked from this process: they see the no-ops too
+            plausibility.check = plausibility.require_any = lambda *args, **kwargs: None
 
         mapping = {month_of(index): [f] for index, f in enumerate(files)}
         years = sorted({year for year, _ in mapping})
@@ -123,6 +131,39 @@ def measure(mode: str, files: list[Path], out: Path, workers: int) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20, "load": (load + os.getloadavg()[0]) / 2}
 
 
+def checks_cpu(files: list[Path]) -> float:
+    """CPU seconds of the plausibility checks on every array the prepare step checks (decoded once here)."""
+    import terraflux  # noqa: F401
+    from terraflux.prepare import plausibility
+
+    import xarray as xr
+
+    checks = plausibility.for_source("era5_land")
+    spent = 0.0
+    for path in files:
+        with xr.open_dataset(path, engine="netcdf4", cache=False) as ds:
+            for name in VARIABLES:
+                values = ds[name].values
+                start = time.process_time()
+                plausibility.check(values, name, str(path), checks)
+                spent += time.process_time() - start
+    return spent
+
+
+def validation_s() -> float:
+    """Seconds to validate the Europe preset at workflow start (schema, relations, the sources' facts)."""
+    import terraflux  # noqa: F401
+    from terraflux.config import REPO_ROOT, validate
+    from terraflux.sources.checks import check_config
+
+    import yaml
+
+    preset = yaml.safe_load((REPO_ROOT / "config" / "europe.yaml").read_text())
+    start = time.perf_counter()
+    check_config(validate(preset))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/tf-bench-era5")
@@ -132,6 +173,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--checks", action="store_true", help="measure the plausibility checks and validation too")
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of decode-only and terraflux, interleaved; the fastest counts"
     )
@@ -154,7 +196,8 @@ def main() -> None:
             f.read_bytes()
         row = {"input_mb": size, "disk_mb": disk}
         for _ in range(args.repeat):  # interleaved; the fastest run of each (the machine is shared)
-            for mode, workers in (("decode", 1), ("terraflux", args.workers)):
+            modes = [("decode", 1), ("terraflux", args.workers)] + [("unchecked", args.workers)] * args.checks
+            for mode, workers in modes:
                 result = measure(mode, files, root / f"out-{mode}", workers)
                 if mode not in row or result["wall_s"] < row[mode]["wall_s"]:
                     row[mode] = result
@@ -162,7 +205,7 @@ def main() -> None:
             row["naive"] = measure("naive", files, root / "out-naive", 1)
         results[scale] = row
         print(f"\n{scale}x input: {size:.0f} MB uncompressed ({disk:.0f} MB on disk), {len(files)} files")
-        for mode in ("decode", "naive", "terraflux"):
+        for mode in ("decode", "naive", "terraflux", "unchecked"):
             if mode in row:
                 r = row[mode]
                 print(
@@ -179,6 +222,17 @@ def main() -> None:
         )
         if "naive" in row:
             print(f"  naive / terraflux: {row['naive']['wall_s'] / ours:.2f}x faster (target >= 2)")
+        if args.checks:
+            row["checks_cpu_s"], row["validation_s"] = checks_cpu(files), validation_s()
+            share = (row["checks_cpu_s"] + row["validation_s"]) / row["unchecked"]["cpu_s"]
+            print(
+                f"  with / without checks: {ours / row['unchecked']['wall_s']:.3f} wall, "
+                f"{row['terraflux']['cpu_s'] / row['unchecked']['cpu_s']:.3f} CPU (noisy on a shared machine)"
+            )
+            print(
+                f"  checks {row['checks_cpu_s']:.2f} s CPU + validation {row['validation_s']:.3f} s = "
+                f"{100 * share:.1f} % of the prepare CPU time without them (target < 5 %)"
+            )
     if len(results) > 1:
         low, high = min(results), max(results)
         growth = results[high]["terraflux"]["peak_rss_mb"] / results[low]["terraflux"]["peak_rss_mb"]

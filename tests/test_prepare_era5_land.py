@@ -5,7 +5,7 @@ from pathlib import Path
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
-from terraflux.prepare import grid, weeks
+from terraflux.prepare import grid
 from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
 from terraflux.sources import era5_land
 
@@ -207,19 +207,18 @@ def test_era5t_hours_are_recorded(tmp_path):
     assert result.era5t_hours == 48
 
 
-def test_real_sample_through_the_same_code(samples):
+def test_real_sample_over_sea_is_refused_naming_the_file_and_variable(samples):
+    """The real CDS sample holds sea points only (60 N, 0 E: every value NaN): the same code that prepares a
+    month reads it and stops, naming the file and the variable, instead of writing empty stores."""
     paths = [str(next((samples / "era5_land").glob(f"*_{kind}_temperature_*.nc"))) for kind in ("air", "dewpoint")]
-    region = {"north": 60.0, "south": 59.7, "west": 0.0, "east": 0.3}
-    result = reduce_month(
-        MonthTask(2020, 1, paths, [], "hourly"),
-        Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False),
-    )
     with netCDF4.Dataset(paths[0]) as nc:
-        raw = np.asarray(nc["t2m"][:], dtype=np.float64)
-    np.testing.assert_allclose(result.daily["t2m"][0], raw.mean(axis=0), rtol=1e-6)
-    assert np.isnan(result.daily["t2m"][1:]).all()  # only 4 hours of 1 January in the sample
-    assert result.daily["t2m"].dtype == np.float32 and "vpd" in result.daily
-    assert list(result.weekly) == [weeks.week_index([pd.Timestamp("2020-01-01")], 2020)[0]]
+        assert np.isnan(np.asarray(nc["t2m"][:], dtype=np.float64)).all()
+    region = {"north": 60.0, "south": 59.7, "west": 0.0, "east": 0.3}
+    with pytest.raises(DataError, match=r"era5-land_air_temperature_2020-1\.nc.*t2m has no value at all.*region"):
+        reduce_month(
+            MonthTask(2020, 1, paths, [], "hourly"),
+            Settings(["t2m", "d2m"], region, 2, 2020, list(range(24)), strict=False),
+        )
 
 
 def test_daily_statistics_product_zip(tmp_path):

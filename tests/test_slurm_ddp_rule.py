@@ -127,7 +127,7 @@ def test_tasks_must_match_gpus(tmp_path):
         [str(BIN / "snakemake"), "-n", *_workflow(tmp_path, gpus=2, tasks=3)], timeout=120, check=False, env=_env()
     )
     assert done.returncode != 0
-    assert "compute.train.tasks is 3 but compute.train.gpus is 2" in done.stdout + done.stderr
+    assert "'compute.train.tasks' is 3 but 'compute.train.gpus' is 2" in done.stdout + done.stderr
 
 
 def adam_step_bound(t: int, beta1: float = 0.9, beta2: float = 0.999) -> float:

@@ -5,6 +5,8 @@ import json
 import subprocess
 import time
 
+from terraflux.workflow.debug import load_workflow
+
 import pytest
 
 from support.paths import BIN, REPO_ROOT
@@ -40,6 +42,38 @@ def test_config_typo_fails_fast_naming_the_key(tmp_path):
     assert "did you mean 'end_year'" in done.stderr
     assert "Traceback" not in done.stderr
     assert elapsed < 30
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sources:\n  era5_land: {hours: [0, 12]}\n", "'sources.era5_land.hours' lacks hours [1, 2,"),
+        ("region: {north: 40.0, south: 41.0}\n", "'region.north' (40.0) is not north of 'region.south' (41.0)"),
+        ("run: {origin: download}\nperiod: {start_year: 1983, train_years: [1983]}\n", "CERRA lacks 1983"),
+    ],
+)
+def test_config_mistakes_that_used_to_fail_late_stop_before_any_job(tmp_path, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    start = time.monotonic()
+    done = snakemake("-n", "--nolock", "--configfile", str(bad), workdir=tmp_path, check=False)
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_single_process_rules_ask_for_one_gpu_whatever_training_asks_for(tmp_path):
+    extra = tmp_path / "gpus.yaml"
+    extra.write_text("compute: {train: {gpus: 2}}\n")
+    with load_workflow([extra], directory=tmp_path) as workflow:
+        resources = {
+            rule.name: {k: v.value for k, v in rule.resources.items() if k in ("gpu", "tasks")}
+            for rule in workflow.rules
+        }
+    for name in ("dere_step5", "dere_predict", "ide_test"):
+        assert resources[name]["gpu"] == 1 and "tasks" not in resources[name], name
+    for name in ("ide_train", "dere_step4"):  # data-parallel: one process per GPU
+        assert resources[name]["gpu"] == 2 and resources[name]["tasks"] == 2, name
 
 
 @pytest.mark.slow

@@ -30,6 +30,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "workflow" / "schemas"
 MAIN_SCHEMA = "config.schema.yaml"
 
+#: Keys that were removed, with the key that does their job now (named in the unknown-key message).
+MOVED = {"sources.process_model": "simulate.external_file"}
+
+#: Keys that act only with another key's value: (key, the other key, the value it needs). Setting such a key
+#: to other than its default while the other key has another value is an error naming both.
+ONLY_WITH = [
+    ("sources.era5_land.hours", "sources.era5_land.product", "hourly"),
+    ("sources.era5_land.data_format", "sources.era5_land.product", "hourly"),
+    ("sources.era5_land.daily_statistic", "sources.era5_land.product", "daily"),
+    ("sources.era5_land.daily_frequency", "sources.era5_land.product", "daily"),
+    ("sources.land_cover.pft_base_url", "sources.land_cover.product", "pft"),
+]
+
 
 def load_schema(schema_dir: Path = SCHEMA_DIR) -> dict:
     """Load the main schema and inline every ``$ref`` to a sibling schema file."""
@@ -94,6 +107,8 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
             full = f"{key}.{name}" if path else name
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
+            if full in MOVED:
+                hint = f" (removed: use '{MOVED[full]}')"
             parts.append(f"unknown key '{full}'{hint}")
         return "; ".join(parts) + f". Allowed keys here: {', '.join(allowed)}"
     if error.validator == "enum":
@@ -130,13 +145,87 @@ def validate(config: dict, schema: dict | None = None) -> dict:
             + "\n  - ".join(lines)
             + "\nSee config/README.md for every key, its unit and default."
         )
-    _check_consistency(full)
+    _check_consistency(full, config or {}, schema)
     return full
 
 
-def _check_consistency(config: dict) -> None:
-    """Rules that a JSON schema cannot express (relations between keys)."""
-    period = config.get("period", {})
+def _check_consistency(config: dict, given: dict, schema: dict) -> None:
+    """Rules that a JSON schema cannot express (relations between keys); ``given``: the keys the user set."""
+    _check_region(config["region"])
+    _check_period(config["period"])
+    _check_compute(config["compute"])
+    _check_conflicts(config, given, schema)
+
+
+def _check_region(region: dict) -> None:
+    north, south, west, east = (region[k] for k in ("north", "south", "west", "east"))
+    if north <= south:
+        raise ConfigError(
+            f"'region.north' ({north}) is not north of 'region.south' ({south}): north must be the larger latitude."
+        )
+    if west >= east:
+        raise ConfigError(
+            f"'region.west' ({west}) is not west of 'region.east' ({east}): west must be the smaller longitude. For a "
+            "region that crosses the Greenwich meridian give the western edge as a negative longitude (e.g. -25, not "
+            "335); a region that crosses the antimeridian (180 degrees) is not supported."
+        )
+    if west < 180 < east:
+        raise ConfigError(
+            f"'region.west' ({west}) .. 'region.east' ({east}) crosses the antimeridian (180 degrees), which is not "
+            "supported: keep the region on one side of it (split the study into two regions)."
+        )
+    if east - west > 360:
+        raise ConfigError(f"'region.west' ({west}) .. 'region.east' ({east}) spans more than 360 degrees.")
+
+
+def _check_compute(compute: dict) -> None:
+    for kind, spec in compute.items():
+        if not isinstance(spec, dict) or not spec.get("gpus") or not spec.get("tasks"):
+            continue
+        if spec["tasks"] != spec["gpus"]:
+            raise ConfigError(
+                f"'compute.{kind}.tasks' is {spec['tasks']} but 'compute.{kind}.gpus' is {spec['gpus']}: training runs "
+                "one process per GPU; set tasks to 0 (one per GPU) or equal to gpus."
+            )
+
+
+def _check_conflicts(config: dict, given: dict, schema: dict) -> None:
+    """Keys that would be accepted but do nothing, or contradict another key."""
+    for key, other, needed in ONLY_WITH:
+        value = _lookup(config, other)
+        default = _schema_at(schema, key.split(".")).get("default")
+        if _lookup(given, key) not in (None, default) and value != needed:
+            raise ConfigError(
+                f"'{key}' is set, but it acts only with '{other}: {needed}' and '{other}' is '{value}': remove "
+                f"'{key}' or set '{other}: {needed}'."
+            )
+    if not config["sources"]["cerra"]["enabled"]:
+        wanted = [
+            key
+            for key, asks in (
+                ("ide.datasets", "cerra" in config["ide"]["datasets"]),
+                ("evaluate.ide_models", any(m.startswith("cerra_") for m in config["evaluate"]["ide_models"])),
+            )
+            if asks
+        ]
+        if wanted:
+            raise ConfigError(
+                f"'sources.cerra.enabled' is false, but '{wanted[0]}' asks for CERRA: remove cerra from "
+                f"'{wanted[0]}' (its default includes it) or set 'sources.cerra.enabled: true'."
+            )
+
+
+def _lookup(config: dict, key: str) -> Any:
+    """The value at dotted ``key`` of ``config``, None when a part is missing."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _check_period(period: dict) -> None:
     start, end = period.get("start_year"), period.get("end_year")
     if start is not None and end is not None and start > end:
         raise ConfigError(f"'period.start_year' ({start}) is after 'period.end_year' ({end}).")
@@ -188,7 +277,10 @@ def schema_docs(schema: dict | None = None) -> str:
         "",
         "Generated from `workflow/schemas/` by `python -m terraflux.config docs`; a test keeps it in sync.",
         "Every key is optional: its default (the embedded offline demo) applies when it is left out.",
-        "Unknown keys, wrong types and out-of-range values stop the workflow at start with a message naming the key.",
+        "Unknown keys, wrong types and out-of-range values stop the workflow at start with a message naming the key;",
+        "so do keys that contradict each other or that the chosen setting ignores, and settings the sources cannot",
+        "serve (a period outside a source's record in a download run, accumulated ERA5-Land variables without every",
+        "hour): `terraflux.config`, `terraflux.sources.checks`.",
         "",
     ]
 

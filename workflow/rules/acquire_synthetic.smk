@@ -19,6 +19,7 @@ SYN_CODE = code_stamp(
     "data",
     "synthetic",
     "sources/*/__init__",
+    "sources/limits",
     "sources/*/write",
     "sources/formats",
     "sources/download",

@@ -7,11 +7,13 @@ from pathlib import Path
 import terraflux  # first: loads native libraries in a safe order (see terraflux/__init__.py)
 from terraflux.config import validate, config_hash, sorted_config
 from terraflux.errors import ConfigError
+from terraflux.sources.checks import check_config as check_sources
 from terraflux.workflow.codestamp import update_stamp
 from terraflux.workflow.paths import RunPaths
 
 try:
     _validated = validate(config)
+    check_sources(_validated)
 except ConfigError as _error:
     sys.exit(f"terraflux: {_error}")
 # Keys sorted at every level: a rule's params (config subtrees) then compare equal whatever the order of
@@ -80,11 +82,15 @@ def code_stamp(*packages):
     return update_stamp("+".join(packages), sorted(files), LIBRARY_ROOT)
 
 
-def job_resources(kind):
-    """Resources for a kind of job from config['compute'][kind]: threads, mem_mb, runtime, GPU."""
+def job_resources(kind, single_process=False):
+    """Resources for a kind of job from config['compute'][kind]: threads, mem_mb, runtime, GPU.
+
+    ``single_process``: the rule's script runs one process (no data-parallel training), so it gets at most
+    one GPU and no tasks, whatever compute.<kind>.gpus asks for the training rules.
+    """
     spec = config["compute"][kind]
     res = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"]}
-    gpus = spec.get("gpus", 0)
+    gpus = min(spec.get("gpus", 0), 1) if single_process else spec.get("gpus", 0)
     if gpus:
         model = config["compute"]["gpu_model"]
         if config["compute"]["gpu_request"] == "gpu":
@@ -93,12 +99,8 @@ def job_resources(kind):
                 res["gpu_model"] = model
         else:
             res["gres"] = f"gpu:{model}:{gpus}" if model else f"gpu:{gpus}"
-    tasks = spec.get("tasks", 0) or max(gpus, 1)
-    if gpus and tasks != gpus:
-        sys.exit(
-            f"terraflux: config compute.{kind}.tasks is {tasks} but compute.{kind}.gpus is {gpus}: "
-            "training runs one process per GPU; set tasks to 0 (one per GPU) or equal to gpus"
-        )
+    # with GPUs, compute.<kind>.tasks is 0 or equals gpus (terraflux.config checks it)
+    tasks = 1 if single_process else spec.get("tasks", 0) or max(gpus, 1)
     if tasks > 1:
         # N processes started by srun inside the job (terraflux.train.launch.start): the plugin
         # submits --ntasks=N and does not wrap an `mpi` job in `srun -n1`.

@@ -212,7 +212,7 @@ rule dere_step5:
         ENV
     threads: job_threads("train")
     resources:
-        **job_resources("train"),
+        **job_resources("train", single_process=True),
     params:
         **dere_params("csdi", "train", "dataset"),
     script:
@@ -365,7 +365,7 @@ rule dere_predict:
         ENV
     threads: job_threads("train")
     resources:
-        **job_resources("train"),
+        **job_resources("train", single_process=True),
     params:
         **dere_params("backbone", "pft_model", "predict", "train"),
     script:

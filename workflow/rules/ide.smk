@@ -160,7 +160,7 @@ rule ide_test:
         ENV
     threads: job_threads("train")
     resources:
-        **job_resources("train"),
+        **job_resources("train", single_process=True),
     params:
         weeks=IDE["weeks"],
         threshold=lambda wc: IDE["thresholds"][wc.dataset],

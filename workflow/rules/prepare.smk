@@ -36,6 +36,14 @@ ACQUIRED = {
         for r in workflow.rules
     )
 }
+
+
+def plausibility_settings(source):
+    """Config prepare.plausibility as one source's prepare rule needs it: the switch and its overrides."""
+    settings = config["prepare"]["plausibility"]
+    return {"check": settings["check"], source: settings[source]}
+
+
 PREPARED = {
     name: resources_path(f"prepared/{name}")
     for name in (
@@ -75,6 +83,7 @@ rule prepare_era5_land:
         prepare={
             k: config["prepare"][k] for k in ("model_grid_factor", "strict_months")
         },
+        plausible=plausibility_settings("era5_land"),
         months=PERIOD_MONTHS,
     script:
         "../scripts/prepare_era5_land.py"
@@ -134,6 +143,7 @@ rule prepare_cerra:
     params:
         period=config["period"],
         cerra=config["prepare"]["cerra"],
+        plausible=plausibility_settings("cerra"),
         months=PERIOD_MONTHS,
     script:
         "../scripts/prepare_cerra.py"
@@ -160,6 +170,7 @@ rule prepare_vhp:
         **job_resources("prepare"),
     params:
         weeks=PERIOD_WEEKS,
+        plausible=plausibility_settings("vhp"),
     script:
         "../scripts/prepare_vhp.py"
 

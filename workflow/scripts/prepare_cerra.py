@@ -35,6 +35,7 @@ prepare_cerra(
     crop=sm.params.cerra["crop"],
     reproject=Target.from_config(sm.params.cerra),
     workers=workers_for(sm.threads),
+    plausible=sm.params.plausible,
     provenance=from_snakemake(sm),
 )
 log.info("CERRA weekly store written")

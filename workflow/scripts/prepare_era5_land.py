@@ -35,6 +35,7 @@ summary = prepare_era5_land(
     hours=era5["hours"],
     workers=workers_for(sm.threads),
     strict=sm.params.prepare["strict_months"],
+    plausible=sm.params.plausible,
     provenance=from_snakemake(sm),
 )
 log.info("ERA5-Land prepared: %s", summary)

@@ -17,5 +17,11 @@ from terraflux.workflow.script import setup_logging
 log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
 files = {(year, week): path for (year, week), path in zip(sm.params.weeks, sm.input.files, strict=True)}
-prepare_vhp(files, weekly_store=sm.input.weekly, out_path=sm.output.vhp, provenance=from_snakemake(sm, params={}))
+prepare_vhp(
+    files,
+    weekly_store=sm.input.weekly,
+    out_path=sm.output.vhp,
+    plausible=sm.params.plausible,
+    provenance=from_snakemake(sm, params={}),
+)
 log.info("VHP on the %s weekly grid written", sm.wildcards.dataset)

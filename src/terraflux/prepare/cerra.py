@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import stores, weekly
+from terraflux.prepare import plausibility, stores, weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
@@ -56,8 +56,12 @@ def _window(ds, crop):
     return ds.isel(x=slice(x0, x1), y=slice(y0, y1))
 
 
-def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_year: int):
-    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month."""
+def reduce_cerra_month(
+    task: CerraMonth, variables: Sequence[str], crop, start_year: int, checks: plausibility.Checks | None = None
+):
+    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month (``checks``:
+    :mod:`.plausibility`, None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`)."""
+    checks = checks or plausibility.for_source("cerra")
     parts: dict[int, dict[str, Moments]] = {}
     found = set()
     valid = None
@@ -79,8 +83,10 @@ def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_y
                 if variables and name not in variables:
                     continue
                 values = read_values(ds, name)
+                plausibility.check(values, name, path, checks)
                 if valid is None:
                     valid = np.isfinite(values).all(axis=0)
+                    plausibility.require_any(valid, path, f"{name} data in every time step (the land mask)")
                 unique, moments = daily_moments(values, times.astype("datetime64[D]"))
                 for key, mom in weekly_moments(unique, moments, start_year, scale).items():
                     parts.setdefault(key, {})[name] = mom
@@ -103,11 +109,14 @@ def prepare_cerra(
     crop: Sequence[int] | None,
     reproject: Target | None,
     workers: int = 1,
+    plausible: Mapping | None = None,
     provenance: Mapping | None = None,
 ) -> None:
     """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names).
 
     ``reproject``: None keeps the native Lambert grid; a :class:`~.regrid.Target` writes the store on that grid.
+    ``plausible``: config ``prepare.plausibility`` (None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`;
+    :mod:`.plausibility`).
     """
     start_year, end_year = int(period["start_year"]), int(period["end_year"])
     train = sorted(int(y) for y in period["train_years"])
@@ -159,8 +168,9 @@ def prepare_cerra(
         )
         writer = weekly.WeeklyWriter(group, names, start_year, end_year)
         valid = None
+        checks = plausibility.for_source("cerra", plausible)
         for task, parts, month_valid in ordered_map(
-            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year
+            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks
         ):
             valid = month_valid if valid is None else valid & month_valid
             last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)

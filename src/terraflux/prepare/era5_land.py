@@ -33,12 +33,12 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.outputs import jsonable
-from terraflux.prepare import grid, stores, weekly, weeks
+from terraflux.prepare import grid, plausibility, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
 from terraflux.sources.era5_land import ACCUMULATED, short_name
@@ -139,6 +139,7 @@ class Settings:
     start_year: int
     hours: list[int]
     strict: bool
+    checks: plausibility.Checks = field(default_factory=lambda: plausibility.for_source("era5_land"))
 
 
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,8 +265,10 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
             values = var.values
             if values.dtype != np.float32:
                 values = values.astype(np.float32)
+            plausibility.check(values, name, source, settings.checks)
             if land is None:
                 land = np.isfinite(values[0]) | np.isfinite(values[-1])
+                plausibility.require_any(land, source, f"{name} data (the land mask)")
             if name in accumulated:
                 # Records ending in (month start, month end]: increments belong to the day of (t - 1 h).
                 first = int(np.searchsorted(times, np.datetime64(month_start, "ns"), side="right"))
@@ -379,17 +382,20 @@ def prepare_era5_land(
     hours: Iterable[int],
     workers: int,
     strict: bool,
+    plausible: Mapping | None = None,
     provenance: Mapping | None = None,
 ) -> dict:
     """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}``.
 
     ``variables``: CDS or short names; ``period``: start_year, end_year, train_years; ``factor``: model-grid
     block size (config ``prepare.model_grid_factor``); ``product``, ``hours``: config ``sources.era5_land``;
-    ``strict``: config ``prepare.strict_months``. Every store is written atomically. Returns a summary (ERA5T
-    hours, extrapolated days).
+    ``strict``: config ``prepare.strict_months``; ``plausible``: config ``prepare.plausibility`` (None: the
+    ranges of :data:`~terraflux.sources.era5_land.PLAUSIBLE`; :mod:`.plausibility`). Every store is written
+    atomically. Returns a summary (ERA5T hours, extrapolated days).
     """
     short = [short_name(v) for v in variables]
-    settings = Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict)
+    checks = plausibility.for_source("era5_land", plausible)
+    settings = Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict, checks)
     start_year, end_year = int(period["start_year"]), int(period["end_year"])
     train = sorted(int(y) for y in period["train_years"])
     if not any(start_year <= y <= end_year for y in train):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import stores, weekly
+from terraflux.prepare import plausibility, stores, weekly
 from terraflux.prepare.pft import cell_index
 from terraflux.sources.vhp.read import open_vhp
 from terraflux.workflow.atomic import atomic_output
@@ -64,10 +64,12 @@ def prepare_vhp(
     *,
     weekly_store: str | Path,
     out_path: str | Path,
+    plausible: Mapping | None = None,
     provenance: Mapping | None = None,
 ) -> None:
     """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files
-    ``{(year, week): path}``."""
+    ``{(year, week): path}``; ``plausible``: config ``prepare.plausibility`` (None: the range of
+    :data:`~terraflux.sources.vhp.PLAUSIBLE`; :mod:`.plausibility`)."""
     target = xr.open_zarr(weekly_store)
     years = target["year"].values
     week = target["week"].values
@@ -75,9 +77,12 @@ def prepare_vhp(
     spatial = target["land_mask"].dims
     shape = target["land_mask"].shape
     vhi = np.full((len(years), *shape), np.nan, np.float32)
+    checks = plausibility.for_source("vhp", plausible)
     for key, path in sorted(files.items()):
         if key in index:
-            vhi[index[key]] = regrid(open_vhp(path)["VHI"], target)
+            week_vhi = open_vhp(path)["VHI"]
+            plausibility.check(week_vhi.values, "VHI", str(path), checks, require_data=False)
+            vhi[index[key]] = regrid(week_vhi, target)
     missing = [f"{y}-W{w:02d}" for (y, w), i in index.items() if np.isnan(vhi[i]).all()]
     if missing:
         raise DataError(

@@ -10,7 +10,9 @@ Base on the ECMWF Confluence) and the dataset's page
 - requests name ``variable``, ``level_type``, ``data_type``, ``product_type`` (analysis or forecast; the
   forecast also ``leadtime_hour``), dates, 3-hourly ``time`` and ``data_format``; there is no ``area``:
   the whole grid always comes back;
-- total precipitation exists only in the forecast product (accumulated over the lead time, kg m-2).
+- total precipitation exists only in the forecast product (accumulated over the lead time, kg m-2);
+- the record starts on 1984-09-01 00 UTC (product user guide, "Temporal coverage"; :data:`FIRST_MONTH`) and
+  the CDS extends it towards the present (dataset title "from 1984 to present").
 
 Modules: :mod:`.read` (GRIB2 files read with eccodes), :mod:`.write` (GRIB2 files from arrays).
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from terraflux.errors import ConfigError
+from terraflux.sources import limits
 from terraflux.sources.formats import cds
 
 DATASET = "reanalysis-cerra-single-levels"
@@ -40,6 +43,9 @@ PROJ4 = (
     f"+proj=lcc +lat_0={LAD:g} +lon_0={LOV:g} +lat_1={LATIN:g} +lat_2={LATIN:g} +x_0=0 +y_0=0 "
     f"+R={EARTH_RADIUS:.0f} +units=m +no_defs"
 )
+
+#: First month of the record (year, month): September 1984.
+FIRST_MONTH = (1984, 9)
 
 PRODUCTS = ("analysis", "forecast")
 #: Raw files (relative to the raw folder): one per product and month.
@@ -70,6 +76,18 @@ VARIABLES = [
     Variable("total_precipitation", "tp", 228228, "surface", 0, "kg m**-2"),
 ]
 BY_REQUEST = {v.request: v for v in VARIABLES}
+#: Plausible range of every variable's values in its file units (tp: over the lead time, at most 6 h). The
+#: bounds and their reasons: :mod:`terraflux.sources.limits`; checked when preparing
+#: (:mod:`terraflux.prepare.plausibility`).
+PLAUSIBLE = {
+    **dict.fromkeys(("t2m", "skt"), limits.TEMPERATURE),
+    "r2": limits.RELATIVE_HUMIDITY,
+    "sp": limits.SURFACE_PRESSURE,
+    **dict.fromkeys(("tcc", "al"), limits.PERCENT),
+    "vsw": limits.VOLUME_FRACTION,
+    "si10": limits.WIND_SPEED,
+    "tp": limits.PRECIPITATION_DAY.scaled(1000.0, "kg m**-2"),
+}
 
 
 def variables(requests: list[str], key: str) -> list[Variable]:

@@ -10,7 +10,9 @@ database (https://codes.ecmwf.int/grib/param-db/):
 - accumulated fields (``step_type`` 'accum': tp, ssrd, e, ...) accumulate from 00 UTC: the value at hour h
   is the amount since 00 UTC of that day, the 00 UTC value holds the whole previous day;
 - ``expver`` '0001' marks final data, '0005' the preliminary ERA5T data of the latest months (replaced
-  by final data later).
+  by final data later);
+- the record starts in January 1950 and runs to about five days before the present (ERA5-Land data
+  documentation, "Temporal frequency and coverage"; :data:`FIRST_YEAR`).
 
 Modules: :mod:`.read` (the files in every layout the CDS delivers), :mod:`.write` (those layouts from
 arrays).
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from terraflux.errors import ConfigError
+from terraflux.sources import limits
 from terraflux.sources.formats import cds
 
 HOURLY_DATASET = "reanalysis-era5-land"
@@ -31,6 +34,9 @@ DAILY_DATASET = "derived-era5-land-daily-statistics"
 
 #: Grid spacing, degrees.
 STEP = 0.1
+
+#: First year of the record (January 1950).
+FIRST_YEAR = 1950
 
 FINAL = "0001"
 PRELIMINARY = "0005"
@@ -105,6 +111,26 @@ BY_SHORT = {v.short: v for v in VARIABLES}
 SHORT_NAMES = {v.request: v.short for v in VARIABLES}
 #: Fields accumulated from 00 UTC (the 00 UTC value holds the whole previous day).
 ACCUMULATED = frozenset(v.short for v in VARIABLES if v.step_type == "accum")
+#: Plausible range of every variable's values in its file units (accumulations: since 00 UTC, at most a day;
+#: the daily product's statistic of hourly amounts stays inside the same range). The bounds and their reasons:
+#: :mod:`terraflux.sources.limits`; checked when preparing (:mod:`terraflux.prepare.plausibility`).
+PLAUSIBLE = {
+    **dict.fromkeys(("t2m", "d2m", "skt", "stl1", "stl2", "stl3", "stl4"), limits.TEMPERATURE),
+    "sp": limits.SURFACE_PRESSURE,
+    **dict.fromkeys(("u10", "v10"), limits.WIND_COMPONENT),
+    "tp": limits.PRECIPITATION_DAY,
+    "ro": limits.RUNOFF_DAY,
+    "e": limits.EVAPORATION_DAY,
+    "pev": limits.POTENTIAL_EVAPORATION_DAY,
+    **dict.fromkeys(("ssrd", "ssr"), limits.SOLAR_DAY),
+    "strd": limits.THERMAL_DOWN_DAY,
+    "str": limits.THERMAL_NET_DAY,
+    **dict.fromkeys(("slhf", "sshf"), limits.TURBULENT_FLUX_DAY),
+    **dict.fromkeys(("swvl1", "swvl2", "swvl3", "swvl4"), limits.VOLUME_FRACTION),
+    **dict.fromkeys(("lai_hv", "lai_lv"), limits.LEAF_AREA_INDEX),
+    "sd": limits.SNOW_WATER_EQUIVALENT,
+    "fal": limits.FRACTION,
+}
 
 
 def short_name(name: str) -> str:

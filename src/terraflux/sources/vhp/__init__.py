@@ -7,6 +7,8 @@ Facts from the NOAA STAR VHP site (https://www.star.nesdis.noaa.gov/smcd/emb/vci
 - the blended 4 km product's global grid: 10000 x 3616 pixels of 0.036 degree from 180 W / 75.024 N (north
   row first), its edges in the global attributes ``START_LATITUDE_RANGE``, ``END_LATITUDE_RANGE``,
   ``START_LONGITUDE_RANGE``, ``END_LONGITUDE_RANGE``;
+- the record starts in week 35 of 1981 (NOAA-7; the server's first file is ``VHP.G04.C07.NC.P1981035.VH.nc``;
+  :data:`FIRST_WEEK`) and runs to the present;
 - the satellite code changes with the satellite of each period (e.g. NOAA-19 ``NP``, then SNPP ``npp`` and
   NOAA-20 ``j01``); which code covers which years is config ``sources.vhp.satellites`` (:func:`satellite`).
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terraflux.errors import ConfigError
+from terraflux.sources import limits
 
 if TYPE_CHECKING:
     from terraflux.sources.download.settings import ClientSettings
@@ -28,6 +31,11 @@ if TYPE_CHECKING:
 VARIABLES = ("VCI", "TCI", "VHI")
 FILL = -999.0
 WEEKS = 52
+#: First week of the record (year, week): week 35 of 1981.
+FIRST_WEEK = (1981, 35)
+#: Plausible range of the indices (negative values are the fill and count as missing); the reason:
+#: :mod:`terraflux.sources.limits`; checked when preparing (:mod:`terraflux.prepare.plausibility`).
+PLAUSIBLE = dict.fromkeys(VARIABLES, limits.VEGETATION_INDEX)
 
 #: The global grid (pixel edges and counts).
 STEP = 0.036

@@ -45,7 +45,7 @@ def open_vhp(path: str | Path, variables=("VHI",)) -> xr.Dataset:
     ds.close()
     for name in variables:
         values = out[name].values.astype(np.float32)
-        values[(values < 0) | (values > 100)] = np.nan
+        values[values < 0] = np.nan  # the fill (-999); values above 100 stay for the plausibility check
         out[name] = (
             ("latitude", "longitude"),
             values,
