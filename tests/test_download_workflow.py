@@ -73,7 +73,7 @@ def test_a_rerun_cleans_up_after_the_failed_attempt_keeps_its_log_and_splits_the
     assert not left_by_killed_job.exists()  # removed when the job started
 
     cds.faults = Faults()
-    split = configfile_args("download", tmp_path, "sources: {cds: {max_fields: 62}}\n")
+    split = configfile_args("download", tmp_path, "sources: {cds: {max_fields: 744}}\n")
     snakemake("--cores", "1", ERA5, *split, workdir=tmp_path)
     log = (tmp_path / "logs/dl/download_era5_land_hourly/2016-01.log").read_text()
     assert "attempt 1:" in log and "LicenceNotAccepted" in log  # the failed attempt's traceback survived
@@ -81,7 +81,7 @@ def test_a_rerun_cleans_up_after_the_failed_attempt_keeps_its_log_and_splits_the
     executions = [c["json"]["inputs"]["variable"] for c in cds.calls if c["path"].endswith("/execution")]
     assert executions[-2:] == [["2m_temperature"], ["total_precipitation"]]
     with xr.open_dataset(target) as ds:
-        assert set(ds.data_vars) == {"t2m", "tp"} and ds.sizes["valid_time"] == 62
+        assert set(ds.data_vars) == {"t2m", "tp"} and ds.sizes["valid_time"] == 744
     assert len(json.loads((tmp_path / request_sidecar(ERA5)).read_text())["parts"]) == 2
     assert sorted(p.name for p in target.parent.iterdir()) == sorted(
         [target.name, request_sidecar(target).name, sha256_sidecar(target).name]
