@@ -182,7 +182,7 @@ def test_reprojection_config_errors_name_the_key():
 def test_cerra_truncated_file_names_it(tmp_path):
     path = write_cerra(tmp_path / "analysis-01.grib", month_steps(2016, 1)[:4])
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DataError, match=r"analysis-01\.grib: the last GRIB message is incomplete"):
+    with pytest.raises(DataError, match=r"analysis-01\.grib: the GRIB message after byte \d+ is incomplete.*truncated"):
         read_values(open_cerra(path), "t2m")
 
 
@@ -261,6 +261,6 @@ def test_vhp_missing_week_is_an_error(tmp_path):
         for w in range(1, 52)
     }
     target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
-    with pytest.raises(DataError, match=r"VHP data missing or all invalid for week\(s\) \['2016-W52'\]"):
+    with pytest.raises(DataError, match=r"VHP data missing for week\(s\) \['2016-W52'\]"):
         prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")
     assert not (tmp_path / "vhp.zarr").exists()

@@ -290,6 +290,6 @@ def test_grib_variant_is_unstacked_to_valid_times(tmp_path):
         np.testing.assert_allclose(ds["tp"].values[1:3, 0, 0], [0.001, 0.002], rtol=1e-6)
         assert ds["tp"].values[-1, 0, 0] == pytest.approx(0.024, rel=1e-5)  # 00 UTC next day: the whole day
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(DataError, match="file truncated"):
+    with pytest.raises(DataError, match="file is truncated"):
         with era5_land.open_hourly(path, ["t2m"]):
             pass

@@ -3,7 +3,8 @@
 Per month, the analysis file (3-hourly instantaneous fields) and optionally the forecast file (3-hour
 accumulations such as ``tp``, kg m-2) are read once by one worker process (optionally cropped to a window
 of grid indices before loading) and reduced to partial weekly moments; the parent writes whole weeks
-(:class:`~.weekly.WeeklyWriter`). Weekly mean/std of accumulated fields are rates per day (value x 24 /
+(:class:`~.weekly.WeeklyWriter`); every file must lie on the first file's grid, else the job stops naming it
+(:func:`~.grid.check_same_grid`). Weekly mean/std of accumulated fields are rates per day (value x 24 /
 step hours, e.g. kg m-2 d-1). Store: ``{v}_mean``, ``{v}_std`` over ``(time, y, x)``, climatologies over
 ``(week_of_year, y, x)``, 2-D ``latitude``/``longitude``, ``x``/``y`` in metres, the Lambert CRS
 (``spatial_ref``) and ``land_mask`` (CERRA has values over sea too: it marks points with data).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import stores, weekly
+from terraflux.prepare import grid, stores, weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
@@ -56,8 +57,13 @@ def _window(ds, crop):
     return ds.isel(x=slice(x0, x1), y=slice(y0, y1))
 
 
-def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_year: int):
-    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month."""
+def reduce_cerra_month(
+    task: CerraMonth, variables: Sequence[str], crop, start_year: int, expected: tuple[str, dict] | None = None
+):
+    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month.
+
+    ``expected``: (file, ``{"x": ..., "y": ...}``) the grid (after ``crop``) every file must have.
+    """
     parts: dict[int, dict[str, Moments]] = {}
     found = set()
     valid = None
@@ -67,6 +73,16 @@ def reduce_cerra_month(task: CerraMonth, variables: Sequence[str], crop, start_y
         ds = _window(open_cerra(path), crop)
         with ExitStack() as stack:
             stack.callback(ds.close)
+            if expected is not None:
+                reference, coords = expected
+                grid.check_same_grid(
+                    path,
+                    {"x": ds["x"].values, "y": ds["y"].values},
+                    coords,
+                    reference,
+                    "CERRA files hold the whole 1069 x 1069 Lambert grid; a file on another grid is not CERRA from the "
+                    "CDS `reanalysis-cerra-single-levels`. Delete it and rerun its download",
+                )
             times = ds["time"].values.astype("datetime64[ns]")
             if ((times < start) | (times >= end)).any():
                 raise DataError(
@@ -129,6 +145,7 @@ def prepare_cerra(
                 "units": f"{units} {scale_units}".strip(),
             }
     crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
+    expected = (tasks[0].paths[0], {"x": first["x"].values, "y": first["y"].values})
     names = list(variables) if variables else sorted(attrs)
     space = {
         "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),
@@ -160,7 +177,7 @@ def prepare_cerra(
         writer = weekly.WeeklyWriter(group, names, start_year, end_year)
         valid = None
         for task, parts, month_valid in ordered_map(
-            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year
+            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, expected
         ):
             valid = month_valid if valid is None else valid & month_valid
             last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
