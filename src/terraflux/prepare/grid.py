@@ -29,10 +29,9 @@ def crop(ds: xr.Dataset, region: Mapping, source: str) -> xr.Dataset:
     fit whatever side of the Greenwich meridian the region lies on, including a region across it (the Europe
     preset, 25 W to 45 E). The result's longitudes run from the region's west edge eastwards, on -180..180
     (:func:`region_longitudes`; a region across the antimeridian continues beyond 180): a file's 335.0 becomes
-    -25.0, values that need no shift are kept exactly. A
-    selection that wraps around the file's seam (0/360) is read as two contiguous pieces joined lazily (dask,
-    :data:`WRAP_TIME_CHUNK` time steps per read), never with an index array (netCDF reads of index arrays are
-    orders of magnitude slower than of slices).
+    -25.0, values that need no shift are kept exactly. A selection that wraps around the file's seam (0/360) is
+    read as two contiguous pieces joined lazily (dask, :data:`WRAP_TIME_CHUNK` time steps per read), never with an
+    index array (netCDF reads of index arrays are orders of magnitude slower than of slices).
     """
     lat = ds["latitude"].values
     lon = ds["longitude"].values.astype(np.float64)
