@@ -427,6 +427,15 @@ def test_files_of_a_single_time_step_read_with_a_time_dimension(tmp_path):
     np.testing.assert_allclose(cerra_read.read_values(cerra, "t2m"), 280.0, atol=0.01)
 
 
+def test_netcdf_without_any_time_coordinate_names_the_file(tmp_path):
+    single = cds_files.write_month(tmp_path / "single.nc", 2016, 1, times=pd.date_range("2016-01-01", periods=1))
+    with xr.open_dataset(single, engine="netcdf4") as ds:
+        ds.isel(valid_time=0).drop_vars(["valid_time", "expver"]).to_netcdf(tmp_path / "timeless.nc", engine="netcdf4")
+    with pytest.raises(DataError, match=r"timeless\.nc: no time coordinate \(valid_time or time\)"):
+        with era5_land.open_hourly(tmp_path / "timeless.nc", ["t2m"]):
+            pass
+
+
 # --- NOAA VHP: both namings of the grid's edges, newer files' latitude/longitude fields ---------------------
 
 
