@@ -19,9 +19,9 @@ T2M = ("2t", 167, "heightAboveGround", 2)
 TP = ("tp", 228228, "surface", 0)
 
 
-def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, missing_first=False):
+def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, missing_first=False, nx=NX):
     """A CERRA-like GRIB2 file: Lambert conformal (LaD = LoV-ish CERRA keys), value = 280 + hour index
-    (+ ``gradient`` x column index)."""
+    (+ ``gradient`` x column index); ``nx`` points per row."""
     with open(path, "wb") as out:
         for i, t in enumerate(times):
             for _short, param, level_type, level in variables:
@@ -29,7 +29,7 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
                 for key, value in (
                     ("gridType", "lambert"),
                     ("shapeOfTheEarth", 6),
-                    ("Nx", NX),
+                    ("Nx", nx),
                     ("Ny", NY),
                     ("latitudeOfFirstGridPointInDegrees", 45.0),
                     ("longitudeOfFirstGridPointInDegrees", 5.0),
@@ -57,7 +57,7 @@ def write_cerra(path, times, variables=(T2M,), forecast=False, gradient=0.0, mis
                 eccodes.codes_set(h, "dataDate", int(t.strftime("%Y%m%d")))
                 eccodes.codes_set(h, "dataTime", t.hour * 100)
                 eccodes.codes_set(h, "bitsPerValue", 16)
-                field = (1.0 if forecast else 280.0) + (i % 2) + gradient * np.tile(np.arange(NX), NY)
+                field = (1.0 if forecast else 280.0) + (i % 2) + gradient * np.tile(np.arange(nx), NY)
                 if missing_first:  # the first point missing (bitmap)
                     eccodes.codes_set(h, "bitmapPresent", 1)
                     field[0] = eccodes.codes_get(h, "missingValue")
@@ -182,8 +182,21 @@ def test_reprojection_config_errors_name_the_key():
 def test_cerra_truncated_file_names_it(tmp_path):
     path = write_cerra(tmp_path / "analysis-01.grib", month_steps(2016, 1)[:4])
     path.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DataError, match=r"analysis-01\.grib: the last GRIB message is incomplete"):
+    with pytest.raises(DataError, match=r"analysis-01\.grib: the GRIB message after byte \d+ is incomplete.*truncated"):
         read_values(open_cerra(path), "t2m")
+
+
+def test_cerra_month_on_another_grid_names_the_file_and_both_grids(tmp_path):
+    files = {
+        (2016, m): [str(write_cerra(tmp_path / f"analysis-{m:02d}.grib", month_steps(2016, m), nx=NX + (m == 5)))]
+        for m in range(1, 13)
+    }
+    out = tmp_path / "cerra_weekly.zarr"
+    period = {"start_year": 2016, "end_year": 2016, "train_years": [2016]}
+    message = r"analysis-05\.grib: its grid \(x 7 points .*\) is not the grid of .*analysis-01\.grib \(x 6 points"
+    with pytest.raises(DataError, match=message + r".*whole 1069 x 1069 Lambert grid"):
+        prepare_cerra(files, out_path=out, variables=[], period=period, crop=None, reproject=None, workers=2)
+    assert not out.exists()
 
 
 # --- VHP ----------------------------------------------------------------------------------------------
@@ -261,6 +274,35 @@ def test_vhp_missing_week_is_an_error(tmp_path):
         for w in range(1, 52)
     }
     target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
-    with pytest.raises(DataError, match=r"VHP data missing or all invalid for week\(s\) \['2016-W52'\]"):
+    with pytest.raises(DataError, match=r"VHP data missing for week\(s\) \['2016-W52'\]"):
+        prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")
+    assert not (tmp_path / "vhp.zarr").exists()
+
+
+def test_vhp_week_without_valid_pixel_stays_nan_and_is_logged(tmp_path, caplog):
+    files = {}
+    for week in range(1, 53):  # week 3: snow over the whole (small) region, every pixel at the fill value
+        vhi = np.full((8, 12), np.nan if week == 3 else 50.0, np.float32)
+        files[(2016, week)] = write_vhp(tmp_path / vhp.file_name("npp", 2016, week), vhi)
+    target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95, 47.85]), np.array([8.05, 8.15]))
+    with caplog.at_level("WARNING", logger="terraflux.prepare.vhp"):
+        prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")
+    ds = xr.open_zarr(tmp_path / "vhp.zarr")
+    assert np.isnan(ds["VHI"].values[2]).all() and not ds["valid"].values[2].any() and not ds["extreme"].values[2].any()
+    assert (ds["VHI"].values[[0, 1, 3, 51]] == 50.0).all() and ds["valid"].values[[0, 1, 3, 51]].all()
+    assert ds.attrs["weeks_without_valid_pixel"] == ["2016-W03"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{files[(2016, 3)]}: no valid VHI pixel on the grid (all fill values); the week stays NaN (valid = False)"
+    ]
+
+
+def test_vhp_file_outside_the_grid_names_it(tmp_path):
+    files = {
+        (2016, w): write_vhp(tmp_path / vhp.file_name("npp", 2016, w), np.full((8, 12), 50.0, np.float32))
+        for w in range(1, 53)
+    }
+    files[(2016, 9)] = write_vhp(tmp_path / "elsewhere.nc", np.full((8, 12), 50.0, np.float32), north=10.0, west=100.0)
+    target = weekly_target(tmp_path / "era5_land_weekly.zarr", np.array([47.95]), np.array([8.05]))
+    with pytest.raises(DataError, match=r"elsewhere\.nc: its pixels \(latitude 9\.8.*all lie outside the grid"):
         prepare_vhp(files, weekly_store=target, out_path=tmp_path / "vhp.zarr")
     assert not (tmp_path / "vhp.zarr").exists()

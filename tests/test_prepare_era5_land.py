@@ -8,6 +8,8 @@ from terraflux.errors import DataError
 from terraflux.prepare import grid
 from terraflux.prepare.era5_land import MonthTask, Settings, prepare_era5_land, reduce_month, vpd_hpa
 from terraflux.sources import era5_land
+from terraflux.sources.era5_land import read as era5_land_read
+from terraflux.sources.era5_land import write as era5_land_write
 
 import netCDF4
 import numpy as np
@@ -246,3 +248,120 @@ def test_daily_statistics_product_zip(tmp_path):
     assert result.units["tp"] == "m d-1"
     first_week = cds_files.hourly_truth("t2m", days[:7], NY, NX).astype(float)
     np.testing.assert_allclose(result.weekly[0]["t2m"].mean[~sea], first_week.mean(axis=0)[~sea], rtol=1e-6)
+
+
+# --- global files on 0..360 longitudes ----------------------------------------------------------------------
+
+GLOBAL_LAT = np.round(48.0 - 0.1 * np.arange(3), 1)
+GLOBAL_LON = np.round(0.1 * np.arange(3600), 1)  # 0.0 .. 359.9, as a global ERA5-Land file
+
+
+def global_file(path, times, longitudes):
+    """A global-width ERA5-Land NetCDF4 (written with the source writer) on ``longitudes`` (0..360 or -180..180),
+    t2m and tp whose values are a function of the geographic longitude: the two layouts hold the same fields."""
+    east = np.mod(longitudes, 360.0)[None, None, :]
+    hours = (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1)
+    step = np.asarray(hours % 24, np.float32)[:, None, None]
+    t2m = (270.0 + east / 10.0 + step + np.zeros((1, len(GLOBAL_LAT), 1))).astype(np.float32)
+    tp = (1e-5 * (1 + east / 360.0) * np.where(step == 0, 24, step) + np.zeros((1, len(GLOBAL_LAT), 1))).astype(
+        np.float32
+    )  # accumulated from 00 UTC (the 00 UTC value holds the whole previous day)
+    fields = [(era5_land.BY_SHORT["t2m"], t2m), (era5_land.BY_SHORT["tp"], tp)]
+    seconds = np.asarray(hours, np.int64) * 3600
+    era5_land_write.netcdf(
+        path, GLOBAL_LAT, longitudes, seconds, ["0001"] * len(times), fields, era5_land_write.delivery_time(2016, 1)
+    )
+    return str(path)
+
+
+def europe_region(repo_root):
+    """The region of the Europe preset (config/europe.yaml), 25 W to 45 E: across the Greenwich meridian."""
+    import yaml
+
+    region = yaml.safe_load((repo_root / "config" / "europe.yaml").read_text())["region"]
+    assert region["west"] < 0 < region["east"] and region["south"] < GLOBAL_LAT.min() < region["north"]
+    return region
+
+
+def test_global_file_on_0_360_is_cropped_across_greenwich_like_the_same_file_on_minus_180_180(tmp_path, repo_root):
+    january = pd.date_range("2016-01-31 00:00", periods=24, freq="h")
+    february = pd.date_range("2016-02-01 00:00", periods=2, freq="h")
+    shifted = np.round(np.where(GLOBAL_LON >= 180, GLOBAL_LON - 360, GLOBAL_LON), 1)
+    order = np.argsort(shifted)
+    files = {}
+    for name, longitudes in (("0_360", GLOBAL_LON), ("minus180_180", shifted[order])):
+        files[name] = [
+            global_file(tmp_path / f"{name}_{m}.nc", t, longitudes) for m, t in (("01", january), ("02", february))
+        ]
+    region = europe_region(repo_root)
+    settings = Settings(["t2m", "tp"], region, 2, 2016, list(range(24)), strict=False)
+    results = {
+        name: reduce_month(MonthTask(2016, 1, [paths[0]], [paths[1]], "hourly"), settings)
+        for name, paths in files.items()
+    }
+    with era5_land_read.open_hourly(files["0_360"][0], ["t2m"]) as ds:
+        cropped = grid.crop(ds, region, "test")
+        lon = cropped["longitude"].values
+        assert lon[0] == pytest.approx(region["west"]) and lon[-1] == pytest.approx(region["east"])
+        assert (np.diff(lon) > 0).all() and len(lon) == round((region["east"] - region["west"]) / 0.1) + 1
+        east = np.mod(lon, 360.0)
+        np.testing.assert_allclose(cropped["t2m"].values[5, 1], 270.0 + east / 10.0 + 5, rtol=1e-6)
+    wide, narrow = results["0_360"], results["minus180_180"]
+    assert wide.daily["t2m"].shape == (31, 3, len(lon))
+    for name in ("t2m", "tp"):
+        np.testing.assert_array_equal(wide.daily[name], narrow.daily[name])
+        np.testing.assert_array_equal(wide.monthly[name], narrow.monthly[name])
+    # 31 January: t2m the mean of its hours, tp the day's total from February's 00 UTC record
+    np.testing.assert_allclose(wide.daily["t2m"][30, 0], 270.0 + np.mod(lon, 360.0) / 10.0 + 11.5, rtol=1e-6)
+    np.testing.assert_allclose(wide.daily["tp"][30, 0], 24e-5 * (1 + np.mod(lon, 360.0) / 360.0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("west, east", [(10.0, 20.0), (-100.0, -80.0), (260.0, 280.0)], ids=["east", "west", "360"])
+def test_regions_east_or_west_of_greenwich_on_a_0_360_file(tmp_path, west, east):
+    path = global_file(tmp_path / "global.nc", pd.date_range("2016-01-01", periods=2, freq="h"), GLOBAL_LON)
+    region = {"north": 48.0, "south": 47.8, "west": west, "east": east}
+    with era5_land_read.open_hourly(path, ["t2m"]) as ds:
+        cropped = grid.crop(ds, region, path)
+        lon = cropped["longitude"].values
+        expected = np.round(np.arange(west, east + 0.05, 0.1), 1)
+        expected = np.where(expected >= 180, expected - 360, expected)  # a region on 0..360 east of 180: -180..180
+        np.testing.assert_allclose(lon, expected, atol=1e-9)
+        np.testing.assert_allclose(cropped["t2m"].values[1, 0], 271.0 + np.mod(lon, 360.0) / 10.0, rtol=1e-6)
+
+
+def test_region_outside_the_file_names_it(tmp_path):
+    path = global_file(tmp_path / "global.nc", pd.date_range("2016-01-01", periods=1, freq="h"), GLOBAL_LON)
+    with era5_land_read.open_hourly(path, ["t2m"]) as ds:
+        with pytest.raises(DataError, match=r"global\.nc: no grid point inside the region"):
+            grid.crop(ds, {"north": 10.0, "south": 5.0, "west": 10.0, "east": 20.0}, path)
+
+
+# --- one month on another grid, a month of one time step ------------------------------------------------------
+
+
+def test_month_on_another_grid_names_the_file_its_grid_and_the_expected_one(raw, tmp_path):
+    files = dict(raw)
+    other = tmp_path / "raw" / "era5-land_2016-07.nc"
+    other.parent.mkdir()
+    cds_files.write_month(other, 2016, 7, ("t2m", "d2m", "tp"), NY, NX - 2)  # a smaller area than the region
+    files[(2016, 7)] = [str(other)]
+    out = tmp_path / "out"
+    out.mkdir()
+    message = (
+        r"era5-land_2016-07\.nc: its grid \(latitude 6 points 48\.\.47\.5, longitude 6 points 8\.\.8\.5\) is not the "
+        r"grid of .*era5-land_2016-01\.nc \(latitude 6 points 48\.\.47\.5, longitude 8 points 8\.\.8\.7\).*"
+        r"same config `region`.*rerun its download"
+    )
+    with pytest.raises(DataError, match=message):
+        run(files, out, workers=2)
+    assert not list(out.iterdir())
+
+
+def test_month_of_a_single_time_step_reduces(tmp_path):
+    times = pd.DatetimeIndex(["2016-01-10 12:00"])
+    path = cds_files.write_month(tmp_path / "one.nc", 2016, 1, ("t2m",), NY, NX, times=times)
+    result = reduce_month(
+        MonthTask(2016, 1, [str(path)], [], "hourly"), Settings(["t2m"], REGION, 2, 2016, [12], strict=False)
+    )
+    np.testing.assert_allclose(result.daily["t2m"][9], cds_files.file_values("t2m", times, NY, NX)[0])
+    assert np.isnan(result.daily["t2m"][[0, 10]]).all()

@@ -8,6 +8,7 @@ from terraflux.errors import DataError
 from terraflux.outputs import provenance_of
 from terraflux.prepare import pft
 from terraflux.prepare.insitu import prepare_insitu
+from terraflux.sources import land_cover
 from terraflux.sources.insitu import SITES_FILE
 from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import write as land_cover_write
@@ -293,3 +294,54 @@ def test_pft_on_the_real_sample_is_all_water(tmp_path, samples):
     np.testing.assert_allclose(pft14.sum(axis=1), 1.0)
     np.testing.assert_allclose(ds["pft14"].sel(esa_pft="WATER").values, 1.0)  # class 210 everywhere
     assert np.isnan(ds["fraction"].values).all()  # no land
+
+
+# --- the ESA CCI PFT product: a global file, read only in the region ---------------------------------------------
+
+#: The product's global grid (1/360 degree): pixel centres of the 129600 columns, and rows of a band around 48 N.
+PFT_LON = -180.0 + (np.arange(129600) + 0.5) / 360
+PFT_ROW0 = round((90.0 - 48.25) * 360)  # the band's first row in the global grid (48.25 N)
+PFT_LAT = 90.0 - (PFT_ROW0 + np.arange(180) + 0.5) / 360  # 48.25 .. 47.75 N
+
+
+def pft_percentages(region_cols: slice):
+    """Per PFT variable a uint8 [180, 129600] band: 100 % bare outside ``region_cols``; inside, broadleaf evergreen
+    trees on a row- and column-dependent share, the rest natural grass (generated one variable at a time)."""
+    rows = np.arange(len(PFT_LAT))[:, None]
+    cols = np.arange(region_cols.stop - region_cols.start)[None, :]
+    trees = ((rows + 3 * cols) % 101).astype(np.uint8)
+    for name in land_cover.PFT_VARIABLES:
+        band = np.zeros((len(PFT_LAT), len(PFT_LON)), np.uint8)
+        if name == "BARE":
+            band[:] = 100
+            band[:, region_cols] = 0
+        elif name == "TREES-BE":
+            band[:, region_cols] = trees
+        elif name == "GRASS-NAT":
+            band[:, region_cols] = 100 - trees
+        yield name, band
+
+
+def test_pft_product_is_read_only_in_the_region_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    cell_lat, cell_lon, size = np.array([48.1, 47.9]), np.array([8.1, 8.3]), 0.2
+    region_cols = slice(round((8.0 + 180.0) * 360), round((8.4 + 180.0) * 360))  # 8.0 .. 8.4 E
+    path = tmp_path / land_cover.raw_path("pft", 2016).rsplit("/", 1)[1]
+    land_cover_write.pft_netcdf(path, 2016, PFT_LAT, PFT_LON, pft_percentages(region_cols))
+    out = tmp_path / "pft.zarr"
+    tracemalloc.start()
+    pft.prepare_pft({2016: path}, out_path=out, cell_lat=cell_lat, cell_lon=cell_lon, cell_size=size, product="pft")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    one_global_row = len(land_cover.PFT_VARIABLES) * len(PFT_LON) * 8  # the 14 variables of one row, as float64
+    assert peak < one_global_row, f"peak {peak / 1e6:.1f} MB"
+    # expected shares straight from the written percentages: 72 x 72 pixels per 0.2 degree cell
+    trees = next(band for name, band in pft_percentages(region_cols) if name == "TREES-BE")[:, region_cols]
+    trees = trees[18:162].astype(float).reshape(2, 72, 2, 72).mean(axis=(1, 3)) / 100  # rows 48.2 .. 47.8 N
+    ds = xr.open_zarr(out)
+    np.testing.assert_allclose(ds["pft14"].sel(year=2016, esa_pft="TREES-BE").values, trees, rtol=1e-6)  # float32 store
+    np.testing.assert_allclose(ds["pft14"].sel(year=2016, esa_pft="GRASS-NAT").values, 1 - trees, rtol=1e-6)
+    assert (ds["pft14"].sel(year=2016, esa_pft="BARE").values == 0).all()
+    np.testing.assert_allclose(ds["fraction"].sel(year=2016, pft="BL").values, trees, rtol=1e-6)
+    np.testing.assert_allclose(ds["land_fraction"].values, 1.0)

@@ -7,18 +7,27 @@ from pathlib import Path
 
 import terraflux  # noqa: F401
 from terraflux.errors import DataError
-from terraflux.sources import insitu, land_cover
+from terraflux.sources import cerra, insitu, land_cover, vhp
+from terraflux.sources import era5_land as era5_land_facts
+from terraflux.sources.cerra import read as cerra_read
+from terraflux.sources.cerra import write as cerra_write
 from terraflux.sources.era5_land import STEP_TYPE_MEMBER
 from terraflux.sources.era5_land import read as era5_land
+from terraflux.sources.era5_land import write as era5_write
+from terraflux.sources.formats.grib import check_grib_complete
+from terraflux.sources.formats.grib import messages as grib_messages
 from terraflux.sources.formats.sniff import sniff
 from terraflux.sources.insitu import read as insitu_read
 from terraflux.sources.insitu import write as insitu_write
 from terraflux.sources.land_cover import read as land_cover_read
+from terraflux.sources.vhp import read as vhp_read
+from terraflux.sources.vhp import write as vhp_write
 
 import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
@@ -361,6 +370,201 @@ def test_grib_variant_is_unstacked_to_valid_times(tmp_path):
         np.testing.assert_allclose(ds["tp"].values[1:3, 0, 0], [0.001, 0.002], rtol=1e-6)
         assert ds["tp"].values[-1, 0, 0] == pytest.approx(0.024, rel=1e-5)  # 00 UTC next day: the whole day
     path.write_bytes(path.read_bytes()[:-10])
-    with pytest.raises(DataError, match="file truncated"):
+    with pytest.raises(DataError, match="file is truncated"):
         with era5_land.open_hourly(path, ["t2m"]):
             pass
+
+
+# --- GRIB as the CDS delivers it: padding after the last message, cut messages --------------------------------
+
+
+def era5_land_grib(path, hours=24):
+    """ERA5-Land GRIB1 written with the source writer: t2m and tp (accumulated from 00 UTC) over the first ``hours``
+    hours of 2016-01-01 on 3 x 4 points."""
+    lat, lon = np.round(48.0 - 0.1 * np.arange(3), 1), np.round(8.0 + 0.1 * np.arange(4), 1)
+    valid = (pd.Timestamp("2016-01-01") - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1) + np.arange(1, hours + 1)
+    t2m = 270.0 + np.arange(hours, dtype=np.float32)[:, None, None] + np.zeros((1, 3, 4), np.float32)
+    tp = np.cumsum(np.full((hours, 3, 4), 1e-4, np.float32), axis=0)
+    era5_write.grib(
+        path, lat, lon, valid, [(era5_land_facts.BY_SHORT["t2m"], t2m), (era5_land_facts.BY_SHORT["tp"], tp)]
+    )
+    return path
+
+
+def cerra_grib(path, steps=4):
+    """CERRA GRIB2 analysis file written with the source writer: t2m at ``steps`` 3-hourly times on 5 x 4 points."""
+    variables = cerra.variables(["2m_temperature"], "test")
+    base = (pd.date_range("2016-01-01", periods=steps, freq="3h") - pd.Timestamp("1970-01-01")) // pd.Timedelta(hours=1)
+    fields = {"t2m": 280.0 + np.arange(steps, dtype=np.float32)[:, None, None] + np.zeros((1, 4, 5), np.float32)}
+    cerra_write.grib(path, 5, 4, (47.0, 7.0), variables, np.asarray(base), fields, accumulation_hours=None)
+    return path
+
+
+def first_message_length(path) -> int:
+    import eccodes
+
+    with open(path, "rb") as handle:
+        walk = grib_messages(handle, path)  # the handle lives while the walk is not closed
+        length = int(eccodes.codes_get(next(walk), "totalLength"))
+        walk.close()
+        return length
+
+
+def grib_values(path) -> dict:
+    if path.name.startswith("era5"):
+        with era5_land.open_hourly(path, ["t2m", "tp"]) as ds:
+            return {name: ds[name].values for name in ("t2m", "tp")}
+    return {"t2m": cerra_read.read_values(cerra_read.open_cerra(path), "t2m")}
+
+
+PADDING = {
+    "zeros to a multiple of 120 bytes": lambda size: b"\0" * (-size % 120 or 120),
+    "other bytes": lambda size: b"\n\0\0 trailing bytes without a message \0",
+}
+
+
+@pytest.mark.parametrize("padding", PADDING)
+def test_padded_grib1_era5_land_and_grib2_cerra_read_like_the_unpadded_files(tmp_path, padding):
+    for write in (era5_land_grib, cerra_grib):
+        plain = write(tmp_path / f"{write.__name__}.grib")
+        padded = tmp_path / f"{write.__name__}_padded.grib"
+        data = plain.read_bytes()
+        padded.write_bytes(data + PADDING[padding](len(data)))
+        assert check_grib_complete(padded) == check_grib_complete(plain) > 0
+        expected = grib_values(plain)
+        for name, values in grib_values(padded).items():
+            np.testing.assert_array_equal(values, expected[name])
+
+
+def test_grib_cut_inside_its_last_message_is_refused_as_truncated(tmp_path):
+    for write in (era5_land_grib, cerra_grib):
+        path = write(tmp_path / f"{write.__name__}.grib")
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - first_message_length(path) // 2])
+        with pytest.raises(DataError, match=rf"{path.name}: the GRIB message after byte \d+ is incomplete.*truncated"):
+            grib_values(path)
+
+
+def test_grib_with_a_second_cut_message_after_the_padding_is_refused(tmp_path):
+    for write in (era5_land_grib, cerra_grib):
+        path = write(tmp_path / f"{write.__name__}.grib")
+        data = path.read_bytes()
+        complete = len(data)
+        cut = data[: first_message_length(path) - 20]  # the start of one more message, cut short
+        path.write_bytes(data + b"\0" * (-complete % 120) + cut)
+        with pytest.raises(DataError, match=rf"{path.name}: the GRIB message after byte {complete} is incomplete"):
+            grib_values(path)
+
+
+# --- files of a single time step ---------------------------------------------------------------------------
+
+
+def test_files_of_a_single_time_step_read_with_a_time_dimension(tmp_path):
+    hour = pd.Timestamp("2016-01-01 01:00")
+    grib = era5_land_grib(tmp_path / "era5_one.grib", hours=1)  # cfgrib squeezes time and step to scalars
+    with era5_land.open_hourly(grib, ["t2m", "tp"]) as ds:
+        assert dict(ds.sizes) == {"time": 1, "latitude": 3, "longitude": 4}
+        assert list(pd.DatetimeIndex(ds["time"].values)) == [hour]
+        np.testing.assert_allclose(ds["t2m"].values, 270.0, atol=0.01)
+        np.testing.assert_allclose(ds["tp"].values, 1e-4, rtol=1e-3)
+    netcdf, times = one_day(tmp_path, "one.nc", variables=("t2m",))
+    single = cds_files.write_month(tmp_path / "single.nc", 2016, 1, times=times[:1], variables=("t2m",))
+    squeezed = tmp_path / "squeezed.nc"  # the same step with its time coordinate a scalar (no time dimension)
+    with xr.open_dataset(single, engine="netcdf4") as ds:
+        ds.isel(valid_time=0).to_netcdf(squeezed, engine="netcdf4")
+    for path in (single, squeezed):
+        with era5_land.open_hourly(path, ["t2m"]) as ds:
+            assert ds["t2m"].dims == ("time", "latitude", "longitude") and ds.sizes["time"] == 1
+            assert pd.Timestamp(ds["time"].values[0]) == times[0] and list(ds["expver"].values) == ["0001"]
+            np.testing.assert_array_equal(ds["t2m"].values, cds_files.file_values("t2m", times[:1], 6, 8))
+    lat, lon = np.round(48.0 - 0.1 * np.arange(3), 1), np.round(8.0 + 0.1 * np.arange(4), 1)
+    day = np.array([(pd.Timestamp("2016-01-01") - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)])
+    t2m = (era5_land_facts.BY_SHORT["t2m"], np.full((1, 3, 4), 275.0, np.float32))
+    era5_write.daily_zip(
+        tmp_path / "daily.zip",
+        lat,
+        lon,
+        day,
+        ["0001"],
+        [t2m],
+        "daily_mean",
+        era5_write.delivery_time(2016, 1),
+        tmp_path,
+    )
+    with era5_land.open_daily(tmp_path / "daily.zip", ["t2m"]) as ds:
+        assert ds.sizes["time"] == 1 and float(ds["t2m"].values[0, 0, 0]) == 275.0
+    cerra = cerra_read.open_cerra(cerra_grib(tmp_path / "cerra_one.grib", steps=1))
+    assert cerra["t2m"].dims == ("time", "y", "x") and cerra.sizes["time"] == 1
+    np.testing.assert_allclose(cerra_read.read_values(cerra, "t2m"), 280.0, atol=0.01)
+
+
+def test_netcdf_without_any_time_coordinate_names_the_file(tmp_path):
+    single = cds_files.write_month(tmp_path / "single.nc", 2016, 1, times=pd.date_range("2016-01-01", periods=1))
+    with xr.open_dataset(single, engine="netcdf4") as ds:
+        ds.isel(valid_time=0).drop_vars(["valid_time", "expver"]).to_netcdf(tmp_path / "timeless.nc", engine="netcdf4")
+    with pytest.raises(DataError, match=r"timeless\.nc: no time coordinate \(valid_time or time\)"):
+        with era5_land.open_hourly(tmp_path / "timeless.nc", ["t2m"]):
+            pass
+
+
+# --- NOAA VHP: both namings of the grid's edges, newer files' latitude/longitude fields ---------------------
+
+
+def vhp_week(path):
+    """A VHP week file written with the source writer (first version: START_/END_*_RANGE attributes)."""
+    rows, cols = np.arange(100, 104), np.arange(5200, 5206)
+    lat, lon = vhp.LAT_TOP - vhp.STEP * (rows + 0.5), vhp.LON_LEFT + vhp.STEP * (cols + 0.5)
+    vhi = np.linspace(10, 90, 24, dtype=np.float32).reshape(4, 6)
+    indices = {"VCI": vhi, "TCI": vhi, "VHI": vhi}
+    vhp_write.week_file(path, lat, lon, indices, np.zeros((4, 6), bool), "npp", 2016, 30, pd.Timestamp("2016-07-22"))
+    return path, lat, lon
+
+
+def as_newer_version(path, fields=True, attributes=True):
+    """Turn a file of the first version into the newer layout: geospatial_* attributes instead of START_/END_*
+    (VHP user guide v2.0), optionally latitude/longitude fields on HEIGHT/WIDTH named in the variables'
+    ``coordinates``."""
+    with netCDF4.Dataset(path, "a") as nc:
+        north, south = nc.START_LATITUDE_RANGE, nc.END_LATITUDE_RANGE
+        west, east = nc.START_LONGITUDE_RANGE, nc.END_LONGITUDE_RANGE
+        for name in ("START_LATITUDE_RANGE", "END_LATITUDE_RANGE", "START_LONGITUDE_RANGE", "END_LONGITUDE_RANGE"):
+            nc.delncattr(name)
+        if attributes:
+            nc.setncatts(
+                {"geospatial_lat_max": north, "geospatial_lat_min": south, "geospatial_lon_min": west,
+                 "geospatial_lon_max": east}
+            )  # fmt: skip
+        if fields:
+            ny, nx = len(nc.dimensions["HEIGHT"]), len(nc.dimensions["WIDTH"])
+            nc.createVariable("latitude", "f4", ("HEIGHT",))[:] = north - (north - south) / ny * (np.arange(ny) + 0.5)
+            nc.createVariable("longitude", "f4", ("WIDTH",))[:] = west + (east - west) / nx * (np.arange(nx) + 0.5)
+            for name in vhp.VARIABLES:
+                nc[name].coordinates = "latitude longitude"
+
+
+@pytest.mark.parametrize(
+    "fields, attributes", [(False, True), (True, True), (True, False)], ids=["attributes", "both", "fields"]
+)
+def test_vhp_newer_files_read_like_the_first_version(tmp_path, fields, attributes):
+    first, lat, lon = vhp_week(tmp_path / "first.nc")
+    newer, _, _ = vhp_week(tmp_path / "newer.nc")
+    as_newer_version(newer, fields=fields, attributes=attributes)
+    reference, ds = vhp_read.open_vhp(first), vhp_read.open_vhp(newer)
+    np.testing.assert_allclose(ds["latitude"].values, lat, atol=1e-4)
+    np.testing.assert_allclose(ds["longitude"].values, lon, atol=1e-4)
+    np.testing.assert_allclose(ds["longitude"].values, reference["longitude"].values, atol=1e-4)
+    np.testing.assert_array_equal(ds["VHI"].values, reference["VHI"].values)
+
+
+def test_vhp_file_without_grid_edges_or_vhi_names_it(tmp_path):
+    path, _, _ = vhp_week(tmp_path / "no_edges.nc")
+    as_newer_version(path, fields=False, attributes=False)
+    with pytest.raises(
+        DataError, match=r"no_edges\.nc: the global attributes START_LATITUDE_RANGE.*geospatial_lat_max"
+    ):
+        vhp_read.open_vhp(path)
+    path, _, _ = vhp_week(tmp_path / "no_vhi.nc")
+    with netCDF4.Dataset(path, "a") as nc:
+        nc.renameVariable("VHI", "NDVI")
+    with pytest.raises(DataError, match=r"no_vhi\.nc: lacks \['VHI'\]; it is not a NOAA VHP VH file"):
+        vhp_read.open_vhp(path)

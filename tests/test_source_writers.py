@@ -253,6 +253,24 @@ def test_land_cover_member_names_by_version():
     assert icdr.startswith("C3S-") and icdr.endswith("-2016-v2.1.1.area-subset.47.5.8.46.5.9.nc")
 
 
+def test_pft_product_file_has_the_documented_layout_and_reads_back(tmp_path):
+    lat = 48.0 - (np.arange(30) + 0.5) / 360
+    lon = 8.0 + (np.arange(2100) + 0.5) / 360  # wider than one 2025-pixel tile
+    values = {name: np.full((30, 2100), k, np.uint8) for k, name in enumerate(land_cover.PFT_VARIABLES)}
+    path = tmp_path / land_cover.raw_path("pft", 2016).rsplit("/", 1)[1]
+    land_cover_write.pft_netcdf(path, 2016, lat, lon, values.items())
+    with netCDF4.Dataset(path) as nc:
+        assert list(nc.dimensions) == ["time", "lat", "lon"] and nc.product_version == "2.0.8"
+        for name in land_cover.PFT_VARIABLES:
+            assert nc[name].dtype == np.uint8 and nc[name].dimensions == ("time", "lat", "lon")
+            assert nc[name].chunking() == [1, 30, land_cover_write.TILE]
+    with land_cover_read.open_pft(path) as ds:
+        assert set(ds.data_vars) == set(land_cover.PFT_VARIABLES) and ds["TREES-BE"].dims == ("latitude", "longitude")
+        np.testing.assert_allclose(ds["latitude"].values, lat)
+        for name in land_cover.PFT_VARIABLES:
+            np.testing.assert_array_equal(ds[name].values, values[name])
+
+
 # ---- FLUXNET2015 and CarbonSense ---------------------------------------------------------------------------
 
 SITE = {

@@ -3,7 +3,8 @@
 Per month, the analysis file (3-hourly instantaneous fields) and optionally the forecast file (3-hour
 accumulations such as ``tp``, kg m-2) are read once by one worker process (optionally cropped to a window
 of grid indices before loading) and reduced to partial weekly moments; the parent writes whole weeks
-(:class:`~.weekly.WeeklyWriter`). Weekly mean/std of accumulated fields are rates per day (value x 24 /
+(:class:`~.weekly.WeeklyWriter`); every file must lie on the first file's grid, else the job stops naming it
+(:func:`~.grid.check_same_grid`). Weekly mean/std of accumulated fields are rates per day (value x 24 /
 step hours, e.g. kg m-2 d-1). Store: ``{v}_mean``, ``{v}_std`` over ``(time, y, x)``, climatologies over
 ``(week_of_year, y, x)``, 2-D ``latitude``/``longitude``, ``x``/``y`` in metres, the Lambert CRS
 (``spatial_ref``) and ``land_mask`` (CERRA has values over sea too: it marks points with data).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import plausibility, stores, weekly
+from terraflux.prepare import grid, plausibility, stores, weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
@@ -57,10 +58,18 @@ def _window(ds, crop):
 
 
 def reduce_cerra_month(
-    task: CerraMonth, variables: Sequence[str], crop, start_year: int, checks: plausibility.Checks | None = None
+    task: CerraMonth,
+    variables: Sequence[str],
+    crop,
+    start_year: int,
+    checks: plausibility.Checks | None = None,
+    expected: tuple[str, dict] | None = None,
 ):
-    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month (``checks``:
-    :mod:`.plausibility`, None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`)."""
+    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month.
+
+    ``checks``: :mod:`.plausibility` (None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`);
+    ``expected``: (file, ``{"x": ..., "y": ...}``) the grid (after ``crop``) every file must have.
+    """
     checks = checks or plausibility.for_source("cerra")
     parts: dict[int, dict[str, Moments]] = {}
     found = set()
@@ -71,6 +80,16 @@ def reduce_cerra_month(
         ds = _window(open_cerra(path), crop)
         with ExitStack() as stack:
             stack.callback(ds.close)
+            if expected is not None:
+                reference, coords = expected
+                grid.check_same_grid(
+                    path,
+                    {"x": ds["x"].values, "y": ds["y"].values},
+                    coords,
+                    reference,
+                    "CERRA files hold the whole 1069 x 1069 Lambert grid; a file on another grid is not CERRA from the "
+                    "CDS `reanalysis-cerra-single-levels`. Delete it and rerun its download",
+                )
             times = ds["time"].values.astype("datetime64[ns]")
             if ((times < start) | (times >= end)).any():
                 raise DataError(
@@ -138,6 +157,7 @@ def prepare_cerra(
                 "units": f"{units} {scale_units}".strip(),
             }
     crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
+    expected = (tasks[0].paths[0], {"x": first["x"].values, "y": first["y"].values})
     names = list(variables) if variables else sorted(attrs)
     space = {
         "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),
@@ -170,7 +190,7 @@ def prepare_cerra(
         valid = None
         checks = plausibility.for_source("cerra", plausible)
         for task, parts, month_valid in ordered_map(
-            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks
+            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks, expected
         ):
             valid = month_valid if valid is None else valid & month_valid
             last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)

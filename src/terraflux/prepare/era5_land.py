@@ -22,6 +22,9 @@ The daily-statistics product (``product="daily"``) gives one value per day; its 
 statistic of the hourly amounts, scaled by 24 to the same per-day units; weekly statistics are then of the
 daily values, and ``vpd`` comes from the daily ``t2m`` and ``d2m``.
 
+Every month, cropped to the region (:func:`~.grid.crop`), must lie on the first month's grid, else the job stops
+naming the file, its grid and the expected one (:func:`~.grid.check_same_grid`).
+
 Weekly statistics follow :mod:`.weeks`; ``{v}_mean_clim`` / ``{v}_std_clim`` are the per-pixel, per-week mean
 and standard deviation over the training years of ``{v}_mean``. Monthly values are means of daily values,
 then block means over land on the model grid (:func:`~.grid.block_mean`).
@@ -33,7 +36,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from terraflux.errors import DataError
@@ -140,6 +143,8 @@ class Settings:
     hours: list[int]
     strict: bool
     checks: plausibility.Checks = field(default_factory=lambda: plausibility.for_source("era5_land"))
+    grid: dict[str, np.ndarray] | None = None  # latitude, longitude every month must have after cropping
+    grid_source: str = ""  # the file(s) that grid comes from
 
 
 def _segments(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -219,6 +224,21 @@ def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source:
             )
 
 
+def _check_grid(ds, source: str, settings: Settings) -> None:
+    """The cropped month must be on the first month's grid (:func:`~.grid.check_same_grid`)."""
+    if settings.grid is None:
+        return
+    coords = {name: ds[name].values for name in ("latitude", "longitude")}
+    grid.check_same_grid(
+        source,
+        coords,
+        settings.grid,
+        settings.grid_source,
+        "every month must be downloaded with the same config `region` (`area`) from the same product. Delete this "
+        "file and rerun its download",
+    )
+
+
 def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     """Read one month once and reduce it to daily values, weekly partial moments and monthly block means."""
     small_chunk_cache()
@@ -237,12 +257,14 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     with ExitStack() as stack:
         opener = reader.open_hourly if hourly else reader.open_daily
         ds = grid.crop(stack.enter_context(opener(task.paths, settings.variables)), settings.region, source)
+        _check_grid(ds, source, settings)
         times = ds["time"].values.astype("datetime64[ns]")
         _check_times(times, task, settings, source)
         nxt = None
         if accumulated and task.next_paths:
             nds = stack.enter_context(reader.open_hourly(task.next_paths, accumulated))
             nds = grid.crop(nds, settings.region, ", ".join(task.next_paths))
+            _check_grid(nds, ", ".join(task.next_paths), settings)
             first = np.datetime64(month_end, "ns")
             if first in nds["time"].values:
                 nxt = nds.sel(time=[first])
@@ -404,6 +426,7 @@ def prepare_era5_land(
         )
     tasks = month_tasks(files, start_year, end_year, product)
     lat, lon, source_attrs = _grid_of(tasks[0], settings)
+    settings = replace(settings, grid={"latitude": lat, "longitude": lon}, grid_source=", ".join(tasks[0].paths))
     names = short + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
     days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D")
     months = pd.date_range(f"{start_year}-01-01", periods=len(tasks), freq="MS")

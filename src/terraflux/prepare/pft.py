@@ -9,14 +9,18 @@ Per model cell (centre +- half the cell size) the 300 m pixels are averaged:
   the cell's land (non-water) area, summing to 1 where the cell has land, NaN elsewhere;
 - ``land_fraction(year, latitude, longitude)``: non-water share of the cell.
 
-Pixels are read in row blocks and reduced with one ``bincount`` per block: memory stays bounded whatever the
-map size.
+Only the pixels inside the model grid's extent are read: index slices on the file's 1-D latitude/longitude
+coordinates (:func:`window`) select them before any data is loaded, so a regional grid reads a small part of a
+global map (the ESA CCI PFT product is global: 64800 x 129600 pixels per variable). The window is read in blocks
+of at most :data:`PIXEL_BLOCK` pixels and reduced with ``bincount`` (integer class counts or percentage sums,
+exact): memory stays bounded whatever the map size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from terraflux.data import DATA_DIR
 from terraflux.errors import DataError
@@ -30,7 +34,8 @@ import pandas as pd
 
 GROUPS = ("BL", "NL", "GS", "other")
 PFT14 = land_cover.PFT_VARIABLES
-ROW_BLOCK = 1024
+#: Pixels read at a time (a few tens of MB of temporaries).
+PIXEL_BLOCK = 1 << 21
 
 
 def crosswalk() -> pd.DataFrame:
@@ -63,32 +68,60 @@ def cell_index(coords: np.ndarray, centres: np.ndarray, size: float) -> np.ndarr
     return index
 
 
-def shares(
-    percent_per_pixel, lat: np.ndarray, lon: np.ndarray, cell_lat: np.ndarray, cell_lon: np.ndarray, size: float
-) -> np.ndarray:
-    """Sum over pixels of each cell: ``[NY, NX, 15]`` (14 PFTs + no data) from row blocks.
+def window(
+    lat: np.ndarray, lon: np.ndarray, cell_lat: np.ndarray, cell_lon: np.ndarray, size: float
+) -> tuple[slice, slice] | None:
+    """Index slices (rows, columns) of the smallest block of pixels (1-D monotonic ``lat``, ``lon``) that holds every
+    pixel of the model cells; None when no pixel falls in a cell."""
+    rows = np.flatnonzero(cell_index(lat, cell_lat, size) >= 0)
+    cols = np.flatnonzero(cell_index(lon, cell_lon, size) >= 0)
+    if not rows.size or not cols.size:
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
-    ``percent_per_pixel(rows) -> [R, X, 15]`` fractions or ``(codes [R, X], lut)`` class codes.
+
+def shares(
+    read: Callable[[slice], tuple[str, Any]],
+    lat: np.ndarray,
+    lon: np.ndarray,
+    cell_lat: np.ndarray,
+    cell_lon: np.ndarray,
+    size: float,
+) -> np.ndarray:
+    """Sum over pixels of each cell: ``[NY, NX, 15]`` (14 PFTs + no data, in pixel units) from row blocks.
+
+    ``lat`` [R], ``lon`` [X]: the pixels to reduce (a window, :func:`window`); ``read(rows)`` returns the block of
+    ``rows`` as ``("codes", (codes [r, X], lut [256, 15]))`` (class codes, summed as integer counts, times the
+    lookup table at the end) or ``("percent", iterator of [r, X] arrays)`` (the 14 PFT percentages, 0..100,
+    NaN = no data, each summed exactly and divided by 100 at the end).
     """
     iy_all = cell_index(lat, cell_lat, size)
     ix = cell_index(lon, cell_lon, size)
     ny, nx = len(cell_lat), len(cell_lon)
-    total = np.zeros((ny * nx, len(PFT14) + 1))
-    for start in range(0, len(lat), ROW_BLOCK):
-        rows = slice(start, min(start + ROW_BLOCK, len(lat)))
+    counts, lut = None, None
+    percent = np.zeros((ny * nx, len(PFT14) + 1))
+    rows_per_block = max(1, PIXEL_BLOCK // max(1, len(lon)))
+    for start in range(0, len(lat), rows_per_block):
+        rows = slice(start, min(start + rows_per_block, len(lat)))
         iy = iy_all[rows]
         if (iy < 0).all():
             continue
         cell = np.where((iy[:, None] >= 0) & (ix[None, :] >= 0), iy[:, None] * nx + ix[None, :], -1)
-        kind, values = percent_per_pixel(rows)
         valid = cell >= 0
+        kind, values = read(rows)
         if kind == "codes":
             codes, lut = values
-            counts = np.bincount(cell[valid] * 256 + codes[valid].astype(np.int64), minlength=ny * nx * 256)
-            total += counts.reshape(ny * nx, 256) @ lut
+            block_counts = np.bincount(cell[valid] * 256 + codes[valid].astype(np.int64), minlength=ny * nx * 256)
+            counts = block_counts if counts is None else np.add(counts, block_counts, out=counts)
         else:
-            for k in range(values.shape[-1]):
-                total[:, k] += np.bincount(cell[valid], weights=values[..., k][valid], minlength=ny * nx)
+            cells = cell[valid]
+            for k, block in enumerate(values):
+                weights = np.asarray(block[valid], dtype=np.float64)
+                weights[~np.isfinite(weights)] = 0.0
+                percent[:, k] += np.bincount(cells, weights=weights, minlength=ny * nx)
+    total = percent / 100.0
+    if counts is not None:
+        total += counts.reshape(ny * nx, 256) @ lut
     return total.reshape(ny, nx, -1)
 
 
@@ -126,22 +159,29 @@ def prepare_pft(
     for year in years:
         path = files[year]
         if product == "lccs":
-            with land_cover_read.open_lccs(path) as lccs:
-                lat, lon = lccs["latitude"].values, lccs["longitude"].values
-                total = shares(
-                    lambda rows: ("codes", (lccs[rows].values, lut)), lat, lon, cell_lat, cell_lon, cell_size
-                )
+            opened = land_cover_read.open_lccs(path)
         elif product == "pft":
-            with land_cover_read.open_pft(path) as ds:
-                lat, lon = ds["latitude"].values, ds["longitude"].values
-
-                def block(rows):
-                    values = np.stack([ds[p][rows].values.astype(float) / 100.0 for p in PFT14], axis=-1)
-                    return "fractions", np.concatenate([values, np.zeros((*values.shape[:2], 1))], axis=-1)
-
-                total = shares(block, lat, lon, cell_lat, cell_lon, cell_size)
+            opened = land_cover_read.open_pft(path)
         else:
             raise DataError(f"config `sources.land_cover.product`: unknown product {product!r} (lccs or pft)")
+        with opened as maps:
+            lat, lon = maps["latitude"].values, maps["longitude"].values
+            found = window(lat, lon, cell_lat, cell_lon, cell_size)
+            if found is None:
+                total = np.zeros((len(cell_lat), len(cell_lon), len(PFT14) + 1))
+            else:
+                rows, cols = found
+                part = maps.isel(latitude=rows, longitude=cols)  # lazy: only the window is read below
+                if product == "lccs":
+
+                    def block(r, part=part):
+                        return "codes", (part[r].values, lut)
+                else:
+
+                    def block(r, part=part):
+                        return "percent", (part[p][r].values for p in PFT14)
+
+                total = shares(block, lat[rows], lon[cols], cell_lat, cell_lon, cell_size)
         if total[..., :-1].sum() == 0:
             raise DataError(
                 f"{path}: no land-cover pixel falls on the model grid; check config `region` and the file's area"

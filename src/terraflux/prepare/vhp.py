@@ -5,6 +5,11 @@ Regular latitude/longitude grids (ERA5-Land): mean of the valid VHP pixels insid
 VHP week ``w`` of year ``Y`` is placed at the weekly store's week ``w`` of ``Y`` (weeks 1..52). Variables:
 ``VHI(time, ...)``, ``extreme`` (VHI < 26), ``extreme_loose`` (VHI < 35); both masks are False where VHI is
 missing, and ``valid`` marks where it is not.
+
+Every week of the store needs its file (else the job stops naming the weeks). A week whose file overlaps the grid
+but has no valid pixel on it (VHP leaves pixels without an index at the fill value, e.g. a small northern or
+snow-covered region in winter) is real data: it stays NaN (``valid`` False), is logged and listed in the store's
+``weeks_without_valid_pixel`` attribute. A file whose pixels all lie outside the grid is an error naming it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from terraflux.errors import DataError
 from terraflux.prepare import plausibility, stores, weekly
 from terraflux.prepare.pft import cell_index
+from terraflux.sources import vhp
 from terraflux.sources.vhp.read import open_vhp
 from terraflux.workflow.atomic import atomic_output
 
@@ -28,8 +34,9 @@ EXTREME = 26.0
 LOOSE = 35.0
 
 
-def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
-    """VHI on the target grid: cell means (1-D latitude/longitude) or nearest pixel (2-D)."""
+def regrid(vhi: xr.DataArray, target: xr.Dataset) -> tuple[np.ndarray, bool]:
+    """VHI on the target grid: cell means (1-D latitude/longitude) or nearest pixel (2-D); and whether any VHP
+    pixel (valid or not) falls on the grid."""
     lat, lon = vhi["latitude"].values, vhi["longitude"].values
     values = vhi.values
     if target["latitude"].ndim == 1:
@@ -43,11 +50,8 @@ def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
         total = np.bincount(cell[ok], weights=values[ok], minlength=len(tlat) * len(tlon))
         count = np.bincount(cell[ok], minlength=len(tlat) * len(tlon))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (
-                np.where(count > 0, total / np.maximum(count, 1), np.nan)
-                .reshape(len(tlat), len(tlon))
-                .astype(np.float32)
-            )
+            out = np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(len(tlat), len(tlon))
+        return out.astype(np.float32), bool((cell >= 0).any())
     tlat, tlon = target["latitude"].values, target["longitude"].values
     step_y = (lat[0] - lat[-1]) / max(len(lat) - 1, 1)
     step_x = (lon[-1] - lon[0]) / max(len(lon) - 1, 1)
@@ -56,7 +60,7 @@ def regrid(vhi: xr.DataArray, target: xr.Dataset) -> np.ndarray:
     inside = (iy >= 0) & (iy < len(lat)) & (ix >= 0) & (ix < len(lon))
     out = np.full(tlat.shape, np.nan, np.float32)
     out[inside] = values[iy[inside], ix[inside]]
-    return out
+    return out, bool(inside.any())
 
 
 def prepare_vhp(
@@ -76,19 +80,35 @@ def prepare_vhp(
     index = {(int(y), int(w)): i for i, (y, w) in enumerate(zip(years, week, strict=True))}
     spatial = target["land_mask"].dims
     shape = target["land_mask"].shape
-    vhi = np.full((len(years), *shape), np.nan, np.float32)
-    checks = plausibility.for_source("vhp", plausible)
-    for key, path in sorted(files.items()):
-        if key in index:
-            week_vhi = open_vhp(path)["VHI"]
-            plausibility.check(week_vhi.values, "VHI", str(path), checks, require_data=False)
-            vhi[index[key]] = regrid(week_vhi, target)
-    missing = [f"{y}-W{w:02d}" for (y, w), i in index.items() if np.isnan(vhi[i]).all()]
+    missing = [f"{y}-W{w:02d}" for y, w in index if (y, w) not in files]
     if missing:
         raise DataError(
-            f"VHP data missing or all invalid for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+            f"VHP data missing for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} (no file given); "
             "rerun the acquire step for them"
         )
+    vhi = np.full((len(years), *shape), np.nan, np.float32)
+    without_valid = []
+    checks = plausibility.for_source("vhp", plausible)
+    for key, path in sorted(files.items()):
+        if key not in index:
+            continue
+        pixels = open_vhp(path)["VHI"]
+        plausibility.check(pixels.values, "VHI", str(path), checks, require_data=False)
+        vhi[index[key]], overlaps = regrid(pixels, target)
+        if not overlaps:
+            lat, lon = pixels["latitude"].values, pixels["longitude"].values
+            south = vhp.LAT_TOP - vhp.HEIGHT * vhp.STEP
+            raise DataError(
+                f"{path}: its pixels (latitude {lat.min():.3f}..{lat.max():.3f}, longitude {lon.min():.3f}.."
+                f"{lon.max():.3f}) all lie outside the grid of {weekly_store}; the file is not the global VHP "
+                f"product or config `region` is outside VHP's coverage (latitude {south:g}..{vhp.LAT_TOP:g}). "
+                "Rerun its download or fix `region`"
+            )
+        if np.isnan(vhi[index[key]]).all():
+            without_valid.append(f"{key[0]}-W{key[1]:02d}")
+            log.warning(
+                "%s: no valid VHI pixel on the grid (all fill values); the week stays NaN (valid = False)", path
+            )
     coords = {
         "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
         "year": (("time",), years.astype(np.int32), {}),
@@ -112,7 +132,7 @@ def prepare_vhp(
                 "valid": stores.variable(dims, {"long_name": "VHI available"}, bool),
             },
             weekly.CHUNKS,
-            {"source": "NOAA STAR Vegetation Health Products (VHP)"},
+            {"source": "NOAA STAR Vegetation Health Products (VHP)", "weeks_without_valid_pixel": without_valid},
             crs=crs.to_wkt() if crs is not None else None,
             spatial_dims=(spatial[1], spatial[0]),
         )

@@ -6,9 +6,11 @@ short variable names (eccodes ``cfVarName``, as cfgrib names them: t2m, r2, tp, 
 have ``time`` = analysis time; forecast accumulations (e.g. ``tp``, kg m-2 over ``step`` hours) have ``time`` =
 start of the accumulation and ``attrs['step_hours']``.
 
-One pass over the file reads each message's header (name, date, time, step, offset); the data stay on disk
-and are decoded lazily, only the requested messages, and cropped right after decoding (``ds.isel(x=..., y=...)``
-before ``.values`` decodes only the window). cfgrib would read every header key of every message through Python.
+One pass over the file reads each message's header (name, date, time, step, offset) and checks that no message
+is cut short (:func:`terraflux.sources.formats.grib.messages`: padding after the last message is accepted); the
+data stay on disk and are decoded lazily, only the requested messages, and cropped right after decoding
+(``ds.isel(x=..., y=...)`` before ``.values`` decodes only the window). cfgrib would read every header key of
+every message through Python. A file may hold a single time step (dims keep ``time`` of length 1).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.sources.cerra import EARTH_RADIUS
-from terraflux.sources.formats.grib import check_grib_complete
+from terraflux.sources.formats.grib import messages as grib_messages
 from terraflux.sources.formats.sniff import sniff
 
 import eccodes
@@ -67,38 +69,30 @@ def _scan(path: Path) -> tuple[list[_Message], dict, dict[str, dict]]:
     """Headers of every message: (messages, grid keys of the first, per-variable attributes)."""
     messages, grid, attrs, names = [], {}, {}, {}
     with open(path, "rb") as handle:
-        while True:
-            h = eccodes.codes_grib_new_from_file(handle, headers_only=True)
-            if h is None:
-                break
-            try:
-                # cfVarName is a computed concept (about 1 ms a message): look it up once per parameter
-                param = tuple(
-                    eccodes.codes_get(h, k) if eccodes.codes_is_defined(h, k) else None for k in PARAMETER_KEYS
+        for h in grib_messages(handle, path):
+            # cfVarName is a computed concept (about 1 ms a message): look it up once per parameter
+            param = tuple(eccodes.codes_get(h, k) if eccodes.codes_is_defined(h, k) else None for k in PARAMETER_KEYS)
+            name = names.get(param)
+            if name is None:
+                name = names[param] = eccodes.codes_get(h, "cfVarName")
+            date, hhmm = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
+            time = np.datetime64(
+                f"{date // 10000:04d}-{date // 100 % 100:02d}-{date % 100:02d}T{hhmm // 100:02d}:{hhmm % 100:02d}",
+                "ns",
+            )
+            step = float(eccodes.codes_get(h, "endStep"))
+            offset = eccodes.codes_get(h, "offset")
+            level = (param[3], eccodes.codes_get(h, "level"))
+            if not grid:
+                grid = {k: eccodes.codes_get(h, k) for k in GRID_KEYS if eccodes.codes_is_defined(h, k)}
+            if name not in attrs:
+                attrs[name] = {
+                    f"GRIB_{k}": eccodes.codes_get(h, k) for k in VARIABLE_KEYS if eccodes.codes_is_defined(h, k)
+                }
+                attrs[name].update(
+                    units=attrs[name].get("GRIB_units", ""), long_name=attrs[name].get("GRIB_name", name)
                 )
-                name = names.get(param)
-                if name is None:
-                    name = names[param] = eccodes.codes_get(h, "cfVarName")
-                date, hhmm = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
-                time = np.datetime64(
-                    f"{date // 10000:04d}-{date // 100 % 100:02d}-{date % 100:02d}T{hhmm // 100:02d}:{hhmm % 100:02d}",
-                    "ns",
-                )
-                step = float(eccodes.codes_get(h, "endStep"))
-                offset = eccodes.codes_get(h, "offset")
-                level = (param[3], eccodes.codes_get(h, "level"))
-                if not grid:
-                    grid = {k: eccodes.codes_get(h, k) for k in GRID_KEYS if eccodes.codes_is_defined(h, k)}
-                if name not in attrs:
-                    attrs[name] = {
-                        f"GRIB_{k}": eccodes.codes_get(h, k) for k in VARIABLE_KEYS if eccodes.codes_is_defined(h, k)
-                    }
-                    attrs[name].update(
-                        units=attrs[name].get("GRIB_units", ""), long_name=attrs[name].get("GRIB_name", name)
-                    )
-                    attrs[name].update({f"GRIB_{k}": v for k, v in grid.items()})
-            finally:
-                eccodes.codes_release(h)
+                attrs[name].update({f"GRIB_{k}": v for k, v in grid.items()})
             messages.append(_Message(name, time, step, offset, level))
     return messages, grid, attrs
 
@@ -150,9 +144,10 @@ def open_cerra(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if sniff(path) != "grib":
         raise DataError(f"{path}: expected a GRIB file (CERRA); rerun its download")
-    check_grib_complete(path)
     try:
         messages, grid, attrs = _scan(path)
+    except DataError:
+        raise
     except Exception as error:  # eccodes raises many types for corrupt files
         raise DataError(
             f"{path}: cannot be read as GRIB ({error}); the file is truncated or corrupt. "

@@ -7,7 +7,12 @@ Layouts accepted (detected from the first bytes, :mod:`terraflux.sources.formats
 - NetCDF3 of the pre-2024 CDS: ``time`` in hours since 1900, int16 packed data (decoded to float32), and
   when final and preliminary data were mixed an extra ``expver`` dimension (1 = final, 5 = ERA5T);
 - a zip of per-step-type NetCDF files (instant and accum, :data:`~terraflux.sources.era5_land.STEP_TYPE_MEMBER`);
-- GRIB (cfgrib, ``engine="cfgrib"``): ``(time, step, latitude, longitude)`` unstacked to valid times.
+- GRIB (cfgrib, ``engine="cfgrib"``): ``(time, step, latitude, longitude)`` unstacked to valid times; the file
+  is first walked message by message (:func:`~terraflux.sources.formats.grib.check_grib_complete`: padding after
+  the last message is accepted, a cut message is an error).
+
+A file may hold a single time step: its time coordinate may then be a scalar (cfgrib squeezes it, and so may a
+NetCDF converted from such a GRIB file); it becomes a ``time`` dimension of length 1.
 
 The result always has dims ``(time, latitude, longitude)``, latitude descending (a file with ascending
 latitude is flipped, and that is logged), unique increasing times, float32 data, short variable names and
@@ -56,13 +61,15 @@ def _from_grib(path: Path) -> xr.Dataset:
         part = part.drop_vars(
             [c for c in ("number", "surface", "heightAboveGround", "depthBelowLandLayer") if c in part.coords]
         )
+        # cfgrib squeezes a base time or step that has one value to a scalar coordinate (a file of one step)
+        for dim in ("time", "step"):
+            if dim in part.coords and dim not in part.dims:
+                part = part.expand_dims(dim)
         if "step" in part.dims:
-            if "time" not in part.dims:
-                part = part.expand_dims("time")
+            valid = (part["time"] + part["step"]).transpose("time", "step").values.ravel()
             stacked = part.stack(stamp=("time", "step"))
-            valid = stacked["valid_time"].values
-            stacked = stacked.drop_vars(["stamp", "time", "step", "valid_time"]).assign_coords(stamp=valid)
-            part = stacked.rename(stamp="time").transpose("time", ...)
+            stacked = stacked.drop_vars(["stamp", "time", "step", "valid_time"], errors="ignore")
+            part = stacked.assign_coords(stamp=valid).rename(stamp="time").transpose("time", ...)
         elif "valid_time" in part.coords and "time" in part.dims and part["valid_time"].dims == ("time",):
             part = part.assign_coords(time=part["valid_time"].values).drop_vars("valid_time")
         part = part.dropna("time", how="all")
@@ -113,6 +120,11 @@ def _combine_expver_dimension(ds: xr.Dataset, path: Path) -> tuple[xr.Dataset, i
 def standardize(ds: xr.Dataset, path: str | Path) -> xr.Dataset:
     """Dims ``(time, latitude, longitude)``, latitude descending, unique times, expver resolved, units checked."""
     path = Path(path)
+    if "valid_time" not in ds.dims and "time" not in ds.dims:  # one time step, its coordinate squeezed to a scalar
+        name = "valid_time" if "valid_time" in ds.coords else "time"
+        if name not in ds.coords:
+            raise DataError(f"{path}: no time coordinate (valid_time or time); the file is not ERA5-Land from the CDS")
+        ds = ds.drop_vars([c for c in ("time", "valid_time") if c != name and c in ds.coords]).expand_dims(name)
     if "valid_time" in ds.dims:
         ds = ds.rename(valid_time="time")
     elif "valid_time" in ds.coords and "time" in ds.dims:

@@ -1,16 +1,24 @@
-"""The CDS ``satellite-land-cover`` zip written from a class map: one NetCDF4 inside, in the layout of a real
-area-subset delivery.
+"""Land-cover files written from arrays: the CDS ``satellite-land-cover`` zip of a class map (one NetCDF4 inside,
+in the layout of a real area-subset delivery, :func:`lccs_zip`) and the ESA CCI PFT product file
+(:func:`pft_netcdf`).
 
 The NetCDF has the real file's global attributes, variables, dtypes and (odd) dimension layout:
 ``lccs_class(time, lat, lon)`` uint8 with ``flag_values`` / ``flag_meanings`` / ``flag_colors``,
 ``processed_flag``, ``current_pixel_state``, ``observation_count``, ``change_count``, ``crs(lon)``,
 ``lat_bounds(lon, lat, bounds)``, ``lon_bounds(lon, bounds)``, ``time_bounds(lon, time, bounds)``; 1/360 degree
 pixels, latitude descending; zlib level 5 + shuffle.
+
+The PFT product (Land_Cover_cci PFT v2.0.8; Harper et al., Earth Syst. Sci. Data 15, 1465-1499, 2023,
+https://doi.org/10.5194/essd-15-1465-2023) is one global NetCDF4 per year, 64800 x 129600 pixels of 1/360 degree:
+the 14 PFT percentages (``TREES-BE`` ... ``SNOWICE``, uint8, 0..100) on ``(time, lat, lon)``, latitude descending.
+:func:`pft_netcdf` writes that layout for any window of the global grid, in tiles of 2025 x 2025 pixels (the
+ESA CCI maps' ``TileSize``), so that a test can give it the product's global coordinates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 
 from terraflux.sources.formats.zips import zip_files
@@ -20,6 +28,7 @@ from terraflux.sources.land_cover import (
     FLAG_COLORS,
     FLAG_MEANINGS,
     FLAG_VALUES,
+    PFT_VERSION,
     PIXELS_PER_DEGREE,
     member_name,
     product,
@@ -37,6 +46,8 @@ WGS84_WKT = (
     '  AUTHORITY["EPSG","4326"]]'
 )
 COMPRESSION = dict(zlib=True, complevel=5, shuffle=True)
+#: Pixels per side of the tiles (NetCDF chunks) of the ESA CCI maps (their global attribute ``TileSize``).
+TILE = 2025
 
 
 def _global_attrs(year: int, tracking_id: str, creation_date: str) -> dict:
@@ -163,3 +174,48 @@ def lccs_zip(path: str | Path, year: int, area: list[float], tmpdir: str | Path,
     member = Path(tmpdir) / member_name(year, area)
     lccs_netcdf(member, year, **netcdf)
     zip_files(path, [member])
+
+
+def pft_netcdf(
+    path: str | Path, year: int, lat: np.ndarray, lon: np.ndarray, percentages: Iterable[tuple[str, np.ndarray]]
+) -> None:
+    """The ESA CCI PFT product file of ``year``: pixel centres ``lat`` [ny] (descending) and ``lon`` [nx], degrees;
+    ``percentages`` yields (PFT variable name, uint8 [ny, nx] percent) pairs, written one at a time (a caller may
+    generate them lazily: a global-width file stays cheap to write)."""
+    ny, nx = len(lat), len(lon)
+    half = 0.5 / PIXELS_PER_DEGREE
+    start = (dt.date(year, 1, 1) - dt.date(1970, 1, 1)).days
+    tiles = (1, min(TILE, ny), min(TILE, nx))
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.setncatts(
+            {
+                "title": f"ESA CCI land cover PFT map of {year}",
+                "product_version": PFT_VERSION.lstrip("v"),
+                "Conventions": "CF-1.6",
+                "TileSize": f"{TILE}:{TILE}",
+                "spatial_resolution": "300m",
+                "geospatial_lat_min": float(lat[-1] - half),
+                "geospatial_lat_max": float(lat[0] + half),
+                "geospatial_lon_min": float(lon[0] - half),
+                "geospatial_lon_max": float(lon[-1] + half),
+                "time_coverage_start": f"{year}0101",
+                "time_coverage_end": f"{year}1231",
+            }
+        )
+        nc.createDimension("time", 1)
+        nc.createDimension("lat", ny)
+        nc.createDimension("lon", nx)
+        for name, values, attrs in (
+            ("lat", lat, {"units": "degrees_north", "standard_name": "latitude", "axis": "Y"}),
+            ("lon", lon, {"units": "degrees_east", "standard_name": "longitude", "axis": "X"}),
+        ):
+            v = nc.createVariable(name, "f8", (name,))
+            v.setncatts(attrs)
+            v[:] = values
+        v = nc.createVariable("time", "f8", ("time",))
+        v.setncatts({"standard_name": "time", "units": "days since 1970-01-01", "calendar": "standard"})
+        v[:] = [float(start)]
+        for name, values in percentages:
+            v = nc.createVariable(name, "u1", ("time", "lat", "lon"), chunksizes=tiles, **COMPRESSION)
+            v.setncatts({"long_name": f"percentage cover of {name}", "units": "percent", "valid_max": np.uint8(100)})
+            v[0] = values

@@ -6,7 +6,11 @@ Facts from the NOAA STAR VHP site (https://www.star.nesdis.noaa.gov/smcd/emb/vci
   ``VCI``, ``TCI`` and ``VHI`` (dimensionless, 0..100; fill -999) on dims ``(HEIGHT, WIDTH)``;
 - the blended 4 km product's global grid: 10000 x 3616 pixels of 0.036 degree from 180 W / 75.024 N (north
   row first), its edges in the global attributes ``START_LATITUDE_RANGE``, ``END_LATITUDE_RANGE``,
-  ``START_LONGITUDE_RANGE``, ``END_LONGITUDE_RANGE``;
+  ``START_LONGITUDE_RANGE``, ``END_LONGITUDE_RANGE`` (files of the newer version: ``geospatial_lat_max``,
+  ``geospatial_lat_min``, ``geospatial_lon_min``, ``geospatial_lon_max``; VHP user guide v2.0, 2018,
+  https://www.star.nesdis.noaa.gov/smcd/emb/vci/VH_doc/VHP_uguide_v2.0_2018_0727.pdf);
+- pixels without a valid index hold the fill value: water, and land where no index was computed that week, so a
+  week may have no valid pixel at all over a small northern or snow-covered region;
 - the record starts in week 35 of 1981 (NOAA-7; the server's first file is ``VHP.G04.C07.NC.P1981035.VH.nc``;
   :data:`FIRST_WEEK`) and runs to the present;
 - the satellite code changes with the satellite of each period (e.g. NOAA-19 ``NP``, then SNPP ``npp`` and
