@@ -151,6 +151,8 @@ def test_carbonsense_archive_is_verified_unpacked_and_removed(tmp_path):
     archive = carbonsense_tar()
     with FakeFiles({"/records/11403428/files/carbonsense.tar": archive}, cut_transfers=1) as server:
         target = tmp_path / "insitu" / "carbonsense"
+        target.parent.mkdir()
+        (target.parent / ".carbonsense.archive.tmp-othernode-4242").write_bytes(b"partial archive of a killed job")
         described = download_carbonsense(
             server.url("/records/11403428/files/carbonsense.tar"),
             target,
@@ -162,7 +164,7 @@ def test_carbonsense_archive_is_verified_unpacked_and_removed(tmp_path):
     assert json.loads((period / insitu.CARBONSENSE_FILES[0]).read_text())["SITE_ID"] == "AU-ASM"
     assert described["delivery"]["sites"] == 2 and described["delivery"]["format"] == "tar"
     assert (tmp_path / "insitu" / "carbonsense.sha256").read_text().split()[0] == hashlib.sha256(archive).hexdigest()
-    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "insitu").iterdir()) == [  # the killed job's archive is gone
         "carbonsense",
         "carbonsense.request.json",
         "carbonsense.sha256",

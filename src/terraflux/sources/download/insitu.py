@@ -30,7 +30,7 @@ from terraflux.sources.download.delivery import remove_sidecars, sniff_format, w
 from terraflux.sources.download.https import fetch, file_digest, parse_checksum
 from terraflux.sources.download.settings import ClientSettings
 from terraflux.sources.insitu import BASE_ADVICE, CARBONSENSE_FILES, LAYOUTS, PERIOD, layout, sites
-from terraflux.workflow.atomic import atomic_output, temporary_sibling
+from terraflux.workflow.atomic import atomic_output, remove_stale_temporaries, temporary_sibling
 
 LOG = logging.getLogger(__name__)
 META = CARBONSENSE_FILES[0]
@@ -88,7 +88,10 @@ def download_carbonsense(
 ) -> dict[str, Any]:
     """Download the CarbonSense archive, verify it, unpack it atomically to ``target``, remove the archive."""
     target = Path(target)
-    archive = temporary_sibling(target, ".archive")  # a stale one of a killed job is cleaned like any temporary
+    # the archive is a temporary of its own name, so that a killed job's partial archive is removed here
+    archive_name = target.with_name(target.name + ".archive")
+    remove_stale_temporaries(archive_name)
+    archive = temporary_sibling(archive_name)
     remove_sidecars(target)
     try:
         facts = fetch(url, archive, settings)
