@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-
 USAGE = """usage: python -m terraflux COMMAND ...
 
 commands:

@@ -39,6 +39,7 @@ class Context:
         return self.config["region"] if self.given else None
 
     def region_text(self) -> str:
+        """``'config `region` (47.5..48 N, 8..8.7 E)'``, for messages."""
         region = self.config["region"]
         return f"config `region` ({region['south']:g}..{region['north']:g} N, {region['west']:g}..{region['east']:g} E)"
 
