@@ -251,16 +251,20 @@ def sorted_config(node: Any) -> Any:
     return node
 
 
-def load_file(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
+def read_file(path: str | Path) -> dict:
+    """A YAML config file as written (not validated); a missing or unreadable file is a ConfigError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist.") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-    return validate(raw)
+
+
+def load_file(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    return validate(read_file(path))
 
 
 def config_hash(config: Any) -> str:

@@ -45,7 +45,9 @@ class CerraMonth:
     paths: list[str]
 
 
-def _window(ds, crop):
+def window(ds, crop):
+    """``ds`` (:func:`open_cerra`) cut to config ``prepare.cerra.crop`` ``[x0, x1, y0, y1]`` (grid indices; None:
+    the whole grid); a window that does not fit the grid is a DataError naming the key."""
     if crop is None:
         return ds
     x0, x1, y0, y1 = crop
@@ -55,6 +57,45 @@ def _window(ds, crop):
             f"({ds.sizes['x']} x {ds.sizes['y']})"
         )
     return ds.isel(x=slice(x0, x1), y=slice(y0, y1))
+
+
+def check_month_file(ds, path: str, year: int, month: int, expected: tuple[str, dict] | None = None) -> None:
+    """Stop unless ``ds`` (one file of ``year``-``month`` read from ``path``, cropped) lies on the ``expected`` grid
+    (file, ``{"x": ..., "y": ...}``; None: not checked) and holds only times of that month, each once."""
+    if expected is not None:
+        reference, coords = expected
+        grid.check_same_grid(
+            path,
+            {"x": ds["x"].values, "y": ds["y"].values},
+            coords,
+            reference,
+            "CERRA files hold the whole 1069 x 1069 Lambert grid; a file on another grid is not CERRA from the "
+            "CDS `reanalysis-cerra-single-levels`. Delete it and rerun its download",
+        )
+    start = np.datetime64(f"{year:04d}-{month:02d}-01")
+    end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_datetime64()
+    times = ds["time"].values.astype("datetime64[ns]")
+    if ((times < start) | (times >= end)).any():
+        raise DataError(f"{path}: holds times outside {year}-{month:02d}; delete it and rerun its download")
+    if len(np.unique(times)) != len(times):
+        raise DataError(f"{path}: duplicated times; delete it and rerun its download")
+
+
+def land_mask(valid: np.ndarray, name: str, path: str) -> np.ndarray:
+    """The month's mask ``[y, x]`` of points where variable ``name`` (the first of the month's first file,
+    ``path``) has data in every time step (``valid``); stops when it is empty."""
+    plausibility.require_any(valid, path, f"{name} data in every time step (the land mask)")
+    return valid
+
+
+def require_variables(paths: Sequence[str], variables: Sequence[str], found: set[str]) -> None:
+    """Stop when the files ``paths`` of one month lack some of ``variables`` (those of the first month)."""
+    missing = [v for v in variables if v not in found]
+    if missing:
+        raise DataError(
+            f"{', '.join(paths)}: variable(s) {missing} missing (found {sorted(found)}); "
+            "rerun the download of this month"
+        )
 
 
 def reduce_cerra_month(
@@ -74,29 +115,12 @@ def reduce_cerra_month(
     parts: dict[int, dict[str, Moments]] = {}
     found = set()
     valid = None
-    start = np.datetime64(f"{task.year:04d}-{task.month:02d}-01")
-    end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_datetime64()
     for path in task.paths:
-        ds = _window(open_cerra(path), crop)
+        ds = window(open_cerra(path), crop)
         with ExitStack() as stack:
             stack.callback(ds.close)
-            if expected is not None:
-                reference, coords = expected
-                grid.check_same_grid(
-                    path,
-                    {"x": ds["x"].values, "y": ds["y"].values},
-                    coords,
-                    reference,
-                    "CERRA files hold the whole 1069 x 1069 Lambert grid; a file on another grid is not CERRA from the "
-                    "CDS `reanalysis-cerra-single-levels`. Delete it and rerun its download",
-                )
+            check_month_file(ds, path, task.year, task.month, expected)
             times = ds["time"].values.astype("datetime64[ns]")
-            if ((times < start) | (times >= end)).any():
-                raise DataError(
-                    f"{path}: holds times outside {task.year}-{task.month:02d}; delete it and rerun its download"
-                )
-            if len(np.unique(times)) != len(times):
-                raise DataError(f"{path}: duplicated times; delete it and rerun its download")
             scale = 24.0 / ds.attrs["step_hours"] if "step_hours" in ds.attrs else 1.0
             for name in ds.data_vars:
                 if variables and name not in variables:
@@ -104,18 +128,12 @@ def reduce_cerra_month(
                 values = read_values(ds, name)
                 plausibility.check(values, name, path, checks)
                 if valid is None:
-                    valid = np.isfinite(values).all(axis=0)
-                    plausibility.require_any(valid, path, f"{name} data in every time step (the land mask)")
+                    valid = land_mask(np.isfinite(values).all(axis=0), name, path)
                 unique, moments = daily_moments(values, times.astype("datetime64[D]"))
                 for key, mom in weekly_moments(unique, moments, start_year, scale).items():
                     parts.setdefault(key, {})[name] = mom
                 found.add(name)
-    missing = [v for v in variables if v not in found]
-    if missing:
-        raise DataError(
-            f"{', '.join(task.paths)}: variable(s) {missing} missing (found {sorted(found)}); "
-            "rerun the download of this month"
-        )
+    require_variables(task.paths, variables, found)
     return task, parts, valid
 
 
@@ -147,7 +165,7 @@ def prepare_cerra(
     first = None
     attrs = {}
     for path in tasks[0].paths:
-        ds = _window(open_cerra(path), crop)
+        ds = window(open_cerra(path), crop)
         first = ds if first is None else first
         scale_units = "d-1" if "step_hours" in ds.attrs else ""
         for name in ds.data_vars:

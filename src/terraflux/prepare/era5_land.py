@@ -196,7 +196,9 @@ def weekly_moments(days: np.ndarray, daily: Moments, start_year: int, scale: flo
     return out
 
 
-def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source: str) -> None:
+def check_times(times: np.ndarray, task: MonthTask, settings: Settings, source: str) -> None:
+    """Stop unless the ``times`` [T] of ``source`` all lie in the month of ``task`` and, with ``settings.strict``,
+    hold every hour in ``settings.hours`` (hourly) or every day (daily) of it."""
     start = np.datetime64(f"{task.year:04d}-{task.month:02d}-01T00")
     end = (pd.Timestamp(start) + pd.offsets.MonthBegin(1)).to_datetime64()
     inside = (times >= start - HOUR * 0) & (times <= end)
@@ -224,7 +226,7 @@ def _check_times(times: np.ndarray, task: MonthTask, settings: Settings, source:
             )
 
 
-def _check_grid(ds, source: str, settings: Settings) -> None:
+def check_grid(ds, source: str, settings: Settings) -> None:
     """The cropped month must be on the first month's grid (:func:`~.grid.check_same_grid`)."""
     if settings.grid is None:
         return
@@ -237,6 +239,14 @@ def _check_grid(ds, source: str, settings: Settings) -> None:
         "every month must be downloaded with the same config `region` (`area`) from the same product. Delete this "
         "file and rerun its download",
     )
+
+
+def land_mask(first: np.ndarray, last: np.ndarray, name: str, source: str) -> np.ndarray:
+    """The month's land mask ``[Y, X]``: points where variable ``name`` of ``source`` has data at the first or the
+    last time step (``first``, ``last``; ERA5-Land has no data over sea). Stops when no point has data."""
+    land = np.isfinite(first) | np.isfinite(last)
+    plausibility.require_any(land, source, f"{name} data (the land mask)")
+    return land
 
 
 def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
@@ -257,14 +267,14 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
     with ExitStack() as stack:
         opener = reader.open_hourly if hourly else reader.open_daily
         ds = grid.crop(stack.enter_context(opener(task.paths, settings.variables)), settings.region, source)
-        _check_grid(ds, source, settings)
+        check_grid(ds, source, settings)
         times = ds["time"].values.astype("datetime64[ns]")
-        _check_times(times, task, settings, source)
+        check_times(times, task, settings, source)
         nxt = None
         if accumulated and task.next_paths:
             nds = stack.enter_context(reader.open_hourly(task.next_paths, accumulated))
             nds = grid.crop(nds, settings.region, ", ".join(task.next_paths))
-            _check_grid(nds, ", ".join(task.next_paths), settings)
+            check_grid(nds, ", ".join(task.next_paths), settings)
             first = np.datetime64(month_end, "ns")
             if first in nds["time"].values:
                 nxt = nds.sel(time=[first])
@@ -289,8 +299,7 @@ def reduce_month(task: MonthTask, settings: Settings) -> MonthResult:
                 values = values.astype(np.float32)
             plausibility.check(values, name, source, settings.checks)
             if land is None:
-                land = np.isfinite(values[0]) | np.isfinite(values[-1])
-                plausibility.require_any(land, source, f"{name} data (the land mask)")
+                land = land_mask(values[0], values[-1], name, source)
             if name in accumulated:
                 # Records ending in (month start, month end]: increments belong to the day of (t - 1 h).
                 first = int(np.searchsorted(times, np.datetime64(month_start, "ns"), side="right"))

@@ -20,7 +20,7 @@ written and the error names the sites, their years and the config keys (``region
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from terraflux.errors import DataError
@@ -156,19 +156,55 @@ def check_in_period(monthly: list[pd.DataFrame], rows: int, period: Mapping) -> 
         log.warning("sites without records in %d..%d (they stay in the site table): %s", start, end, _listed(outside))
 
 
+def read_carbonsense_site(site_dir: str | Path, partitioning: str, min_coverage: float):
+    """(site row, daily frame, monthly frame) of one CarbonSense site folder."""
+    meta = insitu.read_meta(site_dir)
+    hourly = insitu.read_targets(site_dir, partitioning)
+    step = hourly["time"].diff().median()
+    per_day = int(round(pd.Timedelta(days=1) / step)) if pd.notna(step) and step > pd.Timedelta(0) else 24
+    day = daily_from_subdaily(hourly, per_day, min_coverage)
+    month = monthly_from_daily(day, min_coverage)
+    return meta, day.assign(site_id=meta["site_id"]), month.assign(site_id=meta["site_id"])
+
+
 def read_carbonsense(root: str | Path, partitioning: str, min_coverage: float):
     """(site rows, daily frames, monthly frames) of every CarbonSense site under ``root``."""
     rows, daily, monthly = [], [], []
     for site_dir in insitu.site_dirs(root):
-        meta = insitu.read_meta(site_dir)
-        hourly = insitu.read_targets(site_dir, partitioning)
-        step = hourly["time"].diff().median()
-        per_day = int(round(pd.Timedelta(days=1) / step)) if pd.notna(step) and step > pd.Timedelta(0) else 24
-        day = daily_from_subdaily(hourly, per_day, min_coverage)
+        meta, day, month = read_carbonsense_site(site_dir, partitioning, min_coverage)
         rows.append(meta)
-        daily.append(day.assign(site_id=meta["site_id"]))
-        monthly.append(monthly_from_daily(day, min_coverage).assign(site_id=meta["site_id"]))
+        daily.append(day)
+        monthly.append(month)
     return rows, daily, monthly
+
+
+def site_fluxes(
+    root: str | Path,
+    site: str,
+    by_res: Mapping[str, Path],
+    read: Callable[[Path], pd.DataFrame],
+    min_coverage: float,
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """(daily frame or None, monthly frame) of one site from its ONEFlux files ``by_res`` (resolution -> file in
+    ``root``): daily values from DD, else HH or HR; monthly from MM, else from the daily values. ``read(path)``
+    reads one file (:func:`terraflux.sources.insitu.read.read_fluxnet`); WW and YY files are not read. A site
+    with neither daily nor monthly values is a DataError naming the files to add."""
+    day = None
+    if "DD" in by_res:
+        day = from_aggregated(read(by_res["DD"]), min_coverage)
+    elif "HH" in by_res or "HR" in by_res:
+        res = "HH" if "HH" in by_res else "HR"
+        day = daily_from_subdaily(read(by_res[res]), 48 if res == "HH" else 24, min_coverage)
+    if "MM" in by_res:
+        month = from_aggregated(read(by_res["MM"]), min_coverage)
+    elif day is not None:
+        month = monthly_from_daily(day, min_coverage)
+    else:
+        raise DataError(
+            f"{root}: site {site} has no HH, HR, DD or MM file ({', '.join(p.name for p in by_res.values())}); "
+            "the weekly or yearly files alone cannot give monthly fluxes: add the site's MM or DD file"
+        )
+    return (None if day is None else day.assign(site_id=site)), month.assign(site_id=site)
 
 
 def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
@@ -176,7 +212,7 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
 
     Site coordinates come from the site list(s) in ``root`` (``sites.csv`` or BIF files,
     :mod:`terraflux.sources.insitu.sites`); the network from the product. Daily values from DD (else HH or
-    HR), monthly from MM (else from daily).
+    HR), monthly from MM (else from daily): :func:`site_fluxes`.
     """
     root = Path(root)
     found = layout.survey(p for p in root.iterdir() if p.is_file())
@@ -196,29 +232,16 @@ def read_fluxnet_dir(root: str | Path, partitioning: str, min_coverage: float):
                 "network": layout.parse_name(next(iter(by_res.values()))).network,
             }
         )
-        day = None
-        if "DD" in by_res:
-            day = from_aggregated(insitu.read_fluxnet(by_res["DD"], partitioning), min_coverage)
-        elif "HH" in by_res or "HR" in by_res:
-            res = "HH" if "HH" in by_res else "HR"
-            frame = insitu.read_fluxnet(by_res[res], partitioning)
-            day = daily_from_subdaily(frame, 48 if res == "HH" else 24, min_coverage)
+        day, month = site_fluxes(root, site, by_res, lambda path: insitu.read_fluxnet(path, partitioning), min_coverage)
         if day is not None:
-            daily.append(day.assign(site_id=site))
-        if "MM" in by_res:
-            month = from_aggregated(insitu.read_fluxnet(by_res["MM"], partitioning), min_coverage)
-        elif day is not None:
-            month = monthly_from_daily(day, min_coverage)
-        else:
-            raise DataError(
-                f"{root}: site {site} has no HH, HR, DD or MM file ({', '.join(p.name for p in by_res.values())}); "
-                "the weekly or yearly files alone cannot give monthly fluxes: add the site's MM or DD file"
-            )
-        monthly.append(month.assign(site_id=site))
+            daily.append(day)
+        monthly.append(month)
     return rows, daily, monthly
 
 
-def _table(frames: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pa.Table:
+def period_table(frames: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp) -> pa.Table:
+    """The rows of the flux ``frames`` (site_id, time, GPP, RECO, NEE, coverage) from ``start`` to ``end`` as one
+    table, sorted by site and time."""
     columns = ["site_id", "time", *FLUXES, "coverage"]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     frame = frame[(frame["time"] >= start) & (frame["time"] <= end)] if len(frame) else frame
@@ -263,9 +286,9 @@ def prepare_insitu(
     keep = set(sites["site_id"])
     start = pd.Timestamp(int(period["start_year"]), 1, 1)
     end = pd.Timestamp(int(period["end_year"]), 12, 31)
-    daily_table = _table([d for d in daily if d["site_id"].iloc[0] in keep], start, end)
+    daily_table = period_table([d for d in daily if d["site_id"].iloc[0] in keep], start, end)
     kept_monthly = [m for m in monthly if m["site_id"].iloc[0] in keep]
-    monthly_table = _table(kept_monthly, start, end)
+    monthly_table = period_table(kept_monthly, start, end)
     check_in_period(kept_monthly, monthly_table.num_rows, period)
     meta = {
         "provenance": dict(provenance or {}),

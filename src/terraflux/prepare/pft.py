@@ -140,6 +140,14 @@ def fractions(total: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.moveaxis(pft14, -1, 0).astype(np.float32), np.stack(out).astype(np.float32), land.astype(np.float32)
 
 
+def require_pixels(found: bool, path: str | Path) -> None:
+    """Stop unless some land-cover pixel of ``path`` with data falls on the model grid (``found``)."""
+    if not found:
+        raise DataError(
+            f"{path}: no land-cover pixel falls on the model grid; check config `region` and the file's area"
+        )
+
+
 def prepare_pft(
     files: Mapping[int, str],
     *,
@@ -182,10 +190,7 @@ def prepare_pft(
                         return "percent", (part[p][r].values for p in PFT14)
 
                 total = shares(block, lat[rows], lon[cols], cell_lat, cell_lon, cell_size)
-        if total[..., :-1].sum() == 0:
-            raise DataError(
-                f"{path}: no land-cover pixel falls on the model grid; check config `region` and the file's area"
-            )
+        require_pixels(total[..., :-1].sum() > 0, path)
         pft14, grouped, land = fractions(total)
         pft14_all.append(pft14)
         group_all.append(grouped)

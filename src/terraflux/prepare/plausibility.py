@@ -60,6 +60,14 @@ def check(values: np.ndarray, name: str, file: str, checks: Checks, require_data
     """Stop unless ``values`` (any shape, float, NaN = missing) of variable ``name`` read from ``file`` hold data
     (when ``require_data``) and lie inside the range of ``name`` in ``checks`` (if it has one)."""
     low = float(np.fmin.reduce(values, axis=None)) if values.size else float("nan")
+    has_range = not np.isnan(low) and name in checks.ranges
+    high = float(np.fmax.reduce(values, axis=None)) if has_range else float("nan")
+    check_extremes(low, high, name, file, checks, require_data)
+
+
+def check_extremes(low: float, high: float, name: str, file: str, checks: Checks, require_data: bool = True) -> None:
+    """:func:`check` from the smallest and largest value of ``name`` in ``file`` (NaN: no value at all), for
+    values reduced elsewhere (e.g. block by block, ``terraflux.check``)."""
     if np.isnan(low):
         if require_data:
             raise DataError(
@@ -71,7 +79,6 @@ def check(values: np.ndarray, name: str, file: str, checks: Checks, require_data
     allowed = checks.ranges.get(name)
     if allowed is None:
         return
-    high = float(np.fmax.reduce(values, axis=None))
     slack = TOLERANCE * (allowed.high - allowed.low)
     if low < allowed.low - slack or high > allowed.high + slack:
         units = "" if allowed.units in ("", "1") else f" {allowed.units}"

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 EXTREME = 26.0
 LOOSE = 35.0
+#: The warning logged for a week without any valid pixel on the grid (the file's path fills ``%s``).
+NO_VALID_PIXEL = "%s: no valid VHI pixel on the grid (all fill values); the week stays NaN (valid = False)"
 
 
 def regrid(vhi: xr.DataArray, target: xr.Dataset) -> tuple[np.ndarray, bool]:
@@ -61,6 +63,21 @@ def regrid(vhi: xr.DataArray, target: xr.Dataset) -> tuple[np.ndarray, bool]:
     out = np.full(tlat.shape, np.nan, np.float32)
     out[inside] = values[iy[inside], ix[inside]]
     return out, bool(inside.any())
+
+
+def require_overlap(overlaps: bool, pixels: xr.DataArray, path: str | Path, grid: str) -> None:
+    """Stop unless some pixel of the VHP file ``path`` (``pixels``: its VHI on latitude/longitude) falls on the
+    target grid (``overlaps``, from :func:`regrid`); ``grid`` names that grid in the message."""
+    if overlaps:
+        return
+    lat, lon = pixels["latitude"].values, pixels["longitude"].values
+    south = vhp.LAT_TOP - vhp.HEIGHT * vhp.STEP
+    raise DataError(
+        f"{path}: its pixels (latitude {lat.min():.3f}..{lat.max():.3f}, longitude {lon.min():.3f}.."
+        f"{lon.max():.3f}) all lie outside the grid of {grid}; the file is not the global VHP "
+        f"product or config `region` is outside VHP's coverage (latitude {south:g}..{vhp.LAT_TOP:g}). "
+        "Rerun its download or fix `region`"
+    )
 
 
 def prepare_vhp(
@@ -95,20 +112,10 @@ def prepare_vhp(
         pixels = open_vhp(path)["VHI"]
         plausibility.check(pixels.values, "VHI", str(path), checks, require_data=False)
         vhi[index[key]], overlaps = regrid(pixels, target)
-        if not overlaps:
-            lat, lon = pixels["latitude"].values, pixels["longitude"].values
-            south = vhp.LAT_TOP - vhp.HEIGHT * vhp.STEP
-            raise DataError(
-                f"{path}: its pixels (latitude {lat.min():.3f}..{lat.max():.3f}, longitude {lon.min():.3f}.."
-                f"{lon.max():.3f}) all lie outside the grid of {weekly_store}; the file is not the global VHP "
-                f"product or config `region` is outside VHP's coverage (latitude {south:g}..{vhp.LAT_TOP:g}). "
-                "Rerun its download or fix `region`"
-            )
+        require_overlap(overlaps, pixels, path, str(weekly_store))
         if np.isnan(vhi[index[key]]).all():
             without_valid.append(f"{key[0]}-W{key[1]:02d}")
-            log.warning(
-                "%s: no valid VHI pixel on the grid (all fill values); the week stays NaN (valid = False)", path
-            )
+            log.warning(NO_VALID_PIXEL, path)
     coords = {
         "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
         "year": (("time",), years.astype(np.int32), {}),

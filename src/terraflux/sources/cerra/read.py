@@ -211,10 +211,11 @@ def open_cerra(path: str | Path) -> xr.Dataset:
     return ds
 
 
-def read_values(ds: xr.Dataset, name: str) -> np.ndarray:
-    """Load one variable (float32); a GRIB message that cannot be decoded is a DataError naming the file."""
+def read_values(ds: xr.Dataset, name: str, time: slice = slice(None)) -> np.ndarray:
+    """Load one variable ``[T, y, x]`` (float32), at the time steps ``time`` (default: all); a GRIB message that
+    cannot be decoded is a DataError naming the file."""
     try:
-        return ds[name].values.astype(np.float32, copy=False)
+        return ds[name].isel(time=time).values.astype(np.float32, copy=False)
     except Exception as error:  # eccodes raises many types for truncated messages
         raise DataError(
             f"{ds.attrs.get('source_file')}: cannot decode {name} ({type(error).__name__}: {error}); "

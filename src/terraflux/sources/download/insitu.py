@@ -150,16 +150,24 @@ def _oneflux_entries(local: Path) -> list[Path]:
     return entries
 
 
-def link_local(
-    local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
-    local, target = Path(local_dir).expanduser().resolve(), Path(target)
+def local_entries(local_dir: str | Path, fmt: str) -> tuple[Path, list[Path]]:
+    """The folder ``local_dir`` (resolved) and what :func:`link_local` links from it for ``fmt``: CarbonSense site
+    folders, or the ONEFlux files and site lists below it, checked (see module doc)."""
+    local = Path(local_dir).expanduser().resolve()
     if not local.is_dir():
         raise ConfigError(f"config 'sources.insitu.local_dir': {local} is not a directory")
     entries = _carbonsense_entries(local) if fmt == "carbonsense" else _oneflux_entries(local)
     if not entries:
         raise ConfigError(f"config 'sources.insitu.local_dir': {local} holds no {LAYOUTS[fmt]} (format '{fmt}')")
+    return local, entries
+
+
+def link_local(
+    local_dir: str | Path, target: str | Path, fmt: str, *, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Link the sites of a user-supplied directory into ``target`` (validated, not copied)."""
+    local, entries = local_entries(local_dir, fmt)
+    target = Path(target)
     listing = hashlib.sha256()
     for entry in entries:
         for file in sorted(p for p in ([entry] if entry.is_file() else entry.rglob("*")) if p.is_file()):
