@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from support.paths import WORKERS
-from support.slurm_cluster import run
+from support.slurm_cluster import TEST_FLAGS, run
 
 WORKER = WORKERS / "slurm_train_worker.py"
 STEPS = 24  # 6 epochs x 4 batches
@@ -268,12 +268,7 @@ def test_training_job_cancelled_on_slurm_is_resubmitted_and_resumes(ide_inputs, 
         "slurm",
         "--directory",
         str(workdir),
-        "--slurm-status-command",
-        "squeue",
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        "--latency-wait",
-        "5",
+        *TEST_FLAGS,
         *tiny_demo.config_args(workdir, LONGER),
     ]
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
