@@ -112,3 +112,9 @@ def job_resources(kind, single_process=False):
 
 def job_threads(kind):
     return config["compute"][kind]["threads"]
+
+
+def plausibility_settings(source):
+    """Config prepare.plausibility for the prepare job of one source (the switch and that source's overrides)."""
+    settings = config["prepare"]["plausibility"]
+    return {"check": settings["check"], source: settings[source]}

@@ -38,12 +38,6 @@ ACQUIRED = {
 }
 
 
-def plausibility_settings(source):
-    """Config prepare.plausibility as one source's prepare rule needs it: the switch and its overrides."""
-    settings = config["prepare"]["plausibility"]
-    return {"check": settings["check"], source: settings[source]}
-
-
 PREPARED = {
     name: resources_path(f"prepared/{name}")
     for name in (
