@@ -157,7 +157,7 @@ def test_layout_crs_chunks_and_provenance(prepared):
         assert store.attrs["provenance"] == {"rule": "test"}
         assert store.attrs["train_years"] == [2016]
         assert (np.diff(store["latitude"].values) < 0).all()
-    assert stores["daily"]["t2m"].encoding["chunks"] == (365, NY, NX)
+    assert stores["daily"]["t2m"].encoding["chunks"] == (32, NY, NX)
     assert stores["weekly"]["t2m_mean"].encoding["chunks"] == (8, NY, NX)
     assert stores["monthly"]["t2m"].encoding["chunks"] == (24, 3, 4)
 

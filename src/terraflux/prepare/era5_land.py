@@ -32,8 +32,10 @@ then block means over land on the model grid (:func:`~.grid.block_mean`).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -41,16 +43,17 @@ from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.outputs import jsonable
-from terraflux.prepare import grid, plausibility, stores, weekly, weeks
+from terraflux.prepare import grid, parts, plausibility, stores, weekly, weeks
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
 from terraflux.sources.era5_land import ACCUMULATED, short_name
 from terraflux.sources.era5_land import read as reader
 from terraflux.sources.formats.netcdf import small_chunk_cache
-from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.atomic import remove_stale_temporaries, temporary_sibling
 
 import numpy as np
 import pandas as pd
+import zarr
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +62,11 @@ DAY = np.timedelta64(1, "D")
 
 DAILY_UNITS = {"tp": "m d-1", "e": "m d-1", "pev": "m d-1", "ro": "m d-1"}
 CHUNKS = {
-    "daily": {"time": 365, "latitude": 32, "longitude": 32},
+    "daily": {"time": 32, "latitude": 64, "longitude": 64},
     "weekly": weekly.CHUNKS,
     "monthly": {"latitude": 16, "longitude": 16},
 }
+STORES = ("daily", "weekly", "monthly")
 
 
 def vpd_hpa(t2m: np.ndarray, d2m: np.ndarray) -> np.ndarray:
@@ -361,10 +365,11 @@ class _quiet:
 def month_tasks(
     files: Mapping[tuple[int, int], Sequence[str]], start_year: int, end_year: int, product: str
 ) -> list[MonthTask]:
-    """One task per month of the period; a missing month is a DataError naming it."""
+    """One task per month of ``start_year``..``end_year``; a missing month is a DataError naming it. The month
+    after the last one (its first record closes the last day's accumulations) is used when ``files`` has it."""
     tasks = []
     months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
-    for index, (year, month) in enumerate(months):
+    for year, month in months:
         paths = files.get((year, month))
         if not paths:
             raise DataError(
@@ -374,7 +379,7 @@ def month_tasks(
         for path in paths:
             if not Path(path).exists():
                 raise DataError(f"{path}: missing (ERA5-Land {year}-{month:02d}); rerun the acquire step for it")
-        nxt = files.get(months[index + 1], []) if index + 1 < len(months) else []
+        nxt = files.get((year + month // 12, month % 12 + 1), [])  # the next month's, when given
         tasks.append(MonthTask(year, month, [str(p) for p in paths], [str(p) for p in nxt], product))
     return tasks
 
@@ -399,6 +404,248 @@ def _cf_attrs(name: str, source_attrs: Mapping, units: str) -> dict:
     return jsonable(attrs)
 
 
+LAYOUT = "layout.json"
+
+
+def _period(period: Mapping) -> tuple[int, int, list[int]]:
+    """(start_year, end_year, train years) of config ``period``; stops when no training year lies in it."""
+    start_year, end_year = int(period["start_year"]), int(period["end_year"])
+    train = sorted(int(y) for y in period["train_years"])
+    if not any(start_year <= y <= end_year for y in train):
+        raise DataError(
+            f"config `period.train_years` {train} has no year in {start_year}..{end_year}: statistics need one"
+        )
+    return start_year, end_year, train
+
+
+def _settings(variables, region, period, factor, hours=(), strict=True, plausible=None) -> Settings:
+    checks = plausibility.for_source("era5_land", plausible)
+    short = [short_name(v) for v in variables]
+    return Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict, checks)
+
+
+def _names(short: Sequence[str]) -> list[str]:
+    """The store's variables: the short names, plus ``vpd`` when ``t2m`` and ``d2m`` are read."""
+    return list(short) + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
+
+
+def init_era5_land(
+    first_month: Sequence[str],
+    *,
+    stores_dir: str | Path,
+    variables: Iterable[str],
+    region: Mapping,
+    period: Mapping,
+    factor: int,
+    product: str,
+) -> None:
+    """Create the empty daily, weekly and monthly stores (``daily.zarr``, ... in ``stores_dir``) for the period.
+
+    ``first_month``: the file(s) of the period's first month, whose grid (cropped to ``region``) and variable
+    attributes the stores take; other arguments as :func:`prepare_era5_land`. Also writes ``layout.json``
+    (the store variables and the grid's source, for the parts).
+    """
+    start_year, end_year, _ = _period(period)
+    settings = _settings(variables, region, period, factor)
+    first = MonthTask(start_year, 1, [str(p) for p in first_month], [], product)
+    lat, lon, source_attrs = _grid_of(first, settings)
+    names = _names(settings.variables)
+    days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D")
+    months = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-01", freq="MS")
+    cell_lat, cell_lon = grid.model_grid(lat, lon, settings.factor)
+    units0 = {n: daily_units(n, source_attrs.get(n, {}).get("units")) for n in settings.variables}
+    units0["vpd"] = "hPa"
+    attrs = {n: _cf_attrs(n, source_attrs.get(n, {}), units0[n]) for n in names}
+    space = {
+        "latitude": (("latitude",), lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("longitude",), lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    cells = {
+        "latitude": (("latitude",), cell_lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("longitude",), cell_lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    common = {
+        "source": f"ERA5-Land {product} (Copernicus Climate Change Service)",
+        "region": dict(region),
+        "product": product,
+    }
+    dims = ("time", "latitude", "longitude")
+    stores_dir = Path(stores_dir)
+    stores_dir.mkdir(parents=True, exist_ok=True)
+    stores.create(
+        stores_dir / "daily.zarr",
+        {"time": (("time",), days.values, {"standard_name": "time"}), **space},
+        {
+            **{n: stores.variable(dims, attrs[n]) for n in names},
+            "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "land (ERA5-Land has data)"}, bool),
+        },
+        CHUNKS["daily"],
+        common,
+    )
+    weekly_vars = weekly.variables(attrs, ("latitude", "longitude"))
+    weekly_vars["land_mask"] = stores.variable(("latitude", "longitude"), {"long_name": "land"}, bool)
+    stores.create(
+        stores_dir / "weekly.zarr",
+        {**weekly.coords(start_year, end_year), **space},
+        weekly_vars,
+        weekly.CHUNKS,
+        {**common, "week_convention": "week = min((doy - 1) // 7 + 1, 52); time = first day of the week"},
+    )
+    stores.create(
+        stores_dir / "monthly.zarr",
+        {"time": (("time",), months.values, {"standard_name": "time"}), **cells},
+        {
+            **{n: stores.variable(dims, attrs[n]) for n in names},
+            "land_mask": stores.variable(("latitude", "longitude"), {"long_name": "cell holds ERA5-Land land"}, bool),
+        },
+        {"time": len(months), **CHUNKS["monthly"]},
+        {**common, "model_grid_factor": settings.factor},
+    )
+    (stores_dir / LAYOUT).write_text(json.dumps({"names": names, "grid_source": ", ".join(first.paths)}))
+
+
+def prepare_era5_land_part(
+    files: Mapping[tuple[int, int], Sequence[str]],
+    *,
+    stores_dir: str | Path,
+    years: tuple[int, int],
+    variables: Iterable[str],
+    region: Mapping,
+    period: Mapping,
+    factor: int,
+    product: str,
+    hours: Iterable[int],
+    workers: int,
+    strict: bool,
+    plausible: Mapping | None = None,
+) -> parts.Part:
+    """Reduce the months of ``years`` ``(first, last)`` into the stores of ``stores_dir`` (:func:`init_era5_land`).
+
+    ``files``: ``{(year, month): [paths]}`` for every month of those years, plus the month after (its first
+    record closes the last day's accumulations) unless the period ends there. Writes every chunk that lies
+    wholly inside the part's time region; returns the :class:`~.parts.Part` (the shared chunks' slices, the
+    training months' statistics, ERA5T and extrapolation notes, the land mask) for
+    :func:`finalise_era5_land`.
+    """
+    start_year, end_year, train = _period(period)
+    first_year, last_year = years
+    if not start_year <= first_year <= last_year <= end_year:
+        raise DataError(f"part {first_year}..{last_year} is not inside config `period` {start_year}..{end_year}")
+    stores_dir = Path(stores_dir)
+    layout = json.loads((stores_dir / LAYOUT).read_text())
+    names = layout["names"]
+    dgroup, wgroup, mgroup = (zarr.open_group(str(stores_dir / f"{k}.zarr"), mode="r+") for k in STORES)
+    settings = _settings(variables, region, period, factor, hours, strict, plausible)
+    coords = {k: dgroup[k][:] for k in ("latitude", "longitude")}
+    settings = replace(settings, grid=coords, grid_source=layout["grid_source"])
+    tasks = month_tasks(files, first_year, last_year, product)
+    day0 = pd.Timestamp(start_year, 1, 1)
+    day_region = tuple((pd.Timestamp(y, 1, 1) - day0).days for y in (first_year, last_year + 1))
+    month_region = (12 * (first_year - start_year), 12 * (last_year + 1 - start_year))
+    dwriter = stores.TimeChunkWriter(dgroup, names, CHUNKS["daily"]["time"], dgroup["time"].shape[0], day_region)
+    wwriter = weekly.WeeklyWriter(wgroup, names, start_year, end_year, years)
+    total_months = mgroup["time"].shape[0]
+    mwriter = stores.TimeChunkWriter(mgroup, names, total_months, total_months, month_region)
+    record = {"moments": {n: [] for n in names}, "era5t_hours": 0, "era5t_replaced_hours": 0}
+    record.update({"era5t_months": [], "extrapolated_last_day": {}})
+    land = None
+    day_offset = day_region[0]
+    for index, result in enumerate(ordered_map(reduce_month, tasks, max(1, int(workers)), settings)):
+        if land is None:
+            land = result.land
+        dwriter.push(day_offset, result.daily)
+        day_offset += len(result.days)
+        mwriter.push(month_region[0] + index, {n: result.monthly[n][None] for n in names})
+        if result.year in train:
+            for n in names:
+                mom = Moments.of(np.where(land, result.daily[n], np.nan).reshape(-1)[None, :], axis=1)
+                record["moments"][n].append([int(mom.n[0]), float(mom.mean[0]), float(mom.m2[0])])
+        wwriter.add(result.weekly, pd.Timestamp(result.days[-1]))
+        record["era5t_hours"] += result.era5t_hours
+        record["era5t_replaced_hours"] += result.era5t_replaced_hours
+        if result.era5t_hours:
+            record["era5t_months"].append(f"{result.year}-{result.month:02d}")
+        if result.extrapolated_last_day:
+            record["extrapolated_last_day"][f"{result.year}-{result.month:02d}"] = result.extrapolated_last_day
+        log.info("ERA5-Land %d-%02d reduced", result.year, result.month)
+    for writer in (dwriter, wwriter, mwriter):
+        writer.close()
+    edges = {"daily": dwriter.edges, "weekly": wwriter.edges, "monthly": mwriter.edges}
+    return parts.Part(first_year, last_year, record, edges, {"land": land})
+
+
+def finalise_era5_land(
+    stores_dir: str | Path,
+    done: Iterable[parts.Part],
+    *,
+    daily_path: str | Path,
+    weekly_path: str | Path,
+    monthly_path: str | Path,
+    period: Mapping,
+    factor: int,
+    provenance: Mapping | None = None,
+) -> dict:
+    """Complete the stores of ``stores_dir`` from the ``done`` parts, which must tile the period, and move them
+    to their paths: shared chunks, land masks, training-years statistics (per-variable ``mean``/``std``
+    attributes) and weekly climatologies, the ``statistics``, ``era5t`` and ``extrapolated_last_day``
+    attributes, consolidated metadata. Returns a summary (ERA5T hours, extrapolated days)."""
+    start_year, end_year, train = _period(period)
+    stores_dir = Path(stores_dir)
+    names = json.loads((stores_dir / LAYOUT).read_text())["names"]
+    done = parts.check_tiling(done, start_year, end_year)
+    land = done[0].arrays["land"]
+    for part in done[1:]:
+        if not np.array_equal(part.arrays["land"], land):
+            raise DataError(
+                f"ERA5-Land {part.first}-01 has data on other points than {start_year}-01 (the land mask): every "
+                "month must come from the same product and region. Rerun the downloads of the months that differ"
+            )
+    groups = {k: zarr.open_group(str(stores_dir / f"{k}.zarr"), mode="r+") for k in STORES}
+    for key, group in groups.items():
+        stores.write_edges(group, [piece for part in done for piece in part.edges.get(key, [])])
+    dgroup, wgroup, mgroup = (groups[k] for k in STORES)
+    for group in (dgroup, wgroup):
+        group["land_mask"][:] = land
+    mgroup["land_mask"][:] = grid.block_any(land, int(factor))
+
+    # Statistics and climatology from the training years only.
+    weekly.write_climatology(wgroup, names, train, start_year, end_year)
+    month_years = np.repeat(np.arange(start_year, end_year + 1), 12)
+    var_stats = {}
+    for n in names:
+        mom = None
+        for part in done:
+            for count, mean, m2 in part.record["moments"][n]:
+                one = Moments(np.array([count], np.int64), np.array([mean]), np.array([m2]))
+                mom = one if mom is None else mom.combine(one)
+        train_monthly = mgroup[n][:][np.isin(month_years, train)]
+        var_stats[n] = {
+            "mean": float(np.nanmean(train_monthly)) if train_monthly.size else float("nan"),
+            "std": float(np.nanstd(train_monthly)) if train_monthly.size else float("nan"),
+            "daily_mean": float(mom.mean[0]) if mom is not None else float("nan"),
+            "daily_std": float(mom.std()[0]) if mom is not None else float("nan"),
+        }
+        mgroup[n].attrs.update({"mean": var_stats[n]["mean"], "std": var_stats[n]["std"]})
+        dgroup[n].attrs.update({"mean": var_stats[n]["daily_mean"], "std": var_stats[n]["daily_std"]})
+    summary = {"era5t_hours": 0, "era5t_replaced_hours": 0, "era5t_months": [], "extrapolated_last_day": {}}
+    for part in done:
+        for key in ("era5t_hours", "era5t_replaced_hours", "era5t_months"):
+            summary[key] += part.record[key]
+        summary["extrapolated_last_day"].update(part.record["extrapolated_last_day"])
+    record = {
+        "provenance": dict(provenance or {}),
+        "train_years": train,
+        "statistics": var_stats,
+        "era5t": {k: summary[k] for k in ("era5t_hours", "era5t_replaced_hours", "era5t_months")},
+        "extrapolated_last_day": summary["extrapolated_last_day"],
+    }
+    for key in STORES:
+        stores.finish(stores_dir / f"{key}.zarr", record)
+    for key, final in zip(STORES, (daily_path, weekly_path, monthly_path), strict=True):
+        parts.publish(stores_dir / f"{key}.zarr", final)
+    return summary
+
+
 def prepare_era5_land(
     files: Mapping[tuple[int, int], Sequence[str]],
     *,
@@ -416,145 +663,47 @@ def prepare_era5_land(
     plausible: Mapping | None = None,
     provenance: Mapping | None = None,
 ) -> dict:
-    """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}``.
+    """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}`` in one process:
+    :func:`init_era5_land`, one part of the whole period (:func:`prepare_era5_land_part`),
+    :func:`finalise_era5_land`.
 
     ``variables``: CDS or short names; ``period``: start_year, end_year, train_years; ``factor``: model-grid
     block size (config ``prepare.model_grid_factor``); ``product``, ``hours``: config ``sources.era5_land``;
     ``strict``: config ``prepare.strict_months``; ``plausible``: config ``prepare.plausibility`` (None: the
-    ranges of :data:`~terraflux.sources.era5_land.PLAUSIBLE`; :mod:`.plausibility`). Every store is written
-    atomically. Returns a summary (ERA5T hours, extrapolated days).
+    ranges of :data:`~terraflux.sources.era5_land.PLAUSIBLE`; :mod:`.plausibility`). Every store is published
+    by one rename when complete. Returns a summary (ERA5T hours, extrapolated days).
     """
-    short = [short_name(v) for v in variables]
-    checks = plausibility.for_source("era5_land", plausible)
-    settings = Settings(short, dict(region), int(factor), int(period["start_year"]), list(hours), strict, checks)
-    start_year, end_year = int(period["start_year"]), int(period["end_year"])
-    train = sorted(int(y) for y in period["train_years"])
-    if not any(start_year <= y <= end_year for y in train):
-        raise DataError(
-            f"config `period.train_years` {train} has no year in {start_year}..{end_year}: statistics need one"
+    start_year, end_year, _ = _period(period)
+    tasks = month_tasks(files, start_year, end_year, product)  # every month present before any work
+    staging = Path(daily_path).with_name("era5_land_stores")  # only its temporary is written
+    remove_stale_temporaries(staging)
+    stores_dir = temporary_sibling(staging)
+    options = dict(variables=list(variables), region=region, period=period, factor=factor)
+    try:
+        init_era5_land(tasks[0].paths, stores_dir=stores_dir, product=product, **options)
+        part = prepare_era5_land_part(
+            files,
+            stores_dir=stores_dir,
+            years=(start_year, end_year),
+            product=product,
+            hours=hours,
+            workers=workers,
+            strict=strict,
+            plausible=plausible,
+            **options,
         )
-    tasks = month_tasks(files, start_year, end_year, product)
-    lat, lon, source_attrs = _grid_of(tasks[0], settings)
-    settings = replace(settings, grid={"latitude": lat, "longitude": lon}, grid_source=", ".join(tasks[0].paths))
-    names = short + (["vpd"] if {"t2m", "d2m"} <= set(short) else [])
-    days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D")
-    months = pd.date_range(f"{start_year}-01-01", periods=len(tasks), freq="MS")
-    cell_lat, cell_lon = grid.model_grid(lat, lon, settings.factor)
-    units0 = {n: daily_units(n, source_attrs.get(n, {}).get("units")) for n in short}
-    units0["vpd"] = "hPa"
-    space = {
-        "latitude": (("latitude",), lat, {"units": "degrees_north", "standard_name": "latitude"}),
-        "longitude": (("longitude",), lon, {"units": "degrees_east", "standard_name": "longitude"}),
-    }
-    cells = {
-        "latitude": (("latitude",), cell_lat, {"units": "degrees_north", "standard_name": "latitude"}),
-        "longitude": (("longitude",), cell_lon, {"units": "degrees_east", "standard_name": "longitude"}),
-    }
-    common = {
-        "source": f"ERA5-Land {product} (Copernicus Climate Change Service)",
-        "region": dict(region),
-        "product": product,
-    }
-    summary = {"era5t_hours": 0, "era5t_replaced_hours": 0, "extrapolated_last_day": {}, "era5t_months": []}
-
-    with ExitStack() as stack:
-        dpath = stack.enter_context(atomic_output(daily_path))
-        wpath = stack.enter_context(atomic_output(weekly_path))
-        mpath = stack.enter_context(atomic_output(monthly_path))
-        dims = ("time", "latitude", "longitude")
-        dgroup = stores.create(
-            dpath,
-            {"time": (("time",), days.values, {"standard_name": "time"}), **space},
-            {
-                **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
-                "land_mask": stores.variable(
-                    ("latitude", "longitude"), {"long_name": "land (ERA5-Land has data)"}, bool
-                ),
-            },
-            CHUNKS["daily"],
-            common,
+        return finalise_era5_land(
+            stores_dir,
+            [part],
+            daily_path=daily_path,
+            weekly_path=weekly_path,
+            monthly_path=monthly_path,
+            period=period,
+            factor=factor,
+            provenance=provenance,
         )
-        weekly_vars = weekly.variables(
-            {n: _cf_attrs(n, source_attrs.get(n, {}), units0[n]) for n in names}, ("latitude", "longitude")
-        )
-        weekly_vars["land_mask"] = stores.variable(("latitude", "longitude"), {"long_name": "land"}, bool)
-        wgroup = stores.create(
-            wpath,
-            {**weekly.coords(start_year, end_year), **space},
-            weekly_vars,
-            weekly.CHUNKS,
-            {**common, "week_convention": "week = min((doy - 1) // 7 + 1, 52); time = first day of the week"},
-        )
-        mgroup = stores.create(
-            mpath,
-            {"time": (("time",), months.values, {"standard_name": "time"}), **cells},
-            {
-                **{n: stores.variable(dims, _cf_attrs(n, source_attrs.get(n, {}), units0[n])) for n in names},
-                "land_mask": stores.variable(
-                    ("latitude", "longitude"), {"long_name": "cell holds ERA5-Land land"}, bool
-                ),
-            },
-            {"time": len(months), **CHUNKS["monthly"]},
-            {**common, "model_grid_factor": settings.factor},
-        )
-        dwriter = stores.TimeChunkWriter(dgroup, names, CHUNKS["daily"]["time"], len(days))
-        wwriter = weekly.WeeklyWriter(wgroup, names, start_year, end_year)
-        monthly = {n: np.full((len(months), len(cell_lat), len(cell_lon)), np.nan, np.float32) for n in names}
-        land = None
-        day_offset = 0
-        stats = {n: None for n in names}
-        for index, result in enumerate(ordered_map(reduce_month, tasks, max(1, int(workers)), settings)):
-            if land is None:
-                land = result.land
-            dwriter.push(day_offset, result.daily)
-            day_offset += len(result.days)
-            for n in names:
-                monthly[n][index] = result.monthly[n]
-                if result.year in train:
-                    mom = Moments.of(np.where(land, result.daily[n], np.nan).reshape(-1)[None, :], axis=1)
-                    stats[n] = mom if stats[n] is None else stats[n].combine(mom)
-            wwriter.add(result.weekly, pd.Timestamp(result.days[-1]))
-            summary["era5t_hours"] += result.era5t_hours
-            summary["era5t_replaced_hours"] += result.era5t_replaced_hours
-            if result.era5t_hours:
-                summary["era5t_months"].append(f"{result.year}-{result.month:02d}")
-            if result.extrapolated_last_day:
-                summary["extrapolated_last_day"][f"{result.year}-{result.month:02d}"] = result.extrapolated_last_day
-            log.info("ERA5-Land %d-%02d reduced", result.year, result.month)
-        dwriter.close()
-        wwriter.close()
-        for group in (dgroup, wgroup):
-            group["land_mask"][:] = land
-        for n in names:
-            mgroup[n][:] = monthly[n]
-        mgroup["land_mask"][:] = grid.block_any(land, settings.factor)
-
-        # Statistics and climatology from the training years only.
-        weekly.write_climatology(wgroup, names, train, start_year, end_year)
-        month_years = months.year.to_numpy()
-        var_stats = {}
-        for n in names:
-            mom = stats[n]
-            train_monthly = monthly[n][np.isin(month_years, train)]
-            var_stats[n] = {
-                "mean": float(np.nanmean(train_monthly)) if train_monthly.size else float("nan"),
-                "std": float(np.nanstd(train_monthly)) if train_monthly.size else float("nan"),
-                "daily_mean": float(mom.mean[0]) if mom is not None else float("nan"),
-                "daily_std": float(mom.std()[0]) if mom is not None else float("nan"),
-            }
-        for n in names:
-            mgroup[n].attrs.update({"mean": var_stats[n]["mean"], "std": var_stats[n]["std"]})
-            dgroup[n].attrs.update({"mean": var_stats[n]["daily_mean"], "std": var_stats[n]["daily_std"]})
-        record = {
-            "provenance": dict(provenance or {}),
-            "train_years": train,
-            "statistics": var_stats,
-            "era5t": {k: summary[k] for k in ("era5t_hours", "era5t_replaced_hours", "era5t_months")},
-            "extrapolated_last_day": summary["extrapolated_last_day"],
-        }
-        for path in (dpath, wpath, mpath):
-            stores.finish(path, record)
-    return summary
+    finally:
+        shutil.rmtree(stores_dir, ignore_errors=True)
 
 
 def workers_for(threads: int) -> int:

@@ -3,7 +3,9 @@
 A store is created from a lazy template (:func:`create`): coordinates, CF attributes, CRS (rioxarray
 ``spatial_ref``), chunking and codecs are written, data chunks are not. Workers then write chunk-aligned
 regions straight into the zarr arrays (:class:`TimeChunkWriter` buffers in-order time slices and writes only
-whole chunks, so no chunk is ever written twice or by two writers). Stores are zarr format 3 with
+whole chunks, so no chunk is ever written twice or by two writers). A store filled in parts by independent
+jobs (:mod:`.parts`) has each part write the chunks inside its time region and keep the slices of the chunks
+it shares with a neighbour, which the finalising job writes (:func:`write_edges`). Stores are zarr format 3 with
 consolidated metadata, float32 data compressed with Blosc-zstd and byte shuffle.
 """
 
@@ -80,16 +82,26 @@ class TimeChunkWriter:
     ``push(start, {name: array[nt, ...]})`` appends slices starting at time index ``start`` (must follow the
     previous push); whenever the buffer covers a whole chunk of the store it is written and dropped, so memory
     is bounded by one chunk plus one push.
+
+    ``region`` ``(begin, end)``: the time steps this writer owns (default all of ``total``), as one part of a
+    store filled by several independent jobs. A chunk that lies wholly inside the region is written to the
+    store; the slices of a chunk that the region shares with another part (at most the first and the last)
+    are kept in :attr:`edges` instead, as ``(name, start, array)``, for :func:`write_edges` once every part
+    is done. No chunk is ever written by two jobs.
     """
 
-    def __init__(self, group: zarr.Group, names: list[str], chunk: int, total: int):
+    def __init__(self, group: zarr.Group, names: list[str], chunk: int, total: int, region: tuple[int, int] = None):
         self.group = group
         self.names = list(names)
         self.chunk = chunk
         self.total = total
-        self.start = 0
+        self.begin, self.end = region if region is not None else (0, total)
+        if not 0 <= self.begin < self.end <= total:
+            raise ValueError(f"region {region} is not inside 0..{total}")
+        self.start = self.begin
         self.parts: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
         self.length = 0
+        self.edges: list[tuple[str, int, np.ndarray]] = []
 
     def push(self, start: int, arrays: Mapping[str, np.ndarray]) -> None:
         if start != self.start + self.length:
@@ -104,18 +116,46 @@ class TimeChunkWriter:
 
     def close(self) -> None:
         self._flush(final=True)
-        if self.start != self.total:
-            raise ValueError(f"writer closed at {self.start} of {self.total} time steps")
+        if self.start != self.end:
+            raise ValueError(f"writer closed at {self.start} of time steps {self.begin}..{self.end}")
 
     def _flush(self, final: bool) -> None:
         while self.length and (self.length >= self._next_boundary() - self.start or final):
             size = min(self._next_boundary() - self.start, self.length)
+            chunk_start = self.start // self.chunk * self.chunk
+            owned = chunk_start >= self.begin and min(chunk_start + self.chunk, self.total) <= self.end
             for name in self.names:
                 block = np.concatenate(self.parts[name]) if len(self.parts[name]) > 1 else self.parts[name][0]
-                self.group[name][self.start : self.start + size] = block[:size]
+                if owned:
+                    self.group[name][self.start : self.start + size] = block[:size]
+                else:
+                    self.edges.append((name, self.start, block[:size].copy()))
                 self.parts[name] = [block[size:]] if size < len(block) else []
             self.start += size
             self.length -= size
 
     def _next_boundary(self) -> int:
-        return min((self.start // self.chunk + 1) * self.chunk, self.total)
+        return min((self.start // self.chunk + 1) * self.chunk, self.end)
+
+
+def write_edges(group: zarr.Group, edges: list[tuple[str, int, np.ndarray]]) -> None:
+    """Write the shared chunks from the :attr:`TimeChunkWriter.edges` of all parts of a store (any order).
+
+    Slices are gathered per variable, sorted by start, and written as contiguous runs; the runs must tile the
+    steps they cover without gap or overlap (else ValueError: a part is missing or was given twice).
+    """
+    by_name: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for name, start, array in edges:
+        by_name.setdefault(name, []).append((start, array))
+    for name, pieces in by_name.items():
+        pieces.sort(key=lambda piece: piece[0])
+        run_start, run = pieces[0][0], [pieces[0][1]]
+        for start, array in pieces[1:]:
+            end = run_start + sum(len(a) for a in run)
+            if start < end:
+                raise ValueError(f"{name}: slices overlap at time step {start}")
+            if start > end:
+                group[name][run_start:end] = np.concatenate(run)
+                run_start, run = start, []
+            run.append(array)
+        group[name][run_start : run_start + sum(len(a) for a in run)] = np.concatenate(run)

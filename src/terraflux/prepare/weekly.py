@@ -44,15 +44,28 @@ def variables(names_attrs: Mapping[str, dict], space: tuple[str, str]) -> dict:
 
 
 class WeeklyWriter:
-    """Collects partial weekly moments from months (in order) and writes each week once it is complete."""
+    """Collects partial weekly moments from months (in order) and writes each week once it is complete.
 
-    def __init__(self, group: zarr.Group, names: list[str], start_year: int, end_year: int):
+    ``years`` ``(first, last)``: the years this writer fills (default the whole period), one part of a store
+    filled by several jobs (:class:`~.stores.TimeChunkWriter` ``region``; the shared chunks in :attr:`edges`).
+    """
+
+    def __init__(
+        self, group: zarr.Group, names: list[str], start_year: int, end_year: int, years: tuple[int, int] = None
+    ):
         self.names = list(names)
         self.start_year = start_year
         self.pending: dict[int, dict[str, Moments]] = {}
         total = weeks.WEEKS_PER_YEAR * (end_year - start_year + 1)
+        first, last = years if years is not None else (start_year, end_year)
+        region = (weeks.WEEKS_PER_YEAR * (first - start_year), weeks.WEEKS_PER_YEAR * (last - start_year + 1))
         columns = [f"{n}_{s}" for n in self.names for s in ("mean", "std")]
-        self.writer = stores.TimeChunkWriter(group, columns, CHUNKS["time"], total)
+        self.writer = stores.TimeChunkWriter(group, columns, CHUNKS["time"], total, region)
+
+    @property
+    def edges(self) -> list:
+        """Slices of the chunks shared with another part (:attr:`~.stores.TimeChunkWriter.edges`)."""
+        return self.writer.edges
 
     def add(self, partial: Mapping[int, Mapping[str, Moments]], last_day) -> None:
         """Merge one month's partial moments; write every week that ends on or before ``last_day``."""

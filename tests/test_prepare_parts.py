@@ -1,0 +1,196 @@
+"""Preparation in parts (init / part / finalise): the same stores as one job, bit for bit; a killed part reruns
+alone; chunk ownership of the region writers."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import terraflux  # noqa: F401
+from terraflux.errors import DataError
+from terraflux.prepare import parts, stores
+from terraflux.prepare.era5_land import finalise_era5_land, init_era5_land, prepare_era5_land, prepare_era5_land_part
+from terraflux.sources import era5_land
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import cds_files  # noqa: E402
+
+NY, NX = 6, 8
+YEARS = (2016, 2017, 2018)
+OPTIONS = {
+    "variables": ["2m_temperature", "2m_dewpoint_temperature", "total_precipitation"],
+    "region": {"north": 48.0, "south": 47.5, "west": 8.0, "east": 8.7},
+    "period": {"start_year": 2016, "end_year": 2018, "train_years": [2016, 2017]},
+    "factor": 2,
+    "product": "hourly",
+}
+RUN = {"hours": list(range(24)), "workers": 1, "strict": True}
+STORES = ("daily", "weekly", "monthly")
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    files = {}
+    for year in YEARS:
+        for month in range(1, 13):
+            path = root / era5_land.raw_path("hourly", year, month)
+            cds_files.write_month(path, year, month, ("t2m", "d2m", "tp"), NY, NX)
+            files[(year, month)] = [str(path)]
+    return files
+
+
+def finals(out: Path) -> dict:
+    return {f"{k}_path": out / f"era5_land_{k}.zarr" for k in STORES}
+
+
+@pytest.fixture(scope="module")
+def one_job(raw, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one_job")
+    prepare_era5_land(raw, **finals(out), **OPTIONS, **RUN, provenance={"rule": "one"})
+    return out
+
+
+def part_files(raw, first, last):
+    """The files a part rule gets: its months and the month after (when the period goes on)."""
+    return {k: v for k, v in raw.items() if first <= k[0] <= last or k == (last + 1, 1)}
+
+
+def run_parts(raw, out: Path, part_years: int, saved: Path | None = None) -> list[parts.Part]:
+    staging = out / "stores"
+    init_era5_land(raw[(2016, 1)], stores_dir=staging, **OPTIONS)
+    done = []
+    for first, last in parts.year_parts(2016, 2018, part_years):
+        part = prepare_era5_land_part(
+            part_files(raw, first, last), stores_dir=staging, years=(first, last), **OPTIONS, **RUN
+        )
+        if saved is not None:  # through the part folder, as the workflow hands parts to finalise
+            parts.save_part(part, saved / part.label)
+            part = parts.load_part(saved / part.label)
+        done.append(part)
+    return done
+
+
+def assert_identical(a_dir: Path, b_dir: Path) -> None:
+    """Every variable's values bit for bit (NaN where NaN), and all attributes but the provenance."""
+    for key in STORES:
+        a = xr.open_zarr(a_dir / f"era5_land_{key}.zarr").load()
+        b = xr.open_zarr(b_dir / f"era5_land_{key}.zarr").load()
+        assert a.attrs.pop("provenance") != b.attrs.pop("provenance")
+        assert a.attrs == b.attrs
+        assert set(a.variables) == set(b.variables)
+        for name in a.variables:
+            assert a[name].dtype == b[name].dtype, (key, name)
+            assert np.array_equal(a[name].values, b[name].values, equal_nan=a[name].dtype.kind == "f"), (key, name)
+            assert a[name].attrs == b[name].attrs, (key, name)
+
+
+@pytest.mark.parametrize("part_years", [1, 2])
+def test_parts_equal_one_job_bit_for_bit(raw, one_job, tmp_path, part_years):
+    done = run_parts(raw, tmp_path, part_years, saved=tmp_path / "parts")
+    # chunks shared by two parts at a year boundary: 32 days, the monthly series, 8 weeks after an odd year
+    shared = {k for k in STORES if any(p.edges.get(k) for p in done)}
+    assert shared == ({"daily", "weekly", "monthly"} if part_years == 1 else {"daily", "monthly"})
+    finalise_era5_land(
+        tmp_path / "stores",
+        done,
+        **finals(tmp_path),
+        period=OPTIONS["period"],
+        factor=OPTIONS["factor"],
+        provenance={"rule": "parts"},
+    )
+    assert_identical(one_job, tmp_path)
+    assert not (tmp_path / "stores" / "daily.zarr").exists()  # moved to its final path
+
+
+PART_SCRIPT = """
+import json, sys
+import terraflux
+from terraflux.prepare import parts
+from terraflux.prepare.era5_land import prepare_era5_land_part
+args = json.loads(sys.argv[1])
+files = {tuple(map(int, k.split("-"))): v for k, v in args["files"].items()}
+part = prepare_era5_land_part(files, stores_dir=args["staging"], years=tuple(args["years"]), **args["options"])
+parts.save_part(part, args["out"])
+"""
+
+
+def test_killed_part_reruns_alone_and_result_is_identical(raw, one_job, tmp_path):
+    staging, saved = tmp_path / "stores", tmp_path / "parts"
+    init_era5_land(raw[(2016, 1)], stores_dir=staging, **OPTIONS)
+    done = {}
+    for first, last in [(2016, 2016), (2018, 2018)]:
+        part = prepare_era5_land_part(
+            part_files(raw, first, last), stores_dir=staging, years=(first, last), **OPTIONS, **RUN
+        )
+        parts.save_part(part, saved / part.label)
+    written = {p: p.stat().st_mtime_ns for p in (staging / "daily.zarr").rglob("*") if p.is_file()}
+    # the 2017 part in its own process, killed (SIGKILL) once it has written some of its daily chunks
+    args = {
+        "files": {f"{y}-{m}": v for (y, m), v in part_files(raw, 2017, 2017).items()},
+        "staging": str(staging),
+        "years": [2017, 2017],
+        "options": {**OPTIONS, **RUN},
+        "out": str(saved / "2017"),
+    }
+    process = subprocess.Popen([sys.executable, "-c", PART_SCRIPT, json.dumps(args)])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        new = [p for p in (staging / "daily.zarr" / "t2m").rglob("*") if p.is_file() and p not in written]
+        if new:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the part ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert new, "the part wrote no chunk before the deadline"
+    assert not (saved / "2017").exists()  # no marker: the part is not done
+    with pytest.raises(DataError, match="year 2017 is missing"):
+        parts.check_tiling([parts.load_part(saved / k) for k in ("2016", "2018")], 2016, 2018)
+    # the rerun of the killed part alone (the other parts' chunks are not touched), then finalise
+    part = prepare_era5_land_part(part_files(raw, 2017, 2017), stores_dir=staging, years=(2017, 2017), **OPTIONS, **RUN)
+    parts.save_part(part, saved / "2017")
+    unchanged = {p: p.stat().st_mtime_ns for p in written}
+    assert unchanged == written
+    done = [parts.load_part(saved / k) for k in ("2016", "2017", "2018")]
+    finalise_era5_land(staging, done, **finals(tmp_path), period=OPTIONS["period"], factor=2, provenance={})
+    assert_identical(one_job, tmp_path)
+
+
+def test_region_writers_own_disjoint_chunks_and_edges_complete_the_store(tmp_path):
+    total, chunk = 50, 8
+    data = np.arange(total * 3, dtype=np.float32).reshape(total, 3)
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    group.create_array("v", shape=(total, 3), chunks=(chunk, 3), dtype="float32", fill_value=np.nan)
+    written = []
+    edges = []
+    for begin, end in [(0, 13), (13, 29), (29, 31), (31, 50)]:
+        writer = stores.TimeChunkWriter(group, ["v"], chunk, total, (begin, end))
+        before = group["v"][:].copy()
+        for start in range(begin, end, 5):
+            writer.push(start, {"v": data[start : min(start + 5, end)]})
+        writer.close()
+        changed = np.flatnonzero(~np.isnan(group["v"][:, 0]) & np.isnan(before[:, 0]))
+        written.extend(changed.tolist())
+        assert all(begin <= i < end for i in changed)  # a part writes only inside its region ...
+        assert all(i // chunk * chunk >= begin and min(i // chunk * chunk + chunk, total) <= end for i in changed)
+        edges.extend(writer.edges)  # ... and only the chunks that lie wholly inside it
+    stores.write_edges(group, edges)
+    np.testing.assert_array_equal(group["v"][:], data)
+    with pytest.raises(ValueError, match="overlap"):
+        stores.write_edges(group, edges + edges[:1])
+
+
+def test_year_parts_and_labels():
+    assert parts.year_parts(1985, 1989, 2) == [(1985, 1986), (1987, 1988), (1989, 1989)]
+    assert [parts.label(*p) for p in parts.year_parts(1985, 1986, 1)] == ["1985", "1986"]
+    assert parts.parse_label("1987-1988") == (1987, 1988) and parts.parse_label("1989") == (1989, 1989)
+    with pytest.raises(ValueError):
+        parts.year_parts(1985, 1986, 0)
