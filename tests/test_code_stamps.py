@@ -73,10 +73,10 @@ def stamp_listing(workdir: Path, stamp: str) -> set[Path]:
     return {LIBRARY / "terraflux" / line.split(maxsplit=1)[1] for line in lines}
 
 
-@pytest.mark.parametrize("origin", ["synthetic", "download"])
-def test_every_rule_declares_the_library_code_its_script_imports(tmp_path, origin):
+@pytest.mark.parametrize(("origin", "part_years"), [("synthetic", 0), ("download", 0), ("synthetic", 1)])
+def test_every_rule_declares_the_library_code_its_script_imports(tmp_path, origin, part_years):
     extra = tmp_path / "origin.yaml"
-    extra.write_text(f"run: {{origin: {origin}}}\n")
+    extra.write_text(f"run: {{origin: {origin}}}\nprepare: {{part_years: {part_years}}}\n")
     missing = {}
     checked = 0
     with load_workflow([config_path("tiny"), extra], directory=tmp_path) as workflow:

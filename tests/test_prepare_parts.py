@@ -16,11 +16,12 @@ from terraflux.sources import era5_land
 
 import numpy as np
 import pytest
-import xarray as xr
 import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import cds_files  # noqa: E402
+
+from support.prepared import assert_same_stores  # noqa: E402
 
 NY, NX = 6, 8
 YEARS = (2016, 2017, 2018)
@@ -79,17 +80,7 @@ def run_parts(raw, out: Path, part_years: int, saved: Path | None = None) -> lis
 
 
 def assert_identical(a_dir: Path, b_dir: Path) -> None:
-    """Every variable's values bit for bit (NaN where NaN), and all attributes but the provenance."""
-    for key in STORES:
-        a = xr.open_zarr(a_dir / f"era5_land_{key}.zarr").load()
-        b = xr.open_zarr(b_dir / f"era5_land_{key}.zarr").load()
-        assert a.attrs.pop("provenance") != b.attrs.pop("provenance")
-        assert a.attrs == b.attrs
-        assert set(a.variables) == set(b.variables)
-        for name in a.variables:
-            assert a[name].dtype == b[name].dtype, (key, name)
-            assert np.array_equal(a[name].values, b[name].values, equal_nan=a[name].dtype.kind == "f"), (key, name)
-            assert a[name].attrs == b[name].attrs, (key, name)
+    assert_same_stores(a_dir, b_dir, [f"era5_land_{k}.zarr" for k in STORES])
 
 
 @pytest.mark.parametrize("part_years", [1, 2])

@@ -2,6 +2,7 @@
 # The only layer that reads raw formats (the readers terraflux.sources.<source>.read); the library is
 # terraflux.prepare. Raw paths come from the source modules (terraflux.sources.<source>).
 
+from terraflux.prepare import parts
 from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
 
 MONTHS = [f"{m:02d}" for m in range(1, 13)]
@@ -37,6 +38,26 @@ ACQUIRED = {
     )
 }
 
+# Preparation in parts (config prepare.part_years > 0; docs/cluster.md): one job per run of years, plus an
+# init job that creates the stores and a finalise job. PARTS: part label -> (first year, last year).
+PART_YEARS = config["prepare"]["part_years"]
+PARTS = {
+    parts.label(*years): years
+    for years in (
+        parts.year_parts(YEARS[0], YEARS[-1], PART_YEARS) if PART_YEARS else []
+    )
+}
+# The months a part reads: its own and, unless the period ends with it, the next one (accumulations).
+PART_MONTHS = {
+    name: [
+        [y, m]
+        for y, m in PERIOD_MONTHS
+        if first <= y <= last or (y, m) == (last + 1, 1)
+    ]
+    for name, (first, last) in PARTS.items()
+}
+PARTS_DIR = resources_path("prepared/.parts")
+
 
 PREPARED = {
     name: resources_path(f"prepared/{name}")
@@ -52,35 +73,123 @@ PREPARED = {
 }
 
 
-rule prepare_era5_land:
-    """ERA5-Land monthly files -> daily, weekly (IDE) and monthly model-grid (DERE) stores, streaming."""
-    input:
-        files=expand(raw(ERA5_PATTERN), year=YEARS, month=MONTHS),
-        code=code_stamp("data", "sources", "prepare"),
-    output:
-        daily=directory(PREPARED["era5_land_daily.zarr"]),
-        weekly=directory(PREPARED["era5_land_weekly.zarr"]),
-        monthly=directory(PREPARED["era5_land_monthly.zarr"]),
-    log:
-        logs("prepare_era5_land.log"),
-    benchmark:
-        benchmarks("prepare_era5_land.tsv")
-    conda:
-        ENV
-    threads: job_threads("prepare")
-    resources:
-        **job_resources("prepare"),
-    params:
-        era5_land=config["sources"]["era5_land"],
-        region=config["region"],
-        period=config["period"],
-        prepare={
-            k: config["prepare"][k] for k in ("model_grid_factor", "strict_months")
-        },
-        plausible=plausibility_settings("era5_land"),
-        months=PERIOD_MONTHS,
-    script:
-        "../scripts/prepare_era5_land.py"
+if PART_YEARS:
+
+    rule prepare_era5_land_init:
+        """Create the empty ERA5-Land daily, weekly and monthly stores of the period (staging, for the parts)."""
+        input:
+            first=raw(ERA5_PATTERN.format(year=YEARS[0], month="01")),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            stores=temp(directory(f"{PARTS_DIR}/era5_land/stores")),
+        log:
+            logs("prepare_era5_land/init.log"),
+        benchmark:
+            benchmarks("prepare_era5_land/init.tsv")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            era5_land=config["sources"]["era5_land"],
+            region=config["region"],
+            period=config["period"],
+            factor=config["prepare"]["model_grid_factor"],
+        script:
+            "../scripts/prepare_era5_land_init.py"
+
+    rule prepare_era5_land_part:
+        """Reduce the months of one part (a run of years) into the ERA5-Land stores; publish the part folder."""
+        input:
+            stores=f"{PARTS_DIR}/era5_land/stores",
+            files=lambda w: [
+                raw(ERA5_PATTERN.format(year=y, month=f"{m:02d}"))
+                for y, m in PART_MONTHS[w.part]
+            ],
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            part=temp(directory(f"{PARTS_DIR}/era5_land/part-{{part}}")),
+        log:
+            logs("prepare_era5_land/part-{part}.log"),
+        benchmark:
+            benchmarks("prepare_era5_land/part-{part}.tsv")
+        wildcard_constraints:
+            part=r"\d{4}(-\d{4})?",
+        conda:
+            ENV
+        threads: job_threads("prepare")
+        resources:
+            **job_resources("prepare"),
+        params:
+            era5_land=config["sources"]["era5_land"],
+            region=config["region"],
+            period=config["period"],
+            prepare={
+                k: config["prepare"][k] for k in ("model_grid_factor", "strict_months")
+            },
+            plausible=plausibility_settings("era5_land"),
+            months=lambda w: PART_MONTHS[w.part],
+            years=lambda w: list(PARTS[w.part]),
+        script:
+            "../scripts/prepare_era5_land_part.py"
+
+    rule prepare_era5_land_finalise:
+        """Shared chunks, land masks, training statistics and climatologies of the ERA5-Land stores; publish them."""
+        input:
+            stores=f"{PARTS_DIR}/era5_land/stores",
+            parts=expand(f"{PARTS_DIR}/era5_land/part-{{part}}", part=PARTS),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            daily=directory(PREPARED["era5_land_daily.zarr"]),
+            weekly=directory(PREPARED["era5_land_weekly.zarr"]),
+            monthly=directory(PREPARED["era5_land_monthly.zarr"]),
+        log:
+            logs("prepare_era5_land/finalise.log"),
+        benchmark:
+            benchmarks("prepare_era5_land/finalise.tsv")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+            factor=config["prepare"]["model_grid_factor"],
+        script:
+            "../scripts/prepare_era5_land_finalise.py"
+
+else:
+
+    rule prepare_era5_land:
+        """ERA5-Land monthly files -> daily, weekly (IDE) and monthly model-grid (DERE) stores, streaming."""
+        input:
+            files=expand(raw(ERA5_PATTERN), year=YEARS, month=MONTHS),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            daily=directory(PREPARED["era5_land_daily.zarr"]),
+            weekly=directory(PREPARED["era5_land_weekly.zarr"]),
+            monthly=directory(PREPARED["era5_land_monthly.zarr"]),
+        log:
+            logs("prepare_era5_land.log"),
+        benchmark:
+            benchmarks("prepare_era5_land.tsv")
+        conda:
+            ENV
+        threads: job_threads("prepare")
+        resources:
+            **job_resources("prepare"),
+        params:
+            era5_land=config["sources"]["era5_land"],
+            region=config["region"],
+            period=config["period"],
+            prepare={
+                k: config["prepare"][k] for k in ("model_grid_factor", "strict_months")
+            },
+            plausible=plausibility_settings("era5_land"),
+            months=PERIOD_MONTHS,
+        script:
+            "../scripts/prepare_era5_land.py"
 
 
 rule prepare_pft:
