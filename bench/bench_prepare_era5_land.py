@@ -25,14 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import psutil
 
 HERE = Path(__file__).resolve().parent
 VARIABLES = ("t2m", "d2m", "tp", "swvl1")
@@ -109,26 +105,11 @@ def measure(mode: str, files: list[Path], out: Path, workers: int) -> dict:
     """Wall time and peak RSS (sum over the process tree) of one approach."""
     subprocess.run(["rm", "-rf", str(out)], check=True)
     out.mkdir(parents=True)
+    sys.path.insert(0, str(HERE))
+    from process_peak import measure_process
+
     args = [sys.executable, __file__, "--child", mode, "--out", str(out), "--workers", str(workers), *map(str, files)]
-    load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.Popen(args)
-    root = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{mode} failed with exit code {proc.returncode}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the child and every worker it waited for
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak / 2**20, "load": (load + os.getloadavg()[0]) / 2}
+    return measure_process(args)
 
 
 def checks_cpu(files: list[Path]) -> float:

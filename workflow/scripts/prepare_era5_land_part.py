@@ -27,6 +27,7 @@ part = prepare_era5_land_part(
     product=era5["product"],
     hours=era5["hours"],
     workers=workers_for(sm.threads),
+    memory_mb=sm.resources.mem_mb,  # fewer workers if their months would not fit
     strict=sm.params.prepare["strict_months"],
     plausible=sm.params.plausible,
 )

@@ -518,6 +518,7 @@ def prepare_era5_land_part(
     workers: int,
     strict: bool,
     plausible: Mapping | None = None,
+    memory_mb: float | None = None,
 ) -> parts.Part:
     """Reduce the months of ``years`` ``(first, last)`` into the stores of ``stores_dir`` (:func:`init_era5_land`).
 
@@ -525,7 +526,8 @@ def prepare_era5_land_part(
     record closes the last day's accumulations) unless the period ends there. Writes every chunk that lies
     wholly inside the part's time region; returns the :class:`~.parts.Part` (the shared chunks' slices, the
     training months' statistics, ERA5T and extrapolation notes, the land mask) for
-    :func:`finalise_era5_land`.
+    :func:`finalise_era5_land`. ``memory_mb``: the job's memory; fewer than ``workers`` processes run when
+    their months in flight (:func:`month_bytes`, :func:`~.parts.workers_within`) would not fit.
     """
     start_year, end_year, train = _period(period)
     first_year, last_year = years
@@ -550,6 +552,9 @@ def prepare_era5_land_part(
     record.update({"era5t_months": [], "extrapolated_last_day": {}})
     land = None
     day_offset = day_region[0]
+    if memory_mb is not None:  # fewer workers when their months in flight would not fit
+        per_month = month_bytes(len(coords["latitude"]) * len(coords["longitude"]), len(settings.hours) or 24)
+        workers = parts.workers_within(memory_mb * 2**20, per_month, int(workers))
     for index, result in enumerate(ordered_map(reduce_month, tasks, max(1, int(workers)), settings)):
         if land is None:
             land = result.land
@@ -662,6 +667,7 @@ def prepare_era5_land(
     strict: bool,
     plausible: Mapping | None = None,
     provenance: Mapping | None = None,
+    memory_mb: float | None = None,
 ) -> dict:
     """Build the daily, weekly and monthly stores from monthly files ``{(year, month): [paths]}`` in one process:
     :func:`init_era5_land`, one part of the whole period (:func:`prepare_era5_land_part`),
@@ -670,7 +676,8 @@ def prepare_era5_land(
     ``variables``: CDS or short names; ``period``: start_year, end_year, train_years; ``factor``: model-grid
     block size (config ``prepare.model_grid_factor``); ``product``, ``hours``: config ``sources.era5_land``;
     ``strict``: config ``prepare.strict_months``; ``plausible``: config ``prepare.plausibility`` (None: the
-    ranges of :data:`~terraflux.sources.era5_land.PLAUSIBLE`; :mod:`.plausibility`). Every store is published
+    ranges of :data:`~terraflux.sources.era5_land.PLAUSIBLE`; :mod:`.plausibility`); ``memory_mb``: the job's
+    memory (:func:`prepare_era5_land_part`). Every store is published
     by one rename when complete. Returns a summary (ERA5T hours, extrapolated days).
     """
     start_year, end_year, _ = _period(period)
@@ -690,6 +697,7 @@ def prepare_era5_land(
             workers=workers,
             strict=strict,
             plausible=plausible,
+            memory_mb=memory_mb,
             **options,
         )
         return finalise_era5_land(
@@ -704,6 +712,20 @@ def prepare_era5_land(
         )
     finally:
         shutil.rmtree(stores_dir, ignore_errors=True)
+
+
+#: Hourly arrays of one month that a worker holds at its peak (:func:`reduce_month`): t2m and d2m kept for vpd,
+#: the variable being reduced and its hourly increments (accumulated fields) or vpd.
+MONTH_ARRAYS = 4
+#: A worker process's memory besides its month (interpreter, numpy, xarray, netCDF and zarr libraries).
+WORKER_BASE_BYTES = 256 * 2**20
+
+
+def month_bytes(cells: int, hours: int = 24) -> int:
+    """Peak memory of one worker reducing one month (31 days) of hourly data on ``cells`` grid points, ``hours``
+    steps a day: :data:`MONTH_ARRAYS` float32 arrays ``[31 x hours, cells]`` plus :data:`WORKER_BASE_BYTES`. It
+    does not depend on the number of variables (they are read one at a time) nor on a part's length."""
+    return MONTH_ARRAYS * 31 * hours * cells * 4 + WORKER_BASE_BYTES
 
 
 def workers_for(threads: int) -> int:

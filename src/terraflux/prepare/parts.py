@@ -53,17 +53,12 @@ def parse_label(text: str) -> tuple[int, int]:
     return int(first), int(last or first)
 
 
-def workers_within(budget_bytes: float, bytes_per_month: float, threads: int) -> int:
-    """Worker processes of a part whose months in flight (:func:`peak_bytes`) fit ``budget_bytes``: at most
-    ``threads``, at least 1. A part's memory does not grow with its number of years (months stream through)."""
-    fit = int(budget_bytes // (2 * bytes_per_month)) if bytes_per_month > 0 else threads
+def workers_within(budget_bytes: float, worker_bytes: float, threads: int) -> int:
+    """Worker processes of a part that fit ``budget_bytes`` when each needs ``worker_bytes`` at its peak: at
+    most ``threads``, at least 1. A part's memory does not grow with its number of years (months stream
+    through, :func:`~.parallel.ordered_map`), so the budget bounds the workers, not the part's length."""
+    fit = int(budget_bytes // worker_bytes) if worker_bytes > 0 else threads
     return max(1, min(int(threads), fit))
-
-
-def peak_bytes(bytes_per_month: float, workers: int, resident: float = 0.0) -> float:
-    """Peak memory of a part: ``2 x workers`` months in flight (:func:`~.parallel.ordered_map`) of
-    ``bytes_per_month`` each, plus ``resident`` (the part's buffers: one chunk per store and variable)."""
-    return 2 * max(1, workers) * bytes_per_month + resident
 
 
 @dataclass
