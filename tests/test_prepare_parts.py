@@ -197,3 +197,36 @@ def test_workers_fit_the_memory_budget():
     assert parts.workers_within(64000 * 2**20, per_worker, 16) == 16  # the preset's prepare jobs: 64 GB
     assert parts.workers_within(1, per_worker, 16) == 1  # one worker at least
     assert parts.workers_within(1e15, per_worker, 4) == 4  # never more than the threads
+
+
+@pytest.fixture(scope="module")
+def cerra_files(tmp_path_factory):
+    from test_prepare_cerra_vhp import TP, month_steps, write_cerra
+
+    root = tmp_path_factory.mktemp("cerra")
+    files = {}
+    for year in (2016, 2017):
+        for month in range(1, 13):
+            steps = month_steps(year, month)
+            analysis = write_cerra(root / f"analysis-{year}-{month:02d}.grib", steps, gradient=0.25 * month)
+            forecast = write_cerra(root / f"forecast-{year}-{month:02d}.grib", steps, (TP,), forecast=True)
+            files[(year, month)] = [str(analysis), str(forecast)]
+    return files
+
+
+def test_cerra_parts_equal_one_job_bit_for_bit(cerra_files, tmp_path):
+    from terraflux.prepare.cerra import finalise_cerra, init_cerra, prepare_cerra, prepare_cerra_part
+
+    period = {"start_year": 2016, "end_year": 2017, "train_years": [2016]}
+    options = {"period": period, "crop": [1, 5, 0, 4]}
+    (tmp_path / "one").mkdir()
+    prepare_cerra(cerra_files, out_path=tmp_path / "one/cerra_weekly.zarr", variables=[], reproject=None, **options)
+    staging, done = tmp_path / "stores", []
+    init_cerra(cerra_files[(2016, 1)], stores_dir=staging, variables=[], **options)
+    for year in (2017, 2016):  # in any order
+        part = prepare_cerra_part(cerra_files, stores_dir=staging, years=(year, year), **options)
+        parts.save_part(part, tmp_path / "parts" / part.label)
+        done.append(parts.load_part(tmp_path / "parts" / part.label))
+    assert any(p.edges.get("weekly") for p in done)  # 2016 ends in the middle of an 8-week chunk
+    finalise_cerra(staging, done, out_path=tmp_path / "parts/cerra_weekly.zarr", reproject=None, period=period)
+    assert_same_stores(tmp_path / "one", tmp_path / "parts", ["cerra_weekly.zarr"])

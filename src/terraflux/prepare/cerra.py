@@ -8,32 +8,35 @@ of grid indices before loading) and reduced to partial weekly moments; the paren
 step hours, e.g. kg m-2 d-1). Store: ``{v}_mean``, ``{v}_std`` over ``(time, y, x)``, climatologies over
 ``(week_of_year, y, x)``, 2-D ``latitude``/``longitude``, ``x``/``y`` in metres, the Lambert CRS
 (``spatial_ref``) and ``land_mask`` (CERRA has values over sea too: it marks points with data).
-With a reprojection target (:class:`~.regrid.Target`) the native store is built in a temporary folder and
-reprojected to the target grid with rioxarray (:func:`~.regrid.reproject_weekly`).
+With a reprojection target (:class:`~.regrid.Target`) the native store is built in a staging folder and
+reprojected to the target grid with rioxarray (:func:`~.regrid.reproject_weekly`). Built in one job
+(:func:`prepare_cerra`) or in parts of whole years by independent jobs (:func:`init_cerra`,
+:func:`prepare_cerra_part`, :func:`finalise_cerra`; :mod:`.parts`): the same store either way.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import grid, plausibility, stores, weekly
+from terraflux.prepare import grid, parts, plausibility, stores, weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
 from terraflux.prepare.regrid import Target, reproject_weekly
 from terraflux.sources.cerra.read import open_cerra, read_values
-from terraflux.workflow.atomic import atomic_output
+from terraflux.workflow.atomic import atomic_output, remove_stale_temporaries, temporary_sibling
 
 import numpy as np
 import pandas as pd
 import pyproj
+import zarr
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,141 @@ def reduce_cerra_month(
     return task, parts, valid
 
 
+LAYOUT = "layout.json"
+
+
+def _period(period: Mapping) -> tuple[int, int, list[int]]:
+    return int(period["start_year"]), int(period["end_year"]), sorted(int(y) for y in period["train_years"])
+
+
+def _tasks(files: Mapping[tuple[int, int], Sequence[str]], first: int, last: int) -> list[CerraMonth]:
+    """One task per month of the years ``first``..``last``; a missing month is a DataError naming it."""
+    months = [(y, m) for y in range(first, last + 1) for m in range(1, 13)]
+    for key in months:
+        if not files.get(key):
+            raise DataError(f"CERRA data for {key[0]}-{key[1]:02d} is missing; rerun the acquire step for it")
+    return [CerraMonth(y, m, [str(p) for p in files[(y, m)]]) for y, m in months]
+
+
+def init_cerra(
+    first_month: Sequence[str],
+    *,
+    stores_dir: str | Path,
+    variables: Sequence[str],
+    period: Mapping,
+    crop: Sequence[int] | None,
+) -> None:
+    """Create the empty native-grid weekly store ``weekly.zarr`` in ``stores_dir`` for the period, on the grid
+    and with the variables and attributes of the period's first month (``first_month``: its analysis and
+    forecast files); also ``layout.json`` (the store's variables, the reference file of the grid)."""
+    start_year, end_year, _ = _period(period)
+    first = None
+    attrs = {}
+    for path in first_month:
+        ds = window(open_cerra(path), crop)
+        first = ds if first is None else first
+        scale_units = "d-1" if "step_hours" in ds.attrs else ""
+        for name in ds.data_vars:
+            units = ds[name].attrs.get("units", "")
+            attrs[name] = {
+                "long_name": ds[name].attrs.get("long_name", name),
+                "units": f"{units} {scale_units}".strip(),
+            }
+    crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
+    names = list(variables) if variables else sorted(attrs)
+    space = {
+        "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),
+        "x": (("x",), first["x"].values, {"units": "m", "standard_name": "projection_x_coordinate"}),
+        "latitude": (("y", "x"), first["latitude"].values, {"units": "degrees_north", "standard_name": "latitude"}),
+        "longitude": (("y", "x"), first["longitude"].values, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    first.close()
+    stores_dir = Path(stores_dir)
+    stores_dir.mkdir(parents=True, exist_ok=True)
+    stores.create(
+        stores_dir / "weekly.zarr",
+        {**weekly.coords(start_year, end_year), **space},
+        {
+            **weekly.variables({n: attrs.get(n, {}) for n in names}, ("y", "x")),
+            "land_mask": stores.variable(("y", "x"), {"long_name": "points with data in every step"}, bool),
+        },
+        weekly.CHUNKS,
+        {"source": "CERRA (Copernicus Climate Change Service)", "crop": list(crop) if crop else None},
+        crs=crs.to_wkt(),
+        spatial_dims=("x", "y"),
+    )
+    (stores_dir / LAYOUT).write_text(json.dumps({"names": names, "reference": str(first_month[0])}))
+
+
+def prepare_cerra_part(
+    files: Mapping[tuple[int, int], Sequence[str]],
+    *,
+    stores_dir: str | Path,
+    years: tuple[int, int],
+    period: Mapping,
+    crop: Sequence[int] | None,
+    workers: int = 1,
+    plausible: Mapping | None = None,
+) -> parts.Part:
+    """Reduce the months of ``years`` ``(first, last)`` (``files``: ``{(year, month): [analysis, forecast]}``)
+    into the store of ``stores_dir`` (:func:`init_cerra`); returns the :class:`~.parts.Part` (the shared
+    chunks' slices and the part's valid mask) for :func:`finalise_cerra`."""
+    start_year, end_year, _ = _period(period)
+    stores_dir = Path(stores_dir)
+    layout = json.loads((stores_dir / LAYOUT).read_text())
+    names = layout["names"]
+    group = zarr.open_group(str(stores_dir / "weekly.zarr"), mode="r+")
+    expected = (layout["reference"], {"x": group["x"][:], "y": group["y"][:]})
+    tasks = _tasks(files, *years)
+    writer = weekly.WeeklyWriter(group, names, start_year, end_year, tuple(years))
+    valid = None
+    checks = plausibility.for_source("cerra", plausible)
+    for task, month_parts, month_valid in ordered_map(
+        reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks, expected
+    ):
+        valid = month_valid if valid is None else valid & month_valid
+        last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
+        writer.add(month_parts, last)
+        log.info("CERRA %d-%02d reduced", task.year, task.month)
+    writer.close()
+    return parts.Part(years[0], years[1], {}, {"weekly": writer.edges}, {"valid": valid})
+
+
+def finalise_cerra(
+    stores_dir: str | Path,
+    done: Iterable[parts.Part],
+    *,
+    out_path: str | Path,
+    period: Mapping,
+    reproject: Target | None,
+    provenance: Mapping | None = None,
+) -> None:
+    """Complete the store of ``stores_dir`` from the ``done`` parts (which must tile the period): shared chunks,
+    land mask (points with data in every step of every part), training climatology, or the reprojection to
+    ``reproject``; publish it as ``out_path``."""
+    start_year, end_year, train = _period(period)
+    stores_dir = Path(stores_dir)
+    names = json.loads((stores_dir / LAYOUT).read_text())["names"]
+    done = parts.check_tiling(done, start_year, end_year)
+    native = stores_dir / "weekly.zarr"
+    group = zarr.open_group(str(native), mode="r+")
+    stores.write_edges(group, [piece for part in done for piece in part.edges.get("weekly", [])])
+    valid = done[0].arrays["valid"]
+    for part in done[1:]:
+        valid = valid & part.arrays["valid"]
+    group["land_mask"][:] = valid
+    record = {"provenance": dict(provenance or {}), "train_years": train}
+    if reproject is None:
+        weekly.write_climatology(group, names, train, start_year, end_year)
+        stores.finish(native, record)
+        parts.publish(native, out_path)
+        return
+    with atomic_output(out_path) as final:
+        reproject_weekly(native, final, reproject, names, train=train, start_year=start_year, end_year=end_year)
+        log.info("CERRA weekly statistics reprojected to %s", reproject.crs)
+        stores.finish(final, record)
+
+
 def prepare_cerra(
     files: Mapping[tuple[int, int], Sequence[str]],
     *,
@@ -149,77 +287,29 @@ def prepare_cerra(
     plausible: Mapping | None = None,
     provenance: Mapping | None = None,
 ) -> None:
-    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names).
+    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names) in one
+    process: :func:`init_cerra`, one part of the whole period (:func:`prepare_cerra_part`), :func:`finalise_cerra`.
 
     ``reproject``: None keeps the native Lambert grid; a :class:`~.regrid.Target` writes the store on that grid.
     ``plausible``: config ``prepare.plausibility`` (None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`;
     :mod:`.plausibility`).
     """
-    start_year, end_year = int(period["start_year"]), int(period["end_year"])
-    train = sorted(int(y) for y in period["train_years"])
-    months = [(y, m) for y in range(start_year, end_year + 1) for m in range(1, 13)]
-    for key in months:
-        if not files.get(key):
-            raise DataError(f"CERRA data for {key[0]}-{key[1]:02d} is missing; rerun the acquire step for it")
-    tasks = [CerraMonth(y, m, [str(p) for p in files[(y, m)]]) for y, m in months]
-    first = None
-    attrs = {}
-    for path in tasks[0].paths:
-        ds = window(open_cerra(path), crop)
-        first = ds if first is None else first
-        scale_units = "d-1" if "step_hours" in ds.attrs else ""
-        for name in ds.data_vars:
-            units = ds[name].attrs.get("units", "")
-            attrs[name] = {
-                "long_name": ds[name].attrs.get("long_name", name),
-                "units": f"{units} {scale_units}".strip(),
-            }
-    crs = pyproj.CRS.from_wkt(first.attrs["crs_wkt"])
-    expected = (tasks[0].paths[0], {"x": first["x"].values, "y": first["y"].values})
-    names = list(variables) if variables else sorted(attrs)
-    space = {
-        "y": (("y",), first["y"].values, {"units": "m", "standard_name": "projection_y_coordinate"}),
-        "x": (("x",), first["x"].values, {"units": "m", "standard_name": "projection_x_coordinate"}),
-        "latitude": (("y", "x"), first["latitude"].values, {"units": "degrees_north", "standard_name": "latitude"}),
-        "longitude": (("y", "x"), first["longitude"].values, {"units": "degrees_east", "standard_name": "longitude"}),
-    }
-    first.close()
-    with ExitStack() as stack:
-        final = stack.enter_context(atomic_output(out_path))
-        if reproject is None:
-            tmp = final
-        else:  # the native store in a temporary folder beside the output, reprojected below
-            scratch = Path(tempfile.mkdtemp(prefix=".native-", dir=Path(out_path).parent))
-            stack.callback(shutil.rmtree, scratch, True)
-            tmp = scratch / "native.zarr"
-        group = stores.create(
-            tmp,
-            {**weekly.coords(start_year, end_year), **space},
-            {
-                **weekly.variables({n: attrs.get(n, {}) for n in names}, ("y", "x")),
-                "land_mask": stores.variable(("y", "x"), {"long_name": "points with data in every step"}, bool),
-            },
-            weekly.CHUNKS,
-            {"source": "CERRA (Copernicus Climate Change Service)", "crop": list(crop) if crop else None},
-            crs=crs.to_wkt(),
-            spatial_dims=("x", "y"),
+    start_year, end_year, _ = _period(period)
+    tasks = _tasks(files, start_year, end_year)  # every month present before any work
+    staging = Path(out_path).with_name("cerra_stores")  # only its temporary is written
+    remove_stale_temporaries(staging)
+    stores_dir = temporary_sibling(staging)
+    try:
+        init_cerra(tasks[0].paths, stores_dir=stores_dir, variables=variables, period=period, crop=crop)
+        part = prepare_cerra_part(
+            files,
+            stores_dir=stores_dir,
+            years=(start_year, end_year),
+            period=period,
+            crop=crop,
+            workers=workers,
+            plausible=plausible,
         )
-        writer = weekly.WeeklyWriter(group, names, start_year, end_year)
-        valid = None
-        checks = plausibility.for_source("cerra", plausible)
-        for task, parts, month_valid in ordered_map(
-            reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks, expected
-        ):
-            valid = month_valid if valid is None else valid & month_valid
-            last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
-            writer.add(parts, last)
-            log.info("CERRA %d-%02d reduced", task.year, task.month)
-        writer.close()
-        group["land_mask"][:] = valid
-        record = {"provenance": dict(provenance or {}), "train_years": train}
-        if reproject is None:
-            weekly.write_climatology(group, names, train, start_year, end_year)
-        else:
-            reproject_weekly(tmp, final, reproject, names, train=train, start_year=start_year, end_year=end_year)
-            log.info("CERRA weekly statistics reprojected to %s", reproject.crs)
-        stores.finish(final, record)
+        finalise_cerra(stores_dir, [part], out_path=out_path, period=period, reproject=reproject, provenance=provenance)
+    finally:
+        shutil.rmtree(stores_dir, ignore_errors=True)
