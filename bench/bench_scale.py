@@ -37,9 +37,9 @@ REGION = {"north": 90, "south": -90, "west": -180, "east": 360}
 FACTOR = 5
 HOURS_PER_MONTH = 24 * 365.25 / 12
 # The Europe preset (config/europe.yaml): region 34..72 N, 25 W..45 E on the 0.1 degree grid, 1985-2024, the
-# 10 default variables (plus vpd, computed), parts of one year, 16 worker processes per part job.
+# 10 default variables (plus vpd, computed), parts of one year, compute.prepare: 8 threads and 64000 MB a job.
 FACTOR_EUROPE = 2  # prepare.model_grid_factor of the preset (monthly store)
-EUROPE = {"ny": 381, "nx": 701, "variables": 10, "years": 40, "part_years": 1, "workers": 16}
+EUROPE = {"ny": 381, "nx": 701, "variables": 10, "years": 40, "part_years": 1, "threads": 8, "mem_mb": 64000}
 
 
 def generate(root: Path, years: int, ny: int, nx: int) -> dict:
@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--nx", type=int, default=100)
     parser.add_argument("--years", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--project", action="store_true", help="only print the projection from results.json")
     parser.add_argument("--child")
     parser.add_argument("spec", nargs="?")
     args = parser.parse_args()
@@ -134,6 +135,9 @@ def main() -> None:
     from support.prepared import assert_same_stores
 
     root = Path(args.dir)
+    if args.project:
+        project(json.loads((root / "results.json").read_text()))
+        return
     started = time.perf_counter()
     files = generate(root / "raw", args.years, args.ny, args.nx)
     cells, nvars = args.ny * args.nx, len(VARIABLES)
@@ -174,49 +178,59 @@ def main() -> None:
     load = max(r["load"] for r in [one, *jobs.values()])
     print(f"(load average up to {load:.1f} on {_cores()} cores)")
 
-    part_runs = [r for name, r in jobs.items() if name.startswith("part")]
-    # CPU per cell, variable and month of reduction (the part minus the interpreter and imports)
-    unit_cpu = sum(r["cpu_s"] - base["cpu_s"] for r in part_runs) / (12 * len(part_runs) * cells * nvars)
-    # memory of one month in flight per cell, with one worker (reading one variable at a time)
-    unit_mem = (max(r["peak_rss_mb"] for r in part_runs) - base["peak_rss_mb"]) / cells
-    fixed_cpu = sum(jobs[k]["cpu_s"] - base["cpu_s"] for k in ("init", "finalise"))
     stores_mb = du_mb(root / "one")
-    unit_store = stores_mb / (cells * nvars * 12 * args.years)
-    project(unit_cpu, unit_mem, base, fixed_cpu / (cells * nvars * args.years), unit_store, one, part_runs, args)
-    (root / "results.json").write_text(json.dumps({"base": base, "one_job": one, "jobs": jobs}, indent=1))
+    results = {"base": base, "one_job": one, "jobs": jobs, "stores_mb": stores_mb, "cells": cells}
+    results.update({"variables": nvars, "years": args.years})
+    (root / "results.json").write_text(json.dumps(results, indent=1))
+    project(results)
 
 
-def project(unit_cpu, unit_mem, base, fixed_unit, unit_store, one, part_runs, args) -> None:
-    """Print the Europe preset's plan from the measured costs per cell, variable and month."""
+def project(results: dict) -> None:
+    """Print the Europe preset's plan from the measured costs per cell, variable and month (results.json)."""
+    from terraflux.prepare import parts
+    from terraflux.prepare.era5_land import month_bytes
+
+    base, one, jobs = results["base"], results["one_job"], results["jobs"]
+    cells, nvars, years = results["cells"], results["variables"], results["years"]
+    part_runs = [r for name, r in jobs.items() if name.startswith("part")]
+    # CPU per cell, variable and month of reduction (a part minus the interpreter and its imports)
+    unit_cpu = sum(r["cpu_s"] - base["cpu_s"] for r in part_runs) / (12 * len(part_runs) * cells * nvars)
+    # memory of one month in flight (1 worker: in the job's process), per cell, and as hourly float32 arrays
+    unit_mem = (max(r["peak_rss_mb"] for r in part_runs) - base["peak_rss_mb"]) * 2**20 / cells
+    arrays = unit_mem / (31 * 24 * 4)
+    fixed_unit = sum(jobs[k]["cpu_s"] - base["cpu_s"] for k in ("init", "finalise")) / (cells * nvars * years)
+    unit_store = results["stores_mb"] * 1e6 / (cells * nvars * 12 * years)
+    print(
+        f"\nmeasured: {unit_cpu * 1e9:.0f} CPU ns per cell, variable and month; one month in flight "
+        f"{unit_mem / 1e3:.1f} kB per cell = {arrays:.1f} hourly float32 arrays of a 31-day month (model: "
+        f"era5_land.MONTH_ARRAYS); stores {unit_store:.1f} bytes per cell, variable and month\n"
+        f"one-job peak {one['peak_rss_mb']:.0f} MB for {12 * years} months, 1-year parts up to "
+        f"{max(r['peak_rss_mb'] for r in part_runs):.0f} MB: memory does not grow with the part's length"
+    )
     eu = EUROPE
     cells = eu["ny"] * eu["nx"]
-    parts = -(-eu["years"] // eu["part_years"])
+    count = -(-eu["years"] // eu["part_years"])
     part_cpu = base["cpu_s"] + unit_cpu * 12 * eu["part_years"] * cells * eu["variables"]
     fixed = 2 * base["cpu_s"] + fixed_unit * cells * eu["variables"] * eu["years"]
-    total_h = (parts * part_cpu + fixed) / 3600
-    month_mb = unit_mem * cells  # one worker's month in flight
-    peak_gb = (base["peak_rss_mb"] + eu["workers"] * (base["peak_rss_mb"] + month_mb)) / 1024
-    storage_gb = unit_store * cells * eu["variables"] * 12 * eu["years"] / 1e3
+    total_h = (count * part_cpu + fixed) / 3600
+    worker = month_bytes(cells)
+    workers = parts.workers_within(eu["mem_mb"] * 2**20, worker, eu["threads"])
+    peak_gb = (base["peak_rss_mb"] * 2**20 + workers * worker) / 2**30
+    storage_gb = unit_store * cells * eu["variables"] * 12 * eu["years"] / 1e9
     names = eu["variables"] + 1  # and vpd
     days, weeks, months = 365.25 * eu["years"], 52 * eu["years"], 12 * eu["years"]
     plain_gb = 4 * names * cells * (days + 2 * weeks + months / FACTOR_EUROPE**2) / 1e9
     raw_tb = 4 * cells * eu["variables"] * HOURS_PER_MONTH * 12 * eu["years"] / 1e12
-    part_wall_h = part_cpu / eu["workers"] / 3600
-    print(
-        f"\nmeasured: {unit_cpu * 1e9:.1f} CPU ns per cell, variable and month; one month in flight "
-        f"{unit_mem * 1e3:.2f} kB per cell (1 worker); stores {unit_store * 1e6:.1f} bytes per cell, variable "
-        f"and month (synthetic fields: smoother than real ones, so they compress better)\n"
-        f"one-job peak {one['peak_rss_mb']:.0f} MB for {12 * args.years} months, a 1-year part "
-        f"{max(r['peak_rss_mb'] for r in part_runs):.0f} MB: memory does not grow with the part's length"
-    )
     print(
         f"\nEurope preset, ERA5-Land ({eu['ny']} x {eu['nx']} cells, {eu['variables']} variables, "
-        f"{eu['years']} years, parts of {eu['part_years']} year, {eu['workers']} workers per part):\n"
-        f"  jobs: 1 init + {parts} parts + 1 finalise = {parts + 2}\n"
-        f"  CPU: {part_cpu / 3600:.1f} core-hours per part, {total_h:.0f} core-hours in all; wall about "
-        f"{part_wall_h:.1f} h per part with {eu['workers']} workers (all parts in parallel: the wall time of one)\n"
-        f"  peak memory per part job: {peak_gb:.1f} GB ({eu['workers']} workers + the parent); "
-        f"{(base['peak_rss_mb'] + base['peak_rss_mb'] + month_mb) / 1024:.1f} GB with 1 worker\n"
+        f"{eu['years']} years, parts of {eu['part_years']} year; compute.prepare: {eu['threads']} threads, "
+        f"{eu['mem_mb']} MB):\n"
+        f"  jobs: 1 init + {count} parts + 1 finalise = {count + 2}\n"
+        f"  CPU: {part_cpu / 60:.1f} core-minutes per part, {total_h:.1f} core-hours in all (init and finalise "
+        f"{fixed / 60:.1f} core-minutes); a part's wall time about {part_cpu / workers / 60:.1f} min with "
+        f"{workers} workers, and all parts run in parallel\n"
+        f"  peak memory per part job: {peak_gb:.1f} GB ({workers} workers of {worker / 2**30:.1f} GB, the "
+        f"model era5_land.month_bytes, + the parent)\n"
         f"  storage: raw hourly input {raw_tb:.1f} TB uncompressed; prepared stores {plain_gb:.0f} GB "
         f"uncompressed, {storage_gb:.0f} GB at the synthetic fields' compression ratio"
     )

@@ -190,11 +190,12 @@ def test_year_parts_and_labels():
 def test_workers_fit_the_memory_budget():
     from terraflux.prepare.era5_land import WORKER_BASE_BYTES, month_bytes
 
-    per_worker = month_bytes(381 * 701)  # the Europe preset's grid: 4 hourly arrays of a 31-day month
-    assert per_worker == 4 * 31 * 24 * 381 * 701 * 4 + WORKER_BASE_BYTES
+    per_worker = month_bytes(381 * 701)  # the Europe preset's grid: 9 hourly arrays of a 31-day month
+    assert per_worker == 9 * 31 * 24 * 381 * 701 * 4 + WORKER_BASE_BYTES
     assert parts.workers_within(3 * per_worker, per_worker, 16) == 3
     assert parts.workers_within(3 * per_worker - 1, per_worker, 16) == 2
-    assert parts.workers_within(64000 * 2**20, per_worker, 16) == 16  # the preset's prepare jobs: 64 GB
+    assert parts.workers_within(64000 * 2**20, per_worker, 8) == 8  # the preset's prepare jobs: 8 threads, 64 GB
+    assert parts.workers_within(64000 * 2**20, per_worker, 16) == 9  # 16 threads would not fit 64 GB
     assert parts.workers_within(1, per_worker, 16) == 1  # one worker at least
     assert parts.workers_within(1e15, per_worker, 4) == 4  # never more than the threads
 

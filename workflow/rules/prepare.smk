@@ -14,6 +14,8 @@ LAND_COVER_PRODUCT = config["sources"]["land_cover"]["product"]
 LAND_COVER_MAP_YEARS = [land_cover.map_year(y, LAND_COVER_PRODUCT) for y in YEARS]
 INSITU_FORMAT = config["sources"]["insitu"]["format"]
 CERRA_FORECAST = bool(config["sources"]["cerra"]["forecast_variables"])
+# The CERRA files of each month: the analysis, and the forecast when forecast variables are asked for.
+CERRA_PRODUCTS = ["analysis", "forecast"] if CERRA_FORECAST else ["analysis"]
 # Satellite code in the VHP file names, per year (synthetic world: one code; real data: by period).
 try:
     VHP_SATELLITE = {
@@ -222,34 +224,121 @@ rule prepare_pft:
         "../scripts/prepare_pft.py"
 
 
-rule prepare_cerra:
-    """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid, or reprojected (cerra_weekly.zarr)."""
-    input:
-        analysis=expand(raw(cerra.PATH), product="analysis", year=YEARS, month=MONTHS),
-        forecast=(
-            expand(raw(cerra.PATH), product="forecast", year=YEARS, month=MONTHS)
-            if CERRA_FORECAST
-            else []
-        ),
-        code=code_stamp("data", "sources", "prepare"),
-    output:
-        weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
-    log:
-        logs("prepare_cerra.log"),
-    benchmark:
-        benchmarks("prepare_cerra.tsv")
-    conda:
-        ENV
-    threads: job_threads("prepare")
-    resources:
-        **job_resources("prepare"),
-    params:
-        period=config["period"],
-        cerra=config["prepare"]["cerra"],
-        plausible=plausibility_settings("cerra"),
-        months=PERIOD_MONTHS,
-    script:
-        "../scripts/prepare_cerra.py"
+if PART_YEARS:
+
+    rule prepare_cerra_init:
+        """Create the empty CERRA weekly store of the period on the native grid (staging, for the parts)."""
+        input:
+            first=[
+                raw(cerra.PATH.format(product=product, year=YEARS[0], month="01"))
+                for product in CERRA_PRODUCTS
+            ],
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            stores=temp(directory(f"{PARTS_DIR}/cerra/stores")),
+        log:
+            logs("prepare_cerra/init.log"),
+        benchmark:
+            benchmarks("prepare_cerra/init.tsv")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+            cerra=config["prepare"]["cerra"],
+        script:
+            "../scripts/prepare_cerra_init.py"
+
+    rule prepare_cerra_part:
+        """Reduce the months of one part (a run of years) into the CERRA weekly store; publish the part folder."""
+        input:
+            stores=f"{PARTS_DIR}/cerra/stores",
+            files=lambda w: [
+                raw(cerra.PATH.format(product=product, year=y, month=f"{m:02d}"))
+                for y, m in PERIOD_MONTHS
+                if PARTS[w.part][0] <= y <= PARTS[w.part][1]
+                for product in CERRA_PRODUCTS
+            ],
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            part=temp(directory(f"{PARTS_DIR}/cerra/part-{{part}}")),
+        log:
+            logs("prepare_cerra/part-{part}.log"),
+        benchmark:
+            benchmarks("prepare_cerra/part-{part}.tsv")
+        wildcard_constraints:
+            part=r"\d{4}(-\d{4})?",
+        conda:
+            ENV
+        threads: job_threads("prepare")
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+            cerra=config["prepare"]["cerra"],
+            plausible=plausibility_settings("cerra"),
+            products=len(CERRA_PRODUCTS),
+            years=lambda w: list(PARTS[w.part]),
+        script:
+            "../scripts/prepare_cerra_part.py"
+
+    rule prepare_cerra_finalise:
+        """Shared chunks, land mask and climatology (or the reprojection) of the CERRA weekly store; publish it."""
+        input:
+            stores=f"{PARTS_DIR}/cerra/stores",
+            parts=expand(f"{PARTS_DIR}/cerra/part-{{part}}", part=PARTS),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
+        log:
+            logs("prepare_cerra/finalise.log"),
+        benchmark:
+            benchmarks("prepare_cerra/finalise.tsv")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+            cerra=config["prepare"]["cerra"],
+        script:
+            "../scripts/prepare_cerra_finalise.py"
+
+else:
+
+    rule prepare_cerra:
+        """CERRA GRIB2 monthly files -> weekly statistics on the native Lambert grid, or reprojected (cerra_weekly.zarr)."""
+        input:
+            analysis=expand(
+                raw(cerra.PATH), product="analysis", year=YEARS, month=MONTHS
+            ),
+            forecast=(
+                expand(raw(cerra.PATH), product="forecast", year=YEARS, month=MONTHS)
+                if CERRA_FORECAST
+                else []
+            ),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
+        log:
+            logs("prepare_cerra.log"),
+        benchmark:
+            benchmarks("prepare_cerra.tsv")
+        conda:
+            ENV
+        threads: job_threads("prepare")
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+            cerra=config["prepare"]["cerra"],
+            plausible=plausibility_settings("cerra"),
+            months=PERIOD_MONTHS,
+        script:
+            "../scripts/prepare_cerra.py"
 
 
 rule prepare_vhp:

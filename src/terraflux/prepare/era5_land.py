@@ -715,8 +715,9 @@ def prepare_era5_land(
 
 
 #: Hourly arrays of one month that a worker holds at its peak (:func:`reduce_month`): t2m and d2m kept for vpd,
-#: the variable being reduced and its hourly increments (accumulated fields) or vpd.
-MONTH_ARRAYS = 4
+#: the variable being reduced, its hourly increments (accumulated fields) or vpd, and the reader's buffers
+#: (decoded values and their copy with NaN for missing points); bench/bench_scale.py measures it (docs/cluster.md).
+MONTH_ARRAYS = 9
 #: A worker process's memory besides its month (interpreter, numpy, xarray, netCDF and zarr libraries).
 WORKER_BASE_BYTES = 256 * 2**20
 
