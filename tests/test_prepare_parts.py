@@ -16,6 +16,7 @@ from terraflux.sources import era5_land
 
 import numpy as np
 import pytest
+import xarray as xr
 import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -231,3 +232,43 @@ def test_cerra_parts_equal_one_job_bit_for_bit(cerra_files, tmp_path):
     assert any(p.edges.get("weekly") for p in done)  # 2016 ends in the middle of an 8-week chunk
     finalise_cerra(staging, done, out_path=tmp_path / "parts/cerra_weekly.zarr", reproject=None, period=period)
     assert_same_stores(tmp_path / "one", tmp_path / "parts", ["cerra_weekly.zarr"])
+
+
+def test_vhp_parts_equal_one_job_bit_for_bit(tmp_path):
+    from terraflux.prepare import weekly
+    from terraflux.prepare.vhp import finalise_vhp, init_vhp, prepare_vhp, prepare_vhp_part
+    from terraflux.sources import vhp
+
+    from test_prepare_cerra_vhp import write_vhp
+
+    rng = np.random.default_rng(5)
+    files = {}
+    for year in (2016, 2017):
+        for week in range(1, 53):
+            vhi = rng.uniform(5, 95, (8, 12)).astype(np.float32)
+            vhi[rng.random((8, 12)) < 0.1] = np.nan
+            if (year, week) == (2017, 9):
+                vhi[:] = np.nan  # a week without any valid pixel
+            files[(year, week)] = write_vhp(tmp_path / vhp.file_name("npp", year, week), vhi)
+    target = tmp_path / "era5_land_weekly.zarr"
+    coords = {
+        **weekly.coords(2016, 2017),
+        "latitude": (("latitude",), np.array([47.95, 47.85]), {}),
+        "longitude": (("longitude",), np.array([8.05, 8.15, 8.25]), {}),
+    }
+    space = ("latitude", "longitude")
+    stores.create(target, coords, {"land_mask": stores.variable(space, {}, bool)}, weekly.CHUNKS, {}, crs=None)
+    stores.finish(target)
+    (tmp_path / "one").mkdir()
+    prepare_vhp(files, weekly_store=target, out_path=tmp_path / "one/vhp.zarr")
+    init_vhp(weekly_store=target, stores_dir=tmp_path / "stores")
+    done = []
+    for year in (2016, 2017):
+        part = prepare_vhp_part(files, weekly_store=target, stores_dir=tmp_path / "stores", years=(year, year))
+        parts.save_part(part, tmp_path / "parts" / part.label)
+        done.append(parts.load_part(tmp_path / "parts" / part.label))
+    assert done[0].edges.get("vhp")  # 2016 ends in the middle of an 8-week chunk
+    period = {"start_year": 2016, "end_year": 2017}
+    finalise_vhp(tmp_path / "stores", done, out_path=tmp_path / "parts/vhp.zarr", period=period)
+    assert_same_stores(tmp_path / "one", tmp_path / "parts", ["vhp.zarr"])
+    assert xr.open_zarr(tmp_path / "parts/vhp.zarr").attrs["weeks_without_valid_pixel"] == ["2017-W09"]

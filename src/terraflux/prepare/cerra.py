@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from terraflux.prepare.moments import Moments
 from terraflux.prepare.parallel import ordered_map
 from terraflux.prepare.regrid import Target, reproject_weekly
 from terraflux.sources.cerra.read import open_cerra, read_values
-from terraflux.workflow.atomic import atomic_output, remove_stale_temporaries, temporary_sibling
+from terraflux.workflow.atomic import atomic_output
 
 import numpy as np
 import pandas as pd
@@ -296,10 +295,7 @@ def prepare_cerra(
     """
     start_year, end_year, _ = _period(period)
     tasks = _tasks(files, start_year, end_year)  # every month present before any work
-    staging = Path(out_path).with_name("cerra_stores")  # only its temporary is written
-    remove_stale_temporaries(staging)
-    stores_dir = temporary_sibling(staging)
-    try:
+    with parts.staging_folder(out_path, "cerra_stores") as stores_dir:
         init_cerra(tasks[0].paths, stores_dir=stores_dir, variables=variables, period=period, crop=crop)
         part = prepare_cerra_part(
             files,
@@ -311,5 +307,3 @@ def prepare_cerra(
             plausible=plausible,
         )
         finalise_cerra(stores_dir, [part], out_path=out_path, period=period, reproject=reproject, provenance=provenance)
-    finally:
-        shutil.rmtree(stores_dir, ignore_errors=True)

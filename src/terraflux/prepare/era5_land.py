@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -49,7 +48,6 @@ from terraflux.prepare.parallel import ordered_map
 from terraflux.sources.era5_land import ACCUMULATED, short_name
 from terraflux.sources.era5_land import read as reader
 from terraflux.sources.formats.netcdf import small_chunk_cache
-from terraflux.workflow.atomic import remove_stale_temporaries, temporary_sibling
 
 import numpy as np
 import pandas as pd
@@ -682,11 +680,8 @@ def prepare_era5_land(
     """
     start_year, end_year, _ = _period(period)
     tasks = month_tasks(files, start_year, end_year, product)  # every month present before any work
-    staging = Path(daily_path).with_name("era5_land_stores")  # only its temporary is written
-    remove_stale_temporaries(staging)
-    stores_dir = temporary_sibling(staging)
     options = dict(variables=list(variables), region=region, period=period, factor=factor)
-    try:
+    with parts.staging_folder(daily_path, "era5_land_stores") as stores_dir:
         init_era5_land(tasks[0].paths, stores_dir=stores_dir, product=product, **options)
         part = prepare_era5_land_part(
             files,
@@ -710,8 +705,6 @@ def prepare_era5_land(
             factor=factor,
             provenance=provenance,
         )
-    finally:
-        shutil.rmtree(stores_dir, ignore_errors=True)
 
 
 #: Hourly arrays of one month that a worker holds at its peak (:func:`reduce_month`): t2m and d2m kept for vpd,

@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from terraflux.errors import DataError
 from terraflux.outputs import jsonable
-from terraflux.workflow.atomic import atomic_output, remove_stale_temporaries
+from terraflux.workflow.atomic import atomic_output, remove_stale_temporaries, temporary_sibling
 
 import numpy as np
 
@@ -128,6 +129,20 @@ def check_tiling(parts: Iterable[Part], start_year: int, end_year: int) -> list[
     if expected != end_year + 1:
         raise DataError(f"the parts end in {expected - 1}, the period in {end_year}: rerun the missing parts")
     return parts
+
+
+@contextmanager
+def staging_folder(beside: str | Path, name: str) -> Iterator[Path]:
+    """A private staging folder for a one-job build: a temporary of ``name`` in the folder of ``beside`` (the
+    same file system as the outputs, so :func:`publish` is a rename); what a killed job left is removed first,
+    the folder itself on exit."""
+    staging = Path(beside).with_name(name)
+    remove_stale_temporaries(staging)
+    folder = temporary_sibling(staging)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def publish(staging: str | Path, final: str | Path) -> None:

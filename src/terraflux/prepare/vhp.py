@@ -10,23 +10,26 @@ Every week of the store needs its file (else the job stops naming the weeks). A 
 but has no valid pixel on it (VHP leaves pixels without an index at the fill value, e.g. a small northern or
 snow-covered region in winter) is real data: it stays NaN (``valid`` False), is logged and listed in the store's
 ``weeks_without_valid_pixel`` attribute. A file whose pixels all lie outside the grid is an error naming it.
+
+Built in one job (:func:`prepare_vhp`) or in parts of whole years (:func:`init_vhp`, :func:`prepare_vhp_part`,
+:func:`finalise_vhp`; :mod:`.parts`): the same store either way.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from terraflux.errors import DataError
-from terraflux.prepare import plausibility, stores, weekly
+from terraflux.prepare import parts, plausibility, stores, weekly
 from terraflux.prepare.pft import cell_index
 from terraflux.sources import vhp
 from terraflux.sources.vhp.read import open_vhp
-from terraflux.workflow.atomic import atomic_output
 
 import numpy as np
 import xarray as xr
+import zarr
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,111 @@ def require_overlap(overlaps: bool, pixels: xr.DataArray, path: str | Path, grid
     )
 
 
+STORE = "vhp.zarr"
+
+
+def init_vhp(*, weekly_store: str | Path, stores_dir: str | Path) -> None:
+    """Create the empty ``vhp.zarr`` in ``stores_dir`` on the grid and weeks of ``weekly_store``."""
+    target = xr.open_zarr(weekly_store)
+    spatial = target["land_mask"].dims
+    coords = {
+        "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
+        "year": (("time",), target["year"].values.astype(np.int32), {}),
+        "week": (("time",), target["week"].values.astype(np.int32), {}),
+    }
+    for name in spatial:
+        coords[name] = ((name,), target[name].values, dict(target[name].attrs))
+    if "x" in spatial:
+        coords["latitude"] = (spatial, target["latitude"].values, {"units": "degrees_north"})
+        coords["longitude"] = (spatial, target["longitude"].values, {"units": "degrees_east"})
+    dims = ("time", *spatial)
+    crs = target.rio.crs
+    Path(stores_dir).mkdir(parents=True, exist_ok=True)
+    stores.create(
+        Path(stores_dir) / STORE,
+        coords,
+        {
+            "VHI": stores.variable(dims, {"units": "1", "long_name": "Vegetation Health Index (NOAA VHP)"}),
+            "extreme": stores.variable(dims, {"long_name": f"VHI < {EXTREME:g}"}, bool),
+            "extreme_loose": stores.variable(dims, {"long_name": f"VHI < {LOOSE:g}"}, bool),
+            "valid": stores.variable(dims, {"long_name": "VHI available"}, bool),
+        },
+        weekly.CHUNKS,
+        {"source": "NOAA STAR Vegetation Health Products (VHP)"},
+        crs=crs.to_wkt() if crs is not None else None,
+        spatial_dims=(spatial[1], spatial[0]),
+    )
+    target.close()
+
+
+def prepare_vhp_part(
+    files: Mapping[tuple[int, int], str | Path],
+    *,
+    weekly_store: str | Path,
+    stores_dir: str | Path,
+    years: tuple[int, int],
+    plausible: Mapping | None = None,
+) -> parts.Part:
+    """Regrid the VHP files ``{(year, week): path}`` of the weeks of ``years`` ``(first, last)`` onto the grid of
+    ``weekly_store`` into the store of ``stores_dir`` (:func:`init_vhp`); returns the :class:`~.parts.Part`
+    (the shared chunks' slices; weeks without a valid pixel) for :func:`finalise_vhp`."""
+    target = xr.open_zarr(weekly_store)
+    group = zarr.open_group(str(Path(stores_dir) / STORE), mode="r+")
+    first, last = years
+    index = {
+        (int(y), int(w)): i
+        for i, (y, w) in enumerate(zip(target["year"].values, target["week"].values, strict=True))
+        if first <= y <= last
+    }
+    missing = [f"{y}-W{w:02d}" for y, w in index if (y, w) not in files]
+    if missing:
+        raise DataError(
+            f"VHP data missing for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} (no file given); "
+            "rerun the acquire step for them"
+        )
+    region = (min(index.values()), max(index.values()) + 1)
+    total = target.sizes["time"]
+    writer = stores.TimeChunkWriter(
+        group, ["VHI", "extreme", "extreme_loose", "valid"], weekly.CHUNKS["time"], total, region
+    )
+    without_valid = []
+    checks = plausibility.for_source("vhp", plausible)
+    for key in sorted(index, key=index.get):
+        path = files[key]
+        pixels = open_vhp(path)["VHI"]
+        plausibility.check(pixels.values, "VHI", str(path), checks, require_data=False)
+        vhi, overlaps = regrid(pixels, target)
+        require_overlap(overlaps, pixels, path, str(weekly_store))
+        if np.isnan(vhi).all():
+            without_valid.append(f"{key[0]}-W{key[1]:02d}")
+            log.warning(NO_VALID_PIXEL, path)
+        with np.errstate(invalid="ignore"):
+            week = {"VHI": vhi, "extreme": vhi < EXTREME, "extreme_loose": vhi < LOOSE, "valid": np.isfinite(vhi)}
+        writer.push(index[key], {name: values[None] for name, values in week.items()})
+    writer.close()
+    target.close()
+    return parts.Part(first, last, {"weeks_without_valid_pixel": without_valid}, {"vhp": writer.edges})
+
+
+def finalise_vhp(
+    stores_dir: str | Path,
+    done: Iterable[parts.Part],
+    *,
+    out_path: str | Path,
+    period: Mapping,
+    provenance: Mapping | None = None,
+) -> None:
+    """Complete the store of ``stores_dir`` from the ``done`` parts (which must tile ``period``): shared chunks,
+    the ``weeks_without_valid_pixel`` attribute; publish it as ``out_path``."""
+    done = parts.check_tiling(done, int(period["start_year"]), int(period["end_year"]))
+    native = Path(stores_dir) / STORE
+    group = zarr.open_group(str(native), mode="r+")
+    stores.write_edges(group, [piece for part in done for piece in part.edges.get("vhp", [])])
+    group.attrs["weeks_without_valid_pixel"] = [w for part in done for w in part.record["weeks_without_valid_pixel"]]
+    stores.finish(native, {"provenance": dict(provenance or {})})
+    parts.publish(native, out_path)
+
+
 def prepare_vhp(
     files: Mapping[tuple[int, int], str | Path],
     *,
@@ -89,64 +197,19 @@ def prepare_vhp(
     provenance: Mapping | None = None,
 ) -> None:
     """Write ``vhp_{dataset}.zarr`` on the grid and weeks of ``weekly_store`` from VHP files
-    ``{(year, week): path}``; ``plausible``: config ``prepare.plausibility`` (None: the range of
-    :data:`~terraflux.sources.vhp.PLAUSIBLE`; :mod:`.plausibility`)."""
-    target = xr.open_zarr(weekly_store)
-    years = target["year"].values
-    week = target["week"].values
-    index = {(int(y), int(w)): i for i, (y, w) in enumerate(zip(years, week, strict=True))}
-    spatial = target["land_mask"].dims
-    shape = target["land_mask"].shape
-    missing = [f"{y}-W{w:02d}" for y, w in index if (y, w) not in files]
-    if missing:
-        raise DataError(
-            f"VHP data missing for week(s) {missing[:5]}{' ...' if len(missing) > 5 else ''} (no file given); "
-            "rerun the acquire step for them"
+    ``{(year, week): path}`` in one process (:func:`init_vhp`, one part of all years, :func:`finalise_vhp`);
+    ``plausible``: config ``prepare.plausibility`` (None: the range of :data:`~terraflux.sources.vhp.PLAUSIBLE`;
+    :mod:`.plausibility`)."""
+    with xr.open_zarr(weekly_store) as target:
+        years = target["year"].values
+        period = {"start_year": int(years.min()), "end_year": int(years.max())}
+    with parts.staging_folder(out_path, "vhp_stores") as stores_dir:
+        init_vhp(weekly_store=weekly_store, stores_dir=stores_dir)
+        part = prepare_vhp_part(
+            files,
+            weekly_store=weekly_store,
+            stores_dir=stores_dir,
+            years=(period["start_year"], period["end_year"]),
+            plausible=plausible,
         )
-    vhi = np.full((len(years), *shape), np.nan, np.float32)
-    without_valid = []
-    checks = plausibility.for_source("vhp", plausible)
-    for key, path in sorted(files.items()):
-        if key not in index:
-            continue
-        pixels = open_vhp(path)["VHI"]
-        plausibility.check(pixels.values, "VHI", str(path), checks, require_data=False)
-        vhi[index[key]], overlaps = regrid(pixels, target)
-        require_overlap(overlaps, pixels, path, str(weekly_store))
-        if np.isnan(vhi[index[key]]).all():
-            without_valid.append(f"{key[0]}-W{key[1]:02d}")
-            log.warning(NO_VALID_PIXEL, path)
-    coords = {
-        "time": (("time",), target["time"].values, {"standard_name": "time", "long_name": "first day of the week"}),
-        "year": (("time",), years.astype(np.int32), {}),
-        "week": (("time",), week.astype(np.int32), {}),
-    }
-    for name in spatial:
-        coords[name] = ((name,), target[name].values, dict(target[name].attrs))
-    if "x" in spatial:
-        coords["latitude"] = (spatial, target["latitude"].values, {"units": "degrees_north"})
-        coords["longitude"] = (spatial, target["longitude"].values, {"units": "degrees_east"})
-    dims = ("time", *spatial)
-    crs = target.rio.crs
-    with atomic_output(out_path) as tmp:
-        group = stores.create(
-            tmp,
-            coords,
-            {
-                "VHI": stores.variable(dims, {"units": "1", "long_name": "Vegetation Health Index (NOAA VHP)"}),
-                "extreme": stores.variable(dims, {"long_name": f"VHI < {EXTREME:g}"}, bool),
-                "extreme_loose": stores.variable(dims, {"long_name": f"VHI < {LOOSE:g}"}, bool),
-                "valid": stores.variable(dims, {"long_name": "VHI available"}, bool),
-            },
-            weekly.CHUNKS,
-            {"source": "NOAA STAR Vegetation Health Products (VHP)", "weeks_without_valid_pixel": without_valid},
-            crs=crs.to_wkt() if crs is not None else None,
-            spatial_dims=(spatial[1], spatial[0]),
-        )
-        group["VHI"][:] = vhi
-        with np.errstate(invalid="ignore"):
-            group["extreme"][:] = vhi < EXTREME
-            group["extreme_loose"][:] = vhi < LOOSE
-        group["valid"][:] = np.isfinite(vhi)
-        stores.finish(tmp, {"provenance": dict(provenance or {})})
-    target.close()
+        finalise_vhp(stores_dir, [part], out_path=out_path, period=period, provenance=provenance)
