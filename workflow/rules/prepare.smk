@@ -341,30 +341,119 @@ else:
             "../scripts/prepare_cerra.py"
 
 
-rule prepare_vhp:
-    """NOAA VHP weekly VHI -> VHI and extremes masks on the weekly grid of one extremes dataset."""
-    input:
-        files=[raw(vhp.raw_path(VHP_SATELLITE[y], y, w)) for y, w in PERIOD_WEEKS],
-        weekly=resources_path("prepared/{dataset}_weekly.zarr"),
-        code=code_stamp("data", "sources", "prepare"),
-    output:
-        vhp=directory(resources_path("prepared/vhp_{dataset}.zarr")),
-    log:
-        logs("prepare_vhp/{dataset}.log"),
-    benchmark:
-        benchmarks("prepare_vhp/{dataset}.tsv")
-    wildcard_constraints:
-        dataset="era5_land|cerra",
-    conda:
-        ENV
-    threads: 1
-    resources:
-        **job_resources("prepare"),
-    params:
-        weeks=PERIOD_WEEKS,
-        plausible=plausibility_settings("vhp"),
-    script:
-        "../scripts/prepare_vhp.py"
+if PART_YEARS:
+
+    rule prepare_vhp_init:
+        """Create the empty VHP store on the weekly grid of one extremes dataset (staging, for the parts)."""
+        input:
+            weekly=resources_path("prepared/{dataset}_weekly.zarr"),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            stores=temp(directory(f"{PARTS_DIR}/vhp_{{dataset}}/stores")),
+        log:
+            logs("prepare_vhp/{dataset}/init.log"),
+        benchmark:
+            benchmarks("prepare_vhp/{dataset}/init.tsv")
+        wildcard_constraints:
+            dataset="era5_land|cerra",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        script:
+            "../scripts/prepare_vhp_init.py"
+
+    rule prepare_vhp_part:
+        """Regrid the VHP weeks of one part (a run of years) into the VHP store; publish the part folder."""
+        input:
+            stores=f"{PARTS_DIR}/vhp_{{dataset}}/stores",
+            weekly=resources_path("prepared/{dataset}_weekly.zarr"),
+            files=lambda w: [
+                raw(vhp.raw_path(VHP_SATELLITE[y], y, week))
+                for y, week in PERIOD_WEEKS
+                if PARTS[w.part][0] <= y <= PARTS[w.part][1]
+            ],
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            part=temp(directory(f"{PARTS_DIR}/vhp_{{dataset}}/part-{{part}}")),
+        log:
+            logs("prepare_vhp/{dataset}/part-{part}.log"),
+        benchmark:
+            benchmarks("prepare_vhp/{dataset}/part-{part}.tsv")
+        wildcard_constraints:
+            dataset="era5_land|cerra",
+            part=r"\d{4}(-\d{4})?",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            weeks=lambda w: [
+                [y, week]
+                for y, week in PERIOD_WEEKS
+                if PARTS[w.part][0] <= y <= PARTS[w.part][1]
+            ],
+            years=lambda w: list(PARTS[w.part]),
+            plausible=plausibility_settings("vhp"),
+        script:
+            "../scripts/prepare_vhp_part.py"
+
+    rule prepare_vhp_finalise:
+        """Shared chunks and notes of the VHP store of one extremes dataset; publish it."""
+        input:
+            stores=f"{PARTS_DIR}/vhp_{{dataset}}/stores",
+            parts=expand(
+                f"{PARTS_DIR}/vhp_{{dataset}}/part-{{part}}",
+                part=PARTS,
+                allow_missing=True,
+            ),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            vhp=directory(resources_path("prepared/vhp_{dataset}.zarr")),
+        log:
+            logs("prepare_vhp/{dataset}/finalise.log"),
+        benchmark:
+            benchmarks("prepare_vhp/{dataset}/finalise.tsv")
+        wildcard_constraints:
+            dataset="era5_land|cerra",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            period=config["period"],
+        script:
+            "../scripts/prepare_vhp_finalise.py"
+
+else:
+
+    rule prepare_vhp:
+        """NOAA VHP weekly VHI -> VHI and extremes masks on the weekly grid of one extremes dataset."""
+        input:
+            files=[raw(vhp.raw_path(VHP_SATELLITE[y], y, w)) for y, w in PERIOD_WEEKS],
+            weekly=resources_path("prepared/{dataset}_weekly.zarr"),
+            code=code_stamp("data", "sources", "prepare"),
+        output:
+            vhp=directory(resources_path("prepared/vhp_{dataset}.zarr")),
+        log:
+            logs("prepare_vhp/{dataset}.log"),
+        benchmark:
+            benchmarks("prepare_vhp/{dataset}.tsv")
+        wildcard_constraints:
+            dataset="era5_land|cerra",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            **job_resources("prepare"),
+        params:
+            weeks=PERIOD_WEEKS,
+            plausible=plausibility_settings("vhp"),
+        script:
+            "../scripts/prepare_vhp.py"
 
 
 rule prepare_insitu:
