@@ -1,5 +1,5 @@
-"""ERA5-Land prepared in parts by the workflow (prepare.part_years: 1): the same stores as the one-job rule,
-and a part whose job was killed (no part folder) is the only part that reruns."""
+"""ERA5-Land and VHP prepared in parts by the workflow (prepare.part_years: 1): the same stores as the one-job
+rules, and a part whose job was killed (no part folder) is the only part that reruns."""
 
 import re
 import shutil
@@ -11,7 +11,7 @@ from support.prepared import assert_same_stores
 from support.workflow import snakemake
 
 pytestmark = pytest.mark.slow
-STORES = [f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")]
+STORES = [f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")] + ["vhp_era5_land.zarr"]
 PREPARED = "resources/small/prepared"
 
 
@@ -40,7 +40,9 @@ def test_parts_build_the_one_job_stores_and_a_killed_part_reruns_alone(one_job, 
     shutil.rmtree(workdir / parts[1])  # as a part killed half-way leaves it: chunks written, no part folder
     targets = [f"{PREPARED}/{s}" for s in STORES]
     planned = jobs(snakemake("-n", *targets, *config, workdir=workdir).stdout)
-    assert planned == {"prepare_era5_land_part": 1, "prepare_era5_land_finalise": 1}
+    # the killed part and finalise; VHP (on the ERA5-Land weekly grid) was not asked for yet: all its jobs
+    vhp = {"prepare_vhp_init": 1, "prepare_vhp_part": 2, "prepare_vhp_finalise": 1}
+    assert planned == {"prepare_era5_land_part": 1, "prepare_era5_land_finalise": 1, **vhp}
     snakemake("--cores", "2", *targets, *config, workdir=workdir)
     assert_same_stores(one_job / PREPARED, workdir / PREPARED, STORES)
     assert not (workdir / PREPARED / ".parts/era5_land/stores").exists()  # staging removed (temp)
