@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +46,6 @@ def year_parts(start_year: int, end_year: int, part_years: int) -> list[tuple[in
 def label(first: int, last: int) -> str:
     """The name of the part of years ``first``..``last`` (its folder and Snakemake wildcard)."""
     return f"{first}" if first == last else f"{first}-{last}"
-
-
-def parse_label(text: str) -> tuple[int, int]:
-    """``(first, last)`` of a part :func:`label`."""
-    first, _, last = text.partition("-")
-    return int(first), int(last or first)
 
 
 def workers_within(budget_bytes: float, worker_bytes: float, threads: int) -> int:
@@ -153,16 +147,3 @@ def publish(staging: str | Path, final: str | Path) -> None:
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
-
-
-def months_of(first: int, last: int) -> list[tuple[int, int]]:
-    """(year, month) of every month of the years ``first``..``last``."""
-    return [(y, m) for y in range(first, last + 1) for m in range(1, 13)]
-
-
-def merged(records: Iterable[Mapping], key: str) -> dict:
-    """The dicts under ``key`` of the part records, merged in order."""
-    out: dict = {}
-    for record in records:
-        out.update(record.get(key, {}))
-    return out
