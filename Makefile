@@ -44,6 +44,7 @@ test-fast: env
 
 lint: env
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/europe.yaml
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check

@@ -6,23 +6,12 @@
 # downloads run on the submitting (login) node. Credentials are read inside the jobs only.
 
 from terraflux.sources import cerra, era5_land, insitu, land_cover, vhp
-from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 
 LOCAL_DOWNLOADS = config["compute"]["local_downloads"]
 # The download code is declared but `ancient`: a code edit must not re-download terabytes; what defines
 # the data is the request, passed as params (a changed request reruns exactly its downloads).
 DOWNLOAD_CODE = ancient(code_stamp("data", "sources"))
 SOURCES = config["sources"]
-
-
-def request_of(pattern):
-    """The request sidecar of a raw file (pattern) of the source modules."""
-    return raw(str(request_sidecar(pattern)))
-
-
-def sha256_of(pattern):
-    """The checksum sidecar of a raw file (pattern) of the source modules."""
-    return raw(str(sha256_sidecar(pattern)))
 
 
 rule download_era5_land_hourly:

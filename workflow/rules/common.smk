@@ -8,6 +8,7 @@ import terraflux  # first: loads native libraries in a safe order (see terraflux
 from terraflux.config import validate, config_hash, sorted_config
 from terraflux.errors import ConfigError
 from terraflux.sources.checks import check_config as check_sources
+from terraflux.sources.download.delivery import request_sidecar, sha256_sidecar
 from terraflux.workflow.codestamp import update_stamp
 from terraflux.workflow.paths import RunPaths
 
@@ -118,3 +119,13 @@ def plausibility_settings(source):
     """Config prepare.plausibility for the prepare job of one source (the switch and that source's overrides)."""
     settings = config["prepare"]["plausibility"]
     return {"check": settings["check"], source: settings[source]}
+
+
+def request_of(pattern):
+    """The request sidecar of a raw file (pattern) of the source modules."""
+    return raw(str(request_sidecar(pattern)))
+
+
+def sha256_of(pattern):
+    """The checksum sidecar of a raw file (pattern) of the source modules."""
+    return raw(str(sha256_sidecar(pattern)))
