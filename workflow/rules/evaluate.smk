@@ -161,6 +161,7 @@ rule evaluate_label_expansion:
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         process_model=resources_path("process_model.zarr"),
+        dataset=DERE_DATASET,
         code=code_stamp("evaluate", "metrics", "train"),
     output:
         table=report(
