@@ -68,7 +68,7 @@ rule dere_dataset:
     resources:
         **job_resources("prepare"),
     params:
-        **dere_params("dataset"),
+        **dere_params("dataset", "split"),
     script:
         "../scripts/dere_dataset.py"
 

@@ -33,6 +33,9 @@ ds = build_dataset(
     site_val=spec["site_val_fraction"],
     site_test=spec["site_test_fraction"],
     seed=derive_seed(sm.params.seed, "dere", "dataset"),
+    split_method=sm.params.dere["split"]["method"],
+    n_folds=sm.params.dere["split"]["folds"],
+    buffer_km=sm.params.dere["split"]["buffer_km"],
 )
 provenance = from_snakemake(sm)
 outputs.write_zarr(sm.output.dataset, ds, provenance)
@@ -41,6 +44,7 @@ summary = {
     "cells": count(ds.cell_split.values),
     "cell_types": count(ds.cell_type.values),
     "sites": count(ds.site_split.values),
+    "split": {k: v for k, v in ds.attrs.items() if k in ("split_method", "n_folds", "buffer_km", "variogram_range_km")},
     "networks": count(ds.site_network.values),
     "observed_months": {f: int(np.isfinite(ds.insitu.sel(flux=f)).sum()) for f in ds.flux.values},
     "features": [str(f) for f in ds.feature.values],

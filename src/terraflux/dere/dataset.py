@@ -11,13 +11,19 @@
 | ``esa_fraction`` | (cell, year, pft_group) | ESA-CCI fractions of BL, NL, GS renormalised to sum 1 |
 | ``age_weight`` | (cell, age_class) | share of each age class in the cell |
 | ``cell_type`` | (cell) | ``BL``/``NL``/``GS`` where that group's mean ESA share >= ``pure_threshold``, else ``MIX`` |
-| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``, seeded; val/test sites' cells share it |
+| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``; sites also ``buffer`` (unused) |
+| ``site_fold`` | (site) | spatial fold of each site (``split_method: spatial``; -1 with random splits) |
 | ``insitu`` | (site, time, flux) | in-situ GPP, RECO, NEE, gC m-2 d-1, NaN at gaps |
 | ``site_cell``, ``site_network``, ``site_igbp`` | (site) | matched cell index, network, IGBP class |
 | ``y_mean``, ``y_std`` | (variable) | statistics of the training cells |
 | ``insitu_mean``, ``insitu_std`` | (flux) | statistics of the training sites |
 
 The time axis is the drivers' monthly axis (whole years); the DERE window is the whole period.
+
+Splits (``split_method``): ``random`` draws sites and cells at random (seeded; val/test sites' cells share their
+split); ``spatial`` groups sites into ``n_folds`` spatially separated folds (:mod:`terraflux.dere.folds`), holds
+out fold 0 for testing and fold 1 for validation, and keeps every training site and cell out of the buffer
+around them (``buffer_km``, else the drivers' semivariogram range).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from terraflux.dere import folds
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import GROUPS, OUTPUTS
 
@@ -70,8 +77,11 @@ def build_dataset(
     site_val: float,
     site_test: float,
     seed: int,
+    split_method: str = "random",
+    n_folds: int | None = None,
+    buffer_km: float | None = None,
 ) -> xr.Dataset:
-    """See the module docstring. All fractions in [0, 1); ``seed`` drives both splits."""
+    """See the module docstring. All fractions in [0, 1) (random splits); ``seed`` drives the random splits."""
     rng = np.random.default_rng(seed)
     if drivers.sizes["time"] % 12:
         raise DataError(f"era5_land_monthly.zarr has {drivers.sizes['time']} months: DERE needs whole years")
@@ -107,15 +117,31 @@ def build_dataset(
     if len(sites) < 3:
         raise DataError(f"only {len(sites)} in-situ sites fall on land cells: DERE needs at least 3 (train/val/test)")
     site_cell = np.array([cell_of[(int(r.cell_iy), int(r.cell_ix))] for r in sites.itertuples()])
-    site_split = _split(len(sites), site_val, site_test, rng)
-    for s in ("val", "test"):  # every split gets at least one site
-        if not (site_split == s).any():
-            site_split[np.nonzero(site_split == "train")[0][-1]] = s
-    forced: dict[int, str] = {}
-    for cell, s in zip(site_cell, site_split, strict=True):
-        if s == "test" or (s == "val" and forced.get(cell) != "test"):
-            forced[int(cell)] = str(s)
-    cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
+    cell_lat, cell_lon = drivers["latitude"].values[iy], drivers["longitude"].values[ix]
+    split_info: dict = {"split_method": split_method}
+    site_fold = np.full(len(sites), -1)
+    if split_method == "random":
+        site_split = _split(len(sites), site_val, site_test, rng)
+        for s in ("val", "test"):  # every split gets at least one site
+            if not (site_split == s).any():
+                site_split[np.nonzero(site_split == "train")[0][-1]] = s
+        forced: dict[int, str] = {}
+        for cell, s in zip(site_cell, site_split, strict=True):
+            if s == "test" or (s == "val" and forced.get(cell) != "test"):
+                forced[int(cell)] = str(s)
+        cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
+    elif split_method == "spatial":
+        raw = x[..., : len(names)]  # drivers only: the month features are alike everywhere
+        z = (raw - raw.mean((0, 1))) / (raw.std((0, 1)) + 1e-6)
+        variogram = folds.driver_variogram(cell_lat, cell_lon, z)
+        radius = float(buffer_km) if buffer_km is not None else variogram["range_km"]
+        site_fold = folds.spatial_folds(cell_lat[site_cell], cell_lon[site_cell], z[site_cell], variogram, n_folds)
+        site_split, cell_split = folds.fold_splits(
+            site_fold, 0, cell_lat[site_cell], cell_lon[site_cell], cell_lat, cell_lon, site_cell, radius
+        )
+        split_info.update(buffer_km=radius, variogram_range_km=variogram["range_km"], n_folds=int(n_folds))
+    else:
+        raise DataError(f"dere.split.method must be 'random' or 'spatial', not {split_method!r}")
 
     # in-situ on the drivers' time axis
     times = pd.DatetimeIndex(drivers["time"].values)
@@ -181,8 +207,9 @@ def build_dataset(
             "cell_split": ("cell", cell_split.astype(str)),
             "cell_iy": ("cell", iy.astype(np.int32)),
             "cell_ix": ("cell", ix.astype(np.int32)),
-            "cell_latitude": ("cell", drivers["latitude"].values[iy]),
-            "cell_longitude": ("cell", drivers["longitude"].values[ix]),
+            "cell_latitude": ("cell", cell_lat),
+            "cell_longitude": ("cell", cell_lon),
+            "site_fold": ("site", site_fold.astype(np.int32)),
             "insitu": (("site", "time", "flux"), obs, {"units": "gC m-2 d-1"}),
             "site_cell": ("site", site_cell.astype(np.int32)),
             "site_network": ("site", sites.network.astype(str).to_numpy()),
@@ -209,7 +236,7 @@ def build_dataset(
             "site": sites.site_id.astype(str).to_numpy(),
             "flux": list(FLUXES),
         },
-        attrs={"variable_units": [OUTPUTS[v][0] for v in OUTPUTS], "pure_threshold": pure_threshold},
+        attrs={"variable_units": [OUTPUTS[v][0] for v in OUTPUTS], "pure_threshold": pure_threshold, **split_info},
     )
     return ds
 
