@@ -1,5 +1,7 @@
 """Spatially separated site folds and the buffer around held-out sites."""
 
+from functools import partial
+
 import terraflux  # noqa: F401
 from terraflux.dere import folds
 from terraflux.dere.dataset import build_dataset
@@ -42,7 +44,8 @@ def world(tmp_path_factory):
 
 def test_spatial_split_keeps_training_sites_and_cells_out_of_the_buffer(world):
     drivers, pft, process, sites, insitu, args = world
-    ds = build_dataset(drivers, pft, process, sites, insitu, **args, split_method="spatial", n_folds=4, buffer_km=30.0)
+    spatial = partial(folds.spatial_split, n_folds=4, buffer_km=30.0)
+    ds = build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=spatial)
     assert ds.attrs["split_method"] == "spatial" and ds.attrs["buffer_km"] == 30.0
     assert ds.attrs["variogram_range_km"] > 0
     site_split, cell_split = ds["site_split"].values.astype(str), ds["cell_split"].values.astype(str)
@@ -57,6 +60,5 @@ def test_spatial_split_keeps_training_sites_and_cells_out_of_the_buffer(world):
     assert (cell_split[(d_cells <= 30.0).any(1)] == "test").all()  # no training cell near a test site
     assert (site_split == "train").any() and (cell_split == "train").any()
     with pytest.raises(DataError, match="buffer"):
-        build_dataset(drivers, pft, process, sites, insitu, **args, split_method="spatial", n_folds=4, buffer_km=1e4)
-    with pytest.raises(DataError, match="spatial"):
-        build_dataset(drivers, pft, process, sites, insitu, **args, split_method="grid")
+        wide = partial(folds.spatial_split, n_folds=4, buffer_km=1e4)
+        build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=wide)

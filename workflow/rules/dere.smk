@@ -54,7 +54,14 @@ rule dere_dataset:
         sites=PREPARED["sites.parquet"],
         insitu=PREPARED["insitu_monthly.parquet"],
         process=PROCESS_MODEL,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(
+            "dere",
+            "evaluate/kriging",
+            "evaluate/semivariogram",
+            "metrics",
+            "simulate",
+            "train",
+        ),
     output:
         dataset=directory(DERE_DATASET),
         metrics=dere("dataset/metrics.json"),
@@ -384,7 +391,7 @@ rule dere_summary:
         step6=rules.dere_step6.output.metrics,
         step5=rules.dere_step5.output.metrics,
         compare=[dere(f"compare/{b}/{v}/metrics.json") for b, v in COMPARE_MODELS],
-        code=code_stamp(),
+        code=code_stamp("dere/summary"),
     output:
         summary=dere("summary.json"),
     log:

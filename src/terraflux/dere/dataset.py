@@ -20,18 +20,17 @@
 
 The time axis is the drivers' monthly axis (whole years); the DERE window is the whole period.
 
-Splits (``split_method``): ``random`` draws sites and cells at random (seeded; val/test sites' cells share their
-split); ``spatial`` groups sites into ``n_folds`` spatially separated folds (:mod:`terraflux.dere.folds`), holds
-out fold 0 for testing and fold 1 for validation, and keeps every training site and cell out of the buffer
-around them (``buffer_km``, else the drivers' semivariogram range).
+Splits: without ``spatial_split`` sites and cells are drawn at random (seeded; val/test sites' cells share their
+split); with it, sites fall into spatially separated folds (:func:`terraflux.dere.folds.spatial_split`): fold 0
+is held out for testing, fold 1 for validation, and no training site or cell lies in the buffer around them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from terraflux.dere import folds
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import GROUPS, OUTPUTS
 
@@ -77,11 +76,12 @@ def build_dataset(
     site_val: float,
     site_test: float,
     seed: int,
-    split_method: str = "random",
-    n_folds: int | None = None,
-    buffer_km: float | None = None,
+    spatial_split: Callable | None = None,
 ) -> xr.Dataset:
-    """See the module docstring. All fractions in [0, 1) (random splits); ``seed`` drives the random splits."""
+    """See the module docstring. All fractions in [0, 1) (random splits); ``seed`` drives the random splits.
+    ``spatial_split`` (spatial splits, e.g. :func:`terraflux.dere.folds.spatial_split` with its settings bound)
+    maps (site_cell [S], cell latitude [C], cell longitude [C], z-scored drivers [C, T, F]) to (site_split,
+    cell_split, site_fold, info dict)."""
     rng = np.random.default_rng(seed)
     if drivers.sizes["time"] % 12:
         raise DataError(f"era5_land_monthly.zarr has {drivers.sizes['time']} months: DERE needs whole years")
@@ -118,9 +118,9 @@ def build_dataset(
         raise DataError(f"only {len(sites)} in-situ sites fall on land cells: DERE needs at least 3 (train/val/test)")
     site_cell = np.array([cell_of[(int(r.cell_iy), int(r.cell_ix))] for r in sites.itertuples()])
     cell_lat, cell_lon = drivers["latitude"].values[iy], drivers["longitude"].values[ix]
-    split_info: dict = {"split_method": split_method}
+    split_info: dict = {"split_method": "random" if spatial_split is None else "spatial"}
     site_fold = np.full(len(sites), -1)
-    if split_method == "random":
+    if spatial_split is None:
         site_split = _split(len(sites), site_val, site_test, rng)
         for s in ("val", "test"):  # every split gets at least one site
             if not (site_split == s).any():
@@ -130,18 +130,11 @@ def build_dataset(
             if s == "test" or (s == "val" and forced.get(cell) != "test"):
                 forced[int(cell)] = str(s)
         cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
-    elif split_method == "spatial":
+    else:
         raw = x[..., : len(names)]  # drivers only: the month features are alike everywhere
         z = (raw - raw.mean((0, 1))) / (raw.std((0, 1)) + 1e-6)
-        variogram = folds.driver_variogram(cell_lat, cell_lon, z)
-        radius = float(buffer_km) if buffer_km is not None else variogram["range_km"]
-        site_fold = folds.spatial_folds(cell_lat[site_cell], cell_lon[site_cell], z[site_cell], variogram, n_folds)
-        site_split, cell_split = folds.fold_splits(
-            site_fold, 0, cell_lat[site_cell], cell_lon[site_cell], cell_lat, cell_lon, site_cell, radius
-        )
-        split_info.update(buffer_km=radius, variogram_range_km=variogram["range_km"], n_folds=int(n_folds))
-    else:
-        raise DataError(f"dere.split.method must be 'random' or 'spatial', not {split_method!r}")
+        site_split, cell_split, site_fold, info = spatial_split(site_cell, cell_lat, cell_lon, z)
+        split_info.update(info)
 
     # in-situ on the drivers' time axis
     times = pd.DatetimeIndex(drivers["time"].values)

@@ -108,3 +108,26 @@ def fold_splits(
     if not (cell_split == "train").any():
         raise DataError(f"no training cell is farther than the buffer ({buffer_km:.0f} km) from the held-out sites")
     return site_split.astype(str), cell_split.astype(str)
+
+
+def spatial_split(
+    site_cell: np.ndarray,
+    cell_lat: np.ndarray,
+    cell_lon: np.ndarray,
+    z: np.ndarray,
+    *,
+    n_folds: int,
+    buffer_km: float | None,
+    test_fold: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Spatial folds of the sites (their cells' z-scored drivers z [C, T, F]) and the splits of fold
+    ``test_fold``: (site_split [S], cell_split [C], site_fold [S], info: n_folds, buffer_km,
+    variogram_range_km). ``buffer_km`` None: the drivers' semivariogram length scale."""
+    variogram = driver_variogram(cell_lat, cell_lon, z)
+    radius = float(buffer_km) if buffer_km is not None else variogram["range_km"]
+    site_fold = spatial_folds(cell_lat[site_cell], cell_lon[site_cell], z[site_cell], variogram, n_folds)
+    site_split, cell_split = fold_splits(
+        site_fold, test_fold, cell_lat[site_cell], cell_lon[site_cell], cell_lat, cell_lon, site_cell, radius
+    )
+    info = {"n_folds": int(n_folds), "buffer_km": radius, "variogram_range_km": float(variogram["range_km"])}
+    return site_split, cell_split, site_fold, info
