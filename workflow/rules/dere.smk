@@ -328,7 +328,8 @@ use rule dere_step6 as dere_step6_kriging with:
 
 rule dere_compare:
     """Comparison: backbone {backbone} as {variant}: `baseline` on in-situ data only; `kgml` pretrained on the
-    age-weighted process output with the physics loss, then fine-tuned on in-situ data."""
+    age-weighted process output with the physics loss, then fine-tuned on in-situ data.
+    """
     input:
         dataset=DERE_DATASET,
         code=code_stamp("dere", "metrics", "simulate", "train"),
