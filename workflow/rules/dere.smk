@@ -342,7 +342,7 @@ rule dere_compare:
     benchmark:
         benchmarks("dere_compare/{backbone}_{variant}.tsv")
     wildcard_constraints:
-        backbone="|".join(COMPARE["backbones"]) or "none",
+        backbone="|".join(set(COMPARE["backbones"]) | {config["dere"]["backbone"]["name"]}),
         variant="baseline|kgml",
     conda:
         ENV
