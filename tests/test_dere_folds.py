@@ -51,6 +51,9 @@ def test_spatial_split_keeps_training_sites_and_cells_out_of_the_buffer(world):
     site_split, cell_split = ds["site_split"].values.astype(str), ds["cell_split"].values.astype(str)
     assert set(ds["site_fold"].values) == {0, 1, 2, 3}
     assert set(site_split[ds["site_fold"].values == 0]) == {"test"}
+    sizes = np.bincount(ds["site_fold"].values)
+    val_folds = set(ds["site_fold"].values[site_split == "val"])
+    assert len(val_folds) == 1 and sizes[val_folds.pop()] == sizes[1:].min()  # the smallest other fold validates
     lat, lon = ds["cell_latitude"].values, ds["cell_longitude"].values
     site_cell = ds["site_cell"].values
     held = np.isin(site_split, ["test", "val"])

@@ -22,7 +22,8 @@ The time axis is the drivers' monthly axis (whole years); the DERE window is the
 
 Splits: without ``spatial_split`` sites and cells are drawn at random (seeded; val/test sites' cells share their
 split); with it, sites fall into spatially separated folds (:func:`terraflux.dere.folds.spatial_split`): fold 0
-is held out for testing, fold 1 for validation, and no training site or cell lies in the buffer around them.
+is held out for testing, the smallest other fold for validation, and no training site or cell lies in the buffer
+around them.
 """
 
 from __future__ import annotations

@@ -85,13 +85,15 @@ def fold_splits(
     site_cell: np.ndarray,
     buffer_km: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Site and cell splits for one fold: sites of ``test_fold`` are ``test``, of the next fold ``val``, the rest
-    ``train``; training sites within ``buffer_km`` of a test or validation site become ``buffer`` (used by no
-    stage). Cells within ``buffer_km`` of a test site (and the test sites' cells) are ``test``, of a validation
-    site ``val``, the others ``train``. Returns (site_split [S], cell_split [C])."""
-    n_folds = int(site_fold.max()) + 1
+    """Site and cell splits for one fold: sites of ``test_fold`` are ``test``, of the smallest other fold (the
+    first of equal ones) ``val`` (early stopping needs few sites; training keeps the most), the rest ``train``;
+    training sites within ``buffer_km`` of a test or validation site become ``buffer`` (used by no stage). Cells
+    within ``buffer_km`` of a test site (and the test sites' cells) are ``test``, of a validation site ``val``,
+    the others ``train``. Returns (site_split [S], cell_split [C])."""
+    sizes = {f: int((site_fold == f).sum()) for f in range(int(site_fold.max()) + 1) if f != test_fold}
+    val_fold = min(sizes, key=lambda f: (sizes[f], f))
     site_split = np.where(site_fold == test_fold, "test", "train").astype(object)
-    site_split[site_fold == (test_fold + 1) % n_folds] = "val"
+    site_split[site_fold == val_fold] = "val"
     cell_split = np.full(len(cell_lat), "train", dtype=object)
     for split in ("val", "test"):  # test last: it wins where buffers overlap
         held = site_split == split
