@@ -2,7 +2,7 @@
 
 Random site splits put test towers next to training towers, so held-out scores overstate the skill at new
 places. Here sites are grouped into spatially coherent folds by a metric-constrained clustering in the spirit
-of MC-GTA (Wang et al., ICLR 2024, https://openreview.net/forum?id=pdP1IQlUlA): the cost of putting sites i and
+of MC-GTA (Wang et al., ICML 2024, https://arxiv.org/abs/2405.18395): the cost of putting sites i and
 j in different folds is low when their driver distributions differ and when they are far apart on the
 semivariogram of the drivers,
 
