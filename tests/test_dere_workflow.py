@@ -45,16 +45,17 @@ def test_dere_chain_through_snakemake(tmp_path):
     snakemake("--cores", "2", *CONFIG, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path, timeout=600)
     dere = tmp_path / "results" / "tiny" / "dere"
     summary = json.loads((dere / "summary.json").read_text())
-    rows = {"DERE step 6", "DERE step 4", "Baseline (simpletm)", "KGML (simpletm)", "Baseline (timexer)"}
-    assert set(summary["nee_rmse"]) == rows | {"KGML (timexer)"} and all(v > 0 for v in summary["nee_rmse"].values())
-    assert set(summary["ordering"]) == {"simpletm", "timexer"}
+    rows = {"DERE step 6", "DERE step 4", "Baseline (informer)", "KGML (informer)", "Baseline (simpletm)"}
+    assert set(summary["nee_rmse"]) == rows | {"KGML (simpletm)"} and all(v > 0 for v in summary["nee_rmse"].values())
+    assert set(summary["ordering"]) == {"informer", "simpletm"}
     assert {r["flux"] for r in summary["table"]} == {"GPP", "RECO", "NEE"}
     assert {r["group"] for r in summary["table"]} == {"all", "network", "igbp"}
-    kgml = json.loads((dere / "compare" / "timexer" / "kgml" / "metrics.json").read_text())
-    assert kgml["backbone"] == "timexer" and kgml["variant"] == "kgml" and "pretrain" in kgml
+    kgml = json.loads((dere / "compare" / "simpletm" / "kgml" / "metrics.json").read_text())
+    assert kgml["backbone"] == "simpletm" and kgml["variant"] == "kgml" and "pretrain" in kgml
     assert provenance_of(dere / "compare" / "simpletm" / "baseline" / "predictions.parquet")["rule"] == "dere_compare"
-    # the maps of `kgml` come from the comparison model on DERE's own backbone (informer), built for them
-    assert (dere / "compare" / "informer" / "kgml" / "checkpoint.pt").exists()
+    # the `kgml` maps are drawn by the comparison model on DERE's own backbone (informer)
+    maps_inputs = provenance_of(dere / "kgml" / "predictions.zarr")["inputs"]
+    assert "results/tiny/dere/compare/informer/kgml/checkpoint.pt" in maps_inputs
     step4 = json.loads((dere / "step4" / "metrics.json").read_text())
     assert set(step4["networks"]) == {"FLUXNET2015", "ICOS", "all"} and step4["device"]["device"] == "cpu"
     assert (
