@@ -4,9 +4,11 @@ Reference shapes (the DERE reference implementation, Xu et al., KDD 2026, doi 10
 L = 336 months, d_model 512, 8 heads, 2+1 layers, d_ff 2048, 136 drivers, batch 8; PFT model 8 x 18 (cell, age)
 sequences of 28 years. Demo shapes: the schema defaults (d_model 32, L = 48, ~14 drivers, batch 16). Baseline:
 the reference implementation's CPU times (docs/performance.md). Each case runs in its own process (clean peak
-RSS). On CUDA it also runs bf16 autocast against fp32.
+RSS). On CUDA it also runs bf16 autocast against fp32. Cases: ``backbone_<name>`` for each comparison backbone
+(one training step of [batch, L, drivers] -> [batch, L, 10 outputs]; the FEDformer, TimeXer and SimpleTM
+settings are the schema defaults), DERE's steps 1 (pure, mix) and the PFT model.
 
-    python bench/bench_dere.py [--case CASE --shape SHAPE] [--cases step1_pure,backbone,...] [--steps 3]
+    python bench/bench_dere.py [--case CASE --shape SHAPE] [--cases step1_pure,backbone_informer,...] [--steps 3]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 
-REFERENCE_SECONDS = {"backbone": 7.0, "pft": 6.5}
+REFERENCE_SECONDS = {"backbone": 7.0, "pft": 6.5}  # "backbone": the step-1 cases
 SHAPES = {
     "reference": {
         "L": 336,
@@ -32,12 +34,16 @@ SHAPES = {
     },
     "demo": {"L": 48, "d_model": 32, "heads": 4, "d_ff": 64, "features": 14, "batch": 16, "years": 4, "ages": 4},
 }
-CASES = ("backbone", "step1_pure", "step1_mix", "pft")
+BACKBONE_NAMES = ("transformer", "informer", "fedformer", "itransformer", "timexer", "simpletm")
+CASES = tuple(f"backbone_{name}" for name in BACKBONE_NAMES) + ("step1_pure", "step1_mix", "pft")
+# The comparison backbones' own settings at both shapes (the schema defaults).
+SPECIFIC = {"moving_avg": 13, "modes": 8, "patch_len": 6, "wavelet": "db2", "wavelet_levels": 1}
+SPECIFIC["geometric_weight"] = 0.5
 
 
 def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
     import terraflux  # noqa: F401
-    from terraflux.dere.backbone import Backbone, BackboneConfig
+    from terraflux.dere.backbones import BackboneConfig, build_backbone
     from terraflux.dere.models import MixModel, PftModel, Scaler
     from terraflux.train import autocast, seed_everything, select_device
 
@@ -47,16 +53,19 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
     s = SHAPES[shape]
     info = select_device("auto", threads=2)
     dev = info.device
-    cfg = BackboneConfig(s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05, "full", None)
+    sizes = (s["d_model"], s["heads"], 2, 1, s["d_ff"], 0.05)
+    cfg = BackboneConfig("informer", *sizes, "full", None)  # DERE's own backbone
     n_var, n_groups = 10, 3
     x = torch.randn(s["batch"], s["L"], s["features"] + 1, device=dev)
-    if case == "backbone":
-        model = Backbone(s["features"] + 1, n_var, cfg)
+    if case.startswith("backbone_"):
+        name = case.removeprefix("backbone_")
+        spec = BackboneConfig(name, *sizes, "prob" if name == "informer" else "full", 5, **SPECIFIC)
+        model = build_backbone(spec, s["features"] + 1, n_var, s["L"])
         forward = lambda m: m(x)  # noqa: E731
         samples = s["batch"]
     elif case in ("step1_pure", "step1_mix"):
         scaler = Scaler(torch.zeros(n_var), torch.ones(n_var), [str(i) for i in range(n_var - 1)] + ["NEE"])
-        model = MixModel(s["features"] + 1, n_var, n_groups, cfg, scaler)
+        model = MixModel(s["features"] + 1, n_var, n_groups, cfg, scaler, s["L"])
         frac = torch.rand(s["batch"], s["L"], n_groups, device=dev)
         if case == "step1_pure":  # one batch per PFT group and iteration
             forward = lambda m: sum(m.pure(x, [g]).mean() for g in range(n_groups))  # noqa: E731
@@ -65,8 +74,8 @@ def run_case(case: str, shape: str, steps: int, bf16: bool) -> dict:
             forward = lambda m: m(x, frac)  # noqa: E731
             samples = s["batch"]
     else:
-        pcfg = BackboneConfig(s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05, "full", None)
-        model = PftModel(12 * s["features"], s["ages"], 32, n_groups, pcfg)
+        pcfg = BackboneConfig("informer", s["d_model"], s["heads"], 1, 1, s["d_ff"], 0.05, "full", None)
+        model = PftModel(12 * s["features"], s["ages"], 32, n_groups, pcfg, s["years"])
         n = s["batch"] * s["ages"]
         xy = torch.randn(n, s["years"], 12 * s["features"], device=dev)
         ages = torch.arange(s["ages"], device=dev).repeat(s["batch"])
@@ -124,7 +133,7 @@ def main() -> None:
 
     precisions = [False, True] if torch.cuda.is_available() else [False]
     print(
-        f"{'case':<11} {'shape':<9} {'bf16':<5} {'params M':>8} {'s/iter':>8} {'samples/s':>10} {'peak MiB':>9} "
+        f"{'case':<21} {'shape':<9} {'bf16':<5} {'params M':>8} {'s/iter':>8} {'samples/s':>10} {'peak MiB':>9} "
         f"{'vs reference impl':>18}"
     )
     for shape in args.shapes.split(","):
@@ -139,10 +148,11 @@ def main() -> None:
                     continue
                 r = json.loads(done.stdout.strip().splitlines()[-1])
                 ref = REFERENCE_SECONDS["pft" if case == "pft" else "backbone"] if shape == "reference" else None
+                ref = None if case.startswith("backbone_") else ref  # the reference timed DERE's own steps
                 speed = ref / r["seconds_per_iteration"] if ref else None
                 ratio = "-" if speed is None else f"{speed:.2f}x faster" if speed >= 1 else f"{1 / speed:.2f}x slower"
                 print(
-                    f"{case:<11} {shape:<9} {str(bf16):<5} {r['params_M']:8.2f} {r['seconds_per_iteration']:8.3f} "
+                    f"{case:<21} {shape:<9} {str(bf16):<5} {r['params_M']:8.2f} {r['seconds_per_iteration']:8.3f} "
                     f"{r['samples_per_s']:10.1f} {r['peak_MiB']:9.0f} {ratio:>18}"
                 )
 

@@ -4,7 +4,8 @@ import copy
 
 import terraflux  # noqa: F401
 from terraflux.dere import predict, stages
-from terraflux.dere.backbone import AttentionLayer, Backbone, BackboneConfig, prob_sparse_attention
+from terraflux.dere.backbones import BackboneConfig, build_backbone
+from terraflux.dere.backbones.layers import AttentionLayer, prob_sparse_attention
 from terraflux.dere.dataset import DereTensors, build_dataset
 from terraflux.dere.models import Scaler, masked_mse, pft_per_age, physics_loss, physics_residuals
 from terraflux.errors import DataError
@@ -103,7 +104,7 @@ def test_full_attention_equals_torch_multihead_attention_and_prob_sparse_shapes(
     mean_rows = (sparse - v.mean(2, keepdim=True)).abs().sum(-1) < 1e-5
     assert 0 < int(mean_rows.sum()) < 2 * 2 * 40  # lazy queries take mean(V), active ones attend
     for kind in ("full", "prob"):
-        net = Backbone(5, 3, BackboneConfig(16, 2, 2, 1, 32, 0.0, kind, 2))
+        net = build_backbone(BackboneConfig("informer", 16, 2, 2, 1, 32, 0.0, kind, 2), 5, 3, 36)
         assert net(torch.randn(3, 36, 5)).shape == (3, 36, 3)
         assert net(torch.randn(3, 36, 5), token=torch.randn(3, 5)).shape == (3, 36, 3)
 
@@ -126,6 +127,7 @@ def test_physics_loss_and_masked_mse():
 
 def test_backbone_config_comes_from_the_config_only():
     spec = {
+        "name": "informer",
         "d_model": 8,
         "n_heads": 2,
         "e_layers": 1,
@@ -152,11 +154,11 @@ def test_stages_end_to_end(data, tmp_path):
     pure_stage = stages.step1_pure(data, cfg, ctx)
     pure_model = pure_stage.model
     assert pure_stage.fit.steps > 0 and np.isfinite(pure_stage.fit.best_val)
-    before = {k: v.clone() for k, v in pure_model.pure.encoder.state_dict().items()}
+    before = {k: v.clone() for k, v in pure_model.pure.net.encoder.state_dict().items()}
     mix = stages.step1_mix(data, cfg, ctx, pure_model.state_dict()).model
-    for k, v in mix.pure.encoder.state_dict().items():  # shared encoder frozen in step 1b (incl. BN statistics)
+    for k, v in mix.pure.net.encoder.state_dict().items():  # shared encoder frozen in step 1b (incl. BN statistics)
         assert torch.equal(v, before[k]), k
-    assert not torch.equal(mix.branch0.decoder.projection.weight, pure_model.branch0.decoder.projection.weight)
+    assert not torch.equal(mix.branch0.heads[0].projection.weight, pure_model.branch0.heads[0].projection.weight)
     step2 = stages.step2(data, cfg, ctx, mix.state_dict())
     model2, pure = step2.model, step2.pure
     assert pure.shape == (19, 2, 3, 24, 10) and (pure[..., data.variables.index("GPP")] >= 0).all()
@@ -183,10 +185,10 @@ def test_stages_end_to_end(data, tmp_path):
         np.isfinite(predict.held_out_site_scores(out6["all"].predictions, data)["all"]["GPP"]["rmse"])
         and "weight" in out6["all"].state
     )
-    for name, fn in (("baseline", stages.baseline), ("kgml", stages.kgml)):
-        out = fn(data, cfg, ctx)
-        assert (out.pretrain is not None) == (name == "kgml")
-        maps = predict.predict_maps(data, cfg, device, name, out.state, None, "all")
+    for backbone, variant in (("fedformer", "baseline"), ("simpletm", "kgml")):
+        out = stages.comparison(data, cfg, ctx, backbone, variant)
+        assert (out.pretrain is not None) == (variant == "kgml")
+        maps = predict.predict_maps(data, cfg, device, variant, out.state, None, "all", backbone)
         assert maps.shape == (19, 24, 3) and np.isfinite(maps).all()
         # the map at each site's cell is the stage's own site prediction
         np.testing.assert_allclose(maps[data.site_cell.numpy()], out.predictions, rtol=1e-5, atol=1e-5)

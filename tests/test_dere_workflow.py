@@ -27,8 +27,7 @@ RULES = [
     "dere_step5",
     "dere_step5b",
     "dere_step6",
-    "dere_baseline",
-    "dere_kgml",
+    "dere_compare",
     "dere_predict",
     "dere_summary",
 ]
@@ -46,9 +45,17 @@ def test_dere_chain_through_snakemake(tmp_path):
     snakemake("--cores", "2", *CONFIG, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path, timeout=600)
     dere = tmp_path / "results" / "tiny" / "dere"
     summary = json.loads((dere / "summary.json").read_text())
-    assert set(summary["nee_rmse"]) == {"step6", "step4", "kgml", "baseline"} and all(
-        v > 0 for v in summary["nee_rmse"].values()
-    )
+    rows = {"DERE step 6", "DERE step 4", "Baseline (informer)", "KGML (informer)", "Baseline (simpletm)"}
+    assert set(summary["nee_rmse"]) == rows | {"KGML (simpletm)"} and all(v > 0 for v in summary["nee_rmse"].values())
+    assert set(summary["ordering"]) == {"informer", "simpletm"}
+    assert {r["flux"] for r in summary["table"]} == {"GPP", "RECO", "NEE"}
+    assert {r["group"] for r in summary["table"]} == {"all", "network", "igbp"}
+    kgml = json.loads((dere / "compare" / "simpletm" / "kgml" / "metrics.json").read_text())
+    assert kgml["backbone"] == "simpletm" and kgml["variant"] == "kgml" and "pretrain" in kgml
+    assert provenance_of(dere / "compare" / "simpletm" / "baseline" / "predictions.parquet")["rule"] == "dere_compare"
+    # the `kgml` maps are drawn by the comparison model on DERE's own backbone (informer)
+    maps_inputs = provenance_of(dere / "kgml" / "predictions.zarr")["inputs"]
+    assert "results/tiny/dere/compare/informer/kgml/checkpoint.pt" in maps_inputs
     step4 = json.loads((dere / "step4" / "metrics.json").read_text())
     assert set(step4["networks"]) == {"FLUXNET2015", "ICOS", "all"} and step4["device"]["device"] == "cpu"
     assert (
@@ -77,7 +84,7 @@ def test_dere_chain_through_snakemake(tmp_path):
     for output, rule in writers.items():
         assert provenance_of(dere / output)["rule"] == rule, output
     # the summary copies the stages' own scores (scored once)
-    assert summary["scores"]["step4"] == step4["scores"]["all"]
+    assert next(r for r in summary["rows"] if r["model"] == "DERE step 4")["scores"] == step4["scores"]
     csdi = json.loads((dere / "step5" / "metrics.json").read_text())["scores"]["NEE"]
     assert {"n", "mae", "rmse", "crps", "crps_quantile", "crps_quantile_normalised", "baselines"} <= set(csdi)
     # a model-code-free config change (CSDI sampler) reruns step 5 and what follows, not steps 1-4
@@ -85,4 +92,4 @@ def test_dere_chain_through_snakemake(tmp_path):
     plan = snakemake("-n", "--cores", "2", *changed, "--allowed-rules", *RULES, "--", *targets, workdir=tmp_path).stdout
     jobs = set(re.findall(r"^(?:local)?rule (\w+):", plan, re.M))
     assert {"dere_step5", "dere_step5b", "dere_step6", "dere_summary"} <= jobs
-    assert not jobs & {"dere_step1_pure", "dere_step2", "dere_step4", "dere_baseline", "dere_kgml", "dere_dataset"}
+    assert not jobs & {"dere_step1_pure", "dere_step2", "dere_step4", "dere_compare", "dere_dataset"}

@@ -116,6 +116,11 @@ def write_world(root: Path) -> None:
     )
     (res / "prepared").mkdir(parents=True)
     sites.to_parquet(res / "prepared" / "sites.parquet")
+    # the DERE dataset's site split (the kriging label set krige from the training sites only)
+    site_split = np.where(np.arange(len(sites)) % 3 == 0, "test", "train")
+    xr.Dataset({"site_split": ("site", site_split)}, coords={"site": sites["site_id"].to_numpy()}).to_zarr(
+        res / "dere" / "dataset.zarr", consolidated=False
+    )
     sites.rename(columns={"cell_latitude": "true_cell_latitude", "cell_longitude": "true_cell_longitude"}).to_parquet(
         res / "truth" / "sites.parquet"
     )
@@ -172,6 +177,9 @@ def write_world(root: Path) -> None:
     for m, skill in zip(MODELS, (0.5, 0.35, 0.2, 0.15), strict=True):
         d = out / "dere" / m
         d.mkdir(parents=True)
+        # site predictions of the comparison models live under compare/<backbone>/<variant>/ (DERE's backbone here)
+        sites_dir = out / "dere" / "compare" / "informer" / m if m in ("baseline", "kgml") else d
+        sites_dir.mkdir(parents=True, exist_ok=True)
         maps = {
             v: np.where(land, coarse[v] + skill * rng.normal(size=coarse[v].shape), np.nan).astype("float32")
             for v in FLUXES
@@ -180,7 +188,7 @@ def write_world(root: Path) -> None:
             "split": (("latitude", "longitude"), split)
         }
         xr.Dataset(grids, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
-        write_site_predictions(d / "predictions.parquet", maps, sites, times, test)
+        write_site_predictions(sites_dir / "predictions.parquet", maps, sites, times, test)
     # step 6 on the kriging label set: site predictions only (no maps), noisier than step 6 on CSDI labels
     maps = {v: coarse[v] + 0.3 * rng.normal(size=coarse[v].shape) for v in FLUXES}
     (out / "dere" / "step6_kriging").mkdir(parents=True)
@@ -287,7 +295,7 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     root, _, _ = evaluated
     ev = root / "results" / RUN / "evaluate"
     table = pd.read_csv(ev / "dere_skill.csv")
-    assert set(table["model"]) == {"Baseline", "KGML", "step 4", "step 6"}
+    assert set(table["model"]) == {"Baseline (informer)", "KGML (informer)", "DERE step 4", "DERE step 6"}
     assert set(table["reference"]) == {"in-situ", "truth", "truth (held-out cells)"}
     assert set(table["group"]) == {"all", "network", "igbp"}
     truth = table[(table["reference"] == "truth") & (table["group"] == "all") & (table["variable"] == "GPP")].set_index(
@@ -295,17 +303,22 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     )
     # models were built with decreasing noise: the skill order must come out of the run's own numbers
     assert (
-        truth.loc["step 6", "rmse"]
-        < truth.loc["step 4", "rmse"]
-        < truth.loc["KGML", "rmse"]
-        < truth.loc["Baseline", "rmse"]
+        truth.loc["DERE step 6", "rmse"]
+        < truth.loc["DERE step 4", "rmse"]
+        < truth.loc["KGML (informer)", "rmse"]
+        < truth.loc["Baseline (informer)", "rmse"]
     )
     cells = table[table["reference"] == "truth (held-out cells)"]
     assert set(cells["group"]) == {"all"}
     cells = cells[cells["variable"] == "GPP"].set_index("model")
     # maps = block-mean truth + noise of std 0.5 ... 0.15 on the model grid: RMSE follows the noise
-    assert 0.12 < cells.loc["step 6", "rmse"] < 0.2 and 0.42 < cells.loc["Baseline", "rmse"] < 0.6
-    assert cells.loc["step 6", "r2"] > cells.loc["step 4", "r2"] > cells.loc["KGML", "r2"] > cells.loc["Baseline", "r2"]
+    assert 0.12 < cells.loc["DERE step 6", "rmse"] < 0.2 and 0.42 < cells.loc["Baseline (informer)", "rmse"] < 0.6
+    assert (
+        cells.loc["DERE step 6", "r2"]
+        > cells.loc["DERE step 4", "r2"]
+        > cells.loc["KGML (informer)", "r2"]
+        > cells.loc["Baseline (informer)", "r2"]
+    )
     assert (cells["n_sites"] == cells["n_sites"].iloc[0]).all() and cells["n"].iloc[0] == 12 * cells["n_sites"].iloc[0]
     spatial = json.loads((ev / "spatial" / "baseline.json").read_text())
     assert spatial["reference"] == "truth" and spatial["variables"]["GPP"]["D"] > 0

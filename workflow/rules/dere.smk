@@ -4,8 +4,26 @@
 # Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
 # and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
 
+from terraflux.dere.summary import STEPS, VARIANT_LABELS, row_label
+
 DERE_DATASET = resources_path("dere/dataset.zarr")
 DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
+# The comparison table: each backbone as each variant (dere_compare); the maps' and evaluation's `baseline`
+# and `kgml` are the comparison models on DERE's own backbone (dere.backbone.name).
+COMPARE = config["dere"]["comparison"]
+COMPARE_MODELS = [(b, v) for b in COMPARE["backbones"] for v in COMPARE["variants"]]
+COMPARE_EPOCHS = {"baseline": ("baseline",), "kgml": ("kgml_pretrain", "kgml_finetune")}
+# Site predictions of every row of the comparison table, by row label (evaluate_dere).
+DERE_TABLE_PREDICTIONS = {
+    label: results(f"dere/{step}/predictions.parquet") for step, label in STEPS
+} | {
+    row_label(b, v): results(f"dere/compare/{b}/{v}/predictions.parquet")
+    for b, v in COMPARE_MODELS
+}
+# Row labels of the map models (evaluate.dere_models).
+DERE_MAP_LABELS = dict(STEPS) | {
+    v: row_label(config["dere"]["backbone"]["name"], v) for v in VARIANT_LABELS
+}
 
 
 # results/{run}/dere/<path>; only the dere config subtrees a stage reads (precise reruns), plus the run seed.
@@ -20,6 +38,12 @@ dere_params = lambda *keys, epochs=(): {
 
 
 TRAIN_KEYS = ("train", "dataset")
+# A model's file: the comparison variants on DERE's backbone live under compare/, the DERE steps in their folder.
+dere_model = lambda model, name: dere(
+    f"compare/{config['dere']['backbone']['name']}/{model}/{name}"
+    if model in COMPARE_EPOCHS
+    else f"{model}/{name}"
+)
 
 
 rule dere_dataset:
@@ -30,7 +54,14 @@ rule dere_dataset:
         sites=PREPARED["sites.parquet"],
         insitu=PREPARED["insitu_monthly.parquet"],
         process=PROCESS_MODEL,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(
+            "dere",
+            "evaluate/kriging",
+            "evaluate/semivariogram",
+            "metrics",
+            "simulate",
+            "train",
+        ),
     output:
         dataset=directory(DERE_DATASET),
         metrics=dere("dataset/metrics.json"),
@@ -44,7 +75,7 @@ rule dere_dataset:
     resources:
         **job_resources("prepare"),
     params:
-        **dere_params("dataset"),
+        **dere_params("dataset", "split"),
     script:
         "../scripts/dere_dataset.py"
 
@@ -295,61 +326,43 @@ use rule dere_step6 as dere_step6_kriging with:
         label_set="kriging",
 
 
-rule dere_baseline:
-    """Comparison: one backbone trained on in-situ data only."""
+rule dere_compare:
+    """Comparison: backbone {backbone} as {variant}: `baseline` on in-situ data only; `kgml` pretrained on the
+    age-weighted process output with the physics loss, then fine-tuned on in-situ data.
+    """
     input:
         dataset=DERE_DATASET,
         code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
-        checkpoint=dere("baseline/checkpoint.pt"),
-        predictions=dere("baseline/predictions.parquet"),
-        metrics=dere("baseline/metrics.json"),
+        checkpoint=dere("compare/{backbone}/{variant}/checkpoint.pt"),
+        predictions=dere("compare/{backbone}/{variant}/predictions.parquet"),
+        metrics=dere("compare/{backbone}/{variant}/metrics.json"),
     log:
-        logs("dere_baseline.log"),
+        logs("dere_compare/{backbone}_{variant}.log"),
     benchmark:
-        benchmarks("dere_baseline.tsv")
+        benchmarks("dere_compare/{backbone}_{variant}.tsv")
+    wildcard_constraints:
+        backbone="|".join(set(COMPARE["backbones"]) | {config["dere"]["backbone"]["name"]}),
+        variant="baseline|kgml",
     conda:
         ENV
     threads: job_threads("train")
     resources:
         **job_resources("train"),
     params:
-        **dere_params("backbone", *TRAIN_KEYS, epochs=("baseline",)),
+        dere=lambda wildcards: dere_params(
+            "backbone", *TRAIN_KEYS, epochs=COMPARE_EPOCHS[wildcards.variant]
+        )["dere"],
+        seed=config["run"]["seed"],
     script:
-        "../scripts/dere_baseline.py"
-
-
-rule dere_kgml:
-    """Comparison: pretrain on age-weighted process output with the physics loss, then fine-tune on in-situ."""
-    input:
-        dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
-    output:
-        checkpoint=dere("kgml/checkpoint.pt"),
-        predictions=dere("kgml/predictions.parquet"),
-        metrics=dere("kgml/metrics.json"),
-    log:
-        logs("dere_kgml.log"),
-    benchmark:
-        benchmarks("dere_kgml.tsv")
-    conda:
-        ENV
-    threads: job_threads("train")
-    resources:
-        **job_resources("train"),
-    params:
-        **dere_params(
-            "backbone", *TRAIN_KEYS, epochs=("kgml_pretrain", "kgml_finetune")
-        ),
-    script:
-        "../scripts/dere_kgml.py"
+        "../scripts/dere_compare.py"
 
 
 rule dere_predict:
     """Monthly GPP, RECO, NEE maps of every land cell from one trained model (step4, step6, baseline, kgml)."""
     input:
         dataset=DERE_DATASET,
-        model=dere("{model}/checkpoint.pt"),
+        model=lambda wildcards: dere_model(wildcards.model, "checkpoint.pt"),
         step2=rules.dere_step2.output.checkpoint,
         code=code_stamp("dere", "metrics", "simulate", "train"),
     output:
@@ -373,14 +386,13 @@ rule dere_predict:
 
 
 rule dere_summary:
-    """NEE/GPP/RECO scores of step 6, step 4, KGML and Baseline at held-out sites, CSDI scores."""
+    """The comparison table: step 6, step 4 and every backbone x variant at held-out sites; CSDI scores."""
     input:
         step4=rules.dere_step4.output.metrics,
         step6=rules.dere_step6.output.metrics,
-        baseline=rules.dere_baseline.output.metrics,
-        kgml=rules.dere_kgml.output.metrics,
         step5=rules.dere_step5.output.metrics,
-        code=code_stamp(),
+        compare=[dere(f"compare/{b}/{v}/metrics.json") for b, v in COMPARE_MODELS],
+        code=code_stamp("dere/summary"),
     output:
         summary=dere("summary.json"),
     log:
@@ -390,6 +402,9 @@ rule dere_summary:
     localrule: True
     conda:
         ENV
+    params:
+        compare=COMPARE_MODELS,
+        backbone=config["dere"]["backbone"]["name"],
     script:
         "../scripts/dere_summary.py"
 

@@ -50,12 +50,10 @@ rule evaluate_run_manifest:
 
 
 rule evaluate_dere:
-    """Skill of Baseline, KGML, step 4, step 6 at held-out sites (in-situ; truth at sites and held-out cells in the synthetic world)."""
+    """The comparison table's models at held-out sites (in-situ; truth at sites and held-out cells in the synthetic world)."""
     input:
         unpack(lambda wildcards: {**TRUTH_FLUXES, **TRUTH_SITES, **DERE_MAPS}),
-        predictions=[
-            results(f"dere/{m}/predictions.parquet") for m in EVAL["dere_models"]
-        ],
+        predictions=list(DERE_TABLE_PREDICTIONS.values()),
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         code=code_stamp("evaluate", "metrics"),
@@ -88,6 +86,8 @@ rule evaluate_dere:
     params:
         evaluate=EVAL,
         period=config["period"],
+        models=list(DERE_TABLE_PREDICTIONS),
+        map_labels=[DERE_MAP_LABELS[m] for m in EVAL["dere_models"]],
     script:
         "../scripts/evaluate_dere.py"
 
@@ -161,6 +161,7 @@ rule evaluate_label_expansion:
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),
         process_model=resources_path("process_model.zarr"),
+        dataset=DERE_DATASET,
         code=code_stamp("evaluate", "metrics", "train"),
     output:
         table=report(

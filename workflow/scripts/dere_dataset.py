@@ -7,8 +7,11 @@ output; process_fraction, esa_fraction, age_weight, cell_type, seeded cell/site 
 gC m-2 d-1, statistics from training data only), ``metrics`` summary JSON (counts per split, cell type, network).
 """
 
+from functools import partial
+
 import terraflux  # noqa: F401
 from terraflux import outputs
+from terraflux.dere import folds
 from terraflux.dere.dataset import build_dataset
 from terraflux.train import derive_seed
 from terraflux.workflow.provenance import from_snakemake
@@ -20,7 +23,7 @@ import xarray as xr
 
 log = setup_logging(snakemake)
 sm = snakemake
-spec = sm.params.dere["dataset"]
+spec, split = sm.params.dere["dataset"], sm.params.dere["split"]
 ds = build_dataset(
     xr.open_zarr(sm.input.drivers).load(),
     xr.open_zarr(sm.input.pft).load(),
@@ -33,6 +36,11 @@ ds = build_dataset(
     site_val=spec["site_val_fraction"],
     site_test=spec["site_test_fraction"],
     seed=derive_seed(sm.params.seed, "dere", "dataset"),
+    spatial_split=(
+        partial(folds.spatial_split, n_folds=split["folds"], buffer_km=split["buffer_km"])
+        if split["method"] == "spatial"
+        else None
+    ),
 )
 provenance = from_snakemake(sm)
 outputs.write_zarr(sm.output.dataset, ds, provenance)
@@ -41,6 +49,7 @@ summary = {
     "cells": count(ds.cell_split.values),
     "cell_types": count(ds.cell_type.values),
     "sites": count(ds.site_split.values),
+    "split": {k: v for k, v in ds.attrs.items() if k in ("split_method", "n_folds", "buffer_km", "variogram_range_km")},
     "networks": count(ds.site_network.values),
     "observed_months": {f: int(np.isfinite(ds.insitu.sel(flux=f)).sum()) for f in ds.flux.values},
     "features": [str(f) for f in ds.feature.values],

@@ -1,5 +1,6 @@
 """DERE maps: monthly GPP, RECO, NEE for every land cell from one trained model (``wildcards.model``: step4,
-step6, baseline, kgml; step 4/6 use the network model ``params.dere.predict.network``).
+step6, baseline, kgml; step 4/6 use the network model ``params.dere.predict.network``, baseline and kgml the
+comparison models on ``params.dere.backbone.name``).
 
 Inputs: ``dataset``, ``model`` (the model's checkpoint), ``step2`` (pure branches of step 4/6). Outputs:
 ``predictions`` predictions.zarr with ``GPP, RECO, NEE(time, latitude, longitude)`` gC m-2 d-1 (NaN off land) and
@@ -20,7 +21,8 @@ run = StageRun(snakemake, f"predict_{model}")
 data, cfg = run.data, run.cfg
 network = cfg["predict"]["network"]
 step2 = run.load("step2")["mix"] if model in ("step4", "step6") else None
-y = predict_maps(data, cfg, run.device.device, model, run.load("model"), step2, network)  # (C, L, K)
+backbone = cfg["backbone"]["name"]
+y = predict_maps(data, cfg, run.device.device, model, run.load("model"), step2, network, backbone)  # (C, L, K)
 ds = data.ds
 iy, ix = ds["cell_iy"].values, ds["cell_ix"].values
 shape = (ds.sizes["time"], ds.sizes["latitude"], ds.sizes["longitude"])

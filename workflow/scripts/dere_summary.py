@@ -1,8 +1,10 @@
-"""DERE comparison table: NEE/GPP/RECO scores at held-out sites of step 6, step 4, KGML and Baseline.
+"""DERE comparison table: scores at held-out sites of DERE step 6, step 4 and every backbone x variant.
 
-Inputs: the metrics JSON of ``step4``, ``step6``, ``baseline``, ``kgml``, ``step5``. Output: ``summary`` JSON
-({model: {flux: {rmse, mae, r2, nse, bias, n}}} as the stages scored them, the CSDI hold-out scores, whether
-step 6 <= step 4 < Baseline for NEE RMSE).
+Inputs: the metrics JSON of ``step4``, ``step6``, ``step5`` and ``compare`` (one per ``params.compare`` pair
+(backbone, variant), in order). Output: ``summary`` JSON: ``rows`` (model, backbone, variant, scores as the
+stages scored them: all, per network, per IGBP), ``table`` (the same as long records), ``nee_rmse`` per model,
+``ordering`` (per backbone: whether DERE step 6 <= step 4 < KGML < Baseline for NEE RMSE), the CSDI hold-out
+scores.
 """
 
 import json
@@ -10,19 +12,22 @@ from pathlib import Path
 
 import terraflux  # noqa: F401
 from terraflux import outputs
+from terraflux.dere.summary import comparison_rows, flat_table, paper_ordering
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)
 sm = snakemake
-load = lambda name: json.loads(Path(getattr(sm.input, name)).read_text())  # noqa: E731
-table = {name: load(name)["scores"]["all"] for name in ("step6", "step4", "kgml", "baseline")}
-nee = {name: table[name]["NEE"]["rmse"] for name in table}
-csdi = {f: {k: v for k, v in s.items() if k != "fit"} for f, s in load("step5")["scores"].items()}
-order = nee["step6"] is not None and nee["step6"] <= nee["step4"] < nee["baseline"]
-log.info("NEE RMSE at held-out sites: %s; expected order step6 <= step4 < baseline: %s", nee, order)
+read = lambda path: json.loads(Path(path).read_text())  # noqa: E731
+steps = {name: read(getattr(sm.input, name)) for name in ("step4", "step6")}
+compare = {tuple(pair): read(path) for pair, path in zip(sm.params.compare, sm.input.compare, strict=True)}
+rows = comparison_rows(steps, compare)
+nee = {r["model"]: r["scores"]["all"]["NEE"]["rmse"] for r in rows}
+ordering = paper_ordering(rows)
+csdi = {f: {k: v for k, v in s.items() if k != "fit"} for f, s in read(sm.input.step5)["scores"].items()}
+log.info("NEE RMSE at held-out sites: %s; DERE step 6 <= step 4 < KGML < Baseline per backbone: %s", nee, ordering)
 outputs.write_json(
     sm.output.summary,
-    {"nee_rmse": nee, "expected_order_holds": order, "scores": table, "csdi": csdi},
+    {"nee_rmse": nee, "ordering": ordering, "rows": rows, "table": flat_table(rows), "csdi": csdi},
     from_snakemake(sm),
 )

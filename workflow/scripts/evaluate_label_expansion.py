@@ -4,6 +4,7 @@ Inputs:  csdi           results/{run}/dere/step5/holdout_samples.parquet: CSDI s
                         points, long table site_id, time, variable, observation, sample, value (gC m-2 d-1)
          insitu, sites  resources/{run}/prepared/insitu_monthly.parquet, sites.parquet (cell_latitude/longitude)
          process_model  resources/{run}/process_model.zarr (the prior: fused cell fluxes at each site's cell)
+         dataset        resources/{run}/dere/dataset.zarr (``site_split``: the label set uses training sites only)
 Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, kriging) and variable on the
                  same hidden points, scored as step 5 scores CSDI (terraflux.metrics.ensemble_metrics): n,
                  MAE, RMSE, bias (gC m-2 d-1), R2, NSE (1) of the point label (CSDI median, kriging mean),
@@ -11,13 +12,15 @@ Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, k
          figure  results/{run}/evaluate/label_expansion.png
          labels  results/{run}/evaluate/kriging_labels.parquet: kriging label set in the layout of the
                  expanded labels (site_id, time, variable, value, std, imputed, reliable) for every gap month
-                 of every site, observed months kept with std 0: an alternative label set for step 6
+                 of every training site, kriged from the training sites' observations only (no validation or
+                 test observation reaches a label), observed months kept with std 0: an alternative label set
+                 for step 6
 """
 
 import terraflux  # noqa: F401
 from terraflux.evaluate import figures
 from terraflux.evaluate.inputs import FLUX_UNITS, FLUXES, process_cell_fluxes
-from terraflux.evaluate.kriging import krige_labels
+from terraflux.evaluate.kriging import krige_labels, training_label_set
 from terraflux.metrics import ensemble_metrics, point_estimate
 from terraflux.outputs import write_parquet
 from terraflux.train import derive_seed
@@ -41,6 +44,8 @@ at_sites = pm.sel(
     method="nearest",
 )
 coords = sites[["site_id", "latitude", "longitude"]]
+split = xr.open_zarr(snakemake.input.dataset, consolidated=False)["site_split"].load()
+train_sites = [str(s) for s, v in zip(split["site"].values, split.values, strict=True) if str(v) == "train"]
 
 rows, label_sets = [], []
 for var in [v for v in FLUXES if v in set(csdi["variable"])]:
@@ -79,32 +84,16 @@ for var in [v for v in FLUXES if v in set(csdi["variable"])]:
         (f"kriging ({cfg['method']})", result.samples, result.labels["mean"].to_numpy()),
     ):
         rows.append({"method": method, "variable": var, **ensemble_metrics(ens, y, point)})
-    # The kriging label set for step 6: every site-month without an observation gets a kriged label.
-    full = prior[["site_id", "time"]].merge(observed, on=["site_id", "time"], how="left")
-    gaps = full[full["value"].isna()][["site_id", "time"]]
-    gap_labels = (
-        krige_labels(
-            coords, observed, prior, gaps, method=cfg["method"], n_samples=0, seed=seed, n_bins=cfg["n_bins"]
-        ).labels
-        if len(gaps)
-        else pd.DataFrame(columns=["site_id", "time", "mean", "std", "reliable"])
+    # The kriging label set for step 6: from the training sites' observations only, at training sites only.
+    train_labels = training_label_set(
+        coords, observed, prior, train_sites, method=cfg["method"], seed=seed, n_bins=cfg["n_bins"]
     )
-    label_sets.append(
-        pd.concat(
-            [
-                observed.assign(variable=var, std=0.0, imputed=False, reliable=True),
-                gap_labels.rename(columns={"mean": "value"})[["site_id", "time", "value", "std", "reliable"]].assign(
-                    variable=var, imputed=True
-                ),
-            ],
-            ignore_index=True,
-        )
-    )
+    label_sets.append(train_labels.assign(variable=var))
     log.info(
         "%s: %d hidden points scored, %d gap labels kriged (variogram range %.0f km)",
         var,
         len(targets),
-        len(gaps),
+        int(train_labels["imputed"].sum()),
         result.variogram["range_km"],
     )
 

@@ -11,18 +11,25 @@
 | ``esa_fraction`` | (cell, year, pft_group) | ESA-CCI fractions of BL, NL, GS renormalised to sum 1 |
 | ``age_weight`` | (cell, age_class) | share of each age class in the cell |
 | ``cell_type`` | (cell) | ``BL``/``NL``/``GS`` where that group's mean ESA share >= ``pure_threshold``, else ``MIX`` |
-| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``, seeded; val/test sites' cells share it |
+| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``; sites also ``buffer`` (unused) |
+| ``site_fold`` | (site) | spatial fold of each site (``split_method: spatial``; -1 with random splits) |
 | ``insitu`` | (site, time, flux) | in-situ GPP, RECO, NEE, gC m-2 d-1, NaN at gaps |
 | ``site_cell``, ``site_network``, ``site_igbp`` | (site) | matched cell index, network, IGBP class |
 | ``y_mean``, ``y_std`` | (variable) | statistics of the training cells |
 | ``insitu_mean``, ``insitu_std`` | (flux) | statistics of the training sites |
 
 The time axis is the drivers' monthly axis (whole years); the DERE window is the whole period.
+
+Splits: without ``spatial_split`` sites and cells are drawn at random (seeded; val/test sites' cells share their
+split); with it, sites fall into spatially separated folds (:func:`terraflux.dere.folds.spatial_split`): fold 0
+is held out for testing, the smallest other fold for validation, and no training site or cell lies in the buffer
+around them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from terraflux.errors import DataError
@@ -70,8 +77,12 @@ def build_dataset(
     site_val: float,
     site_test: float,
     seed: int,
+    spatial_split: Callable | None = None,
 ) -> xr.Dataset:
-    """See the module docstring. All fractions in [0, 1); ``seed`` drives both splits."""
+    """See the module docstring. All fractions in [0, 1) (random splits); ``seed`` drives the random splits.
+    ``spatial_split`` (spatial splits, e.g. :func:`terraflux.dere.folds.spatial_split` with its settings bound)
+    maps (site_cell [S], cell latitude [C], cell longitude [C], z-scored drivers [C, T, F]) to (site_split,
+    cell_split, site_fold, info dict)."""
     rng = np.random.default_rng(seed)
     if drivers.sizes["time"] % 12:
         raise DataError(f"era5_land_monthly.zarr has {drivers.sizes['time']} months: DERE needs whole years")
@@ -107,15 +118,24 @@ def build_dataset(
     if len(sites) < 3:
         raise DataError(f"only {len(sites)} in-situ sites fall on land cells: DERE needs at least 3 (train/val/test)")
     site_cell = np.array([cell_of[(int(r.cell_iy), int(r.cell_ix))] for r in sites.itertuples()])
-    site_split = _split(len(sites), site_val, site_test, rng)
-    for s in ("val", "test"):  # every split gets at least one site
-        if not (site_split == s).any():
-            site_split[np.nonzero(site_split == "train")[0][-1]] = s
-    forced: dict[int, str] = {}
-    for cell, s in zip(site_cell, site_split, strict=True):
-        if s == "test" or (s == "val" and forced.get(cell) != "test"):
-            forced[int(cell)] = str(s)
-    cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
+    cell_lat, cell_lon = drivers["latitude"].values[iy], drivers["longitude"].values[ix]
+    split_info: dict = {"split_method": "random" if spatial_split is None else "spatial"}
+    site_fold = np.full(len(sites), -1)
+    if spatial_split is None:
+        site_split = _split(len(sites), site_val, site_test, rng)
+        for s in ("val", "test"):  # every split gets at least one site
+            if not (site_split == s).any():
+                site_split[np.nonzero(site_split == "train")[0][-1]] = s
+        forced: dict[int, str] = {}
+        for cell, s in zip(site_cell, site_split, strict=True):
+            if s == "test" or (s == "val" and forced.get(cell) != "test"):
+                forced[int(cell)] = str(s)
+        cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
+    else:
+        raw = x[..., : len(names)]  # drivers only: the month features are alike everywhere
+        z = (raw - raw.mean((0, 1))) / (raw.std((0, 1)) + 1e-6)
+        site_split, cell_split, site_fold, info = spatial_split(site_cell, cell_lat, cell_lon, z)
+        split_info.update(info)
 
     # in-situ on the drivers' time axis
     times = pd.DatetimeIndex(drivers["time"].values)
@@ -181,8 +201,9 @@ def build_dataset(
             "cell_split": ("cell", cell_split.astype(str)),
             "cell_iy": ("cell", iy.astype(np.int32)),
             "cell_ix": ("cell", ix.astype(np.int32)),
-            "cell_latitude": ("cell", drivers["latitude"].values[iy]),
-            "cell_longitude": ("cell", drivers["longitude"].values[ix]),
+            "cell_latitude": ("cell", cell_lat),
+            "cell_longitude": ("cell", cell_lon),
+            "site_fold": ("site", site_fold.astype(np.int32)),
             "insitu": (("site", "time", "flux"), obs, {"units": "gC m-2 d-1"}),
             "site_cell": ("site", site_cell.astype(np.int32)),
             "site_network": ("site", sites.network.astype(str).to_numpy()),
@@ -209,7 +230,7 @@ def build_dataset(
             "site": sites.site_id.astype(str).to_numpy(),
             "flux": list(FLUXES),
         },
-        attrs={"variable_units": [OUTPUTS[v][0] for v in OUTPUTS], "pure_threshold": pure_threshold},
+        attrs={"variable_units": [OUTPUTS[v][0] for v in OUTPUTS], "pure_threshold": pure_threshold, **split_info},
     )
     return ds
 

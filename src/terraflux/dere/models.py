@@ -8,7 +8,8 @@ z-scored with the training statistics held by :class:`Scaler`.
 
 from __future__ import annotations
 
-from terraflux.dere.backbone import Backbone, BackboneConfig, Decoder, Encoder, TokenEmbedding
+from terraflux.dere.backbones import BackboneConfig, SequenceBackbone, build_backbone
+from terraflux.dere.backbones.informer import Informer
 from terraflux.dere.dataset import DereTensors
 
 import torch
@@ -85,25 +86,18 @@ def with_channels(x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
 
 
 class PureModel(nn.Module):
-    """Step 1a: P branches sharing the encoder embedding, encoder and decoder embedding; own decoder and
-    projection each. [B, L, n_in] -> [B, P, L, V] normalised."""
+    """Step 1a: P branches sharing the backbone's trunk (for the encoder-decoders: encoder embedding, encoder and
+    decoder embedding), each with its own output head. [B, L, n_in] -> [B, P, L, V] normalised."""
 
-    def __init__(self, n_in: int, n_out: int, n_groups: int, cfg: BackboneConfig) -> None:
+    def __init__(self, n_in: int, n_out: int, n_groups: int, cfg: BackboneConfig, length: int) -> None:
         super().__init__()
-        self.enc_embedding = TokenEmbedding(n_in, cfg.d_model, cfg.dropout)
-        self.encoder = Encoder(cfg)
-        self.dec_embedding = TokenEmbedding(n_in, cfg.d_model, cfg.dropout)
-        self.decoders = nn.ModuleList(Decoder(cfg, n_out) for _ in range(n_groups))
+        self.net = build_backbone(cfg, n_in, n_out, length, n_heads=n_groups)
 
     def shared(self) -> list[nn.Module]:
-        return [self.enc_embedding, self.encoder, self.dec_embedding]
+        return self.net.shared_modules()
 
     def forward(self, x: torch.Tensor, groups: list[int] | None = None) -> torch.Tensor:
-        memory = self.encoder(self.enc_embedding(x))
-        token = x[:, :1]
-        h = self.dec_embedding(torch.cat([token, token.new_zeros(x.shape[0], x.shape[1], x.shape[2])], 1))
-        idx = range(len(self.decoders)) if groups is None else groups
-        return torch.stack([self.decoders[g](h, memory, x.shape[1]) for g in idx], 1)
+        return self.net.forward_heads(x, range(len(self.net.heads)) if groups is None else groups)
 
 
 class MixModel(nn.Module):
@@ -114,10 +108,10 @@ class MixModel(nn.Module):
     Returns physical [B, L, V].
     """
 
-    def __init__(self, n_in: int, n_out: int, n_groups: int, cfg: BackboneConfig, scaler: Scaler) -> None:
+    def __init__(self, n_in: int, n_out: int, n_groups: int, cfg: BackboneConfig, scaler: Scaler, length: int) -> None:
         super().__init__()
-        self.pure = PureModel(n_in, n_out, n_groups, cfg)
-        self.branch0 = Backbone(n_in + n_groups, n_out, cfg)
+        self.pure = PureModel(n_in, n_out, n_groups, cfg, length)
+        self.branch0 = build_backbone(cfg, n_in + n_groups, n_out, length)
         self.scaler = scaler
 
     def pure_physical(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,13 +129,16 @@ class PftModel(nn.Module):
 
     Input per year: the year's months of drivers stacked [B, Y, m*F] and an age-class embedding; the decoder
     start token is a fraction vector [B, P] (process year 0 in stage a, ESA-CCI year 0 in stage b).
-    Output: sigmoid, normalised over groups -> [B, Y, P].
+    Output: sigmoid, normalised over groups -> [B, Y, P]. The backbone is the distilling encoder-decoder with full
+    attention (the yearly sequences are short).
     """
 
-    def __init__(self, n_month_features: int, n_ages: int, age_dim: int, n_groups: int, cfg: BackboneConfig) -> None:
+    def __init__(
+        self, n_month_features: int, n_ages: int, age_dim: int, n_groups: int, cfg: BackboneConfig, n_years: int
+    ) -> None:
         super().__init__()
         self.age_embedding = nn.Embedding(n_ages, age_dim)
-        self.net = Backbone(n_month_features + age_dim, n_groups, cfg, n_token=n_groups)
+        self.net = Informer(n_month_features + age_dim, n_groups, n_years, cfg, n_token=n_groups)
 
     def encoder_modules(self) -> list[nn.Module]:
         return [self.net.enc_embedding, self.net.encoder]
@@ -229,7 +226,7 @@ def fused_process(data: DereTensors, pure: torch.Tensor, cells: torch.Tensor) ->
 
 # ----------------------------------------------------------------------------- building the models
 # The PFT model attends fully over its few yearly steps (no ProbSparse sampling).
-PFT_ATTENTION = {"attention": "full", "factor": None}
+PFT_ATTENTION = {"name": "informer", "attention": "full", "factor": None}
 
 
 def new_mix_model(data: DereTensors, cfg: dict) -> MixModel:
@@ -241,6 +238,7 @@ def new_mix_model(data: DereTensors, cfg: dict) -> MixModel:
         data.process_fraction.shape[-1],
         BackboneConfig.from_dict(cfg["backbone"]),
         process_scaler(data),
+        data.x.shape[1],
     )
 
 
@@ -254,12 +252,22 @@ def new_pft_model(data: DereTensors, cfg: dict) -> PftModel:
         spec["age_embedding"],
         data.esa_fraction.shape[-1],
         backbone,
+        data.esa_fraction.shape[1],
     )
 
 
-def new_backbone(data: DereTensors, cfg: dict, n_out: int) -> Backbone:
-    """A backbone on the drivers plus mean age (Baseline, KGML) with ``n_out`` outputs."""
-    return Backbone(data.x.shape[-1] + 1, n_out, BackboneConfig.from_dict(cfg["backbone"]))
+def comparison_backbone(cfg: dict, name: str) -> BackboneConfig:
+    """The comparison models' backbone ``name``: the sizes of ``dere.backbone``; the Informer row uses
+    ProbSparse attention (the comparison's Informer), whatever attention DERE's own backbone uses."""
+    spec = {**cfg["backbone"], "name": name}
+    if name == "informer":
+        spec["attention"] = "prob"
+    return BackboneConfig.from_dict(spec)
+
+
+def new_backbone(data: DereTensors, spec: BackboneConfig, n_out: int) -> SequenceBackbone:
+    """A backbone on the drivers plus mean age (Baseline, KGML) over the whole window with ``n_out`` outputs."""
+    return build_backbone(spec, data.x.shape[-1] + 1, n_out, data.x.shape[1])
 
 
 def process_scaler(data: DereTensors) -> Scaler:

@@ -16,6 +16,7 @@ from terraflux.dere.models import (
     PftModel,
     Task,
     age_input,
+    comparison_backbone,
     flux_scaler,
     fused_process,
     load_flux_model,
@@ -133,12 +134,13 @@ def predict_maps(
     state: dict,
     step2_state: dict | None,
     network: str,
+    backbone: str | None = None,
     batch: int = 64,
 ) -> np.ndarray:
     """GPP, RECO, NEE for every cell from a trained model: physical [C, L, K].
 
     model: ``step4``/``step6`` (state per network; needs the step-2 state for the pure branches), ``baseline``
-    or ``kgml`` (state {"net": ...})."""
+    or ``kgml`` (state {"net": ...}) on the comparison backbone ``backbone``."""
     if model not in MAP_MODELS:
         raise ValueError(f"model must be one of {MAP_MODELS}, not {model!r}")
     cells = torch.arange(data.x.shape[0])
@@ -152,7 +154,10 @@ def predict_maps(
         flux.to(device).eval()
         y = np.concatenate([flux(cells[i : i + batch]).float().cpu().numpy() for i in range(0, len(cells), batch)])
         return y[..., data.flux_index()]
-    net = new_backbone(data, cfg, len(data.fluxes) if model == "baseline" else len(data.variables))
+    if backbone is None:
+        raise ValueError(f"the {model} maps need the comparison backbone's name")
+    n_out = len(data.fluxes) if model == "baseline" else len(data.variables)
+    net = new_backbone(data, comparison_backbone(cfg, backbone), n_out)
     net.load_state_dict(state["net"])
     net.to(device).eval()
     outs = []

@@ -29,6 +29,7 @@ from terraflux.dere.models import (
     Task,
     WeightNet,
     age_input,
+    comparison_backbone,
     flux_scaler,
     fused_process,
     load_flux_model,
@@ -375,9 +376,13 @@ def step6(
 
 
 # ----------------------------------------------------------------------------- comparison models
-def baseline(data: DereTensors, cfg: dict, ctx: Context) -> InSituResult:
-    """Backbone trained on in-situ data only (all networks)."""
-    net = new_backbone(data, cfg, len(data.fluxes))
+VARIANTS = ("baseline", "kgml")
+
+
+def baseline(data: DereTensors, cfg: dict, ctx: Context, backbone: str) -> InSituResult:
+    """Backbone ``backbone`` (:func:`~terraflux.dere.models.comparison_backbone`) trained on in-situ data only
+    (all networks)."""
+    net = new_backbone(data, comparison_backbone(cfg, backbone), len(data.fluxes))
     fs = flux_scaler(data).to(ctx.device.device)
     task = Task(net=net)
 
@@ -389,9 +394,10 @@ def baseline(data: DereTensors, cfg: dict, ctx: Context) -> InSituResult:
     return InSituResult({"net": net.state_dict()}, fit, predict_sites(task, data, forward))
 
 
-def kgml(data: DereTensors, cfg: dict, ctx: Context) -> InSituResult:
-    """Pretrain one backbone on age-weighted process output with the physics loss, then fine-tune on in-situ."""
-    net = new_backbone(data, cfg, len(data.variables))
+def kgml(data: DereTensors, cfg: dict, ctx: Context, backbone: str) -> InSituResult:
+    """Pretrain backbone ``backbone`` on age-weighted process output with the physics loss, then fine-tune on
+    in-situ data."""
+    net = new_backbone(data, comparison_backbone(cfg, backbone), len(data.variables))
     scaler = process_scaler(data)
     task = Task(net=net)
 
@@ -410,3 +416,10 @@ def kgml(data: DereTensors, cfg: dict, ctx: Context) -> InSituResult:
     forward = lambda m, c: physical(m, c)[..., data.flux_index()]  # noqa: E731
     fit = _in_situ_fit(data, cfg, ctx, task, forward, "all", "kgml_finetune", cfg["epochs"]["kgml_finetune"])
     return InSituResult({"net": net.state_dict()}, fit, predict_sites(task, data, forward), pretrain=pre)
+
+
+def comparison(data: DereTensors, cfg: dict, ctx: Context, backbone: str, variant: str) -> InSituResult:
+    """One comparison model: ``variant`` (``baseline`` or ``kgml``) on backbone ``backbone``."""
+    if variant not in VARIANTS:
+        raise ValueError(f"comparison variant must be one of {VARIANTS}, not {variant!r}")
+    return {"baseline": baseline, "kgml": kgml}[variant](data, cfg, ctx, backbone)

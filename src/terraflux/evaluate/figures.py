@@ -166,8 +166,13 @@ def skill_bars(table: pd.DataFrame, *, metrics: Sequence[tuple[str, str]], units
     overall = table[table["group"] == "all"]
     variables = list(dict.fromkeys(overall["variable"]))
     models = list(dict.fromkeys(overall["model"]))
+    colours = MODEL_COLOURS if len(models) <= MODEL_COLOURS.N else plt.get_cmap("tab20")
+    width = max(2.9, 0.22 * len(models) + 0.8)  # inches per panel: room for one bar and label per model
     fig, axes = plt.subplots(
-        len(variables), len(metrics), figsize=(2.9 * len(metrics), 2.5 * len(variables)), squeeze=False
+        len(variables),
+        len(metrics),
+        figsize=(width * len(metrics), 2.5 * len(variables) + 0.1 * len(models)),
+        squeeze=False,
     )
     for i, var in enumerate(variables):
         for j, (column, label) in enumerate(metrics):
@@ -176,9 +181,12 @@ def skill_bars(table: pd.DataFrame, *, metrics: Sequence[tuple[str, str]], units
             ax.bar(
                 range(len(models)),
                 sub[column].to_numpy(dtype=float),
-                color=[MODEL_COLOURS(k) for k in range(len(models))],
+                color=[colours(k % colours.N) for k in range(len(models))],
             )
-            ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+            rotation = 30 if len(models) <= 6 else 90
+            ax.set_xticks(
+                range(len(models)), models, rotation=rotation, ha="right" if rotation < 90 else "center", fontsize=7
+            )
             ax.set_ylabel(label.format(units=units), fontsize=8)
             ax.axhline(0, color="k", lw=0.6)
             ax.set_title(f"{var}: {label.split(' (')[0]}", fontsize=9)

@@ -197,3 +197,38 @@ def krige_labels(
     if samples is not None:
         samples = samples[:, order["index"].to_numpy()]
     return KrigingResult(labels, samples, info)
+
+
+LABEL_COLUMNS = ["site_id", "time", "value", "std", "imputed", "reliable"]
+
+
+def training_label_set(
+    sites: pd.DataFrame,
+    observed: pd.DataFrame,
+    prior: pd.DataFrame,
+    train_sites,
+    *,
+    method: str = "ordinary",
+    seed: int = 0,
+    n_bins: int = 10,
+) -> pd.DataFrame:
+    """The kriging label set of one variable for step 6, from the training sites alone.
+
+    Only the observations of ``train_sites`` condition the kriging (and its variogram), and labels are made
+    only at training sites: each training site's observed months keep their value (std 0, ``imputed`` False)
+    and every other month of ``prior`` (site_id, time, value of the process model) gets the kriged label.
+    No observation of a validation or test site reaches any label. ``sites``: site_id, latitude, longitude;
+    ``observed``: site_id, time, value. Returns columns :data:`LABEL_COLUMNS`.
+    """
+    train = set(map(str, train_sites))
+    if not train:
+        raise ValueError("no training site to krige from (the dataset's site_split has no 'train' site)")
+    obs = observed[observed["site_id"].astype(str).isin(train)]
+    months = prior[prior["site_id"].astype(str).isin(train)][["site_id", "time"]]
+    full = months.merge(obs, on=["site_id", "time"], how="left")
+    gaps = full[full["value"].isna()][["site_id", "time"]]
+    parts = [obs[["site_id", "time", "value"]].assign(std=0.0, imputed=False, reliable=True)]
+    if len(gaps):
+        kriged = krige_labels(sites, obs, prior, gaps, method=method, n_samples=0, seed=seed, n_bins=n_bins).labels
+        parts.append(kriged.rename(columns={"mean": "value"}).assign(imputed=True))
+    return pd.concat(parts, ignore_index=True)[LABEL_COLUMNS]
