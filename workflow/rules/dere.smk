@@ -342,7 +342,9 @@ rule dere_compare:
     benchmark:
         benchmarks("dere_compare/{backbone}_{variant}.tsv")
     wildcard_constraints:
-        backbone="|".join(set(COMPARE["backbones"]) | {config["dere"]["backbone"]["name"]}),
+        backbone="|".join(
+            sorted(set(COMPARE["backbones"]) | {config["dere"]["backbone"]["name"]})
+        ),
         variant="baseline|kgml",
     conda:
         ENV
