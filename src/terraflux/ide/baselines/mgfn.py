@@ -1,0 +1,36 @@
+"""MGFN (Chen et al., "MGFN: magnitude-contrastive glance-and-focus network for weakly-supervised video
+anomaly detection", AAAI 2023, arXiv:2211.15098), adapted to drivers (:mod:`terraflux.ide.baselines.mil`):
+the bag's score is the mean score of its top-k instances by feature magnitude (BCE against the extremes), and
+the magnitude-contrastive loss (weight 1e-3) on those top-k magnitudes pulls pairs of negative bags together,
+pairs of positive bags together and pushes positive from negative bags to a distance of the margin 10 (as
+the IDE paper's MGFN baseline). The glance-and-focus backbone is replaced by the shared instance network."""
+
+from __future__ import annotations
+
+from terraflux.ide.baselines.base import NetworkBaseline
+from terraflux.ide.baselines.mil import MagnitudeNetwork, bag_bce, bags, paired
+
+import torch
+
+MARGIN = 10.0
+CONTRAST_WEIGHT = 1e-3
+
+
+class MGFN(NetworkBaseline):
+    label = "MGFN"
+
+    def build(self, variables: int, channels: int, weeks: int) -> MagnitudeNetwork:
+        self.generator = torch.Generator().manual_seed(self.seed)
+        return MagnitudeNetwork(variables, channels, self.settings["hidden"], top_k=True)
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        pos, neg = bags(batch)
+        loss = bag_bce(out, pos, neg)
+        m_pos, m_neg = out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1)
+        contrast = loss * 0.0
+        for a, b, apart in ((m_pos, m_neg, True), (m_neg, m_neg.flip(0), False), (m_pos, m_pos.flip(0), False)):
+            a, b = paired(a, b, self.generator)
+            if len(a):
+                d = (a - b).abs()
+                contrast = contrast + ((MARGIN - d).pow(2) if apart else d.pow(2)).mean()
+        return loss + CONTRAST_WEIGHT * contrast
