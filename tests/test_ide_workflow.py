@@ -19,7 +19,7 @@ TABLE = "results/t/evaluate/ide_table.csv"
 
 
 def test_benchmark_to_table(tmp_path):
-    snakemake(TABLE, "--cores", "2", *CONFIG, workdir=tmp_path)
+    snakemake(TABLE, "--cores", "2", *CONFIG, workdir=tmp_path, timeout=1200)  # 12 baseline jobs
     out = tmp_path / "results" / "t" / "ide"
     for backbone in ("cnn3d",):
         metrics = json.loads((out / f"benchmark_{backbone}" / "metrics.json").read_text())

@@ -213,7 +213,7 @@ rule ide_baselines:
     params:
         method=lambda wc: wc.method,
         weeks=IDE["weeks"],
-        baselines=IDE["baselines"],
+        baselines={k: v for k, v in IDE["baselines"].items() if k != "methods"},
         sampling={
             k: IDE["train"][k] for k in ("crop", "batch_size", "positive_fraction")
         },

@@ -5,19 +5,15 @@ instance scores of every negative bag to their mean (weight 20, as the IDE paper
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.base import NetworkBaseline
-from terraflux.ide.baselines.mil import InstanceNetwork, bag_bce, bags, instances_of
+from terraflux.ide.baselines.mil import MILBaseline, bag_bce, bags, instances_of
 
 import torch
 
 CENTER_WEIGHT = 20.0
 
 
-class ARNet(NetworkBaseline):
+class ARNet(MILBaseline):
     label = "ARNet"
-
-    def build(self, variables: int, channels: int, weeks: int) -> InstanceNetwork:
-        return InstanceNetwork(variables, channels, self.settings["hidden"], top_k=True)
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pos, neg = bags(batch)

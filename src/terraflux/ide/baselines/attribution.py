@@ -7,7 +7,7 @@ a convolution over all T weeks and variables and a 1 x 1 layer to the extremes l
 with the IDE model's class-weighted BCE on valid pixels. The attributions of the sum of a window's logits,
 from the all-zero baseline (the climatology), are summed per voxel over the channels (variant
 ``integrated_gradients_input``, on the inputs) or over each variable's features (variant
-``integrated_gradients``, on the per-variable features, captum's layer attribution). A voxel is a driver
+``integrated_gradients``, on the per-variable features, as captum's layer attribution). A voxel is a driver
 where its attribution exceeds its variable's mean + ``ide.baselines.attribution_sigma`` x std over the
 voxels of training windows (score sigmoid((a - threshold) / std)); the extremes probability is the
 classifier's."""
@@ -58,21 +58,25 @@ class Attributed(nn.Module):
         self.register_buffer("threshold", torch.zeros(classifier.variables))
 
     def attributions(self, x: torch.Tensor) -> torch.Tensor:
-        """Attributions [N, V, T, H, W] of the sum of each window's logits."""
-        from captum.attr import IntegratedGradients, LayerIntegratedGradients
+        """Attributions [N, V, T, H, W] of the sum of each window's logits. On the features, the path runs
+        from the features of the all-zero input to those of ``x`` (captum's layer attribution, computed on
+        the head alone so that the features are not recomputed at every step)."""
+        from captum.attr import IntegratedGradients
 
-        def total(inputs: torch.Tensor) -> torch.Tensor:
-            return self.classifier(inputs).sum(dim=(1, 2))
-
+        classifier = self.classifier
+        n, v, c, t, h, w = x.shape
         with torch.enable_grad():
             if self.on_input:
-                a = IntegratedGradients(total).attribute(x, torch.zeros_like(x), n_steps=self.steps)
+                a = IntegratedGradients(lambda inputs: classifier(inputs).sum(dim=(1, 2))).attribute(
+                    x, torch.zeros_like(x), n_steps=self.steps
+                )
                 return a.sum(dim=2).detach()
-            a = LayerIntegratedGradients(total, self.classifier.features).attribute(
-                x, torch.zeros_like(x), n_steps=self.steps
+            features = classifier.features(x.reshape(n, v * c, t, h, w)).detach()
+            start = classifier.features(torch.zeros_like(x).reshape(n, v * c, t, h, w)).detach()
+            a = IntegratedGradients(lambda f: classifier.head(f)[:, 0, 0].sum(dim=(1, 2))).attribute(
+                features, start, n_steps=self.steps
             )
-            n, _, t, h, w = a.shape
-            return a.reshape(n, self.classifier.variables, -1, t, h, w).sum(dim=2).detach()
+            return a.reshape(n, v, -1, t, h, w).sum(dim=2).detach()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         logits = self.classifier(x)

@@ -8,7 +8,8 @@ each voxel (variable, week, pixel) of a window in [0, 1]; a voxel is a driver wh
 
 - :class:`VoxelBaseline`: scores that depend on a voxel's neighbourhood only, not on the window (statistical
   and classical one-class detectors); computed once per week; the extremes probability is the highest
-  voxel score in the window (any variable, any week).
+  voxel score in the window (any variable, any week). :class:`DetectorBaseline`: one scikit-learn detector
+  per variable on voxel neighbourhoods.
 - :class:`NetworkBaseline`: a small PyTorch network over whole windows, trained with the shared engine
   (:mod:`terraflux.train`) on the training windows the IDE model sees (random crops, a share around
   extremes); predicted with :func:`terraflux.ide.stages.predict`.
@@ -103,6 +104,36 @@ class VoxelBaseline(Baseline):
             "drivers": scores > DRIVER_SCORE,
             "covered": np.ones((weeks, h, w), bool),
         }
+
+
+class DetectorBaseline(VoxelBaseline):
+    """One scikit-learn detector per variable (:meth:`detector`), fitted on ``samples_key`` random training
+    voxels' :func:`voxel_features`; :meth:`score` maps its outputs to [0, 1]."""
+
+    samples_key: ClassVar[str]
+
+    @abstractmethod
+    def detector(self, rng: np.random.Generator):
+        """An unfitted detector (``rng``: its seed)."""
+
+    @abstractmethod
+    def score(self, detector, rows: np.ndarray) -> np.ndarray:
+        """Scores [n] in [0, 1] of feature rows [n, 11]; above DRIVER_SCORE where the detector flags them."""
+
+    def fit(self, data: WindowData, workdir: Path) -> dict:
+        rng = np.random.default_rng(self.seed)
+        self.detectors = [
+            self.detector(rng).fit(training_voxels(data, v, self.settings[self.samples_key], rng))
+            for v in range(data.shape[0])
+        ]
+        return {"detectors": len(self.detectors)}
+
+    def voxel_scores(self, inputs: np.ndarray) -> np.ndarray:
+        out = []
+        for v, detector in enumerate(self.detectors):
+            feats = voxel_features(inputs[v, 0])
+            out.append(self.score(detector, feats.reshape(-1, feats.shape[-1])).reshape(feats.shape[:-1]))
+        return np.stack(out).astype(np.float32)
 
 
 class NetworkBaseline(Baseline):

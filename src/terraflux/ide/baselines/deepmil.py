@@ -5,8 +5,7 @@ of bags, plus the sparsity and temporal smoothness of the instance scores of pos
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.base import NetworkBaseline
-from terraflux.ide.baselines.mil import InstanceNetwork, bags, instances_of, paired, sparse_and_smooth
+from terraflux.ide.baselines.mil import MILBaseline, bags, instances_of, paired, sparse_and_smooth
 
 import torch
 import torch.nn.functional as F
@@ -15,12 +14,9 @@ SPARSITY = 8e-5  # Sultani et al. 2018: lambda_1 = lambda_2 = 8e-5
 SMOOTHNESS = 8e-5
 
 
-class DeepMIL(NetworkBaseline):
+class DeepMIL(MILBaseline):
     label = "DeepMIL"
-
-    def build(self, variables: int, channels: int, weeks: int) -> InstanceNetwork:
-        self.generator = torch.Generator().manual_seed(self.seed)
-        return InstanceNetwork(variables, channels, self.settings["hidden"], top_k=False)
+    top_k = False  # the bag's score is its highest instance score
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pos, neg = bags(batch)

@@ -7,8 +7,7 @@ the IDE paper's MGFN baseline). The glance-and-focus backbone is replaced by the
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.base import NetworkBaseline
-from terraflux.ide.baselines.mil import MagnitudeNetwork, bag_bce, bags, paired
+from terraflux.ide.baselines.mil import MagnitudeNetwork, MILBaseline, bag_bce, bags, paired, selected_magnitudes
 
 import torch
 
@@ -16,17 +15,14 @@ MARGIN = 10.0
 CONTRAST_WEIGHT = 1e-3
 
 
-class MGFN(NetworkBaseline):
+class MGFN(MILBaseline):
     label = "MGFN"
-
-    def build(self, variables: int, channels: int, weeks: int) -> MagnitudeNetwork:
-        self.generator = torch.Generator().manual_seed(self.seed)
-        return MagnitudeNetwork(variables, channels, self.settings["hidden"], top_k=True)
+    network = MagnitudeNetwork
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pos, neg = bags(batch)
         loss = bag_bce(out, pos, neg)
-        m_pos, m_neg = out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1)
+        m_pos, m_neg = selected_magnitudes(out, pos, neg)
         contrast = loss * 0.0
         for a, b, apart in ((m_pos, m_neg, True), (m_neg, m_neg.flip(0), False), (m_pos, m_pos.flip(0), False)):
             a, b = paired(a, b, self.generator)

@@ -10,7 +10,9 @@ above 0.5 (then the majority vote over windows, as for the model).
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.base import DRIVER_SCORE, bag_logit
+from typing import ClassVar
+
+from terraflux.ide.baselines.base import DRIVER_SCORE, NetworkBaseline, bag_logit
 from terraflux.ide.model import grouped_conv
 
 import torch
@@ -110,3 +112,21 @@ class MagnitudeNetwork(InstanceNetwork):
         out["logits"] = bag_logit(scores.gather(-1, index).mean(dim=-1))
         out["selected"] = feats.gather(-2, index[..., None].expand(-1, -1, -1, -1, f)).mean(dim=-2)
         return out
+
+
+class MILBaseline(NetworkBaseline):
+    """A MIL baseline on its instance network (``network`` with bag score ``top_k``), with a seeded generator
+    for pairing bags."""
+
+    network: ClassVar[type] = InstanceNetwork
+    top_k: ClassVar[bool] = True
+
+    def build(self, variables: int, channels: int, weeks: int) -> InstanceNetwork:
+        self.generator = torch.Generator().manual_seed(self.seed)
+        return self.network(variables, channels, self.settings["hidden"], top_k=self.top_k)
+
+
+def selected_magnitudes(out: dict[str, torch.Tensor], pos: torch.Tensor, neg: torch.Tensor):
+    """The magnitudes of the mean top-k features of the positive and of the negative bags of a
+    :class:`MagnitudeNetwork`'s output."""
+    return out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1)

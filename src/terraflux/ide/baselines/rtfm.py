@@ -7,13 +7,14 @@ and smoothness of the positive bags' scores (8e-4 each, Tian et al.)."""
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.base import NetworkBaseline
 from terraflux.ide.baselines.mil import (
     MagnitudeNetwork,
+    MILBaseline,
     bag_bce,
     bags,
     instances_of,
     paired,
+    selected_magnitudes,
     sparse_and_smooth,
 )
 
@@ -25,17 +26,14 @@ SPARSITY = 8e-4
 SMOOTHNESS = 8e-4
 
 
-class RTFM(NetworkBaseline):
+class RTFM(MILBaseline):
     label = "RTFM"
-
-    def build(self, variables: int, channels: int, weeks: int) -> MagnitudeNetwork:
-        self.generator = torch.Generator().manual_seed(self.seed)
-        return MagnitudeNetwork(variables, channels, self.settings["hidden"], top_k=True)
+    network = MagnitudeNetwork
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pos, neg = bags(batch)
         loss = bag_bce(out, pos, neg)
-        m_pos, m_neg = paired(out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1), self.generator)
+        m_pos, m_neg = paired(*selected_magnitudes(out, pos, neg), self.generator)
         if len(m_pos):
             loss = loss + MAGNITUDE_WEIGHT * ((MARGIN - m_pos).abs() + m_neg).pow(2).mean()
         return loss + sparse_and_smooth(instances_of(out["scores"], pos), SPARSITY, SMOOTHNESS)

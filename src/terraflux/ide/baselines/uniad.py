@@ -49,4 +49,4 @@ class UniAD(ReconstructionBaseline):
     label = "UniAD"
 
     def network(self, variables: int, channels: int, weeks: int) -> nn.Module:
-        return NeighbourMaskedTransformer(variables, channels, weeks, 4 * self.settings["hidden"])
+        return NeighbourMaskedTransformer(variables, channels, weeks, 2 * self.settings["hidden"])
