@@ -49,3 +49,7 @@ def test_seeds_are_aggregated_as_mean_and_sample_std():
     assert np.isnan(ide["val_drivers_f1"]) and naive["val_extremes_overall_accuracy"] == 0.9
     assert np.isnan(naive["test_drivers_f1_std"])  # one run: no spread
     assert ide["paper_test_driver_f1"] == PAPER_TEST_DRIVER_F1["IDE swin3d"] / 100
+
+
+def test_no_score_file_gives_an_empty_table():
+    assert paper_table(pd.DataFrame()).empty

@@ -16,7 +16,7 @@ import json
 
 import terraflux  # noqa: F401
 from terraflux.evaluate import figures
-from terraflux.evaluate.ide import score_rows
+from terraflux.evaluate.ide import COLUMNS, score_rows
 from terraflux.ide.table import paper_table, write_table
 from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.script import setup_logging
@@ -29,7 +29,7 @@ paths = [*snakemake.input.metrics, *snakemake.input.baselines]
 rows = []
 for name, path in zip(names, paths, strict=True):
     rows += score_rows(name, json.loads(open(path).read()))
-scores = pd.DataFrame(rows)
+scores = pd.DataFrame(rows, columns=list(COLUMNS))
 with atomic_output(snakemake.output.scores) as tmp:
     scores.to_csv(tmp, index=False, float_format="%.4g")
 table = paper_table(scores)

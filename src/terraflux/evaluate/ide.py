@@ -10,6 +10,7 @@ from __future__ import annotations
 
 SCORES = ("f1", "iou", "precision", "recall", "overall_accuracy")
 SPLITS = ("test", "val")
+COLUMNS = ("dataset", "method", "run", "split", "task", "scope", "metric", "value")  # of score_rows
 
 
 def method_label(metrics: dict) -> str:

@@ -44,6 +44,8 @@ def paper_table(scores: pd.DataFrame) -> pd.DataFrame:
     """The table from long score rows (:func:`terraflux.evaluate.ide.score_rows`): one row per (dataset,
     method) with ``runs`` (score files aggregated), the published test driver F1 (as a fraction; empty where
     the paper has none) and mean / std columns, ordered by test driver F1 (best first) within a dataset."""
+    if scores.empty:
+        return pd.DataFrame(columns=[*KEYS, "runs", "paper_test_driver_f1"])
     rows = scores[scores["metric"].isin(TABLE_METRICS)]
     names = [_column(*key) for key in zip(rows["split"], rows["task"], rows["scope"], rows["metric"], strict=True)]
     rows = rows.assign(column=names)
