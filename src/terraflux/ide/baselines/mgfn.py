@@ -7,7 +7,7 @@ the IDE paper's MGFN baseline). The glance-and-focus backbone is replaced by the
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.mil import MagnitudeNetwork, MILBaseline, bag_bce, bags, paired, selected_magnitudes
+from terraflux.ide.baselines.mil import MagnitudeMILBaseline, paired
 
 import torch
 
@@ -15,18 +15,14 @@ MARGIN = 10.0
 CONTRAST_WEIGHT = 1e-3
 
 
-class MGFN(MILBaseline):
+class MGFN(MagnitudeMILBaseline):
     label = "MGFN"
-    network = MagnitudeNetwork
 
-    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        pos, neg = bags(batch)
-        loss = bag_bce(out, pos, neg)
-        m_pos, m_neg = selected_magnitudes(out, pos, neg)
-        contrast = loss * 0.0
+    def magnitude_loss(self, m_pos: torch.Tensor, m_neg: torch.Tensor, scores_pos: torch.Tensor) -> torch.Tensor:
+        contrast = m_pos.sum() * 0.0
         for a, b, apart in ((m_pos, m_neg, True), (m_neg, m_neg.flip(0), False), (m_pos, m_pos.flip(0), False)):
             a, b = paired(a, b, self.generator)
             if len(a):
                 d = (a - b).abs()
                 contrast = contrast + ((MARGIN - d).pow(2) if apart else d.pow(2)).mean()
-        return loss + CONTRAST_WEIGHT * contrast
+        return CONTRAST_WEIGHT * contrast

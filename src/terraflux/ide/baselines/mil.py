@@ -126,7 +126,17 @@ class MILBaseline(NetworkBaseline):
         return self.network(variables, channels, self.settings["hidden"], top_k=self.top_k)
 
 
-def selected_magnitudes(out: dict[str, torch.Tensor], pos: torch.Tensor, neg: torch.Tensor):
-    """The magnitudes of the mean top-k features of the positive and of the negative bags of a
-    :class:`MagnitudeNetwork`'s output."""
-    return out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1)
+class MagnitudeMILBaseline(MILBaseline):
+    """A MIL baseline on a :class:`MagnitudeNetwork`: the bag BCE plus :meth:`magnitude_loss`."""
+
+    network = MagnitudeNetwork
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        pos, neg = bags(batch)
+        magnitudes = out["selected"][pos].norm(dim=-1), out["selected"][neg].norm(dim=-1)
+        return bag_bce(out, pos, neg) + self.magnitude_loss(*magnitudes, instances_of(out["scores"], pos))
+
+    def magnitude_loss(self, m_pos: torch.Tensor, m_neg: torch.Tensor, scores_pos: torch.Tensor) -> torch.Tensor:
+        """The method's terms from the magnitudes [bags] of the mean top-k features of the positive and the
+        negative bags and the instance scores [bags, V, T] of the positive bags."""
+        raise NotImplementedError

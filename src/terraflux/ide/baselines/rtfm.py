@@ -7,16 +7,7 @@ and smoothness of the positive bags' scores (8e-4 each, Tian et al.)."""
 
 from __future__ import annotations
 
-from terraflux.ide.baselines.mil import (
-    MagnitudeNetwork,
-    MILBaseline,
-    bag_bce,
-    bags,
-    instances_of,
-    paired,
-    selected_magnitudes,
-    sparse_and_smooth,
-)
+from terraflux.ide.baselines.mil import MagnitudeMILBaseline, paired, sparse_and_smooth
 
 import torch
 
@@ -26,14 +17,12 @@ SPARSITY = 8e-4
 SMOOTHNESS = 8e-4
 
 
-class RTFM(MILBaseline):
+class RTFM(MagnitudeMILBaseline):
     label = "RTFM"
-    network = MagnitudeNetwork
 
-    def loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        pos, neg = bags(batch)
-        loss = bag_bce(out, pos, neg)
-        m_pos, m_neg = paired(*selected_magnitudes(out, pos, neg), self.generator)
+    def magnitude_loss(self, m_pos: torch.Tensor, m_neg: torch.Tensor, scores_pos: torch.Tensor) -> torch.Tensor:
+        loss = sparse_and_smooth(scores_pos, SPARSITY, SMOOTHNESS)
+        m_pos, m_neg = paired(m_pos, m_neg, self.generator)
         if len(m_pos):
             loss = loss + MAGNITUDE_WEIGHT * ((MARGIN - m_pos).abs() + m_neg).pow(2).mean()
-        return loss + sparse_and_smooth(instances_of(out["scores"], pos), SPARSITY, SMOOTHNESS)
+        return loss
