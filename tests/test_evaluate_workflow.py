@@ -203,25 +203,24 @@ def write_world(root: Path) -> None:
     (out / "dere" / "step5").mkdir(parents=True)
     pd.concat(samples, ignore_index=True).to_parquet(out / "dere" / "step5" / "holdout_samples.parquet")
 
-    # IDE outputs as the ide_test and ide_baselines stages write them
+    # IDE outputs as the ide_test and ide_baselines rules write them
     ide = out / "ide" / "benchmark_cnn3d"
     ide.mkdir(parents=True)
     score = lambda f: {"f1": f, "iou": f / (2 - f), "precision": f, "recall": f, "overall_accuracy": 0.9}  # noqa: E731
     ide_metrics = {
         "split": "test",
+        "dataset": "benchmark",
         "backbone": "cnn3d",
         "extremes": score(0.7),
         "drivers": {"pooled": score(0.8), "per_variable": {"t2m": score(0.85), "tp": score(0.75)}},
     }
     (ide / "metrics.json").write_text(json.dumps(ide_metrics))
-    table = {
-        "metrics": {
-            "IDE cnn3d": ide_metrics,
-            "naive": {"drivers": {"pooled": score(0.5)}},
-            "isolation forest": {"drivers": {"pooled": score(0.37)}},
-        }
-    }
-    (out / "ide" / "benchmark_table.json").write_text(json.dumps(table))
+    baselines = (("naive", "naive anomaly threshold", 0.5), ("isolation_forest", "isolation forest", 0.37))
+    for method, label, f1 in baselines:
+        scores = {"split": "test", "extremes": score(0.1), "drivers": {"pooled": score(f1), "per_variable": {}}}
+        baseline = {**scores, "val": scores, "method": method, "label": label, "dataset": "benchmark"}
+        (out / "ide" / "baselines" / "benchmark").mkdir(parents=True, exist_ok=True)
+        (out / "ide" / "baselines" / "benchmark" / f"{method}.json").write_text(json.dumps(baseline))
     (root / "ide_expected.json").write_text(json.dumps(write_ide_world(res, ide, rng)))
 
 
@@ -280,7 +279,7 @@ def evaluated(tmp_path_factory):
         f"{ev}/dere_skill.csv",
         f"{ev}/label_expansion.csv",
         f"{ev}/label_expansion_skill.csv",
-        f"{ev}/ide_scores.csv",
+        f"{ev}/ide_table.csv",
     ]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
     targets.append(f"{ev}/ide_maps/benchmark_cnn3d.png")
@@ -343,7 +342,10 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     kriged = pd.read_parquet(ev / "kriging_labels.parquet")
     assert kriged["imputed"].any() and kriged.loc[kriged["imputed"], "value"].notna().all()
     ide = pd.read_csv(ev / "ide_scores.csv")
-    assert {"IDE", "naive", "isolation forest"} <= set(ide["method"])
+    assert set(ide["method"]) == {"IDE cnn3d", "naive anomaly threshold", "isolation forest"}
+    ide_table = pd.read_csv(ev / "ide_table.csv").set_index("method")
+    assert list(ide_table.index) == ["IDE cnn3d", "naive anomaly threshold", "isolation forest"]
+    assert ide_table.loc["isolation forest", "test_drivers_f1"] == 0.37
     log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d.log").read_text()
     expected = json.loads((root / "ide_expected.json").read_text())
     assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d at week {expected['week']} " in log

@@ -2,7 +2,7 @@
 training on the shared engine is deterministic on CPU, and the demo's model learns drivers."""
 
 import terraflux  # noqa: F401
-from terraflux.ide.baselines import naive_drivers
+from terraflux.ide.baselines.naive import naive_drivers
 from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, truth_drivers, write_dataset
 from terraflux.ide.stages import evaluate, load_model, predict, train

@@ -235,19 +235,20 @@ rule evaluate_label_expansion_skill:
 
 
 rule evaluate_ide:
-    """IDE extremes and driver scores against the baselines."""
+    """The IDE paper's table: every IDE run and every baseline, test and validation scores."""
     input:
-        **(
-            {"table": results("ide/benchmark_table.json")}
-            if "benchmark" in IDE_DATASETS
-            else {}
-        ),
         metrics=[results(f"ide/{name}/metrics.json") for name in IDE_MODELS],
-        code=code_stamp("evaluate"),
+        baselines=IDE_BASELINE_SCORES,
+        code=code_stamp("evaluate", "ide/table"),
     output:
-        table=report(
+        scores=report(
             results("evaluate/ide_scores.csv"),
             caption="../report/ide_scores_table.rst",
+            category="5. IDE extreme drivers",
+        ),
+        table=report(
+            results("evaluate/ide_table.csv"),
+            caption="../report/ide_table.rst",
             category="5. IDE extreme drivers",
         ),
         figure=report(
@@ -266,6 +267,9 @@ rule evaluate_ide:
         **job_resources("evaluate"),
     params:
         names=IDE_MODELS,
+        baseline_names=[
+            f"{d}_{m}" for d in IDE_BASELINE_DATASETS for m in IDE_BASELINE_METHODS
+        ],
     script:
         "../scripts/evaluate_ide.py"
 
@@ -313,7 +317,7 @@ ALL_TARGETS.append(results("manifest.json"))
 ALL_TARGETS.append(results("evaluate/dere_skill.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion_skill.csv"))
-ALL_TARGETS.append(results("evaluate/ide_scores.csv"))
+ALL_TARGETS.append(results("evaluate/ide_table.csv"))
 ALL_TARGETS.extend(results(f"evaluate/ide_maps/{model}.png") for model in IDE_MODELS)
 ALL_TARGETS.extend(
     results(f"evaluate/{kind}/{model}.png")

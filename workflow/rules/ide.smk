@@ -1,5 +1,5 @@
 # Layer 'ide': drivers of extreme events (src/terraflux/ide/, docs/ide.md).
-# ide_benchmark -> ide_dataset -> ide_train -> ide_test per (dataset, backbone); ide_baselines on the benchmark.
+# ide_benchmark -> ide_dataset -> ide_train -> ide_test per (dataset, backbone); ide_baselines per (dataset, method).
 
 IDE = config["ide"]
 IDE_SEED = config["run"]["seed"]
@@ -42,6 +42,24 @@ IDE_TRUTH = {
             for r in workflow.rules
         )
     },
+}
+# Baselines run on every dataset with true drivers; each method's job depends on its own modules only.
+IDE_BASELINE_DATASETS = [d for d in IDE_DATASETS if d in IDE_TRUTH]
+IDE_BASELINE_METHODS = IDE["baselines"]["methods"]
+IDE_BASELINE_SCORES = expand(
+    results("ide/baselines/{dataset}/{method}.json"),
+    dataset=IDE_BASELINE_DATASETS,
+    method=IDE_BASELINE_METHODS,
+)
+IDE_BASELINE_CODE = {
+    method: code_stamp(
+        "ide/baselines/base",
+        "ide/baselines/mil",
+        "ide/baselines/reconstruction",
+        "ide/baselines/attribution",
+        f"ide/baselines/{method}",
+    )
+    for method in IDE_BASELINE_METHODS
 }
 
 
@@ -171,38 +189,36 @@ rule ide_test:
 
 
 rule ide_baselines:
-    """Naive threshold, isolation forest and DeepMIL on the benchmark; one table with the models."""
+    """One baseline (ide.baselines.methods) on one dataset with true drivers, scored like the models."""
     input:
-        dataset=resources_path("ide/benchmark/dataset.zarr"),
-        truth=IDE_BENCHMARK,
-        models=expand(
-            results("ide/benchmark_{backbone}/metrics.json"), backbone=IDE_BACKBONES
-        ),
-        code=code_stamp("ide", "metrics", "train"),
+        dataset=resources_path("ide/{dataset}/dataset.zarr"),
+        truth=lambda wc: IDE_TRUTH[wc.dataset],
+        # the IDE library but the benchmark writer and the baselines, then the method's own modules
+        code=code_stamp("ide/[!b_]*", "ide/baselines/__init__", "metrics", "train"),
+        method_code=lambda wc: IDE_BASELINE_CODE[wc.method],
     output:
-        csv=report(
-            results("ide/benchmark_table.csv"),
-            category="IDE",
-            caption="../report/ide_table.rst",
-        ),
-        json=results("ide/benchmark_table.json"),
+        metrics=results("ide/baselines/{dataset}/{method}.json"),
     log:
-        logs("ide_baselines.log"),
+        logs("ide_baselines/{dataset}_{method}.log"),
     benchmark:
-        benchmarks("ide_baselines.tsv")
+        benchmarks("ide_baselines/{dataset}_{method}.tsv")
+    wildcard_constraints:
+        dataset="|".join(IDE_BASELINE_DATASETS),
+        method="|".join(IDE_BASELINE_METHODS),
     conda:
         ENV
     threads: job_threads("cpu_model")
     resources:
         **job_resources("cpu_model"),
     params:
+        method=lambda wc: wc.method,
         weeks=IDE["weeks"],
-        baselines=IDE["baselines"],
-        train={
-            k: IDE["train"][k]
-            for k in ("crop", "batch_size", "positive_fraction", "memory_gb")
+        baselines={k: v for k, v in IDE["baselines"].items() if k != "methods"},
+        sampling={
+            k: IDE["train"][k] for k in ("crop", "batch_size", "positive_fraction")
         },
-        threshold=IDE["thresholds"]["benchmark"],
+        memory_gb=IDE["train"]["memory_gb"],
+        threshold=lambda wc: IDE["thresholds"][wc.dataset],
         test_tile=IDE["test_tile"],
         seed=IDE_SEED,
     script:
@@ -216,5 +232,4 @@ ALL_TARGETS.extend(
         backbone=IDE_BACKBONES,
     )
 )
-if "benchmark" in IDE_DATASETS:
-    ALL_TARGETS.append(results("ide/benchmark_table.csv"))
+ALL_TARGETS.extend(IDE_BASELINE_SCORES)

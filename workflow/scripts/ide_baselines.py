@@ -1,43 +1,51 @@
-"""Baselines on the IDE benchmark and one table with the trained models (same data, same metrics).
+"""One IDE baseline on one dataset with true drivers: fitted on the training split, scored like the models.
 
-Inputs: resources/{run}/ide/benchmark/dataset.zarr, resources/{run}/ide/benchmark.zarr (true drivers),
-        results/{run}/ide/benchmark_{backbone}/metrics.json for every configured backbone.
-Params: weeks (T), baselines (ide.baselines), train (ide.train: crop, batch_size, positive_fraction, memory_gb),
-        threshold, test_tile, seed.
-Outputs: results/{run}/ide/benchmark_table.csv: one row per method: driver_f1, driver_iou,
-         driver_precision, driver_recall, driver_overall_accuracy (pooled over variables, test weeks,
-         valid pixels), extremes_f1, extremes_iou (methods that predict extremes);
-         results/{run}/ide/benchmark_table.json: the same with per-variable metrics and provenance.
+Inputs: resources/{run}/ide/{dataset}/dataset.zarr; truth: the benchmark store, or in the synthetic world
+        truth/extremes.zarr (ERA5-Land) and truth/extremes_cerra.zarr (CERRA) with the true drivers.
+Params: method (ide.baselines.methods), weeks (T), baselines (ide.baselines), sampling (ide.train crop,
+        batch_size, positive_fraction), memory_gb (ide.train.memory_gb), threshold (of the extremes
+        probability), test_tile, seed.
+Outputs: results/{run}/ide/baselines/{dataset}/{method}.json: the test split's metrics in the layout of the
+         models' metrics.json (extremes; drivers pooled and per_variable), the validation split's under
+         "val", method, label, fit summary, provenance.
 """
 
 from pathlib import Path
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
 from terraflux import outputs
-from terraflux.ide.stages import benchmark_table
-from terraflux.ide.table import write_table
+from terraflux.ide.baselines import run
+from terraflux.ide.dataset import truth_drivers
+from terraflux.ide.windows import WindowData
 from terraflux.train import derive_seed
-from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)
 params = dict(snakemake.params.items())
-rows, metrics = benchmark_table(
-    snakemake.input.dataset,
-    snakemake.input.truth,
-    snakemake.input.models,
-    weeks=params["weeks"],
-    baselines=params["baselines"],
-    train=params["train"],
+wc = snakemake.wildcards
+data = WindowData(snakemake.input.dataset, params["weeks"], memory_gb=params["memory_gb"])
+truth, has_truth = truth_drivers(snakemake.input.truth, snakemake.input.dataset)
+metrics = run(
+    params["method"],
+    data,
+    truth,
+    has_truth,
+    settings=params["baselines"],
+    sampling=params["sampling"],
     threshold=params["threshold"],
     tile=params["test_tile"],
-    seed=derive_seed(params["seed"], "ide_baselines") % 2**32,
+    seed=derive_seed(params["seed"], "ide_baselines", params["method"]) % 2**32,
     threads=snakemake.threads,
-    resume=Path(snakemake.output.csv).parent / ".deepmil.resume.pt",
+    workdir=Path(snakemake.output.metrics).parent,
 )
-with atomic_output(snakemake.output.csv) as tmp:
-    write_table(rows, tmp)
-outputs.write_json(snakemake.output.json, {"rows": rows, "metrics": metrics}, from_snakemake(snakemake, params=params))
-for row in rows:
-    log.info("%-26s driver F1 %s", row["method"], row["driver_f1"])
+metrics["dataset"] = wc.dataset
+outputs.write_json(snakemake.output.metrics, metrics, from_snakemake(snakemake, params=params))
+log.info(
+    "%s on %s: drivers F1 %.4f (val %.4f), extremes F1 %.4f",
+    metrics["label"],
+    wc.dataset,
+    metrics["drivers"]["pooled"]["f1"],
+    metrics["val"]["drivers"]["pooled"]["f1"],
+    metrics["extremes"]["f1"],
+)

@@ -1,13 +1,24 @@
-"""Flatten IDE metrics into long score rows.
+"""Flatten IDE score files into long score rows.
 
-Models: ``results/{run}/ide/<dataset>_<backbone>/metrics.json`` with "extremes" and "drivers" score dicts
-(drivers: "pooled" and "per_variable"). Baselines on the benchmark: ``results/{run}/ide/benchmark_table.json``
-whose "metrics" maps each method to the same structure (entries named "IDE <backbone>" are the models).
+Score files: the models' ``results/{run}/ide/<dataset>_<backbone>/metrics.json`` and the baselines'
+``results/{run}/ide/baselines/<dataset>/<method>.json``, both with "extremes" and "drivers" score dicts
+(drivers: "pooled" and "per_variable") of the test split at the top level; a score file may hold the
+validation split's under "val" (the baselines do).
 """
 
 from __future__ import annotations
 
 SCORES = ("f1", "iou", "precision", "recall", "overall_accuracy")
+SPLITS = ("test", "val")
+COLUMNS = ("dataset", "method", "run", "split", "task", "scope", "metric", "value")  # of score_rows
+
+
+def method_label(metrics: dict) -> str:
+    """The method's name in the tables: a baseline's "label"; for a model "IDE <backbone>", with its codebook
+    when the score file names one (runs of several seeds share the label)."""
+    if "label" in metrics:
+        return str(metrics["label"])
+    return " ".join(str(p) for p in ("IDE", metrics.get("backbone", "?"), metrics.get("codebook")) if p)
 
 
 def _scores(node) -> dict:
@@ -18,35 +29,25 @@ def _scores(node) -> dict:
     )
 
 
-def _task_rows(model: str, method: str, metrics: dict) -> list[dict]:
+def _split_rows(base: dict, metrics: dict) -> list[dict]:
     rows = []
     for task in ("extremes", "drivers"):
         node = metrics.get(task)
         if not isinstance(node, dict):
             continue
-        pooled = _scores(node.get("pooled", node))
-        rows += [
-            {"model": model, "method": method, "task": task, "scope": "pooled", "metric": k, "value": v}
-            for k, v in pooled.items()
-        ]
-        per_var = node.get("per_variable", {k: v for k, v in node.items() if isinstance(v, dict) and k != "pooled"})
-        for var, sub in per_var.items():
+        scopes = {"pooled": node.get("pooled", node), **node.get("per_variable", {})}
+        for scope, sub in scopes.items():
             rows += [
-                {"model": model, "method": method, "task": task, "scope": str(var), "metric": k, "value": v}
-                for k, v in _scores(sub).items()
+                {**base, "task": task, "scope": str(scope), "metric": k, "value": v} for k, v in _scores(sub).items()
             ]
     return rows
 
 
-def baselines_of(table: dict) -> dict:
-    """The baseline methods of a benchmark table JSON (every entry of "metrics" that is not an IDE model)."""
-    return {name: sub for name, sub in table.get("metrics", {}).items() if not name.startswith("IDE ")}
-
-
-def score_rows(model: str, metrics: dict, baselines: dict | None = None) -> list[dict]:
-    """Rows (model, method, task, scope, metric, value) for the IDE model (method "IDE") and every baseline
-    in ``baselines`` {method: metrics of the same structure}, scored on the same data."""
-    rows = _task_rows(model, "IDE", metrics)
-    for name, sub in (baselines or {}).items():
-        rows += _task_rows(model, str(name), sub if isinstance(sub, dict) else {})
+def score_rows(run: str, metrics: dict, dataset: str | None = None) -> list[dict]:
+    """Rows (dataset, method, run, split, task, scope, metric, value) of one score file: ``run`` names the
+    file (e.g. ``benchmark_cnn3d``); ``dataset`` defaults to the file's "dataset"."""
+    base = {"dataset": dataset or metrics.get("dataset", "?"), "method": method_label(metrics), "run": run}
+    rows = _split_rows({**base, "split": "test"}, metrics)
+    if isinstance(metrics.get("val"), dict):
+        rows += _split_rows({**base, "split": "val"}, metrics["val"])
     return rows

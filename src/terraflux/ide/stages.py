@@ -7,22 +7,18 @@
 - :func:`load_model`, :func:`predict` (rule ``ide_test``): run a trained model over every window of a split
   (spatial tiles), returning extremes probabilities at each target week and the majority-vote driver maps.
 - :func:`evaluate`: extremes metrics on valid pixels; driver metrics against a ground truth if given.
-- :func:`baselines` (rule ``ide_baselines``): the baselines and the trained models in one table.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from terraflux.ide.dataset import truth_drivers
 from terraflux.ide.drivers import DriverVote
 from terraflux.ide.losses import ide_loss
 from terraflux.ide.model import IDEModel, ModelConfig, count_parameters
 from terraflux.ide.schedule import warmup_cosine
-from terraflux.ide.table import baseline_rows, table_row
 from terraflux.ide.windows import (
     WindowData,
     WindowSampling,
@@ -247,86 +243,3 @@ def evaluate(
         )
         metrics["drivers"]["weeks"] = int(in_split.sum())
     return metrics
-
-
-def train_deepmil(
-    data: WindowData,
-    *,
-    steps: int,
-    lr: float,
-    grad_clip: float,
-    crop: int,
-    batch_size: int,
-    positive_fraction: float,
-    seed: int,
-    threads: int | None,
-    resume: str | Path,
-) -> tuple[torch.nn.Module, object]:
-    """Fit the DeepMIL baseline with the shared engine (Adam at a constant ``lr``, one epoch of ``steps``
-    steps) on the training windows the model sees; returns the model (eval mode) and its device."""
-    from terraflux.ide.baselines import DeepMIL, deepmil_loss
-
-    seed_everything(seed)
-    device = select_device(threads=threads)
-    nv, nc, _, h, w = data.shape
-    crop = min(crop, h, w)
-    model = DeepMIL(nv, nc)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    config = TrainConfig(max_epochs=1, patience=0, grad_clip=grad_clip, checkpoint_every=max(steps, 1))
-    engine = Engine(model, optimizer, config, resume_path=resume, device=device)
-
-    def train_step(model, batch):
-        batch = _to_device(batch, device.device)
-        return deepmil_loss(model(batch["x"]), batch)
-
-    sampling = WindowSampling(batch_size, steps, crop, positive_fraction)
-    engine.fit(lambda epoch: training_batches(data, sampling, seed=seed, epoch=epoch), train_step)
-    Path(resume).unlink(missing_ok=True)
-    return model.eval(), device
-
-
-def benchmark_table(
-    dataset: str | Path,
-    truth: str | Path,
-    model_metrics: list[str | Path],
-    *,
-    weeks: int,
-    baselines: dict,
-    train: dict,
-    threshold: float,
-    tile: int,
-    seed: int,
-    threads: int | None,
-    resume: str | Path,
-) -> tuple[list[dict], dict]:
-    """The benchmark table: the trained models (their ``metrics.json`` from :func:`evaluate`), the naive
-    anomaly threshold, the isolation forest and DeepMIL, on the same test weeks with the same metrics.
-
-    ``baselines``: config ``ide.baselines``; ``train``: config ``ide.train`` (DeepMIL takes the model's crop,
-    batch size and share of crops around extremes; ``memory_gb`` bounds the dataset's memory). Returns one
-    row per method (:data:`terraflux.ide.table.COLUMNS`) and the full metrics per method.
-    """
-    data = WindowData(dataset, weeks, train["memory_gb"])
-    truth_maps, _ = truth_drivers(truth)
-    rows, full = [], {}
-    for path in model_metrics:
-        metrics = json.loads(Path(path).read_text())
-        name = f"IDE {metrics['backbone']}"
-        rows.append(table_row(name, metrics["drivers"], metrics["extremes"]))
-        full[name] = {"drivers": metrics["drivers"], "extremes": metrics["extremes"]}
-    model, device = train_deepmil(
-        data,
-        steps=baselines["deepmil_steps"],
-        lr=baselines["deepmil_lr"],
-        grad_clip=baselines["deepmil_grad_clip"],
-        crop=train["crop"],
-        batch_size=train["batch_size"],
-        positive_fraction=train["positive_fraction"],
-        seed=seed,
-        threads=threads,
-        resume=resume,
-    )
-    pred = predict(model, data, "test", tile=tile, device=device)
-    pred["extremes"] = evaluate(pred, data, "test", threshold, None)["extremes"]
-    base_rows, base_full = baseline_rows(data, truth_maps, baselines, seed, threads, pred)
-    return rows + base_rows, {**full, **base_full}
