@@ -4,6 +4,7 @@ import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.spatial import basis
 
 import numpy as np
+import pandas as pd
 import pytest
 
 EPS64 = np.finfo(np.float64).eps
@@ -64,3 +65,53 @@ def test_coefficient_network_learns_a_linear_map_of_the_covariates():
     pred = b.reconstruct(m, c)
     err = np.sqrt(np.mean((pred - field[:, ~train]) ** 2))
     assert err < 0.1 * field[:, ~train].std()
+
+
+def site_world(n_sites=14, n_months=36, seed=4):
+    """Sites whose residuals to a prior are two EOFs times coefficients linear in one covariate."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2016-01-01", periods=n_months, freq="MS")
+    ids = [f"S{i:02d}" for i in range(n_sites)]
+    covariate = rng.normal(0, 1, n_sites)
+    t = np.arange(n_months)
+    phi = np.stack([np.sin(2 * np.pi * t / 12), np.cos(2 * np.pi * t / 12)], axis=1)
+    coef = np.stack([covariate, 0.5 - 0.3 * covariate], axis=1)
+    prior = 2.0 + np.sin(2 * np.pi * t / 12)[:, None] * np.ones(n_sites)
+    truth = prior + 0.2 * covariate[None] + phi @ coef.T
+    long = lambda a: pd.DataFrame(  # noqa: E731
+        {"site_id": np.repeat([ids], n_months, 0).ravel(), "time": np.repeat(times, n_sites), "value": a.ravel()}
+    )
+    covs = pd.DataFrame({"c": covariate, "d": covariate**2}, index=ids)
+    return long(prior), long(truth), covs, ids
+
+
+CFG = {"n_basis": 2, "min_months": 6, "hidden": 32, "steps": 400, "lr": 1e-2, "weight_decay": 0.0}
+
+
+def test_basis_labels_keep_observations_and_fill_gaps_from_the_eofs():
+    from terraflux.spatial import basis_labels as bl
+
+    prior, truth, covs, ids = site_world()
+    rng = np.random.default_rng(5)
+    gaps = rng.random(len(truth)) < 0.15
+    observed = truth[~gaps]
+    train = ids[:10]
+    fit = bl.fit_flux(observed, prior, covs, train, CFG, seed=0)
+    assert fit.site_ids == train and fit.basis.eofs.shape == (36, 2)
+    labels = bl.site_labels(fit, prior, observed, "NEE")
+    assert list(labels.columns) == ["site_id", "time", "variable", "value", "std", "imputed", "reliable"]
+    assert set(labels["site_id"]) == set(train) and len(labels) == 10 * 36  # training sites only
+    merged = labels.merge(truth, on=["site_id", "time"], suffixes=("", "_true"))
+    kept = merged[~merged["imputed"]]
+    np.testing.assert_array_equal(kept["value"], kept["value_true"])
+    assert (kept["std"] == 0).all()
+    filled = merged[merged["imputed"]]
+    assert len(filled) > 0
+    # the residuals are exactly rank 2 (mean + 2 EOFs): the gaps come back up to the SVD iteration's tolerance
+    np.testing.assert_allclose(filled["value"], filled["value_true"], atol=1e-6)
+    # other sites through the covariate network: close to their truth
+    targets = truth[truth["site_id"].isin(ids[10:])][["site_id", "time"]]
+    mean, std = bl.point_predictions(fit, targets, prior, covs)
+    err = mean - truth[truth["site_id"].isin(ids[10:])]["value"].to_numpy()
+    assert np.sqrt(np.mean(err**2)) < 0.25 * truth["value"].std()
+    assert (std == fit.std_spatial).all()

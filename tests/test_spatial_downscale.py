@@ -196,9 +196,9 @@ def test_semivariogram_fit_recovers_a_known_range_at_any_scale():
     """Gaussian random fields with an exponential covariance of length scale 30 km and variance 2e6 (units
     far from 1: the fit works in scaled units and must return the field's). 20 fields of 64 x 64 points
     5 km apart: the range estimate's sampling spread is a few percent, so 25% is a wide margin."""
-    import gstools as gs
-
     from terraflux.evaluate.semivariogram import GridGeometry, fit_model, semivariogram
+
+    import gstools as gs
 
     n, dx, length_km, var = 64, 5000.0, 30.0, 2.0e6
     x = np.arange(n) * dx

@@ -171,3 +171,48 @@ if (
     and config["sources"].get(DOWNSCALE_SOURCE, {}).get("enabled", True)
 ):
     ALL_TARGETS.append(results("evaluate/downscale_skill.csv"))
+
+
+rule basis_labels:
+    """Basis-function labels (EOFs x covariate network) at training sites, scored on hidden site-months; maps."""
+    input:
+        unpack(lambda wildcards: TRUTH_FLUXES),
+        insitu=resources_path("prepared/insitu_monthly.parquet"),
+        sites=resources_path("prepared/sites.parquet"),
+        process_model=resources_path("process_model.zarr"),
+        climate=resources_path("prepared/era5_land_monthly.zarr"),
+        dataset=resources_path("dere/dataset.zarr"),
+        holdout=results("dere/step5/holdout_samples.parquet"),
+        code=code_stamp("spatial", "evaluate", "metrics", "train"),
+    output:
+        labels=results("evaluate/basis_labels.parquet"),
+        scores=report(
+            results("evaluate/basis_label_expansion.csv"),
+            caption="../report/basis_label_expansion.rst",
+            category="4. Label expansion",
+        ),
+        maps=directory(results("basis/maps.zarr")),
+        map_scores=report(
+            results("evaluate/basis_maps.csv"),
+            caption="../report/basis_maps.rst",
+            category="4. Label expansion",
+        ),
+    log:
+        logs("basis_labels.log"),
+    benchmark:
+        benchmarks("basis_labels.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        basis=config["basis"],
+        period=config["period"],
+        seed=config["run"]["seed"],
+    script:
+        "../scripts/basis_labels.py"
+
+
+if config["basis"]["enabled"] and "insitu" in ACQUIRED:
+    ALL_TARGETS.append(results("evaluate/basis_label_expansion.csv"))
