@@ -207,3 +207,36 @@ def test_semivariogram_fit_recovers_a_known_range_at_any_scale():
     fit = fit_model(semivariogram(fields, GridGeometry("projected", x, x), n_bins=12, max_distance_km=120))
     assert abs(fit["range_km"] / length_km - 1) < 0.25
     assert abs(fit["sill"] / var - 1) < 0.25
+
+
+def test_semivariogram_weights_find_false_and_hard_negatives():
+    """Semivariogram c0 = 0.1, c1 = 0.4, range 50 km. Pair (0, 1): 10 km apart and less dissimilar than the
+    0.13 expected there (a false negative); pair (0, 2): 200 km apart, expected 0.49, found 0.1 (a hard
+    negative); pair (0, 3): 200 km apart and as dissimilar as expected (an ordinary negative)."""
+    from terraflux.spatial import contrastive
+
+    d = np.array([[0, 10, 200, 200], [10, 0, 200, 200], [200, 200, 0, 10], [200, 200, 10, 0]], dtype=float)
+    expected = 0.1 + 0.4 * (1 - np.exp(-d / 50.0))
+    f = expected.copy()
+    f[0, 1] = f[1, 0] = 0.05
+    f[0, 2] = f[2, 0] = 0.1
+    w = contrastive.semivariogram_weights(f, d, (0.1, 0.4, 50.0))
+    np.testing.assert_allclose(w[0, 1], 0.05 / expected[0, 1])
+    np.testing.assert_allclose(w[0, 2], 1 + (expected[0, 2] - 0.1) / expected[0, 2])
+    assert w[0, 3] == 1 and w[2, 3] == 1 and np.all(np.diag(w) == 1)
+    z = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.3], [0.5, 0.8], [-1.0, 0.1]]), dim=1)
+    # the weighted loss: all-ones weights give plain InfoNCE, down-weighted negatives lower it
+    plain = contrastive.info_nce(z, z, 0.2)
+    np.testing.assert_allclose(contrastive.info_nce(z, z, 0.2, torch.ones(4, 4)), plain, rtol=1e-6)
+    assert contrastive.info_nce(z, z, 0.2, torch.full((4, 4), 0.5)) < plain
+    assert contrastive.negative_weights(z, d).shape == (4, 4)
+
+
+def test_exponential_fit_recovers_its_parameters():
+    from terraflux.spatial.contrastive import fit_exponential
+
+    d = np.linspace(0, 300, 200)
+    f = 0.05 + 0.4 * (1 - np.exp(-d / 50.0))
+    c0, c1, r = fit_exponential(d, f, np.array([25.0, 50.0, 100.0]))
+    assert r == 50.0
+    np.testing.assert_allclose([c0, c1], [0.05, 0.4], rtol=1e-9)

@@ -74,6 +74,7 @@ rule downscale_train:
     resources:
         **job_resources("train", single_process=True),
     params:
+        kind=lambda wildcards: wildcards.kind,
         model=lambda wildcards: DOWNSCALE[wildcards.kind],
         seed=config["run"]["seed"],
     script:
@@ -101,6 +102,7 @@ rule downscale_predict:
     resources:
         **job_resources("train", single_process=True),
     params:
+        kind=lambda wildcards: wildcards.kind,
         model=lambda wildcards: DOWNSCALE[wildcards.kind],
         seed=config["run"]["seed"],
     script:
@@ -163,6 +165,88 @@ rule evaluate_downscale:
         "../scripts/evaluate_downscale.py"
 
 
+# The pretraining options compared by downstream skill: encoder, diffusion model and reconstruction each.
+use rule downscale_encoder as downscale_encoder_option with:
+    output:
+        checkpoint=results("downscale/pretrain/{pretrain}/encoder.pt"),
+    log:
+        logs("downscale_encoder_option/{pretrain}.log"),
+    benchmark:
+        benchmarks("downscale_encoder_option/{pretrain}.tsv")
+    params:
+        encoder=lambda wildcards: {
+            **DOWNSCALE["encoder"],
+            "pretrain": wildcards.pretrain,
+        },
+        seed=config["run"]["seed"],
+
+
+use rule downscale_train as downscale_train_option with:
+    input:
+        dataset=DOWNSCALE_DATASET,
+        encoder=results("downscale/pretrain/{pretrain}/encoder.pt"),
+        code=code_stamp("spatial", "train"),
+    output:
+        checkpoint=results("downscale/pretrain/{pretrain}/diffusion.pt"),
+    log:
+        logs("downscale_train_option/{pretrain}.log"),
+    benchmark:
+        benchmarks("downscale_train_option/{pretrain}.tsv")
+    params:
+        kind="diffusion",
+        model=DOWNSCALE["diffusion"],
+        seed=config["run"]["seed"],
+
+
+use rule downscale_predict as downscale_predict_option with:
+    input:
+        dataset=DOWNSCALE_DATASET,
+        encoder=results("downscale/pretrain/{pretrain}/encoder.pt"),
+        checkpoint=results("downscale/pretrain/{pretrain}/diffusion.pt"),
+        code=code_stamp("spatial", "train"),
+    output:
+        predictions=directory(results("downscale/pretrain/{pretrain}/predictions.zarr")),
+    log:
+        logs("downscale_predict_option/{pretrain}.log"),
+    benchmark:
+        benchmarks("downscale_predict_option/{pretrain}.tsv")
+    params:
+        kind="diffusion",
+        model=DOWNSCALE["diffusion"],
+        seed=config["run"]["seed"],
+
+
+rule evaluate_downscale_pretrain:
+    """Downstream downscaling skill of the diffusion model per encoder pretraining option, in one table."""
+    input:
+        dataset=DOWNSCALE_DATASET,
+        predictions=expand(
+            results("downscale/pretrain/{pretrain}/predictions.zarr"),
+            pretrain=DOWNSCALE["compare_pretrain"],
+        ),
+        code=code_stamp("spatial", "evaluate", "metrics"),
+    output:
+        table=report(
+            results("evaluate/downscale_pretrain.csv"),
+            caption="../report/downscale_pretrain.rst",
+            category="5. Downscaling",
+        ),
+    log:
+        logs("evaluate_downscale_pretrain.log"),
+    benchmark:
+        benchmarks("evaluate_downscale_pretrain.tsv")
+    conda:
+        ENV
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        options=DOWNSCALE["compare_pretrain"],
+        evaluate=DOWNSCALE["evaluate"],
+    script:
+        "../scripts/evaluate_downscale_pretrain.py"
+
+
 # A final target only when some rule produces the fine store's raw files (CERRA may be switched off).
 DOWNSCALE_SOURCE = "cerra" if DOWNSCALE["fine"].startswith("cerra") else "era5_land"
 if (
@@ -171,6 +255,8 @@ if (
     and config["sources"].get(DOWNSCALE_SOURCE, {}).get("enabled", True)
 ):
     ALL_TARGETS.append(results("evaluate/downscale_skill.csv"))
+    if DOWNSCALE["compare_pretrain"]:
+        ALL_TARGETS.append(results("evaluate/downscale_pretrain.csv"))
 
 
 rule basis_labels:

@@ -1,4 +1,4 @@
-"""Autoregressive reconstruction of the fine series over the whole period (wildcard kind: diffusion, unet).
+"""Autoregressive reconstruction of the fine series over the whole period (params.kind: diffusion, unet).
 
 Inputs: dataset, encoder, checkpoint. Output: predictions results/{run}/downscale/{kind}/predictions.zarr
 with fine(member, variable, time, y, x) in the fine store's units.
@@ -10,7 +10,7 @@ from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)
-kind = snakemake.wildcards.kind
+kind = snakemake.params.kind
 stages.predict(
     kind,
     snakemake.input.dataset,

@@ -1,4 +1,4 @@
-"""Train the conditional diffusion model or the deterministic U-Net baseline (wildcard kind).
+"""Train the conditional diffusion model or the deterministic U-Net baseline (params.kind).
 
 Inputs: dataset, encoder (frozen). Output: checkpoint results/{run}/downscale/{kind}/checkpoint.pt
 """
@@ -9,7 +9,7 @@ from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
 log = setup_logging(snakemake)
-kind = snakemake.wildcards.kind
+kind = snakemake.params.kind
 stages.fit_model(
     kind,
     snakemake.input.dataset,

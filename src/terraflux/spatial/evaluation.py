@@ -89,3 +89,36 @@ def evaluate(dataset_path: str, predictions: Mapping[str, str], cfg: Mapping, ti
             curves[shown], units=units, title=f"{shown} vs truth: structure over the test years", time_unit=time_unit
         ),
     }
+
+
+def pretrain_table(dataset_path: str, predictions: Mapping[str, str], cfg: Mapping) -> pd.DataFrame:
+    """One row per pretraining option (``predictions``: option -> diffusion predictions.zarr) and variable:
+    RMSE, R2, CRPS of the ensemble and structure ratios of one member on the test years."""
+    ds = xr.open_zarr(dataset_path, consolidated=False).load()
+    names = [str(v) for v in ds["variable"].values]
+    mask = ds["mask"].values
+    truth = np.where(mask, ds["fine"].transpose("time", "variable", "y", "x").values, np.nan)
+    test = ds["split"].values.astype(str) == "test"
+    grid = score.geometry(ds.attrs["grid_kind"], ds["y"].values, ds["x"].values)
+    rows = []
+    for option, path in predictions.items():
+        members = xr.open_zarr(path, consolidated=False)["fine"].transpose("member", "time", "variable", "y", "x")
+        members = np.where(mask, members.values, np.nan)
+        skill = score.skill_by_season(members.mean(axis=0), truth, ds["time"].values, names, test)
+        crps = score.ensemble_crps(members, truth, names, test)
+        structure = score.structure_rows(option, score.structure(members[0], truth, names, grid, test, cfg))
+        for name, srow in zip(names, structure, strict=True):
+            point = next(r for r in skill if r["variable"] == name and r["season"] == "all")
+            rows.append(
+                {
+                    "pretrain": option,
+                    "variable": name,
+                    "rmse": point["rmse"],
+                    "r2": point["r2"],
+                    "crps": crps[name],
+                    "range_ratio": srow["range_ratio"],
+                    "sill_ratio": srow["sill_ratio"],
+                    "D": srow["D"],
+                }
+            )
+    return pd.DataFrame(rows)

@@ -40,12 +40,20 @@ def open_frames(path: str) -> tuple[xr.Dataset, Frames]:
 
 
 def encoder(dataset_path: str, cfg: Mapping, seed: int, out: str, provenance: Mapping) -> None:
-    """Pretrain the transfer encoder on the coarse series of every time step; ``cfg``: ``downscale.encoder``."""
+    """Pretrain the transfer encoder on the coarse series of every time step; ``cfg``: ``downscale.encoder``
+    (``pretrain``: autoencoder, contrastive or contrastive_semivariogram)."""
     torch.set_num_threads(1)
-    _, frames = open_frames(dataset_path)
-    if cfg["pretrain"] != "autoencoder":
-        raise ValueError(f"config `downscale.encoder.pretrain` {cfg['pretrain']!r} is not known")
-    model, history = train.pretrain_autoencoder(frames, int(cfg["width"]), dict(cfg), derive_seed(seed, "encoder"))
+    ds, frames = open_frames(dataset_path)
+    width, kind, seed = int(cfg["width"]), cfg["pretrain"], derive_seed(seed, "encoder", cfg["pretrain"])
+    if kind == "autoencoder":
+        model, history = train.pretrain_autoencoder(frames, width, dict(cfg), seed)
+    elif kind in ("contrastive", "contrastive_semivariogram"):
+        lat, lon = ds["latitude"].values, ds["longitude"].values
+        model, history = train.pretrain_contrastive(
+            frames, lat, lon, width, dict(cfg), seed, semivariogram=kind == "contrastive_semivariogram"
+        )
+    else:
+        raise ValueError(f"config `downscale.encoder.pretrain` {kind!r} is not known")
     state = {"state": model.state_dict(), "n_variables": frames.n_variables, "width": int(cfg["width"])}
     outputs.save_checkpoint(out, {**state, "pretrain": cfg["pretrain"], "history": history}, provenance)
 

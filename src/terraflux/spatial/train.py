@@ -112,3 +112,40 @@ def train_diffusion(
         return diffusion.loss(model, schedule, x0, _cond(frames, features, index), mask, gen)
 
     return model, fit(model, batch_loss, train_pool(frames), cfg, seed)
+
+
+def pretrain_contrastive(
+    frames: Frames, lat: np.ndarray, lon: np.ndarray, width: int, cfg: dict, seed: int, semivariogram: bool
+) -> tuple[Autoencoder, list[float]]:
+    """The transfer encoder trained by InfoNCE on patches of the coarse series (:mod:`.contrastive`), with
+    semivariogram-weighted negatives when ``semivariogram``; ``lat``, ``lon`` [y, x] of the fine grid. Only the
+    encoder of the returned :class:`Autoencoder` is trained (its decoder is unused)."""
+    from terraflux.spatial import contrastive
+
+    torch.manual_seed(seed)
+    model = Autoencoder(frames.n_variables, width)
+    head = contrastive.ProjectionHead(4 * width)
+    rng = np.random.default_rng(seed)
+    params = list(model.encoder.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=float(cfg["lr"]))
+    steps, history, running = int(cfg["steps"]), [], []
+    for step in range(steps):
+        a, b, plat, plon = contrastive.patches(
+            frames.coarse, lat, lon, int(cfg["batch_size"]), int(cfg["patch_size"]), float(cfg["noise"]), rng
+        )
+        za, zb = (
+            contrastive.embed(model, head, torch.from_numpy(a)),
+            contrastive.embed(model, head, torch.from_numpy(b)),
+        )
+        weights = contrastive.negative_weights(za, contrastive.distances_km(plat, plon)) if semivariogram else None
+        loss = contrastive.info_nce(za, zb, float(cfg["tau"]), weights)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        running.append(float(loss.detach()))
+        if (step + 1) % max(1, steps // 10) == 0:
+            history.append(float(np.mean(running)))
+            log.info("step %d/%d loss %.4f", step + 1, steps, history[-1])
+            running = []
+    model.eval()
+    return model, history
