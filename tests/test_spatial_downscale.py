@@ -240,3 +240,31 @@ def test_exponential_fit_recovers_its_parameters():
     c0, c1, r = fit_exponential(d, f, np.array([25.0, 50.0, 100.0]))
     assert r == 50.0
     np.testing.assert_allclose([c0, c1], [0.05, 0.4], rtol=1e-9)
+
+
+@pytest.mark.parametrize("pretrain", ["contrastive", "contrastive_semivariogram"])
+def test_contrastive_encoders_train_and_give_features(tmp_path, pretrain):
+    from terraflux.spatial import stages
+    from terraflux.spatial.train import encoder_features
+
+    store = str(tiny_store(tmp_path / "fine.zarr"))
+    data, enc = str(tmp_path / "dataset.zarr"), str(tmp_path / "encoder.pt")
+    stages.dataset(
+        store, store, {"variables": [{"coarse": "t2m", "fine": "t2m"}], "coarsen_factor": 4}, PERIOD, data, {}
+    )
+    cfg = {
+        "pretrain": pretrain,
+        "width": 2,
+        "steps": 4,
+        "batch_size": 6,
+        "lr": 1e-2,
+        "patch_size": 8,
+        "tau": 0.2,
+        "noise": 0.1,
+    }
+    stages.encoder(data, cfg, 3, enc, {})
+    _, frames = stages.open_frames(data)
+    before = encoder_features(stages.load_encoder(enc), frames)
+    assert before.shape == (36, 8, 16, 20) and np.isfinite(before).all()
+    stages.encoder(data, cfg, 3, str(tmp_path / "again.pt"), {})
+    np.testing.assert_array_equal(before, encoder_features(stages.load_encoder(str(tmp_path / "again.pt")), frames))

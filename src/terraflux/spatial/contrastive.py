@@ -42,21 +42,22 @@ def embed(model: Autoencoder, head: ProjectionHead, x: torch.Tensor) -> torch.Te
     return head(model.encoder(x)[2].mean(dim=(2, 3)))
 
 
-def patches(coarse: np.ndarray, lat, lon, batch: int, size: int, noise: float, rng: np.random.Generator):
-    """Two views [B, V, size, size] of ``batch`` random patches of ``coarse`` [T, V, y, x] and the patch
-    centres' latitude and longitude [B] (degrees) from the fine grid's 2-D ``lat``, ``lon``."""
-    t, _, ny, nx = coarse.shape
+def patches(coarse: np.ndarray, lat, lon, times: np.ndarray, size: int, noise: float, rng: np.random.Generator):
+    """Two views [B, V, size, size] of patches of ``coarse`` [T, V, y, x] at time steps ``times`` [B] and
+    random places, and the patch centres' latitude and longitude [B] (degrees, from the fine grid's 2-D
+    ``lat``, ``lon``)."""
+    _, _, ny, nx = coarse.shape
     if ny < size + 2 or nx < size + 2:
         raise ValueError(f"patches of {size} points need a grid of at least {size + 2} x {size + 2}, not {ny} x {nx}")
-    ti = rng.integers(0, t, batch)
+    batch = len(times)
     iy = rng.integers(1, ny - size - 1, batch)
     ix = rng.integers(1, nx - size - 1, batch)
     dy, dx = rng.integers(-1, 2, batch), rng.integers(-1, 2, batch)
-    a = np.stack([coarse[k, :, y : y + size, x : x + size] for k, y, x in zip(ti, iy, ix, strict=True)])
+    a = np.stack([coarse[k, :, y : y + size, x : x + size] for k, y, x in zip(times, iy, ix, strict=True)])
     b = np.stack(
         [
             coarse[k, :, y + u : y + u + size, x + v : x + v + size]
-            for k, y, x, u, v in zip(ti, iy, ix, dy, dx, strict=True)
+            for k, y, x, u, v in zip(times, iy, ix, dy, dx, strict=True)
         ]
     )
     a = a + noise * rng.standard_normal(a.shape)

@@ -16,6 +16,7 @@ from terraflux.spatial.unet import Autoencoder, UNet
 
 import numpy as np
 import torch
+from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -125,27 +126,18 @@ def pretrain_contrastive(
     torch.manual_seed(seed)
     model = Autoencoder(frames.n_variables, width)
     head = contrastive.ProjectionHead(4 * width)
-    rng = np.random.default_rng(seed)
-    params = list(model.encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=float(cfg["lr"]))
-    steps, history, running = int(cfg["steps"]), [], []
-    for step in range(steps):
-        a, b, plat, plon = contrastive.patches(
-            frames.coarse, lat, lon, int(cfg["batch_size"]), int(cfg["patch_size"]), float(cfg["noise"]), rng
-        )
+    rng = np.random.default_rng(seed + 1)  # the places and noise of the patches
+    size, noise, tau = int(cfg["patch_size"]), float(cfg["noise"]), float(cfg["tau"])
+
+    def batch_loss(index, gen):
+        a, b, plat, plon = contrastive.patches(frames.coarse, lat, lon, index, size, noise, rng)
         za, zb = (
             contrastive.embed(model, head, torch.from_numpy(a)),
             contrastive.embed(model, head, torch.from_numpy(b)),
         )
         weights = contrastive.negative_weights(za, contrastive.distances_km(plat, plon)) if semivariogram else None
-        loss = contrastive.info_nce(za, zb, float(cfg["tau"]), weights)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        running.append(float(loss.detach()))
-        if (step + 1) % max(1, steps // 10) == 0:
-            history.append(float(np.mean(running)))
-            log.info("step %d/%d loss %.4f", step + 1, steps, history[-1])
-            running = []
+        return contrastive.info_nce(za, zb, tau, weights)
+
+    history = fit(nn.ModuleList([model.encoder, head]), batch_loss, np.arange(frames.coarse.shape[0]), cfg, seed)
     model.eval()
     return model, history
