@@ -12,7 +12,7 @@ rule downscale_dataset:
     input:
         coarse=resources_path(f"prepared/{DOWNSCALE['coarse']}.zarr"),
         fine=resources_path(f"prepared/{DOWNSCALE['fine']}.zarr"),
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         dataset=directory(DOWNSCALE_DATASET),
     log:
@@ -35,7 +35,7 @@ rule downscale_encoder:
     """Transfer encoder: a light U-Net encoder pretrained on the coarse series of the whole period."""
     input:
         dataset=DOWNSCALE_DATASET,
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         checkpoint=DOWNSCALE_ENCODER,
     log:
@@ -59,7 +59,7 @@ rule downscale_train:
     input:
         dataset=DOWNSCALE_DATASET,
         encoder=DOWNSCALE_ENCODER,
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         checkpoint=results("downscale/{kind}/checkpoint.pt"),
     log:
@@ -87,7 +87,7 @@ rule downscale_predict:
         dataset=DOWNSCALE_DATASET,
         encoder=DOWNSCALE_ENCODER,
         checkpoint=results("downscale/{kind}/checkpoint.pt"),
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         predictions=directory(results("downscale/{kind}/predictions.zarr")),
     log:
@@ -185,7 +185,7 @@ use rule downscale_train as downscale_train_option with:
     input:
         dataset=DOWNSCALE_DATASET,
         encoder=results("downscale/pretrain/{pretrain}/encoder.pt"),
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         checkpoint=results("downscale/pretrain/{pretrain}/diffusion.pt"),
     log:
@@ -203,7 +203,7 @@ use rule downscale_predict as downscale_predict_option with:
         dataset=DOWNSCALE_DATASET,
         encoder=results("downscale/pretrain/{pretrain}/encoder.pt"),
         checkpoint=results("downscale/pretrain/{pretrain}/diffusion.pt"),
-        code=code_stamp("spatial", "train"),
+        code=code_stamp("spatial", "train", "evaluate/semivariogram"),
     output:
         predictions=directory(results("downscale/pretrain/{pretrain}/predictions.zarr")),
     log:
