@@ -11,6 +11,7 @@ import terraflux  # noqa: F401
 from terraflux import outputs
 from terraflux.evaluate import figures
 from terraflux.spatial.evaluation import evaluate
+from terraflux.workflow.atomic import atomic_output
 from terraflux.workflow.provenance import from_snakemake
 from terraflux.workflow.script import setup_logging
 
@@ -20,7 +21,8 @@ predictions = {"diffusion": snakemake.input.diffusion, "unet": snakemake.input.u
 time_unit = "week" if "weekly" in params.fine else "day"
 result = evaluate(snakemake.input.dataset, predictions, params.evaluate, time_unit)
 for key in ("skill", "structure", "lead", "domain"):
-    result[key].to_csv(snakemake.output[key], index=False)
+    with atomic_output(snakemake.output[key]) as tmp:
+        result[key].to_csv(tmp, index=False, float_format="%.4g")
     log.info("%s:\n%s", key, result[key].to_string())
 figures.save(result["maps"], snakemake.output.maps)
 figures.save(result["structure_figure"], snakemake.output.structure_figure)
