@@ -36,11 +36,11 @@ month = lambda s: pd.to_datetime(s).dt.to_period("M").dt.to_timestamp()  # noqa:
 sites = pd.read_parquet(snakemake.input.sites).assign(site_id=lambda f: f["site_id"].astype(str))
 obs = pd.read_parquet(snakemake.input.insitu).assign(time=lambda f: month(f["time"]))
 holdout = pd.read_parquet(snakemake.input.holdout).assign(time=lambda f: month(f["time"]))
-prior_grid = process_cell_fluxes(xr.open_zarr(snakemake.input.process_model))
+prior_grid = process_cell_fluxes(xr.open_zarr(snakemake.input.process_model, consolidated=False))
 prior_grid = prior_grid.assign_coords(time=pd.DatetimeIndex(prior_grid["time"].values).to_period("M").to_timestamp())
 climate = xr.open_zarr(snakemake.input.climate)
 dataset = xr.open_zarr(snakemake.input.dataset, consolidated=False)
-split = pd.Series(dataset["site_split"].values.astype(str), index=dataset["site"].values.astype(str))
+split = pd.Series([str(v) for v in dataset["site_split"].values], index=[str(v) for v in dataset["site"].values])
 train_sites = [s for s in sites["site_id"] if split.get(s) == "train"]
 fluxes = [f for f in FLUXES if f in obs]
 covariates = bl.cell_covariates(prior_grid, climate, fluxes)
