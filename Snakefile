@@ -27,6 +27,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/dere.smk"
 include: "workflow/rules/ide.smk"
+include: "workflow/rules/spatial.smk"
 include: "workflow/rules/evaluate.smk"
 
 

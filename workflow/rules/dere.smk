@@ -326,6 +326,28 @@ use rule dere_step6 as dere_step6_kriging with:
         label_set="kriging",
 
 
+# Step 6 on the basis-function label set of rule basis_labels (workflow/rules/spatial.smk; docs/spatial.md).
+use rule dere_step6_kriging as dere_step6_basis with:
+    input:
+        dataset=DERE_DATASET,
+        step2=rules.dere_step2.output.checkpoint,
+        step3b=rules.dere_step3b.output.checkpoint,
+        labels=results("evaluate/basis_labels.parquet"),
+        code=code_stamp("dere", "metrics", "simulate", "train"),
+    output:
+        checkpoint=dere("step6_basis/checkpoint.pt"),
+        predictions=dere("step6_basis/predictions.parquet"),
+        network_predictions=dere("step6_basis/network_predictions.parquet"),
+        metrics=dere("step6_basis/metrics.json"),
+    log:
+        logs("dere_step6_basis.log"),
+    benchmark:
+        benchmarks("dere_step6_basis.tsv")
+    params:
+        **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
+        label_set="basis",
+
+
 rule dere_compare:
     """Comparison: backbone {backbone} as {variant}: `baseline` on in-situ data only; `kgml` pretrained on the
     age-weighted process output with the physics loss, then fine-tuned on in-situ data.

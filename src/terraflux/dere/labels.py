@@ -3,8 +3,9 @@ label) and ``imputed`` [S, T, K] bool, from either source:
 
 - ``csdi``: the step-5b store labels.zarr (``label``, ``label_std``, ``imputed`` over site, time, flux);
 - ``kriging``: the evaluation layer's kriging_labels.parquet, long table site_id, time, variable, value, std,
-  imputed, reliable. Kriged labels flagged ``reliable = False`` are dropped (no label there), since their
-  kriging std exceeds the residual sill or no conditioning site lies within the variogram range.
+  imputed, reliable (``basis``: basis_labels.parquet of rule basis_labels, the same layout). Kriged labels
+  flagged ``reliable = False`` are dropped (no label there), since their kriging std exceeds the residual sill
+  or no conditioning site lies within the variogram range.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-LABEL_SETS = ("csdi", "kriging")
+LABEL_SETS = ("csdi", "kriging", "basis")
 
 
 def from_csdi(path: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,6 +59,6 @@ def load(label_set: str, path: str, site_ids, times, fluxes) -> tuple[torch.Tens
     """The label set ``label_set`` (one of LABEL_SETS) stored at ``path``."""
     if label_set == "csdi":
         return from_csdi(path)
-    if label_set == "kriging":
+    if label_set in ("kriging", "basis"):  # basis: rule basis_labels writes the kriging labels' layout
         return from_kriging(pd.read_parquet(path), site_ids, times, fluxes, source=str(path))
     raise ValueError(f"label set must be one of {LABEL_SETS}, not {label_set!r}")

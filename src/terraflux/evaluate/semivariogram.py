@@ -305,13 +305,14 @@ def fit_model(sv: Semivariogram, model: str = "Exponential") -> dict:
     _, _, r2 = cov.fit_variogram(
         x, y, nugget=True, weights=sv.count[ok] / sv.count[ok].sum(), return_r2=True, init_guess=init
     )
-    cov.var, cov.nugget = cov.var * scale, cov.nugget * scale
-    sill = float(cov.var + cov.nugget)
+    # back to the field's units (not set on ``cov``: its fit bounds are in the scaled units)
+    var, nugget = float(cov.var) * scale, float(cov.nugget) * scale
+    sill = var + nugget
     out.update(
         range_km=float(cov.len_scale),
         sill=sill,
-        nugget=float(cov.nugget),
-        nugget_ratio=float(cov.nugget / sill) if sill > 0 else np.nan,
+        nugget=nugget,
+        nugget_ratio=nugget / sill if sill > 0 else np.nan,
         r2=float(r2),
     )
     return out

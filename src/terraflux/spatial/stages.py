@@ -1,0 +1,112 @@
+"""The downscaling stages as functions of paths and config, called by the thin workflow scripts.
+
+``dataset`` -> ``dataset.zarr``; ``encoder`` -> the pretrained transfer encoder (checkpoint); ``unet`` and
+``diffusion`` -> trained models (checkpoints with their training losses); ``predict`` -> the reconstructed
+fine series ``predictions.zarr``: ``fine(member, variable, time, y, x)`` in the fine store's units (one
+member for the deterministic U-Net, ``n_samples`` for the diffusion model). Seeds derive from ``run.seed``
+and the stage's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from terraflux import outputs
+from terraflux.spatial import train
+from terraflux.spatial.downscale_data import build_pair, pair_variables
+from terraflux.spatial.frames import Frames, load_frames
+from terraflux.spatial.predict import reconstruct_diffusion, reconstruct_unet
+from terraflux.spatial.unet import Autoencoder, UNet
+from terraflux.train.seeding import derive_seed
+
+import numpy as np
+import torch
+import xarray as xr
+
+log = logging.getLogger(__name__)
+
+
+def dataset(coarse_path: str, fine_path: str, cfg: Mapping, period: Mapping, out: str, provenance: Mapping) -> None:
+    """Write the pair's ``dataset.zarr`` (:mod:`.downscale_data`); ``cfg``: config ``downscale``."""
+    ds = build_pair(coarse_path, fine_path, pair_variables(cfg["variables"]), period, int(cfg["coarsen_factor"]))
+    log.info("pair %s -> %s: %s", coarse_path, fine_path, dict(ds.sizes))
+    outputs.write_zarr(out, ds, provenance)
+
+
+def open_frames(path: str) -> tuple[xr.Dataset, Frames]:
+    ds = xr.open_zarr(path, consolidated=False).load()
+    return ds, load_frames(ds)
+
+
+def encoder(dataset_path: str, cfg: Mapping, seed: int, out: str, provenance: Mapping) -> None:
+    """Pretrain the transfer encoder on the coarse series of every time step; ``cfg``: ``downscale.encoder``
+    (``pretrain``: autoencoder, contrastive or contrastive_semivariogram)."""
+    torch.set_num_threads(1)
+    ds, frames = open_frames(dataset_path)
+    width, kind, seed = int(cfg["width"]), cfg["pretrain"], derive_seed(seed, "encoder", cfg["pretrain"])
+    if kind == "autoencoder":
+        model, history = train.pretrain_autoencoder(frames, width, dict(cfg), seed)
+    elif kind in ("contrastive", "contrastive_semivariogram"):
+        lat, lon = ds["latitude"].values, ds["longitude"].values
+        model, history = train.pretrain_contrastive(
+            frames, lat, lon, width, dict(cfg), seed, semivariogram=kind == "contrastive_semivariogram"
+        )
+    else:
+        raise ValueError(f"config `downscale.encoder.pretrain` {kind!r} is not known")
+    state = {"state": model.state_dict(), "n_variables": frames.n_variables, "width": int(cfg["width"])}
+    outputs.save_checkpoint(out, {**state, "pretrain": cfg["pretrain"], "history": history}, provenance)
+
+
+def load_encoder(path: str) -> Autoencoder:
+    ckpt = outputs.load_checkpoint(path)
+    model = Autoencoder(int(ckpt["n_variables"]), int(ckpt["width"]))
+    model.load_state_dict(ckpt["state"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def fit_model(kind: str, dataset_path: str, encoder_path: str, cfg: Mapping, seed: int, out: str, provenance) -> None:
+    """Train the ``unet`` (deterministic) or ``diffusion`` model; ``cfg``: ``downscale.<kind>``."""
+    torch.set_num_threads(1)
+    _, frames = open_frames(dataset_path)
+    features = train.encoder_features(load_encoder(encoder_path), frames)
+    width = int(cfg["width"])
+    if kind == "unet":
+        model, history = train.train_unet(frames, features, width, dict(cfg), derive_seed(seed, kind))
+    else:
+        model, history = train.train_diffusion(
+            frames, features, width, int(cfg["diffusion_steps"]), dict(cfg), derive_seed(seed, kind)
+        )
+    state = {"state": model.state_dict(), "kind": kind, "width": width, "history": history}
+    state["n_in"] = int(model.encoder.inc.conv1.in_channels)
+    state["n_out"] = frames.n_variables
+    outputs.save_checkpoint(out, state, provenance)
+
+
+def predict(
+    kind: str, dataset_path: str, encoder_path: str, model_path: str, cfg: Mapping, seed: int, out: str, provenance
+):
+    """Reconstruct the fine series autoregressively over the whole period and write ``predictions.zarr``."""
+    torch.set_num_threads(1)
+    ds, frames = open_frames(dataset_path)
+    features = train.encoder_features(load_encoder(encoder_path), frames)
+    ckpt = outputs.load_checkpoint(model_path)
+    model = UNet(int(ckpt["n_in"]), int(ckpt["n_out"]), int(ckpt["width"]), time_dim=32 if kind == "diffusion" else 0)
+    model.load_state_dict(ckpt["state"])
+    if kind == "unet":
+        fine = reconstruct_unet(model, frames, features)
+    else:
+        steps, sample_steps = int(cfg["diffusion_steps"]), min(int(cfg["sample_steps"]), int(cfg["diffusion_steps"]))
+        fine = reconstruct_diffusion(
+            model, frames, features, steps, sample_steps, int(cfg["n_samples"]), derive_seed(seed, "sample")
+        )
+    pred = xr.Dataset(
+        {"fine": (("member", "time", "variable", "y", "x"), fine, {"units": "as the fine store"})},
+        coords={k: ds[k] for k in ("time", "variable", "y", "x", "latitude", "longitude")},
+        attrs={"model": kind, "units": ds.attrs["units"]},
+    )
+    pred = pred.assign_coords(member=np.arange(fine.shape[0])).transpose("member", "variable", "time", "y", "x")
+    outputs.write_zarr(out, pred, provenance)
