@@ -196,7 +196,7 @@ LABEL_SET_MODELS = {
     "step4": "step 4 (observations only)",
     "step6": "step 6 (CSDI labels)",
     "step6_kriging": "step 6 (kriging labels)",
-}
+} | ({"step6_basis": "step 6 (basis labels)"} if config["basis"]["enabled"] else {})
 
 
 rule evaluate_label_expansion_skill:
