@@ -55,7 +55,7 @@ ENCODERS = {  # --encoder -> ide.model keys
 
 def model_config(backbone: str, encoder: str) -> ModelConfig:
     params = {**IDE["model"], **ENCODERS[encoder]}
-    return ModelConfig.from_dict(params, variables=6, channels=1, backbone=backbone)
+    return ModelConfig.from_dict(params, variables=6, channels=1, backbone=backbone, codebook="lfq")
 
 
 def step_time(backbone: str, batch: int, side: int, steps: int, device, encoder: str) -> tuple[float, int]:

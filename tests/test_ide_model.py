@@ -2,6 +2,7 @@
 
 import terraflux  # noqa: F401
 from terraflux.errors import ConfigError
+from terraflux.ide.codebooks import CODEBOOKS
 from terraflux.ide.model import IDEModel, WindowAttention3d, count_parameters, temporal_steps
 
 import pytest
@@ -25,7 +26,7 @@ def test_shapes_and_binary_drivers(backbone, size):
     assert out["variable_logits"].shape == (2, 3, h, w)
     assert out["drivers"].shape == out["z"].shape == (2, 3, t, h, w)
     assert torch.equal(out["drivers"], out["z"] > 0)
-    loss = out["logits"].sum() + out["lfq_loss"]
+    loss = out["logits"].sum() + out["codebook_loss"]
     loss.backward()
     # straight-through: the encoder's first layer gets a gradient through the binary code
     first = next(model.encoder.parameters())
@@ -108,7 +109,7 @@ def test_codes_start_normal(backbone):
     x = 3 * torch.randn(2, 6, 1, 8, 16, 16)
     out = model(x, torch.ones(2, 16, 16, dtype=torch.bool))
     assert out["drivers"].float().mean() < 0.01
-    assert float(driver_loss(out["codes"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01
+    assert float(driver_loss(out["driver_score"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01
 
 
 @pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
@@ -164,3 +165,55 @@ def test_encoder_time_kernel_and_context_are_checked():
         model_config(2, encoder_time_kernel=2, encoder_context="padded")  # even kernels cannot be centred
     with pytest.raises(ConfigError, match="encoder_context"):
         model_config(2, encoder_context="future")
+
+
+@pytest.mark.parametrize("codebook", CODEBOOKS)
+def test_every_codebook_gives_a_binary_mask_and_passes_gradients_to_the_encoder(codebook):
+    """The driver mask is the code's index (1 = driver), so binary; z > 0 exactly there; the driver score
+    equals the mask; the straight-through code passes the classifier's and the driver loss's gradients back
+    to the encoder's first layer. Codes start on the decision boundary (code_init_bias 0) so both occur."""
+    from terraflux.ide.losses import driver_loss
+
+    torch.manual_seed(4)
+    cfg = model_config(3, codebook=codebook, hidden=8, features=8, classifier_hidden=4, code_init_bias=0.0)
+    model = IDEModel(cfg, (4, 8, 8)).train()
+    x = torch.randn(2, 3, 1, 4, 8, 8)
+    out = model(x, torch.ones(2, 8, 8, dtype=torch.bool))
+    drivers = out["drivers"]
+    assert drivers.dtype == torch.bool and drivers.shape == (2, 3, 4, 8, 8)
+    assert 0 < drivers.float().mean() < 1
+    assert torch.equal(drivers, out["z"] > 0)
+    assert torch.equal(out["driver_score"].detach(), drivers.float())
+    loss = out["logits"].sum() + driver_loss(out["driver_score"], torch.ones(2, 8, 8, dtype=torch.bool))
+    (loss + out["codebook_loss"]).backward()
+    first = next(model.encoder.parameters())
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    with torch.no_grad():
+        evaluated = model.eval()(x)["drivers"]
+    if codebook != "vq":  # vq's entries moved by their moving averages in the training pass
+        assert torch.equal(evaluated, drivers)
+
+
+@pytest.mark.parametrize("codebook", CODEBOOKS)
+def test_every_codebook_starts_normal(codebook):
+    torch.manual_seed(5)
+    model = IDEModel(model_config(3, codebook=codebook, hidden=8, features=8, classifier_hidden=4), (4, 8, 8))
+    out = model.eval()(3 * torch.randn(2, 3, 1, 4, 8, 8))
+    assert out["drivers"].float().mean() < 0.01
+
+
+@pytest.mark.parametrize("codebook", CODEBOOKS)
+def test_driver_score_has_no_gradient_at_normal_codes(codebook):
+    """Only driver codes are pulled by the driver loss: at a normal code the score is 0 with gradient 0 (the
+    code of a voxel depends on that voxel's features only)."""
+    torch.manual_seed(6)
+    cfg = model_config(2, codebook=codebook, hidden=4, features=4, classifier_hidden=4, code_init_bias=0.0)
+    model = IDEModel(cfg, (2, 4, 4))
+    feats = torch.randn(1, 2 * 4, 2, 4, 4, requires_grad=True)
+    _, _, score, drivers, _ = model.quantizer(feats)
+    (grad,) = torch.autograd.grad(score.sum(), feats)
+    per_voxel = grad.reshape(1, 2, 4, 2, 4, 4).abs().sum(2)  # [N, V, T, H, W]
+    assert drivers.any() and (~drivers).any()
+    assert per_voxel[~drivers].sum() == 0
+    if codebook != "fsq":  # fsq's straight-through gradient passes tanh, which may round to 0 far out
+        assert (per_voxel[drivers] > 0).all()

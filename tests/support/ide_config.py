@@ -29,9 +29,13 @@ def model_params(**overrides) -> dict:
     return {**IDE["model"], **overrides}
 
 
-def model_config(variables: int, channels: int = 1, backbone: str = "cnn3d", **overrides) -> ModelConfig:
+def model_config(
+    variables: int, channels: int = 1, backbone: str = "cnn3d", codebook: str = IDE["codebooks"][0], **overrides
+) -> ModelConfig:
     """A :class:`ModelConfig` of ``ide.model`` defaults with ``overrides``."""
-    return ModelConfig.from_dict(model_params(**overrides), variables=variables, channels=channels, backbone=backbone)
+    return ModelConfig.from_dict(
+        model_params(**overrides), variables=variables, channels=channels, backbone=backbone, codebook=codebook
+    )
 
 
 def train_settings(**overrides) -> TrainSettings:

@@ -38,11 +38,11 @@ import math
 from dataclasses import dataclass
 
 from terraflux.errors import ConfigError
+from terraflux.ide.codebooks import CODEBOOKS, make_codebook
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from vector_quantize_pytorch import LFQ
 
 BACKBONES = ("cnn3d", "swin3d", "mamba")
 ENCODER_CONTEXTS = ("padded", "past")
@@ -64,6 +64,8 @@ class ModelConfig:
     swin_windows: tuple[tuple[int, int, int], ...]
     swin_mlp_ratio: float
     classifier_hidden: int
+    codebook: str
+    commitment_weight: float
     lfq_commitment_weight: float
     lfq_entropy_weight: float
     lfq_diversity_gamma: float
@@ -72,13 +74,14 @@ class ModelConfig:
     encoder_context: str
 
     @classmethod
-    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> ModelConfig:
-        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples)."""
-        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone")}
+    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str, codebook: str) -> ModelConfig:
+        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples), with the run's
+        backbone and codebook (one of ``ide.backbones`` and of ``ide.codebooks``)."""
+        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone", "codebook")}
         for key, value in values.items():
             if isinstance(value, list):
                 values[key] = tuple(tuple(x) if isinstance(x, list) else x for x in value)
-        return cls(variables=variables, channels=channels, backbone=backbone, **values)
+        return cls(variables=variables, channels=channels, backbone=backbone, codebook=codebook, **values)
 
     def __post_init__(self) -> None:
         if self.encoder_context not in ENCODER_CONTEXTS:
@@ -90,6 +93,8 @@ class ModelConfig:
                 "ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), "
                 f"got {self.encoder_time_kernel}"
             )
+        if self.codebook not in CODEBOOKS:
+            raise ConfigError(f"ide codebook {self.codebook!r} is not known: choose one of {', '.join(CODEBOOKS)}")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
         if not (len(self.swin_depths) == len(self.swin_heads) == len(self.swin_windows)):
@@ -373,53 +378,64 @@ class MambaEncoder(nn.Module):
 
 
 class BinaryQuantizer(nn.Module):
-    """Per-variable projection F -> 1, binary lookup-free quantisation (codebook {-1, +1}), projection 1 -> F.
+    """Per-variable projection F -> D, a two-entry codebook (``ide.model.codebook``), projection D -> F.
 
-    Uses ``vector_quantize_pytorch.LFQ`` (codebook size 2: straight-through sign, commitment loss, per-sample
-    entropy minus batch-code entropy) on the 1-D code; the projections are per variable and kept here so
-    that the pre-quantisation value ``z`` is available to the driver loss.
+    The codebook (:mod:`terraflux.ide.codebooks`, shared by the variables) gives each voxel's code and its
+    index: 1 = driver. The projections are per variable. Besides the quantised features it returns ``z``,
+    the squared distance of the code input to "normal" minus that to "driver" (> 0 where the code is
+    "driver", up to ties), and the driver score ||code - normal||_1 / ||driver - normal||_1: 0 or 1 in
+    value, with the codebook's straight-through gradient, which the driver loss reads.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
-        self.project_in = VariableLinear(v, f, 1, dim=1)
+        self.codebook = make_codebook(
+            cfg.codebook,
+            features=f,
+            commitment_weight=cfg.commitment_weight,
+            lfq_commitment_weight=cfg.lfq_commitment_weight,
+            lfq_entropy_weight=cfg.lfq_entropy_weight,
+            lfq_diversity_gamma=cfg.lfq_diversity_gamma,
+        )
+        d = self.codebook.dim
+        self.project_in = VariableLinear(v, f, d, dim=1)
         # ``code_init_bias`` -1 starts every code "normal": from a symmetric start (0) about half the codes
         # start as "driver", the heavily weighted driver loss dominates the first steps and teaches the encoders
         # that anomalies are normal. From "normal" only the extremes' BCE, through the straight-through code,
         # turns anomalies into drivers.
         with torch.no_grad():
-            self.project_in.bias.fill_(cfg.code_init_bias)
-        self.project_out = VariableLinear(v, 1, f, dim=1)
-        self.lfq = LFQ(
-            dim=1,
-            codebook_size=2,
-            has_projections=False,
-            commitment_loss_weight=cfg.lfq_commitment_weight,
-            entropy_loss_weight=cfg.lfq_entropy_weight,
-            diversity_gamma=cfg.lfq_diversity_gamma,
-        )
+            self.project_in.bias.copy_(self.codebook.start_bias(cfg.code_init_bias).expand(v, d))
+        self.project_out = VariableLinear(v, d, f, dim=1)
 
     def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None):
         """feats [N, V*F, T, H, W], valid [N, H, W] bool or None.
 
-        Returns (quantised [N, V*F, T, H, W], z and codes [N, V, T, H, W] (codes in {-1, +1} with
-        straight-through gradients), mask = z > 0 [N, V, T, H, W] bool, loss scalar).
+        Returns (quantised [N, V*F, T, H, W], z and driver score [N, V, T, H, W], drivers [N, V, T, H, W]
+        bool (code index 1), codebook loss scalar).
         """
         n, _, t, h, w = feats.shape
         x = feats.reshape(n, self.groups, self.features, t, h, w).permute(0, 1, 3, 4, 5, 2)  # [N, V, T, H, W, F]
-        z = self.project_in(x)  # [N, V, T, H, W, 1]
-        seq = z.reshape(n * self.groups, t * h * w, 1)
-        lfq_mask = None
+        y = self.project_in(x)  # [N, V, T, H, W, D]
+        d = y.shape[-1]
+        seq = y.reshape(n * self.groups, t * h * w, d)
+        mask = None
         if valid is not None and self.training:
-            lfq_mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
-        q, _, loss = self.lfq(seq, mask=lfq_mask)
-        codes = q.reshape(n, self.groups, t, h, w, 1)
-        feats_q = self.project_out(codes)  # [N, V, T, H, W, F]
+            mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
+        e = self.codebook.entries()  # before quantising: a learned codebook may update its entries there
+        q, index, loss = self.codebook.quantize(seq, mask)
+        # exactly the index in value; at driver codes the gradient of ||q - normal||_1 (as |code + 1| / 2 for
+        # LFQ), none at normal codes, where q equals "normal" only up to the rounding of the straight-through sum
+        driver = index.to(q.dtype)
+        distance = (q - e[0]).abs().sum(-1) / (e[1] - e[0]).abs().sum()
+        score = driver + driver * (distance - distance.detach())
+        code_input = self.codebook.to_code_space(seq)
+        z = ((code_input - e[0]) ** 2).sum(-1) - ((code_input - e[1]) ** 2).sum(-1)
+        feats_q = self.project_out(q.reshape(n, self.groups, t, h, w, q.shape[-1]))  # [N, V, T, H, W, F]
         quantised = feats_q.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.features, t, h, w)
-        z = z[..., 0]
-        return quantised, z, codes[..., 0], z > 0, loss
+        shape = (n, self.groups, t, h, w)
+        return quantised, z.reshape(shape), score.reshape(shape), index.reshape(shape) == 1, loss
 
 
 def temporal_steps(weeks: int) -> int:
@@ -490,8 +506,8 @@ class IDEModel(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x [N, V, C, T + context, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
 
-        Returns logits [N, H, W], variable_logits [N, V, H, W], z, codes (+-1, straight-through) and
-        drivers (bool) [N, V, T, H, W], lfq_loss (scalar).
+        Returns logits [N, H, W], variable_logits [N, V, H, W], z, driver_score (0 or 1, straight-through)
+        and drivers (bool) [N, V, T, H, W], codebook_loss (scalar).
         """
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
@@ -502,15 +518,15 @@ class IDEModel(nn.Module):
             raise ValueError(f"model reads {self.context} weeks of context before each window: got only {t} weeks")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)
         feats = self.to_features(self.encoder(x))  # [N, V*F, t - context, H, W]
-        quantised, z, codes, drivers, lfq_loss = self.quantizer(feats, valid)
+        quantised, z, driver_score, drivers, codebook_loss = self.quantizer(feats, valid)
         quantised = quantised.contiguous(memory_format=torch.channels_last_3d)
         return {
             "logits": self.joint_head(quantised)[:, 0],
             "variable_logits": self.variable_heads(quantised),
             "z": z,
-            "codes": codes,
+            "driver_score": driver_score,
             "drivers": drivers,
-            "lfq_loss": lfq_loss,
+            "codebook_loss": codebook_loss,
         }
 
 
