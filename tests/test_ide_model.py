@@ -13,7 +13,7 @@ from support.ide_config import REFERENCE_MODEL, model_config
 torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d", "mamba"])
 @pytest.mark.parametrize("size", [(8, 8, 8), (5, 6, 7)])
 def test_shapes_and_binary_drivers(backbone, size):
     torch.manual_seed(0)
@@ -41,7 +41,7 @@ def test_temporal_reduction_follows_t():
     assert strided(IDEModel(cfg, (12, 4, 4)).joint_head) == 4
 
 
-@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d", "mamba"])
 def test_encoders_share_nothing_across_variables(backbone):
     torch.manual_seed(1)
     cfg = model_config(3, backbone=backbone, hidden=8, features=8, classifier_hidden=4)
@@ -86,17 +86,12 @@ def test_reference_sizes():
     assert 2e5 < count_parameters(swin) < count_parameters(cnn) < 1e6
 
 
-def test_mamba_without_its_package_is_a_clear_error():
-    with pytest.raises(ConfigError, match="mamba-ssm.*ide.backbones|CUDA.*ide.backbones"):
-        IDEModel(model_config(2, backbone="mamba"), (4, 4, 4))
-
-
 def test_unknown_backbone_is_a_config_error():
     with pytest.raises(ConfigError, match="cnn3d, swin3d, mamba"):
         model_config(2, backbone="resnet")
 
 
-@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d", "mamba"])
 def test_codes_start_normal(backbone):
     """With a symmetric quantiser init about half the codes start as "driver", and the heavily weighted driver
     loss swamps the extremes' BCE in the first steps, collapsing the driver masks to "normal". Every code
@@ -112,7 +107,7 @@ def test_codes_start_normal(backbone):
     assert float(driver_loss(out["driver_score"], torch.ones(2, 16, 16, dtype=torch.bool))) < 0.01
 
 
-@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d"])
+@pytest.mark.parametrize("backbone", ["cnn3d", "swin3d", "mamba"])
 def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     """The reference's 3 x 3 x 3 encoders (receptive field wider than T, zero-padded at the window's edges)
     know where in the window a week lies, so a week's code depends on the window holding it and the majority
@@ -217,3 +212,62 @@ def test_driver_score_has_no_gradient_at_normal_codes(codebook):
     assert per_voxel[~drivers].sum() == 0
     if codebook != "fsq":  # fsq's straight-through gradient passes tanh, which may round to 0 far out
         assert (per_voxel[drivers] > 0).all()
+
+
+def _mamba(use_cuda_kernels: bool, pscan: bool = True):
+    from terraflux.ide.mamba import WindowMamba3d
+
+    torch.manual_seed(7)
+    mixer = WindowMamba3d(2, 8, (2, 4, 4), state=4, expand=2, conv=3, use_cuda_kernels=use_cuda_kernels)
+    for block in mixer.mixers:
+        block.config.pscan = pscan
+    return mixer
+
+
+def _scan_tolerance(y: torch.Tensor, length: int) -> float:
+    """Two float32 evaluations of one recurrence of ``length`` contracting steps (|exp(delta A)| <= 1) that
+    differ in summation order: each step adds at most a few roundings of eps * max|y|; a factor 8 covers the
+    products and sums of one step."""
+    return 8 * length * torch.finfo(torch.float32).eps * float(y.abs().max())
+
+
+def test_mamba_parallel_scan_equals_the_sequential_recurrence():
+    """The pure-PyTorch parallel scan (mambapy's, used on CPU and where mamba-ssm is absent) against the plain
+    step-by-step recurrence, inside shifted windows of 2 x 4 x 4 tokens."""
+    x = torch.randn(2, 2, 4, 8, 8, 8)
+    parallel, sequential = _mamba(False, pscan=True), _mamba(False, pscan=False)
+    sequential.load_state_dict(parallel.state_dict())
+    with torch.no_grad():
+        a, b = parallel(x, (1, 2, 2)), sequential(x, (1, 2, 2))
+    assert a.shape == x.shape
+    torch.testing.assert_close(a, b, rtol=0, atol=_scan_tolerance(b, 2 * 4 * 4))
+
+
+@pytest.mark.gpu
+def test_mamba_cuda_kernels_agree_with_the_pure_pytorch_scan():
+    """mamba-ssm's fused selective-scan kernel and the pure-PyTorch scan, same weights, on the GPU."""
+    from terraflux.ide.mamba import cuda_kernels_installed
+
+    if not cuda_kernels_installed():
+        pytest.skip("mamba-ssm is not installed")
+    x = torch.randn(2, 2, 4, 8, 8, 8, device="cuda")
+    kernel, pure = _mamba(True).cuda(), _mamba(False).cuda()
+    pure.load_state_dict(kernel.state_dict())
+    with torch.no_grad():
+        a, b = kernel(x, (1, 2, 2)), pure(x, (1, 2, 2))
+    torch.testing.assert_close(a, b, rtol=0, atol=_scan_tolerance(b, 2 * 4 * 4))
+
+
+def test_mamba_trains_on_cpu_without_mamba_ssm():
+    """The mamba backbone at a tiny size: a gradient step on CPU through the pure-PyTorch scan."""
+    torch.manual_seed(8)
+    cfg = model_config(2, backbone="mamba", hidden=4, features=4, classifier_hidden=4, swin_heads=[1, 1])
+    model = IDEModel(cfg, (4, 8, 8))
+    assert not any(m.kernels for m in model.modules() if hasattr(m, "kernels"))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, valid = torch.randn(2, 2, 1, 4, 8, 8), torch.ones(2, 8, 8, dtype=torch.bool)
+    before = [p.detach().clone() for p in model.encoder.parameters()]
+    out = model(x, valid)
+    (out["logits"].sum() + out["codebook_loss"]).backward()
+    opt.step()
+    assert any(not torch.equal(p, q) for p, q in zip(before, model.encoder.parameters(), strict=True))

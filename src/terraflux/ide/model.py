@@ -1,17 +1,19 @@
-"""The IDE model: independent per-variable encoders, a binary lookup-free quantiser, an extremes classifier.
+"""The IDE model: independent per-variable encoders, a binary quantiser, an extremes classifier.
 
 The model of Shams Eddin & Gall, "Identifying spatio-temporal drivers of extreme events" (NeurIPS 2024):
-encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (Gu & Dao, 2023); lookup-free
-quantisation (LFQ) of Yu et al., "Language model beats diffusion" (ICLR 2024). The reference's settings and
-where the demo's differ are listed in config ``ide.model`` (workflow/schemas/ide.schema.yaml).
+encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (the Swin layout with window
+selective scans, Gu & Dao, 2023: :mod:`terraflux.ide.mamba`); a two-entry codebook per voxel and variable
+(:mod:`terraflux.ide.codebooks`; the default, lookup-free quantisation, is Yu et al., ICLR 2024). The
+reference's settings and where the demo's differ are listed in config ``ide.model``
+(workflow/schemas/ide.schema.yaml).
 
 Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
 
 - input ``x``: [N, V, C, T + context, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean
   and std on reanalyses; ``context`` = 0 unless ``encoder_context`` is 'past');
 - encoder features: [N, V * F, T, H, W] with F = ``features``, no spatial or temporal downsampling;
-- quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
-  driver mask = z > 0, [N, V, T, H, W];
+- quantiser: per variable F -> D projection, code = an entry of the codebook (straight-through), D -> F;
+  driver mask = code index 1, [N, V, T, H, W] (D = 1; ``random_vq``: F);
 - classifier, from the quantised features only: a joint head over all variables and one head per
   variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
   and [N, V, H, W].
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 
 from terraflux.errors import ConfigError
 from terraflux.ide.codebooks import CODEBOOKS, make_codebook
+from terraflux.ide.mamba import WindowMamba3d
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +66,9 @@ class ModelConfig:
     swin_heads: tuple[int, ...]
     swin_windows: tuple[tuple[int, int, int], ...]
     swin_mlp_ratio: float
+    mamba_state: int
+    mamba_expand: int
+    mamba_conv: int
     classifier_hidden: int
     codebook: str
     commitment_weight: float
@@ -276,13 +282,20 @@ class WindowAttention3d(nn.Module):
 
 
 class SwinBlock3d(nn.Module):
-    """Pre-norm (shifted) window attention and MLP, each with a residual connection, per variable."""
+    """Pre-norm (shifted) window mixing and MLP, each with a residual connection, per variable. The mixer is
+    multi-head attention, or with ``mamba`` (keyword arguments of :class:`~terraflux.ide.mamba.WindowMamba3d`)
+    a selective scan over each window's tokens."""
 
-    def __init__(self, groups: int, dim: int, heads: int, window, shifted: bool, mlp_ratio: float):
+    def __init__(
+        self, groups: int, dim: int, heads: int, window, shifted: bool, mlp_ratio: float, mamba: dict | None = None
+    ):
         super().__init__()
         self.window, self.shifted = tuple(window), shifted
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention3d(groups, dim, heads, self.window)
+        if mamba is None:
+            self.attn: nn.Module = WindowAttention3d(groups, dim, heads, self.window)
+        else:
+            self.attn = WindowMamba3d(groups, dim, self.window, **mamba)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(VariableLinear(groups, dim, hidden), nn.GELU(), VariableLinear(groups, hidden, dim))
@@ -304,7 +317,8 @@ class SwinBlock3d(nn.Module):
 
 
 class Swin3dEncoder(nn.Module):
-    """Video-Swin-style encoder without downsampling: stages of (shifted) 3-D window attention.
+    """Video-Swin-style encoder without downsampling: stages of (shifted) 3-D window attention, or for the
+    ``mamba`` backbone (as the reference's Mamba encoder) of (shifted) 3-D window selective scans.
 
     Windows are (T, H, W) extents per stage (e.g. (2, 4, 4) then (8, 1, 1)); a window larger than the input
     is shrunk to the input (so T and crop sizes are free). The window sizes are fixed when the model is
@@ -317,11 +331,15 @@ class Swin3dEncoder(nn.Module):
         self.groups, self.dim = v, d
         self.temporal_convs = 1
         self.embed = encoder_conv(cfg, v, cfg.channels, d)
+        mamba = None
+        if cfg.backbone == "mamba":
+            mamba = {"state": cfg.mamba_state, "expand": cfg.mamba_expand, "conv": cfg.mamba_conv}
         blocks = []
         for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows, strict=True):
             fitted = _fit_window(tuple(window), size)
             for i in range(depth):
-                blocks.append(SwinBlock3d(v, d, heads, fitted, shifted=i % 2 == 1, mlp_ratio=cfg.swin_mlp_ratio))
+                shifted = i % 2 == 1
+                blocks.append(SwinBlock3d(v, d, heads, fitted, shifted, cfg.swin_mlp_ratio, mamba))
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(d)
 
@@ -333,45 +351,6 @@ class Swin3dEncoder(nn.Module):
             y = block(y)
         y = self.norm(y)  # [N, V, T, H, W, D]
         return y.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.dim, t, h, w)
-
-
-class MambaEncoder(nn.Module):
-    """One Mamba (selective state-space) block per variable over the flattened (T, H, W) sequence.
-
-    Needs the ``mamba-ssm`` package and a CUDA GPU (its kernels exist for CUDA only).
-    """
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        try:
-            from mamba_ssm import Mamba  # type: ignore[import-not-found]
-        except ImportError as error:
-            raise ConfigError(
-                "ide backbone 'mamba' needs the mamba-ssm package (pip install mamba-ssm) and a CUDA GPU; "
-                "it is not installed here. Choose 'cnn3d' or 'swin3d' in config key ide.backbones"
-            ) from error
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "ide backbone 'mamba' needs a CUDA GPU (mamba-ssm kernels are CUDA only) and none is visible; "
-                "run on a GPU node or choose 'cnn3d' or 'swin3d' in config key ide.backbones"
-            )
-        v, d = cfg.variables, cfg.hidden
-        self.groups, self.dim = v, d
-        self.temporal_convs = 1
-        self.embed = encoder_conv(cfg, v, cfg.channels, d)
-        self.mixers = nn.ModuleList(Mamba(d_model=d) for _ in range(v))
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(v))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embed(x)
-        n, _, t, h, w = e.shape
-        seq = e.reshape(n, self.groups, self.dim, t * h * w).transpose(-1, -2)  # [N, V, L, D]
-        out = [
-            seq[:, i] + mixer(norm(seq[:, i]))
-            for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms, strict=True))
-        ]
-        y = torch.stack(out, 1).transpose(-1, -2)
-        return y.reshape(n, self.groups * self.dim, t, h, w)
 
 
 # -------------------------------------------------------------------------------------- quantiser and classifier
@@ -491,11 +470,9 @@ class IDEModel(nn.Module):
         v = cfg.variables
         if cfg.backbone == "cnn3d":
             self.encoder: nn.Module = CNN3dEncoder(cfg)
-        elif cfg.backbone == "swin3d":
+        else:  # swin3d, mamba
             after_embed = self.size[0] + self.context - (self.context and cfg.encoder_time_kernel - 1)
             self.encoder = Swin3dEncoder(cfg, (after_embed, *self.size[1:]))
-        else:
-            self.encoder = MambaEncoder(cfg)
         self.to_features = nn.Sequential(
             encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features)
         )
