@@ -27,6 +27,7 @@ PROBABILITY_UNITS = "probability (1)"
 DRIVER_UNITS = "driver (0/1)"
 EXTREME_UNITS = "extreme (0/1)"
 BINARY = matplotlib.colors.ListedColormap(["#f4f1ea", "#b2182b"])
+TITLE_BAND_INCHES = 0.45  # the figure title's line (11 pt) and the space around it
 
 
 def _extremes(dataset: xr.Dataset, truth: xr.Dataset | None, times) -> tuple[np.ndarray, str]:
@@ -152,4 +153,7 @@ def figure(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, *, t
         axis_labels=labels,
         suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)",
     )
+    # tight_layout leaves the figure title out of its account, so it overlapped the first row's titles and
+    # colour bars: lay the panels out again below a band kept for the title
+    fig.tight_layout(rect=(0, 0, 1, 1 - TITLE_BAND_INCHES / fig.get_figheight()))
     return fig, chosen
