@@ -2,7 +2,7 @@
 
 Inputs (docs/data-layout.md):
 
-- ``predictions``: ``results/{run}/ide/<dataset>_<backbone>/predictions.zarr`` with
+- ``predictions``: ``results/{run}/ide/<dataset>_<backbone>_<codebook>_seed<i>/predictions.zarr`` with
   ``extreme_probability(target_time, y, x)`` (1), ``driver(variable, time, y, x)`` bool (majority vote),
   ``covered(time, y, x)`` bool;
 - ``dataset``: ``resources/{run}/ide/<dataset>/dataset.zarr`` with ``extreme(time, y, x)`` (the target),
