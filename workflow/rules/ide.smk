@@ -113,6 +113,7 @@ rule ide_dataset:
     params:
         dataset=lambda wc: wc.dataset,
         clip=IDE["clip"],
+        climatology_weeks=IDE["climatology_weeks"],
         variables=lambda wc: IDE["variables"].get(wc.dataset, []),
         period=lambda wc: config["period"] if wc.dataset != "benchmark" else {},
     script:
