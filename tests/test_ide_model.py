@@ -117,7 +117,7 @@ def test_one_week_encoders_give_a_week_the_same_code_in_every_window(backbone):
     series = 3 * torch.randn(1, 3, 1, 12, 8, 8)
 
     def codes(**kw):
-        cfg = model_config(3, backbone=backbone, hidden=8, features=8, **{**REFERENCE_MODEL, **kw})
+        cfg = model_config(3, backbone=backbone, **{**REFERENCE_MODEL, "hidden": 8, "features": 8, **kw})
         model = IDEModel(cfg, (8, 8, 8)).eval()
         with torch.no_grad():
             # weeks 0..7 and 4..11 of the (newest-first) series: weeks 4..7 lie in both windows
@@ -133,7 +133,7 @@ def test_past_context_gives_a_week_the_same_code_in_every_window():
     a week's code is the same whichever window holds it (cnn3d: exactly), with the reference's temporal
     kernel and learning from temporal context."""
     torch.manual_seed(5)
-    cfg = model_config(3, hidden=8, features=8, encoder_context="past", encoder_time_kernel=2)
+    cfg = model_config(3, hidden=8, features=8, cnn_blocks=2, encoder_context="past", encoder_time_kernel=2)
     model = IDEModel(cfg, (8, 8, 8)).eval()
     assert model.context == 7  # stem + 2 x 2 block convolutions + 2 feature convolutions, 1 week each
     series = 3 * torch.randn(1, 3, 1, 8 + model.context + 4, 8, 8)  # newest first
