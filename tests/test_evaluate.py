@@ -374,6 +374,31 @@ def test_ide_maps_week_with_most_valid_extremes_panels_and_mask():
     assert fig.axes[1].get_title() == "observed extremes (target), week of 2019-01-28"
 
 
+@pytest.mark.parametrize("variables", [2, 6])
+def test_ide_maps_title_clears_the_panels_and_colour_bars(variables):
+    """The figure title lies above every panel, panel title and colour bar (with the benchmark's 6 variables,
+    7 rows of maps, it overlapped the first row)."""
+    from terraflux.evaluate import ide_maps
+
+    import matplotlib.text
+    import xarray as xr
+
+    pred, dataset, truth = _ide_world()
+    names = [f"v{i}" for i in range(variables)]
+    driver = xr.concat([pred["driver"].isel(variable=0)] * variables, dim="variable").assign_coords(variable=names)
+    pred = pred.drop_vars("driver").drop_vars("variable").assign(driver=driver)
+    truth_driver = xr.concat([truth["driver"].isel(variable=0)] * variables, dim="variable")
+    truth = truth.drop_vars("driver").drop_vars("variable").assign(driver=truth_driver.assign_coords(variable=names))
+    title = "IDE cnn3d lfq (seed 0) on benchmark: extremes and drivers"
+    fig, _ = ide_maps.figure(pred, dataset, truth, title=title)
+    renderer = fig.canvas.get_renderer()
+    (text,) = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text() and t.get_text() == fig.get_suptitle()]
+    bottom = text.get_window_extent(renderer).y0
+    tops = [ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible()]
+    assert len(tops) == 4 * (1 + variables)  # the panels and their colour bars
+    assert max(tops) < bottom
+
+
 def test_ide_map_week_from_config_dates_indices_and_clear_errors():
     from terraflux.errors import ConfigError
     from terraflux.evaluate import ide_maps

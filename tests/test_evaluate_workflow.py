@@ -204,7 +204,7 @@ def write_world(root: Path) -> None:
     pd.concat(samples, ignore_index=True).to_parquet(out / "dere" / "step5" / "holdout_samples.parquet")
 
     # IDE outputs as the ide_test and ide_baselines rules write them
-    ide = out / "ide" / "benchmark_cnn3d"
+    ide = out / "ide" / "benchmark_cnn3d_lfq_seed0"
     ide.mkdir(parents=True)
     score = lambda f: {"f1": f, "iou": f / (2 - f), "precision": f, "recall": f, "overall_accuracy": 0.9}  # noqa: E731
     ide_metrics = {
@@ -282,7 +282,7 @@ def evaluated(tmp_path_factory):
         f"{ev}/ide_table.csv",
     ]
     targets += [f"{ev}/{kind}/{m}.png" for kind in ("maps", "spatial") for m in MODELS]
-    targets.append(f"{ev}/ide_maps/benchmark_cnn3d.png")
+    targets.append(f"{ev}/ide_maps/benchmark_cnn3d_lfq_seed0.png")
     args = [*configfile_args("evaluate"), "--cores", "2", "--allowed-rules", *EVAL_RULES]
     done = snakemake(*args, "--", *targets, workdir=root, timeout=400)
     report = root / "results" / RUN / "report.html"
@@ -346,16 +346,16 @@ def test_evaluate_rules_write_tables_figures_and_json(evaluated):
     ide_table = pd.read_csv(ev / "ide_table.csv").set_index("method")
     assert list(ide_table.index) == ["IDE cnn3d", "naive anomaly threshold", "isolation forest"]
     assert ide_table.loc["isolation forest", "test_drivers_f1"] == 0.37
-    log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d.log").read_text()
+    log = (root / "logs" / RUN / "evaluate_ide_maps" / "benchmark_cnn3d_lfq_seed0.log").read_text()
     expected = json.loads((root / "ide_expected.json").read_text())
-    assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d at week {expected['week']} " in log
+    assert expected["extremes"] > 0 and f"IDE maps of benchmark_cnn3d_lfq_seed0 at week {expected['week']} " in log
     for png in [
         ev / "dere_skill.png",
         ev / "dere_skill_groups.png",
         ev / "label_expansion.png",
         ev / "label_expansion_skill.png",
         ev / "ide_scores.png",
-        ev / "ide_maps" / "benchmark_cnn3d.png",
+        ev / "ide_maps" / "benchmark_cnn3d_lfq_seed0.png",
         *(ev / "maps").glob("*.png"),
         *(ev / "spatial").glob("*.png"),
     ]:
@@ -490,7 +490,7 @@ def test_report_renders_in_headless_chromium_with_every_figure(evaluated, tmp_pa
         "label_expansion.png",
         "label_expansion_skill.png",
         "ide_scores.png",
-        "benchmark_cnn3d.png",
+        "benchmark_cnn3d_lfq_seed0.png",
     } | {f"{m}.png" for m in MODELS}
     assert expected <= {Path(n).name for n in names}, names
     assert len(state["loaded"]) == 5 + 2 * len(MODELS) + 1

@@ -161,3 +161,27 @@ def test_world_truth_is_aligned_by_variable_and_week(tmp_path):
     assert data.variables == ["t2m", "tp"] and has.tolist() == [False, True]
     np.testing.assert_array_equal(truth[1], drivers[0])
     assert not truth[0].any()
+
+
+def test_climatology_pools_the_weeks_of_year_around_each_week():
+    """Pool 3: week w's mean and std are those of the samples of weeks w - 1, w, w + 1 (cyclic: week 1 takes
+    week 52's); pool 1 is each week alone; with one sample per week alone the std falls back to 1."""
+    from terraflux.ide.dataset import Climatology
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(1, 104, 1, 1))  # 2 years
+    weeks = np.tile(np.arange(1, 53), 2)
+    clim = Climatology((1, 1, 1))
+    clim.add(values, weeks)
+    mean1, std1 = clim.finish(1)
+    mean3, std3 = clim.finish(3)
+    rel = 4 * float(np.finfo(np.float32).eps)  # float64 sums, float32 results
+    for week, around in ((10, [9, 10, 11]), (1, [52, 1, 2])):
+        samples = values[0, np.isin(weeks, around), 0, 0]
+        assert mean3[0, week - 1, 0, 0] == pytest.approx(samples.mean(), rel=rel)
+        assert std3[0, week - 1, 0, 0] == pytest.approx(samples.std(ddof=1), rel=rel)
+        alone = values[0, weeks == week, 0, 0]
+        assert mean1[0, week - 1, 0, 0] == pytest.approx(alone.mean(), rel=rel)
+        assert std1[0, week - 1, 0, 0] == pytest.approx(alone.std(ddof=1), rel=rel)
+    with pytest.raises(ValueError, match="odd"):
+        clim.finish(4)

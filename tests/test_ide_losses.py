@@ -43,9 +43,11 @@ def test_weighted_bce_and_driver_loss_respect_their_masks():
     assert weighted_bce(logits, target, weights).item() == pytest.approx(2 * math.log(1 + math.exp(-2)))
     z = torch.tensor([[0.7, -0.2], [0.4, 0.9]], requires_grad=True)  # [pixel x, week]
     codes = z + (torch.where(z > 0, 1.0, -1.0) - z).detach()  # straight-through, as LFQ does
-    codes5 = codes.T.reshape(1, 1, 2, 1, 2)  # [N, V, T, H, W]
+    driver = (z > 0).float()
+    score = driver + driver * ((codes + 1).abs() / 2 - ((codes + 1).abs() / 2).detach())  # as the quantiser does
+    score5 = score.T.reshape(1, 1, 2, 1, 2)  # [N, V, T, H, W]
     normal = torch.tensor([[[True, False]]])  # only pixel 0 is normal: its codes are +1 (week 0), -1 (week 1)
-    loss = driver_loss(codes5, normal)
+    loss = driver_loss(score5, normal)
     assert loss.item() == pytest.approx(0.5)
     loss.backward()
     # gradient only for the anomalous code at the normal pixel; none for normal codes or other pixels

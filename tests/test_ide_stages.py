@@ -52,9 +52,8 @@ def test_vote_and_metrics_are_aligned_with_the_truth(tiny):
 def test_training_is_deterministic_on_cpu_and_warms_up(tiny, tmp_path):
     settings = train_settings(crop=8, batch_size=2, epochs=2, steps_per_epoch=2, warmup_epochs=1, val_windows=2)
     small = model_params(**SMALL_MODEL)
-    kwargs = dict(
-        backbone="cnn3d", weeks=4, model_params=small, settings=settings, seed=7, threads=1, fingerprint="f", tile=0
-    )
+    run = {"seed": 7, "threads": 1, "fingerprint": "f", "tile": 0}
+    kwargs = dict(backbone="cnn3d", codebook="lfq", weeks=4, model_params=small, settings=settings, **run)
     first = train(tiny / "d.zarr", tmp_path / "a.pt", **kwargs)
     second = train(tiny / "d.zarr", tmp_path / "b.pt", **kwargs)
     a, _ = load_model(tmp_path / "a.pt", torch.device("cpu"))
@@ -80,6 +79,7 @@ def test_one_week_encoders_learn_the_drivers(tmp_path):
         tmp_path / "d.zarr",
         tmp_path / "m.pt",
         backbone="cnn3d",
+        codebook="lfq",
         weeks=8,
         model_params=model,
         settings=settings,

@@ -22,16 +22,17 @@ def test_benchmark_to_table(tmp_path):
     snakemake(TABLE, "--cores", "2", *CONFIG, workdir=tmp_path, timeout=1200)  # 12 baseline jobs
     out = tmp_path / "results" / "t" / "ide"
     for backbone in ("cnn3d",):
-        metrics = json.loads((out / f"benchmark_{backbone}" / "metrics.json").read_text())
+        metrics = json.loads((out / f"benchmark_{backbone}_lfq_seed0" / "metrics.json").read_text())
         for task in ("extremes", "drivers"):
             node = metrics[task] if task == "extremes" else metrics[task]["pooled"]
             assert {"precision", "recall", "f1", "iou", "overall_accuracy"} <= set(node)
         assert metrics["training"]["fit"]["steps"] == 6
+        assert (metrics["backbone"], metrics["codebook"], metrics["seed"]) == (backbone, "lfq", 0)
         assert metrics["provenance"]["rule"] == "ide_test"
-        pred = xr.open_zarr(out / f"benchmark_{backbone}" / "predictions.zarr", consolidated=False)
+        pred = xr.open_zarr(out / f"benchmark_{backbone}_lfq_seed0" / "predictions.zarr", consolidated=False)
         assert pred["driver"].dims == ("variable", "time", "y", "x") and pred["driver"].dtype == bool
         assert float(pred["extreme_probability"].min()) >= 0 and float(pred["extreme_probability"].max()) <= 1
-        pixels = imread(out / f"benchmark_{backbone}" / "test.png")
+        pixels = imread(out / f"benchmark_{backbone}_lfq_seed0" / "test.png")
         assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # a drawn figure, not a blank
     methods = IDE["baselines"]["methods"]
     for method in methods:

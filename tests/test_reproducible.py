@@ -69,7 +69,7 @@ LAYERS = [
     f"results/{RUN}/dere/step6/checkpoint.pt",
     f"results/{RUN}/dere/step4/predictions.zarr/",
     f"results/{RUN}/dere/summary.json",
-    f"results/{RUN}/ide/era5_land_cnn3d/predictions.zarr/",
+    f"results/{RUN}/ide/era5_land_cnn3d_lfq_seed0/predictions.zarr/",
     f"results/{RUN}/ide/baselines/benchmark/deepmil.json",
     f"results/{RUN}/evaluate/ide_table.csv",
     f"results/{RUN}/evaluate/dere_skill.csv",

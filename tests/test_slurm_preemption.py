@@ -199,7 +199,7 @@ def _same_training(workdir: Path, reference: Path) -> int:
 
 def _resumed_from(workdir: Path) -> int:
     """The step the last training job resumed from, as the engine logs it (0: it did not resume)."""
-    log = (workdir / "logs" / tiny_demo.RUN / "ide_train_benchmark_cnn3d.log").read_text()
+    log = (workdir / "logs" / tiny_demo.RUN / "ide_train_benchmark_cnn3d_lfq_seed0.log").read_text()
     found = re.findall(r"resuming from .* step (\d+)", log)
     return int(found[-1]) if found else 0
 

@@ -141,6 +141,19 @@ def test_true_pft_fractions_are_the_shares_of_the_land_cover_map(world, tmp_path
     assert (dominant >= 0.9).sum() >= 5 and (dominant < 0.6).sum() >= 5  # pure and mixed cells
 
 
+@pytest.mark.parametrize("events, years", [(16, 4), (17, 4), (3, 4), (10, 1)])
+def test_events_are_spread_evenly_over_the_years(events, years):
+    """Each year gets events // years events, the remainder goes to distinct years: every split of whole
+    years holds events in proportion to its weeks."""
+    counts = np.bincount(extremes.event_years(events, years, np.random.default_rng(events)), minlength=years)
+    assert counts.sum() == events and counts.max() - counts.min() <= 1
+
+
+def test_every_year_of_the_world_holds_its_share_of_events(world):
+    years = [ev["start"] // extremes.WEEKS for ev in world.tables["events"]]
+    assert sorted(years) == [0, 0, 1, 1]  # 4 events over 2 years
+
+
 def test_vhi_is_extreme_exactly_inside_the_events(world, tmp_path):
     event = world.tables["events"][0]
     year = world.spec.years[0] + event["start"] // extremes.WEEKS

@@ -8,9 +8,13 @@ from terraflux.ide.stages import TrainSettings
 
 IDE = validate({})["ide"]
 
-# The reference model (Shams Eddin & Gall, NeurIPS 2024) where the demo's defaults differ: 3 x 3 x 3 encoders
-# zero-padded at the window's edges, Swin windows across weeks, the LFQ commitment weight 3.0.
+# The reference model (Shams Eddin & Gall, NeurIPS 2024) where the demo's defaults differ: its sizes, 3 x 3 x 3
+# encoders zero-padded at the window's edges, Swin windows across weeks, the LFQ commitment weight 3.0.
 REFERENCE_MODEL = {
+    "hidden": 16,
+    "features": 16,
+    "cnn_blocks": 2,
+    "classifier_hidden": 16,
     "encoder_time_kernel": 3,
     "encoder_context": "padded",
     "swin_windows": [[2, 4, 4], [8, 1, 1]],
@@ -29,9 +33,13 @@ def model_params(**overrides) -> dict:
     return {**IDE["model"], **overrides}
 
 
-def model_config(variables: int, channels: int = 1, backbone: str = "cnn3d", **overrides) -> ModelConfig:
+def model_config(
+    variables: int, channels: int = 1, backbone: str = "cnn3d", codebook: str = IDE["codebooks"][0], **overrides
+) -> ModelConfig:
     """A :class:`ModelConfig` of ``ide.model`` defaults with ``overrides``."""
-    return ModelConfig.from_dict(model_params(**overrides), variables=variables, channels=channels, backbone=backbone)
+    return ModelConfig.from_dict(
+        model_params(**overrides), variables=variables, channels=channels, backbone=backbone, codebook=codebook
+    )
 
 
 def train_settings(**overrides) -> TrainSettings:

@@ -11,7 +11,7 @@ from pathlib import Path
 from support.configs import configfile_args, load_config
 
 RUN = load_config("tiny")["run"]["name"]
-IDE = f"results/{RUN}/ide/benchmark_cnn3d"
+IDE = f"results/{RUN}/ide/benchmark_cnn3d_lfq_seed0"
 TARGETS = [f"{IDE}/metrics.json", f"results/{RUN}/manifest.json"]
 DERE_TARGETS = [f"results/{RUN}/dere/summary.json"] + [
     f"results/{RUN}/dere/{m}/predictions.zarr" for m in ("baseline", "kgml", "step4", "step6")

@@ -4,9 +4,7 @@
 
 EVAL = config["evaluate"]
 # IDE models scored by evaluate_ide: the configured list, or every model the ide section trains.
-IDE_MODELS = EVAL["ide_models"] or [
-    f"{d}_{b}" for d in IDE_DATASETS for b in IDE_BACKBONES
-]
+IDE_MODELS = EVAL["ide_models"] or IDE_RUNS
 SYNTHETIC = config["run"]["origin"] == "synthetic"
 
 
@@ -279,14 +277,14 @@ rule evaluate_ide_maps:
     input:
         unpack(
             lambda wc: (
-                {"truth": IDE_TRUTH[wc.model.rsplit("_", 1)[0]]}
-                if wc.model.rsplit("_", 1)[0] in IDE_TRUTH
+                {"truth": IDE_TRUTH[IDE_RUN_DATASET[wc.model]]}
+                if IDE_RUN_DATASET[wc.model] in IDE_TRUTH
                 else {}
             )
         ),
         predictions=results("ide/{model}/predictions.zarr"),
         dataset=lambda wc: resources_path(
-            f"ide/{wc.model.rsplit('_', 1)[0]}/dataset.zarr"
+            f"ide/{IDE_RUN_DATASET[wc.model]}/dataset.zarr"
         ),
         code=code_stamp("evaluate"),
     output:
@@ -318,7 +316,11 @@ ALL_TARGETS.append(results("evaluate/dere_skill.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion.csv"))
 ALL_TARGETS.append(results("evaluate/label_expansion_skill.csv"))
 ALL_TARGETS.append(results("evaluate/ide_table.csv"))
-ALL_TARGETS.extend(results(f"evaluate/ide_maps/{model}.png") for model in IDE_MODELS)
+ALL_TARGETS.extend(  # the first seed of each model
+    results(f"evaluate/ide_maps/{model}.png")
+    for model in IDE_MODELS
+    if model.endswith("_seed0")
+)
 ALL_TARGETS.extend(
     results(f"evaluate/{kind}/{model}.png")
     for kind in ("maps", "spatial")

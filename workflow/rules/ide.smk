@@ -1,5 +1,6 @@
 # Layer 'ide': drivers of extreme events (src/terraflux/ide/, docs/ide.md).
-# ide_benchmark -> ide_dataset -> ide_train -> ide_test per (dataset, backbone); ide_baselines per (dataset, method).
+# ide_benchmark -> ide_dataset -> ide_train -> ide_test per run (dataset, backbone, codebook, seed index);
+# ide_baselines per (dataset, method). A run's folder: results/{run}/ide/{dataset}_{backbone}_{codebook}_seed{seed}/.
 
 IDE = config["ide"]
 IDE_SEED = config["run"]["seed"]
@@ -28,6 +29,24 @@ IDE_DATASETS = [
     )
 ]
 IDE_BACKBONES = IDE["backbones"]
+IDE_CODEBOOKS = IDE["codebooks"]
+IDE_SEEDS = list(range(IDE["seeds"]))
+# Every trained model: run name -> its dataset.
+IDE_RUN_DATASET = {
+    f"{d}_{b}_{c}_seed{s}": d
+    for d in IDE_DATASETS
+    for b in IDE_BACKBONES
+    for c in IDE_CODEBOOKS
+    for s in IDE_SEEDS
+}
+IDE_RUNS = list(IDE_RUN_DATASET)
+IDE_RUN = "ide/{dataset}_{backbone}_{codebook}_seed{seed}"
+IDE_RUN_CONSTRAINTS = {
+    "dataset": "|".join(IDE_DATASETS),
+    "backbone": "|".join(IDE_BACKBONES),
+    "codebook": "|".join(IDE_CODEBOOKS),
+    "seed": r"\d+",
+}
 # True drivers for evaluation only: the benchmark's, and the synthetic world's where a rule writes them.
 IDE_TRUTH = {
     "benchmark": IDE_BENCHMARK,
@@ -112,6 +131,7 @@ rule ide_dataset:
     params:
         dataset=lambda wc: wc.dataset,
         clip=IDE["clip"],
+        climatology_weeks=IDE["climatology_weeks"],
         variables=lambda wc: IDE["variables"].get(wc.dataset, []),
         period=lambda wc: config["period"] if wc.dataset != "benchmark" else {},
     script:
@@ -119,20 +139,20 @@ rule ide_dataset:
 
 
 rule ide_train:
-    """Train one model per (dataset, backbone) with the shared engine (GPU job; resumes when re-run)."""
+    """Train one model per run (dataset, backbone, codebook, seed index) with the shared engine (GPU job;
+    resumes when re-run)."""
     input:
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
         code=code_stamp("ide", "metrics", "train"),
     output:
-        checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
-        summary=results("ide/{dataset}_{backbone}/training.json"),
+        checkpoint=results(f"{IDE_RUN}/checkpoint.pt"),
+        summary=results(f"{IDE_RUN}/training.json"),
     log:
-        logs("ide_train_{dataset}_{backbone}.log"),
+        logs("ide_train_{dataset}_{backbone}_{codebook}_seed{seed}.log"),
     benchmark:
-        benchmarks("ide_train_{dataset}_{backbone}.tsv")
+        benchmarks("ide_train_{dataset}_{backbone}_{codebook}_seed{seed}.tsv")
     wildcard_constraints:
-        dataset="|".join(IDE_DATASETS),
-        backbone="|".join(IDE_BACKBONES),
+        **IDE_RUN_CONSTRAINTS,
     conda:
         ENV
     threads: job_threads("train")
@@ -156,24 +176,23 @@ rule ide_test:
                 {"truth": IDE_TRUTH[wc.dataset]} if wc.dataset in IDE_TRUTH else {}
             )
         ),
-        checkpoint=results("ide/{dataset}_{backbone}/checkpoint.pt"),
+        checkpoint=results(f"{IDE_RUN}/checkpoint.pt"),
         dataset=resources_path("ide/{dataset}/dataset.zarr"),
         code=code_stamp("ide", "metrics", "train"),
     output:
-        predictions=directory(results("ide/{dataset}_{backbone}/predictions.zarr")),
-        metrics=results("ide/{dataset}_{backbone}/metrics.json"),
+        predictions=directory(results(f"{IDE_RUN}/predictions.zarr")),
+        metrics=results(f"{IDE_RUN}/metrics.json"),
         figure=report(
-            results("ide/{dataset}_{backbone}/test.png"),
+            results(f"{IDE_RUN}/test.png"),
             category="IDE",
             caption="../report/ide_test.rst",
         ),
     log:
-        logs("ide_test_{dataset}_{backbone}.log"),
+        logs("ide_test_{dataset}_{backbone}_{codebook}_seed{seed}.log"),
     benchmark:
-        benchmarks("ide_test_{dataset}_{backbone}.tsv")
+        benchmarks("ide_test_{dataset}_{backbone}_{codebook}_seed{seed}.tsv")
     wildcard_constraints:
-        dataset="|".join(IDE_DATASETS),
-        backbone="|".join(IDE_BACKBONES),
+        **IDE_RUN_CONSTRAINTS,
     conda:
         ENV
     threads: job_threads("train")
@@ -225,11 +244,5 @@ rule ide_baselines:
         "../scripts/ide_baselines.py"
 
 
-ALL_TARGETS.extend(
-    expand(
-        results("ide/{dataset}_{backbone}/metrics.json"),
-        dataset=IDE_DATASETS,
-        backbone=IDE_BACKBONES,
-    )
-)
+ALL_TARGETS.extend(results(f"ide/{name}/metrics.json") for name in IDE_RUNS)
 ALL_TARGETS.extend(IDE_BASELINE_SCORES)

@@ -40,5 +40,5 @@ else:
     )
 attrs = {"dataset": params["dataset"], "provenance": from_snakemake(snakemake, params=params)}
 with atomic_output(snakemake.output.store) as tmp:
-    summary = write_dataset(source, tmp, params["clip"], attrs)
+    summary = write_dataset(source, tmp, params["clip"], attrs, params["climatology_weeks"])
 log.info("wrote %s: %s", snakemake.output.store, json.dumps(summary))

@@ -1,9 +1,9 @@
-"""Train one IDE model (dataset x backbone) with the shared engine; resumes after a kill.
+"""Train one IDE model (dataset x backbone x codebook x seed index) with the shared engine; resumes after a kill.
 
 Input:  resources/{run}/ide/{dataset}/dataset.zarr
-Params: weeks (T), model (ide.model), train (ide.train), test_tile, seed (run.seed; derived per stage).
-Output: results/{run}/ide/{dataset}_{backbone}/checkpoint.pt (weights, model config, variables, training
-        summary with the per-epoch history; loads with torch.load(weights_only=True)) and
+Params: weeks (T), model (ide.model), train (ide.train), test_tile, seed (run.seed; derived per run and seed index).
+Output: results/{run}/ide/{dataset}_{backbone}_{codebook}_seed{seed}/checkpoint.pt (weights, model config,
+        variables, training summary with the per-epoch history; loads with torch.load(weights_only=True)) and
         training.json (the summary with provenance).
 Several processes (config ``compute.train.gpus``/``tasks``, resources ``tasks``): launch.start starts this
 script as N data-parallel srun tasks that train together; rank 0 writes the outputs and the rule's log, rank N
@@ -29,10 +29,11 @@ with launch.session() as dist:
         snakemake.input.dataset,
         snakemake.output.checkpoint,
         backbone=wc.backbone,
+        codebook=wc.codebook,
         weeks=params["weeks"],
         model_params=params["model"],
         settings=TrainSettings.from_dict(params["train"]),
-        seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone) % 2**32,
+        seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone, wc.codebook, wc.seed) % 2**32,
         threads=snakemake.threads,
         fingerprint=config_hash(same_results),  # resume after a change of the memory budget too
         tile=params["test_tile"],
@@ -41,4 +42,6 @@ with launch.session() as dist:
     )
 if dist.is_main:
     outputs.write_json(snakemake.output.summary, summary, provenance)
-log.info("trained %s on %s: %d steps", wc.backbone, wc.dataset, summary["fit"]["steps"])
+log.info(
+    "trained %s %s seed %s on %s: %d steps", wc.backbone, wc.codebook, wc.seed, wc.dataset, summary["fit"]["steps"]
+)

@@ -2,7 +2,7 @@
 
 Inputs (docs/data-layout.md):
 
-- ``predictions``: ``results/{run}/ide/<dataset>_<backbone>/predictions.zarr`` with
+- ``predictions``: ``results/{run}/ide/<dataset>_<backbone>_<codebook>_seed<i>/predictions.zarr`` with
   ``extreme_probability(target_time, y, x)`` (1), ``driver(variable, time, y, x)`` bool (majority vote),
   ``covered(time, y, x)`` bool;
 - ``dataset``: ``resources/{run}/ide/<dataset>/dataset.zarr`` with ``extreme(time, y, x)`` (the target),
@@ -27,6 +27,7 @@ PROBABILITY_UNITS = "probability (1)"
 DRIVER_UNITS = "driver (0/1)"
 EXTREME_UNITS = "extreme (0/1)"
 BINARY = matplotlib.colors.ListedColormap(["#f4f1ea", "#b2182b"])
+TITLE_BAND_INCHES = 0.45  # the figure title's line (11 pt) and the space around it
 
 
 def _extremes(dataset: xr.Dataset, truth: xr.Dataset | None, times) -> tuple[np.ndarray, str]:
@@ -152,4 +153,7 @@ def figure(pred: xr.Dataset, dataset: xr.Dataset, truth: xr.Dataset | None, *, t
         axis_labels=labels,
         suptitle=f"{title}, {week_label(dataset, chosen)} (grey: invalid or not covered)",
     )
+    # tight_layout leaves the figure title out of its account, so it overlapped the first row's titles and
+    # colour bars: lay the panels out again below a band kept for the title
+    fig.tight_layout(rect=(0, 0, 1, 1 - TITLE_BAND_INCHES / fig.get_figheight()))
     return fig, chosen

@@ -53,8 +53,10 @@ def week_of_year(dates) -> np.ndarray:
 class Climatology:
     """Weekly per-pixel mean and std accumulated over time blocks of training weeks (float64 sums).
 
-    ``add(block [C, t, H, W], weeks [t])`` then ``finish()`` -> (mean, std) [C, 52, H, W] float32.
-    A week with fewer than 2 training samples, or zero spread, gets std 1 (and mean 0 if unseen).
+    ``add(block [C, t, H, W], weeks [t])`` then ``finish(pool)`` -> (mean, std) [C, 52, H, W] float32.
+    ``pool`` (odd) weeks of year centred on each week, cyclic over the year end, enter its statistics: with
+    few training years a single week's samples give a noisy mean and std (with 2 years every training
+    anomaly is +-1). A week with fewer than 2 samples, or zero spread, gets std 1 (and mean 0 if unseen).
     """
 
     def __init__(self, shape: tuple[int, int, int]):
@@ -72,12 +74,16 @@ class Climatology:
             self.s[:, week - 1] += values
             self.s2[:, week - 1] += values**2
 
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        n = np.maximum(self.n, 1)[None]
-        mean = self.s / n
-        var = np.maximum(self.s2 / n - mean**2, 0) * n / np.maximum(n - 1, 1)
+    def finish(self, pool: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        if pool < 1 or pool % 2 == 0 or pool > WEEKS:
+            raise ValueError(f"climatology pool must be an odd number of weeks in 1..{WEEKS}, got {pool}")
+        offsets = range(-(pool // 2), pool // 2 + 1)
+        count, s, s2 = (sum(np.roll(a, k, axis=-3) for k in offsets) for a in (self.n, self.s, self.s2))
+        n = np.maximum(count, 1)[None]
+        mean = s / n
+        var = np.maximum(s2 / n - mean**2, 0) * n / np.maximum(n - 1, 1)
         std = np.sqrt(var)
-        std = np.where((self.n[None] >= 2) & (std > 1e-6 * (1 + np.abs(mean))), std, 1.0)
+        std = np.where((count[None] >= 2) & (std > 1e-6 * (1 + np.abs(mean))), std, 1.0)
         return mean.astype(np.float32), std.astype(np.float32)
 
 
@@ -105,8 +111,9 @@ class Source:
     coords: dict
 
 
-def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) -> dict:
-    """Two passes over ``source``: training-weeks climatology, then normalised blocks into ``path`` (zarr 3).
+def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict, climatology_weeks: int = 1) -> dict:
+    """Two passes over ``source``: training-weeks climatology (each week's from ``climatology_weeks`` weeks of
+    year centred on it: :class:`Climatology`), then normalised blocks into ``path`` (zarr 3).
 
     Returns a small summary (shape, fraction of extremes per split).
     """
@@ -126,7 +133,7 @@ def write_dataset(source: Source, path: str | Path, clip: float, attrs: dict) ->
         if train.any():
             block = source.read(start, stop).reshape(nv * nc, stop - start, h, w)
             clim.add(block[:, train], source.week[start:stop][train])
-    mean, std = clim.finish()
+    mean, std = clim.finish(climatology_weeks)
     split_attrs = {"flag_values": [0, 1, 2], "flag_meanings": "train val test"}
     ds = xr.Dataset(
         {

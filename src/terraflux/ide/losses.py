@@ -2,12 +2,13 @@
 
 total = weighted BCE(joint logits) + sum over variables of weighted BCE(variable logits)
         + ``driver_weight`` (config ide.train; the reference: 100) * driver loss
-        + LFQ loss (commitment and entropy terms, in the quantiser)
+        + codebook loss (commitment, entropy or quantisation terms of the codebook, in the quantiser)
 
 - class weights per batch, over valid pixels: w_c = log((n_c / n)^-0.5 + 1.1) for c in {normal, extreme};
 - driver loss: where no (loose) extreme occurred at a pixel in the whole window, every variable and week
-  is pulled to the "normal" code: the L1 distance |code - (-1)| / 2 of the binary code (straight-through
-  gradient), averaged there. It is exactly 0, with no gradient, for codes already normal, so it penalises
+  is pulled to the "normal" code: the quantiser's driver score (the code's index, with the straight-through
+  gradient of ||code - normal||_1 / ||driver - normal||_1 at driver codes; |code + 1| / 2 for the codes +-1
+  of LFQ), averaged there. It is exactly 0, with no gradient, for codes already normal, so it penalises
   anomalous codes outside extremes without pushing every pre-quantisation value towards -infinity.
 """
 
@@ -34,13 +35,14 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tens
     return (loss * weights).sum() / (weights > 0).sum().clamp_min(1)
 
 
-def driver_loss(codes: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
-    """Share of anomalous codes over variables, weeks and the ``normal`` pixels, as mean |code + 1| / 2.
+def driver_loss(score: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+    """Share of driver codes over variables, weeks and the ``normal`` pixels, as the mean driver score.
 
-    codes [N, V, T, H, W] in {-1, +1} (straight-through), normal [N, H, W] bool.
+    score [N, V, T, H, W] in {0, 1} (straight-through; :class:`~terraflux.ide.model.BinaryQuantizer`),
+    normal [N, H, W] bool.
     """
-    mask = normal[:, None, None].expand_as(codes).float()
-    return ((codes.float() + 1).abs() / 2 * mask).sum() / mask.sum().clamp_min(1)
+    mask = normal[:, None, None].expand_as(score).float()
+    return (score.float() * mask).sum() / mask.sum().clamp_min(1)
 
 
 def ide_loss(
@@ -53,12 +55,12 @@ def ide_loss(
     per_var = sum(
         weighted_bce(out["variable_logits"][:, v], target, weights) for v in range(out["variable_logits"].shape[1])
     )
-    drivers = driver_loss(out["codes"], batch["normal"])
-    total = joint + per_var + driver_weight * drivers + out["lfq_loss"]
+    drivers = driver_loss(out["driver_score"], batch["normal"])
+    total = joint + per_var + driver_weight * drivers + out["codebook_loss"]
     parts = {
         "bce": joint.detach(),
         "bce_variables": per_var.detach(),
         "driver": drivers.detach(),
-        "lfq": out["lfq_loss"].detach(),
+        "codebook": out["codebook_loss"].detach(),
     }
     return total, parts

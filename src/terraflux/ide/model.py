@@ -1,17 +1,19 @@
-"""The IDE model: independent per-variable encoders, a binary lookup-free quantiser, an extremes classifier.
+"""The IDE model: independent per-variable encoders, a binary quantiser, an extremes classifier.
 
 The model of Shams Eddin & Gall, "Identifying spatio-temporal drivers of extreme events" (NeurIPS 2024):
-encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (Gu & Dao, 2023); lookup-free
-quantisation (LFQ) of Yu et al., "Language model beats diffusion" (ICLR 2024). The reference's settings and
-where the demo's differ are listed in config ``ide.model`` (workflow/schemas/ide.schema.yaml).
+encoders cnn3d, swin3d (Video Swin Transformer, Liu et al., CVPR 2022) or mamba (the Swin layout with window
+selective scans, Gu & Dao, 2023: :mod:`terraflux.ide.mamba`); a two-entry codebook per voxel and variable
+(:mod:`terraflux.ide.codebooks`; the default, lookup-free quantisation, is Yu et al., ICLR 2024). The
+reference's settings and where the demo's differ are listed in config ``ide.model``
+(workflow/schemas/ide.schema.yaml).
 
 Shapes (N batch, V variables, C channels per variable, T weeks newest first, H x W pixels):
 
 - input ``x``: [N, V, C, T + context, H, W], normalised anomalies (C = 1 on the benchmark, 2 = weekly mean
   and std on reanalyses; ``context`` = 0 unless ``encoder_context`` is 'past');
 - encoder features: [N, V * F, T, H, W] with F = ``features``, no spatial or temporal downsampling;
-- quantiser: per variable F -> 1 projection ``z``, code sign(z) in {-1, +1} (straight-through), 1 -> F;
-  driver mask = z > 0, [N, V, T, H, W];
+- quantiser: per variable F -> D projection, code = an entry of the codebook (straight-through), D -> F;
+  driver mask = code index 1, [N, V, T, H, W] (D = 1; ``random_vq``: F);
 - classifier, from the quantised features only: a joint head over all variables and one head per
   variable, each reducing T to 1 with stride-2 temporal convolutions (as many as T needs), logits [N, H, W]
   and [N, V, H, W].
@@ -38,11 +40,12 @@ import math
 from dataclasses import dataclass
 
 from terraflux.errors import ConfigError
+from terraflux.ide.codebooks import CODEBOOKS, make_codebook
+from terraflux.ide.mamba import WindowMamba3d
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from vector_quantize_pytorch import LFQ
 
 BACKBONES = ("cnn3d", "swin3d", "mamba")
 ENCODER_CONTEXTS = ("padded", "past")
@@ -63,7 +66,12 @@ class ModelConfig:
     swin_heads: tuple[int, ...]
     swin_windows: tuple[tuple[int, int, int], ...]
     swin_mlp_ratio: float
+    mamba_state: int
+    mamba_expand: int
+    mamba_conv: int
     classifier_hidden: int
+    codebook: str
+    commitment_weight: float
     lfq_commitment_weight: float
     lfq_entropy_weight: float
     lfq_diversity_gamma: float
@@ -72,13 +80,14 @@ class ModelConfig:
     encoder_context: str
 
     @classmethod
-    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str) -> ModelConfig:
-        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples)."""
-        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone")}
+    def from_dict(cls, params: dict, *, variables: int, channels: int, backbone: str, codebook: str) -> ModelConfig:
+        """From config ``ide.model`` (or a checkpoint's ``model_config``; lists become tuples), with the run's
+        backbone and codebook (one of ``ide.backbones`` and of ``ide.codebooks``)."""
+        values = {k: v for k, v in params.items() if k not in ("variables", "channels", "backbone", "codebook")}
         for key, value in values.items():
             if isinstance(value, list):
                 values[key] = tuple(tuple(x) if isinstance(x, list) else x for x in value)
-        return cls(variables=variables, channels=channels, backbone=backbone, **values)
+        return cls(variables=variables, channels=channels, backbone=backbone, codebook=codebook, **values)
 
     def __post_init__(self) -> None:
         if self.encoder_context not in ENCODER_CONTEXTS:
@@ -90,6 +99,8 @@ class ModelConfig:
                 "ide.model.encoder_time_kernel must be >= 1 (and odd with encoder_context 'padded'), "
                 f"got {self.encoder_time_kernel}"
             )
+        if self.codebook not in CODEBOOKS:
+            raise ConfigError(f"ide codebook {self.codebook!r} is not known: choose one of {', '.join(CODEBOOKS)}")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"ide backbone {self.backbone!r} is not known: choose one of {', '.join(BACKBONES)}")
         if not (len(self.swin_depths) == len(self.swin_heads) == len(self.swin_windows)):
@@ -271,13 +282,20 @@ class WindowAttention3d(nn.Module):
 
 
 class SwinBlock3d(nn.Module):
-    """Pre-norm (shifted) window attention and MLP, each with a residual connection, per variable."""
+    """Pre-norm (shifted) window mixing and MLP, each with a residual connection, per variable. The mixer is
+    multi-head attention, or with ``mamba`` (keyword arguments of :class:`~terraflux.ide.mamba.WindowMamba3d`)
+    a selective scan over each window's tokens."""
 
-    def __init__(self, groups: int, dim: int, heads: int, window, shifted: bool, mlp_ratio: float):
+    def __init__(
+        self, groups: int, dim: int, heads: int, window, shifted: bool, mlp_ratio: float, mamba: dict | None = None
+    ):
         super().__init__()
         self.window, self.shifted = tuple(window), shifted
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention3d(groups, dim, heads, self.window)
+        if mamba is None:
+            self.attn: nn.Module = WindowAttention3d(groups, dim, heads, self.window)
+        else:
+            self.attn = WindowMamba3d(groups, dim, self.window, **mamba)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(VariableLinear(groups, dim, hidden), nn.GELU(), VariableLinear(groups, hidden, dim))
@@ -299,7 +317,8 @@ class SwinBlock3d(nn.Module):
 
 
 class Swin3dEncoder(nn.Module):
-    """Video-Swin-style encoder without downsampling: stages of (shifted) 3-D window attention.
+    """Video-Swin-style encoder without downsampling: stages of (shifted) 3-D window attention, or for the
+    ``mamba`` backbone (as the reference's Mamba encoder) of (shifted) 3-D window selective scans.
 
     Windows are (T, H, W) extents per stage (e.g. (2, 4, 4) then (8, 1, 1)); a window larger than the input
     is shrunk to the input (so T and crop sizes are free). The window sizes are fixed when the model is
@@ -312,11 +331,15 @@ class Swin3dEncoder(nn.Module):
         self.groups, self.dim = v, d
         self.temporal_convs = 1
         self.embed = encoder_conv(cfg, v, cfg.channels, d)
+        mamba = None
+        if cfg.backbone == "mamba":
+            mamba = {"state": cfg.mamba_state, "expand": cfg.mamba_expand, "conv": cfg.mamba_conv}
         blocks = []
         for depth, heads, window in zip(cfg.swin_depths, cfg.swin_heads, cfg.swin_windows, strict=True):
             fitted = _fit_window(tuple(window), size)
             for i in range(depth):
-                blocks.append(SwinBlock3d(v, d, heads, fitted, shifted=i % 2 == 1, mlp_ratio=cfg.swin_mlp_ratio))
+                shifted = i % 2 == 1
+                blocks.append(SwinBlock3d(v, d, heads, fitted, shifted, cfg.swin_mlp_ratio, mamba))
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(d)
 
@@ -330,96 +353,68 @@ class Swin3dEncoder(nn.Module):
         return y.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.dim, t, h, w)
 
 
-class MambaEncoder(nn.Module):
-    """One Mamba (selective state-space) block per variable over the flattened (T, H, W) sequence.
-
-    Needs the ``mamba-ssm`` package and a CUDA GPU (its kernels exist for CUDA only).
-    """
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        try:
-            from mamba_ssm import Mamba  # type: ignore[import-not-found]
-        except ImportError as error:
-            raise ConfigError(
-                "ide backbone 'mamba' needs the mamba-ssm package (pip install mamba-ssm) and a CUDA GPU; "
-                "it is not installed here. Choose 'cnn3d' or 'swin3d' in config key ide.backbones"
-            ) from error
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "ide backbone 'mamba' needs a CUDA GPU (mamba-ssm kernels are CUDA only) and none is visible; "
-                "run on a GPU node or choose 'cnn3d' or 'swin3d' in config key ide.backbones"
-            )
-        v, d = cfg.variables, cfg.hidden
-        self.groups, self.dim = v, d
-        self.temporal_convs = 1
-        self.embed = encoder_conv(cfg, v, cfg.channels, d)
-        self.mixers = nn.ModuleList(Mamba(d_model=d) for _ in range(v))
-        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(v))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e = self.embed(x)
-        n, _, t, h, w = e.shape
-        seq = e.reshape(n, self.groups, self.dim, t * h * w).transpose(-1, -2)  # [N, V, L, D]
-        out = [
-            seq[:, i] + mixer(norm(seq[:, i]))
-            for i, (mixer, norm) in enumerate(zip(self.mixers, self.norms, strict=True))
-        ]
-        y = torch.stack(out, 1).transpose(-1, -2)
-        return y.reshape(n, self.groups * self.dim, t, h, w)
-
-
 # -------------------------------------------------------------------------------------- quantiser and classifier
 
 
 class BinaryQuantizer(nn.Module):
-    """Per-variable projection F -> 1, binary lookup-free quantisation (codebook {-1, +1}), projection 1 -> F.
+    """Per-variable projection F -> D, a two-entry codebook (``ide.model.codebook``), projection D -> F.
 
-    Uses ``vector_quantize_pytorch.LFQ`` (codebook size 2: straight-through sign, commitment loss, per-sample
-    entropy minus batch-code entropy) on the 1-D code; the projections are per variable and kept here so
-    that the pre-quantisation value ``z`` is available to the driver loss.
+    The codebook (:mod:`terraflux.ide.codebooks`, shared by the variables) gives each voxel's code and its
+    index: 1 = driver. The projections are per variable. Besides the quantised features it returns ``z``,
+    the squared distance of the code input to "normal" minus that to "driver" (> 0 where the code is
+    "driver", up to ties), and the driver score ||code - normal||_1 / ||driver - normal||_1: 0 or 1 in
+    value, with the codebook's straight-through gradient, which the driver loss reads.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         v, f = cfg.variables, cfg.features
         self.groups, self.features = v, f
-        self.project_in = VariableLinear(v, f, 1, dim=1)
+        self.codebook = make_codebook(
+            cfg.codebook,
+            features=f,
+            commitment_weight=cfg.commitment_weight,
+            lfq_commitment_weight=cfg.lfq_commitment_weight,
+            lfq_entropy_weight=cfg.lfq_entropy_weight,
+            lfq_diversity_gamma=cfg.lfq_diversity_gamma,
+        )
+        d = self.codebook.dim
+        self.project_in = VariableLinear(v, f, d, dim=1)
         # ``code_init_bias`` -1 starts every code "normal": from a symmetric start (0) about half the codes
         # start as "driver", the heavily weighted driver loss dominates the first steps and teaches the encoders
         # that anomalies are normal. From "normal" only the extremes' BCE, through the straight-through code,
         # turns anomalies into drivers.
         with torch.no_grad():
-            self.project_in.bias.fill_(cfg.code_init_bias)
-        self.project_out = VariableLinear(v, 1, f, dim=1)
-        self.lfq = LFQ(
-            dim=1,
-            codebook_size=2,
-            has_projections=False,
-            commitment_loss_weight=cfg.lfq_commitment_weight,
-            entropy_loss_weight=cfg.lfq_entropy_weight,
-            diversity_gamma=cfg.lfq_diversity_gamma,
-        )
+            self.project_in.bias.copy_(self.codebook.start_bias(cfg.code_init_bias).expand(v, d))
+        self.project_out = VariableLinear(v, d, f, dim=1)
 
     def forward(self, feats: torch.Tensor, valid: torch.Tensor | None = None):
         """feats [N, V*F, T, H, W], valid [N, H, W] bool or None.
 
-        Returns (quantised [N, V*F, T, H, W], z and codes [N, V, T, H, W] (codes in {-1, +1} with
-        straight-through gradients), mask = z > 0 [N, V, T, H, W] bool, loss scalar).
+        Returns (quantised [N, V*F, T, H, W], z and driver score [N, V, T, H, W], drivers [N, V, T, H, W]
+        bool (code index 1), codebook loss scalar).
         """
         n, _, t, h, w = feats.shape
         x = feats.reshape(n, self.groups, self.features, t, h, w).permute(0, 1, 3, 4, 5, 2)  # [N, V, T, H, W, F]
-        z = self.project_in(x)  # [N, V, T, H, W, 1]
-        seq = z.reshape(n * self.groups, t * h * w, 1)
-        lfq_mask = None
+        y = self.project_in(x)  # [N, V, T, H, W, D]
+        d = y.shape[-1]
+        seq = y.reshape(n * self.groups, t * h * w, d)
+        mask = None
         if valid is not None and self.training:
-            lfq_mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
-        q, _, loss = self.lfq(seq, mask=lfq_mask)
-        codes = q.reshape(n, self.groups, t, h, w, 1)
-        feats_q = self.project_out(codes)  # [N, V, T, H, W, F]
+            mask = valid[:, None, None].expand(n, self.groups, t, h, w).reshape(n * self.groups, t * h * w)
+        e = self.codebook.entries()  # before quantising: a learned codebook may update its entries there
+        q, index, loss = self.codebook.quantize(seq, mask)
+        # exactly the index in value; at driver codes the gradient of ||q - normal||_1 (as |code + 1| / 2 for
+        # LFQ), none at normal codes, where q equals "normal" only up to the rounding of the straight-through sum
+        driver = index.to(q.dtype)
+        distance = (q - e[0]).abs().sum(-1) / (e[1] - e[0]).abs().sum()
+        score = driver + driver * (distance - distance.detach())
+        code_input = self.codebook.to_code_space(seq)
+        z = ((code_input - e[0]) ** 2).sum(-1) - ((code_input - e[1]) ** 2).sum(-1)
+        feats_q = self.project_out(q.reshape(n, self.groups, t, h, w, q.shape[-1]))  # [N, V, T, H, W, F]
         quantised = feats_q.permute(0, 1, 5, 2, 3, 4).reshape(n, self.groups * self.features, t, h, w)
-        z = z[..., 0]
-        return quantised, z, codes[..., 0], z > 0, loss
+        shape = (n, self.groups, t, h, w)
+        return quantised, z.reshape(shape), score.reshape(shape), index.reshape(shape) == 1, loss
 
 
 def temporal_steps(weeks: int) -> int:
@@ -475,11 +470,9 @@ class IDEModel(nn.Module):
         v = cfg.variables
         if cfg.backbone == "cnn3d":
             self.encoder: nn.Module = CNN3dEncoder(cfg)
-        elif cfg.backbone == "swin3d":
+        else:  # swin3d, mamba
             after_embed = self.size[0] + self.context - (self.context and cfg.encoder_time_kernel - 1)
             self.encoder = Swin3dEncoder(cfg, (after_embed, *self.size[1:]))
-        else:
-            self.encoder = MambaEncoder(cfg)
         self.to_features = nn.Sequential(
             encoder_conv(cfg, v, cfg.hidden, cfg.hidden), nn.ReLU(), encoder_conv(cfg, v, cfg.hidden, cfg.features)
         )
@@ -490,8 +483,8 @@ class IDEModel(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """x [N, V, C, T + context, H, W]; valid [N, H, W] bool (pixels the quantiser statistics use) or None.
 
-        Returns logits [N, H, W], variable_logits [N, V, H, W], z, codes (+-1, straight-through) and
-        drivers (bool) [N, V, T, H, W], lfq_loss (scalar).
+        Returns logits [N, H, W], variable_logits [N, V, H, W], z, driver_score (0 or 1, straight-through)
+        and drivers (bool) [N, V, T, H, W], codebook_loss (scalar).
         """
         n, v, c, t, h, w = x.shape
         if (v, c) != (self.cfg.variables, self.cfg.channels):
@@ -502,15 +495,15 @@ class IDEModel(nn.Module):
             raise ValueError(f"model reads {self.context} weeks of context before each window: got only {t} weeks")
         x = x.reshape(n, v * c, t, h, w).contiguous(memory_format=torch.channels_last_3d)
         feats = self.to_features(self.encoder(x))  # [N, V*F, t - context, H, W]
-        quantised, z, codes, drivers, lfq_loss = self.quantizer(feats, valid)
+        quantised, z, driver_score, drivers, codebook_loss = self.quantizer(feats, valid)
         quantised = quantised.contiguous(memory_format=torch.channels_last_3d)
         return {
             "logits": self.joint_head(quantised)[:, 0],
             "variable_logits": self.variable_heads(quantised),
             "z": z,
-            "codes": codes,
+            "driver_score": driver_score,
             "drivers": drivers,
-            "lfq_loss": lfq_loss,
+            "codebook_loss": codebook_loss,
         }
 
 

@@ -86,6 +86,7 @@ def train(
     checkpoint: str | Path,
     *,
     backbone: str,
+    codebook: str,
     weeks: int,
     model_params: dict,
     settings: TrainSettings,
@@ -110,7 +111,7 @@ def train(
     data = WindowData(dataset, weeks, memory_gb=settings.memory_gb)
     nv, nc, _, h, w = data.shape
     crop = min(settings.crop, h, w)
-    cfg = ModelConfig.from_dict(model_params, variables=nv, channels=nc, backbone=backbone)
+    cfg = ModelConfig.from_dict(model_params, variables=nv, channels=nc, backbone=backbone, codebook=codebook)
     model = IDEModel(cfg, (weeks, crop, crop))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     total = settings.epochs * settings.steps_per_epoch
@@ -161,6 +162,7 @@ def train(
     result = engine.fit(epoch_batches, train_step, validate if val else None)
     summary = {
         "backbone": backbone,
+        "codebook": codebook,
         "parameters": count_parameters(model),
         "device": device.as_dict(),
         "crop": crop,
@@ -188,7 +190,11 @@ def load_model(checkpoint: str | Path, device: torch.device) -> tuple[IDEModel, 
     state = load_checkpoint(checkpoint, map_location="cpu")
     values = state["model_config"]
     cfg = ModelConfig.from_dict(
-        values, variables=values["variables"], channels=values["channels"], backbone=values["backbone"]
+        values,
+        variables=values["variables"],
+        channels=values["channels"],
+        backbone=values["backbone"],
+        codebook=values["codebook"],
     )
     model = IDEModel(cfg, tuple(state["size"]))
     model.load_state_dict(state["model"])

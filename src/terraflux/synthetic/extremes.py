@@ -4,7 +4,9 @@ Weeks follow the extremes model's convention: week of year = min((doy - 1) // 7 
 365/366 fold into week 52); the global week index counts 52 weeks per year from the first year.
 
 - An *event* is an ellipse on the map (centre, semi-axes, rotation) over a run of growing-season
-  weeks; inside it, on land, the VHI is below 26 (an extreme drought) and only there.
+  weeks; inside it, on land, the VHI is below 26 (an extreme drought) and only there. The events are
+  spread evenly over the years (:func:`event_years`), so that every split of whole years (training,
+  validation, test: concepts.md) holds events in proportion to its weeks.
 - For every *coupled* variable (``synthetic.coupled_variables``) each event has a *driver* window: the
   event's footprint enlarged by 1.25, from ``lead`` weeks before the event to ``lag`` weeks after it
   (drawn per event and variable up to ``max_lead_weeks`` / ``max_lag_weeks``), where that variable gets
@@ -80,6 +82,14 @@ def _ellipse_d2(rec: dict, lat: np.ndarray, lon: np.ndarray, coslat: float, scal
     return (u / (rec["a"] * scale)) ** 2 + (v / (rec["b"] * scale)) ** 2
 
 
+def event_years(n_events: int, n_years: int, rng: np.random.Generator) -> np.ndarray:
+    """The year index of each of ``n_events`` events: every year gets n_events // n_years of them, and the
+    n_events % n_years left over go to as many different years drawn at random; in random order."""
+    years = np.repeat(np.arange(n_years), n_events // n_years)
+    extra = rng.choice(n_years, size=n_events % n_years, replace=False)
+    return rng.permutation(np.concatenate([years, extra]).astype(int))
+
+
 def draw_extremes(world, rng: np.random.Generator) -> None:
     """Events, drivers and distractors into ``world.tables``."""
     spec, knobs = world.spec, world.spec.knobs
@@ -90,13 +100,12 @@ def draw_extremes(world, rng: np.random.Generator) -> None:
     n_weeks = WEEKS * nyears
     coupled = list(knobs["coupled_variables"])
     events, drivers, distractors = [], [], []
-    for k in range(int(knobs["n_extreme_events"])):
+    for k, year_idx in enumerate(event_years(int(knobs["n_extreme_events"]), nyears, rng)):
         if land.size == 0:
             break
         cell = rng.choice(land)
-        year_idx = int(k % nyears) if k < nyears else int(rng.integers(nyears))
         length = int(rng.integers(2, 6))
-        start = year_idx * WEEKS + int(rng.integers(18, 40 - length))
+        start = int(year_idx) * WEEKS + int(rng.integers(18, 40 - length))
         ev = {
             "id": k,
             "lat": float(lat.ravel()[cell] + rng.uniform(-0.05, 0.05)),

@@ -41,6 +41,7 @@ def main(dataset: str, checkpoint: str) -> None:
             dataset,
             checkpoint,
             backbone="cnn3d",
+            codebook="lfq",
             weeks=4,
             model_params=model_params(**SMALL_MODEL),
             settings=settings,
