@@ -11,6 +11,7 @@ short polling/latency values; everything else comes from the profile users get.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,7 +23,9 @@ import torch
 from support import tiny_demo
 from support.configs import configfile_args
 from support.paths import BIN, REPO_ROOT, WORKERS
+from support.prepared import assert_same_stores
 from support.slurm_cluster import TEST_FLAGS, check_all_completed, run, submitted_jobs
+from support.workflow import snakemake
 
 pytestmark = pytest.mark.slurm
 
@@ -143,3 +146,24 @@ def test_workflow_on_slurm_gpu_stages_ask_for_a_gpu_cpu_stages_do_not(tmp_path, 
     for job_id in jobs:
         shown = slurm.show_job(job_id)
         assert gpu_request(shown) == "TresPerNode=gres:gpu:1" and "TresPerJob" not in shown
+
+
+# ----------------------------------------------------------------------------- preparation in parts
+def test_preparation_in_parts_runs_as_slurm_jobs_and_equals_the_one_job_build(tmp_path, slurm):
+    """prepare.part_years: 1 under --profile slurm: init, one part per year and finalise are separate Slurm jobs
+    that all complete, and the stores equal the one-job build (made locally from the same raw files)."""
+    stores = [f"era5_land_{k}.zarr" for k in ("daily", "weekly", "monthly")]
+    prepared = "resources/small/prepared"
+    one_job = tmp_path / "one-job"
+    snakemake("--cores", "2", *[f"{prepared}/{s}" for s in stores], *configfile_args("prepare_small"), workdir=one_job)
+    parts = tmp_path / "parts"
+    for folder in ("raw", "synthetic"):  # the same raw files, mtimes kept: nothing upstream reruns
+        shutil.copytree(one_job / "resources/small" / folder, parts / "resources/small" / folder, symlinks=True)
+    config = configfile_args("prepare_small", tmp_path, extra="prepare: {part_years: 1}\n")
+    done = profile_run(parts, [f"{prepared}/{s}" for s in stores], *config)
+    jobs = submitted_jobs(done)
+    assert sorted(jobs.values()) == sorted(
+        ["prepare_era5_land_init", "prepare_era5_land_part", "prepare_era5_land_part", "prepare_era5_land_finalise"]
+    ), done.stdout[-3000:]
+    check_all_completed(slurm, jobs)
+    assert_same_stores(one_job / prepared, parts / prepared, stores)
