@@ -266,7 +266,7 @@ rule evaluate_ide:
     params:
         names=IDE_MODELS,
         baseline_names=[
-            f"{d}_{m}" for d in IDE_BASELINE_DATASETS for m in IDE_BASELINE_METHODS
+            f"{d}_{m}" for d, methods in IDE_BASELINE_RUNS.items() for m in methods
         ],
     script:
         "../scripts/evaluate_ide.py"

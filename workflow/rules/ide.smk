@@ -62,14 +62,21 @@ IDE_TRUTH = {
         )
     },
 }
-# Baselines run on every dataset with true drivers; each method's job depends on its own modules only.
+# Baselines: every method on the benchmark, ide.baselines.real_data_methods on the other datasets with true
+# drivers; each method's job depends on its own modules only.
 IDE_BASELINE_DATASETS = [d for d in IDE_DATASETS if d in IDE_TRUTH]
-IDE_BASELINE_METHODS = IDE["baselines"]["methods"]
-IDE_BASELINE_SCORES = expand(
-    results("ide/baselines/{dataset}/{method}.json"),
-    dataset=IDE_BASELINE_DATASETS,
-    method=IDE_BASELINE_METHODS,
+IDE_BASELINE_RUNS = {
+    d: IDE["baselines"]["methods" if d == "benchmark" else "real_data_methods"]
+    for d in IDE_BASELINE_DATASETS
+}
+IDE_BASELINE_METHODS = sorted(
+    {m for methods in IDE_BASELINE_RUNS.values() for m in methods}
 )
+IDE_BASELINE_SCORES = [
+    results(f"ide/baselines/{d}/{m}.json")
+    for d, methods in IDE_BASELINE_RUNS.items()
+    for m in methods
+]
 IDE_BASELINE_CODE = {
     method: code_stamp(
         "ide/baselines/base",
