@@ -42,9 +42,9 @@ def test_benchmark_to_table(tmp_path):
             assert 0 <= split["drivers"]["pooled"]["f1"] <= 1 and "f1" in split["extremes"]
     table = pd.read_csv(tmp_path / TABLE)
     assert len(table) == 1 + len(methods) and set(table["runs"]) == {1}
-    assert "IDE cnn3d" in set(table["method"])
+    assert "IDE cnn3d lfq" in set(table["method"])
     for column in ("test_drivers_f1", "val_drivers_f1", "test_extremes_iou", "test_drivers_overall_accuracy"):
-        assert table.loc[table["method"] != "IDE cnn3d", column].between(0, 1).all(), column
+        assert table.loc[table["method"] != "IDE cnn3d lfq", column].between(0, 1).all(), column
     bench = xr.open_zarr(tmp_path / "resources" / "t" / "ide" / "benchmark.zarr", consolidated=False)
     assert "provenance" in bench.attrs and bench["data"].dtype == np.float32
     # a second run has nothing to do (outputs complete, no half-written leftovers)

@@ -41,11 +41,12 @@ metrics = run(
 )
 metrics["dataset"] = wc.dataset
 outputs.write_json(snakemake.output.metrics, metrics, from_snakemake(snakemake, params=params))
+val = metrics.get("val")  # absent when the validation split has no window
 log.info(
-    "%s on %s: drivers F1 %.4f (val %.4f), extremes F1 %.4f",
+    "%s on %s: drivers F1 %.4f (val %s), extremes F1 %.4f",
     metrics["label"],
     wc.dataset,
     metrics["drivers"]["pooled"]["f1"],
-    metrics["val"]["drivers"]["pooled"]["f1"],
+    f"{val['drivers']['pooled']['f1']:.4f}" if val else "no windows",
     metrics["extremes"]["f1"],
 )
