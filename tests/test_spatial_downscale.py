@@ -170,10 +170,22 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
     stages.dataset(store, store, cfg, PERIOD, data, prov)
     stages.encoder(data, cfg["encoder"], 7, enc, prov)
     assert outputs.provenance_of(enc) == prov
+
+    def same_weights_from_any_global_state(fit, path):
+        """``fit(path)`` twice, the global torch generator moved in between: the stage seeds its own weights."""
+        states = []
+        for global_seed, suffix in ((1, ".a"), (2, ".b")):
+            torch.manual_seed(global_seed)
+            fit(path + suffix)
+            states.append(outputs.load_checkpoint(path + suffix)["state"])
+        assert all(torch.equal(states[0][k], states[1][k]) for k in states[0]), path
+
+    same_weights_from_any_global_state(lambda out: stages.encoder(data, cfg["encoder"], 7, out, prov), enc)
     preds = {}
     for kind in ("unet", "diffusion"):
         ckpt = str(tmp_path / f"{kind}.pt")
         stages.fit_model(kind, data, enc, cfg[kind], 7, ckpt, prov)
+        same_weights_from_any_global_state(lambda out: stages.fit_model(kind, data, enc, cfg[kind], 7, out, prov), ckpt)
         runs = []
         for k in range(2):
             out = str(tmp_path / f"{kind}_{k}.zarr")

@@ -52,6 +52,7 @@ def _mask(frames: Frames) -> torch.Tensor:
 def pretrain_autoencoder(frames: Frames, width: int, cfg: dict, seed: int) -> tuple[Autoencoder, list[float]]:
     """The autoencoder of the transfer encoder, trained to reconstruct the coarse field (on the fine grid)
     at every time step of the long coarse series (masked mean squared error)."""
+    torch.manual_seed(seed)  # the initial weights
     model = Autoencoder(frames.n_variables, width)
     mask = _mask(frames)
     pool = np.arange(frames.coarse.shape[0])
@@ -88,6 +89,7 @@ def n_condition(frames: Frames, features: np.ndarray) -> int:
 
 def train_unet(frames: Frames, features: np.ndarray, width: int, cfg: dict, seed: int) -> tuple[UNet, list[float]]:
     """The deterministic U-Net baseline: conditioning -> normalised residual, masked mean squared error."""
+    torch.manual_seed(seed)  # the initial weights
     model = UNet(n_condition(frames, features), frames.n_variables, width)
     mask = _mask(frames)
 
@@ -104,6 +106,7 @@ def train_diffusion(
 ) -> tuple[UNet, list[float]]:
     """The conditional diffusion model (noise predictor) of the normalised residual, ``steps`` diffusion steps."""
     v = frames.n_variables
+    torch.manual_seed(seed)  # the initial weights
     model = UNet(v + n_condition(frames, features), v, width, time_dim=32)
     schedule = diffusion.Schedule(steps)
     mask = _mask(frames)
