@@ -185,7 +185,9 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
     for kind in ("unet", "diffusion"):
         ckpt = str(tmp_path / f"{kind}.pt")
         stages.fit_model(kind, data, enc, cfg[kind], 7, ckpt, prov)
-        same_weights_from_any_global_state(lambda out: stages.fit_model(kind, data, enc, cfg[kind], 7, out, prov), ckpt)
+        same_weights_from_any_global_state(
+            lambda out, k=kind: stages.fit_model(k, data, enc, cfg[k], 7, out, prov), ckpt
+        )
         runs = []
         for k in range(2):
             out = str(tmp_path / f"{kind}_{k}.zarr")
