@@ -63,9 +63,9 @@ def model_config(backbone: str, encoder: str, codebook: str = "lfq") -> ModelCon
 
 
 def step_time(
-    backbone: str, codebook: str, batch: int, side: int, steps: int, device, encoder: str
+    backbone: str, codebook: str, batch: int, side: int, steps: int, device, encoder: str, bf16: bool = True
 ) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds of this process, per optimiser step; parameters)."""
+    """(wall seconds, CPU seconds of this process, per optimiser step; parameters). ``bf16``: autocast on CUDA."""
     torch.manual_seed(0)
     model = IDEModel(model_config(backbone, encoder, codebook), (8, side, side)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -77,7 +77,7 @@ def step_time(
         if device.type == "cuda":
             torch.cuda.synchronize()
         start, cpu_start = time.perf_counter(), time.process_time()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
             loss, _ = ide_loss(model(x, b["valid"]), b, IDE["train"]["driver_weight"])
         opt.zero_grad()
         loss.backward()

@@ -1,0 +1,175 @@
+"""Every DERE training stage on a CUDA device, at tiny size, through the stage functions the workflow's scripts
+call: steps 1-4 and 6, CSDI (step 5), and each comparison backbone as Baseline and KGML.
+
+For each stage: it runs under bf16 autocast as the workflow configures it, its losses are finite, the training
+loss falls, and its outputs have the CPU run's shapes and dtypes. The same chain in fp32 on the GPU (TF32 off)
+is compared with fp32 on the CPU: the first epoch's training loss, which the two runs compute from identical
+initial weights and batches, agrees to float32 reduction error, and the predictions after training agree to a
+stated share of their spread (the runs then differ by rounding propagated through the optimiser steps).
+Skipped without CUDA (marker ``gpu``, tests/conftest.py).
+"""
+
+import copy
+import math
+from dataclasses import replace
+
+import terraflux  # noqa: F401
+from terraflux.csdi import impute
+from terraflux.dere import stages
+from terraflux.dere.dataset import DereTensors, build_dataset
+from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
+from terraflux.train import make_generator, seed_everything, select_device
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from support.configs import load_config
+from support.dere_world import make_prepared
+
+pytestmark = pytest.mark.gpu
+
+TINY = load_config("dere_tiny")["dere"]
+BACKBONES = TINY["comparison"]["backbones"]
+# Predictions after training, fp32 GPU against fp32 CPU, as a share of the CPU predictions' spread: the two runs
+# differ per operation by reassociation (float32, about 1e-7 relative) and each optimiser step can amplify that;
+# a few dozen Adam steps at the tiny sizes stay well inside 1e-2 of the spread.
+PREDICTION_SHARE = 1e-2
+EPOCHS = 6  # every stage: enough for the training loss to fall at the tiny sizes
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    p = make_prepared(tmp_path_factory.mktemp("world"), ny=4, nx=5, years=(2016, 2017), n_sites=10)
+    drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
+    process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
+    d = TINY["dataset"]
+    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test", "site_val", "site_test")}
+    ds = build_dataset(
+        drivers,
+        pft,
+        process,
+        pd.read_parquet(p["sites"]),
+        pd.read_parquet(p["insitu"]),
+        **fractions,
+        seed=3,
+        pure_threshold=d["pure_threshold"],
+    )
+    return DereTensors.from_dataset(ds)
+
+
+def _chain(data: DereTensors, info, root) -> dict[str, tuple[list[dict], np.ndarray]]:
+    """Each stage's training history and outputs (numpy, on the host)."""
+    seed_everything(0)
+    cfg = copy.deepcopy(TINY)
+    cfg["epochs"] = {stage: EPOCHS for stage in cfg["epochs"]}
+    cfg["csdi"]["epochs"] = EPOCHS
+    ctx = stages.Context(info, 5, root, "gpu-test")
+    out = {}
+    pure = stages.step1_pure(data, cfg, ctx)
+    out["step1_pure"] = (pure.fit.history, None)
+    mix = stages.step1_mix(data, cfg, ctx, pure.model.state_dict())
+    out["step1_mix"] = (mix.fit.history, None)
+    step2 = stages.step2(data, cfg, ctx, mix.model.state_dict())
+    out["step2"] = (step2.fit.history, step2.pure.cpu().numpy())
+    pft_a = stages.step3a(data, cfg, ctx)
+    out["step3a"] = (pft_a.fit.history, None)
+    pft_b = stages.step3b(data, cfg, ctx, pft_a.model.state_dict())
+    out["step3b"] = (pft_b.fit.history, None)
+    step4 = stages.step4(data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict())
+    out["step4"] = (step4["all"].fit.history, step4["all"].predictions)
+    out["csdi"], labels = _csdi(data, cfg, info, root)
+    std = torch.where(torch.isfinite(data.insitu), 0.0, labels.std(0))
+    point = torch.where(torch.isfinite(data.insitu), data.insitu, labels.median(0).values)
+    step6 = stages.step6(
+        data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict(), point, std, ~torch.isfinite(data.insitu)
+    )
+    out["step6"] = (step6["all"].fit.history, step6["all"].predictions)
+    for backbone in BACKBONES:
+        for variant in ("baseline", "kgml"):
+            own = replace(ctx, resume_dir=root / f"{variant}_{backbone}")  # each rule has its own resume folder
+            result = stages.comparison(data, cfg, own, backbone, variant)
+            out[f"{variant}_{backbone}"] = (result.fit.history, result.predictions)
+    return out
+
+
+def _csdi(data: DereTensors, cfg: dict, info, root) -> tuple[tuple[list[dict], np.ndarray], torch.Tensor]:
+    """CSDI of NEE (step 5) on the sites: its history and samples, and label samples [S, sites, L, fluxes]."""
+    csdi = cfg["csdi"]
+    drivers = data.x[data.site_cell]
+    train_idx, val_idx = data.sites("train"), data.sites("val")
+    k = data.fluxes.index("NEE")
+    mean, std = float(data.insitu_mean[k]), float(data.insitu_std[k])
+    x, observed = impute.series(data.insitu[..., k], mean, std, drivers)
+    model, fit = impute.train(
+        x,
+        observed,
+        train_idx,
+        val_idx,
+        csdi,
+        cfg["train"],
+        data.months_per_year,
+        device=info,
+        seed=5,
+        resume_path=root / "csdi.pt",
+        fingerprint="gpu-test",
+    )
+    samples = impute.impute(model, x, observed, csdi, make_generator(5)) * std + mean  # [S, sites, L]
+    labels = samples[..., None].expand(*samples.shape, len(data.fluxes)).float()
+    return (fit.history, samples.cpu().numpy()), labels
+
+
+def _cuda(bf16: bool):
+    info = select_device("cuda")
+    return replace(info, bf16=bf16 and info.bf16)
+
+
+@pytest.fixture(scope="module")
+def cpu_fp32(data, tmp_path_factory):
+    return _chain(data, select_device("cpu"), tmp_path_factory.mktemp("cpu"))
+
+
+@pytest.fixture(scope="module")
+def gpu_fp32(data, tmp_path_factory):
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        return _chain(data, _cuda(bf16=False), tmp_path_factory.mktemp("gpu32"))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+def test_every_stage_trains_under_bf16_autocast_in_the_cpu_format(data, cpu_fp32, tmp_path):
+    info = _cuda(bf16=True)
+    assert info.bf16, "the H200 supports bf16; autocast must be on as the workflow configures it"
+    gpu = _chain(data, info, tmp_path)
+    assert gpu.keys() == cpu_fp32.keys()
+    for stage, (history, outputs) in gpu.items():
+        losses = [h["train_loss"] for h in history]
+        assert losses and all(math.isfinite(v) for v in losses), stage
+        assert all(math.isfinite(h["val_loss"]) for h in history if "val_loss" in h), stage
+        # CSDI's training loss draws a diffusion step per sample and is noisy; its validation loss uses a fixed
+        # mask and noise, so that is the curve that must fall
+        curve = [h["val_loss"] for h in history] if stage == "csdi" else losses
+        assert min(curve[1:]) < curve[0], f"{stage}: the loss did not fall: {curve}"
+        reference = cpu_fp32[stage][1]
+        if reference is not None:
+            assert outputs.shape == reference.shape and outputs.dtype == reference.dtype, stage
+            assert np.isfinite(outputs).all(), stage
+
+
+def test_fp32_on_the_gpu_agrees_with_fp32_on_the_cpu(cpu_fp32, gpu_fp32):
+    for stage, (history, outputs) in gpu_fp32.items():
+        cpu_history, reference = cpu_fp32[stage]
+        first_gpu, first_cpu = history[0]["train_loss"], cpu_history[0]["train_loss"]
+        # the first epoch's mean loss: its first step is computed from identical weights and batches, the
+        # others after a few optimiser steps on rounding-level differences
+        assert first_gpu == pytest.approx(first_cpu, rel=1e-3), stage
+        if reference is None:
+            continue
+        finite = np.isfinite(reference)
+        spread = float(np.std(reference[finite]))
+        diff = float(np.max(np.abs(outputs[finite] - reference[finite])))
+        assert diff <= PREDICTION_SHARE * spread, f"{stage}: max difference {diff:.3g}, spread {spread:.3g}"
