@@ -1,12 +1,15 @@
-"""Every DERE training stage on a CUDA device, at tiny size, through the stage functions the workflow's scripts
-call: steps 1-4 and 6, CSDI (step 5), and each comparison backbone as Baseline and KGML.
+"""Every training stage on a CUDA device, at tiny size, through the stage functions the workflow's scripts call:
+DERE steps 1-4 and 6, CSDI (step 5), each comparison backbone as Baseline and KGML, and IDE training and test for
+each backbone (cnn3d, swin3d, mamba).
 
 For each stage: it runs under bf16 autocast as the workflow configures it, its losses are finite, the training
 loss falls, and its outputs have the CPU run's shapes and dtypes. The same chain in fp32 on the GPU (TF32 off)
 is compared with fp32 on the CPU: the first epoch's training loss, which the two runs compute from identical
 initial weights and batches, agrees to float32 reduction error, and the predictions after training agree to a
 stated share of their spread (the runs then differ by rounding propagated through the optimiser steps).
-Skipped without CUDA (marker ``gpu``, tests/conftest.py).
+IDE trains where the stages put it (CUDA when present), so its GPU run is compared with the CPU format only: the
+checkpoint loads on the CPU and predicts there like a CPU-trained one. Skipped without CUDA (marker ``gpu``,
+tests/conftest.py).
 """
 
 import copy
@@ -17,6 +20,11 @@ import terraflux  # noqa: F401
 from terraflux.csdi import impute
 from terraflux.dere import stages
 from terraflux.dere.dataset import DereTensors, build_dataset
+from terraflux.ide.benchmark import write_benchmark
+from terraflux.ide.dataset import benchmark_source, write_dataset
+from terraflux.ide.model import BACKBONES as IDE_BACKBONES
+from terraflux.ide.stages import load_model, predict, train
+from terraflux.ide.windows import WindowData
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 from terraflux.train import make_generator, seed_everything, select_device
 
@@ -28,6 +36,7 @@ import xarray as xr
 
 from support.configs import load_config
 from support.dere_world import make_prepared
+from support.ide_config import IDE, SMALL_MODEL, benchmark_config, model_params, train_settings
 
 pytestmark = pytest.mark.gpu
 
@@ -173,3 +182,31 @@ def test_fp32_on_the_gpu_agrees_with_fp32_on_the_cpu(cpu_fp32, gpu_fp32):
         spread = float(np.std(reference[finite]))
         diff = float(np.max(np.abs(outputs[finite] - reference[finite])))
         assert diff <= PREDICTION_SHARE * spread, f"{stage}: max difference {diff:.3g}, spread {spread:.3g}"
+
+
+@pytest.fixture(scope="module")
+def ide_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ide")
+    write_benchmark(benchmark_config(height=16, width=16, weeks=208, events_per_year=20.0, seed=4), root / "b.zarr")
+    write_dataset(benchmark_source(root / "b.zarr"), root / "d.zarr", IDE["clip"], {})
+    return root / "d.zarr"
+
+
+@pytest.mark.parametrize("backbone", IDE_BACKBONES)
+def test_ide_trains_on_the_gpu_and_its_checkpoint_predicts_on_the_cpu(ide_dataset, backbone, tmp_path):
+    settings = train_settings(crop=16, batch_size=4, epochs=6, steps_per_epoch=8, warmup_epochs=1, val_windows=4)
+    kwargs = dict(codebook="lfq", weeks=4, model_params=model_params(**SMALL_MODEL), settings=settings, seed=7)
+    summary = train(
+        ide_dataset, tmp_path / "m.pt", backbone=backbone, threads=1, fingerprint="gpu-test", tile=0, **kwargs
+    )
+    device = summary["device"]
+    assert device["device"].startswith("cuda") and device["bf16_autocast"], device
+    losses = [h["train_loss"] for h in summary["fit"]["history"]]
+    assert all(math.isfinite(v) for v in losses) and min(losses[1:]) < losses[0], losses
+    data = WindowData(ide_dataset, 4, settings.memory_gb)
+    cpu = select_device("cpu")
+    model, _ = load_model(tmp_path / "m.pt", cpu.device)
+    out = predict(model, data, "test", tile=0, device=cpu)
+    assert next(model.parameters()).device.type == "cpu"
+    assert out["probability"].dtype == np.float32 and np.isfinite(out["probability"]).all()
+    assert out["drivers"].shape[0] == data.shape[0] and out["drivers"].dtype == bool
