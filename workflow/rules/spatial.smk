@@ -5,6 +5,14 @@ DOWNSCALE = config["downscale"]
 DOWNSCALE_KINDS = ["diffusion", "unet"]
 DOWNSCALE_DATASET = resources_path("downscale/dataset.zarr")
 DOWNSCALE_ENCODER = results("downscale/encoder/checkpoint.pt")
+# The deterministic U-Net a diffusion model with `around_unet` generates its residual around (CorrDiff).
+DOWNSCALE_REGRESSION = (
+    {"unet": results("downscale/unet/checkpoint.pt")}
+    if DOWNSCALE["diffusion"]["around_unet"]
+    else {}
+)
+# The pretraining comparison trains plain diffusion models (no U-Net per encoder).
+DOWNSCALE_OPTION_MODEL = {**DOWNSCALE["diffusion"], "around_unet": False}
 
 
 rule downscale_dataset:
@@ -57,6 +65,11 @@ rule downscale_encoder:
 rule downscale_train:
     """Conditional diffusion model of the residual (kind diffusion) or the deterministic U-Net baseline (unet)."""
     input:
+        unpack(
+            lambda wildcards: (
+                DOWNSCALE_REGRESSION if wildcards.kind == "diffusion" else {}
+            )
+        ),
         dataset=DOWNSCALE_DATASET,
         encoder=DOWNSCALE_ENCODER,
         code=code_stamp("spatial", "train", "evaluate/semivariogram"),
@@ -84,6 +97,11 @@ rule downscale_train:
 rule downscale_predict:
     """Autoregressive reconstruction of the fine series over the whole period (diffusion: DDIM ensemble)."""
     input:
+        unpack(
+            lambda wildcards: (
+                DOWNSCALE_REGRESSION if wildcards.kind == "diffusion" else {}
+            )
+        ),
         dataset=DOWNSCALE_DATASET,
         encoder=DOWNSCALE_ENCODER,
         checkpoint=results("downscale/{kind}/checkpoint.pt"),
@@ -194,7 +212,7 @@ use rule downscale_train as downscale_train_option with:
         benchmarks("downscale_train_option/{pretrain}.tsv")
     params:
         kind="diffusion",
-        model=DOWNSCALE["diffusion"],
+        model=DOWNSCALE_OPTION_MODEL,
         seed=config["run"]["seed"],
 
 
@@ -212,7 +230,7 @@ use rule downscale_predict as downscale_predict_option with:
         benchmarks("downscale_predict_option/{pretrain}.tsv")
     params:
         kind="diffusion",
-        model=DOWNSCALE["diffusion"],
+        model=DOWNSCALE_OPTION_MODEL,
         seed=config["run"]["seed"],
 
 
