@@ -115,3 +115,21 @@ def test_basis_labels_keep_observations_and_fill_gaps_from_the_eofs():
     err = mean - truth[truth["site_id"].isin(ids[10:])]["value"].to_numpy()
     assert np.sqrt(np.mean(err**2)) < 0.25 * truth["value"].std()
     assert (std == fit.std_spatial).all()
+
+
+def test_basis_holdout_samples_have_the_step5_layout_around_the_label_mean():
+    from terraflux.spatial import basis_labels as bl
+
+    prior, truth, covs, ids = site_world()
+    hidden = truth[truth["site_id"].isin(ids[10:12])].rename(columns={"value": "observation"}).head(20)
+    fit = bl.fit_flux(truth[~truth.index.isin(hidden.index)], prior, covs, ids[:10], CFG, seed=0)
+    n = 400
+    long = bl.holdout_samples(fit, hidden, prior, covs, "NEE", n, np.random.default_rng(1))
+    step5 = ["site_id", "time", "variable", "observation", "sample", "value"]
+    assert set(step5) <= set(long.columns) and "label" in long and len(long) == n * len(hidden)
+    samples = long.pivot_table(index=["site_id", "time"], columns="sample", values="value")
+    mean, std = bl.point_predictions(fit, hidden, prior, covs)
+    order = pd.MultiIndex.from_frame(hidden[["site_id", "time"]])
+    np.testing.assert_array_equal(long.groupby(["site_id", "time"])["label"].first().reindex(order), mean)
+    # n Gaussian draws of std s: the sample mean lies within 5 standard errors s / sqrt(n) of the label
+    assert np.all(np.abs(samples.reindex(order).mean(axis=1).to_numpy() - mean) < 5 * std / np.sqrt(n))

@@ -198,6 +198,18 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
         assert np.isfinite(runs[0]).all()
         np.testing.assert_array_equal(runs[0], runs[1])  # deterministic on CPU
         preds[kind] = str(tmp_path / f"{kind}_0.zarr")
+    # CorrDiff: the diffusion model of the residual around the U-Net needs the U-Net's checkpoint
+    around, unet_ckpt = {**cfg["diffusion"], "around_unet": True}, str(tmp_path / "unet.pt")
+    with pytest.raises(ConfigError, match="around_unet"):
+        stages.fit_model("diffusion", data, enc, around, 7, str(tmp_path / "around.pt"), prov)
+    stages.fit_model("diffusion", data, enc, around, 7, str(tmp_path / "around.pt"), prov, unet_ckpt)
+    with pytest.raises(ConfigError, match="around_unet"):  # a plain config on a model trained around the U-Net
+        stages.predict("diffusion", data, enc, str(tmp_path / "around.pt"), cfg["diffusion"], 7, "x.zarr", prov)
+    stages.predict(
+        "diffusion", data, enc, str(tmp_path / "around.pt"), around, 7, str(tmp_path / "a.zarr"), prov, unet_ckpt
+    )
+    ensemble = xr.open_zarr(str(tmp_path / "a.zarr"), consolidated=False)["fine"].values
+    assert ensemble.shape == (2, 2, 36, 16, 20) and np.isfinite(ensemble).all()
     result = evaluate(data, preds, cfg["evaluate"], "step")
     models = {"bilinear", "bicubic", "unet", "diffusion_mean", "diffusion_sample"}
     assert set(result["skill"]["model"]) == models and set(result["structure"]["model"]) == models
@@ -282,3 +294,31 @@ def test_contrastive_encoders_train_and_give_features(tmp_path, pretrain):
     assert before.shape == (36, 8, 16, 20) and np.isfinite(before).all()
     stages.encoder(data, cfg, 3, str(tmp_path / "again.pt"), {})
     np.testing.assert_array_equal(before, encoder_features(stages.load_encoder(str(tmp_path / "again.pt")), frames))
+
+
+def test_diffusion_around_the_unet_with_a_zero_deviation_reconstructs_the_unet(tmp_path):
+    """CorrDiff: the diffusion model adds its deviation to the U-Net's mean at every step; a denoiser that
+    always predicts a zero deviation gives back the U-Net's own autoregressive reconstruction exactly."""
+    from terraflux.spatial import predict, train
+
+    path = str(tiny_store(tmp_path / "fine.zarr"))
+    frames = fr.load_frames(dd.build_pair(path, path, [dd.PairVariable("t2m", "t2m")], PERIOD, 4))
+    features = np.zeros((frames.coarse.shape[0], 2, *frames.mask.shape), dtype=np.float32)
+    torch.manual_seed(0)
+    unet = UNet(train.n_condition(frames, features), 1, 4).eval()
+    means = train.regression_means(unet, frames, features)
+    target, scale = train.around_regression(frames, means)
+    on_train = target[frames.split == "train"][:, :, frames.mask]
+    # unit RMS over the training times (float32 sums of squares: a few ulps per pairwise-summation level)
+    np.testing.assert_allclose(np.sqrt(np.mean(on_train**2, axis=(0, 2))), 1.0, rtol=64 * EPS32)
+
+    class ZeroDeviation(torch.nn.Module):
+        def forward(self, x, t):
+            return torch.zeros(x.shape[0], 1, *x.shape[2:])
+
+    ensemble = predict.reconstruct_diffusion(
+        ZeroDeviation(), frames, features, 10, 3, 2, seed=0, around=(unet, scale, 5.0)
+    )
+    alone = predict.reconstruct(frames, features, unet, 2)  # the same batch of two chains: the same arithmetic
+    assert ensemble.shape == (2, frames.coarse.shape[0], 1, *frames.mask.shape)
+    np.testing.assert_array_equal(ensemble, alone)

@@ -153,8 +153,9 @@ rule evaluate_spatial:
 
 
 rule evaluate_label_expansion:
-    """Kriging pseudo-labels vs CSDI on hidden observed site-months (CRPS, MAE); kriging label set."""
+    """CSDI, kriging and basis-function labels on hidden observed site-months (CRPS, MAE); kriging label set."""
     input:
+        unpack(lambda wildcards: BASIS_HOLDOUT),
         csdi=results("dere/step5/holdout_samples.parquet"),
         insitu=resources_path("prepared/insitu_monthly.parquet"),
         sites=resources_path("prepared/sites.parquet"),

@@ -9,8 +9,9 @@ Inputs:  insitu, sites   resources/{run}/prepared/insitu_monthly.parquet, sites.
          truth_fluxes    resources/{run}/truth/fluxes.zarr (synthetic world only)
 Outputs: labels      results/{run}/evaluate/basis_labels.parquet: the label set in the layout of the kriging
                      labels (site_id, time, variable, value, std, imputed, reliable), training sites only
-         scores      results/{run}/evaluate/basis_label_expansion.csv: per variable on the hidden points,
-                     terraflux.metrics.ensemble_metrics of Gaussian samples (label mean, label std), gC m-2 d-1
+         holdout     results/{run}/basis/holdout_samples.parquet: Gaussian samples (label mean, label std) at
+                     the hidden points, fitted without them, in the layout of the step-5 samples plus the label
+                     mean (scored beside CSDI and kriging by rule evaluate_label_expansion), gC m-2 d-1
          maps        results/{run}/basis/maps.zarr: GPP, RECO, NEE (time, latitude, longitude) on the model grid
          map_scores  results/{run}/evaluate/basis_maps.csv: maps and the process model against the truth
                      (synthetic world; empty table on real data), all land cells, test years
@@ -19,7 +20,7 @@ Outputs: labels      results/{run}/evaluate/basis_labels.parquet: the label set 
 import terraflux  # noqa: F401
 from terraflux import outputs
 from terraflux.evaluate.inputs import FLUXES, block_mean_to, process_cell_fluxes
-from terraflux.metrics import ensemble_metrics, point_metrics
+from terraflux.metrics import point_metrics
 from terraflux.spatial import basis_labels as bl
 from terraflux.train import derive_seed
 from terraflux.workflow.atomic import atomic_output
@@ -50,7 +51,7 @@ site_cov = pd.DataFrame(
     columns=covariates["covariate"].values,
 )
 at_sites = bl.at_cells(prior_grid, sites["cell_latitude"], sites["cell_longitude"])
-rows, label_sets, maps = [], [], {}
+held_samples, label_sets, maps = [], [], {}
 rng = np.random.default_rng(derive_seed(snakemake.params.seed, "basis_samples"))
 for var in fluxes:
     prior = pd.DataFrame(at_sites[var].values, index=at_sites["time"].values, columns=sites["site_id"])
@@ -64,9 +65,7 @@ for var in fluxes:
     hidden_keys = set(zip(hidden["site_id"].astype(str), hidden["time"], strict=True))
     keep = [(s, t) not in hidden_keys for s, t in zip(observed["site_id"], observed["time"], strict=True)]
     fit = bl.fit_flux(observed[keep], prior, site_cov, train_sites, cfg, seed)
-    mean, std = bl.point_predictions(fit, hidden.assign(site_id=hidden["site_id"].astype(str)), prior, site_cov)
-    samples = mean[None] + std[None] * rng.standard_normal((int(cfg["n_samples"]), mean.size))
-    rows.append({"method": "basis", "variable": var, **ensemble_metrics(samples, hidden["observation"], mean)})
+    held_samples.append(bl.holdout_samples(fit, hidden, prior, site_cov, var, int(cfg["n_samples"]), rng))
     # the label set and the maps: fitted on every observation of the training sites
     fit = bl.fit_flux(observed, prior, site_cov, train_sites, cfg, seed)
     label_sets.append(bl.site_labels(fit, prior, observed, var))
@@ -81,8 +80,7 @@ for var in fluxes:
     )
 
 provenance = from_snakemake(snakemake)
-with atomic_output(snakemake.output.scores) as tmp:
-    pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.4g")
+outputs.write_parquet(snakemake.output.holdout, pd.concat(held_samples, ignore_index=True), provenance)
 outputs.write_parquet(snakemake.output.labels, pd.concat(label_sets, ignore_index=True), provenance)
 ds = xr.Dataset({v: m.assign_attrs(units="gC m-2 d-1") for v, m in maps.items()})
 outputs.write_zarr(snakemake.output.maps, ds, provenance)

@@ -1,6 +1,8 @@
 """Autoregressive reconstruction of the fine series over the whole period (params.kind: diffusion, unet).
 
-Inputs: dataset, encoder, checkpoint. Output: predictions results/{run}/downscale/{kind}/predictions.zarr
+Inputs: dataset, encoder, checkpoint; unet (the U-Net's checkpoint, for a diffusion
+model with downscale.diffusion.around_unet).
+Output: predictions results/{run}/downscale/{kind}/predictions.zarr
 with fine(member, variable, time, y, x) in the fine store's units.
 """
 
@@ -20,4 +22,5 @@ stages.predict(
     snakemake.params.seed,
     snakemake.output.predictions,
     from_snakemake(snakemake),
+    snakemake.input.get("unet"),
 )

@@ -1,6 +1,8 @@
 """Train the conditional diffusion model or the deterministic U-Net baseline (params.kind).
 
-Inputs: dataset, encoder (frozen). Output: checkpoint results/{run}/downscale/{kind}/checkpoint.pt
+Inputs: dataset, encoder (frozen); unet (the U-Net's checkpoint, for a diffusion
+model with downscale.diffusion.around_unet).
+Output: checkpoint results/{run}/downscale/{kind}/checkpoint.pt
 """
 
 import terraflux  # noqa: F401
@@ -18,4 +20,5 @@ stages.fit_model(
     snakemake.params.seed,
     snakemake.output.checkpoint,
     from_snakemake(snakemake),
+    snakemake.input.get("unet"),
 )

@@ -5,9 +5,12 @@ Inputs:  csdi           results/{run}/dere/step5/holdout_samples.parquet: CSDI s
          insitu, sites  resources/{run}/prepared/insitu_monthly.parquet, sites.parquet (cell_latitude/longitude)
          process_model  resources/{run}/process_model.zarr (the prior: fused cell fluxes at each site's cell)
          dataset        resources/{run}/dere/dataset.zarr (``site_split``: the label set uses training sites only)
-Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, kriging) and variable on the
-                 same hidden points, scored as step 5 scores CSDI (terraflux.metrics.ensemble_metrics): n,
-                 MAE, RMSE, bias (gC m-2 d-1), R2, NSE (1) of the point label (CSDI median, kriging mean),
+         basis          results/{run}/basis/holdout_samples.parquet (when ``basis.enabled``): basis-function
+                        label samples at the same hidden points, the step-5 layout plus ``label`` (label mean)
+Outputs: table   results/{run}/evaluate/label_expansion.csv: per method (CSDI, kriging, basis functions) and
+                 variable on the same hidden points, scored as step 5 scores CSDI
+                 (terraflux.metrics.ensemble_metrics): n, MAE, RMSE, bias (gC m-2 d-1), R2, NSE (1) of the
+                 point label (CSDI median, kriging mean, basis label mean),
                  crps (exact ensemble CRPS), crps_quantile (19 levels; gC m-2 d-1) and its normalised form (1)
          figure  results/{run}/evaluate/label_expansion.png
          labels  results/{run}/evaluate/kriging_labels.parquet: kriging label set in the layout of the
@@ -37,6 +40,7 @@ seed = derive_seed(snakemake.params.seed, "evaluate_label_expansion")
 sites = pd.read_parquet(snakemake.input.sites)
 obs = pd.read_parquet(snakemake.input.insitu).assign(time=lambda f: pd.to_datetime(f["time"]))
 csdi = pd.read_parquet(snakemake.input.csdi).assign(time=lambda f: pd.to_datetime(f["time"]))
+basis = pd.read_parquet(snakemake.input.basis) if "basis" in snakemake.input.keys() else None
 pm = process_cell_fluxes(xr.open_zarr(snakemake.input.process_model))
 at_sites = pm.sel(
     latitude=xr.DataArray(sites["cell_latitude"].values, dims="site"),
@@ -79,10 +83,22 @@ for var in [v for v in FLUXES if v in set(csdi["variable"])]:
     )
     y = truth.to_numpy(dtype=float)
     csdi_samples = samples_csdi.to_numpy().T  # (sample, point)
-    for method, ens, point in (
+    methods = [
         ("CSDI", csdi_samples, point_estimate(csdi_samples, "median")),
         (f"kriging ({cfg['method']})", result.samples, result.labels["mean"].to_numpy()),
-    ):
+    ]
+    if basis is not None:
+        at_points = basis[basis["variable"] == var].assign(time=lambda f: pd.to_datetime(f["time"]))
+        samples_basis = at_points.pivot_table(index=["site_id", "time"], columns="sample", values="value")
+        samples_basis = samples_basis.reindex(samples_csdi.index)
+        if samples_basis.isna().any().any():
+            raise ValueError(
+                f"{snakemake.input.basis}: {var} lacks samples at hidden points of {snakemake.input.csdi}; "
+                "rerun rule basis_labels on this step-5 output"
+            )
+        label = at_points.groupby(["site_id", "time"])["label"].first().reindex(samples_csdi.index)
+        methods.append(("basis functions", samples_basis.to_numpy().T, label.to_numpy()))
+    for method, ens, point in methods:
         rows.append({"method": method, "variable": var, **ensemble_metrics(ens, y, point)})
     # The kriging label set for step 6: from the training sites' observations only, at training sites only.
     train_labels = training_label_set(
@@ -117,6 +133,6 @@ fig = figures.grouped_bars(
         ("crps", f"CRPS ({FLUX_UNITS})"),
         ("crps_quantile_normalised", "normalised CRPS (1)"),
     ],
-    title="Label expansion on hidden observed site-months: CSDI vs kriging",
+    title="Label expansion on hidden observed site-months",
 )
 figures.save(fig, snakemake.output.figure)

@@ -174,6 +174,32 @@ def point_predictions(
     return base + series[t_idx, s_idx], std[s_idx]
 
 
+def holdout_samples(
+    fit: BasisFit,
+    hidden: pd.DataFrame,
+    prior: pd.DataFrame,
+    site_covariates: pd.DataFrame,
+    variable: str,
+    n_samples: int,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Gaussian label samples at hidden site-months, in the layout of DERE step 5's hidden-point samples:
+    ``hidden`` (site_id, time, observation) [N] -> long table site_id, time, variable, observation, label
+    (the label mean), sample, value (``n_samples`` draws of label mean + label std x N(0, 1), gC m-2 d-1)."""
+    mean, std = point_predictions(fit, hidden, prior, site_covariates)
+    draws = mean[None] + std[None] * rng.standard_normal((n_samples, mean.size))
+    points = pd.DataFrame(
+        {
+            "site_id": hidden["site_id"].astype(str).to_numpy(),
+            "time": pd.DatetimeIndex(hidden["time"]),
+            "variable": variable,
+            "observation": hidden["observation"].to_numpy(dtype=np.float64),
+            "label": mean,
+        }
+    )
+    return pd.concat([points.assign(sample=k, value=draws[k]) for k in range(n_samples)], ignore_index=True)
+
+
 def grid_maps(fit: BasisFit, prior_grid: xr.DataArray, covariates: xr.DataArray) -> xr.DataArray:
     """Upscaled monthly map ``(time, latitude, longitude)``: the process model plus the residual field the
     network's coefficients give at every cell with finite covariates (NaN elsewhere)."""

@@ -44,17 +44,38 @@ def reconstruct_unet(model, frames: Frames, features: np.ndarray) -> np.ndarray:
 
 
 def reconstruct_diffusion(
-    model, frames: Frames, features: np.ndarray, steps: int, sample_steps: int, n_samples: int, seed: int
+    model,
+    frames: Frames,
+    features: np.ndarray,
+    steps: int,
+    sample_steps: int,
+    n_samples: int,
+    seed: int,
+    around: tuple | None = None,
 ) -> np.ndarray:
-    """The diffusion model's ensemble [n_samples, T, V, y, x] (DDIM, ``sample_steps`` steps, seeded)."""
+    """The diffusion model's ensemble [n_samples, T, V, y, x] (DDIM, ``sample_steps`` steps, seeded).
+
+    ``around``: ``(unet, scale [V], clip)`` for a model of the residual around the deterministic U-Net
+    (:func:`.train.around_regression`): each step's U-Net output, conditioned as the U-Net is, is the mean and
+    extra conditioning; the sample (clipped to ``clip``) times ``scale`` is added to it."""
     model.eval()
     schedule = diffusion.Schedule(steps)
     gen = torch.Generator().manual_seed(seed)
     v = frames.n_variables
-    clip = target_range(frames)
-    return reconstruct(
-        frames,
-        features,
-        lambda cond: diffusion.ddim_sample(model, schedule, cond, v, sample_steps, gen, clip),
-        n_samples,
-    )
+    if around is None:
+        clip = target_range(frames)
+
+        def step(cond):
+            return diffusion.ddim_sample(model, schedule, cond, v, sample_steps, gen, clip)
+
+    else:
+        unet, scale, clip = around
+        unet.eval()
+        scale = torch.as_tensor(np.asarray(scale, dtype=np.float32))[None, :, None, None]
+
+        def step(cond):
+            mean = unet(cond)
+            sample = diffusion.ddim_sample(model, schedule, torch.cat([cond, mean], 1), v, sample_steps, gen, clip)
+            return mean + scale * sample
+
+    return reconstruct(frames, features, step, n_samples)

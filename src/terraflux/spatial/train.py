@@ -101,19 +101,48 @@ def train_unet(frames: Frames, features: np.ndarray, width: int, cfg: dict, seed
     return model, fit(model, batch_loss, train_pool(frames), cfg, seed)
 
 
+@torch.no_grad()
+def regression_means(unet: UNet, frames: Frames, features: np.ndarray, batch: int = 32) -> np.ndarray:
+    """The deterministic U-Net's normalised residual [T, V, y, x] at every time step, each from its true
+    previous fine frame (0 outside the mask)."""
+    unet.eval()
+    steps = np.arange(frames.coarse.shape[0])
+    out = [unet(_cond(frames, features, steps[i : i + batch])).numpy() for i in range(0, steps.size, batch)]
+    return np.where(frames.mask, np.concatenate(out), 0.0).astype(np.float32)
+
+
+def around_regression(frames: Frames, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Target of the diffusion model around a regression (CorrDiff, Mardani et al. 2023,
+    https://arxiv.org/abs/2309.15214): (normalised residual - ``means``) / scale [T, V, y, x], with the
+    per-variable scale [V] the root mean square of the regression's error over the training times' masked
+    points (1 where that error is 0)."""
+    error = frames.residual - means
+    train = frames.split == "train"
+    scale = np.sqrt((error[train] ** 2).sum(axis=(0, 2, 3)) / (train.sum() * frames.mask.sum()))
+    scale = np.where(scale > 0, scale, 1.0)
+    target = np.where(frames.mask, error / scale[:, None, None], 0.0)
+    return target.astype(np.float32), scale.astype(np.float32)
+
+
 def train_diffusion(
-    frames: Frames, features: np.ndarray, width: int, steps: int, cfg: dict, seed: int
+    frames: Frames, features: np.ndarray, width: int, steps: int, cfg: dict, seed: int, means: np.ndarray | None = None
 ) -> tuple[UNet, list[float]]:
-    """The conditional diffusion model (noise predictor) of the normalised residual, ``steps`` diffusion steps."""
+    """The conditional diffusion model of the normalised residual, ``steps`` diffusion steps. With ``means``
+    (the U-Net's normalised residual [T, V, y, x], :func:`regression_means`) it models the residual around
+    them instead (:func:`around_regression`) and takes them as V more conditioning channels."""
     v = frames.n_variables
     torch.manual_seed(seed)  # the initial weights
-    model = UNet(v + n_condition(frames, features), v, width, time_dim=32)
+    extra = 0 if means is None else v
+    model = UNet(v + n_condition(frames, features) + extra, v, width, time_dim=32)
     schedule = diffusion.Schedule(steps)
     mask = _mask(frames)
+    target = frames.residual if means is None else around_regression(frames, means)[0]
 
     def batch_loss(index, gen):
-        x0 = torch.from_numpy(frames.residual[index])
-        return diffusion.loss(model, schedule, x0, _cond(frames, features, index), mask, gen)
+        cond = _cond(frames, features, index)
+        if means is not None:
+            cond = torch.cat([cond, torch.from_numpy(means[index])], 1)
+        return diffusion.loss(model, schedule, torch.from_numpy(target[index]), cond, mask, gen)
 
     return model, fit(model, batch_loss, train_pool(frames), cfg, seed)
 
