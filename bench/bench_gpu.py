@@ -146,7 +146,7 @@ def ide_data_section(steps: int, device: torch.device) -> None:
                 torch.cuda.synchronize(device)
             loaded = time.perf_counter()
             with autocast(info):
-                loss, _ = ide_loss(model(batch["x"], batch["valid"]), batch, train["driver_weight"])
+                loss, _ = ide_loss(model(batch["x"], batch["valid"]), batch, train["driver_weight"]["benchmark"])
             opt.zero_grad()
             loss.backward()
             opt.step()

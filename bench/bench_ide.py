@@ -78,7 +78,7 @@ def step_time(
             torch.cuda.synchronize()
         start, cpu_start = time.perf_counter(), time.process_time()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
-            loss, _ = ide_loss(model(x, b["valid"]), b, IDE["train"]["driver_weight"])
+            loss, _ = ide_loss(model(x, b["valid"]), b, IDE["train"]["driver_weight"]["benchmark"])
         opt.zero_grad()
         loss.backward()
         opt.step()

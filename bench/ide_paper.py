@@ -72,7 +72,7 @@ def main() -> None:
     )
     info = select_device(threads=2)
     truth, has_truth = truth_drivers(store, dataset)
-    base = TrainSettings.from_dict(ide["train"])
+    base = TrainSettings.from_dict(ide["train"], "benchmark")
     for backbone in args.backbones.split(","):
         kwargs = dict(
             backbone=backbone,

@@ -51,5 +51,14 @@ def test_seeds_are_aggregated_as_mean_and_sample_std():
     assert ide["paper_test_driver_f1"] == PAPER_TEST_DRIVER_F1["IDE swin3d"] / 100
 
 
+def test_published_driver_f1_only_on_benchmark_rows():
+    rows = []
+    for dataset in ("benchmark", "era5_land"):
+        rows += score_rows(f"{dataset}_naive", {**metrics(0.4, label="naive anomaly threshold"), "dataset": dataset})
+    table = paper_table(pd.DataFrame(rows)).set_index("dataset")
+    assert table.loc["benchmark", "paper_test_driver_f1"] == PAPER_TEST_DRIVER_F1["naive anomaly threshold"] / 100
+    assert np.isnan(table.loc["era5_land", "paper_test_driver_f1"])
+
+
 def test_no_score_file_gives_an_empty_table():
     assert paper_table(pd.DataFrame()).empty

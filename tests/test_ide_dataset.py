@@ -185,3 +185,28 @@ def test_climatology_pools_the_weeks_of_year_around_each_week():
         assert std1[0, week - 1, 0, 0] == pytest.approx(alone.std(ddof=1), rel=rel)
     with pytest.raises(ValueError, match="odd"):
         clim.finish(4)
+
+
+def test_two_training_years_need_a_pooled_climatology_to_keep_a_training_anomaly():
+    """With 2 training years a week's own climatology normalises every training value to +-1/sqrt(2)
+    (sample std of 2 values), so an anomaly of the training years vanishes; pooled over 25 weeks of year
+    (the real-data default) it stands out. Why ide.climatology_weeks is 25 on the demo world."""
+    from terraflux.ide.dataset import Climatology, normalise
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(1, 104, 1, 1)).astype(np.float32)  # 2 years of unit noise
+    weeks = np.tile(np.arange(1, 53), 2)
+    anomaly = (weeks >= 20) & (weeks <= 23) & (np.arange(104) < 52)  # 4 weeks of the first year
+    values[0, anomaly] += 4.0
+    clim = Climatology((1, 1, 1))
+    clim.add(values, weeks)
+    mean, std = clim.finish(1)
+    alone = normalise(values, weeks, mean, std, clip=10.0)[0, :, 0, 0]
+    pooled = normalise(values, weeks, *clim.finish(IDE["climatology_weeks"]["era5_land"]), clip=10.0)[0, :, 0, 0]
+    # float32 rounding of x, mean and std, magnified by the cancellation in x - mean
+    eps = float(np.finfo(np.float32).eps)
+    x, m, sd = values[0, :, 0, 0], mean[0, weeks - 1, 0, 0], std[0, weeks - 1, 0, 0]
+    tolerance = 4 * eps * (np.abs(x) + np.abs(m)) / sd + 4 * eps
+    assert (np.abs(np.abs(alone) - 2**-0.5) <= tolerance).all()
+    # pooled: about (4 - 0.32) / 1.47 (mean and std of 50 samples, 4 of them anomalous), less the noise
+    assert pooled[anomaly].min() > 2.0

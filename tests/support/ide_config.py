@@ -1,6 +1,8 @@
 """IDE settings for the tests, built from the schema defaults (config ``ide``, the demo) with overrides, so
 that no test retypes a default; and the IDE paper's reference model settings where the demo's differ."""
 
+from dataclasses import asdict
+
 from terraflux.config import validate
 from terraflux.ide.benchmark import BenchmarkConfig
 from terraflux.ide.model import ModelConfig
@@ -42,6 +44,7 @@ def model_config(
     )
 
 
-def train_settings(**overrides) -> TrainSettings:
-    """``ide.train`` defaults with ``overrides``."""
-    return TrainSettings.from_dict({**IDE["train"], **overrides})
+def train_settings(dataset: str = "benchmark", **overrides) -> TrainSettings:
+    """``ide.train`` defaults of ``dataset`` with ``overrides``."""
+    settings = TrainSettings.from_dict(IDE["train"], dataset)
+    return TrainSettings(**{**asdict(settings), **overrides})

@@ -30,14 +30,18 @@ IDE_DATASETS = [
 ]
 IDE_BACKBONES = IDE["backbones"]
 IDE_CODEBOOKS = IDE["codebooks"]
-IDE_SEEDS = list(range(IDE["seeds"]))
+# Seed indices per dataset: ide.seeds on the benchmark, ide.real_data_seeds on real data.
+IDE_SEEDS = {
+    d: list(range(IDE["seeds"] if d == "benchmark" else IDE["real_data_seeds"]))
+    for d in IDE_DATASETS
+}
 # Every trained model: run name -> its dataset.
 IDE_RUN_DATASET = {
     f"{d}_{b}_{c}_seed{s}": d
     for d in IDE_DATASETS
     for b in IDE_BACKBONES
     for c in IDE_CODEBOOKS
-    for s in IDE_SEEDS
+    for s in IDE_SEEDS[d]
 }
 IDE_RUNS = list(IDE_RUN_DATASET)
 IDE_RUN = "ide/{dataset}_{backbone}_{codebook}_seed{seed}"
@@ -138,7 +142,7 @@ rule ide_dataset:
     params:
         dataset=lambda wc: wc.dataset,
         clip=IDE["clip"],
-        climatology_weeks=IDE["climatology_weeks"],
+        climatology_weeks=lambda wc: IDE["climatology_weeks"][wc.dataset],
         variables=lambda wc: IDE["variables"].get(wc.dataset, []),
         period=lambda wc: config["period"] if wc.dataset != "benchmark" else {},
     script:

@@ -32,7 +32,7 @@ with launch.session() as dist:
         codebook=wc.codebook,
         weeks=params["weeks"],
         model_params=params["model"],
-        settings=TrainSettings.from_dict(params["train"]),
+        settings=TrainSettings.from_dict(params["train"], wc.dataset),
         seed=derive_seed(params["seed"], "ide_train", wc.dataset, wc.backbone, wc.codebook, wc.seed) % 2**32,
         threads=snakemake.threads,
         fingerprint=config_hash(same_results),  # resume after a change of the memory budget too

@@ -41,7 +41,8 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings: config ``ide.train`` (:meth:`from_dict`).
+    """Training settings of one dataset: config ``ide.train`` (:meth:`from_dict`), with ``driver_weight`` the
+    dataset's entry of ``ide.train.driver_weight``.
 
     ``memory_gb`` bounds the dataset's memory (:class:`~terraflux.ide.windows.WindowData`).
     """
@@ -62,8 +63,9 @@ class TrainSettings:
     memory_gb: float
 
     @classmethod
-    def from_dict(cls, params: dict) -> TrainSettings:
-        return cls(**params)
+    def from_dict(cls, params: dict, dataset: str) -> TrainSettings:
+        """The settings for ``dataset`` from config ``ide.train`` (per-dataset keys are dicts by dataset)."""
+        return cls(**{**params, "driver_weight": params["driver_weight"][dataset]})
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
