@@ -1,6 +1,7 @@
 # Layer 'dere': the DERE carbon-flux method (docs/dere.md; Xu et al., KDD 2026, doi 10.1145/3770855.3818927)
 # as GPU stages over the prepared stores and the process model: dataset, steps 1-6 (CSDI in step 5), the
-# Baseline and KGML comparison models and the maps.
+# Baseline and KGML comparison models and the maps. The in-situ stages (steps 4 and 6, Baseline, KGML) train
+# once per fold of the sites inside their job (params folds); the others see no site observation.
 # Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
 # and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
 
@@ -13,11 +14,12 @@ DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
 COMPARE = config["dere"]["comparison"]
 COMPARE_MODELS = [(b, v) for b in COMPARE["backbones"] for v in COMPARE["variants"]]
 COMPARE_EPOCHS = {"baseline": ("baseline",), "kgml": ("kgml_pretrain", "kgml_finetune")}
-# Site predictions of every row of the comparison table, by row label (evaluate_dere).
+# Held-out site predictions of every row of the comparison table (each site once, by the fold that tested it),
+# by row label (evaluate_dere).
 DERE_TABLE_PREDICTIONS = {
-    label: results(f"dere/{step}/predictions.parquet") for step, label in STEPS
+    label: results(f"dere/{step}/held_out_predictions.parquet") for step, label in STEPS
 } | {
-    row_label(b, v): results(f"dere/compare/{b}/{v}/predictions.parquet")
+    row_label(b, v): results(f"dere/compare/{b}/{v}/held_out_predictions.parquet")
     for b, v in COMPARE_MODELS
 }
 # Row labels of the map models (evaluate.dere_models).
@@ -209,6 +211,7 @@ rule dere_step4:
         checkpoint=dere("step4/checkpoint.pt"),
         predictions=dere("step4/predictions.parquet"),
         network_predictions=dere("step4/network_predictions.parquet"),
+        held_out=dere("step4/held_out_predictions.parquet"),
         metrics=dere("step4/metrics.json"),
     log:
         logs("dere_step4.log"),
@@ -221,6 +224,7 @@ rule dere_step4:
         **job_resources("train"),
     params:
         **dere_params("backbone", "pft_model", *TRAIN_KEYS, epochs=("step4",)),
+        folds="all",
     script:
         "../scripts/dere_step4.py"
 
@@ -286,6 +290,7 @@ rule dere_step6:
         checkpoint=dere("step6/checkpoint.pt"),
         predictions=dere("step6/predictions.parquet"),
         network_predictions=dere("step6/network_predictions.parquet"),
+        held_out=dere("step6/held_out_predictions.parquet"),
         metrics=dere("step6/metrics.json"),
     log:
         logs("dere_step6.log"),
@@ -299,11 +304,13 @@ rule dere_step6:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="csdi",
+        folds="all",
     script:
         "../scripts/dere_step6.py"
 
 
-# Step 6 on the evaluation layer's kriging label set: the same stage, other labels. No cycle:
+# Step 6 on the evaluation layer's kriging label set: the same stage, other labels, fold 0 only (the label-set
+# comparison is on fold 0's split, like the step-6 predictions.parquet it compares with). No cycle:
 # evaluate_label_expansion reads only step-5 outputs. Built in `all` for evaluate_label_expansion_skill.
 use rule dere_step6 as dere_step6_kriging with:
     input:
@@ -316,6 +323,7 @@ use rule dere_step6 as dere_step6_kriging with:
         checkpoint=dere("step6_kriging/checkpoint.pt"),
         predictions=dere("step6_kriging/predictions.parquet"),
         network_predictions=dere("step6_kriging/network_predictions.parquet"),
+        held_out=dere("step6_kriging/held_out_predictions.parquet"),
         metrics=dere("step6_kriging/metrics.json"),
     log:
         logs("dere_step6_kriging.log"),
@@ -324,6 +332,7 @@ use rule dere_step6 as dere_step6_kriging with:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="kriging",
+        folds="first",
 
 
 # Step 6 on the basis-function label set of rule basis_labels (workflow/rules/spatial.smk; docs/spatial.md).
@@ -338,6 +347,7 @@ use rule dere_step6_kriging as dere_step6_basis with:
         checkpoint=dere("step6_basis/checkpoint.pt"),
         predictions=dere("step6_basis/predictions.parquet"),
         network_predictions=dere("step6_basis/network_predictions.parquet"),
+        held_out=dere("step6_basis/held_out_predictions.parquet"),
         metrics=dere("step6_basis/metrics.json"),
     log:
         logs("dere_step6_basis.log"),
@@ -346,6 +356,7 @@ use rule dere_step6_kriging as dere_step6_basis with:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="basis",
+        folds="first",
 
 
 rule dere_compare:
@@ -358,6 +369,7 @@ rule dere_compare:
     output:
         checkpoint=dere("compare/{backbone}/{variant}/checkpoint.pt"),
         predictions=dere("compare/{backbone}/{variant}/predictions.parquet"),
+        held_out=dere("compare/{backbone}/{variant}/held_out_predictions.parquet"),
         metrics=dere("compare/{backbone}/{variant}/metrics.json"),
     log:
         logs("dere_compare/{backbone}_{variant}.log"),
@@ -378,6 +390,7 @@ rule dere_compare:
             "backbone", *TRAIN_KEYS, epochs=COMPARE_EPOCHS[wildcards.variant]
         )["dere"],
         seed=config["run"]["seed"],
+        folds="all",
     script:
         "../scripts/dere_compare.py"
 
