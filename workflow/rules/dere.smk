@@ -8,6 +8,15 @@
 from terraflux.dere.summary import STEPS, VARIANT_LABELS, row_label
 
 DERE_DATASET = resources_path("dere/dataset.zarr")
+# The library code of every DERE stage (the dataset module imports the spatial folds, which use the kriging code).
+DERE_CODE = (
+    "dere",
+    "evaluate/kriging",
+    "evaluate/semivariogram",
+    "metrics",
+    "simulate",
+    "train",
+)
 DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
 # The comparison table: each backbone as each variant (dere_compare); the maps' and evaluation's `baseline`
 # and `kgml` are the comparison models on DERE's own backbone (dere.backbone.name).
@@ -56,14 +65,7 @@ rule dere_dataset:
         sites=PREPARED["sites.parquet"],
         insitu=PREPARED["insitu_monthly.parquet"],
         process=PROCESS_MODEL,
-        code=code_stamp(
-            "dere",
-            "evaluate/kriging",
-            "evaluate/semivariogram",
-            "metrics",
-            "simulate",
-            "train",
-        ),
+        code=code_stamp(*DERE_CODE),
     output:
         dataset=directory(DERE_DATASET),
         metrics=dere("dataset/metrics.json"),
@@ -86,7 +88,7 @@ rule dere_step1_pure:
     """Step 1a: three pure-PFT branches sharing embedding and encoder, trained on pure cells (physics loss)."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step1_pure/checkpoint.pt"),
         metrics=dere("step1_pure/metrics.json"),
@@ -110,7 +112,7 @@ rule dere_step1_mix:
     input:
         dataset=DERE_DATASET,
         pure=rules.dere_step1_pure.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step1_mix/checkpoint.pt"),
         metrics=dere("step1_mix/metrics.json"),
@@ -134,7 +136,7 @@ rule dere_step2:
     input:
         dataset=DERE_DATASET,
         mix=rules.dere_step1_mix.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step2/checkpoint.pt"),
         metrics=dere("step2/metrics.json"),
@@ -157,7 +159,7 @@ rule dere_step3a:
     """Step 3a: PFT model fits the process model's per-age PFT fractions."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step3a/checkpoint.pt"),
         metrics=dere("step3a/metrics.json"),
@@ -181,7 +183,7 @@ rule dere_step3b:
     input:
         dataset=DERE_DATASET,
         pft_a=rules.dere_step3a.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step3b/checkpoint.pt"),
         metrics=dere("step3b/metrics.json"),
@@ -206,7 +208,7 @@ rule dere_step4:
         dataset=DERE_DATASET,
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step4/checkpoint.pt"),
         predictions=dere("step4/predictions.parquet"),
@@ -233,7 +235,7 @@ rule dere_step5:
     """Step 5: CSDI per flux on in-situ series + drivers: train, score on hidden points, sample the gaps."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
+        code=code_stamp("csdi", *DERE_CODE),
     output:
         checkpoint=dere("step5/checkpoint.pt"),
         samples=directory(dere("step5/samples.zarr")),
@@ -259,7 +261,7 @@ rule dere_step5b:
     input:
         dataset=DERE_DATASET,
         samples=rules.dere_step5.output.samples,
-        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
+        code=code_stamp("csdi", *DERE_CODE),
     output:
         labels=directory(dere("step5b/labels.zarr")),
         metrics=dere("step5b/metrics.json"),
@@ -285,7 +287,7 @@ rule dere_step6:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=rules.dere_step5b.output.labels,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6/checkpoint.pt"),
         predictions=dere("step6/predictions.parquet"),
@@ -318,7 +320,7 @@ use rule dere_step6 as dere_step6_kriging with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/kriging_labels.parquet"),
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6_kriging/checkpoint.pt"),
         predictions=dere("step6_kriging/predictions.parquet"),
@@ -342,7 +344,7 @@ use rule dere_step6_kriging as dere_step6_basis with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/basis_labels.parquet"),
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6_basis/checkpoint.pt"),
         predictions=dere("step6_basis/predictions.parquet"),
@@ -365,7 +367,7 @@ rule dere_compare:
     """
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("compare/{backbone}/{variant}/checkpoint.pt"),
         predictions=dere("compare/{backbone}/{variant}/predictions.parquet"),
@@ -401,7 +403,7 @@ rule dere_predict:
         dataset=DERE_DATASET,
         model=lambda wildcards: dere_model(wildcards.model, "checkpoint.pt"),
         step2=rules.dere_step2.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         predictions=directory(dere("{model}/predictions.zarr")),
         metrics=dere("{model}/predict_metrics.json"),
