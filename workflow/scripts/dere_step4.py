@@ -16,13 +16,9 @@ from terraflux.dere.io import run_training_stage
 
 
 def train(run):
-    step2, pft = run.load("step2")["mix"], run.load("step3b")["pft"]
-    pure = stages.step2_pure_outputs(run.data, run.cfg, run.ctx, step2)
+    start = stages.FluxStart.of(run.data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
     return stages.over_folds(
-        run.data,
-        run.ctx,
-        run.folds,
-        lambda fold, ctx, k: stages.step4(fold, run.cfg, ctx, step2, pft, pure, per_network=k == 0),
+        run.data, run.ctx, run.folds, lambda fold, ctx, k: stages.step4(fold, run.cfg, ctx, start, per_network=k == 0)
     )
 
 

@@ -23,15 +23,12 @@ def train(run):
     data = run.data
     times = pd.DatetimeIndex(data.ds["time"].values)
     label, label_std, imputed = labels.load(label_set, run.snakemake.input.labels, data.site_ids, times, data.fluxes)
-    step2, pft = run.load("step2")["mix"], run.load("step3b")["pft"]
-    pure = stages.step2_pure_outputs(data, run.cfg, run.ctx, step2)
+    start = stages.FluxStart.of(data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
     return stages.over_folds(
         data,
         run.ctx,
         run.folds,
-        lambda fold, ctx, k: stages.step6(
-            fold, run.cfg, ctx, step2, pft, pure, label, label_std, imputed, per_network=k == 0
-        ),
+        lambda fold, ctx, k: stages.step6(fold, run.cfg, ctx, start, label, label_std, imputed, per_network=k == 0),
     )
 
 

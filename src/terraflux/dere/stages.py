@@ -325,28 +325,34 @@ def networks_to_train(data: DereTensors, per_network: bool = True) -> list[str]:
     return [n for n in data.networks() if per_network and len(data.sites("train", n))] + ["all"]
 
 
-def step2_pure_outputs(data: DereTensors, cfg: dict, ctx: Context, step2_state: dict) -> torch.Tensor:
-    """The step-2 model's pure-branch outputs of every (cell, age class) (:func:`~terraflux.dere.models.pure_outputs`);
-    they see no site observation, so every fold shares them."""
-    model = new_mix_model(data, cfg)
-    model.load_state_dict(step2_state)
-    return pure_outputs(model, data, ctx.device.device)
+@dataclass
+class FluxStart:
+    """What steps 4 and 6 start from: the step-2 and step-3b state dicts and the step-2 model's pure-branch
+    outputs of every (cell, age class) [C, A, P, L, V]; none saw a site observation, so every fold shares them."""
+
+    step2_state: dict
+    pft_state: dict
+    pure: torch.Tensor
+
+    @classmethod
+    def of(cls, data: DereTensors, cfg: dict, ctx: Context, step2_state: dict, pft_state: dict) -> FluxStart:
+        model = new_mix_model(data, cfg)
+        model.load_state_dict(step2_state)
+        return cls(step2_state, pft_state, pure_outputs(model, data, ctx.device.device))
+
+    def flux_model(self, data: DereTensors, cfg: dict, ctx: Context):
+        """A fresh :class:`~terraflux.dere.models.FluxModel` from these states."""
+        return load_flux_model(data, cfg, ctx.device.device, self.step2_state, self.pft_state, self.pure)
 
 
 def step4(
-    data: DereTensors,
-    cfg: dict,
-    ctx: Context,
-    step2_state: dict,
-    pft_state: dict,
-    pure: torch.Tensor,
-    per_network: bool = True,
+    data: DereTensors, cfg: dict, ctx: Context, start: FluxStart, per_network: bool = True
 ) -> dict[str, InSituResult]:
     """Per network (``per_network``) and for all networks: fine-tune branch0 and the PFT model (from steps 2 and
-    3b; ``pure`` from :func:`step2_pure_outputs`) on in-situ GPP, RECO, NEE."""
+    3b, ``start``) on in-situ GPP, RECO, NEE."""
     out = {}
     for network in networks_to_train(data, per_network):
-        flux = load_flux_model(data, cfg, ctx.device.device, step2_state, pft_state, pure)
+        flux = start.flux_model(data, cfg, ctx)
         task = Task(frozen=[flux.mix.pure], flux=flux)
         fit = _in_situ_fit(data, cfg, ctx, task, flux_forward, network, f"step4_{network}", cfg["epochs"]["step4"])
         state = {"mix": flux.mix.state_dict(), "pft": flux.pft.state_dict()}
@@ -358,9 +364,7 @@ def step6(
     data: DereTensors,
     cfg: dict,
     ctx: Context,
-    step2_state: dict,
-    pft_state: dict,
-    pure: torch.Tensor,
+    start: FluxStart,
     labels: torch.Tensor,
     label_std: torch.Tensor,
     imputed: torch.Tensor,
@@ -375,7 +379,7 @@ def step6(
     fs = flux_scaler(data).to(ctx.device.device)
     out = {}
     for network in networks_to_train(data, per_network):
-        flux = load_flux_model(data, cfg, ctx.device.device, step2_state, pft_state, pure)
+        flux = start.flux_model(data, cfg, ctx)
         weight_net = WeightNet(spec["weight_hidden"])
         task = Task(frozen=[flux.mix.pure], flux=flux, weight=weight_net)
 
