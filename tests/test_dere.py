@@ -29,8 +29,8 @@ def _build(root, **kw):
     drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
     process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
     d = TINY["dataset"]
-    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test", "site_val", "site_test")}
-    args = dict(pure_threshold=d["pure_threshold"], seed=3, **fractions)
+    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test")}
+    args = dict(pure_threshold=d["pure_threshold"], seed=3, n_folds=TINY["split"]["folds"], **fractions)
     return drivers, pft, process, pd.read_parquet(p["sites"]), pd.read_parquet(p["insitu"]), args
 
 
@@ -170,7 +170,11 @@ def test_stages_end_to_end(data, tmp_path):
         assert torch.equal(v, pft_a.net.encoder.state_dict()[k]), k
     frac = pft_per_age(pft_b, data, torch.arange(3), device)
     torch.testing.assert_close(frac.sum(-1), torch.ones(3, 2, 2))
-    out4 = stages.step4(data, cfg, ctx, model2.state_dict(), pft_b.state_dict())
+    start = stages.FluxStart(model2.state_dict(), pft_b.state_dict(), pure)
+    torch.testing.assert_close(
+        stages.FluxStart.of(data, cfg, ctx, model2.state_dict(), pft_b.state_dict()).pure, pure
+    )  # step 2's pure outputs are those of its frozen pure branches
+    out4 = stages.step4(data, cfg, ctx, start)
     assert set(out4) == {"FLUXNET2015", "ICOS", "all"} and out4["all"].predictions.shape == (10, 24, 3)
     scores = predict.held_out_site_scores(out4["all"].predictions, data)
     nee = scores["all"]["NEE"]
@@ -178,9 +182,7 @@ def test_stages_end_to_end(data, tmp_path):
     assert set(scores["igbp"]) <= {"DBF", "ENF", "GRA"}
     labels = torch.nan_to_num(data.insitu, nan=1.0)
     std = torch.where(torch.isfinite(data.insitu), 0.0, 0.5)
-    out6 = stages.step6(
-        data, cfg, ctx, model2.state_dict(), pft_b.state_dict(), labels, std, ~torch.isfinite(data.insitu)
-    )
+    out6 = stages.step6(data, cfg, ctx, start, labels, std, ~torch.isfinite(data.insitu))
     assert (
         np.isfinite(predict.held_out_site_scores(out6["all"].predictions, data)["all"]["GPP"]["rmse"])
         and "weight" in out6["all"].state

@@ -44,7 +44,7 @@ def world(tmp_path_factory):
 
 def test_spatial_split_keeps_training_sites_and_cells_out_of_the_buffer(world):
     drivers, pft, process, sites, insitu, args = world
-    spatial = partial(folds.spatial_split, n_folds=4, buffer_km=30.0)
+    spatial = partial(folds.spatial_split, n_folds=4, buffer_km=30.0, min_train_share=0.5)
     ds = build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=spatial)
     assert ds.attrs["split_method"] == "spatial" and ds.attrs["buffer_km"] == 30.0
     assert ds.attrs["variogram_range_km"] > 0
@@ -63,5 +63,116 @@ def test_spatial_split_keeps_training_sites_and_cells_out_of_the_buffer(world):
     assert (cell_split[(d_cells <= 30.0).any(1)] == "test").all()  # no training cell near a test site
     assert (site_split == "train").any() and (cell_split == "train").any()
     with pytest.raises(DataError, match="buffer"):
-        wide = partial(folds.spatial_split, n_folds=4, buffer_km=1e4)
+        wide = partial(folds.spatial_split, n_folds=4, buffer_km=1e4, min_train_share=0.5)
         build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=wide)
+
+
+def _assert_k_fold(ds, buffer_km: float):
+    """Every site tested in exactly one fold (its own), validated by one other fold, and no training site within
+    ``buffer_km`` of a held-out site of the same fold."""
+    fold_split = ds["fold_site_split"].values.astype(str)  # [folds, S]
+    site_fold = ds["site_fold"].values
+    assert (fold_split == "test").sum(0).tolist() == [1] * ds.sizes["site"]
+    np.testing.assert_array_equal(np.argmax(fold_split == "test", 0), site_fold)
+    np.testing.assert_array_equal(fold_split[0], ds["site_split"].values.astype(str))
+    lat, lon = ds["cell_latitude"].values, ds["cell_longitude"].values
+    site_lat, site_lon = lat[ds["site_cell"].values], lon[ds["site_cell"].values]
+    for split in fold_split:
+        held = np.isin(split, ["test", "val"])
+        assert len(set(site_fold[split == "val"])) == 1 and (split == "train").any()
+        d = _great_circle(site_lat, site_lon, site_lat[held], site_lon[held])
+        assert (d[split == "train"] > buffer_km).all()
+
+
+def test_k_fold_over_sites_spatial_and_random(world):
+    drivers, pft, process, sites, insitu, args = world
+    spatial = partial(folds.spatial_split, n_folds=3, buffer_km=20.0, min_train_share=0.5)
+    ds = build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=spatial)
+    _assert_k_fold(ds, 20.0)
+    again = build_dataset(drivers, pft, process, sites, insitu, **args, spatial_split=spatial)
+    np.testing.assert_array_equal(again["fold_site_split"].values, ds["fold_site_split"].values)
+    # random folds: balanced, no buffer, a pure function of the seed
+    ds = build_dataset(drivers, pft, process, sites, insitu, **args)
+    _assert_k_fold(ds, -1.0)
+    assert np.ptp(np.bincount(ds["site_fold"].values)) <= 1
+    again = build_dataset(drivers, pft, process, sites, insitu, **args)
+    np.testing.assert_array_equal(again["site_fold"].values, ds["site_fold"].values)
+    other = build_dataset(drivers, pft, process, sites, insitu, **{**args, "seed": 4})
+    assert (other["site_fold"].values != ds["site_fold"].values).any()
+
+
+def test_capped_buffer_keeps_the_share_of_training_sites():
+    rng = np.random.default_rng(2)
+    lat, lon = 46 + rng.uniform(0, 1.5, 16), 8 + rng.uniform(0, 2.5, 16)  # about 150 x 200 km
+    site_fold = rng.permutation(np.arange(16) % 4)
+    h = _great_circle(lat, lon, lat, lon)
+    for share in (0.0, 0.5, 1.0):
+        radius = folds.capped_buffer(lat, lon, site_fold, 1094.0, share)
+        for k in range(4):
+            held = np.isin(site_fold, [k, folds.validation_fold(site_fold, k)])
+            nearest = h[~held][:, held].min(1)
+            assert (nearest > radius).sum() >= np.ceil(share * len(nearest))
+        assert radius < 300.0  # the region spans about 250 km: far below the range
+    # the cap is the largest candidate: in some fold, the next distance above it would drop below the share
+    radius = folds.capped_buffer(lat, lon, site_fold, 1094.0, 0.5)
+    broken = []
+    for k in range(4):
+        held = np.isin(site_fold, [k, folds.validation_fold(site_fold, k)])
+        nearest = h[~held][:, held].min(1)
+        beyond = nearest[nearest > radius]
+        broken.append(len(beyond) > 0 and (nearest > beyond.min()).sum() < np.ceil(0.5 * len(nearest)))
+    assert any(broken)
+    # a range shorter than every cap is kept as it is
+    assert folds.capped_buffer(lat, lon, site_fold, 1.0, 0.5) == 1.0
+
+
+def test_fold_tensors_use_their_training_sites_statistics(world):
+    from terraflux.dere.dataset import DereTensors
+
+    drivers, pft, process, sites, insitu, args = world
+    data = DereTensors.from_dataset(build_dataset(drivers, pft, process, sites, insitu, **args))
+    for k in range(data.n_folds):
+        fold = data.fold(k)
+        assert (fold.site_split == data.ds["fold_site_split"].values[k].astype(str)).all()
+        train = fold.insitu[fold.sites("train")].numpy()
+        np.testing.assert_allclose(fold.insitu_mean.numpy(), np.nanmean(train, (0, 1)), rtol=1e-5)
+    np.testing.assert_array_equal(data.fold(0).insitu_mean.numpy(), data.insitu_mean.numpy())
+
+
+def test_k_fold_training_pools_each_site_once(world, tmp_path):
+    from terraflux.dere import predict, stages
+    from terraflux.dere.dataset import DereTensors
+    from terraflux.train import select_device
+
+    from test_dere import TINY
+
+    drivers, pft, process, sites, insitu, args = world
+    data = DereTensors.from_dataset(build_dataset(drivers, pft, process, sites, insitu, **args))
+    ctx = stages.Context(select_device("cpu"), 5, tmp_path, "fp")
+    seen = {}
+
+    def train(fold, fold_ctx, k):
+        seen[k] = (fold.site_split.copy(), fold_ctx.resume_dir)
+        return stages.comparison(fold, TINY, fold_ctx, "itransformer", "baseline")
+
+    results = stages.over_folds(data, ctx, list(range(data.n_folds)), train)
+    assert sorted(results) == [0, 1, 2] and len({d for _, d in seen.values()}) == 3  # one resume folder per fold
+    predictions = {k: r.predictions for k, r in results.items()}
+    pooled, fold, pooled_data = predict.pooled_held_out(predictions, data)
+    site_fold = data.ds["site_fold"].values
+    np.testing.assert_array_equal(fold, site_fold)  # every site pooled once, from the fold that tested it
+    for s in range(len(fold)):
+        np.testing.assert_array_equal(pooled[s], predictions[site_fold[s]][s])
+        assert seen[site_fold[s]][0][s] == "test"  # ... whose model did not train on it
+    scores = predict.held_out_site_scores(pooled, pooled_data)
+    assert scores["all"]["NEE"]["n"] == int(np.isfinite(data.insitu[..., 2].numpy()).sum())
+    # two folds only: the other folds' sites are left out
+    pooled, fold, pooled_data = predict.pooled_held_out({k: predictions[k] for k in (0, 2)}, data)
+    assert np.isnan(pooled[site_fold == 1]).all() and (fold[site_fold == 1] == -1).all()
+    assert set(pooled_data.site_split[site_fold == 1]) == {"untested"}
+    fold_scores = {k: predict.held_out_site_scores(p, data.fold(k)) for k, p in predictions.items()}
+    spread = predict.fold_spread(fold_scores)
+    rmse = [s["all"]["NEE"]["rmse"] for s in fold_scores.values()]
+    assert spread["NEE"]["rmse"]["mean"] == pytest.approx(np.mean(rmse), rel=1e-12)
+    assert spread["NEE"]["rmse"]["std"] == pytest.approx(np.std(rmse, ddof=1), rel=1e-12)
+    assert predict.fold_spread({0: fold_scores[0]})["NEE"]["rmse"]["std"] is None

@@ -46,7 +46,8 @@ def test_dere_chain_through_snakemake(tmp_path):
     dere = tmp_path / "results" / "tiny" / "dere"
     summary = json.loads((dere / "summary.json").read_text())
     rows = {"DERE step 6", "DERE step 4", "Baseline (informer)", "KGML (informer)", "Baseline (simpletm)"}
-    assert set(summary["nee_rmse"]) == rows | {"KGML (simpletm)"} and all(v > 0 for v in summary["nee_rmse"].values())
+    assert set(summary["nee_rmse"]) == rows | {"KGML (simpletm)"}
+    assert all(v["mean"] > 0 and v["std"] >= 0 for v in summary["nee_rmse"].values())
     assert set(summary["ordering"]) == {"informer", "simpletm"}
     assert {r["flux"] for r in summary["table"]} == {"GPP", "RECO", "NEE"}
     assert {r["group"] for r in summary["table"]} == {"all", "network", "igbp"}
@@ -57,7 +58,9 @@ def test_dere_chain_through_snakemake(tmp_path):
     maps_inputs = provenance_of(dere / "kgml" / "predictions.zarr")["inputs"]
     assert "results/tiny/dere/compare/informer/kgml/checkpoint.pt" in maps_inputs
     step4 = json.loads((dere / "step4" / "metrics.json").read_text())
-    assert set(step4["networks"]) == {"FLUXNET2015", "ICOS", "all"} and step4["device"]["device"] == "cpu"
+    dataset = xr.open_zarr(tmp_path / "resources" / "tiny" / "dere" / "dataset.zarr", consolidated=False)
+    trained = set(dataset.site_network.values[dataset.site_split.values == "train"])  # networks with training sites
+    assert set(step4["networks"]) == trained | {"all"} and step4["device"]["device"] == "cpu"
     assert (
         step4["provenance"]["rule"] == "dere_step4"
         and "resources/tiny/dere/dataset.zarr" in step4["provenance"]["inputs"]
@@ -66,7 +69,17 @@ def test_dere_chain_through_snakemake(tmp_path):
         step4["scores"]["all"]["NEE"]
     )
     preds = pd.read_parquet(dere / "step6" / "predictions.parquet")
-    assert set(preds["split"]) == {"train", "val", "test"} and len(preds) == 10 * 24
+    assert {"train", "val", "test"} <= set(preds["split"]) and len(preds) == 10 * 24
+    # k-fold over sites (spatial folds by default): every site held out once, by the fold that tested it
+    assert dataset.attrs["split_method"] == "spatial" and dataset.sizes["fold"] == 4
+    for path in (dere / "step4", dere / "compare" / "simpletm" / "kgml"):
+        held = pd.read_parquet(path / "held_out_predictions.parquet")
+        assert (held["split"] == "test").all() and len(held) == 10 * 24
+        per_site = held.groupby("site_id")["fold"].agg(["nunique", "first"])
+        assert (per_site["nunique"] == 1).all()
+        assert per_site["first"].to_dict() == dict(zip(dataset.site.values, dataset.site_fold.values, strict=True))
+    assert step4["folds"] == [0, 1, 2, 3] and set(step4["fold_scores"]) == {"0", "1", "2", "3"}
+    assert step4["scores"]["all"]["NEE"]["n"] == int(dataset.insitu.sel(flux="NEE").notnull().sum())
     maps = xr.open_zarr(dere / "step6" / "predictions.zarr", consolidated=False)
     assert maps["GPP"].dims == ("time", "latitude", "longitude") and "provenance" in maps.attrs
     holdout = pd.read_parquet(dere / "step5" / "holdout_samples.parquet")

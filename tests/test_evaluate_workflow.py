@@ -188,7 +188,9 @@ def write_world(root: Path) -> None:
             "split": (("latitude", "longitude"), split)
         }
         xr.Dataset(grids, coords={"time": times, "latitude": clat, "longitude": clon}).to_zarr(d / "predictions.zarr")
-        write_site_predictions(sites_dir / "predictions.parquet", maps, sites, times, test)
+        # fold 0's predictions and the pooled k-fold ones (every site held out): the same table in this world
+        for name in ("predictions.parquet", "held_out_predictions.parquet"):
+            write_site_predictions(sites_dir / name, maps, sites, times, test)
     # step 6 on the kriging label set: site predictions only (no maps), noisier than step 6 on CSDI labels
     maps = {v: coarse[v] + 0.3 * rng.normal(size=coarse[v].shape) for v in FLUXES}
     (out / "dere" / "step6_kriging").mkdir(parents=True)

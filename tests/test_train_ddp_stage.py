@@ -70,8 +70,7 @@ def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
         pure_threshold=d["pure_threshold"],
         cell_val=d["cell_val_fraction"],
         cell_test=d["cell_test_fraction"],
-        site_val=d["site_val_fraction"],
-        site_test=d["site_test_fraction"],
+        n_folds=TINY["split"]["folds"],
         seed=3,
     )
     ds.to_zarr(root / "dataset.zarr", zarr_format=3, consolidated=False)

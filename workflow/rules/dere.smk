@@ -1,23 +1,34 @@
 # Layer 'dere': the DERE carbon-flux method (docs/dere.md; Xu et al., KDD 2026, doi 10.1145/3770855.3818927)
 # as GPU stages over the prepared stores and the process model: dataset, steps 1-6 (CSDI in step 5), the
-# Baseline and KGML comparison models and the maps.
+# Baseline and KGML comparison models and the maps. The in-situ stages (steps 4 and 6, Baseline, KGML) train
+# once per fold of the sites inside their job (params folds); the others see no site observation.
 # Each training rule writes checkpoint.pt, metrics.json (and predictions) under results/{run}/dere/<stage>/
 # and resumes from results/{run}/dere/<stage>/.resume/ when re-run after preemption.
 
 from terraflux.dere.summary import STEPS, VARIANT_LABELS, row_label
 
 DERE_DATASET = resources_path("dere/dataset.zarr")
+# The library code of every DERE stage (the dataset module imports the spatial folds, which use the kriging code).
+DERE_CODE = (
+    "dere",
+    "evaluate/kriging",
+    "evaluate/semivariogram",
+    "metrics",
+    "simulate",
+    "train",
+)
 DERE_MODELS = ["baseline", "kgml", "step4", "step6"]
 # The comparison table: each backbone as each variant (dere_compare); the maps' and evaluation's `baseline`
 # and `kgml` are the comparison models on DERE's own backbone (dere.backbone.name).
 COMPARE = config["dere"]["comparison"]
 COMPARE_MODELS = [(b, v) for b in COMPARE["backbones"] for v in COMPARE["variants"]]
 COMPARE_EPOCHS = {"baseline": ("baseline",), "kgml": ("kgml_pretrain", "kgml_finetune")}
-# Site predictions of every row of the comparison table, by row label (evaluate_dere).
+# Held-out site predictions of every row of the comparison table (each site once, by the fold that tested it),
+# by row label (evaluate_dere).
 DERE_TABLE_PREDICTIONS = {
-    label: results(f"dere/{step}/predictions.parquet") for step, label in STEPS
+    label: results(f"dere/{step}/held_out_predictions.parquet") for step, label in STEPS
 } | {
-    row_label(b, v): results(f"dere/compare/{b}/{v}/predictions.parquet")
+    row_label(b, v): results(f"dere/compare/{b}/{v}/held_out_predictions.parquet")
     for b, v in COMPARE_MODELS
 }
 # Row labels of the map models (evaluate.dere_models).
@@ -54,14 +65,7 @@ rule dere_dataset:
         sites=PREPARED["sites.parquet"],
         insitu=PREPARED["insitu_monthly.parquet"],
         process=PROCESS_MODEL,
-        code=code_stamp(
-            "dere",
-            "evaluate/kriging",
-            "evaluate/semivariogram",
-            "metrics",
-            "simulate",
-            "train",
-        ),
+        code=code_stamp(*DERE_CODE),
     output:
         dataset=directory(DERE_DATASET),
         metrics=dere("dataset/metrics.json"),
@@ -84,7 +88,7 @@ rule dere_step1_pure:
     """Step 1a: three pure-PFT branches sharing embedding and encoder, trained on pure cells (physics loss)."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step1_pure/checkpoint.pt"),
         metrics=dere("step1_pure/metrics.json"),
@@ -108,7 +112,7 @@ rule dere_step1_mix:
     input:
         dataset=DERE_DATASET,
         pure=rules.dere_step1_pure.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step1_mix/checkpoint.pt"),
         metrics=dere("step1_mix/metrics.json"),
@@ -132,7 +136,7 @@ rule dere_step2:
     input:
         dataset=DERE_DATASET,
         mix=rules.dere_step1_mix.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step2/checkpoint.pt"),
         metrics=dere("step2/metrics.json"),
@@ -155,7 +159,7 @@ rule dere_step3a:
     """Step 3a: PFT model fits the process model's per-age PFT fractions."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step3a/checkpoint.pt"),
         metrics=dere("step3a/metrics.json"),
@@ -179,7 +183,7 @@ rule dere_step3b:
     input:
         dataset=DERE_DATASET,
         pft_a=rules.dere_step3a.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step3b/checkpoint.pt"),
         metrics=dere("step3b/metrics.json"),
@@ -204,11 +208,12 @@ rule dere_step4:
         dataset=DERE_DATASET,
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step4/checkpoint.pt"),
         predictions=dere("step4/predictions.parquet"),
         network_predictions=dere("step4/network_predictions.parquet"),
+        held_out=dere("step4/held_out_predictions.parquet"),
         metrics=dere("step4/metrics.json"),
     log:
         logs("dere_step4.log"),
@@ -221,6 +226,7 @@ rule dere_step4:
         **job_resources("train"),
     params:
         **dere_params("backbone", "pft_model", *TRAIN_KEYS, epochs=("step4",)),
+        folds="all",
     script:
         "../scripts/dere_step4.py"
 
@@ -229,7 +235,7 @@ rule dere_step5:
     """Step 5: CSDI per flux on in-situ series + drivers: train, score on hidden points, sample the gaps."""
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
+        code=code_stamp("csdi", *DERE_CODE),
     output:
         checkpoint=dere("step5/checkpoint.pt"),
         samples=directory(dere("step5/samples.zarr")),
@@ -255,7 +261,7 @@ rule dere_step5b:
     input:
         dataset=DERE_DATASET,
         samples=rules.dere_step5.output.samples,
-        code=code_stamp("dere", "csdi", "metrics", "simulate", "train"),
+        code=code_stamp("csdi", *DERE_CODE),
     output:
         labels=directory(dere("step5b/labels.zarr")),
         metrics=dere("step5b/metrics.json"),
@@ -281,11 +287,12 @@ rule dere_step6:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=rules.dere_step5b.output.labels,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6/checkpoint.pt"),
         predictions=dere("step6/predictions.parquet"),
         network_predictions=dere("step6/network_predictions.parquet"),
+        held_out=dere("step6/held_out_predictions.parquet"),
         metrics=dere("step6/metrics.json"),
     log:
         logs("dere_step6.log"),
@@ -299,11 +306,13 @@ rule dere_step6:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="csdi",
+        folds="all",
     script:
         "../scripts/dere_step6.py"
 
 
-# Step 6 on the evaluation layer's kriging label set: the same stage, other labels. No cycle:
+# Step 6 on the evaluation layer's kriging label set: the same stage, other labels, fold 0 only (the label-set
+# comparison is on fold 0's split, like the step-6 predictions.parquet it compares with). No cycle:
 # evaluate_label_expansion reads only step-5 outputs. Built in `all` for evaluate_label_expansion_skill.
 use rule dere_step6 as dere_step6_kriging with:
     input:
@@ -311,11 +320,12 @@ use rule dere_step6 as dere_step6_kriging with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/kriging_labels.parquet"),
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6_kriging/checkpoint.pt"),
         predictions=dere("step6_kriging/predictions.parquet"),
         network_predictions=dere("step6_kriging/network_predictions.parquet"),
+        held_out=dere("step6_kriging/held_out_predictions.parquet"),
         metrics=dere("step6_kriging/metrics.json"),
     log:
         logs("dere_step6_kriging.log"),
@@ -324,6 +334,7 @@ use rule dere_step6 as dere_step6_kriging with:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="kriging",
+        folds="first",
 
 
 # Step 6 on the basis-function label set of rule basis_labels (workflow/rules/spatial.smk; docs/spatial.md).
@@ -333,11 +344,12 @@ use rule dere_step6_kriging as dere_step6_basis with:
         step2=rules.dere_step2.output.checkpoint,
         step3b=rules.dere_step3b.output.checkpoint,
         labels=results("evaluate/basis_labels.parquet"),
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("step6_basis/checkpoint.pt"),
         predictions=dere("step6_basis/predictions.parquet"),
         network_predictions=dere("step6_basis/network_predictions.parquet"),
+        held_out=dere("step6_basis/held_out_predictions.parquet"),
         metrics=dere("step6_basis/metrics.json"),
     log:
         logs("dere_step6_basis.log"),
@@ -346,6 +358,7 @@ use rule dere_step6_kriging as dere_step6_basis with:
     params:
         **dere_params("backbone", "pft_model", "step6", *TRAIN_KEYS, epochs=("step6",)),
         label_set="basis",
+        folds="first",
 
 
 rule dere_compare:
@@ -354,10 +367,11 @@ rule dere_compare:
     """
     input:
         dataset=DERE_DATASET,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         checkpoint=dere("compare/{backbone}/{variant}/checkpoint.pt"),
         predictions=dere("compare/{backbone}/{variant}/predictions.parquet"),
+        held_out=dere("compare/{backbone}/{variant}/held_out_predictions.parquet"),
         metrics=dere("compare/{backbone}/{variant}/metrics.json"),
     log:
         logs("dere_compare/{backbone}_{variant}.log"),
@@ -378,6 +392,7 @@ rule dere_compare:
             "backbone", *TRAIN_KEYS, epochs=COMPARE_EPOCHS[wildcards.variant]
         )["dere"],
         seed=config["run"]["seed"],
+        folds="all",
     script:
         "../scripts/dere_compare.py"
 
@@ -388,7 +403,7 @@ rule dere_predict:
         dataset=DERE_DATASET,
         model=lambda wildcards: dere_model(wildcards.model, "checkpoint.pt"),
         step2=rules.dere_step2.output.checkpoint,
-        code=code_stamp("dere", "metrics", "simulate", "train"),
+        code=code_stamp(*DERE_CODE),
     output:
         predictions=directory(dere("{model}/predictions.zarr")),
         metrics=dere("{model}/predict_metrics.json"),

@@ -1,12 +1,13 @@
-"""DERE step 4: in-situ fine-tuning of branch 0 and the PFT model per network and for all networks (masked MSE
-on GPP, RECO, NEE), from the step-2 and step-3b models.
+"""DERE step 4: in-situ fine-tuning of branch 0 and the PFT model per network and for all networks (masked MSE on GPP,
+RECO, NEE), from the step-2 and step-3b models, once per fold of the sites (``params.folds``; the per-network models
+in fold 0 only).
 
 Inputs: ``dataset``, ``step2``, ``step3b`` checkpoints. Outputs: ``checkpoint`` {"state": {network: state dicts}},
-``predictions`` parquet (site_id, time, model, split, network, igbp, GPP/RECO/NEE predicted and GPP_observed/...,
-gC m-2 d-1) of the model trained on all networks, ``network_predictions`` (the same for every network's model,
-model ``step4_<network>``), ``metrics`` JSON (RMSE, MAE, R2, NSE, bias per flux at the held-out test sites: all,
-per network, per IGBP; fits). Runs as the rule's data-parallel processes (see
-:func:`terraflux.dere.io.run_training_stage`).
+``predictions`` parquet (site_id, time, model, split, network, igbp, GPP/RECO/NEE predicted and GPP_observed/..., gC
+m-2 d-1) of fold 0's model trained on all networks, ``network_predictions`` (the same for every network's model of
+fold 0, model ``step4_<network>``), ``held_out`` (each site's prediction by the fold that tested it, column
+``fold``), ``metrics`` JSON (see :meth:`terraflux.dere.io.StageRun.write_in_situ`). Runs as the rule's data-parallel
+processes (see :func:`terraflux.dere.io.run_training_stage`).
 """
 
 import terraflux  # noqa: F401
@@ -15,7 +16,10 @@ from terraflux.dere.io import run_training_stage
 
 
 def train(run):
-    return stages.step4(run.data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
+    start = stages.FluxStart.of(run.data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
+    return stages.over_folds(
+        run.data, run.ctx, run.folds, lambda fold, ctx, k: stages.step4(fold, run.cfg, ctx, start, per_network=k == 0)
+    )
 
 
 run_training_stage(snakemake, "step4", train, lambda run, result: run.write_in_situ("step4", result, {}))

@@ -11,27 +11,30 @@
 | ``esa_fraction`` | (cell, year, pft_group) | ESA-CCI fractions of BL, NL, GS renormalised to sum 1 |
 | ``age_weight`` | (cell, age_class) | share of each age class in the cell |
 | ``cell_type`` | (cell) | ``BL``/``NL``/``GS`` where that group's mean ESA share >= ``pure_threshold``, else ``MIX`` |
-| ``cell_split``, ``site_split`` | (cell), (site) | ``train``/``val``/``test``; sites also ``buffer`` (unused) |
-| ``site_fold`` | (site) | spatial fold of each site (``split_method: spatial``; -1 with random splits) |
+| ``cell_split``, ``site_split`` | (cell), (site) | fold 0's ``train``/``val``/``test``; sites also ``buffer`` |
+| ``site_fold`` | (site) | fold of each site (spatial or random folds) |
+| ``fold_site_split`` | (fold, site) | the site splits when fold k is tested (row 0 equals ``site_split``) |
 | ``insitu`` | (site, time, flux) | in-situ GPP, RECO, NEE, gC m-2 d-1, NaN at gaps |
 | ``site_cell``, ``site_network``, ``site_igbp`` | (site) | matched cell index, network, IGBP class |
 | ``y_mean``, ``y_std`` | (variable) | statistics of the training cells |
-| ``insitu_mean``, ``insitu_std`` | (flux) | statistics of the training sites |
+| ``insitu_mean``, ``insitu_std`` | (flux) | statistics of fold 0's training sites (per fold: ``DereTensors.fold``) |
 
 The time axis is the drivers' monthly axis (whole years); the DERE window is the whole period.
 
-Splits: without ``spatial_split`` sites and cells are drawn at random (seeded; val/test sites' cells share their
-split); with it, sites fall into spatially separated folds (:func:`terraflux.dere.folds.spatial_split`): fold 0
-is held out for testing, the smallest other fold for validation, and no training site or cell lies in the buffer
-around them.
+Splits: sites fall into k folds, at random (seeded) without ``spatial_split``, else spatially separated
+(:func:`terraflux.dere.folds.spatial_split`). When fold k is tested, the smallest other fold validates and no
+training site (nor, spatially, cell) lies in the buffer around them (``fold_site_split``). Cells have one split,
+fold 0's (random: drawn at random, val/test sites' cells share their split; spatial: the buffers of fold 0): only
+the stages that never see a site observation (steps 1-3, KGML pretraining) use cells.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from terraflux.dere import folds
 from terraflux.errors import DataError
 from terraflux.simulate.process_model import GROUPS, OUTPUTS
 
@@ -64,6 +67,18 @@ def _split(
     return labels.astype(str)
 
 
+def insitu_statistics(obs: np.ndarray, site_split: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation [K] of the in-situ fluxes obs [S, T, K] at the training sites of a fold."""
+    train = obs[site_split == "train"]
+    mean, std = np.nanmean(train, (0, 1)), np.nanstd(train, (0, 1)) + 1e-6
+    if not np.isfinite(mean).all():
+        raise DataError(
+            f"the training sites of fold {fold} have no in-situ observation of some flux; check "
+            "insitu_monthly.parquet, or use fewer folds (dere.split.folds)"
+        )
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def build_dataset(
     drivers: xr.Dataset,
     pft: xr.Dataset,
@@ -74,15 +89,14 @@ def build_dataset(
     pure_threshold: float,
     cell_val: float,
     cell_test: float,
-    site_val: float,
-    site_test: float,
+    n_folds: int,
     seed: int,
     spatial_split: Callable | None = None,
 ) -> xr.Dataset:
-    """See the module docstring. All fractions in [0, 1) (random splits); ``seed`` drives the random splits.
-    ``spatial_split`` (spatial splits, e.g. :func:`terraflux.dere.folds.spatial_split` with its settings bound)
-    maps (site_cell [S], cell latitude [C], cell longitude [C], z-scored drivers [C, T, F]) to (site_split,
-    cell_split, site_fold, info dict)."""
+    """See the module docstring. Cell fractions in [0, 1) (random splits); ``seed`` drives the random splits;
+    ``n_folds`` random site folds. ``spatial_split`` (spatial splits, e.g. :func:`terraflux.dere.folds.spatial_split`
+    with its settings bound) maps (site_cell [S], cell latitude [C], cell longitude [C], z-scored drivers [C, T, F])
+    to (site_splits [folds, S], cell_split [C], site_fold [S], info dict)."""
     rng = np.random.default_rng(seed)
     if drivers.sizes["time"] % 12:
         raise DataError(f"era5_land_monthly.zarr has {drivers.sizes['time']} months: DERE needs whole years")
@@ -120,22 +134,27 @@ def build_dataset(
     site_cell = np.array([cell_of[(int(r.cell_iy), int(r.cell_ix))] for r in sites.itertuples()])
     cell_lat, cell_lon = drivers["latitude"].values[iy], drivers["longitude"].values[ix]
     split_info: dict = {"split_method": "random" if spatial_split is None else "spatial"}
-    site_fold = np.full(len(sites), -1)
     if spatial_split is None:
-        site_split = _split(len(sites), site_val, site_test, rng)
-        for s in ("val", "test"):  # every split gets at least one site
-            if not (site_split == s).any():
-                site_split[np.nonzero(site_split == "train")[0][-1]] = s
+        site_fold = folds.random_folds(len(sites), n_folds, rng)
+        site_lat, site_lon = cell_lat[site_cell], cell_lon[site_cell]
+        site_splits = np.stack(
+            [
+                folds.fold_splits(site_fold, k, site_lat, site_lon, cell_lat, cell_lon, site_cell, 0.0)[0]
+                for k in range(n_folds)
+            ]
+        )
         forced: dict[int, str] = {}
-        for cell, s in zip(site_cell, site_split, strict=True):
+        for cell, s in zip(site_cell, site_splits[0], strict=True):
             if s == "test" or (s == "val" and forced.get(cell) != "test"):
                 forced[int(cell)] = str(s)
         cell_split = _split(n_cells, cell_val, cell_test, rng, forced)
+        split_info.update({"n_folds": int(n_folds), "buffer_km": 0.0})
     else:
         raw = x[..., : len(names)]  # drivers only: the month features are alike everywhere
         z = (raw - raw.mean((0, 1))) / (raw.std((0, 1)) + 1e-6)
-        site_split, cell_split, site_fold, info = spatial_split(site_cell, cell_lat, cell_lon, z)
+        site_splits, cell_split, site_fold, info = spatial_split(site_cell, cell_lat, cell_lon, z)
         split_info.update(info)
+    site_split = site_splits[0]
 
     # in-situ on the drivers' time axis
     times = pd.DatetimeIndex(drivers["time"].values)
@@ -184,10 +203,7 @@ def build_dataset(
     x_mean, x_std = x[train].mean((0, 1)), x[train].std((0, 1)) + 1e-6
     x = (x - x_mean) / x_std
     y_mean, y_std = y[train].mean((0, 1, 2)), y[train].std((0, 1, 2)) + 1e-6
-    tr_sites = obs[site_split == "train"]
-    ins_mean, ins_std = np.nanmean(tr_sites, (0, 1)), np.nanstd(tr_sites, (0, 1)) + 1e-6
-    if not np.isfinite(ins_mean).all():
-        raise DataError("the training sites have no in-situ observation of some flux; check insitu_monthly.parquet")
+    ins_mean, ins_std = [insitu_statistics(obs, split, k) for k, split in enumerate(site_splits)][0]  # checks all
 
     ages = process["age_class"].values
     ds = xr.Dataset(
@@ -209,6 +225,7 @@ def build_dataset(
             "site_network": ("site", sites.network.astype(str).to_numpy()),
             "site_igbp": ("site", sites.igbp.astype(str).to_numpy()),
             "site_split": ("site", site_split.astype(str)),
+            "fold_site_split": (("fold", "site"), site_splits.astype(str)),
             "x_mean": ("feature", x_mean.astype(np.float32)),
             "x_std": ("feature", x_std.astype(np.float32)),
             "y_mean": ("variable", y_mean.astype(np.float32)),
@@ -229,6 +246,7 @@ def build_dataset(
             "year": years,
             "site": sites.site_id.astype(str).to_numpy(),
             "flux": list(FLUXES),
+            "fold": np.arange(len(site_splits)),
         },
         attrs={"variable_units": [OUTPUTS[v][0] for v in OUTPUTS], "pure_threshold": pure_threshold, **split_info},
     )
@@ -291,6 +309,19 @@ class DereTensors:
             variables=[str(v) for v in ds["variable"].values],
             fluxes=[str(v) for v in ds["flux"].values],
             ds=ds,
+        )
+
+    @property
+    def n_folds(self) -> int:
+        return self.ds.sizes["fold"]
+
+    def fold(self, k: int) -> DereTensors:
+        """The tensors with fold ``k`` held out: its site splits and the in-situ statistics of its training sites
+        (everything else shared)."""
+        site_split = np.array([str(v) for v in self.ds["fold_site_split"].values[k].tolist()])
+        mean, std = insitu_statistics(self.insitu.numpy(), site_split, k)
+        return replace(
+            self, site_split=site_split, insitu_mean=torch.from_numpy(mean), insitu_std=torch.from_numpy(std)
         )
 
     @property

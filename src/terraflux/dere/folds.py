@@ -11,18 +11,28 @@ semivariogram of the drivers,
 with W2 the 2-Wasserstein distance between the sites' monthly driver values (per feature, summed), h_ij their
 great-circle distance and gamma an exponential semivariogram fitted (GSTools) to the time-mean drivers of all
 cells. Sites are clustered on d by average-linkage agglomeration into ``n_folds`` folds. The buffer radius is
-the fitted semivariogram's length scale (the distance at which the correlation of the drivers drops to 1/e),
-unless given: no training site or cell may lie within it of a held-out site.
+given, or else the fitted semivariogram's length scale (the distance at which the correlation of the drivers
+drops to 1/e) capped so that, in every fold, at least ``min_train_share`` of the sites outside the held-out
+folds stay in training (:func:`capped_buffer`): in a region smaller than the range the uncapped buffer would
+leave no training site. No training site or cell may lie within the buffer of a held-out site.
+
+k-fold over sites: each fold in turn is the test fold (:func:`fold_splits`), so every site is scored exactly
+once, by models that never saw it nor, under spatial folds, any training site or cell inside its buffer.
+Random folds (:func:`random_folds`) assign sites to folds at random (seeded) with no buffer.
 
 Shapes: S sites, C cells, T months, F features; distances in km.
 """
 
 from __future__ import annotations
 
+import logging
+
 from terraflux.errors import DataError
 from terraflux.evaluate.kriging import _great_circle, fit_residual_variogram
 
 import numpy as np
+
+LOG = logging.getLogger(__name__)
 
 
 def driver_variogram(lat: np.ndarray, lon: np.ndarray, x: np.ndarray) -> dict:
@@ -68,6 +78,39 @@ def spatial_folds(lat: np.ndarray, lon: np.ndarray, x: np.ndarray, variogram: di
     return np.array([order[label] for label in labels])
 
 
+def random_folds(n_sites: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold index per site [S]: a seeded permutation dealt round-robin, so fold sizes differ by at most one."""
+    if not 2 <= n_folds <= n_sites:
+        raise DataError(f"dere.split.folds = {n_folds} needs 2 <= folds <= number of sites ({n_sites})")
+    fold = np.empty(n_sites, int)
+    fold[rng.permutation(n_sites)] = np.arange(n_sites) % n_folds
+    return fold
+
+
+def validation_fold(site_fold: np.ndarray, test_fold: int) -> int:
+    """The fold that validates when ``test_fold`` is tested: the smallest other fold (the first of equal ones),
+    so that training keeps the most sites."""
+    sizes = {f: int((site_fold == f).sum()) for f in range(int(site_fold.max()) + 1) if f != test_fold}
+    return min(sizes, key=lambda f: (sizes[f], f))
+
+
+def capped_buffer(
+    site_lat: np.ndarray, site_lon: np.ndarray, site_fold: np.ndarray, radius_km: float, min_train_share: float
+) -> float:
+    """The largest buffer <= ``radius_km`` that keeps, for every test fold, at least ``ceil(min_train_share * n)``
+    of its n candidate training sites (those outside the test and validation folds) farther than the buffer
+    from every held-out site. Candidate buffers are 0 and the distances to the nearest held-out site (km)."""
+    h = _great_circle(site_lat, site_lon, site_lat, site_lon)
+    cap = float(radius_km)
+    for test_fold in range(int(site_fold.max()) + 1):
+        held = np.isin(site_fold, [test_fold, validation_fold(site_fold, test_fold)])
+        nearest = h[~held][:, held].min(1)  # candidate training site -> nearest held-out site
+        need = int(np.ceil(min_train_share * len(nearest)))
+        options = [v for v in np.concatenate([[0.0], nearest]) if (nearest > v).sum() >= need]
+        cap = min(cap, max(options))
+    return cap
+
+
 def within(lat_a, lon_a, lat_b, lon_b, radius_km: float) -> np.ndarray:
     """[A] bool: points a within ``radius_km`` of any point b (great circle)."""
     if len(lat_b) == 0:
@@ -90,8 +133,7 @@ def fold_splits(
     training sites within ``buffer_km`` of a test or validation site become ``buffer`` (used by no stage). Cells
     within ``buffer_km`` of a test site (and the test sites' cells) are ``test``, of a validation site ``val``,
     the others ``train``. Returns (site_split [S], cell_split [C])."""
-    sizes = {f: int((site_fold == f).sum()) for f in range(int(site_fold.max()) + 1) if f != test_fold}
-    val_fold = min(sizes, key=lambda f: (sizes[f], f))
+    val_fold = validation_fold(site_fold, test_fold)
     site_split = np.where(site_fold == test_fold, "test", "train").astype(object)
     site_split[site_fold == val_fold] = "val"
     cell_split = np.full(len(cell_lat), "train", dtype=object)
@@ -120,16 +162,30 @@ def spatial_split(
     *,
     n_folds: int,
     buffer_km: float | None,
-    test_fold: int = 0,
+    min_train_share: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Spatial folds of the sites (their cells' z-scored drivers z [C, T, F]) and the splits of fold
-    ``test_fold``: (site_split [S], cell_split [C], site_fold [S], info: n_folds, buffer_km,
-    variogram_range_km). ``buffer_km`` None: the drivers' semivariogram length scale."""
+    """Spatial folds of the sites (their cells' z-scored drivers z [C, T, F]) and the splits of every fold:
+    (site_splits [n_folds, S] (fold k tests fold k's sites), cell_split [C] of fold 0, site_fold [S], info:
+    n_folds, buffer_km, variogram_range_km). ``buffer_km`` None: the drivers' semivariogram length scale capped
+    by :func:`capped_buffer` with ``min_train_share`` (a warning says when the cap applies)."""
     variogram = driver_variogram(cell_lat, cell_lon, z)
-    radius = float(buffer_km) if buffer_km is not None else variogram["range_km"]
-    site_fold = spatial_folds(cell_lat[site_cell], cell_lon[site_cell], z[site_cell], variogram, n_folds)
-    site_split, cell_split = fold_splits(
-        site_fold, test_fold, cell_lat[site_cell], cell_lon[site_cell], cell_lat, cell_lon, site_cell, radius
-    )
+    site_lat, site_lon = cell_lat[site_cell], cell_lon[site_cell]
+    site_fold = spatial_folds(site_lat, site_lon, z[site_cell], variogram, n_folds)
+    if buffer_km is not None:
+        radius = float(buffer_km)
+    else:
+        radius = capped_buffer(site_lat, site_lon, site_fold, variogram["range_km"], min_train_share)
+        if radius < variogram["range_km"]:
+            LOG.warning(
+                "the drivers' semivariogram range (%.0f km) would leave fewer than %.0f%% of the sites in training: "
+                "buffer capped at %.0f km (set dere.split.buffer_km to choose it, or add sites)",
+                variogram["range_km"],
+                100 * min_train_share,
+                radius,
+            )
+    splits = [
+        fold_splits(site_fold, k, site_lat, site_lon, cell_lat, cell_lon, site_cell, radius) for k in range(n_folds)
+    ]
+    site_splits = np.stack([site for site, _ in splits])
     info = {"n_folds": int(n_folds), "buffer_km": radius, "variogram_range_km": float(variogram["range_km"])}
-    return site_split, cell_split, site_fold, info
+    return site_splits, splits[0][1], site_fold, info

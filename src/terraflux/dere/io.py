@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from terraflux import outputs
 from terraflux.config import config_hash
 from terraflux.dere.dataset import DereTensors
-from terraflux.dere.predict import carbon_balance_residual, held_out_site_scores
+from terraflux.dere.predict import carbon_balance_residual, fold_spread, held_out_site_scores, pooled_held_out
 from terraflux.dere.stages import Context, InSituResult
 from terraflux.train import DeviceInfo, derive_seed, launch, seed_everything, select_device
 from terraflux.workflow.provenance import from_snakemake
@@ -69,6 +69,11 @@ class StageRun:
         resume_dir = Path(next(iter(self.snakemake.output))).parent / ".resume"
         return Context(self.device, self.seed, resume_dir, fingerprint, self.dist)
 
+    @property
+    def folds(self) -> list[int]:
+        """The folds an in-situ stage trains (``params.folds``): ``all`` (k-fold over sites) or ``first`` (fold 0)."""
+        return list(range(self.data.n_folds)) if self.snakemake.params.folds == "all" else [0]
+
     def load(self, name: str) -> dict:
         """The state dicts of the checkpoint given as input ``name``."""
         return outputs.load_checkpoint(getattr(self.snakemake.input, name), map_location="cpu")["state"]
@@ -86,58 +91,85 @@ class StageRun:
     def write_zarr(self, ds: xr.Dataset, path: str) -> None:
         outputs.write_zarr(path, ds, self.provenance)
 
-    def write_site_predictions(self, preds: dict[str, np.ndarray], path: str) -> None:
-        """preds: model name -> [S, T, K] physical; long table site_id, time, model, split, network, igbp, flux values
-        and the observations (``<flux>_observed``)."""
-        d = self.data
+    def write_site_predictions(
+        self, preds: dict[str, np.ndarray], path: str, data: DereTensors | None = None, fold: np.ndarray | None = None
+    ) -> None:
+        """preds: model name -> [S, T, K] physical; long table site_id, time, model, split (of ``data``, default the
+        stage's data), network, igbp, flux values and the observations (``<flux>_observed``); with ``fold`` [S]
+        also the column ``fold`` and only the sites whose fold is >= 0."""
+        d = data if data is not None else self.data
+        sites = np.arange(len(d.site_ids)) if fold is None else np.nonzero(fold >= 0)[0]
         times = pd.DatetimeIndex(d.ds["time"].values)
         frames = []
         for name, pred in preds.items():
-            s, t = np.meshgrid(np.arange(pred.shape[0]), np.arange(pred.shape[1]), indexing="ij")
+            s, t = np.meshgrid(sites, np.arange(pred.shape[1]), indexing="ij")
+            s, t = s.ravel(), t.ravel()
             frame = pd.DataFrame(
                 {
-                    "site_id": d.site_ids[s.ravel()],
-                    "time": times[t.ravel()],
+                    "site_id": d.site_ids[s],
+                    "time": times[t],
                     "model": name,
-                    "split": d.site_split[s.ravel()],
-                    "network": d.site_network[s.ravel()],
-                    "igbp": d.site_igbp[s.ravel()],
+                    "split": d.site_split[s],
+                    "network": d.site_network[s],
+                    "igbp": d.site_igbp[s],
                 }
             )
+            if fold is not None:
+                frame["fold"] = fold[s]
             for k, flux in enumerate(d.fluxes):
-                frame[flux] = pred[..., k].ravel()
-                frame[f"{flux}_observed"] = d.insitu.numpy()[..., k].ravel()
+                frame[flux] = pred[s, t, k]
+                frame[f"{flux}_observed"] = d.insitu.numpy()[s, t, k]
             frames.append(frame)
         table = pd.concat(frames, ignore_index=True)
         table.attrs = {}
         outputs.write_parquet(path, table, self.provenance)
 
-    def write_in_situ(self, model: str, result: dict[str, InSituResult] | InSituResult, metrics: dict) -> None:
-        """Outputs of in-situ models: steps 4/6 give one result per network (``all``: trained on every network),
-        Baseline and KGML one result. Writes the checkpoint ({network: state dicts} or the state dicts), the
-        (``all``) model's site predictions as ``model``, for steps 4/6 also every network model's as
-        ``<model>_<network>`` (output ``network_predictions``), and the metrics: ``metrics``, the held-out
-        site scores and fits (per network for steps 4/6), and the carbon-balance residual."""
+    def write_in_situ(
+        self, model: str, results: dict[int, dict[str, InSituResult] | InSituResult], metrics: dict
+    ) -> None:
+        """Outputs of in-situ models, ``results`` per fold (fold 0 among them): steps 4/6 give one result per
+        network (``all``: trained on every network; other folds only ``all``), Baseline and KGML one result.
+        Writes fold 0's checkpoint ({network: state dicts} or the state dicts) and site predictions as ``model``
+        (the maps and the label-set comparison use fold 0), for steps 4/6 also every network model's as
+        ``<model>_<network>`` (output ``network_predictions``); the pooled held-out predictions (output
+        ``held_out``: each site once, by the fold that tested it); and the metrics: ``metrics``, ``folds``,
+        ``scores`` (pooled held-out sites: all, per network, per IGBP), ``fold_scores`` (overall, per fold),
+        ``fold_spread`` (mean and std over folds), the fits (per network for steps 4/6, per fold) and fold 0's
+        carbon-balance residual."""
         out = self.snakemake.output
-        per_network = isinstance(result, dict)
-        results = result if per_network else {"all": result}
-        main = results["all"]
-        scores = {n: held_out_site_scores(r.predictions, self.data, n) for n, r in results.items()}
-        metrics = {**metrics, "scores": scores["all"]}
+        per_network = isinstance(results[0], dict)
+        by_fold = {k: r if per_network else {"all": r} for k, r in results.items()}
+        main = by_fold[0]["all"]
+        fold_scores = {
+            k: held_out_site_scores(r["all"].predictions, self.data.fold(k))["all"] for k, r in by_fold.items()
+        }
+        pooled, fold, pooled_data = pooled_held_out({k: r["all"].predictions for k, r in by_fold.items()}, self.data)
+        metrics = {
+            **metrics,
+            "folds": sorted(by_fold),
+            "scores": held_out_site_scores(pooled, pooled_data),
+            "fold_scores": fold_scores,
+            "fold_spread": fold_spread({k: {"all": s} for k, s in fold_scores.items()}),
+            "fold_fits": {k: r["all"].fit.as_dict() for k, r in by_fold.items()},
+        }
         if per_network:
-            self.save_checkpoint({n: r.state for n, r in results.items()})
+            scores = {n: held_out_site_scores(r.predictions, self.data, n) for n, r in by_fold[0].items()}
+            self.save_checkpoint({n: r.state for n, r in by_fold[0].items()})
             self.write_site_predictions(
-                {f"{model}_{n}": r.predictions for n, r in results.items()}, out.network_predictions
+                {f"{model}_{n}": r.predictions for n, r in by_fold[0].items()}, out.network_predictions
             )
-            metrics["networks"] = {n: {"scores": scores[n], "fit": r.fit.as_dict()} for n, r in results.items()}
+            metrics["networks"] = {n: {"scores": scores[n], "fit": r.fit.as_dict()} for n, r in by_fold[0].items()}
         else:
             self.save_checkpoint(main.state)
             metrics["fit"] = main.fit.as_dict()
             if main.pretrain is not None:
                 metrics["pretrain"] = main.pretrain.as_dict()
         self.write_site_predictions({model: main.predictions}, out.predictions)
+        self.write_site_predictions({model: pooled}, out.held_out, data=pooled_data, fold=fold)
         metrics["physics_residual_RECO-GPP-NEE_mean_abs"] = carbon_balance_residual(main.predictions, self.data.fluxes)
-        LOG.info("%s NEE at held-out sites: %s", model, scores["all"]["all"]["NEE"])
+        LOG.info(
+            "%s NEE at held-out sites (folds %s pooled): %s", model, metrics["folds"], metrics["scores"]["all"]["NEE"]
+        )
         self.write_metrics(metrics)
 
 

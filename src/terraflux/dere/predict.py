@@ -1,7 +1,8 @@
 """Prediction and scoring of trained DERE models (the training stages: :mod:`terraflux.dere.stages`).
 
 Scores use :mod:`terraflux.metrics` in physical units on held-out data: the ``test`` sites (in-situ
-observations) for the in-situ models, the ``test`` cells (process model, ESA-CCI fractions) for steps 1-3.
+observations) for the in-situ models, pooled over the folds of the sites (:func:`pooled_held_out`), the ``test``
+cells (process model, ESA-CCI fractions) for steps 1-3.
 Shapes: C cells, S sites, A age classes, L months, V process variables, K in-situ fluxes, Y years,
 P PFT groups.
 """
@@ -9,6 +10,7 @@ P PFT groups.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from terraflux.dere.dataset import DereTensors
 from terraflux.dere.models import (
@@ -51,6 +53,40 @@ def held_out_site_scores(pred: np.ndarray, data: DereTensors, network: str = "al
     sel = data.sites("test", network).numpy()
     groups = {"network": data.site_network[sel], "igbp": data.site_igbp[sel]}
     return grouped_metrics(pred[sel], data.insitu.numpy()[sel], data.fluxes, groups)
+
+
+def pooled_held_out(
+    predictions: dict[int, np.ndarray], data: DereTensors
+) -> tuple[np.ndarray, np.ndarray, DereTensors]:
+    """k-fold pooling: ``predictions`` maps fold k to the site predictions [S, L, K] of the model trained with fold
+    k held out. Returns (pooled [S, L, K]: each site's prediction by the fold that tested it, NaN at sites of the
+    folds not given; the testing fold of each site [S], -1 where not given; the data with exactly the pooled sites
+    as ``test``, the others ``untested``, for :func:`held_out_site_scores`)."""
+    split = data.ds["fold_site_split"].values.astype(str)  # (fold, S)
+    pooled = np.full_like(next(iter(predictions.values())), np.nan)
+    fold = np.full(split.shape[1], -1)
+    for k, pred in predictions.items():
+        tested = split[k] == "test"
+        pooled[tested], fold[tested] = pred[tested], k
+    return pooled, fold, replace(data, site_split=np.where(fold >= 0, "test", "untested"))
+
+
+def fold_spread(fold_scores: dict[int, dict]) -> dict[str, dict[str, dict]]:
+    """Mean and sample standard deviation (ddof 1; None with one fold) over folds of each overall metric:
+    ``fold_scores`` maps fold k to :func:`held_out_site_scores` of its model -> {flux: {metric: {"mean", "std"}}}."""
+    first = next(iter(fold_scores.values()))["all"]
+    out: dict[str, dict[str, dict]] = {}
+    for flux, metrics in first.items():
+        out[flux] = {}
+        for metric in metrics:
+            if metric == "n":
+                continue
+            values = np.array([s["all"][flux][metric] for s in fold_scores.values()], float)
+            out[flux][metric] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            }
+    return out
 
 
 def physics_residual_summary(y: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:

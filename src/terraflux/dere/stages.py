@@ -12,15 +12,17 @@ Prediction and scoring of trained models: :mod:`terraflux.dere.predict`.
 
 Samples: steps 1 and 3a use (cell, age class) pairs of training cells; step 2 and 3b use cells; steps 4 and
 6, Baseline and KGML fine-tuning use in-situ sites (their matched cell's drivers); validation always uses the
-``val`` split; the ``test`` split is never trained on.
+``val`` split; the ``test`` split is never trained on. The in-situ stages train once per fold of the sites
+(:func:`over_folds`); the stages on cells see no site observation and serve every fold.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from terraflux.dere.dataset import DereTensors
 from terraflux.dere.models import (
@@ -55,6 +57,7 @@ import numpy as np
 import torch
 
 LOG = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 @dataclass
@@ -154,6 +157,15 @@ def _shuffled(cfg: dict, ctx: Context, key: str, *samples: torch.Tensor) -> Call
         return [tuple(s[b] for s in samples) if len(samples) > 1 else samples[0][b] for b in order]
 
     return batches
+
+
+def over_folds(
+    data: DereTensors, ctx: Context, folds: list[int], train: Callable[[DereTensors, Context, int], R]
+) -> dict[int, R]:
+    """``train(fold data, fold context, k)`` for each fold k of ``folds`` (k-fold over sites): the fold's site
+    splits and in-situ statistics (:meth:`~terraflux.dere.dataset.DereTensors.fold`), resume checkpoints under
+    ``<resume_dir>/fold<k>``."""
+    return {k: train(data.fold(k), replace(ctx, resume_dir=ctx.resume_dir / f"fold{k}"), k) for k in folds}
 
 
 # ----------------------------------------------------------------------------- step 1
@@ -308,23 +320,39 @@ def flux_forward(m: Task, cells: torch.Tensor) -> torch.Tensor:
     return m.flux(cells)[..., m.flux.data.flux_index()]
 
 
-def networks_to_train(data: DereTensors) -> list[str]:
-    """Each network with at least one training site, then 'all'."""
-    return [n for n in data.networks() if len(data.sites("train", n))] + ["all"]
+def networks_to_train(data: DereTensors, per_network: bool = True) -> list[str]:
+    """Each network with at least one training site (``per_network``), then 'all'."""
+    return [n for n in data.networks() if per_network and len(data.sites("train", n))] + ["all"]
 
 
-def _step2_pure_outputs(data: DereTensors, cfg: dict, ctx: Context, step2_state: dict) -> torch.Tensor:
-    model = new_mix_model(data, cfg)
-    model.load_state_dict(step2_state)
-    return pure_outputs(model, data, ctx.device.device)
+@dataclass
+class FluxStart:
+    """What steps 4 and 6 start from: the step-2 and step-3b state dicts and the step-2 model's pure-branch
+    outputs of every (cell, age class) [C, A, P, L, V]; none saw a site observation, so every fold shares them."""
+
+    step2_state: dict
+    pft_state: dict
+    pure: torch.Tensor
+
+    @classmethod
+    def of(cls, data: DereTensors, cfg: dict, ctx: Context, step2_state: dict, pft_state: dict) -> FluxStart:
+        model = new_mix_model(data, cfg)
+        model.load_state_dict(step2_state)
+        return cls(step2_state, pft_state, pure_outputs(model, data, ctx.device.device))
+
+    def flux_model(self, data: DereTensors, cfg: dict, ctx: Context):
+        """A fresh :class:`~terraflux.dere.models.FluxModel` from these states."""
+        return load_flux_model(data, cfg, ctx.device.device, self.step2_state, self.pft_state, self.pure)
 
 
-def step4(data: DereTensors, cfg: dict, ctx: Context, step2_state: dict, pft_state: dict) -> dict[str, InSituResult]:
-    """Per network (+ all): fine-tune branch0 and the PFT model (from steps 2 and 3b) on in-situ GPP, RECO, NEE."""
-    pure = _step2_pure_outputs(data, cfg, ctx, step2_state)
+def step4(
+    data: DereTensors, cfg: dict, ctx: Context, start: FluxStart, per_network: bool = True
+) -> dict[str, InSituResult]:
+    """Per network (``per_network``) and for all networks: fine-tune branch0 and the PFT model (from steps 2 and
+    3b, ``start``) on in-situ GPP, RECO, NEE."""
     out = {}
-    for network in networks_to_train(data):
-        flux = load_flux_model(data, cfg, ctx.device.device, step2_state, pft_state, pure)
+    for network in networks_to_train(data, per_network):
+        flux = start.flux_model(data, cfg, ctx)
         task = Task(frozen=[flux.mix.pure], flux=flux)
         fit = _in_situ_fit(data, cfg, ctx, task, flux_forward, network, f"step4_{network}", cfg["epochs"]["step4"])
         state = {"mix": flux.mix.state_dict(), "pft": flux.pft.state_dict()}
@@ -336,23 +364,22 @@ def step6(
     data: DereTensors,
     cfg: dict,
     ctx: Context,
-    step2_state: dict,
-    pft_state: dict,
+    start: FluxStart,
     labels: torch.Tensor,
     label_std: torch.Tensor,
     imputed: torch.Tensor,
+    per_network: bool = True,
 ) -> dict[str, InSituResult]:
     """Like step 4 (from steps 2 and 3b), plus expanded labels at gaps weighted by a learned uncertainty weight.
 
     labels, label_std [S, T, K] physical (NaN where no label); imputed [S, T, K] bool.
     loss = observed_weight * MSE(observed) + mean(clamp(w, floor, 1) * err^2 on imputed) + reg * mean(-log w).
     """
-    pure = _step2_pure_outputs(data, cfg, ctx, step2_state)
     spec = cfg["step6"]
     fs = flux_scaler(data).to(ctx.device.device)
     out = {}
-    for network in networks_to_train(data):
-        flux = load_flux_model(data, cfg, ctx.device.device, step2_state, pft_state, pure)
+    for network in networks_to_train(data, per_network):
+        flux = start.flux_model(data, cfg, ctx)
         weight_net = WeightNet(spec["weight_hidden"])
         task = Task(frozen=[flux.mix.pure], flux=flux, weight=weight_net)
 
@@ -394,32 +421,58 @@ def baseline(data: DereTensors, cfg: dict, ctx: Context, backbone: str) -> InSit
     return InSituResult({"net": net.state_dict()}, fit, predict_sites(task, data, forward))
 
 
-def kgml(data: DereTensors, cfg: dict, ctx: Context, backbone: str) -> InSituResult:
-    """Pretrain backbone ``backbone`` on age-weighted process output with the physics loss, then fine-tune on
-    in-situ data."""
+def kgml_pretrain(data: DereTensors, cfg: dict, ctx: Context, backbone: str) -> tuple[dict, FitResult]:
+    """Pretrain backbone ``backbone`` on the age-weighted process output of the training cells with the physics
+    loss (no site observation: every fold shares it): (state dict, fit)."""
     net = new_backbone(data, comparison_backbone(cfg, backbone), len(data.variables))
-    scaler = process_scaler(data)
     task = Task(net=net)
-
-    def physical(m: Task, cells: torch.Tensor) -> torch.Tensor:
-        (x,) = to_device(ctx.device.device, mean_age_input(data, cells))
-        return scaler.to(x.device).clamp(scaler.to(x.device).to_physical(m.net(x)))
-
-    def pre_loss(m: Task, cells: torch.Tensor) -> torch.Tensor:
-        (y,) = to_device(ctx.device.device, data.age_weighted_target(cells))
-        return physics_loss(physical(m, cells), y, scaler.to(y.device), cfg["train"]["physics_weight"])
-
+    pre_loss = lambda m, cells: _kgml_physics_loss(data, cfg, ctx, m, cells)  # noqa: E731
     cells, vcells = data.cells("train"), data.cells("val")
-    validate = lambda m: float(pre_loss(m, vcells))  # noqa: E731
     batches = _shuffled(cfg, ctx, "kgml_pre", cells)
-    pre = _fit(task, cfg, ctx, "kgml_pretrain", cfg["epochs"]["kgml_pretrain"], batches, pre_loss, validate)
-    forward = lambda m, c: physical(m, c)[..., data.flux_index()]  # noqa: E731
+    validate = lambda m: float(pre_loss(m, vcells))  # noqa: E731
+    fit = _fit(task, cfg, ctx, "kgml_pretrain", cfg["epochs"]["kgml_pretrain"], batches, pre_loss, validate)
+    return net.state_dict(), fit
+
+
+def _kgml_physical(data: DereTensors, ctx: Context, m: Task, cells: torch.Tensor) -> torch.Tensor:
+    """The KGML net's process variables in physical units (clamped): [B, L, V]."""
+    (x,) = to_device(ctx.device.device, mean_age_input(data, cells))
+    scaler = process_scaler(data).to(x.device)
+    return scaler.clamp(scaler.to_physical(m.net(x)))
+
+
+def _kgml_physics_loss(data: DereTensors, cfg: dict, ctx: Context, m: Task, cells: torch.Tensor) -> torch.Tensor:
+    (y,) = to_device(ctx.device.device, data.age_weighted_target(cells))
+    scaler = process_scaler(data).to(y.device)
+    return physics_loss(_kgml_physical(data, ctx, m, cells), y, scaler, cfg["train"]["physics_weight"])
+
+
+def kgml(
+    data: DereTensors, cfg: dict, ctx: Context, backbone: str, pretrained: tuple[dict, FitResult] | None = None
+) -> InSituResult:
+    """Backbone ``backbone`` pretrained by :func:`kgml_pretrain` (``pretrained``, else pretrained here), then
+    fine-tuned on in-situ data."""
+    state, pre = pretrained if pretrained is not None else kgml_pretrain(data, cfg, ctx, backbone)
+    net = new_backbone(data, comparison_backbone(cfg, backbone), len(data.variables))
+    net.load_state_dict(state)
+    task = Task(net=net)
+    forward = lambda m, c: _kgml_physical(data, ctx, m, c)[..., data.flux_index()]  # noqa: E731
     fit = _in_situ_fit(data, cfg, ctx, task, forward, "all", "kgml_finetune", cfg["epochs"]["kgml_finetune"])
     return InSituResult({"net": net.state_dict()}, fit, predict_sites(task, data, forward), pretrain=pre)
 
 
-def comparison(data: DereTensors, cfg: dict, ctx: Context, backbone: str, variant: str) -> InSituResult:
-    """One comparison model: ``variant`` (``baseline`` or ``kgml``) on backbone ``backbone``."""
+def comparison(
+    data: DereTensors,
+    cfg: dict,
+    ctx: Context,
+    backbone: str,
+    variant: str,
+    pretrained: tuple[dict, FitResult] | None = None,
+) -> InSituResult:
+    """One comparison model: ``variant`` (``baseline`` or ``kgml``, from ``pretrained`` if given) on backbone
+    ``backbone``."""
     if variant not in VARIANTS:
         raise ValueError(f"comparison variant must be one of {VARIANTS}, not {variant!r}")
-    return {"baseline": baseline, "kgml": kgml}[variant](data, cfg, ctx, backbone)
+    if variant == "baseline":
+        return baseline(data, cfg, ctx, backbone)
+    return kgml(data, cfg, ctx, backbone, pretrained)

@@ -1,6 +1,8 @@
 """The DERE comparison table in the paper's form (Xu et al., KDD 2026): rows DERE step 4, DERE step 6 and each
 backbone x variant (Baseline, KGML); for each row the held-out site scores (RMSE, MAE, R2, NSE, bias of GPP,
-RECO, NEE; overall, per network, per IGBP class) as the stages scored them, and the paper's ordering of NEE RMSE.
+RECO, NEE; overall, per network, per IGBP class) as the stages scored them: pooled over the folds of the sites
+(each site once, by the model that held it out), with the mean and standard deviation over folds; and the
+paper's ordering of NEE RMSE averaged over folds.
 """
 
 from __future__ import annotations
@@ -18,24 +20,23 @@ def row_label(backbone: str, variant: str) -> str:
 def comparison_rows(steps: dict[str, dict], compare: dict[tuple[str, str], dict]) -> list[dict]:
     """One row per model: ``steps`` maps step4/step6 to their metrics JSON, ``compare`` (backbone, variant) to the
     comparison model's. A row: model label, backbone (None for DERE), variant, and ``scores`` (the stage's
-    ``scores``: {"all": {flux: metrics}, "network": {...}, "igbp": {...}})."""
-    rows = [{"model": label, "backbone": None, "variant": key, "scores": steps[key]["scores"]} for key, label in STEPS]
+    ``scores``: {"all": {flux: metrics}, "network": {...}, "igbp": {...}}, pooled over folds) and ``fold_spread``
+    ({flux: {metric: {"mean", "std"}}} over folds)."""
+    rows = [{"model": label, "backbone": None, "variant": key, **_scores(steps[key])} for key, label in STEPS]
     for (backbone, variant), metrics in compare.items():
-        rows.append(
-            {
-                "model": row_label(backbone, variant),
-                "backbone": backbone,
-                "variant": variant,
-                "scores": metrics["scores"],
-            }
-        )
+        row = {"model": row_label(backbone, variant), "backbone": backbone, "variant": variant}
+        rows.append({**row, **_scores(metrics)})
     return rows
 
 
+def _scores(metrics: dict) -> dict:
+    return {"scores": metrics["scores"], "fold_spread": metrics["fold_spread"]}
+
+
 def paper_ordering(rows: list[dict], flux: str = "NEE", metric: str = "rmse") -> dict:
-    """Whether DERE step 6 <= step 4 < KGML < Baseline holds for ``flux`` ``metric`` (overall), per backbone
-    that has both variants: {backbone: {"step6<=step4", "step4<kgml", "kgml<baseline", "holds"}}."""
-    value = {(r["backbone"], r["variant"]): r["scores"]["all"][flux][metric] for r in rows}
+    """Whether DERE step 6 <= step 4 < KGML < Baseline holds for ``flux`` ``metric`` (overall, mean over folds),
+    per backbone that has both variants: {backbone: {"step6<=step4", "step4<kgml", "kgml<baseline", "holds"}}."""
+    value = {(r["backbone"], r["variant"]): r["fold_spread"][flux][metric]["mean"] for r in rows}
     step6, step4 = value[(None, "step6")], value[(None, "step4")]
     out = {}
     for backbone in sorted({b for b, _ in value if b is not None}):
@@ -48,7 +49,8 @@ def paper_ordering(rows: list[dict], flux: str = "NEE", metric: str = "rmse") ->
 
 
 def flat_table(rows: list[dict]) -> list[dict]:
-    """Long records: model, backbone, variant, group ('all', 'network', 'igbp'), group_value, flux, metrics."""
+    """Long records: model, backbone, variant, group ('all', 'network', 'igbp'), group_value, flux, metrics (pooled
+    over folds); overall rows also ``<metric>_fold_mean`` and ``<metric>_fold_std``."""
     records = []
     for r in rows:
         scores = r["scores"]
@@ -66,6 +68,11 @@ def flat_table(rows: list[dict]) -> list[dict]:
                         "group_value": value,
                         "flux": flux,
                         **{k: m.get(k) for k in (*METRICS, "n")},
+                        **(_spread(r["fold_spread"][flux]) if group == "all" else {}),
                     }
                 )
     return records
+
+
+def _spread(per_metric: dict) -> dict:
+    return {f"{k}_fold_{stat}": per_metric[k][stat] for k in METRICS for stat in ("mean", "std")}
