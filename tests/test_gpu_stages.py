@@ -55,16 +55,17 @@ def data(tmp_path_factory):
     drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
     process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
     d = TINY["dataset"]
-    fractions = {name: d[f"{name}_fraction"] for name in ("cell_val", "cell_test", "site_val", "site_test")}
     ds = build_dataset(
         drivers,
         pft,
         process,
         pd.read_parquet(p["sites"]),
         pd.read_parquet(p["insitu"]),
-        **fractions,
-        seed=3,
         pure_threshold=d["pure_threshold"],
+        cell_val=d["cell_val_fraction"],
+        cell_test=d["cell_test_fraction"],
+        n_folds=TINY["split"]["folds"],
+        seed=3,
     )
     return DereTensors.from_dataset(ds)
 
@@ -87,14 +88,13 @@ def _chain(data: DereTensors, info, root) -> dict[str, tuple[list[dict], np.ndar
     out["step3a"] = (pft_a.fit.history, None)
     pft_b = stages.step3b(data, cfg, ctx, pft_a.model.state_dict())
     out["step3b"] = (pft_b.fit.history, None)
-    step4 = stages.step4(data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict())
+    start = stages.FluxStart.of(data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict())
+    step4 = stages.step4(data, cfg, ctx, start)
     out["step4"] = (step4["all"].fit.history, step4["all"].predictions)
     out["csdi"], labels = _csdi(data, cfg, info, root)
     std = torch.where(torch.isfinite(data.insitu), 0.0, labels.std(0))
     point = torch.where(torch.isfinite(data.insitu), data.insitu, labels.median(0).values)
-    step6 = stages.step6(
-        data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict(), point, std, ~torch.isfinite(data.insitu)
-    )
+    step6 = stages.step6(data, cfg, ctx, start, point, std, ~torch.isfinite(data.insitu))
     out["step6"] = (step6["all"].fit.history, step6["all"].predictions)
     for backbone in BACKBONES:
         for variant in ("baseline", "kgml"):
