@@ -18,24 +18,21 @@ from dataclasses import replace
 
 import terraflux  # noqa: F401
 from terraflux.csdi import impute
-from terraflux.dere import stages
-from terraflux.dere.dataset import DereTensors, build_dataset
+from terraflux.dere import stages, step5
+from terraflux.dere.dataset import DereTensors
 from terraflux.ide.benchmark import write_benchmark
 from terraflux.ide.dataset import benchmark_source, write_dataset
 from terraflux.ide.model import BACKBONES as IDE_BACKBONES
 from terraflux.ide.stages import load_model, predict, train
 from terraflux.ide.windows import WindowData
-from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 from terraflux.train import make_generator, seed_everything, select_device
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-import xarray as xr
 
 from support.configs import load_config
-from support.dere_world import make_prepared
+from support.dere_world import tiny_dataset
 from support.ide_config import IDE, SMALL_MODEL, benchmark_config, model_params, train_settings
 
 pytestmark = pytest.mark.gpu
@@ -51,22 +48,7 @@ EPOCHS = 6  # every stage: enough for the training loss to fall at the tiny size
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    p = make_prepared(tmp_path_factory.mktemp("world"), ny=4, nx=5, years=(2016, 2017), n_sites=10)
-    drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
-    process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
-    d = TINY["dataset"]
-    ds = build_dataset(
-        drivers,
-        pft,
-        process,
-        pd.read_parquet(p["sites"]),
-        pd.read_parquet(p["insitu"]),
-        pure_threshold=d["pure_threshold"],
-        cell_val=d["cell_val_fraction"],
-        cell_test=d["cell_test_fraction"],
-        n_folds=TINY["split"]["folds"],
-        seed=3,
-    )
+    ds = tiny_dataset(tmp_path_factory.mktemp("world"), TINY)
     return DereTensors.from_dataset(ds)
 
 
@@ -91,7 +73,7 @@ def _chain(data: DereTensors, info, root) -> dict[str, tuple[list[dict], np.ndar
     start = stages.FluxStart.of(data, cfg, ctx, step2.model.state_dict(), pft_b.model.state_dict())
     step4 = stages.step4(data, cfg, ctx, start)
     out["step4"] = (step4["all"].fit.history, step4["all"].predictions)
-    out["csdi"], labels = _csdi(data, cfg, info, root)
+    out["csdi"], labels = _csdi(data, cfg, ctx)
     std = torch.where(torch.isfinite(data.insitu), 0.0, labels.std(0))
     point = torch.where(torch.isfinite(data.insitu), data.insitu, labels.median(0).values)
     step6 = stages.step6(data, cfg, ctx, start, point, std, ~torch.isfinite(data.insitu))
@@ -104,30 +86,13 @@ def _chain(data: DereTensors, info, root) -> dict[str, tuple[list[dict], np.ndar
     return out
 
 
-def _csdi(data: DereTensors, cfg: dict, info, root) -> tuple[tuple[list[dict], np.ndarray], torch.Tensor]:
-    """CSDI of NEE (step 5) on the sites: its history and samples, and label samples [S, sites, L, fluxes]."""
-    csdi = cfg["csdi"]
-    drivers = data.x[data.site_cell]
-    train_idx, val_idx = data.sites("train"), data.sites("val")
-    k = data.fluxes.index("NEE")
-    mean, std = float(data.insitu_mean[k]), float(data.insitu_std[k])
-    x, observed = impute.series(data.insitu[..., k], mean, std, drivers)
-    model, fit = impute.train(
-        x,
-        observed,
-        train_idx,
-        val_idx,
-        csdi,
-        cfg["train"],
-        data.months_per_year,
-        device=info,
-        seed=5,
-        resume_path=root / "csdi.pt",
-        fingerprint="gpu-test",
-    )
-    samples = impute.impute(model, x, observed, csdi, make_generator(5)) * std + mean  # [S, sites, L]
+def _csdi(data: DereTensors, cfg: dict, ctx) -> tuple[tuple[list[dict], np.ndarray], torch.Tensor]:
+    """Step 5's CSDI of NEE on the sites: its history and samples, and label samples [S, sites, L, fluxes]."""
+    fitted = step5.fit(data, cfg, ctx, "NEE", data.x[data.site_cell])
+    samples = impute.impute(fitted.model, fitted.x, fitted.observed, cfg["csdi"], make_generator(5))
+    samples = samples * fitted.std + fitted.mean  # [S, sites, L]
     labels = samples[..., None].expand(*samples.shape, len(data.fluxes)).float()
-    return (fit.history, samples.cpu().numpy()), labels
+    return (fitted.fit.history, samples.cpu().numpy()), labels
 
 
 def _cuda(bf16: bool):

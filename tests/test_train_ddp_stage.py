@@ -19,16 +19,12 @@ import sys
 from pathlib import Path
 
 import terraflux  # noqa: F401
-from terraflux.dere.dataset import build_dataset
-from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
-import pandas as pd
 import pytest
 import torch
-import xarray as xr
 
 from support.configs import load_config
-from support.dere_world import make_prepared
+from support.dere_world import tiny_dataset
 from support.paths import WORKERS
 
 pytestmark = pytest.mark.slow
@@ -57,22 +53,7 @@ def _env(**extra) -> dict:
 @pytest.fixture(scope="module")
 def stage_inputs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("ddp_stage")
-    p = make_prepared(root, ny=4, nx=5, years=(2016, 2017), n_sites=10)
-    drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
-    process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
-    d = TINY["dataset"]
-    ds = build_dataset(
-        drivers,
-        pft,
-        process,
-        pd.read_parquet(p["sites"]),
-        pd.read_parquet(p["insitu"]),
-        pure_threshold=d["pure_threshold"],
-        cell_val=d["cell_val_fraction"],
-        cell_test=d["cell_test_fraction"],
-        n_folds=TINY["split"]["folds"],
-        seed=3,
-    )
+    ds = tiny_dataset(root, TINY)
     ds.to_zarr(root / "dataset.zarr", zarr_format=3, consolidated=False)
     cfg = copy.deepcopy(TINY)
     # 2 encoder layers: a distilling layer with batch norm between them

@@ -3,6 +3,8 @@
 ``make_prepared(root)`` writes ``era5_land_monthly.zarr``, ``pft.zarr``, ``sites.parquet`` and
 ``insitu_monthly.parquet`` under ``root`` and returns their paths. The in-situ fluxes come from the process
 model with different parameters plus noise and gaps, so the process model is biased against them.
+``tiny_dataset(root, dere)`` builds the DERE dataset of a 4 x 5 cell, two-year, ten-site world with the
+settings of a ``dere`` config section.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import terraflux  # noqa: F401
+from terraflux.dere.dataset import build_dataset
 from terraflux.simulate.process_model import age_classes, load_parameters, run_process_model
 
 import numpy as np
@@ -122,3 +125,24 @@ def make_prepared(
         "sites": root / "sites.parquet",
         "insitu": root / "insitu_monthly.parquet",
     }
+
+
+def tiny_dataset(root: Path, dere: dict) -> xr.Dataset:
+    """The DERE dataset (:func:`terraflux.dere.dataset.build_dataset`) of a 4 x 5 cell world, 2016-2017, ten
+    sites, with the dataset and split settings of ``dere`` (a config ``dere`` section) and seed 3."""
+    p = make_prepared(root, ny=4, nx=5, years=(2016, 2017), n_sites=10)
+    drivers, pft = xr.open_zarr(p["drivers"]).load(), xr.open_zarr(p["pft"]).load()
+    process = run_process_model(drivers, pft["fraction"], age_classes([0, 30, 150]), load_parameters())
+    d = dere["dataset"]
+    return build_dataset(
+        drivers,
+        pft,
+        process,
+        pd.read_parquet(p["sites"]),
+        pd.read_parquet(p["insitu"]),
+        pure_threshold=d["pure_threshold"],
+        cell_val=d["cell_val_fraction"],
+        cell_test=d["cell_test_fraction"],
+        n_folds=dere["split"]["folds"],
+        seed=3,
+    )

@@ -14,6 +14,7 @@ import time
 import terraflux  # noqa: F401
 from terraflux import outputs
 from terraflux.csdi import impute
+from terraflux.dere import step5
 from terraflux.dere.io import StageRun
 from terraflux.errors import ConfigError
 from terraflux.train import derive_seed, make_generator
@@ -32,25 +33,12 @@ if unknown:
     raise ConfigError(f"dere.csdi.drivers {unknown} are not dataset features; choose from {features}")
 chosen = [features.index(f) for f in cfg["drivers"]] if cfg["drivers"] else list(range(len(features)))
 drivers = data.x[data.site_cell][..., chosen]  # (S, L, F')
-train_idx, val_idx, test_idx = (data.sites(s) for s in ("train", "val", "test"))
+test_idx = data.sites("test")
 states, scores, all_samples, holdout = {}, {}, [], []
 times = pd.DatetimeIndex(data.ds["time"].values)
 for k, flux in enumerate(data.fluxes):
-    mean, std = float(data.insitu_mean[k]), float(data.insitu_std[k])
-    x, observed = impute.series(data.insitu[..., k], mean, std, drivers)
-    model, fit = impute.train(
-        x,
-        observed,
-        train_idx,
-        val_idx,
-        cfg,
-        run.cfg["train"],
-        data.months_per_year,
-        device=run.device,
-        seed=derive_seed(run.seed, flux),
-        resume_path=run.ctx.resume_dir / f"csdi_{flux}.pt",
-        fingerprint=run.ctx.fingerprint,
-    )
+    fitted = step5.fit(data, run.cfg, run.ctx, flux, drivers)
+    model, fit, x, observed, mean, std = fitted.model, fitted.fit, fitted.x, fitted.observed, fitted.mean, fitted.std
     started = time.perf_counter()
     held, hidden = impute.hold_out(
         model, x, observed, test_idx, cfg, data.months_per_year, mean, std, derive_seed(run.seed, flux)
