@@ -17,7 +17,8 @@ Prints one JSON object per line (``section``, ``case`` and the numbers). Section
 bf16 speed-up = fp32 seconds per step / bf16 seconds per step (target at least 2 at the DERE reference shape and
 the IDE paper frame). On a CPU bf16 autocast is off (the stages run fp32 there), so only fp32 is measured.
 Sized to finish in under 6 minutes on one H200; ``--quick`` takes the demo shapes and few steps, a smoke check
-that runs on any machine.
+that runs on any machine (without a CUDA device it is always quick: bench_dere.py and bench_ide.py time the
+reference shapes on a CPU).
 
     python bench/bench_gpu.py [--quick] [--steps 5] [--sections dere,ide,ide_data,csdi]
 """
@@ -186,6 +187,9 @@ def main() -> None:
         ap.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     info = select_device(threads=2)
     device = info.device
+    if device.type != "cuda" and not args.quick:  # the reference shapes are bench_dere's and bench_ide's on a CPU
+        print("no CUDA device: the demo shapes only (--quick)", file=sys.stderr)
+        args.quick = True
     emit("device", info.name, **info.as_dict(), torch=torch.__version__, quick=args.quick)
     steps = 1 if args.quick else args.steps
     started = time.perf_counter()
