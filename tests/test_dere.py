@@ -231,3 +231,18 @@ def test_kriging_label_set_on_the_dataset_grid():
         from_kriging(table.drop(columns="reliable"), ["A"], times, ["NEE"])
     with pytest.raises(DataError, match="no row"):
         from_kriging(table, ["Z"], times, ["NEE"])
+
+
+def test_site_passes_repeat_the_training_sites_within_an_epoch(data, tmp_path):
+    """``train.site_passes`` passes over the training sites per epoch: with fewer sites than a batch, one
+    optimiser step each."""
+    cfg = copy.deepcopy(TINY)
+    cfg["epochs"]["baseline"], cfg["train"]["patience"] = 2, 0
+    steps = {}
+    for passes in (1, 3):
+        cfg["train"]["site_passes"] = passes
+        ctx = stages.Context(select_device("cpu"), 5, tmp_path / str(passes), "fp")
+        fit = stages.baseline(data, cfg, ctx, "transformer").fit
+        steps[passes] = fit.steps / fit.epochs
+    assert len(data.sites("train")) <= cfg["train"]["batch_size"]
+    assert steps == {1: 1, 3: 3}

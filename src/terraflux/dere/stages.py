@@ -312,7 +312,14 @@ def _in_situ_fit(
         return base
 
     validate = lambda m: float(loss(m, val_sites))  # noqa: E731
-    return _fit(task, cfg, ctx, name, epochs, _shuffled(cfg, ctx, name, train_sites), loss, validate)
+    shuffled = _shuffled(cfg, ctx, name, train_sites)
+    passes = cfg["train"]["site_passes"]
+
+    def batches(epoch: int) -> list:
+        """``site_passes`` shuffled passes over the training sites (each a pure function of seed, name, epoch)."""
+        return [b for p in range(passes) for b in shuffled(epoch * passes + p)]
+
+    return _fit(task, cfg, ctx, name, epochs, batches, loss, validate)
 
 
 def flux_forward(m: Task, cells: torch.Tensor) -> torch.Tensor:
