@@ -3,13 +3,15 @@
 from functools import partial
 
 import terraflux  # noqa: F401
-from terraflux.dere import folds
+from terraflux.dere import folds, predict, stages
 from terraflux.dere.dataset import build_dataset
 from terraflux.errors import DataError
 from terraflux.evaluate.kriging import _great_circle
+from terraflux.train import select_device
 
 import numpy as np
 import pytest
+import torch
 from test_dere import _build
 
 
@@ -140,9 +142,7 @@ def test_fold_tensors_use_their_training_sites_statistics(world):
 
 
 def test_k_fold_training_pools_each_site_once(world, tmp_path):
-    from terraflux.dere import predict, stages
     from terraflux.dere.dataset import DereTensors
-    from terraflux.train import select_device
 
     from test_dere import TINY
 
@@ -176,3 +176,38 @@ def test_k_fold_training_pools_each_site_once(world, tmp_path):
     assert spread["NEE"]["rmse"]["mean"] == pytest.approx(np.mean(rmse), rel=1e-12)
     assert spread["NEE"]["rmse"]["std"] == pytest.approx(np.std(rmse, ddof=1), rel=1e-12)
     assert predict.fold_spread({0: fold_scores[0]})["NEE"]["rmse"]["std"] is None
+
+
+def test_seed_and_fold_spread_separates_the_two_sources_of_variation():
+    """rmse[seed][fold] = fold effect + seed effect: the fold spread sees the fold effects only (averaged over
+    seeds), the seed spread the seed effects only (averaged over folds)."""
+    fold_effect, seed_effect = np.array([1.0, 2.0, 4.0]), np.array([0.0, 0.3])
+    scores = {
+        s: {k: {"NEE": {"rmse": f + e, "n": 10}} for k, f in enumerate(fold_effect)} for s, e in enumerate(seed_effect)
+    }
+    over_folds, over_seeds = predict.seed_and_fold_spread(scores)
+    mean = fold_effect.mean() + seed_effect.mean()
+    assert over_folds["NEE"]["rmse"]["mean"] == pytest.approx(mean) == over_seeds["NEE"]["rmse"]["mean"]
+    assert over_folds["NEE"]["rmse"]["std"] == pytest.approx(np.std(fold_effect, ddof=1))
+    assert over_seeds["NEE"]["rmse"]["std"] == pytest.approx(np.std(seed_effect, ddof=1))
+    assert "n" not in over_folds["NEE"]
+    one_seed = predict.seed_and_fold_spread({0: scores[0]})
+    assert one_seed[1]["NEE"]["rmse"]["std"] is None and one_seed[0]["NEE"]["rmse"]["std"] == pytest.approx(1.5275252)
+
+
+def test_over_seeds_reseeds_each_training_seed(tmp_path):
+    """Seed 0 trains in the stage's own context; seed s > 0 in a derived seed with its own resume folder, and
+    every generator starts from that seed (so a seed's run does not depend on the seeds before it)."""
+    ctx = stages.Context(select_device("cpu"), 5, tmp_path, "fp")
+
+    def draw(seed_ctx):
+        return seed_ctx, torch.rand(3)
+
+    runs = stages.over_seeds(ctx, 3, draw)
+    assert sorted(runs) == [0, 1, 2] and runs[0][0] is ctx
+    assert [r[0].resume_dir for r in runs.values()] == [tmp_path, tmp_path / "seed1", tmp_path / "seed2"]
+    assert len({r[0].seed for r in runs.values()}) == 3 and {r[0].fingerprint for r in runs.values()} == {"fp"}
+    again = stages.over_seeds(ctx, 3, draw)
+    for s in (1, 2):
+        assert torch.equal(runs[s][1], again[s][1])
+    assert not torch.equal(runs[1][1], runs[2][1])

@@ -78,7 +78,8 @@ def test_dere_chain_through_snakemake(tmp_path):
         per_site = held.groupby("site_id")["fold"].agg(["nunique", "first"])
         assert (per_site["nunique"] == 1).all()
         assert per_site["first"].to_dict() == dict(zip(dataset.site.values, dataset.site_fold.values, strict=True))
-    assert step4["folds"] == [0, 1, 2, 3] and set(step4["fold_scores"]) == {"0", "1", "2", "3"}
+    assert step4["folds"] == [0, 1, 2, 3] and set(step4["fold_scores"]["0"]) == {"0", "1", "2", "3"}
+    assert step4["seeds"] == [0] and step4["seed_spread"]["NEE"]["rmse"]["std"] is None
     assert step4["scores"]["all"]["NEE"]["n"] == int(dataset.insitu.sel(flux="NEE").notnull().sum())
     maps = xr.open_zarr(dere / "step6" / "predictions.zarr", consolidated=False)
     assert maps["GPP"].dims == ("time", "latitude", "longitude") and "provenance" in maps.attrs

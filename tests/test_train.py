@@ -120,6 +120,39 @@ def test_early_stopping_restores_best_weights(tmp_path):
     assert [h["epoch"] for h in result.history] == [0, 1, 2, 3]
 
 
+def test_validate_start_keeps_the_starting_weights_when_no_epoch_beats_them(tmp_path):
+    """Fine-tuning from good weights: with validate_start the start is the first candidate (epoch -1)."""
+    seed_everything(0)
+    data = _toy()
+    model = torch.nn.Linear(3, 1)
+    start = model.weight.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def run(validate_start, vals, path):
+        model.weight.data.copy_(start)
+        values = iter(vals)
+        engine = Engine(
+            model,
+            opt,
+            TrainConfig(max_epochs=4, patience=2, checkpoint_every=100, grad_clip=1.0, validate_start=validate_start),
+            resume_path=tmp_path / path,
+        )
+        return engine.fit(
+            lambda e: seeded_loader(data, batch_size=8, seed=1, epoch=e),
+            lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(),
+            lambda m: next(values),
+        )
+
+    worse = run(True, [0.4, 0.5, 0.6, 0.7], "a.pt")
+    assert worse.best_epoch == -1 and worse.best_val == 0.4 and worse.stopped_early and worse.epochs == 2
+    assert torch.equal(model.weight, start)
+    assert [h["epoch"] for h in worse.history] == [-1, 0, 1] and worse.history[0]["step"] == 0
+    better = run(True, [0.9, 0.5, 0.6, 0.7], "b.pt")
+    assert better.best_epoch == 0 and not torch.equal(model.weight, start)
+    without = run(False, [0.5, 0.6, 0.7, 0.8], "c.pt")
+    assert without.best_epoch == 0 and [h["epoch"] for h in without.history] == [0, 1, 2]
+
+
 def test_gradient_clipping_bounds_the_update(tmp_path):
     model = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.zeros_(model.weight)

@@ -1,6 +1,6 @@
 """DERE step 4: in-situ fine-tuning of branch 0 and the PFT model per network and for all networks (masked MSE on GPP,
-RECO, NEE), from the step-2 and step-3b models, once per fold of the sites (``params.folds``; the per-network models
-in fold 0 only).
+RECO, NEE), from the step-2 and step-3b models, once per training seed (``dere.train.seeds``) and fold of the sites
+(``params.folds``; the per-network models in fold 0 only).
 
 Inputs: ``dataset``, ``step2``, ``step3b`` checkpoints. Outputs: ``checkpoint`` {"state": {network: state dicts}},
 ``predictions`` parquet (site_id, time, model, split, network, igbp, GPP/RECO/NEE predicted and GPP_observed/..., gC
@@ -17,8 +17,15 @@ from terraflux.dere.io import run_training_stage
 
 def train(run):
     start = stages.FluxStart.of(run.data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
-    return stages.over_folds(
-        run.data, run.ctx, run.folds, lambda fold, ctx, k: stages.step4(fold, run.cfg, ctx, start, per_network=k == 0)
+    return stages.over_seeds(
+        run.ctx,
+        run.seeds,
+        lambda seed_ctx: stages.over_folds(
+            run.data,
+            seed_ctx,
+            run.folds,
+            lambda fold, ctx, k: stages.step4(fold, run.cfg, ctx, start, per_network=k == 0),
+        ),
     )
 
 

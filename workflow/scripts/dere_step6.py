@@ -3,8 +3,8 @@ learned uncertainty weight.
 
 Inputs: ``dataset``, ``step2``, ``step3b`` checkpoints, ``labels`` (``params.label_set`` csdi: the step-5b
 labels.zarr; kriging: the evaluation layer's kriging_labels.parquet; see :mod:`terraflux.dere.labels`). Outputs as
-step 4 (models named ``step6``, or ``step6_<label set>``), the metrics with the label set; the folds trained are
-``params.folds`` (the label-set comparison trains fold 0 only). The labels of every fold are step 5's (trained on
+step 4 (models named ``step6``, or ``step6_<label set>``), the metrics with the label set; each training seed
+(``dere.train.seeds``) trains the folds ``params.folds`` (the label-set comparison trains fold 0 only). The labels of every fold are step 5's (trained on
 fold 0's training sites; docs/dere.md#k-fold-over-sites). Runs as the rule's data-parallel processes (see
 :func:`terraflux.dere.io.run_training_stage`).
 """
@@ -24,11 +24,15 @@ def train(run):
     times = pd.DatetimeIndex(data.ds["time"].values)
     label, label_std, imputed = labels.load(label_set, run.snakemake.input.labels, data.site_ids, times, data.fluxes)
     start = stages.FluxStart.of(data, run.cfg, run.ctx, run.load("step2")["mix"], run.load("step3b")["pft"])
-    return stages.over_folds(
-        data,
+    return stages.over_seeds(
         run.ctx,
-        run.folds,
-        lambda fold, ctx, k: stages.step6(fold, run.cfg, ctx, start, label, label_std, imputed, per_network=k == 0),
+        run.seeds,
+        lambda seed_ctx: stages.over_folds(
+            data,
+            seed_ctx,
+            run.folds,
+            lambda fold, ctx, k: stages.step6(fold, run.cfg, ctx, start, label, label_std, imputed, per_network=k == 0),
+        ),
     )
 
 

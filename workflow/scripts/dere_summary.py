@@ -2,10 +2,10 @@
 
 Inputs: the metrics JSON of ``step4``, ``step6``, ``step5`` and ``compare`` (one per ``params.compare`` pair
 (backbone, variant), in order). Output: ``summary`` JSON: ``rows`` (model, backbone, variant, scores as the
-stages scored them, pooled over folds: all, per network, per IGBP; fold_spread: mean and std over folds),
-``table`` (the same as long records), ``nee_rmse`` per model (mean and std over folds), ``ordering`` (per
-backbone: whether DERE step 6 <= step 4 < KGML < Baseline for NEE RMSE averaged over folds), the CSDI hold-out
-scores (fold 0).
+stages scored them, pooled over folds: all, per network, per IGBP; fold_spread and seed_spread: mean and std over
+folds, over training seeds), ``table`` (the same as long records), ``nee_rmse`` per model (mean, std over folds,
+``seed_std`` over training seeds), ``ordering`` (per backbone: whether DERE step 6 <= step 4 < KGML < Baseline for
+NEE RMSE averaged over folds and seeds), the CSDI hold-out scores (fold 0).
 """
 
 import json
@@ -23,11 +23,13 @@ read = lambda path: json.loads(Path(path).read_text())  # noqa: E731
 steps = {name: read(getattr(sm.input, name)) for name in ("step4", "step6")}
 compare = {tuple(pair): read(path) for pair, path in zip(sm.params.compare, sm.input.compare, strict=True)}
 rows = comparison_rows(steps, compare)
-nee = {r["model"]: r["fold_spread"]["NEE"]["rmse"] for r in rows}
+nee = {
+    r["model"]: {**r["fold_spread"]["NEE"]["rmse"], "seed_std": r["seed_spread"]["NEE"]["rmse"]["std"]} for r in rows
+}
 ordering = paper_ordering(rows)
 csdi = {f: {k: v for k, v in s.items() if k != "fit"} for f, s in read(sm.input.step5)["scores"].items()}
 log.info(
-    "NEE RMSE at held-out sites (mean, std over folds): %s; DERE step 6 <= step 4 < KGML < Baseline per backbone: %s",
+    "NEE RMSE at held-out sites (mean, std over folds and seeds): %s; step 6 <= step 4 < KGML < Baseline: %s",
     nee,
     ordering,
 )

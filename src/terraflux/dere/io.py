@@ -25,7 +25,12 @@ from typing import Any, TypeVar
 from terraflux import outputs
 from terraflux.config import config_hash
 from terraflux.dere.dataset import DereTensors
-from terraflux.dere.predict import carbon_balance_residual, fold_spread, held_out_site_scores, pooled_held_out
+from terraflux.dere.predict import (
+    carbon_balance_residual,
+    held_out_site_scores,
+    pooled_held_out,
+    seed_and_fold_spread,
+)
 from terraflux.dere.stages import Context, InSituResult
 from terraflux.train import DeviceInfo, derive_seed, launch, seed_everything, select_device
 from terraflux.workflow.provenance import from_snakemake
@@ -68,6 +73,11 @@ class StageRun:
         fingerprint = config_hash({"params": self.provenance["params"], "inputs": self.provenance["inputs"]})
         resume_dir = Path(next(iter(self.snakemake.output))).parent / ".resume"
         return Context(self.device, self.seed, resume_dir, fingerprint, self.dist)
+
+    @property
+    def seeds(self) -> int:
+        """Training seeds of the in-situ stages (config ``dere.train.seeds``)."""
+        return self.cfg["train"]["seeds"]
 
     @property
     def folds(self) -> list[int]:
@@ -125,32 +135,38 @@ class StageRun:
         outputs.write_parquet(path, table, self.provenance)
 
     def write_in_situ(
-        self, model: str, results: dict[int, dict[str, InSituResult] | InSituResult], metrics: dict
+        self, model: str, results: dict[int, dict[int, dict[str, InSituResult] | InSituResult]], metrics: dict
     ) -> None:
-        """Outputs of in-situ models, ``results`` per fold (fold 0 among them): steps 4/6 give one result per
-        network (``all``: trained on every network; other folds only ``all``), Baseline and KGML one result.
-        Writes fold 0's checkpoint ({network: state dicts} or the state dicts) and site predictions as ``model``
-        (the maps and the label-set comparison use fold 0), for steps 4/6 also every network model's as
-        ``<model>_<network>`` (output ``network_predictions``); the pooled held-out predictions (output
-        ``held_out``: each site once, by the fold that tested it); and the metrics: ``metrics``, ``folds``,
-        ``scores`` (pooled held-out sites: all, per network, per IGBP), ``fold_scores`` (overall, per fold),
-        ``fold_spread`` (mean and std over folds), the fits (per network for steps 4/6, per fold) and fold 0's
-        carbon-balance residual."""
+        """Outputs of in-situ models, ``results`` per training seed (:func:`~terraflux.dere.stages.over_seeds`), then
+        per fold (fold 0 among them): steps 4/6 give one result per network (``all``: trained on every network;
+        other folds only ``all``), Baseline and KGML one result. Writes seed 0's fold-0 checkpoint ({network: state
+        dicts} or the state dicts) and site predictions as ``model`` (the maps and the label-set comparison use
+        fold 0), for steps 4/6 also every network model's as ``<model>_<network>`` (output
+        ``network_predictions``); seed 0's pooled held-out predictions (output ``held_out``: each site once, by the
+        fold that tested it); and the metrics: ``metrics``, ``folds``, ``seeds``, ``scores`` (seed 0's pooled
+        held-out sites: all, per network, per IGBP), ``fold_scores`` (overall, per seed and fold), ``fold_spread``
+        (mean and std over folds of the seed-averaged scores), ``seed_spread`` (mean and std over seeds of the fold
+        means), the fits (per network for steps 4/6, per seed and fold) and fold 0's carbon-balance residual."""
         out = self.snakemake.output
-        per_network = isinstance(results[0], dict)
-        by_fold = {k: r if per_network else {"all": r} for k, r in results.items()}
+        per_network = isinstance(results[0][0], dict)
+        by_seed = {s: {k: r if per_network else {"all": r} for k, r in folds.items()} for s, folds in results.items()}
+        by_fold = by_seed[0]
         main = by_fold[0]["all"]
         fold_scores = {
-            k: held_out_site_scores(r["all"].predictions, self.data.fold(k))["all"] for k, r in by_fold.items()
+            s: {k: held_out_site_scores(r["all"].predictions, self.data.fold(k))["all"] for k, r in folds.items()}
+            for s, folds in by_seed.items()
         }
+        over_folds, over_seeds = seed_and_fold_spread(fold_scores)
         pooled, fold, pooled_data = pooled_held_out({k: r["all"].predictions for k, r in by_fold.items()}, self.data)
         metrics = {
             **metrics,
             "folds": sorted(by_fold),
+            "seeds": sorted(by_seed),
             "scores": held_out_site_scores(pooled, pooled_data),
             "fold_scores": fold_scores,
-            "fold_spread": fold_spread({k: {"all": s} for k, s in fold_scores.items()}),
-            "fold_fits": {k: r["all"].fit.as_dict() for k, r in by_fold.items()},
+            "fold_spread": over_folds,
+            "seed_spread": over_seeds,
+            "fold_fits": {s: {k: r["all"].fit.as_dict() for k, r in folds.items()} for s, folds in by_seed.items()},
         }
         if per_network:
             scores = {n: held_out_site_scores(r.predictions, self.data, n) for n, r in by_fold[0].items()}

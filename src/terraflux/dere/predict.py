@@ -74,19 +74,39 @@ def pooled_held_out(
 def fold_spread(fold_scores: dict[int, dict]) -> dict[str, dict[str, dict]]:
     """Mean and sample standard deviation (ddof 1; None with one fold) over folds of each overall metric:
     ``fold_scores`` maps fold k to :func:`held_out_site_scores` of its model -> {flux: {metric: {"mean", "std"}}}."""
-    first = next(iter(fold_scores.values()))["all"]
+    return spread([s["all"] for s in fold_scores.values()])
+
+
+def spread(scores: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, dict]]:
+    """Mean and sample standard deviation (ddof 1; None for one entry) of each metric over ``scores``, a list of
+    {flux: {metric: value}} (the count ``n`` left out) -> {flux: {metric: {"mean", "std"}}}."""
     out: dict[str, dict[str, dict]] = {}
-    for flux, metrics in first.items():
+    for flux, metrics in scores[0].items():
         out[flux] = {}
         for metric in metrics:
             if metric == "n":
                 continue
-            values = np.array([s["all"][flux][metric] for s in fold_scores.values()], float)
+            values = np.array([s[flux][metric] for s in scores], float)
             out[flux][metric] = {
                 "mean": float(np.mean(values)),
                 "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
             }
     return out
+
+
+def seed_and_fold_spread(scores: dict[int, dict[int, dict]]) -> tuple[dict, dict]:
+    """``scores`` maps training seed s, then fold k, to the overall scores {flux: {metric: value}} of that model.
+    Returns (spread over folds of each fold's metric averaged over seeds, spread over seeds of each seed's mean
+    over folds), each as :func:`spread`; both means are the mean over every (seed, fold)."""
+    seeds = list(scores.values())
+    folds = list(seeds[0])
+
+    def mean_of(entries: list[dict]) -> dict[str, dict[str, float]]:
+        return {f: {m: v["mean"] for m, v in per.items()} for f, per in spread(entries).items()}
+
+    over_folds = spread([mean_of([s[k] for s in seeds]) for k in folds])
+    over_seeds = spread([mean_of([s[k] for k in folds]) for s in seeds])
+    return over_folds, over_seeds
 
 
 def physics_residual_summary(y: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:

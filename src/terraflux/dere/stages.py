@@ -50,7 +50,7 @@ from terraflux.dere.models import (
 )
 from terraflux.dere.predict import predict_sites
 from terraflux.errors import DataError
-from terraflux.train import DeviceInfo, Engine, FitResult, TrainConfig, derive_seed, make_generator
+from terraflux.train import DeviceInfo, Engine, FitResult, TrainConfig, derive_seed, make_generator, seed_everything
 from terraflux.train.launch import Distributed
 
 import numpy as np
@@ -106,9 +106,11 @@ def _fit(
     batches: Callable[[int], list],
     step: Callable,
     validate: Callable,
+    validate_start: bool = False,
 ) -> FitResult:
     """Train the trainable parameters of ``task`` with the shared engine (Adam, learning rate decayed per epoch),
-    resuming from ``<resume_dir>/<name>.pt``."""
+    resuming from ``<resume_dir>/<name>.pt``; ``validate_start``: the starting weights are a candidate
+    (:class:`~terraflux.train.engine.TrainConfig`)."""
     train = cfg["train"]
     optimizer = torch.optim.Adam(trainable(task), lr=train["lr"])
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=train["lr_decay"])
@@ -118,6 +120,7 @@ def _fit(
         grad_clip=train["grad_clip"],
         checkpoint_every=train["checkpoint_every"],
         max_steps_per_epoch=train["max_steps_per_epoch"],
+        validate_start=validate_start,
     )
     engine = Engine(
         task,
@@ -166,6 +169,18 @@ def over_folds(
     splits and in-situ statistics (:meth:`~terraflux.dere.dataset.DereTensors.fold`), resume checkpoints under
     ``<resume_dir>/fold<k>``."""
     return {k: train(data.fold(k), replace(ctx, resume_dir=ctx.resume_dir / f"fold{k}"), k) for k in folds}
+
+
+def over_seeds(ctx: Context, seeds: int, train: Callable[[Context], R]) -> dict[int, R]:
+    """``train(seed context)`` for each training seed s < ``seeds``: seed 0 is ``ctx`` itself; seed s > 0 reseeds
+    every generator with ``derive_seed(ctx.seed, "seed", s)`` (initialisation, batch order, dropout) and resumes
+    under ``<resume_dir>/seed<s>``."""
+    out = {0: train(ctx)}
+    for s in range(1, seeds):
+        seed = derive_seed(ctx.seed, "seed", s)
+        seed_everything(seed)
+        out[s] = train(replace(ctx, seed=seed, resume_dir=ctx.resume_dir / f"seed{s}"))
+    return out
 
 
 # ----------------------------------------------------------------------------- step 1
@@ -319,7 +334,7 @@ def _in_situ_fit(
         """``site_passes`` shuffled passes over the training sites (each a pure function of seed, name, epoch)."""
         return [b for p in range(passes) for b in shuffled(epoch * passes + p)]
 
-    return _fit(task, cfg, ctx, name, epochs, batches, loss, validate)
+    return _fit(task, cfg, ctx, name, epochs, batches, loss, validate, validate_start=cfg["train"]["validate_start"])
 
 
 def flux_forward(m: Task, cells: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ def row_label(backbone: str, variant: str) -> str:
 def comparison_rows(steps: dict[str, dict], compare: dict[tuple[str, str], dict]) -> list[dict]:
     """One row per model: ``steps`` maps step4/step6 to their metrics JSON, ``compare`` (backbone, variant) to the
     comparison model's. A row: model label, backbone (None for DERE), variant, and ``scores`` (the stage's
-    ``scores``: {"all": {flux: metrics}, "network": {...}, "igbp": {...}}, pooled over folds) and ``fold_spread``
-    ({flux: {metric: {"mean", "std"}}} over folds)."""
+    ``scores``: {"all": {flux: metrics}, "network": {...}, "igbp": {...}}, pooled over folds), ``fold_spread`` and
+    ``seed_spread`` ({flux: {metric: {"mean", "std"}}} over folds, over training seeds)."""
     rows = [{"model": label, "backbone": None, "variant": key, **_scores(steps[key])} for key, label in STEPS]
     for (backbone, variant), metrics in compare.items():
         row = {"model": row_label(backbone, variant), "backbone": backbone, "variant": variant}
@@ -30,7 +30,7 @@ def comparison_rows(steps: dict[str, dict], compare: dict[tuple[str, str], dict]
 
 
 def _scores(metrics: dict) -> dict:
-    return {"scores": metrics["scores"], "fold_spread": metrics["fold_spread"]}
+    return {key: metrics[key] for key in ("scores", "fold_spread", "seed_spread")}
 
 
 def paper_ordering(rows: list[dict], flux: str = "NEE", metric: str = "rmse") -> dict:
@@ -50,7 +50,7 @@ def paper_ordering(rows: list[dict], flux: str = "NEE", metric: str = "rmse") ->
 
 def flat_table(rows: list[dict]) -> list[dict]:
     """Long records: model, backbone, variant, group ('all', 'network', 'igbp'), group_value, flux, metrics (pooled
-    over folds); overall rows also ``<metric>_fold_mean`` and ``<metric>_fold_std``."""
+    over folds); overall rows also ``<metric>_fold_mean``, ``<metric>_fold_std`` and ``<metric>_seed_std``."""
     records = []
     for r in rows:
         scores = r["scores"]
@@ -68,11 +68,15 @@ def flat_table(rows: list[dict]) -> list[dict]:
                         "group_value": value,
                         "flux": flux,
                         **{k: m.get(k) for k in (*METRICS, "n")},
-                        **(_spread(r["fold_spread"][flux]) if group == "all" else {}),
+                        **(_spread(r, flux) if group == "all" else {}),
                     }
                 )
     return records
 
 
-def _spread(per_metric: dict) -> dict:
-    return {f"{k}_fold_{stat}": per_metric[k][stat] for k in METRICS for stat in ("mean", "std")}
+def _spread(row: dict, flux: str) -> dict:
+    folds, seeds = row["fold_spread"][flux], row["seed_spread"][flux]
+    return {
+        **{f"{k}_fold_{stat}": folds[k][stat] for k in METRICS for stat in ("mean", "std")},
+        **{f"{k}_seed_std": seeds[k]["std"] for k in METRICS},
+    }

@@ -68,6 +68,8 @@ class TrainConfig:
     epoch). max_steps_per_epoch: cap on steps per epoch (0 = whole epoch; only DERE's config caps it).
     min_delta: improvement that counts (0: any). scheduler_interval: 'epoch' or 'step' (when
     ``scheduler.step()`` is called; a property of the schedule). log_every: steps between log lines.
+    validate_start: validate the starting weights before the first step and keep them as the result if no
+    epoch beats them (for fine-tuning: the pretrained model is a candidate; history entry with epoch -1).
     """
 
     max_epochs: int
@@ -78,6 +80,7 @@ class TrainConfig:
     min_delta: float = 0.0
     scheduler_interval: str = "epoch"
     log_every: int = 20
+    validate_start: bool = False
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:
@@ -294,6 +297,8 @@ class Engine:
         self, epoch_batches, train_step, validate, resumed: int | None, saved_rng: dict | None, started: float
     ) -> FitResult:
         cfg = self.config
+        if cfg.validate_start and validate is not None and self.step == 0 and not self.history:
+            self._validate_start(validate)
         while self.epoch < cfg.max_epochs:
             self.model.train()
             skip = self.batch_in_epoch
@@ -338,10 +343,7 @@ class Engine:
                 **{f"train_{k}": v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()},
             }
             if validate is not None:
-                self.model.eval()
-                with torch.no_grad(), autocast(self.device):
-                    val = rank0_value(self.dist, float(validate(self.model)))
-                record["val_loss"] = val
+                val = record["val_loss"] = self._validate(validate)
             else:
                 val = record.get("train_loss", math.inf)
             record["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -376,6 +378,19 @@ class Engine:
         self.save()
         self._restore_best()
         return self._result(resumed, started)
+
+    def _validate(self, validate: Callable[[torch.nn.Module], float]) -> float:
+        self.model.eval()
+        with torch.no_grad(), autocast(self.device):
+            return rank0_value(self.dist, float(validate(self.model)))
+
+    def _validate_start(self, validate: Callable[[torch.nn.Module], float]) -> None:
+        """The starting weights as the first candidate: history entry with epoch -1."""
+        val = self._validate(validate)
+        self.history.append({"epoch": -1, "step": 0, "val_loss": val, "lr": self.optimizer.param_groups[0]["lr"]})
+        LOG.info("starting weights: val %.6g", val)
+        self.best_val, self.best_epoch = val, -1
+        self.best_state = cpu_state_dict(self.model)
 
     def _restore_best(self) -> None:
         if self.best_state is not None:
