@@ -71,6 +71,13 @@ def test_inconsistent_period_is_rejected(period, message):
         validate({"period": period})
 
 
+def test_daily_cerra_pair_needs_the_native_grid():
+    pair = {"coarse": "era5_land_daily", "fine": "cerra_daily"}
+    assert validate({"downscale": pair})["downscale"]["fine"] == "cerra_daily"
+    with pytest.raises(ConfigError, match=r"'cerra_daily'.*native Lambert grid.*reproject_crs.*EPSG:4326"):
+        validate({"downscale": pair, "prepare": {"cerra": {"reproject_crs": "EPSG:4326"}}})
+
+
 def test_config_hash_is_stable_and_sensitive():
     a = validate({})
     b = validate({})

@@ -137,6 +137,55 @@ def test_cerra_weekly_store_with_crop_and_forecast_rates(tmp_path):
     assert ds["latitude"].dims == ("y", "x")
 
 
+def _year_files(root, year=2016, skip_day=None):
+    files = {}
+    for month in range(1, 13):
+        steps = month_steps(year, month)
+        if skip_day is not None and month == skip_day.month:
+            steps = steps[steps.normalize() != skip_day]
+        analysis = write_cerra(root / f"analysis-{month:02d}.grib", steps, gradient=0.5)
+        forecast = write_cerra(root / f"forecast-{month:02d}.grib", steps, (TP,), forecast=True)
+        files[(year, month)] = [str(analysis), str(forecast)]
+    return files
+
+
+PERIOD_2016 = {"start_year": 2016, "end_year": 2016, "train_years": [2016]}
+
+
+def test_cerra_daily_store_holds_each_days_mean_and_total(tmp_path):
+    files = _year_files(tmp_path)
+    weekly_path, daily_path = tmp_path / "cerra_weekly.zarr", tmp_path / "cerra_daily.zarr"
+    prepare_cerra(
+        files, out_path=weekly_path, variables=[], period=PERIOD_2016, crop=None, reproject=None, daily_path=daily_path
+    )
+    daily, weekly = xr.open_zarr(daily_path), xr.open_zarr(weekly_path)
+    assert daily["t2m"].dims == ("time", "y", "x") and daily.sizes["time"] == 366
+    assert str(daily["time"].values[0])[:10] == "2016-01-01" and str(daily["time"].values[-1])[:10] == "2016-12-31"
+    columns = 0.5 * np.arange(NX)  # the field's gradient along x
+    np.testing.assert_allclose(daily["t2m"].values, np.broadcast_to(280.5 + columns, (366, NY, NX)), rtol=1e-5)
+    # 3-hour amounts (1 and 2 kg m-2 at the day's two steps in these files) -> the day's total, x 24 / 3
+    np.testing.assert_allclose(daily["tp"].values, 1.5 * 8, rtol=1e-5)
+    assert "d-1" in daily["tp"].attrs["units"] and daily.rio.crs.to_dict()["proj"] == "lcc"
+    assert bool(daily["land_mask"].all()) and daily.attrs["train_years"] == [2016] and "provenance" in daily.attrs
+    # the weekly means are the means of the week's days
+    week = weekly["t2m_mean"].isel(time=3).values
+    np.testing.assert_allclose(week, daily["t2m"].isel(time=slice(21, 28)).mean("time").values, rtol=1e-6)
+
+
+def test_cerra_daily_store_names_a_missing_day_and_a_reprojection(tmp_path):
+    files = _year_files(tmp_path, skip_day=pd.Timestamp("2016-03-14"))
+
+    def prepare(reproject):
+        out = {"out_path": tmp_path / "w.zarr", "daily_path": tmp_path / "d.zarr"}
+        prepare_cerra(files, variables=[], period=PERIOD_2016, crop=None, reproject=reproject, **out)
+
+    with pytest.raises(DataError, match=r"analysis-03\.grib: no data on 2016-03-14.*every day"):
+        prepare(None)
+    assert not (tmp_path / "d.zarr").exists() and not (tmp_path / "w.zarr").exists()
+    with pytest.raises(ConfigError, match="native Lambert grid only.*reproject_crs: none"):
+        prepare(Target("EPSG:4326", 0.05, "bilinear"))
+
+
 def test_cerra_reprojected_to_lat_lon_keeps_a_linear_field(tmp_path):
     files = {
         (2016, m): [str(write_cerra(tmp_path / f"analysis-{m:02d}.grib", month_steps(2016, m), gradient=0.1))]

@@ -221,16 +221,31 @@ def test_cerra_parts_equal_one_job_bit_for_bit(cerra_files, tmp_path):
     period = {"start_year": 2016, "end_year": 2017, "train_years": [2016]}
     options = {"period": period, "crop": [1, 5, 0, 4]}
     (tmp_path / "one").mkdir()
-    prepare_cerra(cerra_files, out_path=tmp_path / "one/cerra_weekly.zarr", variables=[], reproject=None, **options)
+    prepare_cerra(
+        cerra_files,
+        out_path=tmp_path / "one/cerra_weekly.zarr",
+        variables=[],
+        reproject=None,
+        daily_path=tmp_path / "one/cerra_daily.zarr",
+        **options,
+    )
     staging, done = tmp_path / "stores", []
-    init_cerra(cerra_files[(2016, 1)], stores_dir=staging, variables=[], **options)
+    init_cerra(cerra_files[(2016, 1)], stores_dir=staging, variables=[], daily=True, **options)
     for year in (2017, 2016):  # in any order
         part = prepare_cerra_part(cerra_files, stores_dir=staging, years=(year, year), **options)
         parts.save_part(part, tmp_path / "parts" / part.label)
         done.append(parts.load_part(tmp_path / "parts" / part.label))
     assert any(p.edges.get("weekly") for p in done)  # 2016 ends in the middle of an 8-week chunk
-    finalise_cerra(staging, done, out_path=tmp_path / "parts/cerra_weekly.zarr", reproject=None, period=period)
-    assert_same_stores(tmp_path / "one", tmp_path / "parts", ["cerra_weekly.zarr"])
+    assert any(p.edges.get("daily") for p in done)  # ... and of a 32-day chunk
+    finalise_cerra(
+        staging,
+        done,
+        out_path=tmp_path / "parts/cerra_weekly.zarr",
+        reproject=None,
+        period=period,
+        daily_path=tmp_path / "parts/cerra_daily.zarr",
+    )
+    assert_same_stores(tmp_path / "one", tmp_path / "parts", ["cerra_weekly.zarr", "cerra_daily.zarr"])
 
 
 def test_vhp_parts_equal_one_job_bit_for_bit(tmp_path):

@@ -199,6 +199,13 @@ def _check_conflicts(config: dict, given: dict, schema: dict) -> None:
                 f"'{key}' is set, but it acts only with '{other}: {needed}' and '{other}' is '{value}': remove "
                 f"'{key}' or set '{other}: {needed}'."
             )
+    reprojected = str(config["prepare"]["cerra"]["reproject_crs"]).strip().lower() not in ("", "none")
+    if config["downscale"]["fine"] == "cerra_daily" and reprojected:
+        raise ConfigError(
+            "'downscale.fine' is 'cerra_daily', which is prepared on CERRA's native Lambert grid only, but "
+            f"'prepare.cerra.reproject_crs' is '{config['prepare']['cerra']['reproject_crs']}': set it to 'none' or "
+            "use 'downscale.fine: cerra_weekly'."
+        )
     if not config["sources"]["cerra"]["enabled"]:
         wanted = [
             key

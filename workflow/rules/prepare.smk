@@ -16,6 +16,13 @@ INSITU_FORMAT = config["sources"]["insitu"]["format"]
 CERRA_FORECAST = bool(config["sources"]["cerra"]["forecast_variables"])
 # The CERRA files of each month: the analysis, and the forecast when forecast variables are asked for.
 CERRA_PRODUCTS = ["analysis", "forecast"] if CERRA_FORECAST else ["analysis"]
+# The daily CERRA store only when a stage reads it (the downscaling pair cerra_daily).
+CERRA_DAILY = config["downscale"]["fine"] == "cerra_daily"
+CERRA_DAILY_OUTPUT = (
+    {"daily": directory(resources_path("prepared/cerra_daily.zarr"))}
+    if CERRA_DAILY
+    else {}
+)
 # Satellite code in the VHP file names, per year (synthetic world: one code; real data: by period).
 try:
     VHP_SATELLITE = {
@@ -248,6 +255,7 @@ if PART_YEARS:
         params:
             period=config["period"],
             cerra=config["prepare"]["cerra"],
+            daily=CERRA_DAILY,
         script:
             "../scripts/prepare_cerra_init.py"
 
@@ -291,6 +299,7 @@ if PART_YEARS:
             parts=expand(f"{PARTS_DIR}/cerra/part-{{part}}", part=PARTS),
             code=code_stamp("data", "sources", "prepare"),
         output:
+            **CERRA_DAILY_OUTPUT,
             weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
         log:
             logs("prepare_cerra/finalise.log"),
@@ -322,6 +331,7 @@ else:
             ),
             code=code_stamp("data", "sources", "prepare"),
         output:
+            **CERRA_DAILY_OUTPUT,
             weekly=directory(resources_path("prepared/cerra_weekly.zarr")),
         log:
             logs("prepare_cerra.log"),

@@ -10,6 +10,10 @@ the [year, month] of each. Output ``cerra_weekly.zarr``:
 - ``latitude``, ``longitude`` (y, x): degrees; x, y in metres (Lambert conformal) or the target CRS's units;
   the CRS in ``spatial_ref``;
 - ``land_mask`` (y, x): points with data.
+
+Output ``daily`` (only when the downscaling pair is ``cerra_daily``; native grid) ``cerra_daily.zarr``: ``{v}``
+(time, y, x) daily means, accumulations as the day's total (tp kg m-2 d-1); coordinates and ``land_mask`` as
+above.
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
@@ -37,5 +41,6 @@ prepare_cerra(
     workers=workers_for(sm.threads),
     plausible=sm.params.plausible,
     provenance=from_snakemake(sm),
+    daily_path=sm.output.get("daily"),
 )
 log.info("CERRA weekly store written")

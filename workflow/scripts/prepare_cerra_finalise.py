@@ -2,7 +2,8 @@
 
 Inputs: ``stores`` (staging folder of rule prepare_cerra_init), ``parts`` (the part folders of rule
 prepare_cerra_part, which must tile the period). Output ``cerra_weekly.zarr``: the same store as the one-job
-rule prepare_cerra (workflow/scripts/prepare_cerra.py), reprojected with ``prepare.cerra.reproject_crs``.
+rule prepare_cerra (workflow/scripts/prepare_cerra.py), reprojected with ``prepare.cerra.reproject_crs``; output
+``daily`` (when the downscaling pair asks for it) ``cerra_daily.zarr``.
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
@@ -21,5 +22,6 @@ finalise_cerra(
     period=sm.params.period,
     reproject=Target.from_config(sm.params.cerra),
     provenance=from_snakemake(sm),
+    daily_path=sm.output.get("daily"),
 )
 log.info("CERRA weekly store prepared from %d parts", len(sm.input.parts))

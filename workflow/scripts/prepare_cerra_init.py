@@ -2,7 +2,7 @@
 
 Input ``first``: the period's first month's analysis (and forecast) files: grid, variables, attributes. Output
 ``stores``: a staging folder with ``weekly.zarr`` (the layout of workflow/scripts/prepare_cerra.py on the native
-grid, data chunks not yet written) and ``layout.json``; the parts fill it (rule prepare_cerra_part), finalise
+grid, data chunks not yet written), with ``params.daily`` also ``daily.zarr``, and ``layout.json``; the parts fill it (rule prepare_cerra_part), finalise
 publishes it (rule prepare_cerra_finalise).
 """
 
@@ -15,6 +15,11 @@ log = setup_logging(snakemake)  # noqa: F821
 sm = snakemake  # noqa: F821
 with atomic_output(sm.output.stores) as staging:
     init_cerra(
-        list(sm.input.first), stores_dir=staging, variables=[], period=sm.params.period, crop=sm.params.cerra["crop"]
+        list(sm.input.first),
+        stores_dir=staging,
+        variables=[],
+        period=sm.params.period,
+        crop=sm.params.cerra["crop"],
+        daily=sm.params.daily,
     )
 log.info("CERRA weekly store created in %s", sm.output.stores)

@@ -1,4 +1,5 @@
-"""CERRA GRIB2 monthly files -> ``cerra_weekly.zarr`` on the native Lambert conformal grid, streaming.
+"""CERRA GRIB2 monthly files -> ``cerra_weekly.zarr`` (and optionally ``cerra_daily.zarr``) on the native Lambert
+conformal grid, streaming.
 
 Per month, the analysis file (3-hourly instantaneous fields) and optionally the forecast file (3-hour
 accumulations such as ``tp``, kg m-2) are read once by one worker process (optionally cropped to a window
@@ -12,6 +13,12 @@ With a reprojection target (:class:`~.regrid.Target`) the native store is built 
 reprojected to the target grid with rioxarray (:func:`~.regrid.reproject_weekly`). Built in one job
 (:func:`prepare_cerra`) or in parts of whole years by independent jobs (:func:`init_cerra`,
 :func:`prepare_cerra_part`, :func:`finalise_cerra`; :mod:`.parts`): the same store either way.
+
+The daily store (when asked for: the downscaling pair ``cerra_daily``; native grid only) holds ``{v}`` over
+``(time, y, x)``, one value per day: the mean of the day's eight 3-hourly analyses for instantaneous fields,
+the day's total for accumulations (the mean 3-hour amount x 24 / step hours, kg m-2 d-1), with the days
+assigned by valid time as in the weekly store; ``land_mask`` as above. Every day of the period must be
+present.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from terraflux.errors import DataError
+from terraflux.errors import ConfigError, DataError
 from terraflux.prepare import grid, parts, plausibility, stores, weekly
 from terraflux.prepare.era5_land import daily_moments, weekly_moments
 from terraflux.prepare.moments import Moments
@@ -38,6 +45,12 @@ import pyproj
 import zarr
 
 log = logging.getLogger(__name__)
+
+
+DAILY_NATIVE_ONLY = (
+    "the daily CERRA store (downscaling pair `cerra_daily`) is written on the native Lambert grid only: set "
+    "`prepare.cerra.reproject_crs: none` or use `downscale.fine: cerra_weekly`"
+)
 
 
 @dataclass
@@ -107,14 +120,17 @@ def reduce_cerra_month(
     start_year: int,
     checks: plausibility.Checks | None = None,
     expected: tuple[str, dict] | None = None,
+    daily: bool = False,
 ):
-    """Partial weekly moments ``{week: {name: Moments}}`` and the valid mask of one month.
+    """(task, partial weekly moments ``{week: {name: Moments}}``, daily values ``{name: [D, Y, X]}`` of every
+    day of the month (float32; None without ``daily``), valid mask) of one month.
 
     ``checks``: :mod:`.plausibility` (None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`);
     ``expected``: (file, ``{"x": ..., "y": ...}``) the grid (after ``crop``) every file must have.
     """
     checks = checks or plausibility.for_source("cerra")
     parts: dict[int, dict[str, Moments]] = {}
+    days: dict[str, np.ndarray] | None = {} if daily else None
     found = set()
     valid = None
     for path in task.paths:
@@ -134,12 +150,28 @@ def reduce_cerra_month(
                 unique, moments = daily_moments(values, times.astype("datetime64[D]"))
                 for key, mom in weekly_moments(unique, moments, start_year, scale).items():
                     parts.setdefault(key, {})[name] = mom
+                if days is not None:
+                    require_every_day(unique, path, task.year, task.month)
+                    days[name] = (moments.mean * scale).astype(np.float32)
                 found.add(name)
     require_variables(task.paths, variables, found)
-    return task, parts, valid
+    return task, parts, days, valid
+
+
+def require_every_day(days: np.ndarray, path: str, year: int, month: int) -> None:
+    """Stop unless ``days`` (the days with data in ``path``) are every day of ``year``-``month``: the daily
+    store has one value per day."""
+    expected = pd.date_range(f"{year}-{month:02d}-01", periods=pd.Timestamp(year, month, 1).days_in_month).values
+    missing = np.setdiff1d(expected.astype("datetime64[D]"), days.astype("datetime64[D]"))
+    if len(missing):
+        raise DataError(
+            f"{path}: no data on {', '.join(str(d) for d in missing[:3])}{' ...' if len(missing) > 3 else ''}; "
+            "the daily CERRA store needs every day: delete the file and rerun its download"
+        )
 
 
 LAYOUT = "layout.json"
+DAILY_CHUNKS = {"time": 32, "y": 64, "x": 64}
 
 
 def _period(period: Mapping) -> tuple[int, int, list[int]]:
@@ -162,10 +194,12 @@ def init_cerra(
     variables: Sequence[str],
     period: Mapping,
     crop: Sequence[int] | None,
+    daily: bool = False,
 ) -> None:
-    """Create the empty native-grid weekly store ``weekly.zarr`` in ``stores_dir`` for the period, on the grid
-    and with the variables and attributes of the period's first month (``first_month``: its analysis and
-    forecast files); also ``layout.json`` (the store's variables, the reference file of the grid)."""
+    """Create the empty native-grid weekly store ``weekly.zarr`` (with ``daily`` also ``daily.zarr``) in
+    ``stores_dir`` for the period, on the grid and with the variables and attributes of the period's first month
+    (``first_month``: its analysis and forecast files); also ``layout.json`` (the stores' variables, the reference
+    file of the grid, whether there is a daily store)."""
     start_year, end_year, _ = _period(period)
     first = None
     attrs = {}
@@ -190,19 +224,30 @@ def init_cerra(
     first.close()
     stores_dir = Path(stores_dir)
     stores_dir.mkdir(parents=True, exist_ok=True)
+    common = {"source": "CERRA (Copernicus Climate Change Service)", "crop": list(crop) if crop else None}
+    mask = stores.variable(("y", "x"), {"long_name": "points with data in every step"}, bool)
     stores.create(
         stores_dir / "weekly.zarr",
         {**weekly.coords(start_year, end_year), **space},
-        {
-            **weekly.variables({n: attrs.get(n, {}) for n in names}, ("y", "x")),
-            "land_mask": stores.variable(("y", "x"), {"long_name": "points with data in every step"}, bool),
-        },
+        {**weekly.variables({n: attrs.get(n, {}) for n in names}, ("y", "x")), "land_mask": mask},
         weekly.CHUNKS,
-        {"source": "CERRA (Copernicus Climate Change Service)", "crop": list(crop) if crop else None},
+        common,
         crs=crs.to_wkt(),
         spatial_dims=("x", "y"),
     )
-    (stores_dir / LAYOUT).write_text(json.dumps({"names": names, "reference": str(first_month[0])}))
+    if daily:
+        days = pd.date_range(f"{start_year}-01-01", f"{end_year}-12-31", freq="D").values
+        stores.create(
+            stores_dir / "daily.zarr",
+            {"time": (("time",), days, {"standard_name": "time"}), **space},
+            {**{n: stores.variable(("time", "y", "x"), attrs.get(n, {})) for n in names}, "land_mask": mask},
+            DAILY_CHUNKS,
+            {**common, "day_convention": "days by valid time; accumulations are the day's total"},
+            crs=crs.to_wkt(),
+            spatial_dims=("x", "y"),
+        )
+    layout = {"names": names, "reference": str(first_month[0]), "daily": bool(daily)}
+    (stores_dir / LAYOUT).write_text(json.dumps(layout))
 
 
 def prepare_cerra_part(
@@ -226,17 +271,32 @@ def prepare_cerra_part(
     expected = (layout["reference"], {"x": group["x"][:], "y": group["y"][:]})
     tasks = _tasks(files, *years)
     writer = weekly.WeeklyWriter(group, names, start_year, end_year, tuple(years))
+    daily = _daily_writer(stores_dir, names, start_year, years) if layout["daily"] else None
     valid = None
     checks = plausibility.for_source("cerra", plausible)
-    for task, month_parts, month_valid in ordered_map(
-        reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks, expected
+    for task, month_parts, month_days, month_valid in ordered_map(
+        reduce_cerra_month, tasks, max(1, int(workers)), names, crop, start_year, checks, expected, daily is not None
     ):
         valid = month_valid if valid is None else valid & month_valid
         last = pd.Timestamp(task.year, task.month, 1) + pd.offsets.MonthEnd(0)
         writer.add(month_parts, last)
+        if daily is not None:
+            daily.push((pd.Timestamp(task.year, task.month, 1) - pd.Timestamp(start_year, 1, 1)).days, month_days)
         log.info("CERRA %d-%02d reduced", task.year, task.month)
     writer.close()
-    return parts.Part(years[0], years[1], {}, {"weekly": writer.edges}, {"valid": valid})
+    edges = {"weekly": writer.edges}
+    if daily is not None:
+        daily.close()
+        edges["daily"] = daily.edges
+    return parts.Part(years[0], years[1], {}, edges, {"valid": valid})
+
+
+def _daily_writer(stores_dir: Path, names: list[str], start_year: int, years: Sequence[int]) -> stores.TimeChunkWriter:
+    """The writer of the days of ``years`` (first, last) into ``daily.zarr``."""
+    group = zarr.open_group(str(stores_dir / "daily.zarr"), mode="r+")
+    day0 = pd.Timestamp(start_year, 1, 1)
+    region = tuple((pd.Timestamp(y, 1, 1) - day0).days for y in (years[0], years[1] + 1))
+    return stores.TimeChunkWriter(group, names, DAILY_CHUNKS["time"], group["time"].shape[0], region)
 
 
 def finalise_cerra(
@@ -247,13 +307,20 @@ def finalise_cerra(
     period: Mapping,
     reproject: Target | None,
     provenance: Mapping | None = None,
+    daily_path: str | Path | None = None,
 ) -> None:
     """Complete the store of ``stores_dir`` from the ``done`` parts (which must tile the period): shared chunks,
     land mask (points with data in every step of every part), training climatology, or the reprojection to
-    ``reproject``; publish it as ``out_path``."""
+    ``reproject``; publish it as ``out_path``, and the daily store (if :func:`init_cerra` made one) as
+    ``daily_path``."""
     start_year, end_year, train = _period(period)
     stores_dir = Path(stores_dir)
-    names = json.loads((stores_dir / LAYOUT).read_text())["names"]
+    layout = json.loads((stores_dir / LAYOUT).read_text())
+    names = layout["names"]
+    if layout["daily"] != (daily_path is not None):
+        raise ValueError(f"{stores_dir}: daily store {layout['daily']}, but daily_path is {daily_path}")
+    if layout["daily"] and reproject is not None:
+        raise ConfigError(DAILY_NATIVE_ONLY)
     done = parts.check_tiling(done, start_year, end_year)
     native = stores_dir / "weekly.zarr"
     group = zarr.open_group(str(native), mode="r+")
@@ -263,6 +330,12 @@ def finalise_cerra(
         valid = valid & part.arrays["valid"]
     group["land_mask"][:] = valid
     record = {"provenance": dict(provenance or {}), "train_years": train}
+    if layout["daily"]:
+        daily = zarr.open_group(str(stores_dir / "daily.zarr"), mode="r+")
+        stores.write_edges(daily, [piece for part in done for piece in part.edges.get("daily", [])])
+        daily["land_mask"][:] = valid
+        stores.finish(stores_dir / "daily.zarr", record)
+        parts.publish(stores_dir / "daily.zarr", daily_path)
     if reproject is None:
         weekly.write_climatology(group, names, train, start_year, end_year)
         stores.finish(native, record)
@@ -285,18 +358,29 @@ def prepare_cerra(
     workers: int = 1,
     plausible: Mapping | None = None,
     provenance: Mapping | None = None,
+    daily_path: str | Path | None = None,
 ) -> None:
-    """Write ``cerra_weekly.zarr`` from ``{(year, month): [analysis, forecast]}`` GRIB files (short names) in one
-    process: :func:`init_cerra`, one part of the whole period (:func:`prepare_cerra_part`), :func:`finalise_cerra`.
+    """Write ``cerra_weekly.zarr`` (and, given ``daily_path``, the daily store there) from
+    ``{(year, month): [analysis, forecast]}`` GRIB files (short names) in one process: :func:`init_cerra`, one
+    part of the whole period (:func:`prepare_cerra_part`), :func:`finalise_cerra`.
 
     ``reproject``: None keeps the native Lambert grid; a :class:`~.regrid.Target` writes the store on that grid.
     ``plausible``: config ``prepare.plausibility`` (None: the ranges of :data:`~terraflux.sources.cerra.PLAUSIBLE`;
     :mod:`.plausibility`).
     """
     start_year, end_year, _ = _period(period)
+    if daily_path is not None and reproject is not None:
+        raise ConfigError(DAILY_NATIVE_ONLY)
     tasks = _tasks(files, start_year, end_year)  # every month present before any work
     with parts.staging_folder(out_path, "cerra_stores") as stores_dir:
-        init_cerra(tasks[0].paths, stores_dir=stores_dir, variables=variables, period=period, crop=crop)
+        init_cerra(
+            tasks[0].paths,
+            stores_dir=stores_dir,
+            variables=variables,
+            period=period,
+            crop=crop,
+            daily=daily_path is not None,
+        )
         part = prepare_cerra_part(
             files,
             stores_dir=stores_dir,
@@ -306,4 +390,12 @@ def prepare_cerra(
             workers=workers,
             plausible=plausible,
         )
-        finalise_cerra(stores_dir, [part], out_path=out_path, period=period, reproject=reproject, provenance=provenance)
+        finalise_cerra(
+            stores_dir,
+            [part],
+            out_path=out_path,
+            period=period,
+            reproject=reproject,
+            provenance=provenance,
+            daily_path=daily_path,
+        )
