@@ -79,7 +79,12 @@ def test_dere_chain_through_snakemake(tmp_path):
         assert (per_site["nunique"] == 1).all()
         assert per_site["first"].to_dict() == dict(zip(dataset.site.values, dataset.site_fold.values, strict=True))
     assert step4["folds"] == [0, 1, 2, 3] and set(step4["fold_scores"]["0"]) == {"0", "1", "2", "3"}
-    assert step4["seeds"] == [0] and step4["seed_spread"]["NEE"]["rmse"]["std"] is None
+    # two training seeds: every fold once per seed, the spread over seeds beside the spread over folds
+    assert step4["seeds"] == [0, 1] and set(step4["fold_scores"]) == set(step4["fold_fits"]) == {"0", "1"}
+    baseline = json.loads((dere / "compare" / "informer" / "baseline" / "metrics.json").read_text())
+    assert baseline["fold_scores"]["0"] != baseline["fold_scores"]["1"]  # another initialisation and batch order
+    assert baseline["seed_spread"]["NEE"]["rmse"]["std"] > 0 and baseline["fold_spread"]["NEE"]["rmse"]["std"] > 0
+    assert all(v["seed_std"] is not None for v in summary["nee_rmse"].values())
     assert step4["scores"]["all"]["NEE"]["n"] == int(dataset.insitu.sel(flux="NEE").notnull().sum())
     maps = xr.open_zarr(dere / "step6" / "predictions.zarr", consolidated=False)
     assert maps["GPP"].dims == ("time", "latitude", "longitude") and "provenance" in maps.attrs
