@@ -4,9 +4,9 @@ learned uncertainty weight.
 Inputs: ``dataset``, ``step2``, ``step3b`` checkpoints, ``labels`` (``params.label_set`` csdi: the step-5b
 labels.zarr; kriging: the evaluation layer's kriging_labels.parquet; see :mod:`terraflux.dere.labels`). Outputs as
 step 4 (models named ``step6``, or ``step6_<label set>``), the metrics with the label set; each training seed
-(``dere.train.seeds``) trains the folds ``params.folds`` (the label-set comparison trains fold 0 only). The labels of every fold are step 5's (trained on
-fold 0's training sites; docs/dere.md#k-fold-over-sites). Runs as the rule's data-parallel processes (see
-:func:`terraflux.dere.io.run_training_stage`).
+(``dere.train.seeds``) trains the folds ``params.folds`` (the label-set comparison trains fold 0 only). The labels
+of every fold are step 5's (trained on fold 0's training sites; docs/dere.md#k-fold-over-sites). Runs as the rule's
+data-parallel processes (see :func:`terraflux.dere.io.run_training_stage`).
 """
 
 import terraflux  # noqa: F401

@@ -2,8 +2,8 @@
 
 Input ``first``: the period's first month's analysis (and forecast) files: grid, variables, attributes. Output
 ``stores``: a staging folder with ``weekly.zarr`` (the layout of workflow/scripts/prepare_cerra.py on the native
-grid, data chunks not yet written), with ``params.daily`` also ``daily.zarr``, and ``layout.json``; the parts fill it (rule prepare_cerra_part), finalise
-publishes it (rule prepare_cerra_finalise).
+grid, data chunks not yet written), with ``params.daily`` also ``daily.zarr``, and ``layout.json``; the parts fill
+it (rule prepare_cerra_part), finalise publishes it (rule prepare_cerra_finalise).
 """
 
 import terraflux  # noqa: F401  (first: native libraries in a safe order)
