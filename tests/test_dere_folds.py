@@ -170,12 +170,12 @@ def test_k_fold_training_pools_each_site_once(world, tmp_path):
     pooled, fold, pooled_data = predict.pooled_held_out({k: predictions[k] for k in (0, 2)}, data)
     assert np.isnan(pooled[site_fold == 1]).all() and (fold[site_fold == 1] == -1).all()
     assert set(pooled_data.site_split[site_fold == 1]) == {"untested"}
-    fold_scores = {k: predict.held_out_site_scores(p, data.fold(k)) for k, p in predictions.items()}
-    spread = predict.fold_spread(fold_scores)
-    rmse = [s["all"]["NEE"]["rmse"] for s in fold_scores.values()]
+    fold_scores = {k: predict.held_out_site_scores(p, data.fold(k))["all"] for k, p in predictions.items()}
+    spread, _ = predict.seed_and_fold_spread({0: fold_scores})
+    rmse = [s["NEE"]["rmse"] for s in fold_scores.values()]
     assert spread["NEE"]["rmse"]["mean"] == pytest.approx(np.mean(rmse), rel=1e-12)
     assert spread["NEE"]["rmse"]["std"] == pytest.approx(np.std(rmse, ddof=1), rel=1e-12)
-    assert predict.fold_spread({0: fold_scores[0]})["NEE"]["rmse"]["std"] is None
+    assert predict.spread([fold_scores[0]])["NEE"]["rmse"]["std"] is None
 
 
 def test_seed_and_fold_spread_separates_the_two_sources_of_variation():

@@ -71,12 +71,6 @@ def pooled_held_out(
     return pooled, fold, replace(data, site_split=np.where(fold >= 0, "test", "untested"))
 
 
-def fold_spread(fold_scores: dict[int, dict]) -> dict[str, dict[str, dict]]:
-    """Mean and sample standard deviation (ddof 1; None with one fold) over folds of each overall metric:
-    ``fold_scores`` maps fold k to :func:`held_out_site_scores` of its model -> {flux: {metric: {"mean", "std"}}}."""
-    return spread([s["all"] for s in fold_scores.values()])
-
-
 def spread(scores: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, dict]]:
     """Mean and sample standard deviation (ddof 1; None for one entry) of each metric over ``scores``, a list of
     {flux: {metric: value}} (the count ``n`` left out) -> {flux: {metric: {"mean", "std"}}}."""
