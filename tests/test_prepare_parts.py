@@ -237,6 +237,8 @@ def test_cerra_parts_equal_one_job_bit_for_bit(cerra_files, tmp_path):
         done.append(parts.load_part(tmp_path / "parts" / part.label))
     assert any(p.edges.get("weekly") for p in done)  # 2016 ends in the middle of an 8-week chunk
     assert any(p.edges.get("daily") for p in done)  # ... and of a 32-day chunk
+    with pytest.raises(ValueError, match="with a daily store.*not given one.*rerun the CERRA preparation"):
+        finalise_cerra(staging, done, out_path=tmp_path / "parts/cerra_weekly.zarr", reproject=None, period=period)
     finalise_cerra(
         staging,
         done,

@@ -318,7 +318,11 @@ def finalise_cerra(
     layout = json.loads((stores_dir / LAYOUT).read_text())
     names = layout["names"]
     if layout["daily"] != (daily_path is not None):
-        raise ValueError(f"{stores_dir}: daily store {layout['daily']}, but daily_path is {daily_path}")
+        raise ValueError(
+            f"{stores_dir} was made {'with' if layout['daily'] else 'without'} a daily store, but finalise was "
+            f"{'not ' if daily_path is None else ''}given one to publish: the downscaling pair changed since "
+            "prepare_cerra_init ran; rerun the CERRA preparation from its init step"
+        )
     if layout["daily"] and reproject is not None:
         raise ConfigError(DAILY_NATIVE_ONLY)
     done = parts.check_tiling(done, start_year, end_year)
