@@ -71,11 +71,15 @@ def test_inconsistent_period_is_rejected(period, message):
         validate({"period": period})
 
 
-def test_daily_cerra_pair_needs_the_native_grid():
-    pair = {"coarse": "era5_land_daily", "fine": "cerra_daily"}
-    assert validate({"downscale": pair})["downscale"]["fine"] == "cerra_daily"
+def test_daily_cerra_pair_is_the_default_and_needs_the_native_grid():
+    assert validate({})["downscale"]["fine"] == "cerra_daily"
+    reprojected = {"cerra": {"reproject_crs": "EPSG:4326"}}
     with pytest.raises(ConfigError, match=r"'cerra_daily'.*native Lambert grid.*reproject_crs.*EPSG:4326"):
-        validate({"downscale": pair, "prepare": {"cerra": {"reproject_crs": "EPSG:4326"}}})
+        validate({"prepare": reprojected})
+    weekly = validate({"downscale": {"coarse": "era5_land_weekly", "fine": "cerra_weekly"}, "prepare": reprojected})
+    assert weekly["downscale"]["fine"] == "cerra_weekly"
+    off = validate({"downscale": {"enabled": False}, "prepare": reprojected})
+    assert off["prepare"]["cerra"]["reproject_crs"] == "EPSG:4326"
 
 
 def test_config_hash_is_stable_and_sensitive():

@@ -161,7 +161,7 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
             "max_distance_km": 0,
             "model": "Exponential",
             "max_lag": 2,
-            "lead_block": 4,
+            "lead_block_days": 56,
             "map_index": -1,
         },
     }
@@ -214,8 +214,18 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
     models = {"bilinear", "bicubic", "unet", "diffusion_mean", "diffusion_sample"}
     assert set(result["skill"]["model"]) == models and set(result["structure"]["model"]) == models
     assert set(result["crps"]) == {"t2m", "tp"} and all(v >= 0 for v in result["crps"].values())
-    assert (result["lead"]["lead_start"] >= 1).all()
+    starts = np.unique(result["lead"]["lead_start"])  # blocks of 56 days: two 28-day steps
+    np.testing.assert_array_equal(starts, 1 + 2 * np.arange(len(starts)))
     assert set(result["domain"]["variable"]) == {"t2m", "tp"}
+
+
+def test_lead_blocks_are_whole_time_steps_of_the_pair():
+    from terraflux.spatial.evaluation import lead_block_steps
+
+    daily = pd.date_range("2018-01-01", "2019-12-31", freq="D").values
+    weekly = pd.date_range("2018-01-01", "2019-12-31", freq="7D").values
+    assert lead_block_steps(daily, 91) == 91 and lead_block_steps(weekly, 91) == 13
+    assert lead_block_steps(weekly, 3) == 1  # at least one step
 
 
 def test_semivariogram_fit_recovers_a_known_range_at_any_scale():

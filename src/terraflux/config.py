@@ -200,7 +200,7 @@ def _check_conflicts(config: dict, given: dict, schema: dict) -> None:
                 f"'{key}' or set '{other}: {needed}'."
             )
     reprojected = str(config["prepare"]["cerra"]["reproject_crs"]).strip().lower() not in ("", "none")
-    if config["downscale"]["fine"] == "cerra_daily" and reprojected:
+    if config["downscale"]["enabled"] and config["downscale"]["fine"] == "cerra_daily" and reprojected:
         raise ConfigError(
             "'downscale.fine' is 'cerra_daily', which is prepared on CERRA's native Lambert grid only, but "
             f"'prepare.cerra.reproject_crs' is '{config['prepare']['cerra']['reproject_crs']}': set it to 'none' or "

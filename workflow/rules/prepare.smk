@@ -17,7 +17,7 @@ CERRA_FORECAST = bool(config["sources"]["cerra"]["forecast_variables"])
 # The CERRA files of each month: the analysis, and the forecast when forecast variables are asked for.
 CERRA_PRODUCTS = ["analysis", "forecast"] if CERRA_FORECAST else ["analysis"]
 # The daily CERRA store only when a stage reads it (the downscaling pair cerra_daily).
-CERRA_DAILY = config["downscale"]["fine"] == "cerra_daily"
+CERRA_DAILY = config["downscale"]["enabled"] and config["downscale"]["fine"] == "cerra_daily"
 CERRA_DAILY_OUTPUT = (
     {"daily": directory(resources_path("prepared/cerra_daily.zarr"))}
     if CERRA_DAILY
@@ -249,6 +249,7 @@ if PART_YEARS:
             benchmarks("prepare_cerra/init.tsv")
         conda:
             ENV
+        priority: CHAIN_PRIORITY
         threads: 1
         resources:
             **job_resources("prepare"),
@@ -280,6 +281,7 @@ if PART_YEARS:
             part=r"\d{4}(-\d{4})?",
         conda:
             ENV
+        priority: CHAIN_PRIORITY
         threads: job_threads("prepare")
         resources:
             **job_resources("prepare"),
@@ -307,6 +309,7 @@ if PART_YEARS:
             benchmarks("prepare_cerra/finalise.tsv")
         conda:
             ENV
+        priority: CHAIN_PRIORITY
         threads: 1
         resources:
             **job_resources("prepare"),
@@ -339,6 +342,7 @@ else:
             benchmarks("prepare_cerra.tsv")
         conda:
             ENV
+        priority: CHAIN_PRIORITY
         threads: job_threads("prepare")
         resources:
             **job_resources("prepare"),

@@ -29,6 +29,7 @@ rule downscale_dataset:
         benchmarks("downscale_dataset.tsv")
     conda:
         ENV
+    priority: CHAIN_PRIORITY
     threads: job_threads("prepare")
     resources:
         **job_resources("prepare"),
@@ -52,6 +53,7 @@ rule downscale_encoder:
         benchmarks("downscale_encoder.tsv")
     conda:
         ENV
+    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -83,6 +85,7 @@ rule downscale_train:
         kind="diffusion|unet",
     conda:
         ENV
+    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -116,6 +119,7 @@ rule downscale_predict:
         kind="diffusion|unet",
     conda:
         ENV
+    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -173,6 +177,7 @@ rule evaluate_downscale:
         benchmarks("evaluate_downscale.tsv")
     conda:
         ENV
+    priority: CHAIN_PRIORITY
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),

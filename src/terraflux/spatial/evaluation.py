@@ -34,6 +34,12 @@ def model_fields(ds: xr.Dataset, predictions: Mapping[str, str]) -> tuple[dict[s
     return {k: np.where(mask, v, np.nan) for k, v in fields.items()}, members
 
 
+def lead_block_steps(times: np.ndarray, days: int) -> int:
+    """Time steps per block of ``days`` days (at least one) on the axis ``times`` (datetime64, regular)."""
+    step_days = float(np.median(np.diff(times).astype("timedelta64[s]").astype(float))) / 86400.0
+    return max(1, round(days / step_days))
+
+
 def evaluate(dataset_path: str, predictions: Mapping[str, str], cfg: Mapping, time_unit: str) -> dict:
     """Tables ``skill``, ``structure``, ``lead``, ``domain`` (DataFrames), ``crps`` and ``curves`` (JSON-able)
     and the figures ``maps``, ``lead_figure``, ``structure_figure``; ``cfg``: config ``downscale.evaluate``."""
@@ -50,12 +56,11 @@ def evaluate(dataset_path: str, predictions: Mapping[str, str], cfg: Mapping, ti
     grid = score.geometry(ds.attrs["grid_kind"], ds["y"].values, ds["x"].values)
     fields, members = model_fields(ds, predictions)
     last_train = int(np.nonzero(split == "train")[0].max())
+    block = lead_block_steps(times, int(cfg["lead_block_days"]))
     skill, structure, lead, curves = [], [], [], {}
     for model, pred in fields.items():
         skill.append(score.skill_frame(score.skill_by_season(pred, truth, times, names, test), model))
-        lead.append(
-            score.skill_frame(score.skill_by_lead(pred, truth, names, last_train, int(cfg["lead_block"])), model)
-        )
+        lead.append(score.skill_frame(score.skill_by_lead(pred, truth, names, last_train, block), model))
         res = score.structure(pred, truth, names, grid, test, cfg)
         structure.extend(score.structure_rows(model, res))
         curves[model] = res
