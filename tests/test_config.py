@@ -82,6 +82,15 @@ def test_daily_cerra_pair_is_the_default_and_needs_the_native_grid():
     assert off["prepare"]["cerra"]["reproject_crs"] == "EPSG:4326"
 
 
+def test_downscaling_years_of_their_own_are_checked():
+    pair = validate({"downscale": {"train_years": [2016], "test_years": [2019]}})["downscale"]
+    assert (pair["train_years"], pair["test_years"]) == ([2016], [2019])
+    with pytest.raises(ConfigError, match=r"'downscale.train_years' holds 2030, outside"):
+        validate({"downscale": {"train_years": [2030]}})
+    with pytest.raises(ConfigError, match=r"\[2019\] are both training and test years.*downscale.train_years"):
+        validate({"downscale": {"train_years": [2019]}})  # the period's test year
+
+
 def test_config_hash_is_stable_and_sensitive():
     a = validate({})
     b = validate({})

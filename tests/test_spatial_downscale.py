@@ -91,6 +91,17 @@ def test_statistics_do_not_see_the_test_years(tmp_path):
     np.testing.assert_array_equal(sa["residual_mean"].values, sb["residual_mean"].values)
 
 
+def test_a_short_fine_record_of_its_own_sets_the_pair_split(tmp_path):
+    period = {"train_years": [2016, 2017], "val_years": [2018], "test_years": []}
+    years = dd.pair_years(period, {"train_years": [2017], "test_years": [2018]})
+    assert years == {"train_years": [2017], "val_years": [], "test_years": [2018]}
+    assert dd.pair_years(PERIOD, {"train_years": [], "test_years": []}) == PERIOD
+    store = str(tiny_store(tmp_path / "a.zarr"))
+    ds = dd.build_pair(store, store, [dd.PairVariable("t2m", "t2m")], years, 4)
+    split = pd.Series(ds["split"].values, index=ds["time"].dt.year.values)
+    assert set(split[2017]) == {"train"} and set(split[2018]) == {"test"} and set(split[2016]) == {""}
+
+
 def test_unet_and_autoencoder_keep_odd_sizes():
     x = torch.zeros(2, 3, 13, 22)
     assert UNet(3, 2, 4)(x).shape == (2, 2, 13, 22)

@@ -153,6 +153,7 @@ def _check_consistency(config: dict, given: dict, schema: dict) -> None:
     """Rules that a JSON schema cannot express (relations between keys); ``given``: the keys the user set."""
     _check_region(config["region"])
     _check_period(config["period"])
+    _check_downscale_years(config["downscale"], config["period"])
     _check_compute(config["compute"])
     _check_conflicts(config, given, schema)
 
@@ -247,6 +248,24 @@ def _check_period(period: dict) -> None:
             if year in seen:
                 raise ConfigError(f"year {year} is in both 'period.{seen[year]}_years' and 'period.{name}_years'.")
             seen[year] = name
+
+
+def _check_downscale_years(downscale: dict, period: dict) -> None:
+    start, end = period["start_year"], period["end_year"]
+    for name in ("train", "test"):
+        for year in downscale[f"{name}_years"]:
+            if not start <= year <= end:
+                raise ConfigError(
+                    f"'downscale.{name}_years' holds {year}, outside period.start_year..end_year ({start}..{end})."
+                )
+    train = downscale["train_years"] or period["train_years"]
+    test = downscale["test_years"] or period["test_years"]
+    both = sorted(set(train) & set(test))
+    if both:
+        raise ConfigError(
+            f"year(s) {both} are both training and test years of the downscaling pair: change "
+            "'downscale.train_years' / 'downscale.test_years' (empty: the period's)."
+        )
 
 
 def sorted_config(node: Any) -> Any:

@@ -17,7 +17,9 @@ CERRA_FORECAST = bool(config["sources"]["cerra"]["forecast_variables"])
 # The CERRA files of each month: the analysis, and the forecast when forecast variables are asked for.
 CERRA_PRODUCTS = ["analysis", "forecast"] if CERRA_FORECAST else ["analysis"]
 # The daily CERRA store only when a stage reads it (the downscaling pair cerra_daily).
-CERRA_DAILY = config["downscale"]["enabled"] and config["downscale"]["fine"] == "cerra_daily"
+CERRA_DAILY = (
+    config["downscale"]["enabled"] and config["downscale"]["fine"] == "cerra_daily"
+)
 CERRA_DAILY_OUTPUT = (
     {"daily": directory(resources_path("prepared/cerra_daily.zarr"))}
     if CERRA_DAILY
@@ -95,6 +97,7 @@ if PART_YEARS:
             logs("prepare_era5_land/init.log"),
         benchmark:
             benchmarks("prepare_era5_land/init.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
         threads: 1
@@ -125,6 +128,7 @@ if PART_YEARS:
             benchmarks("prepare_era5_land/part-{part}.tsv")
         wildcard_constraints:
             part=r"\d{4}(-\d{4})?",
+        priority: CHAIN_PRIORITY
         conda:
             ENV
         threads: job_threads("prepare")
@@ -157,6 +161,7 @@ if PART_YEARS:
             logs("prepare_era5_land/finalise.log"),
         benchmark:
             benchmarks("prepare_era5_land/finalise.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
         threads: 1
@@ -183,6 +188,7 @@ else:
             logs("prepare_era5_land.log"),
         benchmark:
             benchmarks("prepare_era5_land.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
         threads: job_threads("prepare")
@@ -247,9 +253,9 @@ if PART_YEARS:
             logs("prepare_cerra/init.log"),
         benchmark:
             benchmarks("prepare_cerra/init.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
-        priority: CHAIN_PRIORITY
         threads: 1
         resources:
             **job_resources("prepare"),
@@ -279,9 +285,9 @@ if PART_YEARS:
             benchmarks("prepare_cerra/part-{part}.tsv")
         wildcard_constraints:
             part=r"\d{4}(-\d{4})?",
+        priority: CHAIN_PRIORITY
         conda:
             ENV
-        priority: CHAIN_PRIORITY
         threads: job_threads("prepare")
         resources:
             **job_resources("prepare"),
@@ -307,9 +313,9 @@ if PART_YEARS:
             logs("prepare_cerra/finalise.log"),
         benchmark:
             benchmarks("prepare_cerra/finalise.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
-        priority: CHAIN_PRIORITY
         threads: 1
         resources:
             **job_resources("prepare"),
@@ -340,9 +346,9 @@ else:
             logs("prepare_cerra.log"),
         benchmark:
             benchmarks("prepare_cerra.tsv")
+        priority: CHAIN_PRIORITY
         conda:
             ENV
-        priority: CHAIN_PRIORITY
         threads: job_threads("prepare")
         resources:
             **job_resources("prepare"),

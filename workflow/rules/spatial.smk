@@ -27,9 +27,9 @@ rule downscale_dataset:
         logs("downscale_dataset.log"),
     benchmark:
         benchmarks("downscale_dataset.tsv")
+    priority: CHAIN_PRIORITY
     conda:
         ENV
-    priority: CHAIN_PRIORITY
     threads: job_threads("prepare")
     resources:
         **job_resources("prepare"),
@@ -51,9 +51,9 @@ rule downscale_encoder:
         logs("downscale_encoder.log"),
     benchmark:
         benchmarks("downscale_encoder.tsv")
+    priority: CHAIN_PRIORITY
     conda:
         ENV
-    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -83,9 +83,9 @@ rule downscale_train:
         benchmarks("downscale_train/{kind}.tsv")
     wildcard_constraints:
         kind="diffusion|unet",
+    priority: CHAIN_PRIORITY
     conda:
         ENV
-    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -117,9 +117,9 @@ rule downscale_predict:
         benchmarks("downscale_predict/{kind}.tsv")
     wildcard_constraints:
         kind="diffusion|unet",
+    priority: CHAIN_PRIORITY
     conda:
         ENV
-    priority: CHAIN_PRIORITY
     threads: job_threads("train")
     resources:
         **job_resources("train", single_process=True),
@@ -175,9 +175,9 @@ rule evaluate_downscale:
         logs("evaluate_downscale.log"),
     benchmark:
         benchmarks("evaluate_downscale.tsv")
+    priority: CHAIN_PRIORITY
     conda:
         ENV
-    priority: CHAIN_PRIORITY
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),

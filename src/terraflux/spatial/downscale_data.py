@@ -108,14 +108,27 @@ def block_mean(fields: np.ndarray, factor: int) -> np.ndarray:
         return np.nanmean(blocks, axis=(2, 4))
 
 
+def pair_years(period: Mapping, cfg: Mapping) -> dict[str, list[int]]:
+    """The pair's ``train_years``/``val_years``/``test_years``: config ``downscale.train_years`` and
+    ``test_years`` where given, else those of config ``period``; ``val_years`` are the period's not used by
+    either."""
+    train = [int(y) for y in cfg.get("train_years") or period["train_years"]]
+    test = [int(y) for y in cfg.get("test_years") or period["test_years"]]
+    val = [int(y) for y in period["val_years"] if int(y) not in train + test]
+    return {"train_years": train, "val_years": val, "test_years": test}
+
+
 def time_splits(times: np.ndarray, period: Mapping) -> np.ndarray:
-    """``train``/``val``/``test`` per time step from config ``period`` (``train_years`` ...); other years ''."""
+    """``train``/``val``/``test`` per time step from ``period`` (``train_years`` ..., :func:`pair_years`);
+    other years ''."""
     years = pd.DatetimeIndex(times).year
     split = np.full(len(times), "", dtype=object)
     for name in SPLITS:
         split[np.isin(years, [int(y) for y in period[f"{name}_years"]])] = name
     if not (split == "train").any():
-        raise ConfigError("config `period.train_years` selects no time step of the downscaling pair")
+        raise ConfigError(
+            "config `downscale.train_years` (or `period.train_years`) selects no time step of the downscaling pair"
+        )
     return split.astype(str)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from terraflux import outputs
 from terraflux.errors import ConfigError
 from terraflux.spatial import train
-from terraflux.spatial.downscale_data import build_pair, pair_variables
+from terraflux.spatial.downscale_data import build_pair, pair_variables, pair_years
 from terraflux.spatial.frames import Frames, load_frames
 from terraflux.spatial.predict import reconstruct_diffusion, reconstruct_unet
 from terraflux.spatial.unet import Autoencoder, UNet
@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def dataset(coarse_path: str, fine_path: str, cfg: Mapping, period: Mapping, out: str, provenance: Mapping) -> None:
-    """Write the pair's ``dataset.zarr`` (:mod:`.downscale_data`); ``cfg``: config ``downscale``."""
-    ds = build_pair(coarse_path, fine_path, pair_variables(cfg["variables"]), period, int(cfg["coarsen_factor"]))
+    """Write the pair's ``dataset.zarr`` (:mod:`.downscale_data`); ``cfg``: config ``downscale``, ``period``:
+    config ``period`` (the split years: :func:`.downscale_data.pair_years`)."""
+    variables, years = pair_variables(cfg["variables"]), pair_years(period, cfg)
+    ds = build_pair(coarse_path, fine_path, variables, years, int(cfg["coarsen_factor"]))
     log.info("pair %s -> %s: %s", coarse_path, fine_path, dict(ds.sizes))
     outputs.write_zarr(out, ds, provenance)
 
