@@ -101,6 +101,7 @@ rule synthesize_era5_land_hourly:
         logs("synthesize_era5_land_hourly/{year}.log"),
     benchmark:
         benchmarks("synthesize_era5_land_hourly/{year}.tsv")
+    priority: CHAIN_PRIORITY
     conda:
         ENV
     threads: job_threads("synthesize")
@@ -162,6 +163,7 @@ rule synthesize_cerra:
         logs("synthesize_cerra/{year}.log"),
     benchmark:
         benchmarks("synthesize_cerra/{year}.tsv")
+    priority: CHAIN_PRIORITY
     conda:
         ENV
     threads: job_threads("synthesize")

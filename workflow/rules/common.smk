@@ -29,10 +29,10 @@ results = PATHS.results
 logs = PATHS.logs
 benchmarks = PATHS.benchmarks
 
-# Priority of the rules on the workflow's longest serial chain, ERA5-Land and CERRA preparation then the
-# downscaling stages (about 6 minutes of one core in the demo): the scheduler starts each as soon as it can
-# run, so the chain overlaps the many shorter jobs of the other layers instead of running alone at the end
-# (docs/performance.md).
+# Priority of the rules on the workflow's longest serial chain: the ERA5-Land and CERRA files (synthetic world)
+# and their preparation, then the downscaling stages (about 6 minutes of one core in the demo). The scheduler
+# starts each as soon as it can run, so the chain overlaps the many shorter jobs of the other layers instead
+# of running alone at the end (docs/performance.md).
 CHAIN_PRIORITY = 10
 
 YEARS = list(range(config["period"]["start_year"], config["period"]["end_year"] + 1))
