@@ -85,8 +85,16 @@ def test_daily_cerra_pair_is_the_default_and_needs_the_native_grid():
 def test_downscaling_years_of_their_own_are_checked():
     pair = validate({"downscale": {"train_years": [2016], "test_years": [2019]}})["downscale"]
     assert (pair["train_years"], pair["test_years"]) == ([2016], [2019])
-    with pytest.raises(ConfigError, match=r"'downscale.train_years' holds 2030, outside"):
+    with pytest.raises(ConfigError, match=r"train years hold \[2030\], outside its years .*downscale.train_years"):
         validate({"downscale": {"train_years": [2030]}})
+    narrow = validate({"downscale": {"start_year": 2017, "train_years": [2017], "window": [0, 8, 2, 6]}})
+    assert (narrow["downscale"]["start_year"], narrow["downscale"]["end_year"]) == (2017, None)
+    with pytest.raises(ConfigError, match=r"train years hold \[2016\], outside its years 2017\.\..*start_year"):
+        validate({"downscale": {"start_year": 2017}})  # the period's training years begin in 2016
+    with pytest.raises(ConfigError, match=r"'downscale.end_year' \(2031\) is outside period"):
+        validate({"downscale": {"end_year": 2031}})
+    with pytest.raises(ConfigError, match=r"'downscale.window' \[4, 2, 0, 3\] is not"):
+        validate({"downscale": {"window": [4, 2, 0, 3]}})
     with pytest.raises(ConfigError, match=r"\[2019\] are both training and test years.*downscale.train_years"):
         validate({"downscale": {"train_years": [2019]}})  # the period's test year
 
@@ -267,6 +275,22 @@ def test_a_region_without_an_era5_land_grid_point_is_refused():
 def test_the_europe_preset_is_valid_against_the_records():
     preset = yaml.safe_load((REPO_ROOT / "config" / "europe.yaml").read_text())
     assert checked(preset)["period"]["start_year"] == 1985
+
+
+def test_the_europe_preset_downscales_a_window_that_fits_its_memory():
+    """The pair's arrays (terraflux.spatial.downscale_data.memory_bytes) within compute.cpu_model.mem_mb, the
+    window inside the cropped CERRA grid (prepare.cerra.crop)."""
+    from terraflux.spatial.downscale_data import memory_bytes
+
+    config = checked(yaml.safe_load((REPO_ROOT / "config" / "europe.yaml").read_text()))
+    pair, crop = config["downscale"], config["prepare"]["cerra"]["crop"]
+    x0, x1, y0, y1 = pair["window"]
+    assert x1 <= crop[1] - crop[0] and y1 <= crop[3] - crop[2]
+    days = (dt.date(pair["end_year"] + 1, 1, 1) - dt.date(pair["start_year"], 1, 1)).days
+    need = memory_bytes(
+        days, len(pair["variables"]), y1 - y0, x1 - x0, 4 * pair["encoder"]["width"], pair["diffusion"]["n_samples"]
+    )
+    assert need < config["compute"]["cpu_model"]["mem_mb"] * 2**20 / 2  # half: the models and temporaries on top
 
 
 @pytest.mark.parametrize(

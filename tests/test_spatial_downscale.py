@@ -3,7 +3,7 @@ stages end to end on a tiny coarsened pair."""
 
 import terraflux  # noqa: F401  (native libraries in a safe order)
 from terraflux.errors import ConfigError, DataError
-from terraflux.spatial import diffusion, domain
+from terraflux.spatial import diffusion, domain, stages
 from terraflux.spatial import downscale_data as dd
 from terraflux.spatial import frames as fr
 from terraflux.spatial.unet import Autoencoder, UNet
@@ -16,6 +16,7 @@ import xarray as xr
 
 EPS32 = np.finfo(np.float32).eps
 PERIOD = {"train_years": [2016], "val_years": [2017], "test_years": [2018]}
+SMALL_MODELS = {"encoder": {"width": 2}, "diffusion": {"n_samples": 2}}  # what the memory check reads
 
 
 def tiny_store(path, ny=16, nx=20, steps_per_year=12, seed=0):
@@ -94,12 +95,52 @@ def test_statistics_do_not_see_the_test_years(tmp_path):
 def test_a_short_fine_record_of_its_own_sets_the_pair_split(tmp_path):
     period = {"train_years": [2016, 2017], "val_years": [2018], "test_years": []}
     years = dd.pair_years(period, {"train_years": [2017], "test_years": [2018]})
-    assert years == {"train_years": [2017], "val_years": [], "test_years": [2018]}
-    assert dd.pair_years(PERIOD, {"train_years": [], "test_years": []}) == PERIOD
+    assert years == {"start_year": None, "end_year": None, "train_years": [2017], "val_years": [], "test_years": [2018]}
+    whole = {"start_year": 2016, "end_year": 2018, **PERIOD}
+    assert dd.pair_years(whole, {"train_years": [], "test_years": [], "start_year": None}) == whole
+    assert dd.pair_years(whole, {"start_year": 2017})["start_year"] == 2017
     store = str(tiny_store(tmp_path / "a.zarr"))
     ds = dd.build_pair(store, store, [dd.PairVariable("t2m", "t2m")], years, 4)
     split = pd.Series(ds["split"].values, index=ds["time"].dt.year.values)
     assert set(split[2017]) == {"train"} and set(split[2018]) == {"test"} and set(split[2016]) == {""}
+
+
+def test_a_window_and_years_cut_the_pair(tmp_path):
+    """The fine store cut by index window and years; another coarse store cut around the window keeps the
+    bilinear field (local), and the cut stores equal the uncut ones' slices."""
+    fine = str(tiny_store(tmp_path / "fine.zarr"))
+    t2m = [dd.PairVariable("t2m", "t2m")]
+    years = {**PERIOD, "start_year": 2016, "end_year": 2017}
+    cut = dd.build_pair(fine, fine, t2m, years, 4, window=[4, 20, 0, 16])
+    assert cut["fine"].shape == (1, 24, 16, 16) and cut["coarse"].shape == (1, 24, 4, 4)
+    whole = dd.build_pair(fine, fine, t2m, PERIOD, 4)
+    np.testing.assert_array_equal(cut["fine"].values, whole["fine"].isel(time=slice(0, 24), x=slice(4, 20)).values)
+    coarse = str(tiny_store(tmp_path / "coarse.zarr", ny=8, nx=10, seed=1))  # 0.1 degree steps from 48 N, 8 E
+    ds = xr.open_zarr(coarse, consolidated=False).load()
+    ds = ds.assign_coords(latitude=48.0 - 0.25 * np.arange(8), longitude=7.5 + 0.25 * np.arange(10))
+    wide = tmp_path / "wide.zarr"
+    ds.to_zarr(wide, zarr_format=3, consolidated=False)
+    window = [10, 14, 6, 9]  # fine longitudes 9.0-9.3, latitudes 47.4-47.2
+    cut = dd.build_pair(str(wide), fine, t2m, PERIOD, 4, window=window)
+    whole = dd.build_pair(str(wide), fine, t2m, PERIOD, 4)
+    assert cut["coarse"].shape == (1, 36, 5, 6)  # 46.75-47.75 N, 8.5-9.75 E: the bounds +- two 0.25 degree cells
+    np.testing.assert_allclose(
+        cut["bilinear"].values, whole["bilinear"].isel(y=slice(6, 9), x=slice(10, 14)).values, rtol=4 * EPS32
+    )
+    with pytest.raises(ConfigError, match=r"window` \[0, 30, 0, 4\] is not a window .* 16 x 20"):
+        dd.build_pair(fine, fine, t2m, PERIOD, 4, window=[0, 30, 0, 4])
+    with pytest.raises(ConfigError, match="no time step in config `downscale.start_year`"):
+        dd.build_pair(fine, fine, t2m, {**PERIOD, "start_year": 2020}, 4)
+
+
+def test_a_pair_larger_than_the_training_memory_is_refused_before_it_is_built(tmp_path):
+    fine = xr.open_zarr(tiny_store(tmp_path / "fine.zarr"), consolidated=False)
+    cfg = {"encoder": {"width": 8}, "diffusion": {"n_samples": 4}}
+    # 36 steps x 16 x 20 points x (7 + 32 features + 4 members) float32 planes: 1.89 MiB
+    assert dd.memory_bytes(36, 1, 16, 20, 32, 4) == 4 * 36 * 16 * 20 * 43
+    stages.check_memory(fine, 1, cfg, mem_mb=2)
+    with pytest.raises(ConfigError, match=r"36 time steps x 16 x 20 points .*compute.cpu_model.mem_mb` \(1 MB\)"):
+        stages.check_memory(fine, 1, cfg, mem_mb=1)
 
 
 def test_unet_and_autoencoder_keep_odd_sizes():
@@ -149,13 +190,13 @@ def test_frames_round_trip_the_truth(tmp_path):
 def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
     """dataset -> encoder -> U-Net and diffusion -> autoregressive predictions -> scores; seeded, repeatable."""
     from terraflux import outputs
-    from terraflux.spatial import stages
     from terraflux.spatial.evaluation import evaluate
 
     store = str(tiny_store(tmp_path / "fine.zarr"))
     cfg = {
         "variables": [{"coarse": "t2m", "fine": "t2m"}, {"coarse": "tp", "fine": "tp", "factor": 1000.0}],
         "coarsen_factor": 4,
+        "window": None,
         "encoder": {"pretrain": "autoencoder", "width": 2, "steps": 3, "batch_size": 4, "lr": 1e-3},
         "unet": {"width": 4, "steps": 3, "batch_size": 4, "lr": 1e-3},
         "diffusion": {
@@ -178,7 +219,7 @@ def test_stages_end_to_end_on_a_tiny_pair(tmp_path):
     }
     prov = {"rule": "test"}
     data, enc = str(tmp_path / "dataset.zarr"), str(tmp_path / "encoder.pt")
-    stages.dataset(store, store, cfg, PERIOD, data, prov)
+    stages.dataset(store, store, cfg, PERIOD, 100, data, prov)
     stages.encoder(data, cfg["encoder"], 7, enc, prov)
     assert outputs.provenance_of(enc) == prov
 
@@ -297,7 +338,13 @@ def test_contrastive_encoders_train_and_give_features(tmp_path, pretrain):
     store = str(tiny_store(tmp_path / "fine.zarr"))
     data, enc = str(tmp_path / "dataset.zarr"), str(tmp_path / "encoder.pt")
     stages.dataset(
-        store, store, {"variables": [{"coarse": "t2m", "fine": "t2m"}], "coarsen_factor": 4}, PERIOD, data, {}
+        store,
+        store,
+        {"variables": [{"coarse": "t2m", "fine": "t2m"}], "coarsen_factor": 4, "window": None, **SMALL_MODELS},
+        PERIOD,
+        100,
+        data,
+        {},
     )
     cfg = {
         "pretrain": pretrain,

@@ -31,6 +31,20 @@ def test_slurm_profile_dry_run_from_repository_root():
     assert "Using profiles slurm and workflow specific profile profiles/default" in done.stderr
 
 
+def test_europe_preset_dry_run_plans_every_stage():
+    """The real-data preset as its header says to run it, nothing built yet: the whole DAG resolves."""
+    done = subprocess.run(
+        [str(BIN / "snakemake"), "--profile", "slurm", "--configfile", "config/europe.yaml", "-n", "--nolock"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for rule in ("download_era5_land_hourly", "ide_train", "dere_step5", "downscale_predict", "evaluate_ide", "all"):
+        assert f"\n{rule} " in done.stdout, rule
+
+
 def test_config_typo_fails_fast_naming_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("period:\n  end_yr: 2019\n")
@@ -74,6 +88,8 @@ def test_single_process_rules_ask_for_one_gpu_whatever_training_asks_for(tmp_pat
         assert resources[name]["gpu"] == 1 and "tasks" not in resources[name], name
     for name in ("ide_train", "dere_step4"):  # data-parallel: one process per GPU
         assert resources[name]["gpu"] == 2 and resources[name]["tasks"] == 2, name
+    for name in ("downscale_encoder", "downscale_train", "downscale_predict"):  # CPU-only stages
+        assert resources[name] == {}, name
 
 
 @pytest.mark.slow

@@ -252,14 +252,25 @@ def _check_period(period: dict) -> None:
 
 def _check_downscale_years(downscale: dict, period: dict) -> None:
     start, end = period["start_year"], period["end_year"]
-    for name in ("train", "test"):
-        for year in downscale[f"{name}_years"]:
-            if not start <= year <= end:
-                raise ConfigError(
-                    f"'downscale.{name}_years' holds {year}, outside period.start_year..end_year ({start}..{end})."
-                )
+    for key in ("start_year", "end_year"):
+        year = downscale[key]
+        if year is not None and not start <= year <= end:
+            raise ConfigError(f"'downscale.{key}' ({year}) is outside period.start_year..end_year ({start}..{end}).")
+    first, last = downscale["start_year"] or start, downscale["end_year"] or end
+    if first > last:
+        raise ConfigError(f"'downscale.start_year' ({first}) is after 'downscale.end_year' ({last}).")
     train = downscale["train_years"] or period["train_years"]
     test = downscale["test_years"] or period["test_years"]
+    for name, years in (("train", train), ("test", test)):
+        outside = [year for year in years if not first <= year <= last]
+        if outside:
+            raise ConfigError(
+                f"the downscaling pair's {name} years hold {outside}, outside its years {first}..{last}: change "
+                f"'downscale.{name}_years' (empty: 'period.{name}_years') or 'downscale.start_year'/'end_year'."
+            )
+    window = downscale["window"]
+    if window is not None and not (window[0] < window[1] and window[2] < window[3]):
+        raise ConfigError(f"'downscale.window' {window} is not [x_start, x_stop, y_start, y_stop] with start < stop.")
     both = sorted(set(train) & set(test))
     if both:
         raise ConfigError(

@@ -1,4 +1,5 @@
-# Layer 'spatial': downscaling with a transfer encoder and a conditional diffusion model (docs/spatial.md).
+# Layer 'spatial': downscaling with a transfer encoder and a conditional diffusion model (docs/spatial.md),
+# CPU-only jobs (compute.cpu_model) that hold the whole pair in memory.
 # Inputs are prepared stores (docs/data-layout.md); the fine store is also the truth the scores use.
 
 DOWNSCALE = config["downscale"]
@@ -36,6 +37,7 @@ rule downscale_dataset:
     params:
         downscale=DOWNSCALE,
         period=config["period"],
+        mem_mb=config["compute"]["cpu_model"]["mem_mb"],
     script:
         "../scripts/downscale_dataset.py"
 
@@ -54,9 +56,9 @@ rule downscale_encoder:
     priority: CHAIN_PRIORITY
     conda:
         ENV
-    threads: job_threads("train")
+    threads: job_threads("cpu_model")
     resources:
-        **job_resources("train", single_process=True),
+        **job_resources("cpu_model"),
     params:
         encoder=DOWNSCALE["encoder"],
         seed=config["run"]["seed"],
@@ -86,9 +88,9 @@ rule downscale_train:
     priority: CHAIN_PRIORITY
     conda:
         ENV
-    threads: job_threads("train")
+    threads: job_threads("cpu_model")
     resources:
-        **job_resources("train", single_process=True),
+        **job_resources("cpu_model"),
     params:
         kind=lambda wildcards: wildcards.kind,
         model=lambda wildcards: DOWNSCALE[wildcards.kind],
@@ -120,9 +122,9 @@ rule downscale_predict:
     priority: CHAIN_PRIORITY
     conda:
         ENV
-    threads: job_threads("train")
+    threads: job_threads("cpu_model")
     resources:
-        **job_resources("train", single_process=True),
+        **job_resources("cpu_model"),
     params:
         kind=lambda wildcards: wildcards.kind,
         model=lambda wildcards: DOWNSCALE[wildcards.kind],

@@ -16,6 +16,7 @@ stages.dataset(
     snakemake.input.fine,
     params.downscale,
     params.period,
+    params.mem_mb,
     snakemake.output.dataset,
     from_snakemake(snakemake),
 )

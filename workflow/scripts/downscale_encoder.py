@@ -16,4 +16,5 @@ stages.encoder(
     snakemake.params.seed,
     snakemake.output.checkpoint,
     from_snakemake(snakemake),
+    threads=snakemake.threads,
 )

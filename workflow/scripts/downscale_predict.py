@@ -23,4 +23,5 @@ stages.predict(
     snakemake.output.predictions,
     from_snakemake(snakemake),
     snakemake.input.get("unet"),
+    threads=snakemake.threads,
 )

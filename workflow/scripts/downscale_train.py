@@ -21,4 +21,5 @@ stages.fit_model(
     snakemake.output.checkpoint,
     from_snakemake(snakemake),
     snakemake.input.get("unet"),
+    threads=snakemake.threads,
 )

@@ -20,6 +20,7 @@ statistics in the attribute ``stats``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -103,19 +104,29 @@ def block_mean(fields: np.ndarray, factor: int) -> np.ndarray:
             f"of the {ny} x {nx} fine grid; use a smaller factor"
         )
     blocks = fields[:, : by * factor, : bx * factor].reshape(t, by, factor, bx, factor)
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # blocks without data: NaN
         return np.nanmean(blocks, axis=(2, 4))
 
 
-def pair_years(period: Mapping, cfg: Mapping) -> dict[str, list[int]]:
-    """The pair's ``train_years``/``val_years``/``test_years``: config ``downscale.train_years`` and
-    ``test_years`` where given, else those of config ``period``; ``val_years`` are the period's not used by
-    either."""
+def pair_years(period: Mapping, cfg: Mapping) -> dict:
+    """The pair's ``start_year``/``end_year`` (config ``downscale.start_year``/``end_year``, else the period's)
+    and ``train_years``/``val_years``/``test_years``: config ``downscale.train_years`` and ``test_years``
+    where given, else those of config ``period``; ``val_years`` are the period's not used by either."""
     train = [int(y) for y in cfg.get("train_years") or period["train_years"]]
     test = [int(y) for y in cfg.get("test_years") or period["test_years"]]
     val = [int(y) for y in period["val_years"] if int(y) not in train + test]
-    return {"train_years": train, "val_years": val, "test_years": test}
+    start, end = (cfg.get(key) or period.get(key) for key in ("start_year", "end_year"))
+    return {"start_year": start, "end_year": end, "train_years": train, "val_years": val, "test_years": test}
+
+
+def memory_bytes(n_time: int, n_variables: int, ny: int, nx: int, feature_channels: int, n_members: int) -> int:
+    """Bytes of the arrays the largest downscaling stage (``downscale_predict``) holds at once, all float32
+    ``[time, y, x]`` planes: the dataset's fine, bilinear and bicubic fields and the normalised frames (coarse,
+    fine, residual, bilinear) per variable, the frozen encoder's ``feature_channels`` and ``n_members``
+    reconstructions per variable. A lower bound: the models and temporaries come on top."""
+    planes = 7 * n_variables + feature_channels + n_members * n_variables
+    return 4 * n_time * ny * nx * planes
 
 
 def time_splits(times: np.ndarray, period: Mapping) -> np.ndarray:
@@ -147,27 +158,83 @@ def _fine_grid(ds: xr.Dataset) -> tuple[str, np.ndarray, np.ndarray, np.ndarray,
     return "latlon", lat, lon, lat2, lon2, ("latitude", "longitude")
 
 
+def _cut_window(ds: xr.Dataset, window: Sequence[int] | None, path: str) -> xr.Dataset:
+    """``ds`` cut to config ``downscale.window`` ``[x_start, x_stop, y_start, y_stop]`` (grid indices)."""
+    if window is None:
+        return ds
+    dims = _fine_grid(ds)[-1]
+    x0, x1, y0, y1 = (int(v) for v in window)
+    ny, nx = ds.sizes[dims[0]], ds.sizes[dims[1]]
+    if not (0 <= x0 < x1 <= nx and 0 <= y0 < y1 <= ny):
+        raise ConfigError(
+            f"config `downscale.window` {list(window)} is not a window [x_start, x_stop, y_start, y_stop] of the "
+            f"{ny} x {nx} (y x x) grid of {path}: give start < stop within the grid"
+        )
+    return ds.isel({dims[0]: slice(y0, y1), dims[1]: slice(x0, x1)})
+
+
+def _around(coarse: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Indices of the 1-D coarse coordinate ``coarse`` within [lo, hi] widened by two cells."""
+    cell = float(np.abs(np.diff(coarse)).max()) if coarse.size > 1 else 0.0
+    return np.flatnonzero((coarse >= lo - 2 * cell) & (coarse <= hi + 2 * cell))
+
+
+def open_pair(
+    coarse_path: str, fine_path: str, years: Mapping, window: Sequence[int] | None = None
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """The fine and the coarse store of a pair, lazily: the fine one cut to the years ``start_year`` ..
+    ``end_year`` of ``years`` (:func:`pair_years`; absent or None: no cut) and to ``window``; the coarse one
+    (the same object for a coarsened pair) cut to the fine time steps and to the window's latitude/longitude
+    bounds with a margin of two coarse cells."""
+    fine_ds = xr.open_zarr(fine_path, consolidated=False)
+    start, end = years.get("start_year"), years.get("end_year")
+    if start is not None or end is not None:
+        fine_ds = fine_ds.sel(time=slice(*(None if y is None else str(y) for y in (start, end))))  # whole years
+        if not fine_ds.sizes["time"]:
+            raise ConfigError(
+                f"{fine_path} has no time step in config `downscale.start_year`..`end_year` ({start}..{end})"
+            )
+    fine_ds = _cut_window(fine_ds, window, fine_path)
+    if str(coarse_path) == str(fine_path):
+        return fine_ds, fine_ds
+    coarse_ds = xr.open_zarr(coarse_path, consolidated=False)
+    times = fine_ds["time"].values
+    missing = np.setdiff1d(times, coarse_ds["time"].values)
+    if missing.size:
+        raise DataError(
+            f"{coarse_path} lacks {missing.size} time step(s) of {fine_path} (first {missing[0]}); "
+            "the pair must share one time axis: use stores of the same frequency in `downscale.coarse/fine`"
+        )
+    coarse_ds = coarse_ds.sel(time=times)
+    if window is not None:
+        lat2, lon2 = _fine_grid(fine_ds)[3:5]
+        coarse_ds = coarse_ds.isel(
+            latitude=_around(coarse_ds["latitude"].values, lat2.min(), lat2.max()),
+            longitude=_around(coarse_ds["longitude"].values, lon2.min(), lon2.max()),
+        )
+    return fine_ds, coarse_ds
+
+
+def grid_size(ds: xr.Dataset) -> tuple[int, int]:
+    """Points (y, x) of a prepared store's grid."""
+    dims = _fine_grid(ds)[-1]
+    return ds.sizes[dims[0]], ds.sizes[dims[1]]
+
+
 def build_pair(
     coarse_path: str,
     fine_path: str,
     variables: Sequence[PairVariable],
     period: Mapping,
     coarsen_factor: int,
+    window: Sequence[int] | None = None,
 ) -> xr.Dataset:
-    """The downscaling dataset (module docstring) from a coarse and a fine prepared store."""
-    fine_ds = xr.open_zarr(fine_path, consolidated=False)
-    same = str(coarse_path) == str(fine_path)
-    coarse_ds = fine_ds if same else xr.open_zarr(coarse_path, consolidated=False)
+    """The downscaling dataset (module docstring) from a coarse and a fine prepared store; ``period``: the
+    pair's years (:func:`pair_years`), ``window``: config ``downscale.window`` (:func:`open_pair`)."""
+    fine_ds, coarse_ds = open_pair(coarse_path, fine_path, period, window)
+    same = coarse_ds is fine_ds
     kind, y, x, lat2, lon2, dims = _fine_grid(fine_ds)
     times = fine_ds["time"].values
-    if not same:
-        missing = np.setdiff1d(times, coarse_ds["time"].values)
-        if missing.size:
-            raise DataError(
-                f"{coarse_path} lacks {missing.size} time step(s) of {fine_path} (first {missing[0]}); "
-                "the pair must share one time axis: use stores of the same frequency in `downscale.coarse/fine`"
-            )
-        coarse_ds = coarse_ds.sel(time=times)
     split = time_splits(times, period)
     fine, coarse, bil, bic = [], [], [], []
     for var in variables:

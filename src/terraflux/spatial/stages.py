@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from terraflux import outputs
 from terraflux.errors import ConfigError
 from terraflux.spatial import train
-from terraflux.spatial.downscale_data import build_pair, pair_variables, pair_years
+from terraflux.spatial.downscale_data import build_pair, grid_size, memory_bytes, open_pair, pair_variables, pair_years
 from terraflux.spatial.frames import Frames, load_frames
 from terraflux.spatial.predict import reconstruct_diffusion, reconstruct_unet
 from terraflux.spatial.unet import Autoencoder, UNet
@@ -28,13 +28,34 @@ import xarray as xr
 log = logging.getLogger(__name__)
 
 
-def dataset(coarse_path: str, fine_path: str, cfg: Mapping, period: Mapping, out: str, provenance: Mapping) -> None:
+def dataset(
+    coarse_path: str, fine_path: str, cfg: Mapping, period: Mapping, mem_mb: int, out: str, provenance: Mapping
+) -> None:
     """Write the pair's ``dataset.zarr`` (:mod:`.downscale_data`); ``cfg``: config ``downscale``, ``period``:
-    config ``period`` (the split years: :func:`.downscale_data.pair_years`)."""
+    config ``period`` (the pair's years: :func:`.downscale_data.pair_years`), ``mem_mb``: the memory of a
+    model job (config ``compute.cpu_model.mem_mb``), which the pair must fit (:func:`check_memory`)."""
     variables, years = pair_variables(cfg["variables"]), pair_years(period, cfg)
-    ds = build_pair(coarse_path, fine_path, variables, years, int(cfg["coarsen_factor"]))
+    fine_ds, _ = open_pair(coarse_path, fine_path, years, cfg["window"])
+    check_memory(fine_ds, len(variables), cfg, mem_mb)
+    ds = build_pair(coarse_path, fine_path, variables, years, int(cfg["coarsen_factor"]), cfg["window"])
     log.info("pair %s -> %s: %s", coarse_path, fine_path, dict(ds.sizes))
     outputs.write_zarr(out, ds, provenance)
+
+
+def check_memory(fine: xr.Dataset, n_variables: int, cfg: Mapping, mem_mb: int) -> None:
+    """ConfigError when the stages' arrays (:func:`.downscale_data.memory_bytes`) of the pair on the grid of
+    ``fine`` (a prepared store, cut to the pair) need more than ``mem_mb``; ``cfg``: config ``downscale``."""
+    ny, nx = grid_size(fine)
+    n_time, channels, members = fine.sizes["time"], 4 * int(cfg["encoder"]["width"]), int(cfg["diffusion"]["n_samples"])
+    need = memory_bytes(n_time, n_variables, ny, nx, channels, members)
+    if need > mem_mb * 2**20:
+        raise ConfigError(
+            f"the downscaling stages hold the whole pair in memory: {n_time} time steps x {ny} x {nx} points need "
+            f"at least {need / 2**30:.3g} GiB ({n_variables} variable(s), {channels} encoder feature channels, "
+            f"{members} members), more than config `compute.cpu_model.mem_mb` ({mem_mb} MB). Narrow the pair with "
+            "`downscale.window` and `downscale.start_year`/`end_year`, lower `downscale.encoder.width` or "
+            "`downscale.diffusion.n_samples`, raise `compute.cpu_model.mem_mb`, or set `downscale.enabled: false`"
+        )
 
 
 def open_frames(path: str) -> tuple[xr.Dataset, Frames]:
@@ -42,10 +63,10 @@ def open_frames(path: str) -> tuple[xr.Dataset, Frames]:
     return ds, load_frames(ds)
 
 
-def encoder(dataset_path: str, cfg: Mapping, seed: int, out: str, provenance: Mapping) -> None:
+def encoder(dataset_path: str, cfg: Mapping, seed: int, out: str, provenance: Mapping, threads: int = 1) -> None:
     """Pretrain the transfer encoder on the coarse series of every time step; ``cfg``: ``downscale.encoder``
-    (``pretrain``: autoencoder, contrastive or contrastive_semivariogram)."""
-    torch.set_num_threads(1)
+    (``pretrain``: autoencoder, contrastive or contrastive_semivariogram); ``threads``: torch's CPU threads."""
+    torch.set_num_threads(threads)
     ds, frames = open_frames(dataset_path)
     width, kind, seed = int(cfg["width"]), cfg["pretrain"], derive_seed(seed, "encoder", cfg["pretrain"])
     if kind == "autoencoder":
@@ -100,10 +121,12 @@ def fit_model(
     out: str,
     provenance,
     unet_path: str | None = None,
+    threads: int = 1,
 ) -> None:
     """Train the ``unet`` (deterministic) or ``diffusion`` model; ``cfg``: ``downscale.<kind>``. With
-    ``around_unet``, the diffusion model learns the residual around the U-Net of ``unet_path``."""
-    torch.set_num_threads(1)
+    ``around_unet``, the diffusion model learns the residual around the U-Net of ``unet_path``. CPU only,
+    ``threads`` torch threads."""
+    torch.set_num_threads(threads)
     _, frames = open_frames(dataset_path)
     features = train.encoder_features(load_encoder(encoder_path), frames)
     width, extra = int(cfg["width"]), {}
@@ -135,10 +158,12 @@ def predict(
     out: str,
     provenance,
     unet_path: str | None = None,
+    threads: int = 1,
 ):
     """Reconstruct the fine series autoregressively over the whole period and write ``predictions.zarr``
-    (a diffusion model trained around the U-Net needs its checkpoint ``unet_path``)."""
-    torch.set_num_threads(1)
+    (a diffusion model trained around the U-Net needs its checkpoint ``unet_path``); ``threads``: torch's
+    CPU threads."""
+    torch.set_num_threads(threads)
     ds, frames = open_frames(dataset_path)
     features = train.encoder_features(load_encoder(encoder_path), frames)
     model = load_model(model_path)
