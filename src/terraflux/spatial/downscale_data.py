@@ -4,7 +4,8 @@ A pair is two prepared stores of one period: the coarse one (regular latitude/lo
 ``era5_land_weekly.zarr``) and the fine one (``cerra_weekly.zarr`` on CERRA's Lambert grid, or a regular
 grid). When both name the same store, the coarse field is made from the fine one by block means of
 ``coarsen_factor`` points per side (a coarsened ERA5-Land -> ERA5-Land pair). Each variable of the pair
-has a coarse name, a fine name and a factor from the coarse store's units to the fine store's.
+has a coarse name, a fine name and a factor from the coarse store's units to the fine store's. The stores may
+be cut to the pair's years and to a window of the fine grid (:func:`open_pair`).
 
 The coarse field is interpolated to the fine grid's points (bilinear and bicubic, on the coarse grid with
 its gaps filled from the nearest valid point); the model stages learn the residual fine - bilinear.
