@@ -129,7 +129,9 @@ def test_a_window_and_years_cut_the_pair(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"window` \[0, 30, 0, 4\] is not a window .* 16 x 20"):
         dd.build_pair(fine, fine, t2m, PERIOD, 4, window=[0, 30, 0, 4])
-    with pytest.raises(ConfigError, match="no time step in config `downscale.start_year`"):
+    with pytest.raises(
+        ConfigError, match=r"no time step in config `downscale.start_year`.*holds 2016..2018: choose years"
+    ):
         dd.build_pair(fine, fine, t2m, {**PERIOD, "start_year": 2020}, 4)
 
 

@@ -153,7 +153,7 @@ def _check_consistency(config: dict, given: dict, schema: dict) -> None:
     """Rules that a JSON schema cannot express (relations between keys); ``given``: the keys the user set."""
     _check_region(config["region"])
     _check_period(config["period"])
-    _check_downscale_years(config["downscale"], config["period"])
+    _check_downscale_pair(config["downscale"], config["period"])
     _check_compute(config["compute"])
     _check_conflicts(config, given, schema)
 
@@ -250,7 +250,7 @@ def _check_period(period: dict) -> None:
             seen[year] = name
 
 
-def _check_downscale_years(downscale: dict, period: dict) -> None:
+def _check_downscale_pair(downscale: dict, period: dict) -> None:
     start, end = period["start_year"], period["end_year"]
     for key in ("start_year", "end_year"):
         year = downscale[key]

@@ -190,10 +190,12 @@ def open_pair(
     fine_ds = xr.open_zarr(fine_path, consolidated=False)
     start, end = years.get("start_year"), years.get("end_year")
     if start is not None or end is not None:
+        held = fine_ds["time"].dt.year.values
         fine_ds = fine_ds.sel(time=slice(*(None if y is None else str(y) for y in (start, end))))  # whole years
         if not fine_ds.sizes["time"]:
             raise ConfigError(
-                f"{fine_path} has no time step in config `downscale.start_year`..`end_year` ({start}..{end})"
+                f"{fine_path} has no time step in config `downscale.start_year`..`end_year` ({start}..{end}); "
+                f"it holds {held.min()}..{held.max()}: choose years within them"
             )
     fine_ds = _cut_window(fine_ds, window, fine_path)
     if str(coarse_path) == str(fine_path):
